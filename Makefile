@@ -1,0 +1,60 @@
+# Abacus developer commands. `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13 (the Lambda runtime): pyenv's, then any python3.13 that runs, then python3.
+PYTHON ?= $(shell for p in /root/.pyenv/versions/3.13.0/bin/python3.13 python3.13 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# sam build needs python3.13 on PATH; the venv's bin/ provides it.
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv demo dev test lint validate build unit bench clean
+
+help:
+	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
+	@echo "make dev    run the local stack on http://127.0.0.1:$${ABACUS_PORT:-3000} until Ctrl-C"
+	@echo "make test   lint, sam validate --lint, sam build, pytest"
+	@echo "make bench  run the benchmarks under bench/"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt layers/stats/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# The layers' sources go on the venv's path, as /opt/python is in Lambda.
+	printf '%s\n' "$(CURDIR)/layers/shared" "$(CURDIR)/layers/stats" "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/abacus-dev.pth"
+	touch $@
+
+demo: venv
+	$(BIN)/python -m abacus_local demo
+
+dev: venv
+	$(BIN)/python -m abacus_local dev
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+validate: venv
+	$(BIN)/sam validate --lint
+	$(BIN)/cfn-lint template.yaml
+
+build: venv
+	$(BIN)/sam build
+	$(BIN)/python bench/artifact_sizes.py
+
+unit: venv
+	$(BIN)/python -m pytest -n 2
+
+test: lint validate build unit
+
+bench: venv
+	$(BIN)/python bench/artifact_sizes.py
+	$(BIN)/python bench/cold_import.py
+
+clean:
+	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""A small HTTP client for the Abacus API (used by the demo and the end-to-end tests)."""
+
+import json
+import urllib.error
+import urllib.request
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict):
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class AbacusClient:
+    def __init__(self, base_url: str, admin_key: str | None = None, token: str | None = None, timeout: float = 30):
+        self.base_url = base_url.rstrip("/")
+        self.admin_key = admin_key
+        self.token = token
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: dict | None = None, admin: bool = False) -> tuple[int, dict]:
+        """(status, decoded JSON body) of one request; never raises for an HTTP error status."""
+        headers = {"content-type": "application/json"}
+        if admin and self.admin_key:
+            headers["authorization"] = f"Bearer {self.admin_key}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - our own URL
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def call(self, method: str, path: str, body: dict | None = None, admin: bool = False) -> dict:
+        """The decoded body of a 2xx answer; ApiError otherwise."""
+        status, answer = self.request(method, path, body, admin)
+        if not 200 <= status < 300:
+            raise ApiError(status, answer)
+        return answer
+
+    # Admin
+    def create_experiment(self, spec: dict) -> dict:
+        return self.call("POST", "/experiments", spec, admin=True)
+
+    def launch(self, key: str) -> dict:
+        return self.call("POST", f"/experiments/{key}/launch", admin=True)
+
+    def stop(self, key: str) -> dict:
+        return self.call("POST", f"/experiments/{key}/stop", admin=True)
+
+    def results(self, key: str) -> dict:
+        return self.call("GET", f"/experiments/{key}/results", admin=True)
+
+    # Apps
+    def assign(self, distinct_id: str, experiments: list[str] | None = None, expose: bool = True) -> dict:
+        body = {"token": self.token, "distinct_id": distinct_id, "expose": expose}
+        if experiments is not None:
+            body["experiments"] = experiments
+        return self.call("POST", "/assign", body)["assignments"]
+
+    def send_events(self, events: list[dict]) -> dict:
+        return self.call("POST", "/events", {"token": self.token, "events": events})

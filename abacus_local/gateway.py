@@ -1,0 +1,168 @@
+"""A local API Gateway: HTTP requests in, API Gateway HTTP API (payload 2.0) events to the functions,
+their answers back out as HTTP responses. Also Lambda's Invoke API (as `sam local start-lambda`
+offers), so that scheduled functions can be invoked with the event EventBridge would send."""
+
+import base64
+import json
+import re
+import traceback
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from abacus_local.lambdas import ACCOUNT_ID, LocalFunction
+from abacus_local.template import Route
+
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+_TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded)|[^;]*\+(json|xml))")
+
+
+def http_api_event(route: Route, method: str, raw_path: str, query: str, headers: dict, body: bytes, match) -> dict:
+    """The API Gateway HTTP API payload 2.0 event for one request (as documented by AWS)."""
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+    now = datetime.now(UTC)
+    event = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": "local",
+            "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if "cookie" in lowered:
+        event["cookies"] = [c.strip() for c in lowered.pop("cookie").split(";")]
+    if query:
+        params: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            params[name] = f"{params[name]},{value}" if name in params else value
+        event["queryStringParameters"] = params
+    if match.groupdict():
+        event["pathParameters"] = {name: unquote(value) for name, value in match.groupdict().items()}
+    if body:
+        content_type = lowered.get("content-type", "")
+        text = _as_text(body) if _TEXT_TYPES.match(content_type) and "content-encoding" not in lowered else None
+        if text is None:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+        else:
+            event["body"] = text
+    return event
+
+
+def _as_text(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def http_response(result) -> tuple[int, dict[str, str], list[str], bytes]:
+    """A payload 2.0 function result as (status, headers, cookies, body). A result without a
+    statusCode is, as API Gateway treats it, a 200 JSON body."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        return 200, {"content-type": "application/json"}, [], json.dumps(result).encode()
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = ",".join(str(v) for v in values)
+    return int(result["statusCode"]), headers, list(result.get("cookies") or []), raw
+
+
+class Gateway(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], routes: list[Route], functions: dict[str, LocalFunction]):
+        super().__init__(address, _RequestHandler)
+        self.routes = routes
+        self.functions = functions
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: Gateway
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        """Quiet: the functions log what matters."""
+
+    def log_error(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        traceback.print_exc()
+        super().log_message(format, *args)
+
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        invoke = INVOKE_PATH.match(parts.path)
+        if invoke and self.command == "POST":
+            self._invoke(invoke.group("name"), body)
+            return
+        for route in self.server.routes:
+            match = route.pattern.match(parts.path)
+            if match and route.method == self.command:
+                event = http_api_event(route, self.command, parts.path, parts.query, dict(self.headers), body, match)
+                try:
+                    result = self.server.functions[route.function].invoke(event)
+                except Exception:  # noqa: BLE001 - API Gateway's answer when the function itself fails
+                    self.log_error("%s %s: the function raised", self.command, parts.path)
+                    body = b'{"message":"Internal Server Error"}'
+                    self._send(500, {"content-type": "application/json"}, [], body)
+                    return
+                self._send(*http_response(result))
+                return
+        # API Gateway's own answer for a request that matches no route.
+        self._send(404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}')
+
+    def _invoke(self, name: str, payload: bytes) -> None:
+        function = self.server.functions.get(name)
+        if function is None:
+            message = {"Type": "User", "message": f"Function not found: {name}"}
+            self._send(404, {"content-type": "application/json"}, [], json.dumps(message).encode())
+            return
+        try:
+            result = function.invoke(json.loads(payload or b"{}"))
+        except Exception as error:  # noqa: BLE001 - reported to the caller as Lambda reports it
+            answer = {"errorMessage": str(error), "errorType": type(error).__name__}
+            headers = {"content-type": "application/json", "x-amz-function-error": "Unhandled"}
+            self._send(200, headers, [], json.dumps(answer).encode())
+            return
+        self._send(200, {"content-type": "application/json"}, [], json.dumps(result).encode())
+
+    def _send(self, status: int, headers: dict[str, str], cookies: list[str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name not in ("content-length", "connection"):
+                self.send_header(name, value)
+        for cookie in cookies:
+            self.send_header("set-cookie", cookie)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch

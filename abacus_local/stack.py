@@ -1,0 +1,143 @@
+"""Starting the whole local stack: moto as DynamoDB, the tables, a project, and the gateway."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+
+from abacus_local.gateway import Gateway
+from abacus_local.lambdas import LocalFunction
+from abacus_local.template import Template
+
+REGION = "us-east-1"
+# Documented in the README; override with ABACUS_TOKEN and ABACUS_ADMIN_KEY.
+DEV_TOKEN = "phc_local_dev"  # noqa: S105 - the documented local development token
+DEV_ADMIN_KEY = "abacus_local_admin"
+DEV_PROJECT_ID = "local"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Credentials:
+    project_id: str
+    token: str
+    admin_key: str
+
+
+class LocalStack:
+    """`with LocalStack(port) as stack:` runs everything on loopback until the block ends."""
+
+    def __init__(self, port: int | None = None, log_level: str = "INFO", metrics: bool = True):
+        self.port = port if port is not None else int(os.environ.get("ABACUS_PORT", "3000"))
+        self.log_level = log_level
+        self.metrics = metrics
+        self.template = Template()
+        self.credentials = Credentials(
+            DEV_PROJECT_ID,
+            os.environ.get("ABACUS_TOKEN", DEV_TOKEN),
+            os.environ.get("ABACUS_ADMIN_KEY", DEV_ADMIN_KEY),
+        )
+        self._moto = None
+        self.gateway: Gateway | None = None
+        self.dynamodb_url = ""
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url
+
+    def __enter__(self) -> "LocalStack":
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        moto_port = free_port()
+        self.dynamodb_url = f"http://127.0.0.1:{moto_port}"
+        # Its own process: moto then does not share this process's interpreter lock with the functions.
+        self._moto = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_for_moto()
+        self._configure_environment()
+        self._create_tables()
+        self._create_project()
+        functions = {name: LocalFunction(spec, REGION) for name, spec in self.template.functions().items()}
+        self.gateway = Gateway(("127.0.0.1", self.port), self.template.routes(), functions)
+        threading.Thread(target=self.gateway.serve_forever, name="abacus-gateway", daemon=True).start()
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.shutdown()
+            self.gateway.server_close()
+        if self._moto is not None:
+            self._moto.terminate()
+            self._moto.wait(timeout=10)
+
+    def _wait_for_moto(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._moto.poll() is not None:
+                raise RuntimeError("the moto server exited at start")
+            try:
+                urllib.request.urlopen(self.dynamodb_url + "/moto-api/", timeout=1).close()  # noqa: S310
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the moto server did not answer on {self.dynamodb_url}")
+
+    def _configure_environment(self) -> None:
+        """What Lambda and the template give a deployed function, pointed at the local moto server."""
+        environment = {}
+        for spec in self.template.functions().values():
+            environment.update(spec.environment)
+        environment.update(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": self.log_level,
+                "POWERTOOLS_METRICS_DISABLED": "false" if self.metrics else "true",
+            }
+        )
+        os.environ.update(environment)
+
+    def _create_tables(self) -> None:
+        import boto3
+
+        from abacus_local.dynamodb import create_tables
+
+        create_tables(self.template, boto3.client("dynamodb", region_name=REGION, endpoint_url=self.dynamodb_url))
+
+    def _create_project(self) -> None:
+        # Imported only now: abacus reads table names and the endpoint from the environment.
+        from abacus import projects
+
+        projects.create(
+            "Local development",
+            project_id=self.credentials.project_id,
+            token=self.credentials.token,
+            admin_key=self.credentials.admin_key,
+        )

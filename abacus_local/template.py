@@ -1,0 +1,134 @@
+"""Reading template.yaml: its tables, functions, routes and environment, as the local stack needs them."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that reads CloudFormation's short tags (!Ref, !GetAtt, !Sub...) as their long form."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict:
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str
+    method: str
+    path: str
+    pattern: re.Pattern = field(compare=False)
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    module: str
+    attribute: str
+    timeout: int
+    memory_mb: int
+    environment: dict
+
+
+class Template:
+    def __init__(self, document: dict | None = None):
+        self.document = document if document is not None else load_template()
+        self.resources: dict = self.document["Resources"]
+        self.parameters: dict = self.document.get("Parameters", {})
+
+    def resolve(self, value):
+        """Resolves the intrinsics the local stack meets: Ref to a parameter (its default) or to a
+        resource (its logical id, which is the local physical name). Anything else stays None."""
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            if name in self.parameters:
+                return str(self.parameters[name].get("Default", ""))
+            return name if name in self.resources else None
+        return None if isinstance(value, dict) else value
+
+    def of_type(self, resource_type: str) -> dict:
+        return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
+
+    def tables(self) -> dict:
+        return self.of_type("AWS::DynamoDB::Table")
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        globals_ = self.document.get("Globals", {}).get("Function", {})
+        specs = {}
+        for name, resource in self.of_type("AWS::Serverless::Function").items():
+            props = {**globals_, **resource["Properties"]}
+            variables = {
+                **globals_.get("Environment", {}).get("Variables", {}),
+                **resource["Properties"].get("Environment", {}).get("Variables", {}),
+            }
+            module, _, attribute = props["Handler"].rpartition(".")
+            specs[name] = FunctionSpec(
+                logical_id=name,
+                code_dir=ROOT / props["CodeUri"],
+                module=module,
+                attribute=attribute,
+                timeout=int(props.get("Timeout", 3)),
+                memory_mb=int(props.get("MemorySize", 128)),
+                environment={
+                    k: str(v) for k, v in ((k, self.resolve(v)) for k, v in variables.items()) if v is not None
+                },
+            )
+        return specs
+
+    def routes(self) -> list[Route]:
+        """Every HttpApi route, the most specific first (fewest path parameters)."""
+        routes = []
+        for name, resource in self.of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] != "HttpApi":
+                    continue
+                path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
+                routes.append(Route(name, method, path, _path_pattern(path)))
+        return sorted(routes, key=lambda r: (r.path.count("{"), -len(r.path)))
+
+    def schedules(self) -> dict[str, dict]:
+        """{function logical id: its Schedule event's properties}."""
+        found = {}
+        for name, resource in self.of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] == "Schedule":
+                    found[name] = event["Properties"]
+        return found
+
+
+def _path_pattern(path: str) -> re.Pattern:
+    """/experiments/{key} -> a regex with a named group per parameter; {name+} is greedy."""
+    regex = ""
+    for literal, name, greedy in re.findall(r"([^{]*)(?:\{(\w+)(\+?)\})?", path):
+        regex += re.escape(literal)
+        if name:
+            regex += f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)"
+    return re.compile(f"^{regex}$")

@@ -1,0 +1,95 @@
+"""What the three API handlers share: the Powertools resolver with request validation, one JSON
+error shape ({"error": {"code", "message", "field"?}}) for every 4xx, and credentials."""
+
+import json
+from http import HTTPStatus
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, Unauthorized
+from abacus.storage import projects
+
+logger = Logger()
+
+
+def json_response(status: int, body: dict) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def error_response(error: AbacusError) -> Response:
+    return json_response(error.status, error.to_body())
+
+
+def create_app() -> APIGatewayHttpResolver:
+    """A resolver whose routes validate their pydantic-typed bodies and answer errors in one shape."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(AbacusError)
+    def on_abacus_error(error: AbacusError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    def on_invalid_request(error: RequestValidationError) -> Response:
+        return error_response(validation_error(error.errors()))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def on_undecodable_body(_: UnicodeDecodeError) -> Response:
+        return error_response(BadRequest("body: not valid UTF-8", field="body"))
+
+    @app.not_found
+    def on_unknown_route(_: Exception) -> Response:
+        event = app.current_event
+        return json_response(
+            HTTPStatus.NOT_FOUND,
+            {"error": {"code": "not_found", "message": f"no route {event.http_method} {event.path}"}},
+        )
+
+    return app
+
+
+def validation_error(errors: list[dict]) -> AbacusError:
+    """The first validation error as a 400 (unreadable JSON) or 422 naming the field."""
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return BadRequest("body: not valid JSON", field="body")
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    field = _field_path(location) or "body"
+    message = first.get("msg", "invalid")
+    if first.get("type") == "missing":
+        message = "is required"
+    return Invalid(f"{field}: {message}", field=field)
+
+
+def _field_path(location: list[str]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path
+
+
+def admin_project(app: APIGatewayHttpResolver) -> str:
+    """The project whose admin key the request carries (Authorization: Bearer <admin key>)."""
+    header = app.current_event.headers.get("authorization") or ""
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("Authorization: send 'Bearer <admin key>'", field="Authorization")
+    owner = projects.key_owner(key.strip())
+    if owner is None:
+        raise Unauthorized("Authorization: unknown admin key", field="Authorization")
+    project_id, kind = owner
+    if kind != projects.ADMIN:
+        raise Forbidden("Authorization: a project token cannot reach admin routes", field="Authorization")
+    return project_id
+
+
+def token_project(token: str) -> str:
+    """The project a public project token belongs to."""
+    owner = projects.key_owner(token)
+    if owner is None:
+        raise Unauthorized("token: unknown project token", field="token")
+    project_id, kind = owner
+    if kind != projects.TOKEN:
+        raise Forbidden("token: that is an admin key; apps send the public project token", field="token")
+    return project_id

@@ -1,0 +1,41 @@
+"""Errors the API answers with a 4xx. Each names what was wrong and, where it can, the field."""
+
+
+class AbacusError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_body(self) -> dict:
+        error = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        return {"error": error}
+
+
+class BadRequest(AbacusError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(AbacusError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(AbacusError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(AbacusError):
+    status, code = 404, "not_found"
+
+
+class Conflict(AbacusError):
+    status, code = 409, "conflict"
+
+
+class Invalid(AbacusError):
+    status, code = 422, "invalid"

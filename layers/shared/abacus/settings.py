@@ -1,0 +1,31 @@
+"""Configuration read once from the environment (set by template.yaml, or by the local stack)."""
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    projects_table: str
+    experiments_table: str
+    assignments_table: str
+    events_table: str
+    results_table: str
+    region: str | None
+    event_retention_days: int
+
+
+def load_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        projects_table=env.get("PROJECTS_TABLE", "ProjectsTable"),
+        experiments_table=env.get("EXPERIMENTS_TABLE", "ExperimentsTable"),
+        assignments_table=env.get("ASSIGNMENTS_TABLE", "AssignmentsTable"),
+        events_table=env.get("EVENTS_TABLE", "EventsTable"),
+        results_table=env.get("RESULTS_TABLE", "ResultsTable"),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+        event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "90")),
+    )
+
+
+settings = load_settings()

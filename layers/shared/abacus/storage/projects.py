@@ -1,0 +1,64 @@
+"""The projects table: projects, and their credentials stored as SHA-256 hashes.
+
+Items: `project#<id>` (name, created_at) and `cred#<sha256 of key>` (project_id, kind). A key is
+found by its hash, so the table never holds a usable key.
+"""
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.models import Model
+
+from abacus.settings import settings
+from abacus.storage.base import TableMeta
+
+TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
+ADMIN = "admin"
+
+
+class ProjectItem(Model):
+    class Meta(TableMeta):
+        table_name = settings.projects_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(null=True)
+    project_id = UnicodeAttribute()
+    kind = UnicodeAttribute(null=True)
+    key_hash = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def put_project(project_id: str, name: str, credentials: dict[str, str]) -> None:
+    """Stores a project and its credentials ({kind: key}); keys already stored for it are kept."""
+    now = datetime.now(UTC)
+    ProjectItem(f"project#{project_id}", name=name, project_id=project_id, created_at=now).save()
+    for kind, key in credentials.items():
+        digest = hash_key(key)
+        item = ProjectItem(f"cred#{digest}", project_id=project_id, kind=kind, key_hash=digest, created_at=now)
+        try:
+            # Never let one project's key be taken over by another.
+            item.save(
+                condition=ProjectItem.pk.does_not_exist()
+                | ((ProjectItem.project_id == project_id) & (ProjectItem.kind == kind))
+            )
+        except PutError as error:
+            raise ValueError(f"that {kind} key already belongs to another project") from error
+
+
+def key_owner(key: str) -> tuple[str, str] | None:
+    """(project id, kind) of a project token or admin key, or None when no project has it."""
+    digest = hash_key(key)
+    try:
+        item = ProjectItem.get(f"cred#{digest}")
+    except DoesNotExist:
+        return None
+    if not hmac.compare_digest(item.key_hash or "", digest):
+        return None
+    return item.project_id, item.kind

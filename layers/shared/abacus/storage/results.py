@@ -1,0 +1,34 @@
+"""The results table: one snapshot per experiment and day, keyed (experiment_id, date).
+
+The date is the last day of data the snapshot covers; writing the same date again replaces it,
+so a rerun converges on the same history.
+"""
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from abacus.settings import settings
+from abacus.storage.base import TableMeta
+
+
+class SnapshotItem(Model):
+    class Meta(TableMeta):
+        table_name = settings.results_table
+
+    experiment_id = UnicodeAttribute(hash_key=True)
+    date = UnicodeAttribute(range_key=True)
+    cutoff = UTCDateTimeAttribute()
+    computed_at = UTCDateTimeAttribute()
+    analysis = JSONAttribute()
+
+
+def put(item: SnapshotItem) -> None:
+    item.save()
+
+
+def latest(experiment_id: str) -> SnapshotItem | None:
+    return next(iter(SnapshotItem.query(experiment_id, scan_index_forward=False, limit=1)), None)
+
+
+def at(experiment_id: str, date: str) -> SnapshotItem | None:
+    return next(iter(SnapshotItem.query(experiment_id, SnapshotItem.date == date, limit=1)), None)
