@@ -1,6 +1,7 @@
 """PostHog-compatible bucketing, so a flag migrated from PostHog keeps every user in the same variant.
 
-h(key, id, salt) = int(sha1(f"{key}.{id}{salt}").hexdigest()[:15], 16) / 0xFFFFFFFFFFFFFFF
+h(key, id, salt) = int(sha1(f"{key}.{id}{salt}").hexdigest()[:15], 16) / float(0xFFFFFFFFFFFFFFF)
+(the scale a float, as in the posthog SDK: int / int would round differently in the last bit).
 """
 
 import hashlib

@@ -22,7 +22,7 @@ def analyse_conversion(variants: list[VariantCounts], control: str, alpha: float
 
     Returns {"variants": [per variant: key, exposures, conversions, mean, standard_error,
     credible_interval, and for treatments lift, p_value, significant], "verdict": {...}}.
-    Zero exposures give a rate of 0 and no lift (None), never NaN.
+    Zero exposures give a rate of 0; a lift or p-value that the data cannot define is None, never NaN.
     """
     by_key = {v.key: v for v in variants}
     if control not in by_key:
@@ -67,7 +67,9 @@ def _compare(treatment: VariantCounts, control: VariantCounts, z: float) -> dict
     p_c, se_c = _rate_and_se(control)
     absolute = p_t - p_c
     se_diff = math.hypot(se_t, se_c)
-    p_value = float(2 * ndtr(-abs(absolute) / se_diff)) if se_diff > 0 else None
+    # No test without data in both arms, nor when neither varies (0% or 100% everywhere).
+    testable = treatment.exposures > 0 and control.exposures > 0 and se_diff > 0
+    p_value = float(2 * ndtr(-abs(absolute) / se_diff)) if testable else None
     if p_c > 0:
         relative = p_t / p_c - 1
         # Delta method: Var(p_t / p_c) ~ se_t^2 / p_c^2 + p_t^2 se_c^2 / p_c^4.

@@ -1,0 +1,131 @@
+"""template.yaml: what the SAM application must declare, and least privilege."""
+
+import json
+
+import pytest
+
+from tests.conftest import EVENTS_DIR
+
+FUNCTIONS = {"AssignFunction", "IngestFunction", "ResultsFunction"}
+
+
+def statements(resource: dict) -> list[dict]:
+    found = []
+    for policy in resource["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and "Statement" in policy, "only inline statements, no managed templates"
+        found.extend(policy["Statement"])
+    return found
+
+
+def test_three_python313_functions_with_thin_handlers(template):
+    functions = template.of_type("AWS::Serverless::Function")
+    assert set(functions) == FUNCTIONS
+    assert template.document["Globals"]["Function"]["Runtime"] == "python3.13"
+    for name, spec in template.functions().items():
+        handler = spec.code_dir / f"{spec.module}.py"
+        assert handler.exists(), name
+        assert len(handler.read_text().splitlines()) < 100, f"{name}'s handler should stay thin"
+
+
+def test_layers_are_built_by_sam_from_their_folders(template):
+    layers = template.of_type("AWS::Serverless::LayerVersion")
+    assert set(layers) == {"SharedLayer", "StatsLayer"}
+    for name, layer in layers.items():
+        assert layer["Metadata"]["BuildMethod"] in {"makefile", "python3.13"}
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+        assert layer["Properties"]["ContentUri"].startswith("layers/")
+    results_layers = template.resources["ResultsFunction"]["Properties"]["Layers"]
+    assert {"Ref": "StatsLayer"} in results_layers
+    for name in ("AssignFunction", "IngestFunction"):
+        assert "Layers" not in template.resources[name]["Properties"], "assign and ingest must not load scipy"
+
+
+def test_every_route_has_a_sample_event(template):
+    route_keys = {route.route_key for route in template.routes()}
+    sample_keys = {
+        json.loads(path.read_text()).get("routeKey") for path in EVENTS_DIR.glob("*.json") if path.stem != "nightly"
+    }
+    assert route_keys == sample_keys
+    for route in template.routes():
+        assert route.function in FUNCTIONS
+
+
+def test_nightly_schedule_is_a_parameter_defaulting_to_3am(template):
+    schedules = template.schedules()
+    assert set(schedules) == {"ResultsFunction"}
+    assert schedules["ResultsFunction"]["Schedule"] == {"Ref": "NightlySchedule"}
+    assert template.parameters["NightlySchedule"]["Default"] == "cron(0 3 * * ? *)"
+    nightly = json.loads((EVENTS_DIR / "nightly.json").read_text())
+    assert nightly["source"] == "aws.events" and nightly["detail-type"] == "Scheduled Event"
+
+
+def test_tables_are_on_demand_recoverable_and_retained(template):
+    tables = template.tables()
+    assert set(tables) == {"ProjectsTable", "ExperimentsTable", "AssignmentsTable", "EventsTable", "ResultsTable"}
+    for name, table in tables.items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+        assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain", name
+    assert tables["EventsTable"]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at",
+        "Enabled": True,
+    }
+
+
+def test_models_match_the_tables_key_schema(template, tables):
+    from abacus.storage import assignments, events, experiments, projects, results
+
+    models = {
+        "ProjectsTable": projects.ProjectItem,
+        "ExperimentsTable": experiments.ExperimentItem,
+        "AssignmentsTable": assignments.AssignmentItem,
+        "EventsTable": events.EventItem,
+        "ResultsTable": results.SnapshotItem,
+    }
+    for name, model in models.items():
+        declared = {k["AttributeName"]: k["KeyType"] for k in template.tables()[name]["Properties"]["KeySchema"]}
+        schema = model._get_schema()
+        modelled = {k["AttributeName"]: k["KeyType"] for k in schema["key_schema"]}
+        assert modelled == declared, name
+        assert model.Meta.table_name == name
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_policies_name_actions_and_tables_no_wildcards(template, function):
+    for statement in statements(template.resources[function]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert all("*" not in action for action in actions), actions
+        for resource in resources:
+            assert isinstance(resource, dict) and "Fn::GetAtt" in resource, f"{function}: {resource}"
+            assert resource["Fn::GetAtt"][0] in template.tables()
+
+
+def test_each_function_reaches_only_the_tables_it_uses(template):
+    reached = {
+        function: {
+            resource["Fn::GetAtt"][0]
+            for statement in statements(template.resources[function])
+            for resource in (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+        }
+        for function in FUNCTIONS
+    }
+    assert reached["AssignFunction"] == {"ProjectsTable", "ExperimentsTable", "AssignmentsTable"}
+    assert reached["IngestFunction"] == {"ProjectsTable", "EventsTable"}
+    assert reached["ResultsFunction"] == {
+        "ProjectsTable",
+        "ExperimentsTable",
+        "AssignmentsTable",
+        "EventsTable",
+        "ResultsTable",
+    }
+
+
+def test_powertools_settings_and_api_url_output(template):
+    variables = template.document["Globals"]["Function"]["Environment"]["Variables"]
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= set(variables)
+    assert "ApiUrl" in template.document["Outputs"]
+    assert len(template.of_type("AWS::Serverless::HttpApi")) == 1

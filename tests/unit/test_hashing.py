@@ -1,0 +1,52 @@
+"""Bucketing: PostHog's published formula, uniform over ids, independent across experiments."""
+
+import hashlib
+from collections import Counter
+
+from scipy.stats import chi2_contingency, chisquare
+
+from abacus import hashing
+
+
+def test_bucket_is_posthogs_formula():
+    # PostHog: int(sha1(f"{key}.{id}{salt}").hexdigest()[:15], 16) / 0xFFFFFFFFFFFFFFF, the scale
+    # taken as a float (as the posthog SDK's LONG_SCALE is), which rounds differently from int / int.
+    for key, distinct_id, salt in [("flag", "user-1", ""), ("flag", "user-1", "variant"), ("x-y", "ü #/", "")]:
+        digest = hashlib.sha1(f"{key}.{distinct_id}{salt}".encode()).hexdigest()
+        assert hashing.bucket(key, distinct_id, salt) == int(digest[:15], 16) / float(0xFFFFFFFFFFFFFFF)
+
+
+def test_variant_ranges_follow_the_listed_order():
+    variants = [("control", 20), ("a", 30), ("b", 50)]
+    for index in range(2000):
+        point = hashing.bucket("exp", f"u{index}", "variant")
+        expected = "control" if point < 0.2 else "a" if point < 0.5 else "b"
+        assert hashing.pick_variant("exp", f"u{index}", variants) == expected
+
+
+def test_split_matches_weights_over_many_ids():
+    variants = [("control", 50), ("a", 25), ("b", 25)]
+    counts = Counter(hashing.pick_variant("split", f"id-{i}", variants) for i in range(40_000))
+    observed = [counts[key] for key, _ in variants]
+    expected = [40_000 * weight / 100 for _, weight in variants]
+    assert chisquare(observed, expected).pvalue > 0.001
+
+
+def test_two_experiments_assign_independently():
+    variants = [("control", 50), ("b", 50)]
+    pairs = Counter(
+        (hashing.pick_variant("first", f"id-{i}", variants), hashing.pick_variant("second", f"id-{i}", variants))
+        for i in range(20_000)
+    )
+    table = [[pairs["control", "control"], pairs["control", "b"]], [pairs["b", "control"], pairs["b", "b"]]]
+    assert chi2_contingency(table).pvalue > 0.001
+
+
+def test_zero_weight_variant_is_never_chosen():
+    variants = [("control", 100), ("never", 0)]
+    assert {hashing.pick_variant("z", f"u{i}", variants) for i in range(1000)} == {"control"}
+
+
+def test_rollout_includes_the_requested_share():
+    inside = sum(hashing.in_rollout("roll", f"u{i}", 30) for i in range(20_000))
+    assert abs(inside / 20_000 - 0.30) < 0.02
