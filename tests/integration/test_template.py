@@ -30,7 +30,7 @@ def test_three_python313_functions_with_thin_handlers(template):
 def test_layers_are_built_by_sam_from_their_folders(template):
     layers = template.of_type("AWS::Serverless::LayerVersion")
     assert set(layers) == {"SharedLayer", "StatsLayer"}
-    for name, layer in layers.items():
+    for layer in layers.values():
         assert layer["Metadata"]["BuildMethod"] in {"makefile", "python3.13"}
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
         assert layer["Properties"]["ContentUri"].startswith("layers/")
