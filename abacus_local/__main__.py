@@ -32,10 +32,8 @@ def serve(port: int | None, banner: bool) -> int:
             )
         else:
             print(f"ready {stack.url}", flush=True)
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         try:
-            stopped.wait()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
     return 0
@@ -46,6 +44,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("command", choices=["demo", "dev", "serve"])
     parser.add_argument("--port", type=int, default=None, help="API port (default: ABACUS_PORT or 3000)")
     args = parser.parse_args(argv)
+    # SIGTERM stops the stack as Ctrl-C does, through the `with` blocks that shut it down.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.command == "demo":
         from abacus_local.demo import main as demo
 

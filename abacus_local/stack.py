@@ -1,6 +1,8 @@
 """Starting the whole local stack: moto as DynamoDB, the tables, a project, and the gateway."""
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from abacus_local.lambdas import LocalFunction
 from abacus_local.template import Template
 
 REGION = "us-east-1"
+PR_SET_PDEATHSIG = 1
 # Documented in the README; override with ABACUS_TOKEN and ABACUS_ADMIN_KEY.
 DEV_TOKEN = "phc_local_dev"  # noqa: S105 - the documented local development token
 DEV_ADMIN_KEY = "abacus_local_admin"
@@ -24,6 +27,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _end_with_parent() -> None:
+    """Linux: the moto server gets SIGTERM when the stack's process dies, even by SIGKILL."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -76,6 +85,7 @@ class LocalStack:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_end_with_parent,
         )
         self._wait_for_moto()
         self._configure_environment()

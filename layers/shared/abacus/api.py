@@ -4,14 +4,14 @@ error shape ({"error": {"code", "message", "field"?}}) for every 4xx, and creden
 import json
 from http import HTTPStatus
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, Unauthorized
 from abacus.storage import projects
 
-logger = Logger()
+# Every route under it takes the admin key; the others (assign, events) take the project token.
+ADMIN_PATH_PREFIX = "/experiments"
 
 
 def json_response(status: int, body: dict) -> Response:
@@ -32,6 +32,13 @@ def create_app() -> APIGatewayHttpResolver:
 
     @app.exception_handler(RequestValidationError)
     def on_invalid_request(error: RequestValidationError) -> Response:
+        # Powertools validates the body before the route runs; credentials still come first, so
+        # that a caller without them learns nothing about the request beyond "not allowed".
+        if app.current_event.path.startswith(ADMIN_PATH_PREFIX):
+            try:
+                admin_project(app)
+            except AbacusError as auth_error:
+                return error_response(auth_error)
         return error_response(validation_error(error.errors()))
 
     @app.exception_handler(UnicodeDecodeError)

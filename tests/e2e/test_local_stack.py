@@ -1,0 +1,135 @@
+"""End to end over real HTTP: the local stack in its own process, as `make dev` runs it."""
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from abacus_local.client import AbacusClient
+from abacus_local.stack import free_port
+from abacus_local.template import ROOT
+
+TOKEN, ADMIN_KEY = "phc_e2e_token", "abacus_e2e_admin"
+
+
+@pytest.fixture(scope="module")
+def stack_url():
+    port = free_port()
+    env = os.environ | {"ABACUS_TOKEN": TOKEN, "ABACUS_ADMIN_KEY": ADMIN_KEY, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abacus_local", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("ready "), line
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def client(stack_url) -> AbacusClient:
+    return AbacusClient(stack_url, admin_key=ADMIN_KEY, token=TOKEN)
+
+
+def invoke_nightly(url: str, fire_time: datetime) -> dict:
+    event = json.loads((ROOT / "events" / "nightly.json").read_text()) | {"time": fire_time.isoformat()}
+    lambda_client = boto3.client(
+        "lambda", region_name="us-east-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    answer = lambda_client.invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
+    assert "FunctionError" not in answer
+    return json.loads(answer["Payload"].read())
+
+
+def test_assign_ingest_nightly_results_over_http(client, stack_url):
+    key = "e2e-flow"
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "E2E",
+            "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+            "primary_metric": {"event": "signup"},
+        }
+    )
+    assert client.results(key)["status"] == "pending"
+    client.launch(key)
+    rng = random.Random(1)
+    exposures, conversions, events = Counter(), Counter(), []
+    for index in range(150):
+        distinct_id = f"e2e user #{index} ü"
+        variant = client.assign(distinct_id, [key])[key]
+        assert client.assign(distinct_id, [key])[key] == variant  # sticky
+        exposures[variant] += 1
+        if rng.random() < 0.3:
+            conversions[variant] += 1
+            events.append({"event": "signup", "distinct_id": distinct_id, "uuid": f"s-{index}"})
+            events.append({"event": "signup", "distinct_id": distinct_id, "uuid": f"s2-{index}"})  # counted once
+    first = client.send_events(events)
+    assert first == {"accepted": len(events), "duplicates": 0, "rejected": []}
+    assert client.send_events(events)["duplicates"] == len(events)
+
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    summary = invoke_nightly(stack_url, tomorrow)
+    assert summary["failed"] == 0 and summary["analysed"] >= 1
+    results = client.results(key)
+    assert results["status"] == "ready"
+    assert results["date"] == datetime.now(UTC).date().isoformat()
+    got = {row["key"]: (row["exposures"], row["conversions"]) for row in results["variants"]}
+    assert got == {variant: (exposures[variant], conversions[variant]) for variant in ("control", "b")}
+
+    client.stop(key)
+    assert client.assign("e2e user #1 ü", [key])[key] == "control"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "admin", "status"),
+    [
+        ("POST", "/experiments", {"key": "x"}, True, 422),
+        ("POST", "/experiments", {"key": "x"}, False, 401),
+        ("GET", "/experiments/missing", None, True, 404),
+        ("POST", "/assign", {"token": TOKEN}, False, 422),
+        ("POST", "/events", {"token": "wrong", "events": [{}]}, False, 401),
+        ("GET", "/no-such-route", None, False, 404),
+    ],
+)
+def test_errors_over_http(client, method, path, body, admin, status):
+    got, answer = client.request(method, path, body, admin=admin)
+    assert got == status, answer
+
+
+def test_unreadable_body_is_400_over_http(stack_url):
+    request = urllib.request.Request(
+        stack_url + "/events", data=b"\xff\xfe{", method="POST", headers={"content-type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == 400
+    assert json.loads(error.value.read())["error"]["field"] == "body"
+
+
+def test_make_demo_prints_a_result_and_leaves_nothing_running():
+    port = free_port()
+    env = os.environ | {"ABACUS_PORT": str(port), "ABACUS_DEMO_USERS": "400"}
+    env.pop("ABACUS_TOKEN", None)
+    finished = subprocess.run(
+        [sys.executable, "-m", "abacus_local", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "Verdict:" in finished.stdout and "one-page" in finished.stdout
+    assert "token phc_local_dev" in finished.stdout
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more

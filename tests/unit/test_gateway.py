@@ -1,0 +1,61 @@
+"""The local gateway's translation between HTTP and API Gateway HTTP API payload 2.0."""
+
+import base64
+import json
+
+from abacus_local.gateway import http_api_event, http_response
+from abacus_local.template import Template
+
+
+def route_for(path: str, method: str = "POST"):
+    route = next(r for r in Template().routes() if r.method == method and r.pattern.match(path))
+    return route, route.pattern.match(path)
+
+
+def test_json_request_becomes_a_payload_2_event():
+    route, match = route_for("/experiments/new-checkout/launch")
+    headers = {"Content-Type": "application/json", "X-Multi": "a", "Cookie": "a=1; b=2"}
+    event = http_api_event(route, "POST", "/experiments/new-checkout/launch", "x=1&x=2", headers, b'{"a": 1}', match)
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "POST /experiments/{key}/launch"
+    assert event["pathParameters"] == {"key": "new-checkout"}
+    assert event["queryStringParameters"] == {"x": "1,2"}
+    assert event["headers"]["content-type"] == "application/json"
+    assert event["cookies"] == ["a=1", "b=2"]
+    assert event["body"] == '{"a": 1}' and event["isBase64Encoded"] is False
+    assert event["requestContext"]["http"]["method"] == "POST"
+
+
+def test_binary_or_compressed_body_is_base64():
+    route, match = route_for("/events")
+    gzip_bytes = b"\x1f\x8b\x08\x00binary"
+    event = http_api_event(route, "POST", "/events", "", {"content-encoding": "gzip"}, gzip_bytes, match)
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == gzip_bytes
+
+
+def test_routes_prefer_the_most_specific_path():
+    route, _ = route_for("/experiments/abc/results", "GET")
+    assert route.function == "ResultsFunction"
+    route, _ = route_for("/experiments/abc", "GET")
+    assert route.function == "AssignFunction"
+
+
+def test_function_results_become_http_responses():
+    status, headers, cookies, body = http_response(
+        {
+            "statusCode": 201,
+            "headers": {"X-A": "1"},
+            "cookies": ["c=1"],
+            "body": base64.b64encode(b"\x00").decode(),
+            "isBase64Encoded": True,
+        }
+    )
+    assert (status, headers, cookies, body) == (201, {"x-a": "1"}, ["c=1"], b"\x00")
+    # A bare value is, as API Gateway treats it, a 200 JSON body.
+    assert http_response({"ok": True}) == (
+        200,
+        {"content-type": "application/json"},
+        [],
+        json.dumps({"ok": True}).encode(),
+    )
