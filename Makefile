@@ -17,7 +17,7 @@ help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
 	@echo "make dev    run the local stack on http://127.0.0.1:$${ABACUS_PORT:-3000} until Ctrl-C"
 	@echo "make test   lint, sam validate --lint, sam build, pytest"
-	@echo "make bench  run the benchmarks under bench/"
+	@echo "make bench  sam build, then the benchmarks under bench/"
 
 venv: $(VENV)/.installed
 
@@ -52,8 +52,7 @@ unit: venv
 
 test: lint validate build unit
 
-bench: venv
-	$(BIN)/python bench/artifact_sizes.py
+bench: build
 	$(BIN)/python bench/cold_import.py
 
 clean:
