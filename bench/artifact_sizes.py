@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from abacus_local.template import Template  # noqa: E402
-from bench.built import BUILD, lambda_path, layer_names, runtime_sdk_dir  # noqa: E402
+from abacus_local.template import Template
+from bench.built import BUILD, lambda_path, layer_names, runtime_sdk_dir
 
 LIMIT_MB = 250
 SMOKE = """
@@ -50,7 +50,7 @@ def main() -> int:
         failures += total >= LIMIT_MB
         handler = BUILD / function / "app.py"
         paths = lambda_path(template, function, sdk)
-        bare = subprocess.run(  # noqa: S603 - our own interpreter and files
+        bare = subprocess.run(
             [sys.executable, "-S", "-B", "-c", SMOKE, str(handler), *paths],
             capture_output=True,
             text=True,

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from abacus_local.template import ROOT, Template  # noqa: E402
-from bench.built import BUILD, lambda_path, runtime_sdk_dir  # noqa: E402
+from abacus_local.template import ROOT, Template
+from bench.built import BUILD, lambda_path, runtime_sdk_dir
 
 PROBE = """
 import importlib.util, json, sys, time
@@ -45,7 +45,7 @@ def main() -> int:
         command = [sys.executable, "-S", "-B", "-c", PROBE, str(handler), *lambda_path(template, name, sdk)]
         times = []
         for _ in range(runs):
-            out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)  # noqa: S603
+            out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
             times.append(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
         print(f"{name:<18}{statistics.median(times):>10.0f}{min(times):>9.0f}{max(times):>9.0f}")
     return 0
