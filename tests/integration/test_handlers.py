@@ -182,3 +182,9 @@ def test_another_projects_admin_key_sees_nothing(project):
         invoke("AssignFunction", sample_event("get_experiment", authorization=f"Bearer {other['admin_key']}"))
     )
     assert status == 404
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_json_bodies_are_read_whatever_the_content_type(project, content_type):
+    status, body = answer(invoke("AssignFunction", sample_event("create_experiment", **{"content-type": content_type})))
+    assert status == 201, body

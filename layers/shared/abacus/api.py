@@ -22,9 +22,21 @@ def error_response(error: AbacusError) -> Response:
     return json_response(error.status, error.to_body())
 
 
+class JsonApiResolver(APIGatewayHttpResolver):
+    """Request bodies are JSON whatever their Content-Type says: curl's default
+    (application/x-www-form-urlencoded) and text/plain (how browser SDKs send beacons) included.
+    Powertools would otherwise parse them as forms or refuse them before any route runs."""
+
+    def resolve(self, event: dict, context) -> dict:
+        headers = event.get("headers") or {}
+        if event.get("body") and not headers.get("content-type", "").startswith(content_types.APPLICATION_JSON):
+            event = {**event, "headers": {**headers, "content-type": content_types.APPLICATION_JSON}}
+        return super().resolve(event, context)
+
+
 def create_app() -> APIGatewayHttpResolver:
     """A resolver whose routes validate their pydantic-typed bodies and answer errors in one shape."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = JsonApiResolver(enable_validation=True)
 
     @app.exception_handler(AbacusError)
     def on_abacus_error(error: AbacusError) -> Response:
