@@ -23,8 +23,8 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt layers/stats/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -r requirements-dev.txt
 	# The layers' sources go on the venv's path, as /opt/python is in Lambda.
 	printf '%s\n' "$(CURDIR)/layers/shared" "$(CURDIR)/layers/stats" "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/abacus-dev.pth"
 	touch $@

@@ -39,7 +39,7 @@ def main() -> int:
     sizes = {path.name: size_mb(path) for path in BUILD.iterdir() if path.is_dir()}
     print(f"{'artifact':<18}{'unzipped MB':>12}")
     for name, megabytes in sorted(sizes.items()):
-        print(f"{name:<18}{megabytes:>12.1f}")
+        print(f"{name:<18}{megabytes:>12.2f}")
     print(f"\n{'function':<18}{'with layers MB':>15}{'limit MB':>10}")
     failures = 0
     sdk = runtime_sdk_dir()
