@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 
 import boto3
+from botocore.config import Config
 from tqdm import tqdm
 
 from abacus_local.client import AbacusClient
@@ -20,9 +21,10 @@ EXPERIMENT = {
     "name": "One-page checkout",
     "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
     "primary_metric": {"event": "purchase"},
+    "minimum_detectable_effect": 0.2,
 }
 # The simulated truth: the new checkout converts 50% better.
-TRUE_RATES = {"control": 0.10, "one-page": 0.15}
+TRUE_RATES = {"control": 0.20, "one-page": 0.30}
 SEED = 20261125
 
 
@@ -47,7 +49,9 @@ def nightly_event(fire_time: datetime) -> dict:
 
 def invoke_nightly(stack: LocalStack, fire_time: datetime) -> dict:
     """Invokes ResultsFunction through the local Lambda Invoke API, as the schedule would."""
-    lambda_client = boto3.client("lambda", region_name=REGION, endpoint_url=stack.url)
+    # As long as the function may run (its Timeout), and never retried: a retry would run it twice.
+    config = Config(read_timeout=900, retries={"total_max_attempts": 1})
+    lambda_client = boto3.client("lambda", region_name=REGION, endpoint_url=stack.url, config=config)
     answer = lambda_client.invoke(FunctionName="ResultsFunction", Payload=json.dumps(nightly_event(fire_time)))
     payload = json.loads(answer["Payload"].read())
     if answer.get("FunctionError"):
@@ -63,14 +67,15 @@ def percent(value: float | None, signed: bool = False) -> str:
 
 def format_results(results: dict) -> str:
     """The results as a person reads them: a table of variants, then the verdict."""
+    sequential = " (always-valid, mSPRT)" if results.get("sequential") else ""
     lines = [
         f"Results of '{results['experiment']}' for {results['date']} "
-        f"(metric: {results['metric']['event']}, alpha {results['alpha']})",
+        f"(metric: {results['metric']['event']}, alpha {results['alpha']}{sequential})",
         "",
-        f"{'variant':<12}{'exposures':>10}{'conversions':>13}{'rate':>9}   {'lift (95% CI)':<28}{'p-value':>8}",
+        f"{'variant':<12}{'exposures':>10}{'conversions':>13}{'rate':>9}{'P(best)':>9}   "
+        f"{'lift (95% CI)':<28}{'p-value':>8}",
     ]
     for row in results["variants"]:
-        lift = p_value = ""
         if "lift" in row:
             relative, interval = row["lift"]["relative"], row["lift"]["relative_ci"]
             lift = percent(relative, signed=True)
@@ -78,14 +83,19 @@ def format_results(results: dict) -> str:
                 lift += f" [{percent(interval[0], True)}, {percent(interval[1], True)}]"
             p_value = f"{row['p_value']:.4f}" if row["p_value"] is not None else "n/a"
         else:
-            lift = "(control)"
+            lift, p_value = "(control)", ""
         lines.append(
-            f"{row['key']:<12}{row['exposures']:>10}{row['conversions']:>13}{percent(row['mean']):>9}   "
-            f"{lift:<28}{p_value:>8}"
+            f"{row['key']:<12}{row['exposures']:>10}{row['conversions']:>13}{percent(row['mean']):>9}"
+            f"{row['probability_to_be_best']:>9.1%}   {lift:<28}{p_value:>8}"
         )
     verdict = results["verdict"]
     decision = verdict["decision"] + (f" '{verdict['variant']}'" if verdict.get("variant") else "")
-    lines += ["", f"Verdict: {decision}: {verdict['reason']}."]
+    srm = results["srm"]
+    lines += [
+        "",
+        f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)"),
+        f"Verdict: {decision}: {verdict['reason']}.",
+    ]
     return "\n".join(lines)
 
 

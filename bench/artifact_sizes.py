@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from abacus_local.template import Template
 from bench.built import BUILD, lambda_path, layer_names, runtime_sdk_dir
 

@@ -13,9 +13,7 @@ import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from abacus_local.template import ROOT, Template
 from bench.built import BUILD, lambda_path, runtime_sdk_dir
 

@@ -17,6 +17,7 @@ def create(project_id: str, spec: ExperimentCreate, now: datetime) -> Experiment
         status=lifecycle.DRAFT,
         variants=[VariantAttribute(key=v.key, weight=v.weight) for v in spec.variants],
         primary_metric=MetricAttribute(**spec.primary_metric.model_dump()),
+        minimum_detectable_effect=spec.minimum_detectable_effect,
         created_at=now,
     )
     try:
@@ -55,6 +56,7 @@ def to_api(item: ExperimentItem) -> dict:
             "kind": item.primary_metric.kind,
             "window_days": int(item.primary_metric.window_days),
         },
+        "minimum_detectable_effect": float(item.minimum_detectable_effect),
         "created_at": item.created_at.isoformat(),
         "started_at": item.started_at.isoformat() if item.started_at else None,
         "stopped_at": item.stopped_at.isoformat() if item.stopped_at else None,

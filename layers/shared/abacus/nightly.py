@@ -1,12 +1,14 @@
 """The nightly job: for each running experiment, count exposures and conversions per variant up to
-the cut-off, analyse them with abacus.stats and store a dated snapshot."""
+the cut-off, analyse them with abacus.stats and store a dated snapshot.
+
+Only ResultsFunction imports this module: it is the one function with the stats layer."""
 
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
 from abacus import keys
 from abacus.schemas import CONTROL
-from abacus.stats import VariantCounts, analyse_conversion
+from abacus.stats import CONVERSION, Settings, VariantData, analyse
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
 from abacus.storage import results as result_store
@@ -24,7 +26,7 @@ def snapshot_date(cutoff: datetime) -> str:
     return (cutoff - timedelta(days=1)).date().isoformat()
 
 
-def count_conversions(project_id: str, experiment: ExperimentItem, cutoff: datetime) -> list[VariantCounts]:
+def count_conversions(project_id: str, experiment: ExperimentItem, cutoff: datetime) -> list[VariantData]:
     """Exposures per variant (first exposure before the cut-off), and conversions: exposed users
     with the metric event at or after their first exposure, within the conversion window."""
     exposures: Counter[str] = Counter()
@@ -40,12 +42,18 @@ def count_conversions(project_id: str, experiment: ExperimentItem, cutoff: datet
         )
         if next(iter(found), None) is not None:
             conversions[user.variant] += 1
-    return [VariantCounts(v.key, exposures[v.key], conversions[v.key]) for v in experiment.variants]
+    return [VariantData(v.key, exposures[v.key], conversions[v.key]) for v in experiment.variants]
 
 
 def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> SnapshotItem:
     counts = count_conversions(experiment.project_id, experiment, cutoff)
-    analysis = analyse_conversion(counts, control=CONTROL)
+    settings = Settings(
+        control=CONTROL,
+        weights={v.key: float(v.weight) for v in experiment.variants},
+        mde=float(experiment.minimum_detectable_effect),
+        days_running=max(0.0, (cutoff - experiment.started_at).total_seconds() / 86400),
+    )
+    analysis = analyse(CONVERSION, counts, settings)
     analysis["metric"] = {"event": experiment.primary_metric.event, "kind": experiment.primary_metric.kind}
     snapshot = SnapshotItem(
         keys.experiment_id(experiment.project_id, experiment.key),

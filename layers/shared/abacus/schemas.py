@@ -32,6 +32,8 @@ class ExperimentCreate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)]
     primary_metric: MetricSpec
+    # The smallest relative lift worth detecting: it sizes the sample and tunes the sequential test.
+    minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = 0.05
 
     @field_validator("variants")
     @classmethod

@@ -38,6 +38,7 @@ class ExperimentItem(Model):
     status = UnicodeAttribute()
     variants = ListAttribute(of=VariantAttribute)
     primary_metric = MetricAttribute()
+    minimum_detectable_effect = NumberAttribute(default=0.05)
     created_at = UTCDateTimeAttribute()
     started_at = UTCDateTimeAttribute(null=True)
     stopped_at = UTCDateTimeAttribute(null=True)

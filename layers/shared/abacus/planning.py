@@ -1,0 +1,68 @@
+"""Planning: exposures needed per variant, and days left. Standard library only (NormalDist), so
+that assign can call it as well as the stats engine.
+
+Two-sided tests at level alpha, split across the k - 1 comparisons with the control (Bonferroni,
+what Holm's adjustment demands of the smallest p-value), with the given power:
+- conversion, baseline rate p1, target p2 = p1 (1 + mde), the standard two-proportion formula
+  n = (z_{1-a/2} sqrt(2 pbar (1 - pbar)) + z_{1-b} sqrt(p1 (1 - p1) + p2 (1 - p2)))^2 / (p2 - p1)^2
+  with pbar = (p1 + p2) / 2 (Fleiss, without continuity correction);
+- mean, baseline mean m and standard deviation s: n = 2 (z_{1-a/2} + z_{1-b})^2 s^2 / (m mde)^2.
+"""
+
+import math
+from statistics import NormalDist
+
+_STANDARD_NORMAL = NormalDist()
+
+
+def _z_values(alpha: float, power: float, variants: int) -> tuple[float, float]:
+    if not 0 < alpha < 1:
+        raise ValueError("alpha: must be between 0 and 1")
+    if not 0 < power < 1:
+        raise ValueError("power: must be between 0 and 1")
+    if variants < 2:
+        raise ValueError("variants: at least 2")
+    per_comparison = alpha / (variants - 1)
+    return _STANDARD_NORMAL.inv_cdf(1 - per_comparison / 2), _STANDARD_NORMAL.inv_cdf(power)
+
+
+def exposures_for_conversion(
+    baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8, variants: int = 2
+) -> int:
+    """Exposures per variant to detect a relative lift `mde` over a baseline conversion rate."""
+    if not 0 < baseline < 1:
+        raise ValueError("baseline: a conversion rate strictly between 0 and 1")
+    target = baseline * (1 + mde)
+    if mde == 0 or not 0 < target < 1:
+        raise ValueError("mde: must be non-zero and keep the target rate between 0 and 1")
+    z_alpha, z_power = _z_values(alpha, power, variants)
+    pooled = (baseline + target) / 2
+    root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_power * math.sqrt(
+        baseline * (1 - baseline) + target * (1 - target)
+    )
+    return math.ceil(root**2 / (target - baseline) ** 2)
+
+
+def exposures_for_mean(
+    baseline_mean: float, baseline_sd: float, mde: float, alpha: float = 0.05, power: float = 0.8, variants: int = 2
+) -> int:
+    """Exposures per variant to detect a relative lift `mde` over a baseline mean."""
+    if baseline_mean == 0:
+        raise ValueError("baseline_mean: a relative effect needs a non-zero baseline")
+    if baseline_sd <= 0:
+        raise ValueError("baseline_sd: must be positive")
+    if mde == 0:
+        raise ValueError("mde: must be non-zero")
+    z_alpha, z_power = _z_values(alpha, power, variants)
+    return math.ceil(2 * (z_alpha + z_power) ** 2 * baseline_sd**2 / (baseline_mean * mde) ** 2)
+
+
+def days_left(needed_per_variant: int, smallest_variant_exposures: int, days_running: float) -> int | None:
+    """Days until the smallest variant reaches `needed_per_variant` at its rate so far; None when
+    no rate is known yet."""
+    if smallest_variant_exposures >= needed_per_variant:
+        return 0
+    if days_running <= 0 or smallest_variant_exposures <= 0:
+        return None
+    rate = smallest_variant_exposures / days_running
+    return math.ceil((needed_per_variant - smallest_variant_exposures) / rate)

@@ -1,0 +1,63 @@
+"""python -m abacus.stats: JSON problems in, answers out, malformed input refused with exit 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from abacus import planning
+
+EXAMPLE = {
+    "metric": {"kind": "conversion"},
+    "control": "control",
+    "alpha": 0.05,
+    "sequential": True,
+    "weights": {"control": 50, "test": 50},
+    "variants": [
+        {"key": "control", "exposures": 10000, "conversions": 1000},
+        {"key": "test", "exposures": 10000, "conversions": 1080},
+    ],
+}
+PLAN = {"plan": {"kind": "conversion", "baseline": 0.1, "mde": 0.05, "alpha": 0.05, "power": 0.8, "variants": 2}}
+
+
+def run(document) -> subprocess.CompletedProcess:
+    stdin = document if isinstance(document, str) else json.dumps(document)
+    return subprocess.run([sys.executable, "-m", "abacus.stats"], input=stdin, capture_output=True, text=True)
+
+
+def test_one_problem():
+    done = run(EXAMPLE)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    test = answer["variants"][1]
+    assert set(test) >= {"key", "exposures", "mean", "credible_interval", "probability_to_be_best", "expected_loss"}
+    assert set(test) >= {"lift", "p_value", "p_value_adjusted", "significant", "p_value_fixed", "relative_ci_fixed"}
+    assert set(answer["srm"]) == {"p_value", "mismatch"}
+    assert set(answer["verdict"]) >= {"decision", "variant", "reason"}
+
+
+def test_array_answers_in_order():
+    done = run([PLAN, EXAMPLE, PLAN | {"plan": PLAN["plan"] | {"kind": "mean", "baseline_mean": 5, "baseline_sd": 2}}])
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    assert answers[0] == {"exposures_per_variant": planning.exposures_for_conversion(0.1, 0.05, 0.05, 0.8)}
+    assert answers[1]["variants"][0]["key"] == "control"
+    assert "exposures_per_variant" in answers[2]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ("{not json", "input"),
+        ({"metric": {"kind": "ratio"}, "variants": []}, "metric.kind"),
+        (EXAMPLE | {"variants": [{"key": "control", "exposures": 5}, {"key": "t", "exposures": 5}]}, "conversions"),
+        (EXAMPLE | {"alpha": 2}, "alpha"),
+        ([PLAN, {"plan": {"kind": "conversion"}}], "problem 1: plan.baseline"),
+    ],
+)
+def test_malformed_input_exits_2_naming_the_field(document, field):
+    done = run(document)
+    assert done.returncode == 2
+    assert field in done.stderr and done.stdout == ""

@@ -1,0 +1,62 @@
+"""Planning against the two-proportion formula (written here with scipy) and statsmodels' power."""
+
+import math
+
+import pytest
+from scipy.stats import norm
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import power_proportions_2indep
+
+from abacus import planning
+
+
+@pytest.mark.parametrize(("baseline", "mde", "alpha", "power"), [(0.1, 0.05, 0.05, 0.8), (0.02, 0.1, 0.01, 0.9)])
+def test_conversion_sample_size_is_the_two_proportion_formula(baseline, mde, alpha, power):
+    p1, p2 = baseline, baseline * (1 + mde)
+    pbar = (p1 + p2) / 2
+    za, zb = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    expected = (za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (
+        p2 - p1
+    ) ** 2
+    n = planning.exposures_for_conversion(baseline, mde, alpha, power)
+    assert n == math.ceil(expected)
+    # statsmodels' power at that sample size is the power asked for.
+    achieved = power_proportions_2indep(p2 - p1, p1, n, alpha=alpha, alternative="two-sided").power
+    assert achieved == pytest.approx(power, abs=0.002)
+
+
+def test_mean_sample_size_matches_statsmodels():
+    mean, sd, mde = 25.0, 40.0, 0.05
+    n = planning.exposures_for_mean(mean, sd, mde, alpha=0.05, power=0.8)
+    reference = NormalIndPower().solve_power(
+        effect_size=mean * mde / sd, alpha=0.05, power=0.8, alternative="two-sided"
+    )
+    assert n == math.ceil(reference)
+
+
+def test_more_variants_split_alpha():
+    two = planning.exposures_for_conversion(0.1, 0.05, variants=2)
+    four = planning.exposures_for_conversion(0.1, 0.05, alpha=0.05, variants=4)
+    assert four == planning.exposures_for_conversion(0.1, 0.05, alpha=0.05 / 3, variants=2) > two
+
+
+def test_days_left():
+    assert planning.days_left(10_000, 4_000, days_running=4) == 6
+    assert planning.days_left(10_000, 12_000, days_running=4) == 0
+    assert planning.days_left(10_000, 0, days_running=0) is None
+
+
+def test_bad_planning_input_names_the_field():
+    with pytest.raises(ValueError, match="baseline"):
+        planning.exposures_for_conversion(0, 0.05)
+    with pytest.raises(ValueError, match="baseline_sd"):
+        planning.exposures_for_mean(10, 0, 0.05)
+
+
+def test_planning_needs_no_scipy():
+    import subprocess
+    import sys
+
+    probe = "import sys, abacus.planning; print(any(m.split('.')[0] in ('scipy', 'numpy') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,50 @@
+"""The mSPRT against its definition, and its error rates by simulation (a fast version of
+bench/peeking_simulation.py)."""
+
+import math
+
+import pytest
+from scipy import integrate, stats
+
+from abacus.stats import Settings, VariantData, analyse, sequential
+from bench.peeking_simulation import simulate
+
+
+@pytest.mark.parametrize(("estimate", "variance", "tau"), [(0.03, 0.0004, 0.05), (-0.1, 0.002, 0.05), (0.0, 1e-4, 0.2)])
+def test_p_value_is_one_over_the_mixture_likelihood_ratio(estimate, variance, tau):
+    sd = math.sqrt(variance)
+    # Lambda = integral of N(estimate; theta, V) N(theta; 0, tau^2) dtheta / N(estimate; 0, V)
+    numerator = integrate.quad(
+        lambda theta: stats.norm.pdf(estimate, theta, sd) * stats.norm.pdf(theta, 0, tau),
+        -1,
+        1,
+        epsabs=1e-14,
+        limit=500,
+    )[0]
+    ratio = numerator / stats.norm.pdf(estimate, 0, sd)
+    assert sequential.always_valid_p_value(estimate, variance, tau) == pytest.approx(min(1, 1 / ratio), rel=1e-7)
+
+
+def test_confidence_sequence_inverts_the_test():
+    estimate, variance, tau, alpha = 0.04, 0.0003, 0.05, 0.05
+    low, high = sequential.confidence_sequence(estimate, variance, tau, alpha)
+    for edge in (low, high):
+        # At the sequence's edge, testing theta = edge gives p = alpha exactly.
+        assert sequential.always_valid_p_value(estimate - edge, variance, tau) == pytest.approx(alpha, rel=1e-9)
+
+
+def test_sequential_fields_beside_the_fixed_ones():
+    variants = [VariantData("control", 10_000, 1_000), VariantData("test", 10_000, 1_080)]
+    row = analyse("conversion", variants, Settings(sequential=True))["variants"][1]
+    fixed = analyse("conversion", variants, Settings(sequential=False))["variants"][1]
+    assert row["p_value_fixed"] == fixed["p_value"] and row["relative_ci_fixed"] == fixed["lift"]["relative_ci"]
+    assert row["p_value"] > row["p_value_fixed"]
+    assert row["lift"]["relative_ci"][0] < fixed["lift"]["relative_ci"][0]
+
+
+def test_daily_peeking_keeps_false_positives_at_alpha_and_intervals_cover():
+    result = simulate(experiments=2000, days=28, per_day=2000, seed=11)
+    assert result["aa_false_positive_sequential"] <= 0.05 + 0.01
+    assert result["aa_false_positive_fixed_peeking"] > 0.15  # why sequential testing is needed
+    assert 0.94 <= result["coverage_fixed"] <= 0.96
+    assert result["coverage_sequential"] >= 0.95
