@@ -4,7 +4,9 @@
    look declare a difference (p < alpha)? Sequential (mSPRT) against fixed-horizon p-values.
 2. Coverage: at a fixed horizon, how often does the 95% relative-lift interval (fixed-horizon
    delta method, and the sequential confidence sequence) contain the true lift?
-3. Power: with a true 5% relative lift, after how many days does each test first find it?
+3. Power: with a true 5% relative lift, after how many days does each test first find it? The
+   fixed-horizon test, used properly, looks once, on the day the planned sample (80% power) is
+   reached: its power there is the reference.
 
 Each experiment's daily counts are drawn with numpy (seeded); the p-values and intervals come
 from the engine's own functions, exactly as analyse() computes them.
@@ -12,12 +14,14 @@ from the engine's own functions, exactly as analyse() computes them.
 Run: .venv/bin/python bench/peeking_simulation.py [experiments] [days] [users per arm per day]
 """
 
+import math
 import statistics
 import sys
 import time
 
 import numpy as np
 
+from abacus import planning
 from abacus.stats import sequential
 from abacus.stats.frequentist import Estimate, compare
 
@@ -59,6 +63,10 @@ def simulate(experiments: int, days: int, per_day: int, seed: int = 1) -> dict:
     aa_sequential = aa_fixed = covered_fixed = covered_sequential = 0
     detect_sequential, detect_fixed = [], []
     true_lift = 0.05
+    planned_n = planning.exposures_for_conversion(BASELINE, true_lift)
+    planned_day = math.ceil(planned_n / per_day)
+    sequential_day = math.ceil(planned_n * planning.sequential_inflation() / per_day)
+    found_at_planned_day = 0
     for _ in range(experiments):
         looks = daily_looks(rng, days, per_day, BASELINE)
         aa_sequential += first_detection(looks, True) is not None
@@ -73,6 +81,8 @@ def simulate(experiments: int, days: int, per_day: int, seed: int = 1) -> dict:
         covered_sequential += low <= true_lift <= high
         detect_sequential.append(first_detection(looks, True))
         detect_fixed.append(first_detection(looks, False))
+        if planned_day <= days:
+            found_at_planned_day += first_detection(looks[planned_day - 1 : planned_day], False) is not None
     return {
         "aa_false_positive_sequential": aa_sequential / experiments,
         "aa_false_positive_fixed_peeking": aa_fixed / experiments,
@@ -82,6 +92,15 @@ def simulate(experiments: int, days: int, per_day: int, seed: int = 1) -> dict:
         "power_fixed_peeking": sum(d is not None for d in detect_fixed) / experiments,
         "median_days_sequential": _median_days(detect_sequential),
         "median_days_fixed_peeking": _median_days(detect_fixed),
+        "fixed_horizon_planned_day": planned_day,
+        "power_fixed_horizon_at_planned_day": found_at_planned_day / experiments if planned_day <= days else None,
+        "power_sequential_by_planned_day": sum(d is not None and d <= planned_day for d in detect_sequential)
+        / experiments,
+        "sequential_planned_day": sequential_day,
+        "power_sequential_by_sequential_planned_day": sum(
+            d is not None and d <= sequential_day for d in detect_sequential
+        )
+        / experiments,
     }
 
 

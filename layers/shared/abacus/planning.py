@@ -1,12 +1,13 @@
 """Planning: exposures needed per variant, and days left. Standard library only (NormalDist), so
 that assign can call it as well as the stats engine.
 
-Two-sided tests at level alpha, split across the k - 1 comparisons with the control (Bonferroni,
+Two-sided fixed-horizon tests at level alpha, split across the k - 1 comparisons with the control (Bonferroni,
 what Holm's adjustment demands of the smallest p-value), with the given power:
 - conversion, baseline rate p1, target p2 = p1 (1 + mde), the standard two-proportion formula
   n = (z_{1-a/2} sqrt(2 pbar (1 - pbar)) + z_{1-b} sqrt(p1 (1 - p1) + p2 (1 - p2)))^2 / (p2 - p1)^2
   with pbar = (p1 + p2) / 2 (Fleiss, without continuity correction);
 - mean, baseline mean m and standard deviation s: n = 2 (z_{1-a/2} + z_{1-b})^2 s^2 / (m mde)^2.
+Always-valid (sequential) tests need more: sequential_inflation() says how many times more.
 """
 
 import math
@@ -55,6 +56,28 @@ def exposures_for_mean(
         raise ValueError("mde: must be non-zero")
     z_alpha, z_power = _z_values(alpha, power, variants)
     return math.ceil(2 * (z_alpha + z_power) ** 2 * baseline_sd**2 / (baseline_mean * mde) ** 2)
+
+
+def sequential_inflation(alpha: float = 0.05, power: float = 0.8) -> float:
+    """How many times the fixed-horizon sample the always-valid test (abacus.stats.sequential, with
+    tau = the mde) needs for the same power: the smallest k with
+        s sqrt(k) - z_{1-b} >= sqrt((1 + 1 / (s^2 k)) (2 log(1/alpha) + log(1 + s^2 k))),
+    s = z_{1-a/2} + z_{1-b}: at k times the sample, the mde is s sqrt(k) standard errors away and
+    the confidence sequence's half-width is the right-hand side (in standard errors)."""
+    z_alpha, z_power = _z_values(alpha, power, 2)
+    s = z_alpha + z_power
+
+    def enough(k: float) -> bool:
+        half_width = math.sqrt((1 + 1 / (s * s * k)) * (2 * math.log(1 / alpha) + math.log(1 + s * s * k)))
+        return s * math.sqrt(k) - z_power >= half_width
+
+    low, high = 1.0, 2.0
+    while not enough(high):
+        low, high = high, high * 2
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
 
 
 def days_left(needed_per_variant: int, smallest_variant_exposures: int, days_running: float) -> int | None:

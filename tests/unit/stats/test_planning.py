@@ -60,3 +60,13 @@ def test_planning_needs_no_scipy():
     probe = "import sys, abacus.planning; print(any(m.split('.')[0] in ('scipy', 'numpy') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sequential_inflation_solves_its_equation():
+    from scipy.stats import norm
+
+    k = planning.sequential_inflation(0.05, 0.8)
+    s = norm.ppf(0.975) + norm.ppf(0.8)
+    half_width = math.sqrt((1 + 1 / (s * s * k)) * (2 * math.log(20) + math.log(1 + s * s * k)))
+    assert s * math.sqrt(k) - norm.ppf(0.8) == pytest.approx(half_width, rel=1e-9)
+    assert 1.5 < k < 2.5

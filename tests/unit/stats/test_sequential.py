@@ -43,8 +43,13 @@ def test_sequential_fields_beside_the_fixed_ones():
 
 
 def test_daily_peeking_keeps_false_positives_at_alpha_and_intervals_cover():
-    result = simulate(experiments=2000, days=28, per_day=2000, seed=11)
+    # 2,000 experiments looked at daily for 56 days (2,000 users per arm a day, 10% baseline).
+    result = simulate(experiments=2000, days=56, per_day=2000, seed=11)
     assert result["aa_false_positive_sequential"] <= 0.05 + 0.01
     assert result["aa_false_positive_fixed_peeking"] > 0.15  # why sequential testing is needed
     assert 0.94 <= result["coverage_fixed"] <= 0.96
     assert result["coverage_sequential"] >= 0.95
+    # Planning: at the planned sample a single fixed-horizon look has the planned 80% power, and
+    # the always-valid test reaches it within the inflated plan.
+    assert result["power_fixed_horizon_at_planned_day"] == pytest.approx(0.8, abs=0.03)
+    assert result["power_sequential_by_sequential_planned_day"] >= 0.78

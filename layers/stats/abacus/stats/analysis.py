@@ -176,6 +176,8 @@ def _days_left(
             )
     except ValueError:
         return None  # a baseline that cannot be planned from (a 0% rate, no variance)
+    if settings.sequential:
+        needed = math.ceil(needed * planning.sequential_inflation(settings.alpha, settings.power))
     return planning.days_left(needed, min(v.exposures for v in variants), settings.days_running)
 
 

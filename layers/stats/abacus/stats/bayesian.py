@@ -15,11 +15,11 @@ import numpy as np
 
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors
 
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(10)
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 
 def _quadrature(breakpoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights of 10-point Gauss-Legendre rules on each panel between breakpoints."""
+    """Nodes and weights of 8-point Gauss-Legendre rules on each panel between breakpoints."""
     low, high = breakpoints[:-1], breakpoints[1:]
     half = (high - low) / 2
     nodes = ((low + high) / 2)[:, None] + half[:, None] * _NODES[None, :]

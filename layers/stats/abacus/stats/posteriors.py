@@ -13,27 +13,8 @@ from scipy.special import betainc, betaincinv, betaln, ndtr, ndtri, xlog1py, xlo
 
 # Quantile levels whose points split the integration range into panels no wider than about two
 # standard deviations of any posterior they cross (and reach 1e-13 into every tail).
-_LEVELS = np.array(
-    [
-        1e-13,
-        1e-9,
-        1e-6,
-        1e-4,
-        2e-3,
-        0.02,
-        0.1,
-        0.3,
-        0.5,
-        0.7,
-        0.9,
-        0.98,
-        1 - 2e-3,
-        1 - 1e-4,
-        1 - 1e-6,
-        1 - 1e-9,
-        1 - 1e-13,
-    ]
-)
+_TAILS = [1e-13, 1e-8, 1e-5, 1e-3, 0.02, 0.16]
+_LEVELS = np.array([*_TAILS, 0.5, *(1 - t for t in reversed(_TAILS))])
 _SQRT_2PI = np.sqrt(2 * np.pi)
 
 
@@ -57,8 +38,13 @@ class BetaPosteriors:
     def cdf(self, x: np.ndarray) -> np.ndarray:
         return betainc(self.a[:, None], self.b[:, None], x)
 
+    @property
+    def sds(self) -> np.ndarray:
+        total = self.a + self.b
+        return np.sqrt(self.a * self.b / (total**2 * (total + 1)))
+
     def breakpoints(self) -> np.ndarray:
-        return np.unique(np.clip(self.ppf(_LEVELS).ravel(), 0.0, 1.0))
+        return _thin(np.clip(self.ppf(_LEVELS).ravel(), 0.0, 1.0), self.sds.min())
 
 
 @dataclass(frozen=True)
@@ -81,7 +67,20 @@ class NormalPosteriors:
         return ndtr((x - self.mean[:, None]) / self.sd[:, None])
 
     def breakpoints(self) -> np.ndarray:
-        return np.unique(self.ppf(_LEVELS).ravel())
+        return _thin(self.ppf(_LEVELS).ravel(), self.sd.min())
+
+
+def _thin(points: np.ndarray, narrowest_sd: float) -> np.ndarray:
+    """Sorted breakpoints, dropping any closer than a quarter of the narrowest posterior's standard
+    deviation to the one kept before it: similar variants would otherwise multiply the panels for
+    nothing, as a panel that narrow is smooth for every posterior."""
+    points = np.unique(points)
+    kept = [points[0]]
+    for point in points[1:-1]:
+        if point - kept[-1] >= narrowest_sd / 4:
+            kept.append(point)
+    kept.append(points[-1])
+    return np.array(kept)
 
 
 def credible_interval(posteriors: BetaPosteriors | NormalPosteriors, level: float = 0.95) -> np.ndarray:

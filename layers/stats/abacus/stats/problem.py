@@ -4,7 +4,7 @@ Analysis: {"metric": {"kind": "conversion" | "mean"}, "control", "alpha", "seque
 "mde"?, "tau"?, "power"?, "days_running"?, "variants": [{"key", "exposures", "conversions"} or
 {"key", "exposures", "sum", "sum_squares"}]}.
 Planning: {"plan": {"kind", "baseline" (conversion) or "baseline_mean" and "baseline_sd" (mean),
-"mde", "alpha", "power", "variants", "daily_exposures"?, "current_exposures"?}}.
+"mde", "alpha", "power", "variants", "daily_exposures"?, "current_exposures"?, "sequential"?}}.
 """
 
 import math
@@ -74,6 +74,7 @@ class Plan(_Model):
     variants: Annotated[int, Field(ge=2, le=10)] = 2
     daily_exposures: Annotated[float, Field(gt=0)] | None = None
     current_exposures: Count = 0
+    sequential: bool = False  # True: the sample the always-valid test needs for that power
 
 
 class PlanProblem(_Model):
@@ -128,6 +129,8 @@ def _plan(plan: Plan) -> dict:
     except ValueError as error:
         message = str(error)
         raise ProblemError(message if message.startswith("plan.") else f"plan.{message}") from None
+    if plan.sequential:
+        needed = math.ceil(needed * planning.sequential_inflation(plan.alpha, plan.power))
     answer: dict = {"exposures_per_variant": needed}
     if plan.daily_exposures is not None:
         answer["days_left"] = math.ceil(max(0, needed - plan.current_exposures) / plan.daily_exposures)
