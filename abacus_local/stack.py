@@ -120,6 +120,8 @@ class LocalStack:
         environment = {}
         for spec in self.template.functions().values():
             environment.update(spec.environment)
+        # Changes show at once locally, unless ABACUS_CACHE_SECONDS says otherwise.
+        environment["ABACUS_CACHE_SECONDS"] = os.environ.get("ABACUS_CACHE_SECONDS", "0")
         environment.update(
             {
                 "AWS_ACCESS_KEY_ID": "local",

@@ -17,6 +17,7 @@ os.environ.update(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "Abacus",
         "POWERTOOLS_SERVICE_NAME": "abacus",
+        "ABACUS_CACHE_SECONDS": "0",  # every test sees its own writes at once
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)

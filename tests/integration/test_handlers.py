@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
 
+VALID_EXPERIMENT = json.loads(sample_event("create_experiment")["body"])
+
 
 def create_and_launch(key: str = "new-checkout") -> None:
     body = json.loads(sample_event("create_experiment")["body"]) | {"key": key}
@@ -108,7 +110,8 @@ def test_bad_events_are_rejected_one_by_one(project):
     [
         ("AssignFunction", "create_experiment", {"body": None, "raw": "{not json"}, 400, "body"),
         ("AssignFunction", "create_experiment", {"body": {"key": "x"}}, 422, "name"),
-        ("AssignFunction", "create_experiment", {"body": {"key": "Bad Key!", "name": "n"}}, 422, "key"),
+        ("AssignFunction", "create_experiment", {"body": VALID_EXPERIMENT | {"key": "Bad Key!"}}, 422, "key"),
+        ("AssignFunction", "create_experiment", {"body": VALID_EXPERIMENT | {"key": "k#1"}}, 422, "key"),
         ("AssignFunction", "assign", {"body": {"token": TOKEN, "distinct_id": ""}}, 422, "distinct_id"),
         ("AssignFunction", "assign", {"body": {"token": TOKEN, "distinct_id": "x" * 201}}, 422, "distinct_id"),
         ("IngestFunction", "post_events", {"raw": "[1, 2"}, 400, "body"),

@@ -1,25 +1,33 @@
-"""The nightly job's counts against a brute-force recount of the stored raw data."""
+"""The nightly job's statistics against a brute-force recount of the stored raw data."""
 
 import json
 import random
 from datetime import UTC, datetime, timedelta
 
-from abacus import keys, nightly
+import pytest
+
+from abacus import experiments, keys, nightly
 from abacus.schemas import ExperimentCreate
 from abacus.storage import assignments, events
 from abacus.storage.events import EventItem
 from tests.conftest import invoke, sample_event, sample_path
 
+METRICS = {
+    "primary_metric": {"event": "buy", "window_days": 3},
+    "secondary_metrics": [
+        {"event": "view", "kind": "count", "window_days": 2},
+        {"event": "buy", "kind": "sum", "property": "amount", "window_days": 5},
+    ],
+}
 
-def test_counts_equal_a_brute_force_recount(project):
-    from abacus import experiments
 
+def test_statistics_equal_a_brute_force_recount(project):
     spec = ExperimentCreate.model_validate(
         {
             "key": "exp",
             "name": "Exp",
             "variants": [{"key": "control", "weight": 34}, {"key": "b", "weight": 33}, {"key": "c", "weight": 33}],
-            "primary_metric": {"event": "buy", "window_days": 3},
+            **METRICS,
         }
     )
     start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -28,16 +36,17 @@ def test_counts_equal_a_brute_force_recount(project):
     cutoff = datetime(2026, 11, 10, tzinfo=UTC)
     rng = random.Random(7)
     users = []
-    for index in range(120):
+    for index in range(150):
         distinct_id = f"user #{index} ü/"  # characters that must be safe in keys
         exposed = start + timedelta(hours=rng.uniform(0, 24 * 10))  # some after the cut-off
         variant = ["control", "b", "c"][index % 3]
         assignments.assign(keys.experiment_id("test", "exp"), distinct_id, variant, exposed, expose=True)
         user_events = []
-        for n in range(rng.randint(0, 3)):
-            name = rng.choice(["buy", "view"])
-            at = exposed + timedelta(hours=rng.uniform(-48, 120))
-            user_events.append((name, at))
+        for n in range(rng.randint(0, 4)):
+            name = rng.choice(["buy", "view", "other"])
+            at = exposed + timedelta(hours=rng.uniform(-48, 150))
+            amount = round(rng.uniform(1, 100), 2) if rng.random() < 0.9 else "n/a"  # some not numeric
+            user_events.append((name, at, amount))
             events.insert_once(
                 EventItem(
                     keys.user_id("test", distinct_id),
@@ -46,24 +55,36 @@ def test_counts_equal_a_brute_force_recount(project):
                     distinct_id=distinct_id,
                     timestamp=at,
                     received_at=at,
+                    properties={"amount": amount},
                     expires_at=0,
                 )
             )
-        users.append((distinct_id, variant, exposed, user_events))
+        users.append((variant, exposed, user_events))
 
-    expected = {v: [0, 0] for v in ["control", "b", "c"]}
-    for _, variant, exposed, user_events in users:
-        if exposed >= cutoff:
-            continue
-        expected[variant][0] += 1
-        end = min(exposed + timedelta(days=3), cutoff)
-        if any(name == "buy" and exposed <= at < end for name, at in user_events):
-            expected[variant][1] += 1
+    def brute_force(event: str, window_days: int, value) -> dict:
+        totals = {v: [0, 0.0, 0.0] for v in ["control", "b", "c"]}
+        for variant, exposed, user_events in users:
+            if exposed >= cutoff:
+                continue
+            end = min(exposed + timedelta(days=window_days), cutoff)
+            inside = [e for e in user_events if e[0] == event and exposed <= e[1] < end]
+            x = value(inside)
+            totals[variant][0] += 1
+            totals[variant][1] += x
+            totals[variant][2] += x * x
+        return totals
 
-    experiment = experiments.get("test", "exp")
-    counts = nightly.count_conversions("test", experiment, cutoff)
-    assert {c.key: [c.exposures, c.conversions] for c in counts} == expected
-    assert sum(e for e, _ in expected.values()) > 50 and sum(c for _, c in expected.values()) > 5
+    conversion = brute_force("buy", 3, lambda inside: 1.0 if inside else 0.0)
+    count = brute_force("view", 2, lambda inside: float(len(inside)))
+    money = brute_force("buy", 5, lambda inside: sum(e[2] for e in inside if isinstance(e[2], float)))
+
+    metrics = [spec.primary_metric, *spec.secondary_metrics]
+    got = nightly.metric_statistics("test", experiments.get("test", "exp"), metrics, cutoff)
+    assert {v.key: [v.exposures, v.conversions] for v in got[0]} == {k: [t[0], t[1]] for k, t in conversion.items()}
+    for statistics, expected in ((got[1], count), (got[2], money)):
+        for v in statistics:
+            assert [v.exposures, v.sum, v.sum_squares] == pytest.approx(expected[v.key], rel=1e-12)
+    assert sum(t[0] for t in conversion.values()) > 60 and sum(t[1] for t in conversion.values()) > 5
 
 
 def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):

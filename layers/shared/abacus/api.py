@@ -7,9 +7,11 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from abacus.cache import TtlCache
 from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, Unauthorized
 from abacus.storage import projects
 
+_tokens = TtlCache()
 # Every route under it takes the admin key; the others (assign, events) take the project token.
 ADMIN_PATH_PREFIX = "/experiments"
 
@@ -104,8 +106,9 @@ def admin_project(app: APIGatewayHttpResolver) -> str:
 
 
 def token_project(token: str) -> str:
-    """The project a public project token belongs to."""
-    owner = projects.key_owner(token)
+    """The project a public project token belongs to. Tokens are cached for the cache's TTL (the
+    request path reads them on every call); admin keys never are, so a rotated one stops at once."""
+    owner = _tokens.get(token, lambda: projects.key_owner(token))
     if owner is None:
         raise Unauthorized("token: unknown project token", field="token")
     project_id, kind = owner

@@ -1,39 +1,57 @@
-"""Deciding which variant a user sees, stickily, and recording their first exposure."""
+"""Deciding which variant a user sees, stickily, and recording their first exposure.
+
+Per requested experiment: an override wins; a draft answers only overrides (for previewing); a
+complete or archived experiment serves everyone its shipped variant (or control); a running one
+checks targeting and rollout (no request for users outside them), then stores the user's first
+variant and first exposure with one UpdateItem. Definitions come from a short-lived cache, so in
+steady state an assignment makes one DynamoDB request per experiment the user is in.
+"""
 
 from datetime import datetime
 
-from abacus import hashing, keys, lifecycle
+from abacus import experiments, hashing, keys, lifecycle, targeting
+from abacus.cache import TtlCache
 from abacus.errors import NotFound
-from abacus.schemas import CONTROL, AssignRequest
+from abacus.schemas import AssignRequest
 from abacus.storage import assignments
 from abacus.storage import experiments as experiment_store
 from abacus.storage.experiments import ExperimentItem
 
+_definitions = TtlCache()
+
+
+def project_experiments(project_id: str) -> dict[str, ExperimentItem]:
+    """A project's experiments by key, from the cache (one Query per project per TTL)."""
+    return _definitions.get(project_id, lambda: {item.key: item for item in experiment_store.in_project(project_id)})
+
 
 def assign(project_id: str, request: AssignRequest, now: datetime) -> dict[str, str | None]:
     """{experiment key: variant, or None when the user is not in it} for the requested experiments
-    (default: every running one). Running experiments store the first variant and exposure."""
+    (default: every running one)."""
+    known = project_experiments(project_id)
     if request.experiments is None:
-        experiments = experiment_store.running_in_project(project_id)
+        chosen = [item for item in known.values() if item.status == lifecycle.RUNNING]
     else:
-        experiments = [_experiment(project_id, key) for key in dict.fromkeys(request.experiments)]
-    return {item.key: _variant_for(project_id, item, request, now) for item in experiments}
+        missing = [key for key in request.experiments if key not in known]
+        if missing:
+            raise NotFound(f"no experiment keyed '{missing[0]}' in this project", field="experiments")
+        chosen = [known[key] for key in dict.fromkeys(request.experiments)]
+    return {item.key: variant_for(project_id, item, request, now) for item in chosen}
 
 
-def _experiment(project_id: str, key: str) -> ExperimentItem:
-    item = experiment_store.get(project_id, key)
-    if item is None:
-        raise NotFound(f"no experiment keyed '{key}' in this project", field="experiments")
-    return item
-
-
-def _variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
-    if item.status == lifecycle.COMPLETE:
-        return CONTROL
+def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
+    spec = experiments.definition(item)
+    if request.distinct_id in spec.overrides:
+        return spec.overrides[request.distinct_id]
+    if item.status in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
+        return experiments.served_variant(item)
     if item.status != lifecycle.RUNNING:
         return None
-    split = [(variant.key, int(variant.weight)) for variant in item.variants]
-    variant = hashing.pick_variant(item.key, request.distinct_id, split)
+    if not targeting.matches(spec.targeting, request.properties):
+        return None
+    if not hashing.in_rollout(item.key, request.distinct_id, spec.rollout_percentage):
+        return None
+    variant = hashing.pick_variant(item.key, request.distinct_id, [(v.key, v.weight) for v in spec.variants])
     stored = assignments.assign(
         keys.experiment_id(project_id, item.key), request.distinct_id, variant, now, expose=request.expose
     )

@@ -1,24 +1,32 @@
-"""Creating experiments and moving them through their stages."""
+"""Creating experiments, changing them, moving them through their stages, and describing them."""
 
+import math
 from datetime import datetime
 
-from abacus import lifecycle
-from abacus.errors import Conflict, NotFound
-from abacus.schemas import ExperimentCreate
+from abacus import keys, lifecycle, planning
+from abacus.errors import Conflict, Invalid, NotFound
+from abacus.schemas import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
 from abacus.storage import experiments as store
-from abacus.storage.experiments import ExperimentItem, MetricAttribute, VariantAttribute
+from abacus.storage import results as result_store
+from abacus.storage.experiments import ExperimentItem
+
+SEQUENTIAL_POWER, SEQUENTIAL_ALPHA = 0.8, 0.05
+
+
+def definition(item: ExperimentItem) -> ExperimentFields:
+    """The experiment's validated definition (variants, targeting, metrics...)."""
+    return ExperimentFields.model_validate(item.definition)
 
 
 def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
     item = ExperimentItem(
         project_id,
         spec.key,
-        name=spec.name,
         status=lifecycle.DRAFT,
-        variants=[VariantAttribute(key=v.key, weight=v.weight) for v in spec.variants],
-        primary_metric=MetricAttribute(**spec.primary_metric.model_dump()),
-        minimum_detectable_effect=spec.minimum_detectable_effect,
+        definition=spec.model_dump(mode="json", exclude={"key"}),
         created_at=now,
+        updated_at=now,
+        history=[{"at": now.isoformat(), "action": "create"}],
     )
     try:
         store.insert(item)
@@ -34,30 +42,126 @@ def get(project_id: str, key: str) -> ExperimentItem:
     return item
 
 
-def apply(project_id: str, key: str, action: str, now: datetime) -> ExperimentItem:
-    """Applies a lifecycle action ('launch', 'stop'); 409 when the stage does not allow it."""
+def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> ExperimentItem:
+    """Applies the fields given in `patch`, if the experiment's stage lets them change."""
     item = get(project_id, key)
-    new_status = lifecycle.next_status(item.status, action)
+    current = item.definition
+    given = patch.model_dump(mode="json", exclude_unset=True)
+    changes = {field: (current.get(field), value) for field, value in given.items() if current.get(field) != value}
+    if not changes:
+        return item
+    lifecycle.check_changes(item.status, changes)
+    merged = {**current, **given}
     try:
-        store.change_status(item, expected=item.status, new=new_status, at=now)
-    except store.StatusChanged:
-        raise Conflict(f"experiment '{key}' changed stage meanwhile; fetch it and try again") from None
+        ExperimentFields.model_validate(merged)
+    except ValueError as error:
+        raise Invalid(f"the experiment after this change is invalid: {_first_error(error)}") from None
+    item.definition = merged
+    _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
+    _save(item)
     return item
 
 
-def to_api(item: ExperimentItem) -> dict:
-    return {
+def apply(project_id: str, key: str, action: str, now: datetime, variant: str | None = None) -> ExperimentItem:
+    """A lifecycle action: launch, stop, ship (with `variant`), archive; 409 when the stage refuses it."""
+    item = get(project_id, key)
+    new_status = lifecycle.next_status(item.status, action)
+    details: dict = {"from": item.status, "to": new_status}
+    if action == "launch":
+        item.started_at = now
+    if action in ("stop", "ship") and item.stopped_at is None:
+        item.stopped_at = now
+    if action == "ship":
+        keys_ = [v.key for v in definition(item).variants]
+        if variant not in keys_:
+            raise Invalid(f"variant: '{variant}' is not one of {keys_}", field="variant")
+        item.shipped_variant = variant
+        details["variant"] = variant
+    item.status = new_status
+    _record(item, now, action, details)
+    _save(item)
+    return item
+
+
+def page(project_id: str, limit: int, after: str | None) -> dict:
+    items, next_after = store.page(project_id, limit, after)
+    return {"experiments": [to_api(item, with_history=False) for item in items], "next": next_after}
+
+
+def served_variant(item: ExperimentItem) -> str:
+    """What a complete or archived experiment serves everyone: the shipped variant, else control."""
+    return item.shipped_variant or CONTROL
+
+
+def to_api(item: ExperimentItem, with_history: bool = True) -> dict:
+    spec = definition(item)
+    answer = {
         "key": item.key,
-        "name": item.name,
         "status": item.status,
-        "variants": [{"key": v.key, "weight": int(v.weight)} for v in item.variants],
-        "primary_metric": {
-            "event": item.primary_metric.event,
-            "kind": item.primary_metric.kind,
-            "window_days": int(item.primary_metric.window_days),
-        },
-        "minimum_detectable_effect": float(item.minimum_detectable_effect),
+        **spec.model_dump(mode="json"),
+        "shipped_variant": item.shipped_variant,
         "created_at": item.created_at.isoformat(),
+        "updated_at": item.updated_at.isoformat(),
         "started_at": item.started_at.isoformat() if item.started_at else None,
         "stopped_at": item.stopped_at.isoformat() if item.stopped_at else None,
+        **_plan(item, spec),
     }
+    if with_history:
+        answer["history"] = item.history
+    return answer
+
+
+def _plan(item: ExperimentItem, spec: ExperimentFields) -> dict:
+    """Recommended exposures per variant (for the always-valid test Abacus runs) from the metric's
+    baseline, or else the latest results' control; once running, the days left at the rate so far."""
+    snapshot = None
+    if item.status != lifecycle.DRAFT:
+        snapshot = result_store.latest(keys.experiment_id(item.project_id, item.key))
+    rows = snapshot.analysis.get("variants", []) if snapshot else []
+    control = next((row for row in rows if row["key"] == CONTROL), None)
+    metric, mde, count = spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants)
+    needed = None
+    try:
+        if metric.kind == "conversion" and (metric.baseline or control):
+            baseline = metric.baseline or control["mean"]
+            needed = planning.exposures_for_conversion(baseline, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
+        elif metric.kind != "conversion" and metric.baseline_mean is not None and metric.baseline_sd is not None:
+            needed = planning.exposures_for_mean(
+                metric.baseline_mean, metric.baseline_sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count
+            )
+        elif metric.kind != "conversion" and control and control["exposures"] > 1:
+            sd = control["standard_error"] * control["exposures"] ** 0.5
+            needed = planning.exposures_for_mean(control["mean"], sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
+    except ValueError:
+        needed = None  # a baseline that cannot be planned from (a 0% rate, no variation)
+    if needed is not None:
+        needed = math.ceil(needed * planning.sequential_inflation(SEQUENTIAL_ALPHA, SEQUENTIAL_POWER))
+    days_left = None
+    if needed is not None and item.status == lifecycle.RUNNING and snapshot and item.started_at:
+        days = (snapshot.cutoff - item.started_at).total_seconds() / 86400
+        days_left = planning.days_left(needed, min(row["exposures"] for row in rows), days)
+    return {"recommended_exposures_per_variant": needed, "estimated_days_left": days_left}
+
+
+def _record(item: ExperimentItem, now: datetime, action: str, details: dict) -> None:
+    item.updated_at = now
+    item.history = [
+        *item.history,
+        {"at": now.isoformat(), "action": action, **({"changes": details} if details else {})},
+    ]
+
+
+def _save(item: ExperimentItem) -> None:
+    try:
+        store.save(item)
+    except store.ChangedMeanwhile:
+        raise Conflict(f"experiment '{item.key}' changed meanwhile; fetch it and try again") from None
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        return f"{location}: {first['msg']}" if location else first["msg"]
+    return str(error)

@@ -3,15 +3,17 @@ the cut-off, analyse them with abacus.stats and store a dated snapshot.
 
 Only ResultsFunction imports this module: it is the one function with the stats layer."""
 
+import math
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
-from abacus import keys
-from abacus.schemas import CONTROL
-from abacus.stats import CONVERSION, Settings, VariantData, analyse
-from abacus.storage import assignments, events
+from abacus import experiments, keys
+from abacus.schemas import CONTROL, MetricSpec
+from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
+from abacus.storage import assignments
 from abacus.storage import experiments as experiment_store
 from abacus.storage import results as result_store
+from abacus.storage.events import EventItem, user_events
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
 
@@ -26,41 +28,76 @@ def snapshot_date(cutoff: datetime) -> str:
     return (cutoff - timedelta(days=1)).date().isoformat()
 
 
-def count_conversions(project_id: str, experiment: ExperimentItem, cutoff: datetime) -> list[VariantData]:
-    """Exposures per variant (first exposure before the cut-off), and conversions: exposed users
-    with the metric event at or after their first exposure, within the conversion window."""
+def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, end: datetime) -> float:
+    """One user's value of a metric from their events: did it (1/0), how many times, or the sum."""
+    matching = [e for e in events if e.event == metric.event and start <= e.timestamp < end]
+    if metric.kind == "conversion":
+        return 1.0 if matching else 0.0
+    if metric.kind == "count":
+        return float(len(matching))
+    total = 0.0
+    for event in matching:
+        value = (event.properties or {}).get(metric.property)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            total += value
+    return total
+
+
+def metric_statistics(
+    project_id: str, experiment: ExperimentItem, metrics: list[MetricSpec], cutoff: datetime
+) -> list[list[VariantData]]:
+    """Per metric, per variant: exposures (first exposure before the cut-off) and the sum and sum of
+    squares of the users' values, counting events at or after the user's first exposure and
+    within the metric's conversion window. One Query of each exposed user's events."""
+    variant_keys = [v.key for v in experiments.definition(experiment).variants]
     exposures: Counter[str] = Counter()
-    conversions: Counter[str] = Counter()
-    window = timedelta(days=int(experiment.primary_metric.window_days))
+    sums = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
+    squares = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
+    names = sorted({metric.event for metric in metrics})
+    longest = max(metric.window_days for metric in metrics)
     for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key)):
-        if user.exposed_at >= cutoff:
+        if user.exposed_at >= cutoff or user.variant not in sums[0]:
             continue
         exposures[user.variant] += 1
-        end = min(user.exposed_at + window, cutoff)
-        found = events.user_events(
-            keys.user_id(project_id, user.distinct_id), experiment.primary_metric.event, user.exposed_at, end
-        )
-        if next(iter(found), None) is not None:
-            conversions[user.variant] += 1
-    return [VariantData(v.key, exposures[v.key], conversions[v.key]) for v in experiment.variants]
+        end = min(user.exposed_at + timedelta(days=longest), cutoff)
+        events = list(user_events(keys.user_id(project_id, user.distinct_id), names, user.exposed_at, end))
+        for index, metric in enumerate(metrics):
+            window_end = min(user.exposed_at + timedelta(days=metric.window_days), cutoff)
+            value = _user_value(metric, events, user.exposed_at, window_end)
+            sums[index][user.variant] += value
+            squares[index][user.variant] += value * value
+    return [
+        [
+            VariantData(key, exposures[key], int(sums[index][key]))
+            if metric.kind == "conversion"
+            else VariantData(key, exposures[key], sum=sums[index][key], sum_squares=squares[index][key])
+            for key in variant_keys
+        ]
+        for index, metric in enumerate(metrics)
+    ]
 
 
 def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> SnapshotItem:
-    counts = count_conversions(experiment.project_id, experiment, cutoff)
+    spec = experiments.definition(experiment)
+    metrics = [spec.primary_metric, *spec.secondary_metrics]
+    statistics = metric_statistics(experiment.project_id, experiment, metrics, cutoff)
     settings = Settings(
         control=CONTROL,
-        weights={v.key: float(v.weight) for v in experiment.variants},
-        mde=float(experiment.minimum_detectable_effect),
+        weights={v.key: float(v.weight) for v in spec.variants},
+        mde=spec.minimum_detectable_effect,
         days_running=max(0.0, (cutoff - experiment.started_at).total_seconds() / 86400),
     )
-    analysis = analyse(CONVERSION, counts, settings)
-    analysis["metric"] = {"event": experiment.primary_metric.event, "kind": experiment.primary_metric.kind}
+    analyses = []
+    for metric, variants in zip(metrics, statistics, strict=True):
+        analysis = analyse(CONVERSION if metric.kind == "conversion" else MEAN, variants, settings)
+        analysis["metric"] = metric.model_dump(mode="json", exclude_none=True)
+        analyses.append(analysis)
     snapshot = SnapshotItem(
         keys.experiment_id(experiment.project_id, experiment.key),
         snapshot_date(cutoff),
         cutoff=cutoff,
         computed_at=now,
-        analysis=analysis,
+        analysis={**analyses[0], "secondary_metrics": analyses[1:]},
     )
     result_store.put(snapshot)
     return snapshot

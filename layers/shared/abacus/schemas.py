@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 VARIANT_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -13,7 +13,7 @@ DistinctId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class VariantSpec(Strict):
@@ -22,37 +22,140 @@ class VariantSpec(Strict):
 
 
 class MetricSpec(Strict):
+    """What counts after a user's first exposure, within `window_days`: `conversion` (did the
+    event at least once), `count` (how many times), `sum` (of the numeric `property`)."""
+
     event: Annotated[str, Field(min_length=1, max_length=200)]
-    kind: Literal["conversion"] = "conversion"
+    kind: Literal["conversion", "count", "sum"] = "conversion"
+    property: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     window_days: Annotated[StrictInt, Field(ge=1, le=90)] = 14
+    # Expected values before the experiment, for planning: a rate for conversion metrics, a
+    # per-user mean and standard deviation for count and sum metrics.
+    baseline: Annotated[float, Field(gt=0, lt=1)] | None = None
+    baseline_mean: float | None = None
+    baseline_sd: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def property_fits_the_kind(self) -> "MetricSpec":
+        if self.kind == "sum" and self.property is None:
+            raise ValueError("a sum metric needs the property to sum")
+        if self.kind != "sum" and self.property is not None:
+            raise ValueError("only a sum metric takes a property")
+        if self.kind == "conversion" and (self.baseline_mean is not None or self.baseline_sd is not None):
+            raise ValueError("a conversion metric's baseline is a rate: use baseline")
+        if self.kind != "conversion" and self.baseline is not None:
+            raise ValueError(f"a {self.kind} metric's baseline is baseline_mean and baseline_sd")
+        return self
 
 
-class ExperimentCreate(Strict):
-    key: Slug
+Scalar = StrictBool | StrictInt | float | str
+
+
+class Condition(Strict):
+    """One test of a property sent with an assignment."""
+
+    property: Annotated[str, Field(min_length=1, max_length=200)]
+    operator: Literal["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"]
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def value_fits_the_operator(self) -> "Condition":
+        if self.operator in ("is_set", "is_not_set"):
+            if self.value is not None:
+                raise ValueError(f"'{self.operator}' takes no value")
+        elif self.operator in ("in", "not_in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"'{self.operator}' takes a non-empty list")
+        elif self.value is None or isinstance(self.value, list):
+            raise ValueError(f"'{self.operator}' takes one value")
+        elif self.operator in ("gt", "gte", "lt", "lte") and isinstance(self.value, bool):
+            raise ValueError(f"'{self.operator}' takes a number or a string")
+        return self
+
+
+class TargetingGroup(Strict):
+    """Conditions combined with AND; groups are combined with OR."""
+
+    conditions: Annotated[list[Condition], Field(min_length=1, max_length=20)]
+
+
+Targeting = Annotated[list[TargetingGroup], Field(max_length=20)]
+Overrides = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], str], Field(max_length=1000)]
+Text = Annotated[str, Field(max_length=5000)]
+
+
+def check_split(variants: list[VariantSpec]) -> list[VariantSpec]:
+    keys = [variant.key for variant in variants]
+    if len(set(keys)) != len(keys):
+        raise ValueError("variant keys must be unique")
+    if keys.count(CONTROL) != 1:
+        raise ValueError(f"exactly one variant must be keyed '{CONTROL}'")
+    total = sum(variant.weight for variant in variants)
+    if total != 100:
+        raise ValueError(f"variant weights must sum to 100, not {total}")
+    return variants
+
+
+class ExperimentFields(Strict):
+    """Everything about an experiment but its key: what POST sets and PATCH changes."""
+
     name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Text = ""
+    hypothesis: Text = ""
     variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)]
+    rollout_percentage: Annotated[float, Field(ge=0, le=100)] = 100
+    targeting: Targeting = []
+    overrides: Overrides = {}
     primary_metric: MetricSpec
+    secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = []
     # The smallest relative lift worth detecting: it sizes the sample and tunes the sequential test.
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = 0.05
 
     @field_validator("variants")
     @classmethod
     def variants_are_a_split(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
-        keys = [variant.key for variant in variants]
-        if len(set(keys)) != len(keys):
-            raise ValueError("variant keys must be unique")
-        if keys.count(CONTROL) != 1:
-            raise ValueError(f"exactly one variant must be keyed '{CONTROL}'")
-        total = sum(variant.weight for variant in variants)
-        if total != 100:
-            raise ValueError(f"variant weights must sum to 100, not {total}")
-        return variants
+        return check_split(variants)
+
+    @model_validator(mode="after")
+    def overrides_name_variants(self) -> "ExperimentFields":
+        keys = {variant.key for variant in self.variants}
+        for distinct_id, variant in self.overrides.items():
+            if variant not in keys:
+                raise ValueError(f"overrides: '{distinct_id}' is given '{variant}', which is not a variant")
+        return self
+
+
+class ExperimentCreate(ExperimentFields):
+    key: Slug
+
+
+class ExperimentPatch(Strict):
+    """The fields to change; those left out keep their values."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Text | None = None
+    hypothesis: Text | None = None
+    variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)] | None = None
+    rollout_percentage: Annotated[float, Field(ge=0, le=100)] | None = None
+    targeting: Targeting | None = None
+    overrides: Overrides | None = None
+    primary_metric: MetricSpec | None = None
+    secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] | None = None
+    minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] | None = None
+
+
+class ShipRequest(Strict):
+    variant: Annotated[str, Field(pattern=VARIANT_KEY_PATTERN)]
+
+
+Properties = Annotated[dict[Annotated[str, Field(max_length=200)], Scalar | list[Scalar] | None], Field(max_length=200)]
 
 
 class AssignRequest(Strict):
     token: Annotated[str, Field(min_length=1, max_length=200)]
     distinct_id: DistinctId
     experiments: Annotated[list[Slug] | None, Field(max_length=100)] = None
+    properties: Properties = {}
     expose: StrictBool = True
 
 

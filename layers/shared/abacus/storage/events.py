@@ -39,9 +39,9 @@ def insert_once(item: EventItem) -> bool:
     return True
 
 
-def user_events(user_id: str, event_name: str, start: datetime, end: datetime) -> Iterator[EventItem]:
-    """A user's events named `event_name` stamped in [start, end)."""
+def user_events(user_id: str, names: list[str], start: datetime, end: datetime) -> Iterator[EventItem]:
+    """A user's events with one of `names`, stamped in [start, end)."""
     return EventItem.query(
         user_id,
-        filter_condition=(EventItem.event == event_name) & (EventItem.timestamp >= start) & (EventItem.timestamp < end),
+        filter_condition=EventItem.event.is_in(*names) & (EventItem.timestamp >= start) & (EventItem.timestamp < end),
     )

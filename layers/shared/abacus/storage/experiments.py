@@ -1,31 +1,16 @@
-"""The experiments table: one item per experiment, keyed (project_id, key)."""
+"""The experiments table: one item per experiment, keyed (project_id, key).
 
-from collections.abc import Iterator
-from datetime import datetime
+The definition (what POST and PATCH set, validated by abacus.schemas.ExperimentFields) is kept as
+one JSON document beside the stage, its times and the history of changes. Every write is a
+conditional save on `version`, so two concurrent changes cannot both win.
+"""
 
-from pynamodb.attributes import (
-    ListAttribute,
-    MapAttribute,
-    NumberAttribute,
-    UnicodeAttribute,
-    UTCDateTimeAttribute,
-)
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
 from abacus.storage.base import TableMeta
-
-
-class VariantAttribute(MapAttribute):
-    key = UnicodeAttribute()
-    weight = NumberAttribute()
-
-
-class MetricAttribute(MapAttribute):
-    event = UnicodeAttribute()
-    kind = UnicodeAttribute(default="conversion")
-    window_days = NumberAttribute(default=14)
 
 
 class ExperimentItem(Model):
@@ -34,22 +19,23 @@ class ExperimentItem(Model):
 
     project_id = UnicodeAttribute(hash_key=True)
     key = UnicodeAttribute(range_key=True)
-    name = UnicodeAttribute()
     status = UnicodeAttribute()
-    variants = ListAttribute(of=VariantAttribute)
-    primary_metric = MetricAttribute()
-    minimum_detectable_effect = NumberAttribute(default=0.05)
+    definition = JSONAttribute()
+    shipped_variant = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
     started_at = UTCDateTimeAttribute(null=True)
     stopped_at = UTCDateTimeAttribute(null=True)
+    history = JSONAttribute(default=list)
+    version = VersionAttribute()
 
 
 class AlreadyExists(Exception):
     pass
 
 
-class StatusChanged(Exception):
-    """The item's status was not the one the change required (someone else moved it first)."""
+class ChangedMeanwhile(Exception):
+    """Someone else saved the experiment between our read and our write."""
 
 
 def insert(item: ExperimentItem) -> None:
@@ -61,6 +47,16 @@ def insert(item: ExperimentItem) -> None:
         raise
 
 
+def save(item: ExperimentItem) -> None:
+    """Saves a changed experiment unless it changed since it was read (its version)."""
+    try:
+        item.save()
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise ChangedMeanwhile(item.key) from error
+        raise
+
+
 def get(project_id: str, key: str) -> ExperimentItem | None:
     try:
         return ExperimentItem.get(project_id, key)
@@ -68,25 +64,20 @@ def get(project_id: str, key: str) -> ExperimentItem | None:
         return None
 
 
-def running_in_project(project_id: str) -> list[ExperimentItem]:
-    return list(ExperimentItem.query(project_id, filter_condition=ExperimentItem.status == "running"))
+def in_project(project_id: str) -> list[ExperimentItem]:
+    """All of a project's experiments (one Query, paged by PynamoDB)."""
+    return list(ExperimentItem.query(project_id))
 
 
-def all_running() -> Iterator[ExperimentItem]:
+def page(project_id: str, limit: int, after: str | None) -> tuple[list[ExperimentItem], str | None]:
+    """Up to `limit` experiments in key order after the key `after`; and the last key when more follow."""
+    last_evaluated_key = {"project_id": {"S": project_id}, "key": {"S": after}} if after else None
+    results = ExperimentItem.query(project_id, limit=limit, last_evaluated_key=last_evaluated_key)
+    items = list(results)
+    more = results.last_evaluated_key
+    return items, (more["key"]["S"] if more else None)
+
+
+def all_running():
     """Every running experiment of every project (a scan: the table holds experiments, not users)."""
     return ExperimentItem.scan(ExperimentItem.status == "running")
-
-
-def change_status(item: ExperimentItem, expected: str, new: str, at: datetime) -> None:
-    """Moves `item` from `expected` to `new` status atomically, stamping the start or stop time."""
-    actions = [ExperimentItem.status.set(new)]
-    if new == "running":
-        actions.append(ExperimentItem.started_at.set(at))
-    elif new == "complete":
-        actions.append(ExperimentItem.stopped_at.set(at))
-    try:
-        item.update(actions=actions, condition=ExperimentItem.status == expected)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise StatusChanged(item.key) from error
-        raise
