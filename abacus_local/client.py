@@ -53,8 +53,14 @@ class AbacusClient:
         return self.call("GET", f"/experiments/{key}/results", admin=True)
 
     # Apps
-    def assign(self, distinct_id: str, experiments: list[str] | None = None, expose: bool = True) -> dict:
-        body = {"token": self.token, "distinct_id": distinct_id, "expose": expose}
+    def assign(
+        self,
+        distinct_id: str,
+        experiments: list[str] | None = None,
+        expose: bool = True,
+        properties: dict | None = None,
+    ) -> dict:
+        body = {"token": self.token, "distinct_id": distinct_id, "expose": expose, "properties": properties or {}}
         if experiments is not None:
             body["experiments"] = experiments
         return self.call("POST", "/assign", body)["assignments"]

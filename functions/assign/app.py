@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import assignment, experiments
+from abacus import assignment, experiments, posthog_flags
 from abacus.api import admin_project, create_app, json_response, token_project
 from abacus.schemas import AssignRequest, ExperimentCreate, ExperimentPatch, ShipRequest
 
@@ -71,6 +71,20 @@ def _lifecycle(key: str, action: str, variant: str | None = None):
 def assign(request: AssignRequest):
     variants = assignment.assign(token_project(request.token), request, now=datetime.now(UTC))
     return json_response(200, {"assignments": variants})
+
+
+@app.post("/flags/")
+def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest):
+    project_id = token_project(request.project_token or "")
+    values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
+    versions = {key: item.version for key, item in assignment.project_experiments(project_id).items()}
+    return json_response(200, posthog_flags.flags_v4(values, versions))
+
+
+@app.post("/decide/")
+def decide_for_older_posthog_sdks(request: posthog_flags.FlagsRequest):
+    project_id = token_project(request.project_token or "")
+    return json_response(200, posthog_flags.decide(posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -13,36 +13,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from abacus_local.client import AbacusClient
 from abacus_local.stack import free_port
 from abacus_local.template import ROOT
-
-TOKEN, ADMIN_KEY = "phc_e2e_token", "abacus_e2e_admin"
-
-
-@pytest.fixture(scope="module")
-def stack_url():
-    port = free_port()
-    env = os.environ | {"ABACUS_TOKEN": TOKEN, "ABACUS_ADMIN_KEY": ADMIN_KEY, "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "abacus_local", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
-        assert line.startswith("ready "), line
-        yield line.split()[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-@pytest.fixture
-def client(stack_url) -> AbacusClient:
-    return AbacusClient(stack_url, admin_key=ADMIN_KEY, token=TOKEN)
+from tests.e2e.conftest import TOKEN
 
 
 def invoke_nightly(url: str, fire_time: datetime) -> dict:

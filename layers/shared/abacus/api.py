@@ -1,7 +1,10 @@
 """What the three API handlers share: the Powertools resolver with request validation, one JSON
 error shape ({"error": {"code", "message", "field"?}}) for every 4xx, and credentials."""
 
+import base64
+import gzip
 import json
+import zlib
 from http import HTTPStatus
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -31,9 +34,28 @@ class JsonApiResolver(APIGatewayHttpResolver):
 
     def resolve(self, event: dict, context) -> dict:
         headers = event.get("headers") or {}
+        if event.get("body") and headers.get("content-encoding", "").lower() == "gzip":
+            try:
+                event = _gunzipped(event)
+            except (OSError, EOFError, ValueError, zlib.error):
+                error = BadRequest("body: not valid gzip", field="body")
+                return {
+                    "statusCode": error.status,
+                    "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                    "body": json.dumps(error.to_body()),
+                    "isBase64Encoded": False,
+                }
         if event.get("body") and not headers.get("content-type", "").startswith(content_types.APPLICATION_JSON):
             event = {**event, "headers": {**headers, "content-type": content_types.APPLICATION_JSON}}
         return super().resolve(event, context)
+
+
+def _gunzipped(event: dict) -> dict:
+    """The event with its gzip-compressed body (as PostHog's SDKs send it) decompressed."""
+    raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode("latin-1")
+    text = gzip.decompress(raw).decode("utf-8", errors="strict")
+    headers = {k: v for k, v in event["headers"].items() if k != "content-encoding"}
+    return {**event, "body": text, "isBase64Encoded": False, "headers": headers}
 
 
 def create_app() -> APIGatewayHttpResolver:

@@ -13,3 +13,16 @@ def create(name: str, project_id: str | None = None, token: str | None = None, a
     admin_key = admin_key or f"abacus_{secrets.token_urlsafe(32)}"
     store.put_project(project_id, name, {store.TOKEN: token, store.ADMIN: admin_key})
     return {"project_id": project_id, "name": name, "token": token, "admin_key": admin_key}
+
+
+def rotate(project_id: str, token: bool = False, admin_key: bool = False) -> dict:
+    """New keys for a project (the token, the admin key or both); the old ones stop working (at
+    once for admin keys; within the cache's TTL for tokens). Returns the new keys: shown once."""
+    answer: dict = {"project_id": project_id}
+    if token:
+        answer["token"] = f"phc_{secrets.token_urlsafe(32)}"
+        store.replace_credential(project_id, store.TOKEN, answer["token"])
+    if admin_key:
+        answer["admin_key"] = f"abacus_{secrets.token_urlsafe(32)}"
+        store.replace_credential(project_id, store.ADMIN, answer["admin_key"])
+    return answer

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
@@ -29,6 +29,8 @@ class ProjectItem(Model):
     kind = UnicodeAttribute(null=True)
     key_hash = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    # On a project item: the hashes of its current credentials, by kind, so they can be rotated.
+    credential_hashes = MapAttribute(null=True)
 
 
 def hash_key(key: str) -> str:
@@ -38,18 +40,40 @@ def hash_key(key: str) -> str:
 def put_project(project_id: str, name: str, credentials: dict[str, str]) -> None:
     """Stores a project and its credentials ({kind: key}); keys already stored for it are kept."""
     now = datetime.now(UTC)
-    ProjectItem(f"project#{project_id}", name=name, project_id=project_id, created_at=now).save()
     for kind, key in credentials.items():
-        digest = hash_key(key)
-        item = ProjectItem(f"cred#{digest}", project_id=project_id, kind=kind, key_hash=digest, created_at=now)
-        try:
-            # Never let one project's key be taken over by another.
-            item.save(
-                condition=ProjectItem.pk.does_not_exist()
-                | ((ProjectItem.project_id == project_id) & (ProjectItem.kind == kind))
-            )
-        except PutError as error:
-            raise ValueError(f"that {kind} key already belongs to another project") from error
+        _put_credential(project_id, kind, key, now)
+    hashes = {kind: hash_key(key) for kind, key in credentials.items()}
+    ProjectItem(
+        f"project#{project_id}", name=name, project_id=project_id, created_at=now, credential_hashes=hashes
+    ).save()
+
+
+def _put_credential(project_id: str, kind: str, key: str, now: datetime) -> None:
+    digest = hash_key(key)
+    item = ProjectItem(f"cred#{digest}", project_id=project_id, kind=kind, key_hash=digest, created_at=now)
+    try:
+        # Never let one project's key be taken over by another.
+        item.save(
+            condition=ProjectItem.pk.does_not_exist()
+            | ((ProjectItem.project_id == project_id) & (ProjectItem.kind == kind))
+        )
+    except PutError as error:
+        raise ValueError(f"that {kind} key already belongs to another project") from error
+
+
+def replace_credential(project_id: str, kind: str, new_key: str) -> None:
+    """Rotation: `new_key` opens the project from now on, and its previous key of that kind no longer."""
+    try:
+        project = ProjectItem.get(f"project#{project_id}")
+    except DoesNotExist:
+        raise ValueError(f"no project '{project_id}'") from None
+    _put_credential(project_id, kind, new_key, datetime.now(UTC))
+    hashes = project.credential_hashes.as_dict() if project.credential_hashes else {}
+    old = hashes.get(kind)
+    hashes[kind] = hash_key(new_key)
+    project.update(actions=[ProjectItem.credential_hashes.set(hashes)])
+    if old and old != hashes[kind]:
+        ProjectItem(f"cred#{old}").delete()
 
 
 def key_owner(key: str) -> tuple[str, str] | None:

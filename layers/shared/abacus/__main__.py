@@ -1,0 +1,47 @@
+"""The operator's command line.
+
+  python -m abacus project create NAME            a project; prints its token and admin key once
+  python -m abacus project rotate ID [--token] [--admin-key]
+                                                   new keys; the old ones stop working
+
+It talks to the tables with the operator's AWS credentials: the table names come from the
+environment (PROJECTS_TABLE..., the stack's outputs), and AWS_ENDPOINT_URL_DYNAMODB points it at
+the local stack's moto server.
+"""
+
+import argparse
+import json
+import sys
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m abacus", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    project = commands.add_parser("project", help="manage projects").add_subparsers(dest="action", required=True)
+    create = project.add_parser("create", help="create a project")
+    create.add_argument("name")
+    rotate = project.add_parser("rotate", help="replace a project's keys")
+    rotate.add_argument("project_id")
+    rotate.add_argument("--token", action="store_true", help="a new project token")
+    rotate.add_argument("--admin-key", action="store_true", help="a new admin key")
+    args = parser.parse_args(argv)
+
+    from abacus import projects  # after parsing: --help needs no AWS settings
+
+    try:
+        if args.action == "create":
+            answer = projects.create(args.name)
+        else:
+            if not (args.token or args.admin_key):
+                parser.error("rotate: say --token, --admin-key or both")
+            answer = projects.rotate(args.project_id, token=args.token, admin_key=args.admin_key)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(answer, indent=2))
+    print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

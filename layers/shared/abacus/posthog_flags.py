@@ -1,0 +1,80 @@
+"""PostHog's feature-flag API (`POST /flags/?v=4`, and `/decide/` for older SDKs), answered from
+Abacus experiments, so that `Posthog(project_api_key=token, host=api_url).get_feature_flag(key,
+distinct_id)` returns the user's variant.
+
+Every experiment of the project but archived ones is evaluated as a flag of the same key, with
+the user's `person_properties` as targeting properties. No exposure is recorded here: the PostHog
+SDK reports one itself, as a `$feature_flag_called` event, when the app uses the flag.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from abacus import assignment, lifecycle
+from abacus.schemas import AssignRequest, DistinctId
+
+
+class FlagsRequest(BaseModel):
+    """The part of PostHog's /flags request body that Abacus reads; the rest is ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    api_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    token: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    distinct_id: DistinctId
+    person_properties: dict[str, Any] = {}
+    flag_keys_to_evaluate: list[str] | None = None
+
+    @property
+    def project_token(self) -> str | None:
+        return self.api_key or self.token
+
+
+def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str, str | None]:
+    """{flag key: variant, or None when the user is not in it}."""
+    known = assignment.project_experiments(project_id)
+    wanted = request.flag_keys_to_evaluate
+    # Only flat scalar properties can be targeted; anything else is ignored, as PostHog ignores it.
+    properties = {
+        k: v for k, v in request.person_properties.items() if isinstance(v, str | int | float | bool | type(None))
+    }
+    assign_request = AssignRequest(
+        token=request.project_token or "-", distinct_id=request.distinct_id, properties=properties, expose=False
+    )
+    return {
+        key: assignment.variant_for(project_id, item, assign_request, now)
+        for key, item in known.items()
+        if item.status != lifecycle.ARCHIVED and (wanted is None or key in wanted)
+    }
+
+
+def flags_v4(values: dict[str, str | None], versions: dict[str, int]) -> dict:
+    """The /flags?v=4 answer: one typed record per flag."""
+    records = {}
+    for key, variant in values.items():
+        matched = variant is not None
+        records[key] = {
+            "key": key,
+            "enabled": matched,
+            "variant": variant,
+            "value": variant if matched else False,
+            "failed": False,
+            "reason": {
+                "code": "condition_match" if matched else "no_condition_match",
+                "description": "in the experiment" if matched else "not in the experiment",
+                "condition_index": 0 if matched else None,
+            },
+            "metadata": {"id": None, "version": versions.get(key), "payload": None, "has_experiment": True},
+        }
+    return {"flags": records, "errorsWhileComputingFlags": False, "requestId": str(uuid.uuid4())}
+
+
+def decide(values: dict[str, str | None]) -> dict:
+    """The older /decide answer: {"featureFlags": {key: variant or false}}."""
+    return {
+        "featureFlags": {key: variant if variant is not None else False for key, variant in values.items()},
+        "featureFlagPayloads": {},
+        "errorsWhileComputingFlags": False,
+    }

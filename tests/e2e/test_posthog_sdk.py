@@ -1,0 +1,43 @@
+"""The official posthog SDK against the local stack: get_feature_flag returns Abacus's variant."""
+
+import pytest
+from posthog import Posthog
+
+from abacus import hashing
+from tests.e2e.conftest import TOKEN
+
+
+@pytest.fixture
+def posthog_client(stack_url):
+    client = Posthog(project_api_key=TOKEN, host=stack_url, sync_mode=True, feature_flags_request_timeout_seconds=10)
+    yield client
+    client.shutdown()
+
+
+def test_get_feature_flag_returns_the_assigned_variant(client, posthog_client):
+    key = "sdk-flag"
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "SDK",
+            "variants": [{"key": "control", "weight": 30}, {"key": "red", "weight": 30}, {"key": "blue", "weight": 40}],
+            "primary_metric": {"event": "signup"},
+            "targeting": [{"conditions": [{"property": "plan", "operator": "eq", "value": "pro"}]}],
+            "overrides": {"qa-person": "blue"},
+        }
+    )
+    client.launch(key)
+    split = [("control", 30), ("red", 30), ("blue", 40)]
+    for index in range(20):
+        distinct_id = f"sdk-user-{index}"
+        got = posthog_client.get_feature_flag(
+            key, distinct_id, person_properties={"plan": "pro"}, send_feature_flag_events=False
+        )
+        assert got == hashing.pick_variant(key, distinct_id, split)
+        # The same variant through Abacus's own API: one sticky assignment.
+        assert client.assign(distinct_id, [key], properties={"plan": "pro"})[key] == got
+    outside = posthog_client.get_feature_flag(
+        key, "sdk-free-user", person_properties={"plan": "free"}, send_feature_flag_events=False
+    )
+    assert outside is False
+    assert posthog_client.get_feature_flag(key, "qa-person", send_feature_flag_events=False) == "blue"

@@ -1,0 +1,245 @@
+"""Experiments through the assign handler: lifecycle, changes, history, listing, assignment rules,
+stickiness, exactly-once exposure, isolation, caching, and the operator's project commands."""
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from abacus import assignment, projects
+from abacus.storage.assignments import AssignmentItem
+from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
+
+BASE = json.loads(sample_event("create_experiment")["body"])
+
+
+def call(name: str, body: dict | None = None, path: str | None = None, **headers) -> tuple[int, dict]:
+    function = "ResultsFunction" if name == "get_results" else "AssignFunction"
+    return answer(invoke(function, sample_event(name, body=body, path=path, **headers)))
+
+
+def create(key: str = "new-checkout", **fields) -> dict:
+    status, body = call("create_experiment", BASE | {"key": key} | fields)
+    assert status == 201, body
+    return body
+
+
+def action(key: str, name: str, body: dict | None = None) -> tuple[int, dict]:
+    verb = {"launch_experiment": "launch", "stop_experiment": "stop", "ship_experiment": "ship"}.get(name, "archive")
+    return call(name, body, path=f"/experiments/{key}/{verb}")
+
+
+def patch(key: str, body: dict) -> tuple[int, dict]:
+    return call("update_experiment", body, path=f"/experiments/{key}")
+
+
+def assign(distinct_id: str, keys: list[str] | None = None, expose: bool = True, **properties) -> dict:
+    body = {"token": TOKEN, "distinct_id": distinct_id, "properties": properties, "expose": expose}
+    if keys is not None:
+        body["experiments"] = keys
+    status, got = call("assign", body)
+    assert status == 200, got
+    return got["assignments"]
+
+
+def test_every_transition_and_its_refusal(project):
+    create("a")
+    assert action("a", "stop_experiment")[0] == 409
+    assert action("a", "ship_experiment", {"variant": "one-page"})[0] == 409
+    assert action("a", "launch_experiment")[1]["status"] == "running"
+    assert action("a", "launch_experiment")[0] == 409
+    assert action("a", "archive_experiment")[0] == 409
+    status, body = action("a", "ship_experiment", {"variant": "nope"})
+    assert status == 422 and body["error"]["field"] == "variant"
+    status, shipped = action("a", "ship_experiment", {"variant": "one-page"})
+    assert status == 200 and shipped["status"] == "complete" and shipped["shipped_variant"] == "one-page"
+    assert action("a", "stop_experiment")[0] == 409
+    assert action("a", "archive_experiment")[1]["status"] == "archived"
+    for name in ("launch_experiment", "stop_experiment", "archive_experiment"):
+        status, body = action("a", name)
+        assert status == 409 and "archived" in body["error"]["message"]
+    create("b")
+    assert action("b", "archive_experiment")[1]["status"] == "archived"  # a draft may be dropped
+    history = call("get_experiment", path="/experiments/a")[1]["history"]
+    assert [entry["action"] for entry in history] == ["create", "launch", "ship", "archive"]
+    assert history[2]["changes"] == {"from": "running", "to": "complete", "variant": "one-page"}
+
+
+def test_changes_follow_the_stage(project):
+    create("c", rollout_percentage=20)
+    status, changed = patch(
+        "c", {"description": "new", "variants": [{"key": "control", "weight": 30}, {"key": "one-page", "weight": 70}]}
+    )
+    assert status == 200 and changed["variants"][1]["weight"] == 70
+    action("c", "launch_experiment")
+    status, body = patch("c", {"variants": BASE["variants"]})
+    assert status == 409 and body["error"]["field"] == "variants"
+    assert patch("c", {"primary_metric": {"event": "other"}})[0] == 409
+    assert patch("c", {"rollout_percentage": 10})[0] == 409  # only widens
+    assert patch("c", {"rollout_percentage": 60, "hypothesis": "h"})[0] == 200
+    targeting = [{"conditions": [{"property": "country", "operator": "eq", "value": "DE"}]}]
+    assert patch("c", {"targeting": targeting, "overrides": {"qa-1": "one-page"}})[0] == 200
+    status, body = patch("c", {"overrides": {"qa-1": "nope"}})
+    assert status == 422 and "nope" in body["error"]["message"]
+    history = call("get_experiment", path="/experiments/c")[1]["history"]
+    update = [entry for entry in history if entry["action"] == "update"][1]
+    assert update["changes"]["rollout_percentage"] == {"from": 20, "to": 60}
+
+
+def test_listing_is_paged(project):
+    for index in range(5):
+        create(f"exp-{index}")
+    status, first = call("list_experiments", path="/experiments")
+    event = sample_event("list_experiments")
+    event["rawQueryString"], event["queryStringParameters"] = "limit=2", {"limit": "2"}
+    status, first = answer(invoke("AssignFunction", event))
+    assert status == 200 and [e["key"] for e in first["experiments"]] == ["exp-0", "exp-1"] and first["next"]
+    event["queryStringParameters"] = {"limit": "2", "after": first["next"]}
+    second = answer(invoke("AssignFunction", event))[1]
+    assert [e["key"] for e in second["experiments"]] == ["exp-2", "exp-3"]
+    event["queryStringParameters"] = {"limit": "0"}
+    assert answer(invoke("AssignFunction", event))[0] == 422
+
+
+def test_draft_previews_only_overrides_and_complete_serves_the_shipped_variant(project):
+    create("d", overrides={"qa-1": "one-page"})
+    assert assign("qa-1", ["d"]) == {"d": "one-page"}
+    assert assign("someone", ["d"]) == {"d": None}
+    action("d", "launch_experiment")
+    before = assign("someone", ["d"])["d"]
+    assert before in {"control", "one-page"}
+    action("d", "stop_experiment")
+    assert assign("someone", ["d"]) == {"d": "control"}  # stopped without shipping: control
+    action("d", "ship_experiment", {"variant": "one-page"})
+    assert assign("someone", ["d"]) == {"d": "one-page"}
+    assert assign("qa-1", ["d"]) == {"d": "one-page"}
+
+
+def test_targeting_and_rollout_decide_who_is_in(project):
+    targeting = [{"conditions": [{"property": "country", "operator": "in", "value": ["DE", "AT"]}]}]
+    create("t", targeting=targeting, rollout_percentage=50)
+    action("t", "launch_experiment")
+    assert assign("u1", ["t"], country="FR") == {"t": None}
+    inside = [assign(f"user-{i}", ["t"], country="DE")["t"] for i in range(200)]
+    share = sum(v is not None for v in inside) / 200
+    assert 0.35 < share < 0.65
+    # No assignment was stored for those outside the targeting.
+    with pytest.raises(AssignmentItem.DoesNotExist):
+        AssignmentItem.get("test#t", "u1")
+
+
+def test_variant_sticks_through_rollout_and_targeting_widening(project):
+    create("s", rollout_percentage=30, variants=[{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}])
+    action("s", "launch_experiment")
+    first = {f"u{i}": assign(f"u{i}", ["s"])["s"] for i in range(100)}
+    inside = {k: v for k, v in first.items() if v is not None}
+    patch(
+        "s", {"rollout_percentage": 100, "targeting": [{"conditions": [{"property": "x", "operator": "is_not_set"}]}]}
+    )
+    for distinct_id, variant in inside.items():
+        assert assign(distinct_id, ["s"])["s"] == variant
+    assert all(assign(k, ["s"])["s"] is not None for k in first)
+
+
+def test_stored_variant_wins_over_the_hash(project):
+    create("w")
+    action("w", "launch_experiment")
+    AssignmentItem("test#w", "pinned", variant="one-page", assigned_at=datetime.now(UTC)).save()
+    assert all(assign("pinned", ["w"])["w"] == "one-page" for _ in range(3))
+
+
+def test_exposure_is_recorded_once_under_concurrent_calls(project):
+    create("x")
+    action("x", "launch_experiment")
+    results, barrier = [], threading.Barrier(16)
+
+    def worker():
+        barrier.wait()
+        results.append(assign("racer", ["x"])["x"])
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1 and len(results) == 16
+    items = list(AssignmentItem.query("test#x"))
+    assert len(items) == 1 and items[0].exposed_at is not None
+    first = items[0].exposed_at
+    assign("racer", ["x"])
+    assert AssignmentItem.get("test#x", "racer").exposed_at == first
+
+
+def test_projects_are_isolated(project):
+    other = projects.create("Other")
+    create("mine")
+    action("mine", "launch_experiment")
+    other_admin = f"Bearer {other['admin_key']}"
+    assert call("get_experiment", path="/experiments/mine", authorization=other_admin)[0] == 404
+    assert call("update_experiment", {"name": "x"}, path="/experiments/mine", authorization=other_admin)[0] == 404
+    status, body = call("list_experiments", authorization=other_admin)
+    assert status == 200 and body["experiments"] == []
+    status, got = call("assign", {"token": other["token"], "distinct_id": "u", "experiments": ["mine"]})
+    assert status == 404
+    assert call("assign", {"token": other["token"], "distinct_id": "u"})[1] == {"assignments": {}}
+
+
+def test_definitions_are_cached_so_steady_state_is_one_request(project, monkeypatch):
+    from pynamodb.connection import base
+
+    from abacus.schemas import AssignRequest
+
+    create("y", targeting=[{"conditions": [{"property": "country", "operator": "eq", "value": "DE"}]}])
+    action("y", "launch_experiment")
+    monkeypatch.setattr(assignment, "_definitions", assignment.TtlCache(ttl_seconds=60))
+    assignment.assign("test", AssignRequest(token=TOKEN, distinct_id="warm"), datetime.now(UTC))  # fills the cache
+    calls = []
+    original = base.Connection.dispatch
+    monkeypatch.setattr(
+        base.Connection, "dispatch", lambda self, op, data: calls.append(op) or original(self, op, data)
+    )
+    inside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "DE"})
+    assert assignment.assign("test", inside, datetime.now(UTC))["y"] is not None
+    assert calls == ["UpdateItem"]  # one request for one experiment
+    calls.clear()
+    outside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "FR"})
+    assert assignment.assign("test", outside, datetime.now(UTC)) == {"y": None}
+    assert calls == []  # none for a user outside the targeting
+
+
+def test_planning_fields(project):
+    created = create("p", primary_metric={"event": "purchase", "baseline": 0.1}, minimum_detectable_effect=0.05)
+    from abacus import planning
+
+    expected = planning.exposures_for_conversion(0.1, 0.05) * planning.sequential_inflation()
+    assert created["recommended_exposures_per_variant"] == pytest.approx(expected, abs=1)
+    assert created["estimated_days_left"] is None
+    assert create("q")["recommended_exposures_per_variant"] is None  # no baseline, no results yet
+
+
+def test_project_commands_create_and_rotate(tables, capsys):
+    from abacus.__main__ import main
+    from abacus.storage.projects import key_owner
+
+    assert main(["project", "create", "Shop"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert key_owner(created["token"]) == (created["project_id"], "token")
+    assert main(["project", "rotate", created["project_id"], "--admin-key"]) == 0
+    rotated = json.loads(capsys.readouterr().out)
+    assert key_owner(created["admin_key"]) is None
+    assert key_owner(rotated["admin_key"]) == (created["project_id"], "admin")
+    assert key_owner(created["token"]) == (created["project_id"], "token")  # untouched
+    # Only hashes are stored.
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("ProjectsTable")
+    dump = json.dumps(table.scan()["Items"], default=str)
+    assert created["token"] not in dump and rotated["admin_key"] not in dump
+    assert main(["project", "rotate", "missing", "--token"]) == 2
+
+
+def test_rotated_admin_key_is_refused_at_once(project):
+    rotated = projects.rotate("test", admin_key=True)
+    assert call("list_experiments")[0] == 401  # the sample events carry the old key
+    assert call("list_experiments", authorization=f"Bearer {rotated['admin_key']}")[0] == 200
+    assert ADMIN_KEY != rotated["admin_key"]
