@@ -181,7 +181,7 @@ def test_projects_are_isolated(project):
     assert call("update_experiment", {"name": "x"}, path="/experiments/mine", authorization=other_admin)[0] == 404
     status, body = call("list_experiments", authorization=other_admin)
     assert status == 200 and body["experiments"] == []
-    status, got = call("assign", {"token": other["token"], "distinct_id": "u", "experiments": ["mine"]})
+    status, _ = call("assign", {"token": other["token"], "distinct_id": "u", "experiments": ["mine"]})
     assert status == 404
     assert call("assign", {"token": other["token"], "distinct_id": "u"})[1] == {"assignments": {}}
 
