@@ -1,8 +1,10 @@
 """Bucketing: PostHog's published formula, uniform over ids, independent across experiments."""
 
 import hashlib
+import random
 from collections import Counter
 
+import pytest
 from scipy.stats import chi2_contingency, chisquare
 
 from abacus import hashing
@@ -24,21 +26,31 @@ def test_variant_ranges_follow_the_listed_order():
         assert hashing.pick_variant("exp", f"u{index}", variants) == expected
 
 
-def test_split_matches_weights_over_many_ids():
-    variants = [("control", 50), ("a", 25), ("b", 25)]
-    counts = Counter(hashing.pick_variant("split", f"id-{i}", variants) for i in range(40_000))
-    observed = [counts[key] for key, _ in variants]
-    expected = [40_000 * weight / 100 for _, weight in variants]
+@pytest.mark.parametrize(
+    ("key", "variants"),
+    [
+        ("split-even", [("control", 50), ("a", 50)]),
+        ("split-three", [("control", 50), ("a", 25), ("b", 25)]),
+        ("split-uneven", [("control", 10), ("a", 20), ("b", 30), ("c", 40)]),
+    ],
+)
+def test_split_matches_weights_over_200000_ids(key, variants):
+    rng = random.Random(key)
+    ids = [f"{rng.getrandbits(64):016x}" for _ in range(200_000)]
+    counts = Counter(hashing.pick_variant(key, distinct_id, variants) for distinct_id in ids)
+    observed = [counts[k] for k, _ in variants]
+    expected = [200_000 * weight / 100 for _, weight in variants]
     assert chisquare(observed, expected).pvalue > 0.001
 
 
 def test_two_experiments_assign_independently():
-    variants = [("control", 50), ("b", 50)]
+    variants = [("control", 50), ("b", 30), ("c", 20)]
+    ids = [f"id-{i}" for i in range(200_000)]
     pairs = Counter(
-        (hashing.pick_variant("first", f"id-{i}", variants), hashing.pick_variant("second", f"id-{i}", variants))
-        for i in range(20_000)
+        (hashing.pick_variant("first", i, variants), hashing.pick_variant("second", i, variants)) for i in ids
     )
-    table = [[pairs["control", "control"], pairs["control", "b"]], [pairs["b", "control"], pairs["b", "b"]]]
+    keys = [k for k, _ in variants]
+    table = [[pairs[a, b] for b in keys] for a in keys]
     assert chi2_contingency(table).pvalue > 0.001
 
 
