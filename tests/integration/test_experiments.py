@@ -243,3 +243,33 @@ def test_rotated_admin_key_is_refused_at_once(project):
     assert call("list_experiments")[0] == 401  # the sample events carry the old key
     assert call("list_experiments", authorization=f"Bearer {rotated['admin_key']}")[0] == 200
     assert ADMIN_KEY != rotated["admin_key"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"token": TOKEN, "distinct_id": "u", "properties": {"nested": {"a": 1}}}, "properties"),
+        ({"token": TOKEN, "distinct_id": "u", "properties": [1, 2]}, "properties"),
+        ({"token": TOKEN, "distinct_id": "u", "expose": "yes"}, "expose"),
+        ({"token": TOKEN, "distinct_id": "u", "experiments": ["Bad Key"]}, "experiments"),
+    ],
+)
+def test_bad_assign_input_is_422_naming_the_field(project, body, field):
+    status, got = call("assign", body)
+    assert status == 422 and got["error"]["field"].startswith(field), got
+
+
+def test_duplicate_variant_keys_are_refused(project):
+    variants = [{"key": "control", "weight": 50}, {"key": "control", "weight": 50}]
+    status, got = call("create_experiment", BASE | {"variants": variants})
+    assert status == 422 and "unique" in got["error"]["message"]
+
+
+def test_ids_with_any_characters_never_collide(project):
+    create("ids")
+    action("ids", "launch_experiment")
+    ids = ["a", "a#", "a#b", "#a", "a/b", "ä", "a\u0308", "😀", "a b", "A"]
+    for distinct_id in ids:
+        assign(distinct_id, ["ids"])
+    stored = {item.distinct_id for item in AssignmentItem.query("test#ids")}
+    assert stored == set(ids)
