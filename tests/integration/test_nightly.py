@@ -35,7 +35,7 @@ def test_statistics_equal_a_brute_force_recount(project):
     experiments.apply("test", "exp", "launch", start)
     cutoff = datetime(2026, 11, 10, tzinfo=UTC)
     rng = random.Random(7)
-    users = []
+    users, stored = [], []
     for index in range(150):
         distinct_id = f"user #{index} ü/"  # characters that must be safe in keys
         exposed = start + timedelta(hours=rng.uniform(0, 24 * 10))  # some after the cut-off
@@ -47,7 +47,7 @@ def test_statistics_equal_a_brute_force_recount(project):
             at = exposed + timedelta(hours=rng.uniform(-48, 150))
             amount = round(rng.uniform(1, 100), 2) if rng.random() < 0.9 else "n/a"  # some not numeric
             user_events.append((name, at, amount))
-            events.insert_once(
+            stored.append(
                 EventItem(
                     keys.user_id("test", distinct_id),
                     f"{index}-{n}",
@@ -60,6 +60,7 @@ def test_statistics_equal_a_brute_force_recount(project):
                 )
             )
         users.append((variant, exposed, user_events))
+    assert events.write_all(stored) == []
 
     def brute_force(event: str, window_days: int, value) -> dict:
         totals = {v: [0, 0.0, 0.0] for v in ["control", "b", "c"]}

@@ -114,7 +114,7 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         for function in FUNCTIONS
     }
     assert reached["AssignFunction"] == {"ProjectsTable", "ExperimentsTable", "AssignmentsTable", "ResultsTable"}
-    assert reached["IngestFunction"] == {"ProjectsTable", "EventsTable"}
+    assert reached["IngestFunction"] == {"ProjectsTable", "ExperimentsTable", "EventsTable", "AssignmentsTable"}
     assert reached["ResultsFunction"] == {
         "ProjectsTable",
         "ExperimentsTable",

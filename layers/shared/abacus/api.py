@@ -2,7 +2,6 @@
 error shape ({"error": {"code", "message", "field"?}}) for every 4xx, and credentials."""
 
 import base64
-import gzip
 import json
 import zlib
 from http import HTTPStatus
@@ -11,10 +10,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from abacus.cache import TtlCache
-from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, Unauthorized
+from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, TooLarge, Unauthorized
 from abacus.storage import projects
 
 _tokens = TtlCache()
+MAX_BODY_BYTES = 1_000_000
 # Every route under it takes the admin key; the others (assign, events) take the project token.
 ADMIN_PATH_PREFIX = "/experiments"
 
@@ -34,28 +34,53 @@ class JsonApiResolver(APIGatewayHttpResolver):
 
     def resolve(self, event: dict, context) -> dict:
         headers = event.get("headers") or {}
-        if event.get("body") and headers.get("content-encoding", "").lower() == "gzip":
+        body = event.get("body") or ""
+        # Base64 is 4 characters for 3 bytes.
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+        if size > MAX_BODY_BYTES:
+            return _raw_error(TooLarge(f"body: larger than {MAX_BODY_BYTES // 1_000_000} MB", field="body"))
+        if body and headers.get("content-encoding", "").lower() == "gzip":
             try:
                 event = _gunzipped(event)
+            except TooLarge as error:
+                return _raw_error(error)
             except (OSError, EOFError, ValueError, zlib.error):
-                error = BadRequest("body: not valid gzip", field="body")
-                return {
-                    "statusCode": error.status,
-                    "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                    "body": json.dumps(error.to_body()),
-                    "isBase64Encoded": False,
-                }
-        if event.get("body") and not headers.get("content-type", "").startswith(content_types.APPLICATION_JSON):
-            event = {**event, "headers": {**headers, "content-type": content_types.APPLICATION_JSON}}
+                return _raw_error(BadRequest("body: not valid gzip", field="body"))
+        if body and not headers.get("content-type", "").startswith(content_types.APPLICATION_JSON):
+            event = {**event, "headers": {**event["headers"], "content-type": content_types.APPLICATION_JSON}}
         return super().resolve(event, context)
 
 
+def _raw_error(error: AbacusError) -> dict:
+    """An error answered before routing, in API Gateway's payload 2.0 response format."""
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(error.to_body()),
+        "isBase64Encoded": False,
+    }
+
+
 def _gunzipped(event: dict) -> dict:
-    """The event with its gzip-compressed body (as PostHog's SDKs send it) decompressed."""
+    """The event with its gzip-compressed body (as PostHog's SDKs send it) decompressed, refusing
+    one that inflates past the size limit (a compression bomb)."""
     raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode("latin-1")
-    text = gzip.decompress(raw).decode("utf-8", errors="strict")
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    data = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+        raise TooLarge(f"body: larger than {MAX_BODY_BYTES // 1_000_000} MB once decompressed", field="body")
+    if not inflater.eof:
+        raise ValueError("truncated gzip")
     headers = {k: v for k, v in event["headers"].items() if k != "content-encoding"}
-    return {**event, "body": text, "isBase64Encoded": False, "headers": headers}
+    return {**event, "body": data.decode("utf-8"), "isBase64Encoded": False, "headers": headers}
+
+
+def json_body(app: APIGatewayHttpResolver):
+    """The request's JSON body, for routes that take any JSON (400 when unreadable)."""
+    try:
+        return app.current_event.json_body
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+        raise BadRequest("body: not valid JSON", field="body") from None
 
 
 def create_app() -> APIGatewayHttpResolver:

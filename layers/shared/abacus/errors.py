@@ -37,5 +37,9 @@ class Conflict(AbacusError):
     status, code = 409, "conflict"
 
 
+class TooLarge(AbacusError):
+    status, code = 413, "too_large"
+
+
 class Invalid(AbacusError):
     status, code = 422, "invalid"

@@ -1,17 +1,35 @@
-"""Validating a batch of events and storing each exactly once."""
+"""Validating a batch of events, storing each exactly once, and attributing them to experiments."""
 
 import uuid as uuid_lib
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
+from pynamodb.exceptions import PynamoDBException
 
-from abacus import keys
+from abacus import attribution, keys
+from abacus.errors import AbacusError, TooLarge
 from abacus.schemas import EventSpec
 from abacus.settings import settings
 from abacus.storage import events as store
 from abacus.storage.events import EventItem
 
+MAX_EVENTS = 1000
 MAX_FUTURE = timedelta(hours=24)
+
+
+class StorageUnavailable(AbacusError):
+    """DynamoDB refused after every retry: 503, naming the events to send again."""
+
+    status, code = 503, "storage_unavailable"
+
+    def __init__(self, message: str, indexes: list[int]):
+        super().__init__(message)
+        self.indexes = indexes
+
+    def to_body(self) -> dict:
+        body = super().to_body()
+        body["error"]["not_stored"] = self.indexes
+        return body
 
 
 def event_time(value: int | str | None, received_at: datetime) -> datetime:
@@ -31,25 +49,47 @@ def event_time(value: int | str | None, received_at: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def ingest(project_id: str, raw_events: list[dict], received_at: datetime) -> dict:
-    """Stores each valid event once. Returns {accepted, duplicates, rejected: [{index, error}]}."""
+def ingest(project_id: str, raw_events: list, received_at: datetime) -> dict:
+    """Stores each valid event once and attributes it. Returns {accepted, duplicates, rejected:
+    [{index, error}]}; StorageUnavailable (503) when storage refused after retries."""
+    if len(raw_events) > MAX_EVENTS:
+        raise TooLarge(f"events: at most {MAX_EVENTS} a request, not {len(raw_events)}", field="events")
     retention = timedelta(days=settings.event_retention_days)
-    accepted = duplicates = 0
+    valid: list[tuple[int, EventItem]] = []
     rejected = []
     for index, raw in enumerate(raw_events):
         try:
-            item = _to_item(project_id, raw, received_at, retention)
+            valid.append((index, _to_item(project_id, raw, received_at, retention)))
         except ValueError as error:
             rejected.append({"index": index, "error": str(error)})
-            continue
-        if store.insert_once(item):
-            accepted += 1
-        else:
-            duplicates += 1
-    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+
+    first_of_key: dict[tuple[str, str], tuple[int, EventItem]] = {}
+    for index, item in valid:
+        first_of_key.setdefault((item.user_id, item.uuid), (index, item))
+    try:
+        stored_before = store.existing_keys(list(first_of_key))
+        new = [pair for key, pair in first_of_key.items() if key not in stored_before]
+        failed = {(item.user_id, item.uuid) for item in store.write_all([item for _, item in new])}
+    except PynamoDBException as error:
+        raise StorageUnavailable(
+            f"storage refused the events ({type(error).__name__}): send them again", [index for index, _ in valid]
+        ) from error
+    if failed:
+        indexes = [index for index, item in valid if (item.user_id, item.uuid) in failed]
+        raise StorageUnavailable("storage refused some events after retries: send those again", indexes)
+    try:
+        # Duplicates too: a redelivery after a failed attribution must still attribute.
+        attribution.attribute(project_id, [item for _, item in valid])
+    except PynamoDBException as error:
+        indexes = [index for index, _ in valid]
+        raise StorageUnavailable(
+            f"events stored but not yet attributed ({type(error).__name__}): send them again, they count once",
+            indexes,
+        ) from error
+    return {"accepted": len(new), "duplicates": len(valid) - len(new), "rejected": rejected}
 
 
-def _to_item(project_id: str, raw: dict, received_at: datetime, retention: timedelta) -> EventItem:
+def _to_item(project_id: str, raw: object, received_at: datetime, retention: timedelta) -> EventItem:
     try:
         spec = EventSpec.model_validate(raw)
     except ValidationError as error:

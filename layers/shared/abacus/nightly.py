@@ -3,6 +3,8 @@ the cut-off, analyse them with abacus.stats and store a dated snapshot.
 
 Only ResultsFunction imports this module: it is the one function with the stats layer."""
 
+import hashlib
+import json
 import math
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
@@ -43,35 +45,66 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
     return total
 
 
+def metrics_key(metrics: list[MetricSpec]) -> str:
+    """A fingerprint of the metrics' definitions: stored values are reused only for the same ones."""
+    canonical = json.dumps(
+        [m.model_dump(mode="json", include={"event", "kind", "property", "window_days"}) for m in metrics]
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _values_are_current(user, cutoff: datetime, key: str) -> bool:
+    """Stored values hold for `cutoff` when nothing they depend on changed since they were computed:
+    no new activity, the same first exposure and metrics, and either the same cut-off or an earlier
+    one past which the user had no events yet."""
+    if user.metric_values is None or user.values_activity != user.activity or user.values_metrics != key:
+        return False
+    if user.values_exposed_at != user.exposed_at:
+        return False
+    return user.values_cutoff == cutoff or (user.values_cutoff < cutoff and not user.values_pending)
+
+
+def user_values(project_id: str, user, metrics: list[MetricSpec], cutoff: datetime, key: str) -> list[float]:
+    """The user's value of each metric as of `cutoff`: the stored ones when current, else computed
+    from the user's events (one Query) and stored for the next night."""
+    if _values_are_current(user, cutoff, key):
+        return user.metric_values
+    names = sorted({metric.event for metric in metrics})
+    events = list(user_events(keys.user_id(project_id, user.distinct_id), names, user.exposed_at))
+    values, pending = [], False
+    for metric in metrics:
+        window_end = user.exposed_at + timedelta(days=metric.window_days)
+        values.append(_user_value(metric, events, user.exposed_at, min(window_end, cutoff)))
+        pending = pending or any(e.event == metric.event and cutoff <= e.timestamp < window_end for e in events)
+    assignments.save_values(user, values, cutoff, key, pending)
+    return values
+
+
 def metric_statistics(
     project_id: str, experiment: ExperimentItem, metrics: list[MetricSpec], cutoff: datetime
 ) -> list[list[VariantData]]:
     """Per metric, per variant: exposures (first exposure before the cut-off) and the sum and sum of
-    squares of the users' values, counting events at or after the user's first exposure and
-    within the metric's conversion window. One Query of each exposed user's events."""
+    squares of the users' values, counting events at or after the user's first exposure and within
+    the metric's conversion window. Reads each exposed user's stored values; only users with new
+    activity have their events read (see storage/assignments.py)."""
     variant_keys = [v.key for v in experiments.definition(experiment).variants]
     exposures: Counter[str] = Counter()
     sums = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
     squares = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
-    names = sorted({metric.event for metric in metrics})
-    longest = max(metric.window_days for metric in metrics)
+    key = metrics_key(metrics)
     for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key)):
         if user.exposed_at >= cutoff or user.variant not in sums[0]:
             continue
         exposures[user.variant] += 1
-        end = min(user.exposed_at + timedelta(days=longest), cutoff)
-        events = list(user_events(keys.user_id(project_id, user.distinct_id), names, user.exposed_at, end))
-        for index, metric in enumerate(metrics):
-            window_end = min(user.exposed_at + timedelta(days=metric.window_days), cutoff)
-            value = _user_value(metric, events, user.exposed_at, window_end)
+        for index, value in enumerate(user_values(project_id, user, metrics, cutoff, key)):
             sums[index][user.variant] += value
             squares[index][user.variant] += value * value
     return [
         [
-            VariantData(key, exposures[key], int(sums[index][key]))
+            VariantData(key_, exposures[key_], int(sums[index][key_]))
             if metric.kind == "conversion"
-            else VariantData(key, exposures[key], sum=sums[index][key], sum_squares=squares[index][key])
-            for key in variant_keys
+            else VariantData(key_, exposures[key_], sum=sums[index][key_], sum_squares=squares[index][key_])
+            for key_ in variant_keys
         ]
         for index, metric in enumerate(metrics)
     ]

@@ -172,4 +172,4 @@ class EventSpec(Strict):
 
 class EventBatch(Strict):
     token: Annotated[str, Field(min_length=1, max_length=200)]
-    events: Annotated[list[Any], Field(min_length=1, max_length=1000)]
+    events: Annotated[list[Any], Field(min_length=1)]  # at most 1,000: more is a 413, checked at ingest

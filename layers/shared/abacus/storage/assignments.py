@@ -1,13 +1,26 @@
-"""The assignments table: a user's sticky variant and first exposure, keyed (experiment_id, distinct_id).
+"""The assignments table: per experiment and user, keyed (experiment_id, distinct_id): the sticky
+variant, the first exposure, and the user's metric values as the nightly job last computed them.
 
-One conditional UpdateItem both assigns and exposes: `if_not_exists` keeps the first variant and
-the first exposure time, however many calls race, so a user's variant never changes once stored.
+- assign: one UpdateItem stores the first variant and first exposure (`if_not_exists`), however
+  many calls race.
+- ingest: an event that a running experiment's metrics use adds 1 to `activity` (only when the
+  user is assigned); an exposure event sets `exposed_at` when earlier than the stored one.
+- nightly: reads every exposed user of an experiment, recomputes the values of users whose
+  activity, exposure or metrics changed since (or who had events past the last cut-off), and
+  stores them; the others' stored values are used as they are.
 """
 
 from collections.abc import Iterator
 from datetime import datetime
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from abacus.settings import settings
@@ -23,6 +36,19 @@ class AssignmentItem(Model):
     variant = UnicodeAttribute()
     assigned_at = UTCDateTimeAttribute()
     exposed_at = UTCDateTimeAttribute(null=True)
+    # Bumped by ingest for every batch holding events this user's metrics count.
+    activity = NumberAttribute(default=0)
+    # The nightly job's last computation: per-metric values, and what they were computed from.
+    metric_values = JSONAttribute(null=True)
+    values_activity = NumberAttribute(null=True)
+    values_exposed_at = UTCDateTimeAttribute(null=True)
+    values_cutoff = UTCDateTimeAttribute(null=True)
+    values_metrics = UnicodeAttribute(null=True)
+    values_pending = BooleanAttribute(null=True)  # events at or after values_cutoff existed
+
+
+def _conditional_failure(error: UpdateError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
 
 
 def assign(experiment_id: str, distinct_id: str, variant: str, now: datetime, expose: bool) -> AssignmentItem:
@@ -38,6 +64,53 @@ def assign(experiment_id: str, distinct_id: str, variant: str, now: datetime, ex
     return item
 
 
+def record_exposure(experiment_id: str, distinct_id: str, variant: str, at: datetime) -> bool:
+    """An exposure reported as an event: the first exposure becomes `at` when earlier than the
+    stored one (events arrive in any order); the variant stays the stored one if any."""
+    item = AssignmentItem(experiment_id, distinct_id)
+    try:
+        item.update(
+            actions=[
+                AssignmentItem.variant.set(AssignmentItem.variant | variant),
+                AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | at),
+                AssignmentItem.exposed_at.set(at),
+            ],
+            condition=AssignmentItem.exposed_at.does_not_exist() | (AssignmentItem.exposed_at > at),
+        )
+    except UpdateError as error:
+        if _conditional_failure(error):
+            return False  # exposed earlier already
+        raise
+    return True
+
+
+def note_activity(experiment_id: str, distinct_id: str) -> bool:
+    """Marks an assigned user's values as out of date; False when the user is not assigned."""
+    try:
+        AssignmentItem(experiment_id, distinct_id).update(
+            actions=[AssignmentItem.activity.add(1)], condition=AssignmentItem.variant.exists()
+        )
+    except UpdateError as error:
+        if _conditional_failure(error):
+            return False
+        raise
+    return True
+
+
 def exposed_users(experiment_id: str) -> Iterator[AssignmentItem]:
     """Every exposed user of an experiment, paged by PynamoDB."""
     return AssignmentItem.query(experiment_id, filter_condition=AssignmentItem.exposed_at.exists())
+
+
+def save_values(user: AssignmentItem, values: list[float], cutoff: datetime, metrics_key: str, pending: bool) -> None:
+    """Stores a user's recomputed values with what they were computed from."""
+    user.update(
+        actions=[
+            AssignmentItem.metric_values.set(values),
+            AssignmentItem.values_activity.set(user.activity),
+            AssignmentItem.values_exposed_at.set(user.exposed_at),
+            AssignmentItem.values_cutoff.set(cutoff),
+            AssignmentItem.values_metrics.set(metrics_key),
+            AssignmentItem.values_pending.set(pending),
+        ]
+    )

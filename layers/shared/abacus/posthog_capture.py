@@ -1,0 +1,68 @@
+"""PostHog's capture API (`/batch/`, `/capture/`, `/e/`, `/i/v0/e/`): its payloads turned into
+Abacus events, so that the official SDKs' `capture()` delivers into Abacus unchanged.
+
+Accepted: a single event, a JSON array of events, or `{"batch": [...]}`; the project token as
+`api_key` or `token`, at the top or in an event (or in its properties, as posthog-js sends it);
+`distinct_id` on the event or in its properties. Clock skew: when the body carries `sent_at`, an
+event's `timestamp` is moved by (receipt time - sent_at), as PostHog does; an event with an
+`offset` (milliseconds before sending) is stamped that long before receipt.
+"""
+
+from datetime import datetime, timedelta
+
+from abacus.errors import BadRequest, Unauthorized
+from abacus.ingestion import event_time
+
+
+def _token(body: dict, events: list) -> str:
+    for source in (body, *(e for e in events if isinstance(e, dict))):
+        for candidate in (source.get("api_key"), source.get("token"), (source.get("properties") or {}).get("token")):
+            if isinstance(candidate, str) and candidate:
+                return candidate
+    raise Unauthorized("api_key: send the project token as api_key or token", field="api_key")
+
+
+def normalize(body: object, received_at: datetime) -> tuple[str, list]:
+    """(project token, events in Abacus's shape) from a PostHog capture body."""
+    if isinstance(body, list):
+        envelope, events = {}, body
+    elif isinstance(body, dict):
+        envelope = body
+        events = body["batch"] if "batch" in body else [body]
+    else:
+        raise BadRequest('body: a PostHog event, a list of events or {"batch": [...]}', field="body")
+    if not isinstance(events, list):
+        raise BadRequest("batch: must be a list of events", field="batch")
+    token = _token(envelope, events)
+    skew = timedelta(0)
+    sent_at = envelope.get("sent_at")
+    if isinstance(sent_at, str):
+        try:
+            skew = received_at - event_time(sent_at, received_at)
+        except ValueError:
+            skew = timedelta(0)
+    return token, [_event(raw, received_at, skew) for raw in events]
+
+
+def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
+    if not isinstance(raw, dict):
+        return raw  # rejected, with its index, by ingestion's validation
+    properties = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
+    event = {
+        "event": raw.get("event"),
+        "distinct_id": raw.get("distinct_id", properties.get("distinct_id", properties.get("$distinct_id"))),
+        "properties": properties,
+    }
+    if raw.get("uuid") is not None:
+        event["uuid"] = raw["uuid"]
+    timestamp = raw.get("timestamp")
+    if isinstance(raw.get("offset"), int) and timestamp is None:
+        event["timestamp"] = (received_at - timedelta(milliseconds=raw["offset"])).isoformat()
+    elif isinstance(timestamp, str | int) and not isinstance(timestamp, bool):
+        try:
+            event["timestamp"] = (event_time(timestamp, received_at) + skew).isoformat()
+        except ValueError:
+            event["timestamp"] = timestamp  # rejected with its reason by ingestion's validation
+    elif timestamp is not None:
+        event["timestamp"] = timestamp
+    return event
