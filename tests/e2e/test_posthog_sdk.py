@@ -41,3 +41,34 @@ def test_get_feature_flag_returns_the_assigned_variant(client, posthog_client):
     )
     assert outside is False
     assert posthog_client.get_feature_flag(key, "qa-person", send_feature_flag_events=False) == "blue"
+
+
+def test_capture_delivers_events_and_feature_flag_called_counts_as_exposure(client, posthog_client, stack_url):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.e2e.test_local_stack import invoke_nightly
+
+    key = "sdk-capture"
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "SDK capture",
+            "variants": [{"key": "control", "weight": 50}, {"key": "new", "weight": 50}],
+            "primary_metric": {"event": "sdk-purchase"},
+        }
+    )
+    client.launch(key)
+    seen = {}
+    for index in range(10):
+        distinct_id = f"capture-user-{index}"
+        # The SDK reports the flag's use as a $feature_flag_called event: that is the exposure.
+        seen[distinct_id] = posthog_client.get_feature_flag(key, distinct_id)
+        if index % 2 == 0:
+            posthog_client.capture("sdk-purchase", distinct_id=distinct_id, properties={"amount": 12})
+    posthog_client.flush()
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    rows = {row["key"]: row for row in client.results(key)["variants"]}
+    for variant in ("control", "new"):
+        users = [d for d, v in seen.items() if v == variant]
+        buyers = [d for d in users if int(d.rsplit("-", 1)[1]) % 2 == 0]
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(users), len(buyers))

@@ -1,0 +1,236 @@
+"""Ingestion: PostHog payloads, limits, retries and refusals, exactly-once storage and counting,
+and attribution whatever order exposures and events arrive in."""
+
+import base64
+import gzip
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pynamodb.exceptions import PutError
+
+from abacus import nightly
+from abacus.storage import events as event_store
+from abacus.storage.assignments import AssignmentItem
+from abacus.storage.events import EventItem
+from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
+
+
+def launch_sample_experiment() -> None:
+    assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
+    assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 200
+
+
+def post(events: list, token: str = TOKEN) -> tuple[int, dict]:
+    return answer(invoke("IngestFunction", sample_event("post_events", body={"token": token, "events": events})))
+
+
+def run_nightly(day: datetime) -> dict:
+    event = json.loads(sample_path("nightly").read_text()) | {"time": day.strftime("%Y-%m-%dT03:00:00Z")}
+    return invoke("ResultsFunction", event)
+
+
+def results() -> dict:
+    return answer(invoke("ResultsFunction", sample_event("get_results")))[1]
+
+
+def stored_events() -> list[EventItem]:
+    return list(EventItem.scan())
+
+
+@pytest.mark.parametrize("name", ["posthog_batch", "posthog_capture", "posthog_e", "posthog_i_v0_e"])
+def test_posthog_payloads_are_stored(project, name):
+    status, body = answer(invoke("IngestFunction", sample_event(name)))
+    assert status == 200 and body["status"] == 1 and body["rejected"] == [], body
+    assert body["accepted"] >= 1 and {e.distinct_id for e in stored_events()} == {"user-42"}
+
+
+def test_feature_flag_called_is_an_exposure_and_purchase_is_attributed(project):
+    launch_sample_experiment()
+    status, body = answer(invoke("IngestFunction", sample_event("posthog_batch")))
+    assert status == 200 and body["accepted"] == 2
+    user = AssignmentItem.get("test#new-checkout", "user-42")
+    assert user.variant == "one-page"
+    # Stamped 2 s before the batch's sent_at, so (with sent_at's skew corrected) 2 s before receipt.
+    assert abs((datetime.now(UTC) - user.exposed_at) - timedelta(seconds=2)) < timedelta(seconds=5)
+    assert user.activity == 1
+    run_nightly(datetime.now(UTC) + timedelta(days=1))
+    rows = {row["key"]: row for row in results()["variants"]}
+    assert rows["one-page"]["exposures"] == 1 and rows["one-page"]["conversions"] == 1
+
+
+def test_sent_at_corrects_the_client_clock():
+    from abacus.posthog_capture import normalize
+
+    received = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+    body = {"api_key": "t", "sent_at": "2026-11-25T11:00:00+00:00", "batch": [
+        {"event": "e", "distinct_id": "u", "timestamp": "2026-11-25T10:59:00+00:00"},
+        {"event": "e", "properties": {"distinct_id": "v"}, "offset": 2000},
+    ]}  # fmt: skip
+    token, events = normalize(body, received)
+    assert token == "t"
+    assert events[0]["timestamp"] == "2026-11-25T11:59:00+00:00"  # the client's clock was an hour slow
+    assert events[1]["distinct_id"] == "v" and events[1]["timestamp"] == "2026-11-25T11:59:58+00:00"
+
+
+def test_too_many_events_or_too_large_a_body_is_413(project):
+    status, body = post([{"event": "e", "distinct_id": "u"}] * 1001)
+    assert status == 413 and body["error"]["field"] == "events"
+    big = sample_event(
+        "post_events", body={"token": TOKEN, "events": [{"event": "e", "distinct_id": "x" * 100}] * 9000}
+    )
+    assert answer(invoke("IngestFunction", big))[0] == 413
+    bomb = sample_event("posthog_e")
+    bomb["body"] = base64.b64encode(gzip.compress(b"[" + b" " * 5_000_000 + b"]")).decode()
+    status, body = answer(invoke("IngestFunction", bomb))
+    assert status == 413 and "decompressed" in body["error"]["message"]
+    assert stored_events() == []
+
+
+def test_corrupt_gzip_is_400(project):
+    event = sample_event("posthog_e")
+    event["body"] = base64.b64encode(b"\x1f\x8bnot gzip").decode()
+    status, body = answer(invoke("IngestFunction", event))
+    assert status == 400 and body["error"]["field"] == "body"
+
+
+def test_unprocessed_items_are_retried_with_backoff(project, monkeypatch):
+    connection = EventItem._get_connection()
+    original = connection.batch_write_item
+    calls = []
+
+    def flaky(put_items):
+        calls.append(len(put_items))
+        if len(calls) <= 2:  # twice, DynamoDB leaves the last item unprocessed
+            result = original(put_items=put_items[:-1]) or {}
+            return result | {"UnprocessedItems": {EventItem.Meta.table_name: [{"PutRequest": {"Item": put_items[-1]}}]}}
+        return original(put_items=put_items)
+
+    monkeypatch.setattr(connection, "batch_write_item", flaky)
+    monkeypatch.setattr(event_store.time, "sleep", lambda seconds: None)
+    status, body = post([{"event": "e", "distinct_id": f"u{i}", "uuid": f"id-{i}"} for i in range(30)])
+    assert status == 200 and body["accepted"] == 30
+    assert calls == [25, 1, 1, 5] and len(stored_events()) == 30
+
+
+def test_storage_refusing_is_503_naming_the_events(project, monkeypatch):
+    connection = EventItem._get_connection()
+    monkeypatch.setattr(
+        connection,
+        "batch_write_item",
+        lambda put_items: {
+            "UnprocessedItems": {EventItem.Meta.table_name: [{"PutRequest": {"Item": i}} for i in put_items]}
+        },
+    )
+    monkeypatch.setattr(event_store.time, "sleep", lambda seconds: None)
+    status, body = post(
+        [{"event": "e", "distinct_id": "u", "uuid": "a"}, {"bad": 1}, {"event": "e", "distinct_id": "u", "uuid": "b"}]
+    )
+    assert status == 503 and body["error"]["not_stored"] == [0, 2]
+
+    def throttled(put_items):
+        raise PutError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(connection, "batch_write_item", throttled)
+    status, body = post([{"event": "e", "distinct_id": "u", "uuid": "c"}])
+    assert status == 503 and body["error"]["not_stored"] == [0]
+
+
+def test_a_batch_sent_three_times_and_concurrently_counts_once(project):
+    launch_sample_experiment()
+    users = [f"user-{i}" for i in range(12)]
+    for distinct_id in users:
+        invoke(
+            "AssignFunction",
+            sample_event("assign", body={"token": TOKEN, "distinct_id": distinct_id, "experiments": ["new-checkout"]}),
+        )
+    batch = [{"event": "purchase", "distinct_id": d, "uuid": f"buy-{d}", "properties": {"amount": 5}} for d in users]
+    answers = [post(batch) for _ in range(3)]
+    assert [a[1]["accepted"] for a in answers] == [12, 0, 0] and [a[1]["duplicates"] for a in answers] == [0, 12, 12]
+    threads = [threading.Thread(target=post, args=(batch,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(stored_events()) == 12
+    run_nightly(datetime.now(UTC) + timedelta(days=1))
+    assert sum(row["conversions"] for row in results()["variants"]) == 12
+    assert sum(row["exposures"] for row in results()["variants"]) == 12
+
+
+def test_attribution_holds_whatever_the_arrival_order(project):
+    launch_sample_experiment()
+    now = datetime.now(UTC)
+    # The purchase arrives first, its exposure (as an event) afterwards, stamped earlier.
+    post([{"event": "purchase", "distinct_id": "late", "uuid": "p1", "timestamp": now.isoformat()}])
+    exposure = {
+        "event": "$feature_flag_called",
+        "distinct_id": "late",
+        "uuid": "x1",
+        "timestamp": (now - timedelta(minutes=5)).isoformat(),
+        "properties": {"$feature_flag": "new-checkout", "$feature_flag_response": "control"},
+    }
+    post([exposure])
+    # A purchase before the exposure does not count; one after does.
+    post(
+        [
+            {
+                "event": "purchase",
+                "distinct_id": "early",
+                "uuid": "p2",
+                "timestamp": (now - timedelta(hours=1)).isoformat(),
+            }
+        ]
+    )
+    post(
+        [
+            exposure
+            | {
+                "distinct_id": "early",
+                "uuid": "x2",
+                "properties": {**exposure["properties"], "$feature_flag_response": "one-page"},
+            }
+        ]
+    )
+    tomorrow = now + timedelta(days=1)
+    run_nightly(tomorrow)
+    rows = {row["key"]: row for row in results()["variants"]}
+    assert (rows["control"]["exposures"], rows["control"]["conversions"]) == (1, 1)
+    assert (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (1, 0)
+    # An event arriving days late, stamped inside the window, counts at the next run.
+    post(
+        [
+            {
+                "event": "purchase",
+                "distinct_id": "early",
+                "uuid": "p3",
+                "timestamp": (now + timedelta(minutes=1)).isoformat(),
+            }
+        ]
+    )
+    run_nightly(tomorrow + timedelta(days=1))
+    rows = {row["key"]: row for row in results()["variants"]}
+    assert rows["one-page"]["conversions"] == 1
+
+
+def test_nightly_reads_only_users_with_new_activity(project, monkeypatch):
+    launch_sample_experiment()
+    for i in range(5):
+        invoke(
+            "AssignFunction",
+            sample_event("assign", body={"token": TOKEN, "distinct_id": f"n{i}", "experiments": ["new-checkout"]}),
+        )
+    post([{"event": "purchase", "distinct_id": "n0", "uuid": "q0"}])
+    reads = []
+    original = nightly.user_events
+    monkeypatch.setattr(nightly, "user_events", lambda user_id, *a: reads.append(user_id) or original(user_id, *a))
+    day = datetime.now(UTC) + timedelta(days=1)
+    run_nightly(day)
+    assert len(reads) == 5  # first night: every exposed user's values are computed once
+    reads.clear()
+    run_nightly(day + timedelta(days=1))
+    assert reads == []  # nothing new: the stored values serve
+    post([{"event": "purchase", "distinct_id": "n3", "uuid": "q3"}])
+    run_nightly(day + timedelta(days=2))
+    assert reads == ["test#n3"]
