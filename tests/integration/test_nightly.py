@@ -57,6 +57,7 @@ def test_statistics_equal_a_brute_force_recount(project):
                     received_at=at,
                     properties={"amount": amount},
                     expires_at=0,
+                    **events.receipt_keys("test", at, f"{index}-{n}"),
                 )
             )
         users.append((variant, exposed, user_events))

@@ -101,13 +101,15 @@ def _to_item(project_id: str, raw: object, received_at: datetime, retention: tim
         raise ValueError("timestamp: more than 24 hours in the future")
     if timestamp < received_at - retention:
         raise ValueError(f"timestamp: older than the {retention.days}-day retention period")
+    event_uuid = spec.uuid or str(uuid_lib.uuid4())
     return EventItem(
         keys.user_id(project_id, spec.distinct_id),
-        spec.uuid or str(uuid_lib.uuid4()),
+        event_uuid,
         event=spec.event,
         distinct_id=spec.distinct_id,
         timestamp=timestamp,
         received_at=received_at,
         properties=spec.properties,
         expires_at=int((timestamp + retention).timestamp()),
+        **store.receipt_keys(project_id, received_at, event_uuid),
     )

@@ -12,12 +12,16 @@ from datetime import UTC, datetime, time, timedelta
 from abacus import experiments, keys
 from abacus.schemas import CONTROL, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
-from abacus.storage import assignments
+from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
 from abacus.storage import results as result_store
 from abacus.storage.events import EventItem, user_events
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
+
+# Events received this long before the last run are looked at again: an ingest request stamps its
+# receipt time before its write lands, and the index lags the table by a moment.
+RECEIPT_MARGIN = timedelta(minutes=10)
 
 
 def cutoff_for(scheduled_time: datetime) -> datetime:
@@ -53,21 +57,23 @@ def metrics_key(metrics: list[MetricSpec]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _values_are_current(user, cutoff: datetime, key: str) -> bool:
+def _values_are_current(user, cutoff: datetime, key: str, active: set[str]) -> bool:
     """Stored values hold for `cutoff` when nothing they depend on changed since they were computed:
-    no new activity, the same first exposure and metrics, and either the same cut-off or an earlier
-    one past which the user had no events yet."""
-    if user.metric_values is None or user.values_activity != user.activity or user.values_metrics != key:
+    no events received from the user since, the same first exposure and metrics, and either the
+    same cut-off or an earlier one past which the user had no events yet."""
+    if user.metric_values is None or user.distinct_id in active or user.values_metrics != key:
         return False
     if user.values_exposed_at != user.exposed_at:
         return False
     return user.values_cutoff == cutoff or (user.values_cutoff < cutoff and not user.values_pending)
 
 
-def user_values(project_id: str, user, metrics: list[MetricSpec], cutoff: datetime, key: str) -> list[float]:
+def user_values(
+    project_id: str, user, metrics: list[MetricSpec], cutoff: datetime, key: str, active: set[str]
+) -> list[float]:
     """The user's value of each metric as of `cutoff`: the stored ones when current, else computed
     from the user's events (one Query) and stored for the next night."""
-    if _values_are_current(user, cutoff, key):
+    if _values_are_current(user, cutoff, key, active):
         return user.metric_values
     names = sorted({metric.event for metric in metrics})
     events = list(user_events(keys.user_id(project_id, user.distinct_id), names, user.exposed_at))
@@ -80,13 +86,31 @@ def user_values(project_id: str, user, metrics: list[MetricSpec], cutoff: dateti
     return values
 
 
+def active_users(project_id: str, metrics: list[MetricSpec], since: datetime | None, now: datetime) -> set[str]:
+    """Users who sent an event the metrics use, received from `since` (less a margin for writes
+    still in flight then, and the index's replication lag) until now; empty when there was no
+    earlier run (every user's values are computed then anyway)."""
+    if since is None:
+        return set()
+    names = {metric.event for metric in metrics}
+    received = events.received_between(project_id, since - RECEIPT_MARGIN, now)
+    return {item.distinct_id for item in received if item.event in names}
+
+
 def metric_statistics(
-    project_id: str, experiment: ExperimentItem, metrics: list[MetricSpec], cutoff: datetime
+    project_id: str,
+    experiment: ExperimentItem,
+    metrics: list[MetricSpec],
+    cutoff: datetime,
+    since: datetime | None = None,
+    now: datetime | None = None,
 ) -> list[list[VariantData]]:
     """Per metric, per variant: exposures (first exposure before the cut-off) and the sum and sum of
     squares of the users' values, counting events at or after the user's first exposure and within
-    the metric's conversion window. Reads each exposed user's stored values; only users with new
-    activity have their events read (see storage/assignments.py)."""
+    the metric's conversion window. Reads each exposed user's stored values; only the users who
+    sent events since the last run (`since`), read from the by-receipt index, have theirs
+    recomputed from their events."""
+    active = active_users(project_id, metrics, since, now or datetime.now(UTC))
     variant_keys = [v.key for v in experiments.definition(experiment).variants]
     exposures: Counter[str] = Counter()
     sums = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
@@ -96,7 +120,7 @@ def metric_statistics(
         if user.exposed_at >= cutoff or user.variant not in sums[0]:
             continue
         exposures[user.variant] += 1
-        for index, value in enumerate(user_values(project_id, user, metrics, cutoff, key)):
+        for index, value in enumerate(user_values(project_id, user, metrics, cutoff, key, active)):
             sums[index][user.variant] += value
             squares[index][user.variant] += value * value
     return [
@@ -113,7 +137,10 @@ def metric_statistics(
 def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> SnapshotItem:
     spec = experiments.definition(experiment)
     metrics = [spec.primary_metric, *spec.secondary_metrics]
-    statistics = metric_statistics(experiment.project_id, experiment, metrics, cutoff)
+    experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
+    previous = result_store.latest(experiment_id)
+    since = previous.computed_at if previous else None
+    statistics = metric_statistics(experiment.project_id, experiment, metrics, cutoff, since, now)
     settings = Settings(
         control=CONTROL,
         weights={v.key: float(v.weight) for v in spec.variants},
@@ -126,7 +153,7 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
         analysis["metric"] = metric.model_dump(mode="json", exclude_none=True)
         analyses.append(analysis)
     snapshot = SnapshotItem(
-        keys.experiment_id(experiment.project_id, experiment.key),
+        experiment_id,
         snapshot_date(cutoff),
         cutoff=cutoff,
         computed_at=now,

@@ -3,11 +3,10 @@ variant, the first exposure, and the user's metric values as the nightly job las
 
 - assign: one UpdateItem stores the first variant and first exposure (`if_not_exists`), however
   many calls race.
-- ingest: an event that a running experiment's metrics use adds 1 to `activity` (only when the
-  user is assigned); an exposure event sets `exposed_at` when earlier than the stored one.
-- nightly: reads every exposed user of an experiment, recomputes the values of users whose
-  activity, exposure or metrics changed since (or who had events past the last cut-off), and
-  stores them; the others' stored values are used as they are.
+- ingest: an exposure event sets `exposed_at` when earlier than the stored one.
+- nightly: reads every exposed user of an experiment, recomputes the values of users who sent
+  events since its last run or whose exposure or metrics changed (or who had events past the
+  last cut-off), and stores them; the others' stored values are used as they are.
 """
 
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from datetime import datetime
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -36,11 +34,8 @@ class AssignmentItem(Model):
     variant = UnicodeAttribute()
     assigned_at = UTCDateTimeAttribute()
     exposed_at = UTCDateTimeAttribute(null=True)
-    # Bumped by ingest for every batch holding events this user's metrics count.
-    activity = NumberAttribute(default=0)
     # The nightly job's last computation: per-metric values, and what they were computed from.
     metric_values = JSONAttribute(null=True)
-    values_activity = NumberAttribute(null=True)
     values_exposed_at = UTCDateTimeAttribute(null=True)
     values_cutoff = UTCDateTimeAttribute(null=True)
     values_metrics = UnicodeAttribute(null=True)
@@ -84,19 +79,6 @@ def record_exposure(experiment_id: str, distinct_id: str, variant: str, at: date
     return True
 
 
-def note_activity(experiment_id: str, distinct_id: str) -> bool:
-    """Marks an assigned user's values as out of date; False when the user is not assigned."""
-    try:
-        AssignmentItem(experiment_id, distinct_id).update(
-            actions=[AssignmentItem.activity.add(1)], condition=AssignmentItem.variant.exists()
-        )
-    except UpdateError as error:
-        if _conditional_failure(error):
-            return False
-        raise
-    return True
-
-
 def exposed_users(experiment_id: str) -> Iterator[AssignmentItem]:
     """Every exposed user of an experiment, paged by PynamoDB."""
     return AssignmentItem.query(experiment_id, filter_condition=AssignmentItem.exposed_at.exists())
@@ -107,7 +89,6 @@ def save_values(user: AssignmentItem, values: list[float], cutoff: datetime, met
     user.update(
         actions=[
             AssignmentItem.metric_values.set(values),
-            AssignmentItem.values_activity.set(user.activity),
             AssignmentItem.values_exposed_at.set(user.exposed_at),
             AssignmentItem.values_cutoff.set(cutoff),
             AssignmentItem.values_metrics.set(metrics_key),

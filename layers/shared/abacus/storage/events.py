@@ -9,9 +9,10 @@ exponential backoff and full jitter (throttling and 5xx answers are retried by b
 import random
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from abacus.settings import settings
@@ -22,10 +23,22 @@ RETRIES = 6
 BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS = 0.05, 1.0
 
 
+class ByReceipt(GlobalSecondaryIndex):
+    """Events by the day and time they were received, per project (distinct_id and event projected)."""
+
+    class Meta:
+        index_name = "by-receipt"
+        projection = IncludeProjection(["distinct_id", "event"])
+
+    receipt_day = UnicodeAttribute(hash_key=True)  # project#YYYY-MM-DD
+    receipt = UnicodeAttribute(range_key=True)  # received_at ISO#uuid
+
+
 class EventItem(Model):
     class Meta(TableMeta):
         table_name = settings.events_table
 
+    by_receipt = ByReceipt()
     user_id = UnicodeAttribute(hash_key=True)
     uuid = UnicodeAttribute(range_key=True)
     event = UnicodeAttribute()
@@ -34,6 +47,25 @@ class EventItem(Model):
     received_at = UTCDateTimeAttribute()
     properties = JSONAttribute(null=True)
     expires_at = NumberAttribute()
+    receipt_day = UnicodeAttribute()
+    receipt = UnicodeAttribute()
+
+
+def receipt_keys(project_id: str, received_at: datetime, uuid: str) -> dict[str, str]:
+    return {
+        "receipt_day": f"{project_id}#{received_at.date().isoformat()}",
+        "receipt": f"{received_at.isoformat()}#{uuid}",
+    }
+
+
+def received_between(project_id: str, start: datetime, end: datetime) -> Iterator[EventItem]:
+    """(distinct_id, event) of the project's events received in [start, end], day by day."""
+    day = start.date()
+    while day <= end.date():
+        yield from EventItem.by_receipt.query(
+            f"{project_id}#{day.isoformat()}", EventItem.receipt.between(start.isoformat(), f"{end.isoformat()}~")
+        )
+        day += timedelta(days=1)
 
 
 def existing_keys(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
