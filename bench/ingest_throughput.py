@@ -156,17 +156,14 @@ def main() -> int:
         dynamo = wru * PRICE_WRITE_UNIT + rru * PRICE_READ_UNIT
         lambda_cost = (PRICE_REQUEST + MEMORY_GB * ms / 1000 * PRICE_GB_SECOND) / EVENTS_PER_REQUEST
         print(f"user in {experiments} running experiment(s):")
-        print(
-            f"  handler {rate:7.0f} events/s; floor (bare BatchWriteItem) {floor:7.0f} events/s; ratio {rate / floor:.2f}"
-        )
+        print(f"  handler {rate:7.0f} events/s; floor (bare BatchWriteItem) {floor:7.0f} events/s;", end=" ")
+        print(f"ratio {rate / floor:.2f}")
         print(f"  DynamoDB requests per event: {r['requests_per_event']}")
         print(f"  write units per event {wru:.2f} (the index's copy included), read units per event {rru:.2f}")
-        print(
-            f"  per million events: DynamoDB ${dynamo * 1e6:.2f} = 1e6 x ({wru:.2f} WRU x $0.625/M + {rru:.2f} RRU x $0.125/M)"
-        )
-        print(
-            f"    Lambda ${lambda_cost * 1e6:.3f} = 1e4 requests x ($0.20/M + 0.256 GB x {ms:.0f} ms x $0.0000166667/GB-s)"
-        )
+        print(f"  per million events: DynamoDB ${dynamo * 1e6:.2f}", end=" ")
+        print(f"= 1e6 x ({wru:.2f} WRU x $0.625/M + {rru:.2f} RRU x $0.125/M)")
+        print(f"    Lambda ${lambda_cost * 1e6:.3f}", end=" ")
+        print(f"= 1e4 requests x ($0.20/M + 0.256 GB x {ms:.0f} ms x $0.0000166667/GB-s)")
     return 0
 
 
