@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 
 from abacus import experiments, keys
@@ -22,6 +23,7 @@ from abacus.storage.results import SnapshotItem
 # Events received this long before the last run are looked at again: an ingest request stamps its
 # receipt time before its write lands, and the index lags the table by a moment.
 RECEIPT_MARGIN = timedelta(minutes=10)
+PARALLEL_USERS = 16
 
 
 def cutoff_for(scheduled_time: datetime) -> datetime:
@@ -116,13 +118,19 @@ def metric_statistics(
     sums = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
     squares = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
     key = metrics_key(metrics)
-    for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key)):
-        if user.exposed_at >= cutoff or user.variant not in sums[0]:
-            continue
-        exposures[user.variant] += 1
-        for index, value in enumerate(user_values(project_id, user, metrics, cutoff, key, active)):
-            sums[index][user.variant] += value
-            squares[index][user.variant] += value * value
+    users = [
+        user
+        for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key))
+        if user.exposed_at < cutoff and user.variant in sums[0]
+    ]
+    # Users whose values must be recomputed each wait on two requests: many at a time.
+    with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
+        all_values = pool.map(lambda user: user_values(project_id, user, metrics, cutoff, key, active), users)
+        for user, values in zip(users, all_values, strict=True):
+            exposures[user.variant] += 1
+            for index, value in enumerate(values):
+                sums[index][user.variant] += value
+                squares[index][user.variant] += value * value
     return [
         [
             VariantData(key_, exposures[key_], int(sums[index][key_]))
