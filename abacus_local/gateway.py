@@ -24,6 +24,7 @@ def http_api_event(route: Route, method: str, raw_path: str, query: str, headers
     for name, value in headers.items():
         key = name.lower()
         lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+    lowered.setdefault("x-forwarded-proto", "http")  # API Gateway sets it; locally it is plain HTTP
     now = datetime.now(UTC)
     event = {
         "version": "2.0",

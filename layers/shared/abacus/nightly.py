@@ -32,8 +32,14 @@ def cutoff_for(scheduled_time: datetime) -> datetime:
 
 
 def snapshot_date(cutoff: datetime) -> str:
-    """A snapshot is named for the last day of data it covers."""
-    return (cutoff - timedelta(days=1)).date().isoformat()
+    """A snapshot is named for the last day of data it covers: a midnight cut-off covers the day
+    before; a cut-off during a day (a recompute now) covers that day so far."""
+    return (cutoff - timedelta(microseconds=1)).date().isoformat()
+
+
+def cutoff_of_date(date: str) -> datetime:
+    """The cut-off of the snapshot named `date`: the midnight after it (UTC)."""
+    return datetime.combine(datetime.fromisoformat(date).date() + timedelta(days=1), time(0), tzinfo=UTC)
 
 
 def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, end: datetime) -> float:

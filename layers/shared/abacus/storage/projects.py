@@ -76,6 +76,15 @@ def replace_credential(project_id: str, kind: str, new_key: str) -> None:
         ProjectItem(f"cred#{old}").delete()
 
 
+def credential_hash(project_id: str, kind: str) -> str | None:
+    """The hash of a project's current key of `kind` (what signed report links are keyed with)."""
+    try:
+        project = ProjectItem.get(f"project#{project_id}")
+    except DoesNotExist:
+        return None
+    return (project.credential_hashes.as_dict() if project.credential_hashes else {}).get(kind)
+
+
 def key_owner(key: str) -> tuple[str, str] | None:
     """(project id, kind) of a project token or admin key, or None when no project has it."""
     digest = hash_key(key)

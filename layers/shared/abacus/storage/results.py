@@ -30,5 +30,10 @@ def latest(experiment_id: str) -> SnapshotItem | None:
     return next(iter(SnapshotItem.query(experiment_id, scan_index_forward=False, limit=1)), None)
 
 
+def history(experiment_id: str) -> list[SnapshotItem]:
+    """Every snapshot of an experiment, oldest first (one Query: a row per day)."""
+    return list(SnapshotItem.query(experiment_id))
+
+
 def at(experiment_id: str, date: str) -> SnapshotItem | None:
     return next(iter(SnapshotItem.query(experiment_id, SnapshotItem.date == date, limit=1)), None)

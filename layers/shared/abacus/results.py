@@ -1,0 +1,114 @@
+"""The results API's domain: snapshots by date, the daily history, recomputing now, and signed
+links that open the report page in a browser without the admin key in the URL."""
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from abacus import experiments, keys, lifecycle, nightly
+from abacus.errors import Conflict, Invalid, NotFound, Unauthorized
+from abacus.storage import projects
+from abacus.storage import results as store
+
+LINK_LIFETIME = timedelta(minutes=15)
+
+
+def pending(key: str, status: str) -> dict:
+    when = "after its first full day running" if status == lifecycle.RUNNING else "once it is launched"
+    return {
+        "experiment": key,
+        "status": "pending",
+        "message": f"no results yet: the nightly job computes the first snapshot {when}",
+    }
+
+
+def snapshot(project_id: str, key: str, date: str | None = None) -> dict:
+    """The latest snapshot, or the one of `date` (YYYY-MM-DD); pending before the first."""
+    experiment = experiments.get(project_id, key)
+    experiment_id = keys.experiment_id(project_id, key)
+    if date is not None:
+        try:
+            datetime.fromisoformat(date)
+        except ValueError:
+            raise Invalid("date: expected YYYY-MM-DD", field="date") from None
+        found = store.at(experiment_id, date)
+        if found is None:
+            raise NotFound(f"no results for {date}", field="date")
+        return {"status": "ready", **nightly.snapshot_to_api(found, key)}
+    latest = store.latest(experiment_id)
+    if latest is None:
+        return pending(key, experiment.status)
+    return {"status": "ready", **nightly.snapshot_to_api(latest, key)}
+
+
+def snapshots(project_id: str, key: str) -> list[dict]:
+    """Every snapshot's analysis, oldest first."""
+    experiments.get(project_id, key)
+    return [nightly.snapshot_to_api(item, key) for item in store.history(keys.experiment_id(project_id, key))]
+
+
+def history(project_id: str, key: str) -> dict:
+    """The daily series: per day, exposures and per variant the mean, lift, interval, P(best)."""
+    days = []
+    for day in snapshots(project_id, key):
+        days.append(
+            {
+                "date": day["date"],
+                "exposures": sum(row["exposures"] for row in day["variants"]),
+                "verdict": day["verdict"]["decision"],
+                "variants": [
+                    {
+                        "key": row["key"],
+                        "exposures": row["exposures"],
+                        "mean": row["mean"],
+                        "probability_to_be_best": row.get("probability_to_be_best"),
+                        "lift": (row.get("lift") or {}).get("relative"),
+                        "relative_ci": (row.get("lift") or {}).get("relative_ci"),
+                    }
+                    for row in day["variants"]
+                ],
+            }
+        )
+    return {"experiment": key, "days": days}
+
+
+def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None) -> dict:
+    """Computes and stores a snapshot now (data up to now), or for the past day `as_of`."""
+    experiment = experiments.get(project_id, key)
+    if experiment.started_at is None:
+        raise Conflict(f"experiment '{key}' has not been launched: there is nothing to analyse")
+    cutoff = nightly.cutoff_of_date(as_of) if as_of else now
+    if cutoff > now + timedelta(days=1):
+        raise Invalid("as_of: a day that has not happened", field="as_of")
+    return {"status": "ready", **nightly.snapshot_to_api(nightly.compute_snapshot(experiment, cutoff, now), key)}
+
+
+def _signature(project_id: str, key: str, expires: int) -> str:
+    secret = projects.credential_hash(project_id, projects.ADMIN)
+    if secret is None:
+        raise NotFound("no such project")
+    return hmac.new(secret.encode(), f"{project_id}\n{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def signed_query(project_id: str, key: str, now: datetime) -> dict[str, str]:
+    """Query parameters that open the report for LINK_LIFETIME. Keyed with the admin key's hash:
+    rotating the admin key voids every link."""
+    expires = int((now + LINK_LIFETIME).timestamp())
+    return {"project": project_id, "expires": str(expires), "signature": _signature(project_id, key, expires)}
+
+
+def check_link(key: str, query: dict[str, str], now: datetime) -> str:
+    """The project a signed link opens; Unauthorized when it is forged or expired."""
+    try:
+        project_id, expires, signature = query["project"], int(query["expires"]), query["signature"]
+    except (KeyError, ValueError):
+        raise Unauthorized("send the admin key, or open a signed link", field="Authorization") from None
+    if expires < now.timestamp():
+        raise Unauthorized("this link has expired: ask for a new one", field="signature")
+    try:
+        expected = _signature(project_id, key, expires)
+    except NotFound:
+        raise Unauthorized("this link is not valid", field="signature") from None
+    if not hmac.compare_digest(expected, signature):
+        raise Unauthorized("this link is not valid", field="signature")
+    return project_id
