@@ -11,7 +11,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo dev test lint validate build unit bench clean
+.PHONY: help venv demo dev test lint validate build unit bench clean chromium
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
@@ -47,8 +47,12 @@ build: venv
 	$(BIN)/sam build
 	$(BIN)/python bench/artifact_sizes.py
 
-unit: venv
+unit: venv chromium
 	$(BIN)/python -m pytest -n 2
+
+# The report page is tested in headless Chromium: Debian's package, installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: lint validate build unit
 

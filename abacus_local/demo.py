@@ -5,6 +5,7 @@ import json
 import os
 import random
 import sys
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 
@@ -12,6 +13,7 @@ import boto3
 from botocore.config import Config
 from tqdm import tqdm
 
+from abacus import report
 from abacus_local.client import AbacusClient
 from abacus_local.stack import REGION, LocalStack
 from abacus_local.template import ROOT
@@ -59,46 +61,6 @@ def invoke_nightly(stack: LocalStack, fire_time: datetime) -> dict:
     return payload
 
 
-def percent(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.1%}" if signed else f"{value:.2%}"
-
-
-def format_results(results: dict) -> str:
-    """The results as a person reads them: a table of variants, then the verdict."""
-    sequential = " (always-valid, mSPRT)" if results.get("sequential") else ""
-    lines = [
-        f"Results of '{results['experiment']}' for {results['date']} "
-        f"(metric: {results['metric']['event']}, alpha {results['alpha']}{sequential})",
-        "",
-        f"{'variant':<12}{'exposures':>10}{'conversions':>13}{'rate':>9}{'P(best)':>9}   "
-        f"{'lift (95% CI)':<28}{'p-value':>8}",
-    ]
-    for row in results["variants"]:
-        if "lift" in row:
-            relative, interval = row["lift"]["relative"], row["lift"]["relative_ci"]
-            lift = percent(relative, signed=True)
-            if interval:
-                lift += f" [{percent(interval[0], True)}, {percent(interval[1], True)}]"
-            p_value = f"{row['p_value']:.4f}" if row["p_value"] is not None else "n/a"
-        else:
-            lift, p_value = "(control)", ""
-        lines.append(
-            f"{row['key']:<12}{row['exposures']:>10}{row['conversions']:>13}{percent(row['mean']):>9}"
-            f"{row['probability_to_be_best']:>9.1%}   {lift:<28}{p_value:>8}"
-        )
-    verdict = results["verdict"]
-    decision = verdict["decision"] + (f" '{verdict['variant']}'" if verdict.get("variant") else "")
-    srm = results["srm"]
-    lines += [
-        "",
-        f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)"),
-        f"Verdict: {decision}: {verdict['reason']}.",
-    ]
-    return "\n".join(lines)
-
-
 def run_demo(users: int) -> int:
     print("Starting the local stack (moto as DynamoDB, the API from template.yaml) ...", flush=True)
     with LocalStack(log_level="WARNING", metrics=False) as stack:
@@ -128,7 +90,13 @@ def run_demo(users: int) -> int:
         summary = invoke_nightly(stack, fire_time)
         print(f"Nightly job: {summary['analysed']} experiment(s) analysed, {summary['failed']} failed")
         print()
-        print(format_results(client.results(EXPERIMENT["key"])))
+        print(report.text(client.results(EXPERIMENT["key"]), EXPERIMENT["key"]))
+        link = client.call("POST", f"/experiments/{EXPERIMENT['key']}/report/link", admin=True)
+        page = ROOT / ".abacus" / "demo-report.html"
+        page.parent.mkdir(exist_ok=True)
+        with urllib.request.urlopen(link["url"], timeout=30) as response:  # noqa: S310 - our own local URL
+            page.write_bytes(response.read())
+        print(f"\nThe report page: {page}\n(while a stack runs, its signed link works for 15 minutes: {link['url']})")
     print("\nThe local stack has stopped.")
     return 0
 

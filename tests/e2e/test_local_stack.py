@@ -102,7 +102,10 @@ def test_make_demo_prints_a_result_and_leaves_nothing_running():
         [sys.executable, "-m", "abacus_local", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert "Verdict:" in finished.stdout and "one-page" in finished.stdout
+    assert "Sample ratio check" in finished.stdout and "one-page" in finished.stdout
+    assert (
+        "The report page:" in finished.stdout and (ROOT / ".abacus" / "demo-report.html").read_text().count("<svg") == 2
+    )
     assert "token phc_local_dev" in finished.stdout
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more

@@ -3,6 +3,8 @@
   python -m abacus project create NAME            a project; prints its token and admin key once
   python -m abacus project rotate ID [--token] [--admin-key]
                                                    new keys; the old ones stop working
+  python -m abacus results KEY --project ID [--date YYYY-MM-DD]
+                                                   an experiment's results, as the report shows them
 
 It talks to the tables with the operator's AWS credentials: the table names come from the
 environment (PROJECTS_TABLE..., the stack's outputs), and AWS_ENDPOINT_URL_DYNAMODB points it at
@@ -24,10 +26,16 @@ def main(argv: list[str]) -> int:
     rotate.add_argument("project_id")
     rotate.add_argument("--token", action="store_true", help="a new project token")
     rotate.add_argument("--admin-key", action="store_true", help="a new admin key")
+    shown = commands.add_parser("results", help="print an experiment's results")
+    shown.add_argument("key")
+    shown.add_argument("--project", required=True, help="the project id")
+    shown.add_argument("--date", help="a past day (default: the latest snapshot)")
     args = parser.parse_args(argv)
 
     from abacus import projects  # after parsing: --help needs no AWS settings
 
+    if args.command == "results":
+        return _results(args.project, args.key, args.date)
     try:
         if args.action == "create":
             answer = projects.create(args.name)
@@ -40,6 +48,19 @@ def main(argv: list[str]) -> int:
         return 2
     print(json.dumps(answer, indent=2))
     print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)
+    return 0
+
+
+def _results(project_id: str, key: str, date: str | None) -> int:
+    from abacus import report, results
+    from abacus.errors import AbacusError
+
+    try:
+        answer = results.snapshot(project_id, key, date)
+    except AbacusError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    print(answer["message"] if answer["status"] == "pending" else report.text(answer, key))
     return 0
 
 

@@ -59,17 +59,19 @@ def rows(snapshot: dict) -> list[dict]:
     return shown
 
 
+def _line(variant: str, exposures: str, value: str, mean: str, best: str, lift: str, p: str) -> str:
+    return f"{variant:<14}{exposures:>10}{value:>12}{mean:>10}{best:>9}   {lift:<30}{p:>8}"
+
+
 def text(snapshot: dict, experiment: str) -> str:
     metric = snapshot.get("metric", {})
     lines = [
         f"{experiment}: results for {snapshot['date']} (metric {metric.get('event', '?')}, {metric.get('kind', '')})",
         "",
-        f"{'variant':<14}{'exposures':>10}{'value':>12}{'mean':>10}{'P(best)':>9}   {'lift (95% CI)':<30}{'p-value':>8}",
+        _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value"),
     ]
     for r in rows(snapshot):
-        lines.append(
-            f"{r['variant']:<14}{r['exposures']:>10}{r['value']:>12}{r['mean']:>10}{r['best']:>9}   {r['lift']:<30}{r['p']:>8}"
-        )
+        lines.append(_line(r["variant"], r["exposures"], r["value"], r["mean"], r["best"], r["lift"], r["p"]))
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines.append(verdict_sentence(snapshot))
@@ -84,7 +86,7 @@ def _chart(title: str, days: list[str], series: dict[str, list], band: dict[str,
         values += [v for pair in low_high if pair for v in pair]
     if not values or not days:
         return f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption><p>No data yet.</p></figure>'
-    low, high = min(values + [0.0]), max(values + [0.0])
+    low, high = min([*values, 0.0]), max([*values, 0.0])
     if high == low:
         high = low + 1
     step = (width - left - 16) / max(1, len(days) - 1)
@@ -96,14 +98,15 @@ def _chart(title: str, days: list[str], series: dict[str, list], band: dict[str,
         return top + (high - v) / (high - low) * (height - top - bottom)
 
     parts = [
-        f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}">',
         f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - 16}" y2="{y(0):.1f}" stroke="#999" stroke-dasharray="4 3"/>',
     ]
     for tick in (low, (low + high) / 2, high):
         label = f"{tick:+.0%}" if as_percent else f"{tick:.0%}"
         parts.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>')
-    for i in (0, len(days) - 1):
-        parts.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="middle" font-size="11">{days[i]}</text>')
+    for i, anchor in ((0, "start"), (len(days) - 1, "end")):
+        parts.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="{anchor}" font-size="11">{days[i]}</text>')
     for n, (name, line) in enumerate(series.items()):
         colour = _COLOURS[n % len(_COLOURS)]
         pairs = (band or {}).get(name)
