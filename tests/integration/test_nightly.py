@@ -100,3 +100,41 @@ def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
     invoke("ResultsFunction", scheduled)
     snapshots = list(SnapshotItem.query("test#new-checkout"))
     assert [s.date for s in snapshots] == ["2026-11-24"]
+
+
+def test_a_failed_experiment_does_not_stop_the_others_and_a_rerun_finishes(project, monkeypatch):
+    from abacus.storage.results import SnapshotItem
+
+    for key in ("first", "second"):
+        body = json.loads(sample_event("create_experiment")["body"]) | {"key": key}
+        invoke("AssignFunction", sample_event("create_experiment", body=body))
+        invoke("AssignFunction", sample_event("launch_experiment", path=f"/experiments/{key}/launch"))
+        for n in range(4):
+            assignments.assign(f"test#{key}", f"u{n}", "control", datetime(2026, 11, 20, tzinfo=UTC), expose=True)
+    scheduled = json.loads(sample_path("nightly").read_text())
+    original = nightly.compute_snapshot
+
+    def dies_on_second(experiment, cutoff, now):
+        if experiment.key == "second":
+            raise RuntimeError("DynamoDB went away")
+        return original(experiment, cutoff, now)
+
+    monkeypatch.setattr(nightly, "compute_snapshot", dies_on_second)
+    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "analysed": 1, "failed": 1}
+    first = SnapshotItem.get("test#first", "2026-11-24").analysis
+    with pytest.raises(SnapshotItem.DoesNotExist):
+        SnapshotItem.get("test#second", "2026-11-24")
+    monkeypatch.setattr(nightly, "compute_snapshot", original)
+    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "analysed": 2, "failed": 0}
+    assert SnapshotItem.get("test#first", "2026-11-24").analysis == first  # the same numbers again
+    assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
+
+
+def test_one_experiment_recomputed_for_a_past_day(project):
+    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("AssignFunction", sample_event("launch_experiment"))
+    assignments.assign("test#new-checkout", "u", "control", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
+    answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-20"})
+    assert answer_["date"] == "2026-11-20" and answer_["variants"][0]["exposures"] == 1
+    answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-19"})
+    assert answer_["variants"][0]["exposures"] == 0  # exposed after that day's cut-off
