@@ -25,12 +25,12 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
-from pynamodb.connection import base  # noqa: E402
+import boto3
+from moto import mock_aws
+from pynamodb.connection import base
 
-from abacus_local.dynamodb import create_tables  # noqa: E402
-from abacus_local.template import Template  # noqa: E402
+from abacus_local.dynamodb import create_tables
+from abacus_local.template import Template
 
 NOW = datetime(2026, 11, 25, 3, tzinfo=UTC)
 CUTOFF = datetime(2026, 11, 25, tzinfo=UTC)
