@@ -138,3 +138,18 @@ def test_one_experiment_recomputed_for_a_past_day(project):
     assert answer_["date"] == "2026-11-20" and answer_["variants"][0]["exposures"] == 1
     answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-19"})
     assert answer_["variants"][0]["exposures"] == 0  # exposed after that day's cut-off
+
+
+def test_results_command_prints_the_report_as_text(project, capsys):
+    from abacus.__main__ import main
+
+    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("AssignFunction", sample_event("launch_experiment"))
+    assert main(["results", "new-checkout", "--project", "test"]) == 0
+    assert "no results yet" in capsys.readouterr().out
+    assignments.assign("test#new-checkout", "u", "one-page", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
+    invoke("ResultsFunction", json.loads(sample_path("nightly").read_text()))
+    assert main(["results", "new-checkout", "--project", "test"]) == 0
+    printed = capsys.readouterr().out
+    assert "one-page" in printed and "Sample ratio check" in printed and "2026-11-24" in printed
+    assert main(["results", "missing", "--project", "test"]) == 2
