@@ -1,9 +1,12 @@
 """The local stack in its own process, as `make dev` runs it, for the end-to-end tests."""
 
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 
+import boto3
 import pytest
 
 from abacus_local.client import AbacusClient
@@ -36,3 +39,13 @@ def stack_url():
 @pytest.fixture
 def client(stack_url) -> AbacusClient:
     return AbacusClient(stack_url, admin_key=ADMIN_KEY, token=TOKEN)
+
+
+def invoke_nightly(url: str, fire_time: datetime) -> dict:
+    event = json.loads((ROOT / "events" / "nightly.json").read_text()) | {"time": fire_time.isoformat()}
+    lambda_client = boto3.client(
+        "lambda", region_name="us-east-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    answer = lambda_client.invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
+    assert "FunctionError" not in answer
+    return json.loads(answer["Payload"].read())

@@ -10,22 +10,11 @@ import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from abacus_local.stack import free_port
 from abacus_local.template import ROOT
-from tests.e2e.conftest import TOKEN
-
-
-def invoke_nightly(url: str, fire_time: datetime) -> dict:
-    event = json.loads((ROOT / "events" / "nightly.json").read_text()) | {"time": fire_time.isoformat()}
-    lambda_client = boto3.client(
-        "lambda", region_name="us-east-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    answer = lambda_client.invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
-    assert "FunctionError" not in answer
-    return json.loads(answer["Payload"].read())
+from tests.e2e.conftest import TOKEN, invoke_nightly
 
 
 def test_assign_ingest_nightly_results_over_http(client, stack_url):

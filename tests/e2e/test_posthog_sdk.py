@@ -1,10 +1,12 @@
 """The official posthog SDK against the local stack: get_feature_flag returns Abacus's variant."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from posthog import Posthog
 
 from abacus import hashing
-from tests.e2e.conftest import TOKEN
+from tests.e2e.conftest import TOKEN, invoke_nightly
 
 
 @pytest.fixture
@@ -44,10 +46,6 @@ def test_get_feature_flag_returns_the_assigned_variant(client, posthog_client):
 
 
 def test_capture_delivers_events_and_feature_flag_called_counts_as_exposure(client, posthog_client, stack_url):
-    from datetime import UTC, datetime, timedelta
-
-    from tests.e2e.test_local_stack import invoke_nightly
-
     key = "sdk-capture"
     client.create_experiment(
         {
