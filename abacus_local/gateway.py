@@ -9,11 +9,19 @@ import traceback
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
 from abacus_local.lambdas import ACCOUNT_ID, LocalFunction
 from abacus_local.template import Route
 
+DOCS_PATH, OPENAPI_PATH = "/docs", "/openapi.json"
+_SWAGGER_DIR = Path(swagger_ui.__file__).parent
+_SWAGGER_JS = (_SWAGGER_DIR / "swagger-ui-bundle.min.js").read_text()
+_SWAGGER_CSS = (_SWAGGER_DIR / "swagger-ui.min.css").read_text()
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded)|[^;]*\+(json|xml))")
 
@@ -124,21 +132,35 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if invoke and self.command == "POST":
             self._invoke(invoke.group("name"), body)
             return
+        if parts.path == DOCS_PATH and self.command == "GET":
+            self._swagger_ui()
+            return
         for route in self.server.routes:
             match = route.pattern.match(parts.path)
             if match and route.method == self.command:
-                event = http_api_event(route, self.command, parts.path, parts.query, dict(self.headers), body, match)
-                try:
-                    result = self.server.functions[route.function].invoke(event)
-                except Exception:  # noqa: BLE001 - API Gateway's answer when the function itself fails
-                    self.log_error("%s %s: the function raised", self.command, parts.path)
-                    body = b'{"message":"Internal Server Error"}'
-                    self._send(500, {"content-type": "application/json"}, [], body)
-                    return
-                self._send(*http_response(result))
+                self._send(*self._call(route, parts.path, parts.query, body, match))
                 return
         # API Gateway's own answer for a request that matches no route.
         self._send(404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}')
+
+    def _call(self, route: Route, path: str, query: str, body: bytes, match) -> tuple:
+        event = http_api_event(route, self.command, path, query, dict(self.headers), body, match)
+        try:
+            return http_response(self.server.functions[route.function].invoke(event))
+        except Exception:  # noqa: BLE001 - API Gateway's answer when the function itself fails
+            self.log_error("%s %s: the function raised", self.command, path)
+            return 500, {"content-type": "application/json"}, [], b'{"message":"Internal Server Error"}'
+
+    def _swagger_ui(self) -> None:
+        """Swagger UI (Powertools' own page, scripts inlined: no internet needed) over the
+        document the API serves at /openapi.json."""
+        route = next(r for r in self.server.routes if r.path == OPENAPI_PATH and r.method == "GET")
+        status, headers, cookies, document = self._call(route, OPENAPI_PATH, "", b"", route.pattern.match(OPENAPI_PATH))
+        if status != 200:
+            self._send(status, headers, cookies, document)
+            return
+        page = generate_swagger_html(document.decode(), _SWAGGER_JS, _SWAGGER_CSS, "", None)
+        self._send(200, {"content-type": "text/html; charset=utf-8"}, [], page.encode())
 
     def _invoke(self, name: str, payload: bytes) -> None:
         function = self.server.functions.get(name)

@@ -1,64 +1,26 @@
 """ResultsFunction: the nightly job (EventBridge schedule), recomputing one experiment for a past
-day (direct invocation), and the results API and report page (admin key, or a signed link)."""
+day (direct invocation), the results API and report page (routes in abacus.routes.results), and
+the OpenAPI document of the whole API (abacus.routes.openapi)."""
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
-from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import experiments, nightly, report, results
-from abacus.api import admin_project, create_app, json_response
+from abacus import nightly, results
+from abacus.api import create_app
+from abacus.routes import openapi
+from abacus.routes import results as results_routes
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = create_app()
-
-
-@app.get("/experiments/<key>/results")
-def get_results(key: str, date: Annotated[str | None, Query(max_length=10)] = None):
-    return json_response(200, results.snapshot(admin_project(app), key, date))
-
-
-@app.get("/experiments/<key>/results/history")
-def get_history(key: str):
-    return json_response(200, results.history(admin_project(app), key))
-
-
-@app.post("/experiments/<key>/results")
-def recompute_results(key: str):
-    return json_response(200, results.recompute(admin_project(app), key, now=datetime.now(UTC)))
-
-
-@app.post("/experiments/<key>/report/link")
-def report_link(key: str):
-    project_id = admin_project(app)
-    experiments.get(project_id, key)
-    event = app.current_event
-    scheme = event.headers.get("x-forwarded-proto", "https")
-    query = urlencode(results.signed_query(project_id, key, datetime.now(UTC)))
-    url = f"{scheme}://{event.request_context.domain_name}/experiments/{key}/report?{query}"
-    return json_response(201, {"url": url, "expires_in_seconds": int(results.LINK_LIFETIME.total_seconds())})
-
-
-@app.get("/experiments/<key>/report")
-def get_report(key: str):
-    event = app.current_event
-    if event.headers.get("authorization"):
-        project_id = admin_project(app)
-    else:
-        project_id = results.check_link(key, event.query_string_parameters or {}, datetime.now(UTC))
-    item = experiments.get(project_id, key)
-    page = report.page(experiments.to_api(item, with_history=False), results.snapshots(project_id, key))
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    return Response(status_code=200, content_type=content_types.TEXT_HTML, body=page, headers=headers)
+app.include_router(results_routes.router)
+app.include_router(openapi.router)
 
 
 @metrics.log_metrics

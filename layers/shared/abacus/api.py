@@ -3,28 +3,76 @@ error shape ({"error": {"code", "message", "field"?}}) for every 4xx, and creden
 
 import base64
 import json
+import math
+import re
 import zlib
 from http import HTTPStatus
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from abacus import rate_limit
 from abacus.cache import TtlCache
 from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, TooLarge, Unauthorized
 from abacus.storage import projects
 
 _tokens = TtlCache()
+rate_limiter = rate_limit.from_environment()
 MAX_BODY_BYTES = 1_000_000
+LONGEST_INTEGER = 308  # digits: larger integers do not fit a double (DynamoDB numbers take 38)
 # Every route under it takes the admin key; the others (assign, events) take the project token.
 ADMIN_PATH_PREFIX = "/experiments"
 
 
-def json_response(status: int, body: dict) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+# PostHog's SDKs add query parameters of their own (v, ip, _, ver, compression, ...): the routes
+# serving them document this free-form parameter and take any query. Every other route refuses a
+# parameter it does not declare, so that a typo (`?limt=10`) is an error rather than ignored.
+ANY_QUERY_PARAMETERS = {
+    "name": "parameters",
+    "in": "query",
+    "required": False,
+    "style": "form",
+    "explode": True,
+    "description": "Whatever the SDK adds (v, ip, _, ver, compression...): ignored",
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+
+
+def strict_json(text: str):
+    """JSON as RFC 8259 defines it: NaN and Infinity (which Python's parser takes) and numbers
+    beyond a double's range are refused, so that no non-finite number ever reaches storage or
+    statistics."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int_in_range)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text[:20], 0) from None
+
+
+def _refuse_constant(name: str):
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError(f"{text[:20]} is out of range", text, 0)
+    return value
+
+
+def _int_in_range(text: str) -> int:
+    if len(text.lstrip("-")) > LONGEST_INTEGER:
+        raise json.JSONDecodeError(f"{text[:20]}... is out of range", text, 0)
+    return int(text)
+
+
+def json_response(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body), headers=headers
+    )
 
 
 def error_response(error: AbacusError) -> Response:
-    return json_response(error.status, error.to_body())
+    return json_response(error.status, error.to_body(), error.headers())
 
 
 class JsonApiResolver(APIGatewayHttpResolver):
@@ -55,7 +103,7 @@ def _raw_error(error: AbacusError) -> dict:
     """An error answered before routing, in API Gateway's payload 2.0 response format."""
     return {
         "statusCode": error.status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **error.headers()},
         "body": json.dumps(error.to_body()),
         "isBase64Encoded": False,
     }
@@ -75,17 +123,32 @@ def _gunzipped(event: dict) -> dict:
     return {**event, "body": data.decode("utf-8"), "isBase64Encoded": False, "headers": headers}
 
 
-def json_body(app: APIGatewayHttpResolver):
+def json_body(request: Request):
     """The request's JSON body, for routes that take any JSON (400 when unreadable)."""
     try:
-        return app.current_event.json_body
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+        return request.resolved_event.json_body
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"body: not valid JSON ({error.msg})", field="body") from None
+    except (UnicodeDecodeError, TypeError):
         raise BadRequest("body: not valid JSON", field="body") from None
 
 
 def create_app() -> APIGatewayHttpResolver:
     """A resolver whose routes validate their pydantic-typed bodies and answer errors in one shape."""
-    app = JsonApiResolver(enable_validation=True)
+    app = JsonApiResolver(enable_validation=True, json_body_deserializer=strict_json)
+
+    def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware) -> Response:
+        route = app.context.get("_route")
+        query = app.current_event.query_string_parameters or {}
+        if route is not None and query and "parameters" not in (route.openapi_extensions or {}):
+            unknown = sorted(set(query) - {param.alias for param in route.dependant.query_params})
+            if unknown:
+                return error_response(
+                    credentials_error(app) or Invalid(f"{unknown[0]}: not a parameter of this route", field=unknown[0])
+                )
+        return next_middleware(app)
+
+    app.use([refuse_unknown_query_parameters])
 
     @app.exception_handler(AbacusError)
     def on_abacus_error(error: AbacusError) -> Response:
@@ -93,14 +156,7 @@ def create_app() -> APIGatewayHttpResolver:
 
     @app.exception_handler(RequestValidationError)
     def on_invalid_request(error: RequestValidationError) -> Response:
-        # Powertools validates the body before the route runs; credentials still come first, so
-        # that a caller without them learns nothing about the request beyond "not allowed".
-        if app.current_event.path.startswith(ADMIN_PATH_PREFIX):
-            try:
-                admin_project(app)
-            except AbacusError as auth_error:
-                return error_response(auth_error)
-        return error_response(validation_error(error.errors()))
+        return error_response(credentials_error(app) or validation_error(error.errors()))
 
     @app.exception_handler(UnicodeDecodeError)
     def on_undecodable_body(_: UnicodeDecodeError) -> Response:
@@ -117,17 +173,41 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
+def credentials_error(app: APIGatewayHttpResolver) -> AbacusError | None:
+    """Powertools validates a request before the route runs; on admin routes credentials still
+    come first, so that a caller without them learns nothing beyond "not allowed"."""
+    if not app.current_event.path.startswith(ADMIN_PATH_PREFIX):
+        return None
+    try:
+        project_of_admin_key(app.current_event.headers)
+    except AbacusError as error:
+        return error
+    return None
+
+
 def validation_error(errors: list[dict]) -> AbacusError:
     """The first validation error as a 400 (unreadable JSON) or 422 naming the field."""
     first = errors[0]
+    # A union's errors come one per member type: name the one that fitted the type but broke a
+    # rule (a list too long) rather than a type it was never meant to be (a boolean).
+    same_field = [e for e in errors if _field_parts(e) == _field_parts(first)]
+    first = next((e for e in same_field if not e.get("type", "").endswith("_type")), first)
     if first.get("type") == "json_invalid":
-        return BadRequest("body: not valid JSON", field="body")
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    field = _field_path(location) or "body"
+        return BadRequest(f"body: not valid JSON ({first.get('ctx', {}).get('error', 'unreadable')})", field="body")
+    field = _field_path(_field_parts(first)) or "body"
     message = first.get("msg", "invalid")
     if first.get("type") == "missing":
         message = "is required"
     return Invalid(f"{field}: {message}", field=field)
+
+
+# What pydantic puts in an error's location for a union member: a type, not a field.
+_UNION_MEMBER = re.compile(r"^(bool|int|float|str|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
+
+
+def _field_parts(error: dict) -> list[str]:
+    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    return [part for part in location if not _UNION_MEMBER.match(part)]
 
 
 def _field_path(location: list[str]) -> str:
@@ -137,9 +217,14 @@ def _field_path(location: list[str]) -> str:
     return path
 
 
-def admin_project(app: APIGatewayHttpResolver) -> str:
-    """The project whose admin key the request carries (Authorization: Bearer <admin key>)."""
-    header = app.current_event.headers.get("authorization") or ""
+def admin_project(request: Request) -> str:
+    """The project whose admin key the request carries: admin routes take it with Depends()."""
+    return project_of_admin_key(request.resolved_event.headers)
+
+
+def project_of_admin_key(headers: dict) -> str:
+    """The project whose admin key the headers carry (Authorization: Bearer <admin key>)."""
+    header = headers.get("authorization") or ""
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Authorization: send 'Bearer <admin key>'", field="Authorization")
@@ -161,4 +246,5 @@ def token_project(token: str) -> str:
     project_id, kind = owner
     if kind != projects.TOKEN:
         raise Forbidden("token: that is an admin key; apps send the public project token", field="token")
+    rate_limiter.check(project_id)
     return project_id

@@ -10,6 +10,9 @@ class AbacusError(Exception):
         self.message = message
         self.field = field
 
+    def headers(self) -> dict[str, str]:
+        return {}
+
     def to_body(self) -> dict:
         error = {"code": self.code, "message": self.message}
         if self.field:

@@ -4,13 +4,16 @@ import math
 from datetime import datetime
 
 from abacus import keys, lifecycle, planning
-from abacus.errors import Conflict, Invalid, NotFound
+from abacus.errors import Conflict, Invalid, NotFound, TooLarge
 from abacus.schemas import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
 from abacus.storage import experiments as store
 from abacus.storage import results as result_store
 from abacus.storage.experiments import ExperimentItem
 
 SEQUENTIAL_POWER, SEQUENTIAL_ALPHA = 0.8, 0.05
+
+# DynamoDB's item limit: an experiment and its history of changes are one item.
+TOO_LARGE = "experiment: over the 400 KB an experiment can take; shorten its overrides or description"
 
 
 def definition(item: ExperimentItem) -> ExperimentFields:
@@ -32,6 +35,8 @@ def create(project_id: str, spec: ExperimentCreate, now: datetime) -> Experiment
         store.insert(item)
     except store.AlreadyExists:
         raise Conflict(f"an experiment keyed '{spec.key}' already exists in this project", field="key") from None
+    except store.TooLargeToStore:
+        raise TooLarge(TOO_LARGE, field="body") from None
     return item
 
 
@@ -156,6 +161,8 @@ def _save(item: ExperimentItem) -> None:
         store.save(item)
     except store.ChangedMeanwhile:
         raise Conflict(f"experiment '{item.key}' changed meanwhile; fetch it and try again") from None
+    except store.TooLargeToStore:
+        raise TooLarge(TOO_LARGE, field="body") from None
 
 
 def _first_error(error: ValueError) -> str:

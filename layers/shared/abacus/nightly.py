@@ -51,8 +51,9 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
         return float(len(matching))
     total = 0.0
     for event in matching:
-        value = (event.properties or {}).get(metric.property)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        properties = event.properties if isinstance(event.properties, dict) else {}
+        value = properties.get(metric.property)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value)):
             total += value
     return total
 

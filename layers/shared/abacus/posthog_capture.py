@@ -16,7 +16,8 @@ from abacus.ingestion import event_time
 
 def _token(body: dict, events: list) -> str:
     for source in (body, *(e for e in events if isinstance(e, dict))):
-        for candidate in (source.get("api_key"), source.get("token"), (source.get("properties") or {}).get("token")):
+        properties = source.get("properties") if isinstance(source.get("properties"), dict) else {}
+        for candidate in (source.get("api_key"), source.get("token"), properties.get("token")):
             if isinstance(candidate, str) and candidate:
                 return candidate
     raise Unauthorized("api_key: send the project token as api_key or token", field="api_key")
@@ -56,12 +57,16 @@ def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
     if raw.get("uuid") is not None:
         event["uuid"] = raw["uuid"]
     timestamp = raw.get("timestamp")
-    if isinstance(raw.get("offset"), int) and timestamp is None:
-        event["timestamp"] = (received_at - timedelta(milliseconds=raw["offset"])).isoformat()
+    offset = raw.get("offset")
+    if isinstance(offset, int) and not isinstance(offset, bool) and timestamp is None:
+        try:
+            event["timestamp"] = (received_at - timedelta(milliseconds=offset)).isoformat()
+        except OverflowError:  # as epoch milliseconds, which ingestion refuses as out of range
+            event["timestamp"] = int(received_at.timestamp() * 1000) - offset
     elif isinstance(timestamp, str | int) and not isinstance(timestamp, bool):
         try:
             event["timestamp"] = (event_time(timestamp, received_at) + skew).isoformat()
-        except ValueError:
+        except (ValueError, OverflowError):
             event["timestamp"] = timestamp  # rejected with its reason by ingestion's validation
     elif timestamp is not None:
         event["timestamp"] = timestamp

@@ -1,14 +1,20 @@
 """Creating projects: an id, a public project token and a secret admin key."""
 
+import re
 import secrets
 
 from abacus.storage import projects as store
+
+PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def create(name: str, project_id: str | None = None, token: str | None = None, admin_key: str | None = None) -> dict:
     """Creates a project and returns {project_id, name, token, admin_key}: the only time the keys are
     shown, as the table keeps only their hashes. Fixed values (for the local stack) may be given."""
     project_id = project_id or secrets.token_hex(8)
+    if not PROJECT_ID.fullmatch(project_id):
+        # Table keys join a project id and a user's id with '#' (keys.py): an id must not hold one.
+        raise ValueError("a project id is 1 to 64 lowercase letters, digits, '-' or '_'")
     token = token or f"phc_{secrets.token_urlsafe(32)}"
     admin_key = admin_key or f"abacus_{secrets.token_urlsafe(32)}"
     store.put_project(project_id, name, {store.TOKEN: token, store.ADMIN: admin_key})

@@ -1,13 +1,34 @@
 """The API's request bodies, validated at the edge by Powertools (pydantic)."""
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 VARIANT_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CONTROL = "control"
 
+
+def _whole_number(value: object) -> object:
+    """JSON has one number type: 73.0 is the integer 73 (as JSON Schema's "integer" says), while
+    1.5, "73" and true are not integers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer, written 73 or 73.0; StrictInt refuses strings and booleans.
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lowercase letters, digits, '-' and '_'")]
 DistinctId = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -18,7 +39,7 @@ class Strict(BaseModel):
 
 class VariantSpec(Strict):
     key: Annotated[str, Field(pattern=VARIANT_KEY_PATTERN)]
-    weight: Annotated[StrictInt, Field(ge=0, le=100)]
+    weight: Annotated[WholeNumber, Field(ge=0, le=100)]
 
 
 class MetricSpec(Strict):
@@ -28,7 +49,7 @@ class MetricSpec(Strict):
     event: Annotated[str, Field(min_length=1, max_length=200)]
     kind: Literal["conversion", "count", "sum"] = "conversion"
     property: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    window_days: Annotated[StrictInt, Field(ge=1, le=90)] = 14
+    window_days: Annotated[WholeNumber, Field(ge=1, le=90)] = 14
     # Expected values before the experiment, for planning: a rate for conversion metrics, a
     # per-user mean and standard deviation for count and sum metrics.
     baseline: Annotated[float, Field(gt=0, lt=1)] | None = None
@@ -56,7 +77,7 @@ class Condition(Strict):
 
     property: Annotated[str, Field(min_length=1, max_length=200)]
     operator: Literal["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"]
-    value: Scalar | list[Scalar] | None = None
+    value: Scalar | Annotated[list[Scalar], Field(max_length=100)] | None = None
 
     @model_validator(mode="after")
     def value_fits_the_operator(self) -> "Condition":
@@ -130,18 +151,19 @@ class ExperimentCreate(ExperimentFields):
 
 
 class ExperimentPatch(Strict):
-    """The fields to change; those left out keep their values."""
+    """The fields to change; those left out keep their values. A field sent as null is refused
+    (422 naming it): no field of an experiment can be null. The defaults are never validated."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    description: Text | None = None
-    hypothesis: Text | None = None
-    variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)] | None = None
-    rollout_percentage: Annotated[float, Field(ge=0, le=100)] | None = None
-    targeting: Targeting | None = None
-    overrides: Overrides | None = None
-    primary_metric: MetricSpec | None = None
-    secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] | None = None
-    minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] = None
+    description: Text = None
+    hypothesis: Text = None
+    variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)] = None
+    rollout_percentage: Annotated[float, Field(ge=0, le=100)] = None
+    targeting: Targeting = None
+    overrides: Overrides = None
+    primary_metric: MetricSpec = None
+    secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = None
+    minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = None
 
 
 class ShipRequest(Strict):
@@ -168,6 +190,35 @@ class EventSpec(Strict):
     distinct_id: DistinctId
     timestamp: StrictInt | str | None = None
     properties: dict | None = None
+
+    @field_validator("properties")
+    @classmethod
+    def properties_fit_storage(cls, properties: dict | None) -> dict | None:
+        # An event is one DynamoDB item (at most 400 KB), and deep nesting serves no metric.
+        if properties is not None:
+            if _depth(properties) > MAX_PROPERTIES_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_PROPERTIES_DEPTH} levels")
+            if len(json.dumps(properties)) > MAX_PROPERTIES_BYTES:
+                raise ValueError(f"larger than {MAX_PROPERTIES_BYTES // 1024} KB")
+        return properties
+
+
+MAX_PROPERTIES_DEPTH = 32
+MAX_PROPERTIES_BYTES = 64 * 1024
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest in `value` (iteratively: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_PROPERTIES_DEPTH:
+                break
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class EventBatch(Strict):

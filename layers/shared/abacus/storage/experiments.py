@@ -38,12 +38,22 @@ class ChangedMeanwhile(Exception):
     """Someone else saved the experiment between our read and our write."""
 
 
+class TooLargeToStore(Exception):
+    """The experiment is over DynamoDB's 400 KB item limit."""
+
+
+def _too_large(error: PutError) -> bool:
+    return error.cause_response_code == "ValidationException" and "size" in (error.cause_response_message or "")
+
+
 def insert(item: ExperimentItem) -> None:
     try:
         item.save(condition=ExperimentItem.key.does_not_exist())
     except PutError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             raise AlreadyExists(item.key) from error
+        if _too_large(error):
+            raise TooLargeToStore(item.key) from error
         raise
 
 
@@ -54,6 +64,8 @@ def save(item: ExperimentItem) -> None:
     except PutError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             raise ChangedMeanwhile(item.key) from error
+        if _too_large(error):
+            raise TooLargeToStore(item.key) from error
         raise
 
 

@@ -1,0 +1,155 @@
+"""What the API answers, as pydantic models: they document each route's responses in the OpenAPI
+document (GET /openapi.json), and the fuzzing tests check every answer against them."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from abacus.schemas import ExperimentFields
+
+
+class Open(BaseModel):
+    """A documented object that may carry more than the fields listed."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="bad_request, unauthorized, forbidden, not_found, conflict, too_large, invalid, ...")
+    message: str = Field(description="What was wrong, naming the field")
+    field: str | None = Field(default=None, description="The field at fault, where there is one")
+    not_stored: list[int] | None = Field(default=None, description="503 only: the events to send again")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class HistoryEntry(Open):
+    at: str
+    action: str
+
+
+class Experiment(ExperimentFields):
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    status: Literal["draft", "running", "complete", "archived"]
+    shipped_variant: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    stopped_at: str | None
+    recommended_exposures_per_variant: int | None
+    estimated_days_left: float | None
+    history: list[HistoryEntry] | None = None
+
+
+class ExperimentPage(BaseModel):
+    experiments: list[Experiment]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last")
+
+
+class Assignments(BaseModel):
+    assignments: dict[str, str | None] = Field(description="Experiment key to variant; null when not in it")
+
+
+class Rejected(BaseModel):
+    index: int
+    error: str
+
+
+class IngestOutcome(BaseModel):
+    accepted: int = Field(description="Events stored now")
+    duplicates: int = Field(description="Events already stored before (same uuid and distinct_id)")
+    rejected: list[Rejected] = Field(description="Events refused, with why; the others are stored")
+
+
+class CaptureOutcome(IngestOutcome):
+    status: Literal[1]
+
+
+class FlagsAnswer(Open):
+    flags: dict[str, Open]
+    errorsWhileComputingFlags: bool
+
+
+class DecideAnswer(Open):
+    featureFlags: dict[str, str | bool]
+
+
+class Verdict(Open):
+    decision: str
+    variant: str | None
+    reason: str
+
+
+class VariantResult(Open):
+    key: str
+    exposures: int
+    mean: float | None
+
+
+class Analysis(Open):
+    kind: Literal["conversion", "mean"]
+    variants: list[VariantResult]
+    srm: Open
+    verdict: Verdict
+    metric: Open
+
+
+class Results(Open):
+    """`status` is pending (with `message`) before the first snapshot, else ready with the analysis
+    of the primary metric at the top level and `secondary_metrics` beside it."""
+
+    status: Literal["ready", "pending"]
+    experiment: str
+    message: str | None = None
+    date: str | None = None
+    cutoff: str | None = None
+    computed_at: str | None = None
+    variants: list[VariantResult] | None = None
+    verdict: Verdict | None = None
+    secondary_metrics: list[Analysis] | None = None
+
+
+class Day(Open):
+    date: str
+    exposures: int
+    verdict: str
+    variants: list[Open]
+
+
+class ResultsHistory(BaseModel):
+    experiment: str
+    days: list[Day]
+
+
+class ReportLink(BaseModel):
+    url: str
+    expires_in_seconds: int
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Unreadable body: not JSON, not UTF-8 or not gzip",
+    401: "Missing or unknown credentials",
+    403: "Credentials of the wrong kind (a project token on an admin route, or the reverse)",
+    404: "No such experiment in this project",
+    429: "Over the project token's requests a minute: retry after Retry-After seconds",
+    409: "Not allowed in the experiment's stage, or changed meanwhile",
+    413: "Body over 1 MB (also once decompressed) or more than 1,000 events",
+    422: "A field is invalid: `field` names it",
+    503: "Storage refused after retries: send the events in `not_stored` again",
+}
+ADMIN_ERRORS = (400, 401, 403, 404, 413, 422)
+TOKEN_ERRORS = (400, 401, 403, 413, 422, 429)
+
+
+def documented(status: int, model: Any, description: str, errors: tuple[int, ...]) -> dict:
+    """The `responses` of a route: its success answer and the errors it can give, one shape each."""
+    answers: dict[int, Any] = {status: {"description": description, "content": {"application/json": {"model": model}}}}
+    for code in sorted(errors):
+        answers[code] = {
+            "description": ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return answers

@@ -1,0 +1,8 @@
+"""The API's routes, one Powertools router per part: each function includes the routers it serves
+(template.yaml sends it their paths), and the OpenAPI document is generated from all of them.
+
+Handlers take what they need by injection (Depends(admin_project), Request) rather than from the
+router's current event, so a router can also be included in the resolver that builds the document.
+"""
+
+ADMIN_SECURITY = [{"adminKey": []}]

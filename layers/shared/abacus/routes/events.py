@@ -1,0 +1,80 @@
+"""Event ingestion (project token), in Abacus's format or as PostHog's SDKs send it."""
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.event_handler import Request
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from abacus import ingestion, posthog_capture
+from abacus.api import ANY_QUERY_PARAMETERS, json_body, json_response, token_project
+from abacus.responses import TOKEN_ERRORS, CaptureOutcome, IngestOutcome, documented
+from abacus.schemas import EventBatch
+
+router = APIGatewayHttpRouter()
+INGEST_ERRORS = (*TOKEN_ERRORS, 503)
+# Each event is validated on its own (a bad one is listed in `rejected`, the others are stored),
+# so the document describes an event's fields without constraining them.
+CAPTURE_EVENT = {
+    "type": "object",
+    "description": "A PostHog event: event, distinct_id (or properties.distinct_id), uuid, timestamp, properties",
+    "properties": {
+        "event": {"description": "The event's name"},
+        "distinct_id": {"description": "The user"},
+        "uuid": {"description": "Deduplicates resends"},
+        "timestamp": {"description": "ISO 8601 or epoch milliseconds"},
+        "properties": {"description": "The event's properties"},
+        "api_key": {"type": "string", "description": "The project token (or `token`)"},
+    },
+}
+CAPTURE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    CAPTURE_EVENT,
+                    {"type": "array", "items": CAPTURE_EVENT, "maxItems": 1000},
+                    {
+                        "type": "object",
+                        "required": ["batch"],
+                        "properties": {
+                            "api_key": {"type": "string", "description": "The project token"},
+                            "batch": {"type": "array", "items": CAPTURE_EVENT, "maxItems": 1000},
+                            "sent_at": {"type": "string", "description": "When the SDK sent it (clock skew)"},
+                        },
+                    },
+                ]
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/events",
+    summary="Send events (at most 1,000 a request)",
+    tags=["events"],
+    responses=documented(200, IngestOutcome, "What was stored, already stored, or refused", INGEST_ERRORS),
+)
+def post_events(batch: EventBatch):
+    project_id = token_project(batch.token)
+    return json_response(200, ingestion.ingest(project_id, batch.events, received_at=datetime.now(UTC)))
+
+
+def _capture(request: Request):
+    received_at = datetime.now(UTC)
+    token, events = posthog_capture.normalize(json_body(request), received_at)
+    outcome = ingestion.ingest(token_project(token), events, received_at)
+    return json_response(200, {"status": 1, **outcome})
+
+
+# PostHog's capture endpoints, as its SDKs call them; the body is any of PostHog's shapes.
+for path in ("/batch/", "/capture/", "/e/", "/i/v0/e/"):
+    router.post(
+        path,
+        summary=f"PostHog SDKs' capture ({path})",
+        tags=["posthog"],
+        operation_id=f"capture_{path.strip('/').replace('/', '_')}",
+        responses=documented(200, CaptureOutcome, "What was stored, already stored, or refused", INGEST_ERRORS),
+        openapi_extensions={"requestBody": CAPTURE_BODY, "parameters": [ANY_QUERY_PARAMETERS]},
+    )(_capture)

@@ -1,0 +1,104 @@
+"""Experiments and their lifecycle (admin key): create, list, read, change, launch, stop, ship, archive."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from abacus import experiments
+from abacus.api import admin_project, json_response
+from abacus.responses import ADMIN_ERRORS, Experiment, ExperimentPage, documented
+from abacus.routes import ADMIN_SECURITY
+from abacus.schemas import ExperimentCreate, ExperimentPatch, ShipRequest
+
+router = APIGatewayHttpRouter()
+AdminProject = Annotated[str, Depends(admin_project)]
+TAGS = ["experiments"]
+CHANGE_ERRORS = (*ADMIN_ERRORS, 409)
+
+
+@router.post(
+    "/experiments",
+    summary="Create an experiment (a draft)",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(201, Experiment, "The experiment created", CHANGE_ERRORS),
+)
+def create_experiment(project_id: AdminProject, spec: ExperimentCreate):
+    item = experiments.create(project_id, spec, now=datetime.now(UTC))
+    return json_response(201, experiments.to_api(item))
+
+
+@router.get(
+    "/experiments",
+    summary="List the project's experiments, a page at a time",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(200, ExperimentPage, "A page of experiments", ADMIN_ERRORS),
+)
+def list_experiments(
+    project_id: AdminProject,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+):
+    return json_response(200, experiments.page(project_id, limit, after))
+
+
+@router.get(
+    "/experiments/<key>",
+    summary="An experiment, with its history of changes and its planning numbers",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(200, Experiment, "The experiment", ADMIN_ERRORS),
+)
+def get_experiment(project_id: AdminProject, key: str):
+    return json_response(200, experiments.to_api(experiments.get(project_id, key)))
+
+
+@router.patch(
+    "/experiments/<key>",
+    summary="Change some fields (which ones depends on the stage)",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(200, Experiment, "The experiment as changed", CHANGE_ERRORS),
+)
+def update_experiment(project_id: AdminProject, key: str, patch: ExperimentPatch):
+    item = experiments.update(project_id, key, patch, now=datetime.now(UTC))
+    return json_response(200, experiments.to_api(item))
+
+
+def _lifecycle(project_id: str, key: str, action: str, variant: str | None = None):
+    item = experiments.apply(project_id, key, action, now=datetime.now(UTC), variant=variant)
+    return json_response(200, experiments.to_api(item))
+
+
+def _lifecycle_route(action: str, summary: str):
+    return router.post(
+        f"/experiments/<key>/{action}",
+        summary=summary,
+        tags=TAGS,
+        security=ADMIN_SECURITY,
+        responses=documented(200, Experiment, "The experiment in its new stage", CHANGE_ERRORS),
+    )
+
+
+@_lifecycle_route("launch", "Launch a draft: assignment starts")
+def launch_experiment(project_id: AdminProject, key: str):
+    return _lifecycle(project_id, key, "launch")
+
+
+@_lifecycle_route("stop", "Stop a running experiment: everyone gets control")
+def stop_experiment(project_id: AdminProject, key: str):
+    return _lifecycle(project_id, key, "stop")
+
+
+@_lifecycle_route("ship", "Ship a variant: everyone gets it")
+def ship_experiment(project_id: AdminProject, key: str, request: ShipRequest):
+    return _lifecycle(project_id, key, "ship", request.variant)
+
+
+@_lifecycle_route("archive", "Archive a complete experiment")
+def archive_experiment(project_id: AdminProject, key: str):
+    return _lifecycle(project_id, key, "archive")

@@ -1,0 +1,111 @@
+"""Results (admin key): the latest or a dated snapshot, the daily history, recomputing now, and the
+report page, which a signed link opens without the key."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Depends, Request, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from abacus import experiments, report, results
+from abacus.api import admin_project, json_response
+from abacus.responses import (
+    ADMIN_ERRORS,
+    ERROR_DESCRIPTIONS,
+    ErrorBody,
+    ReportLink,
+    Results,
+    ResultsHistory,
+    documented,
+)
+from abacus.routes import ADMIN_SECURITY
+
+router = APIGatewayHttpRouter()
+AdminProject = Annotated[str, Depends(admin_project)]
+TAGS = ["results"]
+
+
+@router.get(
+    "/experiments/<key>/results",
+    summary="The latest snapshot, or the one of `date`",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(200, Results, "The snapshot, or pending before the first", ADMIN_ERRORS),
+)
+def get_results(project_id: AdminProject, key: str, date: Annotated[str | None, Query(max_length=10)] = None):
+    return json_response(200, results.snapshot(project_id, key, date))
+
+
+@router.get(
+    "/experiments/<key>/results/history",
+    summary="The daily series of snapshots",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(200, ResultsHistory, "One entry per day", ADMIN_ERRORS),
+)
+def get_history(project_id: AdminProject, key: str):
+    return json_response(200, results.history(project_id, key))
+
+
+@router.post(
+    "/experiments/<key>/results",
+    summary="Compute and store a snapshot now",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(200, Results, "The snapshot computed", (*ADMIN_ERRORS, 409)),
+)
+def recompute_results(project_id: AdminProject, key: str):
+    return json_response(200, results.recompute(project_id, key, now=datetime.now(UTC)))
+
+
+@router.post(
+    "/experiments/<key>/report/link",
+    summary="A link to the report page that works for 15 minutes without the key",
+    tags=TAGS,
+    security=ADMIN_SECURITY,
+    responses=documented(201, ReportLink, "The signed link", ADMIN_ERRORS),
+)
+def report_link(project_id: AdminProject, key: str, request: Request):
+    experiments.get(project_id, key)
+    event = request.resolved_event
+    scheme = event.headers.get("x-forwarded-proto", "https")
+    query = urlencode(results.signed_query(project_id, key, datetime.now(UTC)))
+    url = f"{scheme}://{event.request_context.domain_name}/experiments/{key}/report?{query}"
+    return json_response(201, {"url": url, "expires_in_seconds": int(results.LINK_LIFETIME.total_seconds())})
+
+
+REPORT_RESPONSES = {
+    200: {"description": "The report page", "content": {"text/html": {"schema": {"type": "string"}}}},
+    **{
+        code: {"description": ERROR_DESCRIPTIONS[code], "content": {"application/json": {"model": ErrorBody}}}
+        for code in (401, 403, 404, 422)
+    },
+}
+
+
+@router.get(
+    "/experiments/<key>/report",
+    summary="The report page (HTML): with the admin key, or the query of a signed link",
+    tags=TAGS,
+    security=[*ADMIN_SECURITY, {}],
+    responses=REPORT_RESPONSES,
+)
+def get_report(
+    key: str,
+    request: Request,
+    project: Annotated[str | None, Query(max_length=200)] = None,
+    expires: Annotated[str | None, Query(max_length=20)] = None,
+    signature: Annotated[str | None, Query(max_length=128)] = None,
+):
+    event = request.resolved_event
+    if event.headers.get("authorization"):
+        project_id = admin_project(request)
+    else:
+        link = {"project": project, "expires": expires, "signature": signature}
+        project_id = results.check_link(key, {k: v for k, v in link.items() if v is not None}, datetime.now(UTC))
+    item = experiments.get(project_id, key)
+    page = report.page(experiments.to_api(item, with_history=False), results.snapshots(project_id, key))
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return Response(status_code=200, content_type=content_types.TEXT_HTML, body=page, headers=headers)

