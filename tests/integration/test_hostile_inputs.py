@@ -287,3 +287,21 @@ def test_a_project_id_cannot_hold_the_key_separator():
 
     with pytest.raises(ValueError, match="project id"):
         projects.create("Bad", project_id="a#b")
+
+
+def test_a_project_token_over_its_rate_limit_gets_429_with_retry_after(project, monkeypatch):
+    import time
+
+    from abacus import api
+    from abacus.rate_limit import RateLimiter
+    from abacus.storage.rate_limits import RateWindowItem
+
+    now = time.time()
+    monkeypatch.setattr(api, "rate_limiter", RateLimiter(3, share_every_seconds=0, clock=lambda: now))
+    statuses = [invoke("IngestFunction", sample_event("post_events"))["statusCode"] for _ in range(3)]
+    refused = invoke("AssignFunction", sample_event("assign"))
+    assert statuses == [200, 200, 200] and refused["statusCode"] == 429
+    assert 1 <= int(refused["headers"]["Retry-After"]) <= 60
+    assert json.loads(refused["body"])["error"]["code"] == "too_many_requests"
+    counter = RateWindowItem.get(f"rate#test#{int(now // 60)}")
+    assert counter.hits == 4 and counter.expires_at > now

@@ -8,14 +8,17 @@ import re
 import zlib
 from http import HTTPStatus
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pynamodb.exceptions import PynamoDBException
 
 from abacus import rate_limit
 from abacus.cache import TtlCache
-from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, TooLarge, Unauthorized
+from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, StorageUnavailable, TooLarge, Unauthorized
 from abacus.storage import projects
 
+logger = Logger()
 _tokens = TtlCache()
 rate_limiter = rate_limit.from_environment()
 MAX_BODY_BYTES = 1_000_000
@@ -157,6 +160,11 @@ def create_app() -> APIGatewayHttpResolver:
     @app.exception_handler(RequestValidationError)
     def on_invalid_request(error: RequestValidationError) -> Response:
         return error_response(credentials_error(app) or validation_error(error.errors()))
+
+    @app.exception_handler(PynamoDBException)
+    def on_storage_failure(error: PynamoDBException) -> Response:
+        logger.warning("storage refused after retries", extra={"error": type(error).__name__})
+        return error_response(StorageUnavailable("storage is unavailable right now: send the request again"))
 
     @app.exception_handler(UnicodeDecodeError)
     def on_undecodable_body(_: UnicodeDecodeError) -> Response:

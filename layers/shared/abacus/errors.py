@@ -46,3 +46,13 @@ class TooLarge(AbacusError):
 
 class Invalid(AbacusError):
     status, code = 422, "invalid"
+
+
+class StorageUnavailable(AbacusError):
+    """DynamoDB refused after every retry (botocore's, with backoff): the request did nothing it
+    could not do again, so the client sends it again (Retry-After)."""
+
+    status, code = 503, "storage_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from pynamodb.exceptions import PynamoDBException
 
 from abacus import attribution, keys
-from abacus.errors import AbacusError, TooLarge
+from abacus.errors import StorageUnavailable, TooLarge
 from abacus.schemas import EventSpec
 from abacus.settings import settings
 from abacus.storage import events as store
@@ -17,10 +17,8 @@ MAX_EVENTS = 1000
 MAX_FUTURE = timedelta(hours=24)
 
 
-class StorageUnavailable(AbacusError):
+class EventsNotStored(StorageUnavailable):
     """DynamoDB refused after every retry: 503, naming the events to send again."""
-
-    status, code = 503, "storage_unavailable"
 
     def __init__(self, message: str, indexes: list[int]):
         super().__init__(message)
@@ -71,18 +69,18 @@ def ingest(project_id: str, raw_events: list, received_at: datetime) -> dict:
         new = [pair for key, pair in first_of_key.items() if key not in stored_before]
         failed = {(item.user_id, item.uuid) for item in store.write_all([item for _, item in new])}
     except PynamoDBException as error:
-        raise StorageUnavailable(
+        raise EventsNotStored(
             f"storage refused the events ({type(error).__name__}): send them again", [index for index, _ in valid]
         ) from error
     if failed:
         indexes = [index for index, item in valid if (item.user_id, item.uuid) in failed]
-        raise StorageUnavailable("storage refused some events after retries: send those again", indexes)
+        raise EventsNotStored("storage refused some events after retries: send those again", indexes)
     try:
         # Duplicates too: a redelivery after a failed attribution must still attribute.
         attribution.attribute(project_id, [item for _, item in valid])
     except PynamoDBException as error:
         indexes = [index for index, _ in valid]
-        raise StorageUnavailable(
+        raise EventsNotStored(
             f"events stored but not yet attributed ({type(error).__name__}): send them again, they count once",
             indexes,
         ) from error

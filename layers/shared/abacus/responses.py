@@ -138,16 +138,16 @@ ERROR_DESCRIPTIONS = {
     409: "Not allowed in the experiment's stage, or changed meanwhile",
     413: "Body over 1 MB (also once decompressed) or more than 1,000 events",
     422: "A field is invalid: `field` names it",
-    503: "Storage refused after retries: send the events in `not_stored` again",
+    503: "Storage refused after retries: send the request again (for events, those in `not_stored`)",
 }
-ADMIN_ERRORS = (400, 401, 403, 404, 413, 422)
-TOKEN_ERRORS = (400, 401, 403, 413, 422, 429)
+ADMIN_ERRORS = (400, 401, 403, 404, 413, 422, 503)
+TOKEN_ERRORS = (400, 401, 403, 413, 422, 429, 503)
 
 
 def documented(status: int, model: Any, description: str, errors: tuple[int, ...]) -> dict:
     """The `responses` of a route: its success answer and the errors it can give, one shape each."""
     answers: dict[int, Any] = {status: {"description": description, "content": {"application/json": {"model": model}}}}
-    for code in sorted(errors):
+    for code in sorted(set(errors)):
         answers[code] = {
             "description": ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"model": ErrorBody}},

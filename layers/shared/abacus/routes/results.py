@@ -80,7 +80,7 @@ REPORT_RESPONSES = {
     200: {"description": "The report page", "content": {"text/html": {"schema": {"type": "string"}}}},
     **{
         code: {"description": ERROR_DESCRIPTIONS[code], "content": {"application/json": {"model": ErrorBody}}}
-        for code in (401, 403, 404, 422)
+        for code in (401, 403, 404, 422, 503)
     },
 }
 

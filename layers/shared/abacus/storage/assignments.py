@@ -22,7 +22,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta
+from abacus.storage.base import TableMeta, error_code
 
 
 class AssignmentItem(Model):
@@ -43,7 +43,7 @@ class AssignmentItem(Model):
 
 
 def _conditional_failure(error: UpdateError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
+    return error_code(error) == "ConditionalCheckFailedException"
 
 
 def assign(experiment_id: str, distinct_id: str, variant: str, now: datetime, expose: bool) -> AssignmentItem:

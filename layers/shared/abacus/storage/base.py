@@ -3,6 +3,8 @@
 The endpoint is botocore's own: AWS_ENDPOINT_URL_DYNAMODB points it at the local stack's moto server.
 """
 
+from pynamodb.exceptions import PynamoDBException
+
 from abacus.settings import settings
 
 
@@ -11,3 +13,15 @@ class TableMeta:
     max_retry_attempts = 4
     connect_timeout_seconds = 5
     read_timeout_seconds = 10
+
+
+def error_code(error: PynamoDBException) -> str | None:
+    """DynamoDB's error code behind a PynamoDB error, or None when there was no answer at all (a
+    timeout: PynamoDB's own cause_response_code raises then, the cause having no response)."""
+    response = getattr(error.cause, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def error_message(error: PynamoDBException) -> str:
+    response = getattr(error.cause, "response", None)
+    return response.get("Error", {}).get("Message", "") if isinstance(response, dict) else ""

@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta
+from abacus.storage.base import TableMeta, error_code, error_message
 
 
 class ExperimentItem(Model):
@@ -43,14 +43,14 @@ class TooLargeToStore(Exception):
 
 
 def _too_large(error: PutError) -> bool:
-    return error.cause_response_code == "ValidationException" and "size" in (error.cause_response_message or "")
+    return error_code(error) == "ValidationException" and "size" in error_message(error)
 
 
 def insert(item: ExperimentItem) -> None:
     try:
         item.save(condition=ExperimentItem.key.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if error_code(error) == "ConditionalCheckFailedException":
             raise AlreadyExists(item.key) from error
         if _too_large(error):
             raise TooLargeToStore(item.key) from error
@@ -62,7 +62,7 @@ def save(item: ExperimentItem) -> None:
     try:
         item.save()
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if error_code(error) == "ConditionalCheckFailedException":
             raise ChangedMeanwhile(item.key) from error
         if _too_large(error):
             raise TooLargeToStore(item.key) from error

@@ -1,0 +1,272 @@
+"""Fault injection: DynamoDB answers a share of requests with throttling, 500s, timeouts (before
+the write happened, or after it, with the answer lost) and unprocessed batch items, under every
+function. Clients do what the API tells them (send again on a 503). Nothing accepted is lost or
+counted twice, no experiment is half-created, and the nightly job finishes on rerun with the
+snapshots a run without faults computes."""
+
+import json
+import random
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+from pynamodb.exceptions import PynamoDBException
+
+from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
+
+FAULT_RATE = 0.2
+FAULT_KINDS = ("throttling", "500", "timeout before", "timeout after", "unprocessed")
+USERS = 40
+EXPERIMENT = "new-checkout"
+
+
+class Faults:
+    """Wraps moto's request handler: each DynamoDB request draws a fault, or none."""
+
+    def __init__(self, rate: float, seed: int):
+        self.rate, self.random, self.enabled = rate, random.Random(seed), False
+        self.injected: Counter = Counter()
+        self.lock = threading.Lock()
+
+    def install(self, monkeypatch) -> None:
+        original, faults = BotocoreStubber.__call__, self
+
+        def handle(stubber, event_name, request, **kwargs):
+            target = request.headers.get("X-Amz-Target", b"")
+            target = target.decode() if isinstance(target, bytes) else target
+            send = lambda: original(stubber, event_name, request, **kwargs)  # noqa: E731
+            if not faults.enabled or not target.startswith("DynamoDB_"):
+                return send()
+            return faults.inject(target.split(".")[1], request, send)
+
+        monkeypatch.setattr(BotocoreStubber, "__call__", handle)
+
+    def draw(self, kind_weights: dict[str, float]) -> str | None:
+        with self.lock:
+            roll = self.random.random()
+        for kind, weight in kind_weights.items():
+            if roll < weight * self.rate:
+                with self.lock:
+                    self.injected[kind] += 1
+                return kind
+            roll -= weight * self.rate
+        return None
+
+    def inject(self, operation: str, request, send):
+        fault = self.draw({"throttling": 0.3, "500": 0.2, "timeout before": 0.2, "timeout after": 0.3})
+        if fault == "throttling":
+            return error(request, 400, "com.amazonaws.dynamodb.v20120810#ThrottlingException")
+        if fault == "500":
+            return error(request, 500, "com.amazon.coral.service#InternalServerError")
+        if fault == "timeout before":
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if fault == "timeout after":
+            send()  # the write happened; its answer is lost
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if operation in ("BatchWriteItem", "BatchGetItem") and self.draw({"unprocessed": 1.0}):
+            return partially(operation, request, send)
+        return send()
+
+
+def error(request, status: int, error_type: str) -> AWSResponse:
+    body = json.dumps({"__type": error_type, "message": "injected"})
+    return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, MockRawResponse(body))
+
+
+def partially(operation: str, request, send) -> AWSResponse:
+    """Processes the first half of a batch and hands the rest back as unprocessed, as DynamoDB may."""
+    body = json.loads(request.body)
+    kept, rest = {}, {}
+    for table, entries in body["RequestItems"].items():
+        items = entries if operation == "BatchWriteItem" else entries["Keys"]
+        half = len(items) // 2
+        if operation == "BatchWriteItem":
+            kept[table], rest[table] = items[half:], items[:half]
+        else:
+            kept[table], rest[table] = {**entries, "Keys": items[half:]}, {**entries, "Keys": items[:half]}
+    rest = {table: entries for table, entries in rest.items() if entries and entries != {"Keys": []}}
+    request.body = json.dumps({**body, "RequestItems": {t: e for t, e in kept.items() if e}}).encode()
+    request.headers["Content-Length"] = str(len(request.body))
+    answered = json.loads(send().content)
+    answered["UnprocessedItems" if operation == "BatchWriteItem" else "UnprocessedKeys"] = rest
+    headers = {"Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse(request.url, 200, headers, MockRawResponse(json.dumps(answered)))
+
+
+class NoWaiting:
+    """botocore's retry backoff without the waiting, so that the tests take seconds."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        pass
+
+
+@pytest.fixture
+def faults(monkeypatch):
+    injector = Faults(FAULT_RATE, seed=20261125)
+    injector.install(monkeypatch)
+    monkeypatch.setattr("botocore.endpoint.time", NoWaiting)
+    return injector
+
+
+CLIENT_RETRIES: Counter = Counter()  # 503s answered, by function: what clients had to send again
+
+
+def until_done(function: str, event: dict, done: tuple[int, ...], attempts: int = 60) -> tuple[int, dict, int]:
+    """Sends a request as a client following the API would: again after a 503."""
+    for attempt in range(attempts):
+        status, body = answer(invoke(function, event))
+        assert status < 500 or status == 503, (status, body)
+        if status == 503:
+            CLIENT_RETRIES[function] += 1
+        if status in done:
+            return status, body, attempt
+    raise AssertionError(f"never done: {status} {body}")
+
+
+def create_and_launch(**fields):
+    spec = json.loads(sample_event("create_experiment")["body"]) | fields
+    until_done("AssignFunction", sample_event("create_experiment", body=spec), done=(201, 409))
+    until_done("AssignFunction", sample_event("launch_experiment"), done=(200, 409))
+
+
+def exposure_and_purchase_batches(start: datetime) -> list[list[dict]]:
+    """Each user is exposed (PostHog's $feature_flag_called) and half of them buy; every batch is
+    sent twice, as a client whose first answer was lost would."""
+    rng = random.Random(7)
+    events = []
+    for n in range(USERS):
+        user, variant = f"user-{n}", rng.choice(["control", "one-page"])
+        at = start + timedelta(seconds=n)
+        events.append(
+            {
+                "uuid": f"exposure-{n}",
+                "event": "$feature_flag_called",
+                "distinct_id": user,
+                "timestamp": at.isoformat(),
+                "properties": {"$feature_flag": EXPERIMENT, "$feature_flag_response": variant},
+            }
+        )
+        if rng.random() < 0.5:
+            purchase = {"uuid": f"purchase-{n}", "event": "purchase", "distinct_id": user}
+            events.append({**purchase, "timestamp": (at + timedelta(seconds=30)).isoformat()})
+    batches = [events[i : i + 10] for i in range(0, len(events), 10)]
+    return [batch for batch in batches for _ in range(2)]
+
+
+NIGHTLY_RUNS: list[int] = []  # how many runs each nightly job took to finish
+
+
+def run_workload(start: datetime, faults: "Faults | None" = None, nightly_fault_rate: float = 0.4) -> dict:
+    """Creates and launches the experiment, sends the events, runs the nightly job until it
+    finishes (under more faults, so that some runs fail), runs it again, and returns the stored
+    snapshot's analysis."""
+    create_and_launch()
+    for batch in exposure_and_purchase_batches(start):
+        until_done("IngestFunction", sample_event("post_events", body={"token": TOKEN, "events": batch}), done=(200,))
+    nightly = sample_event("nightly") | {"time": (start + timedelta(days=1)).isoformat()}
+    if faults:
+        faults.rate = nightly_fault_rate
+    runs = 0
+    while True:
+        runs += 1
+        try:
+            summary = invoke("ResultsFunction", nightly)
+        except PynamoDBException:  # listing the experiments failed: Lambda retries the invocation
+            continue
+        if summary["failed"] == 0:
+            break
+        assert runs < 50, summary
+    NIGHTLY_RUNS.append(runs)
+    first = stored_snapshot()
+    invoke("ResultsFunction", nightly)  # a rerun (EventBridge delivers at least once)
+    assert stored_snapshot() == first
+    return first
+
+
+def stored_snapshot() -> dict:
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="ResultsTable")["Items"]
+    assert len(items) == 1
+    return json.loads(items[0]["analysis"]["S"])
+
+
+def scan(table: str) -> list[dict]:
+    return boto3.client("dynamodb", region_name="us-east-1").scan(TableName=table)["Items"]
+
+
+def fresh_tables(template):
+    from abacus import assignment, projects
+    from abacus_local.dynamodb import create_tables
+
+    assignment._definitions.clear()
+    create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
+    projects.create("Test project", project_id="test", token=TOKEN, admin_key=ADMIN_KEY)
+
+
+def test_events_experiments_and_snapshots_survive_storage_faults(template, faults):
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    with mock_aws():
+        fresh_tables(template)
+        expected = run_workload(start)
+    with mock_aws():
+        fresh_tables(template)
+        faults.enabled = True
+        got = run_workload(start, faults)
+        faults.enabled = False
+        stored_events = scan("EventsTable")
+        stored_experiments = scan("ExperimentsTable")
+        exposed = [item for item in scan("AssignmentsTable") if "exposed_at" in item]
+    assert sum(faults.injected.values()) > 50, faults.injected
+    assert set(faults.injected) == set(FAULT_KINDS)
+    # Every event once: the same keys as sent, no more.
+    sent = {e["uuid"] for batch in exposure_and_purchase_batches(start) for e in batch}
+    assert sorted(item["uuid"]["S"] for item in stored_events) == sorted(sent)
+    # One experiment, whole: created and launched once each.
+    assert len(stored_experiments) == 1
+    history = [entry["action"] for entry in json.loads(stored_experiments[0]["history"]["S"])]
+    assert history == ["create", "launch"]
+    assert len(exposed) == USERS
+    # The snapshot is the one computed without faults, number for number.
+    assert got == expected
+
+
+def test_assignments_under_faults_are_sticky_and_each_exposure_is_recorded_once(template, faults):
+    with mock_aws():
+        fresh_tables(template)
+        create_and_launch()
+        faults.enabled = True
+        answers: dict[str, set] = {}
+        for _ in range(3):
+            for n in range(USERS):
+                body = {"token": TOKEN, "distinct_id": f"user-{n}", "experiments": [EXPERIMENT]}
+                _, got, _ = until_done("AssignFunction", sample_event("assign", body=body), done=(200,))
+                answers.setdefault(f"user-{n}", set()).add(got["assignments"][EXPERIMENT])
+        faults.enabled = False
+        exposed = {item["distinct_id"]["S"]: item for item in scan("AssignmentsTable")}
+    assert sum(faults.injected.values()) > 20, faults.injected
+    assert all(len(variants) == 1 for variants in answers.values()), "a user saw two variants"
+    assert set(exposed) == set(answers)
+    for user, item in exposed.items():
+        assert item["variant"]["S"] in answers[user] and "exposed_at" in item
+
+
+def test_experiment_changes_under_faults_are_applied_once(template, faults):
+    with mock_aws():
+        fresh_tables(template)
+        faults.rate, faults.enabled = 0.4, True
+        create_and_launch(rollout_percentage=10)
+        for percentage in (20, 40, 60, 80):
+            patch = sample_event("update_experiment", body={"rollout_percentage": percentage})
+            until_done("AssignFunction", patch, done=(200, 409))
+        _status, experiment, _ = until_done("AssignFunction", sample_event("get_experiment"), done=(200,))
+        faults.enabled = False
+    assert faults.injected["timeout after"] >= 1 and sum(faults.injected.values()) >= 5, faults.injected
+    assert experiment["rollout_percentage"] == 80
+    actions = [entry["action"] for entry in experiment["history"]]
+    assert actions == ["create", "launch", "update", "update", "update", "update"]

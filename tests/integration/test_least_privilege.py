@@ -1,0 +1,101 @@
+"""Least privilege, proven by use: every route's sample request and the nightly job run against
+moto while each DynamoDB call is recorded. Each function's policy must allow every call it made
+(or Lambda would answer AccessDenied) and allow nothing it never made."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.client import BaseClient
+
+from tests.conftest import answer, invoke, sample_event
+from tests.integration.test_template import FUNCTIONS, statements
+
+# The sample requests in an order where each succeeds: (function, sample event, status).
+WORKLOAD = [
+    ("AssignFunction", "create_experiment", 201),
+    ("AssignFunction", "list_experiments", 200),
+    ("AssignFunction", "get_experiment", 200),
+    ("AssignFunction", "update_experiment", 200),
+    ("AssignFunction", "launch_experiment", 200),
+    ("AssignFunction", "assign", 200),
+    ("AssignFunction", "posthog_flags", 200),
+    ("AssignFunction", "posthog_decide", 200),
+    ("IngestFunction", "post_events", 200),
+    ("IngestFunction", "posthog_batch", 200),
+    ("IngestFunction", "posthog_capture", 200),
+    ("IngestFunction", "posthog_e", 200),
+    ("IngestFunction", "posthog_i_v0_e", 200),
+    ("ResultsFunction", "nightly", None),
+    ("ResultsFunction", "get_results", 200),
+    ("ResultsFunction", "get_results_history", 200),
+    ("ResultsFunction", "recompute_results", 200),
+    ("ResultsFunction", "create_report_link", 201),
+    ("ResultsFunction", "get_report", 200),
+    ("ResultsFunction", "get_openapi_document", 200),
+    ("AssignFunction", "stop_experiment", 200),
+    ("AssignFunction", "ship_experiment", 200),
+    ("AssignFunction", "archive_experiment", 200),
+]
+
+
+def resources_of(operation: str, params: dict) -> list[str]:
+    """The policy resources a DynamoDB call needs: its tables, or Table/index/name for an index."""
+    tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
+    if params.get("IndexName"):
+        return [f"{table}/index/{params['IndexName']}" for table in tables]
+    return tables
+
+
+def allowed(template, function: str) -> set[tuple[str, str]]:
+    pairs = set()
+    for statement in statements(template.resources[function]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            if "Fn::Sub" in resource:
+                table, _, index = resource["Fn::Sub"].partition(".Arn}/index/")
+                name = f"{table.removeprefix('${')}/index/{index}"
+            else:
+                name = resource["Fn::GetAtt"][0]
+            pairs |= {(action.removeprefix("dynamodb:"), name) for action in actions}
+    return pairs
+
+
+@pytest.fixture
+def recorded_calls(monkeypatch):
+    calls: dict[str, set[tuple[str, str]]] = {function: set() for function in FUNCTIONS}
+    current = {"function": None}
+    original = BaseClient._make_api_call
+
+    def recording(client, operation, params):
+        if client.meta.service_model.service_name == "dynamodb" and current["function"]:
+            calls[current["function"]] |= {(operation, resource) for resource in resources_of(operation, params)}
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return calls, current
+
+
+def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, recorded_calls, monkeypatch):
+    from abacus import api
+    from abacus.rate_limit import RateLimiter
+
+    monkeypatch.setattr(api, "rate_limiter", RateLimiter(1_000_000, share_every_seconds=0))
+    calls, current = recorded_calls
+    for function, name, status in WORKLOAD:
+        event = sample_event(name)
+        if name == "nightly":  # a day after launch, so that there is a day to analyse
+            event["time"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        if name == "ship_experiment":
+            event["body"] = json.dumps({"variant": "control"})
+        current["function"] = function
+        response = invoke(function, event)
+        current["function"] = None
+        if status is not None:
+            assert response["statusCode"] == status, (name, answer(response))
+    for function in FUNCTIONS:
+        made, granted = calls[function], allowed(template, function)
+        assert made, f"no call of {function} was recorded"
+        assert made - granted == set(), f"{function} would be denied these"
+        assert granted - made == set(), f"{function} is granted these but never uses them"
