@@ -16,6 +16,7 @@ app.include_router(experiments.router)
 app.include_router(assignment.router)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -47,7 +47,8 @@ def recompute_one(event: dict) -> dict:
     return answer
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     if event.get("source") == "aws.events":

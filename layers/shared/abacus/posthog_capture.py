@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from abacus.errors import BadRequest, Unauthorized
 from abacus.ingestion import event_time
 
+CREDENTIAL_PROPERTIES = ("token", "api_key")
+
 
 def _token(body: dict, events: list) -> str:
     for source in (body, *(e for e in events if isinstance(e, dict))):
@@ -49,6 +51,8 @@ def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
     if not isinstance(raw, dict):
         return raw  # rejected, with its index, by ingestion's validation
     properties = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
+    # posthog-js sends the project token among the properties: a credential is not event data.
+    properties = {key: value for key, value in properties.items() if key not in CREDENTIAL_PROPERTIES}
     event = {
         "event": raw.get("event"),
         "distinct_id": raw.get("distinct_id", properties.get("distinct_id", properties.get("$distinct_id"))),

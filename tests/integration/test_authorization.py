@@ -1,0 +1,160 @@
+"""Authorization: every admin route refuses a missing, malformed, wrong or other project's key, a
+project token cannot reach admin routes, and no key or token ever appears in the logs."""
+
+import io
+import json
+import logging
+
+import boto3
+import pytest
+
+from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
+
+OTHER_TOKEN, OTHER_ADMIN = "phc_other_project_token", "abacus_other_project_admin"
+WRONG = "abacus_not_a_key_at_all"
+
+
+def admin_routes(template) -> list:
+    return [route for route in template.routes() if route.path.startswith("/experiments")]
+
+
+def sample_for(route) -> dict:
+    """The sample event of a route (events/<name>.json names its routeKey)."""
+    for path in sorted((__import__("tests.conftest").conftest.EVENTS_DIR).glob("*.json")):
+        event = json.loads(path.read_text())
+        if event.get("routeKey") == f"{route.method} {route.path}":
+            return event
+    raise AssertionError(f"no sample event for {route.method} {route.path}")
+
+
+@pytest.fixture
+def two_projects(project):
+    from abacus import projects
+
+    projects.create("Other", project_id="other", token=OTHER_TOKEN, admin_key=OTHER_ADMIN)
+    assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
+    assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 200
+    assert invoke("ResultsFunction", sample_event("recompute_results"))["statusCode"] == 200
+
+
+def stored_experiment() -> dict:
+    return answer(invoke("AssignFunction", sample_event("get_experiment")))[1]
+
+
+CREDENTIALS = {
+    "missing": (None, 401),
+    "not bearer": (f"Basic {ADMIN_KEY}", 401),
+    "empty bearer": ("Bearer ", 401),
+    "wrong key": (f"Bearer {WRONG}", 401),
+    "project token": (f"Bearer {TOKEN}", 403),
+    "other project's token": (f"Bearer {OTHER_TOKEN}", 403),
+}
+
+
+@pytest.mark.parametrize("credential", list(CREDENTIALS))
+def test_every_admin_route_refuses_bad_credentials(template, two_projects, credential):
+    header, status = CREDENTIALS[credential]
+    before = stored_experiment()
+    for route in admin_routes(template):
+        event = sample_for(route)
+        event["headers"].pop("authorization", None)
+        if header is not None:
+            event["headers"]["authorization"] = header
+        if route.path.endswith("/report"):
+            event["rawQueryString"], event["queryStringParameters"] = "", {}
+        got, body = (
+            answer(invoke(route.function, event))
+            if not route.path.endswith("/report")
+            else (
+                invoke(route.function, event)["statusCode"],
+                json.loads(invoke(route.function, event)["body"]),
+            )
+        )
+        assert got == status, (route.method, route.path, body)
+        assert body["error"]["code"] in ("unauthorized", "forbidden") and body["error"]["field"] == "Authorization"
+    assert stored_experiment() == before
+
+
+def test_another_projects_admin_key_reaches_nothing_of_this_project(template, two_projects):
+    before = stored_experiment()
+    for route in admin_routes(template):
+        event = sample_for(route)
+        event["headers"]["authorization"] = f"Bearer {OTHER_ADMIN}"
+        if route.method == "POST" and route.path == "/experiments":
+            event["body"] = json.dumps(json.loads(event["body"]) | {"key": "others-own"})
+        status, body = (
+            answer(invoke(route.function, event))
+            if "report" not in route.path or route.method == "POST"
+            else (
+                invoke(route.function, event)["statusCode"],
+                json.loads(invoke(route.function, event)["body"] or "{}"),
+            )
+        )
+        if route.path == "/experiments" and route.method == "GET":
+            assert status == 200 and "new-checkout" not in [e["key"] for e in body["experiments"]]
+        elif route.path == "/experiments" and route.method == "POST":
+            assert status == 201  # created in the other project, under its own key
+        else:
+            assert status == 404 and body["error"]["code"] == "not_found", (route.method, route.path, body)
+    assert stored_experiment() == before
+
+
+def test_a_signed_link_opens_only_its_own_projects_report(two_projects):
+    from datetime import UTC, datetime
+
+    from abacus import results
+
+    query = results.signed_query("other", "new-checkout", datetime.now(UTC))
+    event = sample_event("get_report", authorization=None)
+    event["queryStringParameters"] = query
+    assert invoke("ResultsFunction", event)["statusCode"] == 404  # project "other" has no such experiment
+    forged = {**results.signed_query("test", "new-checkout", datetime.now(UTC)), "project": "other"}
+    event["queryStringParameters"] = forged
+    assert invoke("ResultsFunction", event)["statusCode"] == 401
+
+
+@pytest.mark.parametrize(
+    ("function", "sample", "field"),
+    [("AssignFunction", "assign", "token"), ("IngestFunction", "post_events", "token")],
+)
+def test_an_admin_key_is_not_a_project_token(two_projects, function, sample, field):
+    event = sample_event(sample)
+    body = json.loads(event["body"]) | {"token": ADMIN_KEY}
+    status, error = answer(invoke(function, sample_event(sample, body=body)))
+    assert status == 403 and error["error"]["field"] == field
+
+
+def test_no_key_or_token_ever_reaches_the_logs_or_the_tables(template, two_projects, monkeypatch):
+    """Every route with good and bad credentials, every logger at DEBUG (botocore's requests
+    included) and the event logging switch on: none of the secrets may be written."""
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    written = io.StringIO()
+    capture = logging.StreamHandler(written)
+    service = logging.getLogger("abacus")  # Powertools' logger: its own JSON formatter, no propagation
+    capture.setFormatter(service.handlers[0].formatter)
+    loggers = [logging.getLogger(), service]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(capture)
+        logger.setLevel(logging.DEBUG)
+    try:
+        for route in template.routes():
+            for header in (f"Bearer {ADMIN_KEY}", f"Bearer {WRONG}", f"Bearer {TOKEN}", f"Bearer {OTHER_ADMIN}"):
+                event = sample_for(route)
+                if "authorization" in event["headers"]:
+                    event["headers"]["authorization"] = header
+                invoke(route.function, event)
+        for token in (TOKEN, WRONG, ADMIN_KEY):
+            invoke("IngestFunction", sample_event("post_events", body={"token": token, "events": [{"event": "e"}]}))
+        invoke("ResultsFunction", sample_event("nightly"))
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(capture)
+            logger.setLevel(level)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    stored = json.dumps([client.scan(TableName=table)["Items"] for table in client.list_tables()["TableNames"]])
+    printed = written.getvalue() + stored  # nor are they stored: the tables hold their hashes
+    assert '"message":"nightly results done"' in printed and "botocore" in printed, "the logs were not captured"
+    for secret in (ADMIN_KEY, TOKEN, OTHER_ADMIN, OTHER_TOKEN, WRONG):
+        at = printed.find(secret)
+        assert at < 0, f"{secret} was logged: ...{printed[max(0, at - 300) : at + 100]}"
