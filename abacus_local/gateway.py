@@ -101,6 +101,9 @@ def http_response(result) -> tuple[int, dict[str, str], list[str], bytes]:
 
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections under concurrent clients; API
+    # Gateway queues them.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], routes: list[Route], functions: dict[str, LocalFunction]):
         super().__init__(address, _RequestHandler)
