@@ -6,6 +6,8 @@ SHELL := /bin/bash
 PYTHON ?= $(shell for p in /root/.pyenv/versions/3.13.0/bin/python3.13 python3.13 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 VENV := .venv
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 BIN := $(CURDIR)/$(VENV)/bin
 # sam build needs python3.13 on PATH; the venv's bin/ provides it.
 export PATH := $(BIN):$(PATH)
@@ -16,7 +18,7 @@ export SAM_CLI_TELEMETRY := 0
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
 	@echo "make dev    run the local stack on http://127.0.0.1:$${ABACUS_PORT:-3000} until Ctrl-C"
-	@echo "make test   lint, sam validate --lint, sam build, pytest"
+	@echo "make test   lint, sam validate --lint, cfn-lint, checkov, sam build, pytest"
 	@echo "make bench  sam build, then the benchmarks under bench/"
 
 venv: $(VENV)/.installed
@@ -39,9 +41,16 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-validate: venv
+validate: venv $(CHECKOV)
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV) -f template.yaml --framework cloudformation --compact --quiet --skip-download
+
+# checkov pins an older boto3 than the project's: it gets a virtual environment of its own.
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -qq --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -qq checkov==3.3.30
 
 build: venv
 	$(BIN)/sam build
@@ -60,4 +69,4 @@ bench: build
 	$(BIN)/python bench/cold_import.py
 
 clean:
-	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

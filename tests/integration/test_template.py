@@ -140,3 +140,31 @@ def test_powertools_settings_and_api_url_output(template):
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= set(variables)
     assert "ApiUrl" in template.document["Outputs"]
     assert len(template.of_type("AWS::Serverless::HttpApi")) == 1
+
+
+APP_ROUTE_PREFIXES = ("/assign", "/flags/", "/decide/", "/events", "/batch/", "/capture/", "/e/", "/i/v0/e/")
+
+
+def test_every_route_is_throttled_app_routes_for_production_admin_routes_for_people(template):
+    api = template.resources["HttpApi"]["Properties"]
+    settings = api["RouteSettings"]
+    for route in template.routes():
+        limits = settings[f"{route.method} {route.path}"]
+        expected = "AppRouteRateLimit" if route.path.startswith(APP_ROUTE_PREFIXES) else "AdminRouteRateLimit"
+        assert limits == {"ThrottlingRateLimit": {"Ref": expected}, "ThrottlingBurstLimit": {"Ref": expected}}
+    assert set(settings) == {f"{route.method} {route.path}" for route in template.routes()}
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] <= 10
+    parameters = template.document["Parameters"]
+    assert parameters["AdminRouteRateLimit"]["Default"] < parameters["AppRouteRateLimit"]["Default"]
+
+
+def test_the_token_rate_limit_is_a_parameter_and_its_counters_expire(template):
+    variables = template.document["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["ABACUS_TOKEN_RATE_LIMIT_PER_MINUTE"] == {"Ref": "TokenRateLimitPerMinute"}
+    ttl = template.resources["ProjectsTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_access_logs_hold_no_headers(template):
+    log_format = template.resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+    assert "$context.requestId" in log_format and "header" not in log_format.lower()
