@@ -5,14 +5,11 @@ import json
 from functools import cache
 
 from aws_lambda_powertools.event_handler import Request, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus.api import create_app
-from abacus.routes import assignment, events, experiments, results
 
 router = APIGatewayHttpRouter()
-ROUTERS = (experiments.router, assignment.router, events.router, results.router)
 DESCRIPTION = (
     "Experiments (A/B tests) in your own AWS account. Admin routes take the project's admin key "
     "(`Authorization: Bearer <admin key>`); apps send the public project token in the body "
@@ -23,9 +20,15 @@ DESCRIPTION = (
 
 @cache
 def document() -> dict:
-    """The document, built once per Lambda environment."""
+    """The document, built once per Lambda environment. Imported here, not at the top: the other
+    functions' routes and OpenAPI's models would otherwise add to every cold start of the results
+    function."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+
+    from abacus.routes import assignment, events, experiments, results
+
     app = create_app()
-    for part in ROUTERS:
+    for part in (experiments.router, assignment.router, events.router, results.router):
         serving = part.api_resolver
         app.include_router(part)
         # Including a router points its request state at this resolver; give it back to the one serving it.
