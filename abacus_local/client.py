@@ -4,6 +4,9 @@ import json
 import urllib.error
 import urllib.request
 
+import boto3
+from botocore.config import Config
+
 
 class ApiError(Exception):
     def __init__(self, status: int, body: dict):
@@ -67,3 +70,17 @@ class AbacusClient:
 
     def send_events(self, events: list[dict]) -> dict:
         return self.call("POST", "/events", {"token": self.token, "events": events})
+
+
+def lambda_client(url: str):
+    """A Lambda client for the local stack's Invoke API that waits as long as a function may run
+    (ResultsFunction's Timeout) and never retries: a retry would run the invocation twice."""
+    config = Config(read_timeout=900, retries={"total_max_attempts": 1})
+    return boto3.client(
+        "lambda",
+        region_name="us-east-1",
+        endpoint_url=url,
+        config=config,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local stack checks no signature
+    )

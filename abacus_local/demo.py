@@ -9,13 +9,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 
-import boto3
-from botocore.config import Config
 from tqdm import tqdm
 
 from abacus import report
-from abacus_local.client import AbacusClient
-from abacus_local.stack import REGION, LocalStack
+from abacus_local.client import AbacusClient, lambda_client
+from abacus_local.stack import LocalStack
 from abacus_local.template import ROOT
 
 EXPERIMENT = {
@@ -51,10 +49,9 @@ def nightly_event(fire_time: datetime) -> dict:
 
 def invoke_nightly(stack: LocalStack, fire_time: datetime) -> dict:
     """Invokes ResultsFunction through the local Lambda Invoke API, as the schedule would."""
-    # As long as the function may run (its Timeout), and never retried: a retry would run it twice.
-    config = Config(read_timeout=900, retries={"total_max_attempts": 1})
-    lambda_client = boto3.client("lambda", region_name=REGION, endpoint_url=stack.url, config=config)
-    answer = lambda_client.invoke(FunctionName="ResultsFunction", Payload=json.dumps(nightly_event(fire_time)))
+    answer = lambda_client(stack.url).invoke(
+        FunctionName="ResultsFunction", Payload=json.dumps(nightly_event(fire_time))
+    )
     payload = json.loads(answer["Payload"].read())
     if answer.get("FunctionError"):
         raise RuntimeError(f"the nightly job failed: {payload}")

@@ -17,10 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import boto3
 
 from abacus_local import loadtest
-from abacus_local.client import AbacusClient
+from abacus_local.client import AbacusClient, lambda_client
 from abacus_local.stack import free_port
 from abacus_local.template import ROOT
 
@@ -39,10 +38,7 @@ def main(clients: int, seconds: float) -> None:
         print(report.summary())
         event = json.loads((ROOT / "events" / "nightly.json").read_text())
         event["time"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-        lambda_client = boto3.client(
-            "lambda", region_name="us-east-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
-        )
-        lambda_client.invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
+        lambda_client(url).invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
         results = admin.results(loadtest.EXPERIMENT)
         exposures = sum(row["exposures"] for row in results["variants"])
         counted = round(sum(r["mean"] * r["exposures"] for r in results["secondary_metrics"][0]["variants"]))

@@ -6,10 +6,9 @@ import subprocess
 import sys
 from datetime import datetime
 
-import boto3
 import pytest
 
-from abacus_local.client import AbacusClient
+from abacus_local.client import AbacusClient, lambda_client
 from abacus_local.stack import free_port
 from abacus_local.template import ROOT
 
@@ -43,9 +42,6 @@ def client(stack_url) -> AbacusClient:
 
 def invoke_nightly(url: str, fire_time: datetime) -> dict:
     event = json.loads((ROOT / "events" / "nightly.json").read_text()) | {"time": fire_time.isoformat()}
-    lambda_client = boto3.client(
-        "lambda", region_name="us-east-1", endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    answer = lambda_client.invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
+    answer = lambda_client(url).invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
     assert "FunctionError" not in answer
     return json.loads(answer["Payload"].read())

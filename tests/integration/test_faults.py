@@ -270,3 +270,19 @@ def test_experiment_changes_under_faults_are_applied_once(template, faults):
     assert experiment["rollout_percentage"] == 80
     actions = [entry["action"] for entry in experiment["history"]]
     assert actions == ["create", "launch", "update", "update", "update", "update"]
+
+
+def test_the_results_api_under_faults_answers_or_asks_to_retry(template, faults):
+    with mock_aws():
+        fresh_tables(template)
+        create_and_launch()
+        invoke("ResultsFunction", sample_event("recompute_results"))
+        faults.rate, faults.enabled = 0.6, True
+        answers = Counter()
+        for name in ("get_results", "get_results_history", "recompute_results", "create_report_link", "get_report"):
+            for _ in range(10):
+                status = invoke("ResultsFunction", sample_event(name))["statusCode"]
+                answers[status] += 1
+                assert status in (200, 201, 503), (name, status)
+        faults.enabled = False
+    assert answers[503] > 0 and answers[200] > 0, answers
