@@ -164,7 +164,7 @@ def exposure_and_purchase_batches(start: datetime) -> list[list[dict]]:
 NIGHTLY_RUNS: list[int] = []  # how many runs each nightly job took to finish
 
 
-def run_workload(start: datetime, faults: "Faults | None" = None, nightly_fault_rate: float = 0.4) -> dict:
+def run_workload(start: datetime, faults: "Faults | None" = None, nightly_fault_rate: float = 0.3) -> dict:
     """Creates and launches the experiment, sends the events, runs the nightly job until it
     finishes (under more faults, so that some runs fail), runs it again, and returns the stored
     snapshot's analysis."""
