@@ -1,5 +1,6 @@
-"""What the three API handlers share: the Powertools resolver with request validation, one JSON
-error shape ({"error": {"code", "message", "field"?}}) for every 4xx, and credentials."""
+"""What the three API handlers share: the Powertools resolver with request validation and strict
+JSON, one error shape ({"error": {"code", "message", "field"?}}) for every 4xx and 503, and
+credentials (with the project token's rate limit)."""
 
 import base64
 import json
