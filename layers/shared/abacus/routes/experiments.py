@@ -3,28 +3,24 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus import experiments
-from abacus.api import admin_project, json_response
-from abacus.responses import ADMIN_ERRORS, Experiment, ExperimentPage, documented
-from abacus.routes import ADMIN_SECURITY
+from abacus.api import json_response
+from abacus.responses import ADMIN_ERRORS, Experiment, ExperimentPage
+from abacus.routes import AdminProject, admin_operation
 from abacus.schemas import ExperimentCreate, ExperimentPatch, ShipRequest
 
 router = APIGatewayHttpRouter()
-AdminProject = Annotated[str, Depends(admin_project)]
-TAGS = ["experiments"]
 CHANGE_ERRORS = (*ADMIN_ERRORS, 409)
 
 
 @router.post(
     "/experiments",
-    summary="Create an experiment (a draft)",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(201, Experiment, "The experiment created", CHANGE_ERRORS),
+    **admin_operation(
+        "experiments", "Create an experiment (a draft)", 201, Experiment, "The experiment created", CHANGE_ERRORS
+    ),
 )
 def create_experiment(project_id: AdminProject, spec: ExperimentCreate):
     item = experiments.create(project_id, spec, now=datetime.now(UTC))
@@ -33,10 +29,14 @@ def create_experiment(project_id: AdminProject, spec: ExperimentCreate):
 
 @router.get(
     "/experiments",
-    summary="List the project's experiments, a page at a time",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(200, ExperimentPage, "A page of experiments", ADMIN_ERRORS),
+    **admin_operation(
+        "experiments",
+        "List the project's experiments, a page at a time",
+        200,
+        ExperimentPage,
+        "A page of experiments",
+        ADMIN_ERRORS,
+    ),
 )
 def list_experiments(
     project_id: AdminProject,
@@ -48,10 +48,14 @@ def list_experiments(
 
 @router.get(
     "/experiments/<key>",
-    summary="An experiment, with its history of changes and its planning numbers",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(200, Experiment, "The experiment", ADMIN_ERRORS),
+    **admin_operation(
+        "experiments",
+        "An experiment, with its history of changes and its planning numbers",
+        200,
+        Experiment,
+        "The experiment",
+        ADMIN_ERRORS,
+    ),
 )
 def get_experiment(project_id: AdminProject, key: str):
     return json_response(200, experiments.to_api(experiments.get(project_id, key)))
@@ -59,10 +63,14 @@ def get_experiment(project_id: AdminProject, key: str):
 
 @router.patch(
     "/experiments/<key>",
-    summary="Change some fields (which ones depends on the stage)",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(200, Experiment, "The experiment as changed", CHANGE_ERRORS),
+    **admin_operation(
+        "experiments",
+        "Change some fields (which ones depends on the stage)",
+        200,
+        Experiment,
+        "The experiment as changed",
+        CHANGE_ERRORS,
+    ),
 )
 def update_experiment(project_id: AdminProject, key: str, patch: ExperimentPatch):
     item = experiments.update(project_id, key, patch, now=datetime.now(UTC))
@@ -77,10 +85,7 @@ def _lifecycle(project_id: str, key: str, action: str, variant: str | None = Non
 def _lifecycle_route(action: str, summary: str):
     return router.post(
         f"/experiments/<key>/{action}",
-        summary=summary,
-        tags=TAGS,
-        security=ADMIN_SECURITY,
-        responses=documented(200, Experiment, "The experiment in its new stage", CHANGE_ERRORS),
+        **admin_operation("experiments", summary, 200, Experiment, "The experiment in its new stage", CHANGE_ERRORS),
     )
 
 

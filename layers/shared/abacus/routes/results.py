@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler import Depends, Request, Response, content_types
+from aws_lambda_powertools.event_handler import Request, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -18,21 +18,22 @@ from abacus.responses import (
     ReportLink,
     Results,
     ResultsHistory,
-    documented,
 )
-from abacus.routes import ADMIN_SECURITY
+from abacus.routes import ADMIN_SECURITY, AdminProject, admin_operation
 
 router = APIGatewayHttpRouter()
-AdminProject = Annotated[str, Depends(admin_project)]
-TAGS = ["results"]
 
 
 @router.get(
     "/experiments/<key>/results",
-    summary="The latest snapshot, or the one of `date`",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(200, Results, "The snapshot, or pending before the first", ADMIN_ERRORS),
+    **admin_operation(
+        "results",
+        "The latest snapshot, or the one of `date`",
+        200,
+        Results,
+        "The snapshot, or pending before the first",
+        ADMIN_ERRORS,
+    ),
 )
 def get_results(project_id: AdminProject, key: str, date: Annotated[str | None, Query(max_length=10)] = None):
     return json_response(200, results.snapshot(project_id, key, date))
@@ -40,10 +41,9 @@ def get_results(project_id: AdminProject, key: str, date: Annotated[str | None, 
 
 @router.get(
     "/experiments/<key>/results/history",
-    summary="The daily series of snapshots",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(200, ResultsHistory, "One entry per day", ADMIN_ERRORS),
+    **admin_operation(
+        "results", "The daily series of snapshots", 200, ResultsHistory, "One entry per day", ADMIN_ERRORS
+    ),
 )
 def get_history(project_id: AdminProject, key: str):
     return json_response(200, results.history(project_id, key))
@@ -51,10 +51,9 @@ def get_history(project_id: AdminProject, key: str):
 
 @router.post(
     "/experiments/<key>/results",
-    summary="Compute and store a snapshot now",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(200, Results, "The snapshot computed", (*ADMIN_ERRORS, 409)),
+    **admin_operation(
+        "results", "Compute and store a snapshot now", 200, Results, "The snapshot computed", (*ADMIN_ERRORS, 409)
+    ),
 )
 def recompute_results(project_id: AdminProject, key: str):
     return json_response(200, results.recompute(project_id, key, now=datetime.now(UTC)))
@@ -62,10 +61,14 @@ def recompute_results(project_id: AdminProject, key: str):
 
 @router.post(
     "/experiments/<key>/report/link",
-    summary="A link to the report page that works for 15 minutes without the key",
-    tags=TAGS,
-    security=ADMIN_SECURITY,
-    responses=documented(201, ReportLink, "The signed link", ADMIN_ERRORS),
+    **admin_operation(
+        "results",
+        "A link to the report page that works for 15 minutes without the key",
+        201,
+        ReportLink,
+        "The signed link",
+        ADMIN_ERRORS,
+    ),
 )
 def report_link(project_id: AdminProject, key: str, request: Request):
     experiments.get(project_id, key)
@@ -88,7 +91,7 @@ REPORT_RESPONSES = {
 @router.get(
     "/experiments/<key>/report",
     summary="The report page (HTML): with the admin key, or the query of a signed link",
-    tags=TAGS,
+    tags=["results"],
     security=[*ADMIN_SECURITY, {}],
     responses=REPORT_RESPONSES,
 )
