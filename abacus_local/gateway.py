@@ -7,6 +7,7 @@ import json
 import re
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
-from abacus_local.lambdas import ACCOUNT_ID, LocalFunction
+from abacus_local.lambdas import ACCOUNT_ID, FunctionError, LocalFunction
 from abacus_local.template import Route
 
 DOCS_PATH, OPENAPI_PATH = "/docs", "/openapi.json"
@@ -150,8 +151,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         event = http_api_event(route, self.command, path, query, dict(self.headers), body, match)
         try:
             return http_response(self.server.functions[route.function].invoke(event))
-        except Exception:  # noqa: BLE001 - API Gateway's answer when the function itself fails
-            self.log_error("%s %s: the function raised", self.command, path)
+        except FunctionError as error:  # API Gateway's answer when the function itself fails
+            BaseHTTPRequestHandler.log_message(self, "%s %s: the function failed: %s", self.command, path, error)
             return 500, {"content-type": "application/json"}, [], b'{"message":"Internal Server Error"}'
 
     def _swagger_ui(self) -> None:
@@ -172,11 +173,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(404, {"content-type": "application/json"}, [], json.dumps(message).encode())
             return
         try:
-            result = function.invoke(json.loads(payload or b"{}"))
-        except Exception as error:  # noqa: BLE001 - reported to the caller as Lambda reports it
-            answer = {"errorMessage": str(error), "errorType": type(error).__name__}
+            event = json.loads(payload or b"{}")
+        except ValueError:
+            message = {"Type": "User", "message": "Could not parse request body into json"}
+            self._send(400, {"content-type": "application/json"}, [], json.dumps(message).encode())
+            return
+        try:
+            result = function.invoke(event)
+        except FunctionError as error:  # reported to the caller as Lambda reports it
             headers = {"content-type": "application/json", "x-amz-function-error": "Unhandled"}
-            self._send(200, headers, [], json.dumps(answer).encode())
+            self._send(200, headers, [], json.dumps(error.payload).encode())
             return
         self._send(200, {"content-type": "application/json"}, [], json.dumps(result).encode())
 
@@ -189,6 +195,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header("set-cookie", cookie)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD answer has the headers of the body it leaves out
+            self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        """Every method is routed (http.server would answer one it has no do_METHOD for with 501):
+        API Gateway answers a method no route has, TRACE or PROPFIND as much as DELETE, with 404."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)

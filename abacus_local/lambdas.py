@@ -1,18 +1,29 @@
-"""Running the functions' handlers in this process. Like Lambda, each function has execution
-environments that take one invocation at a time; a busy function gets another environment (its
-handler module imported afresh: a cold start) up to a concurrency limit."""
+"""Running the template's functions locally as Lambda runs them: each function has execution
+environments, each a process of its own (`abacus_local.runtime`: own memory, own cold start, the
+function's own environment variables and layers) that takes one invocation at a time. A busy
+function gets another environment, up to a concurrency limit; an invocation that outlives the
+function's Timeout is stopped and its environment discarded, as Lambda does."""
 
 import importlib.util
-import queue
+import json
+import os
+import select
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
-from abacus_local.template import FunctionSpec
+from abacus_local import frames
+from abacus_local.template import ROOT, FunctionSpec
 
 ACCOUNT_ID = "123456789012"
+# Lambda gives a function's initialisation 10 s; a local machine under load may need more.
+INIT_LIMIT_S = 120
 
 
 @dataclass
@@ -43,45 +54,182 @@ class LocalContext:
         return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
 
 
-class LocalFunction:
-    """A function of the template, its handler imported from its CodeUri."""
+class FunctionError(Exception):
+    """The function failed: its handler raised, it timed out or its process died. `payload` is
+    what Lambda returns for it ({"errorMessage", "errorType", ...})."""
 
-    def __init__(self, spec: FunctionSpec, region: str, max_environments: int = 4):
+    def __init__(self, payload: dict[str, Any]):
+        super().__init__(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
+        self.payload = payload
+
+
+def lambda_environment(spec: FunctionSpec, region: str, variables: dict[str, str]) -> dict[str, str]:
+    """The environment a deployed function's process gets: Lambda's own variables, then the
+    function's (template and local settings). Nothing else of this process's environment but
+    what a Python process needs to start."""
+    passed = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
+    return {
+        **passed,
+        "PYTHONPATH": str(ROOT),  # for abacus_local.runtime itself; it takes the project off the path
+        "TZ": ":UTC",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+        **variables,
+    }
+
+
+class ExecutionEnvironment:
+    """One process running one function; `invoke` sends it one event at a time."""
+
+    def __init__(self, spec: FunctionSpec, region: str, environment: dict[str, str]):
         self.spec = spec
         self.region = region
+        requests_read, self._requests = os.pipe()
+        self._responses, responses_write = os.pipe()
+        description = {
+            "name": spec.logical_id,
+            "handler": f"{spec.module}.{spec.attribute}",
+            "code_dir": str(spec.code_dir),
+            "layers": [str(layer) for layer in spec.layers],
+            "memory_mb": spec.memory_mb,
+            "timeout_s": spec.timeout,
+            "region": region,
+        }
+        command = [sys.executable, "-m", "abacus_local.runtime"]
+        command += ["--requests", str(requests_read), "--responses", str(responses_write)]
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command,
+            env={**environment, "ABACUS_LOCAL_FUNCTION": json.dumps(description)},
+            cwd=spec.code_dir,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(requests_read, responses_write),
+        )
+        os.close(requests_read)
+        os.close(responses_write)
+        self.alive = True
+        try:
+            self._receive(INIT_LIMIT_S, "initialisation")
+        except FunctionError:
+            self.close()
+            raise
+
+    def invoke(self, event: Any) -> Any:
+        request_id = str(uuid.uuid4())
+        try:
+            frames.write(self._requests, {"event": event, "request_id": request_id})
+        except OSError:
+            self.close()
+            raise FunctionError(self._exit_error()) from None
+        answer = self._receive(self.spec.timeout, request_id)
+        if "error" in answer:
+            raise FunctionError(answer["error"])
+        return answer["result"]
+
+    def _receive(self, limit_s: float, request_id: str) -> dict[str, Any]:
+        ready, _, _ = select.select([self._responses], [], [], limit_s)
+        if not ready:
+            self.close()
+            message = f"{request_id} Task timed out after {limit_s:.2f} seconds"
+            raise FunctionError({"errorMessage": message, "errorType": "Sandbox.Timedout"})
+        answer = frames.read(self._responses)
+        if answer is None:
+            self.close()
+            raise FunctionError(self._exit_error())
+        return answer
+
+    def _exit_error(self) -> dict[str, Any]:
+        code = self.process.wait(timeout=10)
+        return {"errorMessage": f"RequestId: the runtime exited with status {code}", "errorType": "Runtime.ExitError"}
+
+    def close(self) -> None:
+        """Ends the process (Lambda's shutdown of an environment)."""
+        if not self.alive:
+            return
+        self.alive = False
+        os.close(self._requests)  # the runtime's loop ends at the closed pipe
+        if self.process.poll() is None:
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        os.close(self._responses)
+
+
+class LocalFunction:
+    """A function of the template and its execution environments (at most `max_environments`;
+    an invocation that finds them all busy waits for one)."""
+
+    def __init__(self, spec: FunctionSpec, region: str, environment: dict[str, str], max_environments: int = 4):
+        self.spec = spec
+        self.region = region
+        self.environment = lambda_environment(spec, region, environment)
         self.max_environments = max_environments
-        self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._created = 0
-        self._lock = threading.Lock()
+        self._idle: list[ExecutionEnvironment] = []
+        self._all: set[ExecutionEnvironment] = set()
+        self._starting = 0
+        self._changed = threading.Condition()
+        self._closed = False
 
-    def _load(self):
-        path = self.spec.code_dir / f"{self.spec.module.replace('.', '/')}.py"
-        name = f"{self.spec.logical_id}_{self.spec.module}_{self._created}"
-        module_spec = importlib.util.spec_from_file_location(name, path)
-        module: ModuleType = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        return getattr(module, self.spec.attribute)
-
-    def _acquire(self):
+    def invoke(self, event: Any) -> Any:
+        """The handler's result, or FunctionError."""
+        environment = self._acquire()
         try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._created < self.max_environments:
-                self._created += 1
-                return self._load()
-        return self._idle.get()
-
-    def invoke(self, event: dict):
-        handler = self._acquire()
-        try:
-            context = LocalContext(self.spec.logical_id, self.spec.memory_mb, self.spec.timeout, self.region)
-            return handler(event, context)
+            return environment.invoke(event)
         finally:
-            self._idle.put(handler)
+            self._release(environment)
+
+    def _acquire(self) -> ExecutionEnvironment:
+        with self._changed:
+            while not self._idle and len(self._all) + self._starting >= self.max_environments:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop()  # the most recently used: warm
+            self._starting += 1
+        try:
+            # A cold start, outside the lock: other invocations go on meanwhile.
+            environment = ExecutionEnvironment(self.spec, self.region, self.environment)
+        finally:
+            with self._changed:
+                self._starting -= 1
+                self._changed.notify()
+        with self._changed:
+            self._all.add(environment)
+        return environment
+
+    def _release(self, environment: ExecutionEnvironment) -> None:
+        with self._changed:
+            if environment.alive and not self._closed:
+                self._idle.append(environment)
+            else:
+                environment.close()
+                self._all.discard(environment)
+            self._changed.notify()
+
+    def close(self) -> None:
+        """Ends every environment (those busy end when their invocation does)."""
+        with self._changed:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for environment in idle:
+                self._all.discard(environment)
+        for environment in idle:
+            environment.close()
 
 
-def load_handler(spec: FunctionSpec):
-    """The handler callable of `spec`, imported fresh (for tests)."""
-    return LocalFunction(spec, region="us-east-1")._load()
+def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+    """The handler callable of `spec`, imported into this process (for tests and benchmarks that
+    drive a handler directly under moto's in-process mock)."""
+    path = spec.code_dir / f"{spec.module.replace('.', '/')}.py"
+    module_spec = importlib.util.spec_from_file_location(f"{spec.logical_id}_{spec.module}", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    handler: Callable[[Any, Any], Any] = getattr(module, spec.attribute)
+    return handler

@@ -45,9 +45,9 @@ class Credentials:
 class LocalStack:
     """`with LocalStack(port) as stack:` runs everything on loopback until the block ends."""
 
-    def __init__(self, port: int | None = None, log_level: str = "INFO", metrics: bool = True):
+    def __init__(self, port: int | None = None, log_level: str | None = None, metrics: bool = True):
         self.port = port if port is not None else int(os.environ.get("ABACUS_PORT", "3000"))
-        self.log_level = log_level
+        self.log_level = log_level or os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")
         self.metrics = metrics
         self.template = Template()
         self.credentials = Credentials(
@@ -55,8 +55,9 @@ class LocalStack:
             os.environ.get("ABACUS_TOKEN", DEV_TOKEN),
             os.environ.get("ABACUS_ADMIN_KEY", DEV_ADMIN_KEY),
         )
-        self._moto = None
+        self._moto: subprocess.Popen[bytes] | None = None
         self.gateway: Gateway | None = None
+        self.functions: dict[str, LocalFunction] = {}
         self.dynamodb_url = ""
 
     @property
@@ -91,14 +92,19 @@ class LocalStack:
         self._configure_environment()
         self._create_tables()
         self._create_project()
-        functions = {name: LocalFunction(spec, REGION) for name, spec in self.template.functions().items()}
-        self.gateway = Gateway(("127.0.0.1", self.port), self.template.routes(), functions)
+        self.functions = {
+            name: LocalFunction(spec, REGION, {**spec.environment, **self._local_settings()})
+            for name, spec in self.template.functions().items()
+        }
+        self.gateway = Gateway(("127.0.0.1", self.port), self.template.routes(), self.functions)
         threading.Thread(target=self.gateway.serve_forever, name="abacus-gateway", daemon=True).start()
 
     def stop(self) -> None:
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()
+        for function in self.functions.values():
+            function.close()
         if self._moto is not None:
             self._moto.terminate()
             self._moto.wait(timeout=10)
@@ -115,26 +121,26 @@ class LocalStack:
                 time.sleep(0.1)
         raise RuntimeError(f"the moto server did not answer on {self.dynamodb_url}")
 
+    def _local_settings(self) -> dict[str, str]:
+        """What the local stack sets on top of the template's variables: the local moto server as
+        DynamoDB, its credentials, and the settings a developer may override."""
+        return {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            # Changes show at once locally, unless ABACUS_CACHE_SECONDS says otherwise.
+            "ABACUS_CACHE_SECONDS": os.environ.get("ABACUS_CACHE_SECONDS", "0"),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": self.log_level,
+            "POWERTOOLS_METRICS_DISABLED": "false" if self.metrics else "true",
+        }
+
     def _configure_environment(self) -> None:
-        """What Lambda and the template give a deployed function, pointed at the local moto server."""
-        environment = {}
+        """This process creates the tables and the project: it needs the table names and the local
+        endpoint too (the functions get theirs in their own processes)."""
         for spec in self.template.functions().values():
-            environment.update(spec.environment)
-        # Changes show at once locally, unless ABACUS_CACHE_SECONDS says otherwise.
-        environment["ABACUS_CACHE_SECONDS"] = os.environ.get("ABACUS_CACHE_SECONDS", "0")
-        environment.update(
-            {
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_REGION": REGION,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_LOG_LEVEL": self.log_level,
-                "POWERTOOLS_METRICS_DISABLED": "false" if self.metrics else "true",
-            }
-        )
-        os.environ.update(environment)
+            os.environ.update(spec.environment)
+        os.environ.update({"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, **self._local_settings()})
 
     def _create_tables(self) -> None:
         import boto3

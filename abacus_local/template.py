@@ -55,7 +55,9 @@ class FunctionSpec:
     attribute: str
     timeout: int
     memory_mb: int
-    environment: dict
+    environment: dict[str, str]
+    # The source folders of its layers, in order (each is what the layer puts in /opt/python).
+    layers: tuple[Path, ...] = ()
 
 
 class Template:
@@ -85,6 +87,8 @@ class Template:
         specs = {}
         for name, resource in self.of_type("AWS::Serverless::Function").items():
             props = {**globals_, **resource["Properties"]}
+            # SAM appends a function's Layers to the global ones.
+            layers = [*globals_.get("Layers", []), *resource["Properties"].get("Layers", [])]
             variables = {
                 **globals_.get("Environment", {}).get("Variables", {}),
                 **resource["Properties"].get("Environment", {}).get("Variables", {}),
@@ -100,8 +104,13 @@ class Template:
                 environment={
                     k: str(v) for k, v in ((k, self.resolve(v)) for k, v in variables.items()) if v is not None
                 },
+                layers=tuple(self.layer_source(layer) for layer in layers),
             )
         return specs
+
+    def layer_source(self, reference: dict) -> Path:
+        """The source folder of a layer the template references (`!Ref SomeLayer`)."""
+        return ROOT / self.resources[reference["Ref"]]["Properties"]["ContentUri"]
 
     def routes(self) -> list[Route]:
         """Every HttpApi route, the most specific first (fewest path parameters)."""

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,6 +33,8 @@ def main(clients: int, seconds: float) -> None:
     stack = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         url = stack.stdout.readline().split()[1]
+        # The functions log to the stack's output: read it all, or a full pipe would stall them.
+        threading.Thread(target=stack.stdout.read, daemon=True).start()
         admin = AbacusClient(url, admin_key=ADMIN_KEY, token=TOKEN)
         loadtest.prepare(admin)
         report = loadtest.run(url, TOKEN, clients, seconds)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import datetime
 
 import pytest
@@ -29,6 +30,8 @@ def stack_url():
     try:
         line = process.stdout.readline()
         assert line.startswith("ready "), line
+        # The functions log to the stack's output: read it all, or a full pipe would stall them.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
         yield line.split()[1]
     finally:
         process.terminate()
