@@ -1,5 +1,6 @@
 """End to end over real HTTP: the local stack in its own process, as `make dev` runs it."""
 
+import http.client
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import sys
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -98,3 +100,19 @@ def test_make_demo_prints_a_result_and_leaves_nothing_running():
     assert "token phc_local_dev" in finished.stdout
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "PURGE", "OPTIONS", "PUT", "HEAD"])
+def test_a_method_no_route_has_gets_api_gateways_404(stack_url, method):
+    """API Gateway answers any method a path has no route for with 404 {"message": "Not Found"}."""
+    host, port = urlsplit(stack_url).hostname, urlsplit(stack_url).port
+    for path in ("/assign", "/experiments/some-key", "/openapi.json", "/nowhere"):
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        try:
+            connection.request(method, path)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        assert response.status == 404, (method, path)
+        assert body == (b"" if method == "HEAD" else b'{"message":"Not Found"}'), (method, path)
