@@ -5,11 +5,13 @@ Users come from a shared pool, so that clients assign the same users at the same
 What it returns lets a caller check that nothing was lost or counted twice: the distinct users
 assigned, the distinct purchases sent, and each route's latencies and non-200 answers."""
 
+import itertools
 import random
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,27 +60,31 @@ def prepare(client: AbacusClient) -> None:
     client.launch(EXPERIMENT)
 
 
-def run(url: str, token: str, clients: int, seconds: float, users: int = 2000, seed: int = 1) -> LoadReport:
-    report = LoadReport(clients, seconds)
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+class _Clients:
+    """The clients' shared state: the report they fill in, under a lock."""
 
-    def one_client(number: int) -> None:
-        rng = random.Random(seed * 1000 + number)
-        client = AbacusClient(url, token=token, timeout=60)
+    def __init__(self, url: str, token: str, report: LoadReport, users: int, seed: int, rounds: int | None):
+        self.url, self.token, self.report, self.users, self.seed = url, token, report, users, seed
+        self.deadline = time.monotonic() + report.seconds
+        self.rounds = rounds
+        self.lock = threading.Lock()
 
-        def send(route: str, body: dict) -> tuple[int, dict]:
-            try:
-                return client.request("POST", route, body)
-            except OSError as error:  # a connection refused or reset counts as an error too
-                return 0, {"error": str(error)}
-
-        while time.monotonic() < deadline:
-            user = f"user-{rng.randrange(users)}"
-            started = time.perf_counter()
-            status, body = send("/assign", {"token": token, "distinct_id": user})
-            record("assign", started, status, body, user=user)
-            if status != 200:
+    def loop(self, number: int) -> None:
+        """One client: assign a user, send their purchase (a fifth of the time twice, as a client
+        whose answer was lost resends), for its rounds or until the deadline."""
+        rng = random.Random(self.seed * 1000 + number)
+        client = AbacusClient(self.url, token=self.token, timeout=60)
+        rounds = itertools.count() if self.rounds is None else range(self.rounds)
+        for _ in rounds:
+            if time.monotonic() >= self.deadline:
+                break
+            user = f"user-{rng.randrange(self.users)}"
+            status, body = self.send(client, "/assign", {"token": self.token, "distinct_id": user})
+            if status == 200:
+                with self.lock:
+                    self.report.users.add(user)
+                    self.report.variants[user].add(body["assignments"][EXPERIMENT])
+            else:
                 continue
             purchase = {
                 "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
@@ -86,27 +92,38 @@ def run(url: str, token: str, clients: int, seconds: float, users: int = 2000, s
                 "distinct_id": user,
                 "timestamp": datetime.now(UTC).isoformat(),
             }
-            batch = {"token": token, "events": [purchase]}
-            for _ in range(2 if rng.random() < 0.2 else 1):  # a client resending, its answer lost
-                started = time.perf_counter()
-                status, body = send("/events", batch)
-                record("events", started, status, body, purchase=purchase)
+            for _ in range(2 if rng.random() < 0.2 else 1):
+                status, _ = self.send(client, "/events", {"token": self.token, "events": [purchase]})
+                if status == 200:
+                    with self.lock:
+                        self.report.purchases[purchase["uuid"]] = purchase["distinct_id"]
 
-    def record(route: str, started: float, status: int, body: dict, user=None, purchase=None) -> None:
-        elapsed = time.perf_counter() - started
-        with lock:
-            report.latencies[route].append(elapsed)
+    def send(self, client: AbacusClient, route: str, body: dict) -> tuple[int, dict]:
+        """(status, answer) of one request, its latency and any error status recorded."""
+        started = time.perf_counter()
+        try:
+            status, answer = client.request("POST", route, body)
+        except OSError as error:  # a connection refused or reset counts as an error too
+            status, answer = 0, {"error": str(error)}
+        with self.lock:
+            self.report.latencies[route.strip("/")].append(time.perf_counter() - started)
             if status != 200:
-                report.errors[f"{route} {status}"] += 1
-            elif user is not None:
-                report.users.add(user)
-                report.variants[user].add(body["assignments"][EXPERIMENT])
-            elif purchase is not None:
-                report.purchases[purchase["uuid"]] = purchase["distinct_id"]
+                self.report.errors[f"{route.strip('/')} {status}"] += 1
+        return status, answer
 
-    threads = [threading.Thread(target=one_client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+
+def run(
+    url: str, token: str, clients: int, seconds: float, users: int = 2000, seed: int = 1, rounds: int | None = None
+) -> LoadReport:
+    """Runs `clients` concurrent clients, each for `rounds` rounds (a fixed amount of work, the
+    same however fast the machine) or, without, for `seconds`. A client that dies (an answer of
+    the wrong shape, a bug) fails the run with its exception, rather than leaving fewer running."""
+    started = time.monotonic()
+    report = LoadReport(clients, seconds)
+    shared = _Clients(url, token, report, users, seed, rounds)
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        running = [pool.submit(shared.loop, number) for number in range(clients)]
+    for client in running:
+        client.result()
+    report.seconds = time.monotonic() - started
     return report
