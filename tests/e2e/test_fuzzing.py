@@ -1,9 +1,15 @@
 """Schemathesis against the local stack's own OpenAPI document (GET /openapi.json): every
 operation, with and without valid credentials. No answer may be a 5xx, and every answer must be
-documented (status code, content type, body schema); invalid input must be refused with a 4xx."""
+documented (status code, content type, body schema); invalid input must be refused with a 4xx.
+
+Twice: its strategies, driven here per operation with and without credentials; and the
+schemathesis command with its default phases (examples, coverage, fuzzing, stateful) and checks,
+as a user would run it against the API, so that what its other phases find is caught too."""
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -16,16 +22,17 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 from abacus_local.client import AbacusClient
-from abacus_local.template import Template
+from abacus_local.template import ROOT, Template
 from tests.e2e.conftest import ADMIN_KEY, TOKEN
+from tests.e2e.fuzz_cases import EXISTING, with_admin_key, with_project_data
 
-EXISTING = ("fuzz-draft", "fuzz-running")
 EXAMPLES = int(os.environ.get("ABACUS_FUZZ_EXAMPLES", "40"))  # per operation, each way
 STATUSES: dict[tuple, Counter] = defaultdict(Counter)
 # API Gateway answers a method a path lacks with 404 (not 405), so unsupported_method does not
 # apply. positive_data_acceptance is left out because some schema-valid bodies break rules JSON
 # Schema cannot say (weights summing to 100, one control variant): those are 422s by design.
 EXCLUDED = [unsupported_method, positive_data_acceptance]
+PHASES_EXAMPLES = int(os.environ.get("ABACUS_FUZZ_PHASES_EXAMPLES", "10"))  # per operation and phase
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 OPERATIONS = sorted((r.method, r.path) for r in Template().routes() if r.path != "/openapi.json")
@@ -51,29 +58,8 @@ def client(stack_url):
 
 
 def with_credentials(case) -> None:
-    """The project's own credentials in place of the generated ones, and half of the experiment
-    keys pointed at experiments that exist, so that more than the 401 and 404 paths are explored.
-    A negative case keeps what was generated wrong: only credentials it carries are replaced."""
-    if case.path_parameters and "key" in case.path_parameters and len(case.path_parameters["key"]) % 2:
-        case.path_parameters["key"] = EXISTING[len(case.path_parameters["key"]) % 4 // 2]
-    positive = case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
-    headers = case.headers if case.headers is not None else {}
-    if case.path.startswith("/experiments") and (positive or "Authorization" in headers):
-        case.headers = {**headers, "Authorization": f"Bearer {ADMIN_KEY}"}
-    if case.path == "/experiments" and case.method == "POST" and positive and isinstance(case.body, dict):
-        # JSON Schema cannot say "weights sum to 100, one control": give half of the generated
-        # experiments a valid split, so that fuzzed targeting, metrics and texts get stored.
-        if len(str(case.body.get("key", ""))) % 2:
-            case.body["variants"] = [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]
-            case.body["overrides"] = {}
-    if case.path.startswith("/experiments"):
-        return
-    if positive and isinstance(case.body, dict):
-        case.body["token" if case.path in ("/assign", "/events") else "api_key"] = TOKEN
-    elif positive and isinstance(case.body, list):
-        for event in case.body:
-            if isinstance(event, dict):
-                event["api_key"] = TOKEN
+    with_project_data(case)
+    with_admin_key(case)
 
 
 @pytest.mark.parametrize("credentials", [True, False], ids=["with credentials", "without"])
@@ -113,3 +99,29 @@ def test_the_document_and_swagger_ui_are_served(stack_url):
         page = response.read().decode()
     assert response.headers["content-type"].startswith("text/html")
     assert "SwaggerUIBundle" in page and '"title": "Abacus"' in page
+
+
+def test_schemathesis_default_phases_find_nothing(api_schema, stack_url):
+    """`schemathesis run` with every default phase and check (but the two excluded above)."""
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(ROOT / "tests" / "e2e" / "schemathesis.toml"),
+        "run",
+        f"{stack_url}/openapi.json",
+        "--phases=examples,coverage,fuzzing,stateful",
+        f"--max-examples={PHASES_EXAMPLES}",
+        f"--exclude-checks={','.join(check.__name__ for check in EXCLUDED)}",
+        "--workers=2",
+        "--generation-database=none",
+        "--no-color",
+    ]
+    environment = os.environ | {
+        "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
+        "ABACUS_ADMIN_KEY": ADMIN_KEY,
+        "PYTHONPATH": str(ROOT),
+    }
+    finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900)
+    assert finished.returncode == 0, finished.stdout[-6000:] + finished.stderr[-2000:]
+    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
+        assert f"✅ {phase}" in finished.stdout or f"⏭  {phase}" in finished.stdout, finished.stdout[-3000:]

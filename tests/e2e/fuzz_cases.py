@@ -1,0 +1,46 @@
+"""How fuzzed requests are pointed at this project, shared by the strategy tests
+(test_fuzzing.py) and the schemathesis command's hooks (schemathesis_hooks.py)."""
+
+from typing import Any
+
+from schemathesis.generation.modes import GenerationMode
+
+from tests.e2e.conftest import ADMIN_KEY, TOKEN
+
+EXISTING = ("fuzz-draft", "fuzz-running")
+
+
+def is_positive(case: Any) -> bool:
+    return case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
+
+
+def with_project_data(case: Any) -> None:
+    """Half of the experiment keys pointed at experiments that exist, half of the generated
+    experiments given a valid split of variants, and the project token in valid app bodies, so
+    that more than the 401, 404 and 422 paths is explored. A negative case keeps what was
+    generated wrong."""
+    if case.path_parameters and "key" in case.path_parameters and len(str(case.path_parameters["key"])) % 2:
+        case.path_parameters["key"] = EXISTING[len(str(case.path_parameters["key"])) % 4 // 2]
+    positive = is_positive(case)
+    if case.path == "/experiments" and case.method == "POST" and positive and isinstance(case.body, dict):
+        # JSON Schema cannot say "weights sum to 100, one control": give half of the generated
+        # experiments a valid split, so that fuzzed targeting, metrics and texts get stored.
+        if len(str(case.body.get("key", ""))) % 2:
+            case.body["variants"] = [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]
+            case.body["overrides"] = {}
+    if case.path.startswith("/experiments"):
+        return
+    if positive and isinstance(case.body, dict):
+        case.body["token" if case.path in ("/assign", "/events") else "api_key"] = TOKEN
+    elif positive and isinstance(case.body, list):
+        for event in case.body:
+            if isinstance(event, dict):
+                event["api_key"] = TOKEN
+
+
+def with_admin_key(case: Any) -> None:
+    """The project's admin key on admin routes, in place of a generated one (a negative case
+    that carries none stays without)."""
+    headers = case.headers if case.headers is not None else {}
+    if case.path.startswith("/experiments") and (is_positive(case) or "Authorization" in headers):
+        case.headers = {**headers, "Authorization": f"Bearer {ADMIN_KEY}"}
