@@ -24,6 +24,8 @@ from abacus_local.template import ROOT, FunctionSpec
 ACCOUNT_ID = "123456789012"
 # Lambda gives a function's initialisation 10 s; a local machine under load may need more.
 INIT_LIMIT_S = 120
+# How long an environment told to end may take before it is killed.
+STOP_GRACE_S = 5
 
 
 @dataclass
@@ -134,6 +136,7 @@ class ExecutionEnvironment:
     def _receive(self, limit_s: float, request_id: str) -> dict[str, Any]:
         ready, _, _ = select.select([self._responses], [], [], limit_s)
         if not ready:
+            self.process.kill()  # as Lambda stops a function that outlives its timeout
             self.close()
             message = f"{request_id} Task timed out after {limit_s:.2f} seconds"
             raise FunctionError({"errorMessage": message, "errorType": "Sandbox.Timedout"})
@@ -149,17 +152,26 @@ class ExecutionEnvironment:
 
     def close(self) -> None:
         """Ends the process (Lambda's shutdown of an environment)."""
-        if not self.alive:
-            return
-        self.alive = False
-        os.close(self._requests)  # the runtime's loop ends at the closed pipe
+        self.end()
+        self.reap(time.monotonic() + STOP_GRACE_S)
+
+    def end(self) -> None:
+        """Tells the process to end: its runtime's loop stops at the closed request pipe."""
+        if self.alive:
+            self.alive = False
+            os.close(self._requests)
+
+    def reap(self, deadline: float) -> None:
+        """Waits for the process to end until `deadline` (time.monotonic()), then kills it."""
         if self.process.poll() is None:
             try:
-                self.process.wait(timeout=2)
+                self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        os.close(self._responses)
+        if self._responses >= 0:
+            os.close(self._responses)
+            self._responses = -1
 
 
 class LocalFunction:
@@ -212,15 +224,25 @@ class LocalFunction:
                 self._all.discard(environment)
             self._changed.notify()
 
-    def close(self) -> None:
-        """Ends every environment (those busy end when their invocation does)."""
+    def close(self) -> list[ExecutionEnvironment]:
+        """Tells every idle environment to end and returns them, to be reaped (busy ones end when
+        their invocation does)."""
         with self._changed:
             self._closed = True
             idle, self._idle = self._idle, []
             for environment in idle:
                 self._all.discard(environment)
         for environment in idle:
-            environment.close()
+            environment.end()
+        return idle
+
+
+def close_all(functions: list[LocalFunction]) -> None:
+    """Ends every idle environment of the functions, all at once rather than one after another."""
+    ending = [environment for function in functions for environment in function.close()]
+    deadline = time.monotonic() + STOP_GRACE_S
+    for environment in ending:
+        environment.reap(deadline)
 
 
 def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from abacus_local.gateway import Gateway
-from abacus_local.lambdas import LocalFunction
+from abacus_local.lambdas import LocalFunction, close_all
 from abacus_local.template import Template
 
 REGION = "us-east-1"
@@ -103,8 +103,7 @@ class LocalStack:
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()
-        for function in self.functions.values():
-            function.close()
+        close_all(list(self.functions.values()))
         if self._moto is not None:
             self._moto.terminate()
             self._moto.wait(timeout=10)

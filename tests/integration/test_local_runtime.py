@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from abacus_local.lambdas import FunctionError, LocalFunction
+from abacus_local.lambdas import FunctionError, LocalFunction, close_all
 from abacus_local.template import FunctionSpec, Template
 
 HANDLER = textwrap.dedent(
@@ -54,7 +54,7 @@ def function_spec(tmp_path: Path) -> FunctionSpec:
 def function(function_spec: FunctionSpec):
     local = LocalFunction(function_spec, "us-east-1", {"ONLY_THIS_FUNCTION": "yes"}, max_environments=2)
     yield local
-    local.close()
+    close_all([local])
 
 
 def test_an_environment_is_a_process_reused_warm(function):
@@ -96,7 +96,7 @@ def test_results_function_has_both_layers(function_spec):
     try:
         assert local.invoke({})["stats_layer"] is True
     finally:
-        local.close()
+        close_all([local])
 
 
 def test_a_handler_error_is_lambdas_error_and_the_environment_stays(function):
@@ -118,7 +118,7 @@ def test_an_invocation_past_the_timeout_is_stopped_and_its_environment_replaced(
         answer = local.invoke({})
         assert answer["pid"] != pid and answer["invocations"] == 1  # a cold start
     finally:
-        local.close()
+        close_all([local])
 
 
 def test_a_crashed_environment_is_replaced(function):
@@ -138,11 +138,11 @@ def test_an_import_error_is_answered_by_every_invocation(function_spec, tmp_path
                 local.invoke({})
             assert failed.value.payload["errorType"] == "Runtime.ImportModuleError"
     finally:
-        local.close()
+        close_all([local])
 
 
 def test_closing_ends_every_process(function):
     pid = function.invoke({})["pid"]
-    function.close()
+    close_all([function])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
