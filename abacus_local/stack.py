@@ -45,9 +45,19 @@ class Credentials:
 class LocalStack:
     """`with LocalStack(port) as stack:` runs everything on loopback until the block ends."""
 
-    def __init__(self, port: int | None = None, log_level: str | None = None, metrics: bool = True):
+    def __init__(
+        self,
+        port: int | None = None,
+        log_level: str | None = None,
+        metrics: bool = True,
+        cache_seconds: int | None = None,
+    ):
         self.port = port if port is not None else int(os.environ.get("ABACUS_PORT", "3000"))
         self.log_level = log_level or os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")
+        # Changes show at once locally (no cache), unless said otherwise here or in ABACUS_CACHE_SECONDS.
+        self.cache_seconds = (
+            str(cache_seconds) if cache_seconds is not None else os.environ.get("ABACUS_CACHE_SECONDS", "0")
+        )
         self.metrics = metrics
         self.template = Template()
         self.credentials = Credentials(
@@ -127,8 +137,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
-            # Changes show at once locally, unless ABACUS_CACHE_SECONDS says otherwise.
-            "ABACUS_CACHE_SECONDS": os.environ.get("ABACUS_CACHE_SECONDS", "0"),
+            "ABACUS_CACHE_SECONDS": self.cache_seconds,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self.log_level,
             "POWERTOOLS_METRICS_DISABLED": "false" if self.metrics else "true",
