@@ -80,13 +80,24 @@ def stamp(lock: Lock, path: Path) -> None:
     path.write_text("".join(lines[:header] + digests + lines[header:]))
 
 
+def preferences(path: Path) -> tuple[str, bool]:
+    """The lock's text for uv to keep its pins, less any merge conflict (whose packages uv resolves anew)."""
+    kept, conflicted, inside = [], False, False
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith(("<<<<<<< ", "||||||| ", "=======", ">>>>>>> ")):
+            conflicted = True
+            inside = not line.startswith(">>>>>>> ")
+        elif not inside:
+            kept.append(line)
+    return "".join(kept), conflicted
+
+
 def compile_lock(uv: str, lock: Lock, upgrade: bool) -> None:
     """Compile into a copy of the lock (uv keeps the pins it finds there), replace the lock if it changed:
     an unchanged lock keeps its mtime, so make does not reinstall what it installs."""
     path = ROOT / lock.lock
     draft = path.with_name(path.name + ".draft")
-    if path.exists():
-        shutil.copyfile(path, draft)
+    text, conflicted = preferences(path) if path.exists() else ("", False)
     command = [uv, "pip", "compile", "--quiet", "--generate-hashes", *TARGET]
     command += ["--custom-compile-command", "make lock", lock.source, "-o", draft.relative_to(ROOT).as_posix()]
     for constraint in lock.constraints:
@@ -96,7 +107,14 @@ def compile_lock(uv: str, lock: Lock, upgrade: bool) -> None:
     if upgrade:
         command.append("--upgrade")
     try:
-        subprocess.run(command, cwd=ROOT, check=True)  # noqa: S603 (our own arguments)
+        draft.write_text(text)
+        if subprocess.run(command, cwd=ROOT).returncode != 0:  # noqa: S603 (our own arguments)
+            if not conflicted:
+                raise SystemExit(f"uv could not compile {lock.lock}")
+            # What the merge left of the lock did not parse: resolve it without its pins.
+            print(f"{lock.lock}: merge conflict; compiling it anew", flush=True)
+            draft.write_text("")
+            subprocess.run(command, cwd=ROOT, check=True)  # noqa: S603 (our own arguments)
         stamp(lock, draft)
         changed = not path.exists() or draft.read_bytes() != path.read_bytes()
         print(f"{lock.lock} {'updated' if changed else 'unchanged'} <- {' '.join(inputs(lock.source))}", flush=True)
