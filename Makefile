@@ -31,14 +31,16 @@ venv: $(VENV)/.installed
 lock: $(UV)
 	$(BIN)/python tools/lock.py $(if $(UPGRADE),--upgrade)
 
-# uv first: the venv's own pip installs it, hash-checked; then uv makes the venv exactly the lock.
+# uv first: the venv's own pip installs it, hash-checked; then uv makes the venv exactly the lock,
+# with bytecode compiled (as pip did): where PYTHONDONTWRITEBYTECODE is set, as on our machines,
+# nothing would cache it and every process would compile all it imports.
 $(UV): requirements-uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --require-hashes --no-deps -r requirements-uv.lock
 	touch $@
 
 $(VENV)/.installed: requirements-dev.lock $(UV)
-	$(UV) pip sync -q --require-hashes --python $(BIN)/python requirements-dev.lock
+	$(UV) pip sync -q --require-hashes --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	# The layers' sources go on the venv's path, as /opt/python is in Lambda.
 	printf '%s\n' "$(CURDIR)/layers/shared" "$(CURDIR)/layers/stats" "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/abacus-dev.pth"
 	touch $@
@@ -61,7 +63,7 @@ validate: venv $(CHECKOV_VENV)/.installed
 # checkov pins an older boto3 than the project's: it gets a virtual environment of its own.
 $(CHECKOV_VENV)/.installed: requirements-checkov.lock | $(UV)
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(CHECKOV_VENV)
-	$(UV) pip sync -q --require-hashes --python $(CHECKOV_VENV)/bin/python requirements-checkov.lock
+	$(UV) pip sync -q --require-hashes --compile-bytecode --python $(CHECKOV_VENV)/bin/python requirements-checkov.lock
 	touch $@
 
 build: venv

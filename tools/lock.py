@@ -10,8 +10,9 @@
 uv rather than pip-tools: uv resolves for a platform other than the one it runs on
 (`--python-platform`), which the layers need (Lambda's CPython 3.13 on x86_64, manylinux wheels
 only) whatever machine runs `make lock`, while pip-compile resolves for the interpreter that runs
-it; and `uv pip sync` makes a venv exactly its lock (removing what the lock does not list) in
-seconds. Every lock targets that one platform: Lambda's, which is also CI's and the developers'.
+it; and `uv pip sync` makes a venv exactly its lock (removing what the lock does not list),
+downloading and installing in parallel. Every lock targets that one platform: Lambda's, which is
+also CI's and the developers'.
 
 The layers are compiled with the dev lock as constraints, so they pin the versions that the tests
 ran against. Each lock records the sha256 of the requirements files it was compiled from, so
