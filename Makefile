@@ -9,24 +9,38 @@ VENV := .venv
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 BIN := $(CURDIR)/$(VENV)/bin
+UV := $(BIN)/uv
 # sam build needs python3.13 on PATH; the venv's bin/ provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo dev test lint validate build unit bench clean chromium
+.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
 	@echo "make dev    run the local stack on http://127.0.0.1:$${ABACUS_PORT:-3000} until Ctrl-C"
 	@echo "make test   lint, sam validate --lint, cfn-lint, checkov, sam build, pytest"
 	@echo "make bench  sam build, then the benchmarks under bench/"
+	@echo "make lock   recompile the locks (requirements*.lock) after a requirements file changed"
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt layers/stats/requirements.txt
+# Every environment installs from a lock: all dependencies, transitive ones included, pinned with
+# their hashes (tools/lock.py says which lock is which and why uv). `make lock` recompiles them after
+# a requirements file changed, keeping the other pins; `make lock UPGRADE=1` takes the newest of all.
+lock: $(UV)
+	$(BIN)/python tools/lock.py $(if $(UPGRADE),--upgrade)
+
+# uv first: the venv's own pip installs it, hash-checked; then uv makes the venv exactly the lock,
+# with bytecode compiled (as pip did): where PYTHONDONTWRITEBYTECODE is set, as on our machines,
+# nothing would cache it and every process would compile all it imports.
+$(UV): requirements-uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -r requirements-dev.txt
+	$(BIN)/python -m pip install -qq --require-hashes --no-deps -r requirements-uv.lock
+	touch $@
+
+$(VENV)/.installed: requirements-dev.lock $(UV)
+	$(UV) pip sync -q --require-hashes --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	# The layers' sources go on the venv's path, as /opt/python is in Lambda.
 	printf '%s\n' "$(CURDIR)/layers/shared" "$(CURDIR)/layers/stats" "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/abacus-dev.pth"
 	touch $@
@@ -41,16 +55,16 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-validate: venv $(CHECKOV)
+validate: venv $(CHECKOV_VENV)/.installed
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint template.yaml
 	$(CHECKOV) -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # checkov pins an older boto3 than the project's: it gets a virtual environment of its own.
-$(CHECKOV):
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install -qq --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install -qq checkov==3.3.30
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock | $(UV)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(CHECKOV_VENV)
+	$(UV) pip sync -q --require-hashes --compile-bytecode --python $(CHECKOV_VENV)/bin/python requirements-checkov.lock
+	touch $@
 
 build: venv
 	$(BIN)/sam build
