@@ -145,7 +145,7 @@ class Plan(TypedDict):
 
 
 class Experiment(ExperimentFieldsJson, Plan):
-    """An experiment as the API describes it (history only where asked for)."""
+    """An experiment as the API describes it."""
 
     key: str
     status: str
@@ -154,7 +154,10 @@ class Experiment(ExperimentFieldsJson, Plan):
     updated_at: str
     started_at: str | None
     stopped_at: str | None
-    history: NotRequired[list[dict[str, Any]]]
+
+
+class ExperimentWithHistory(Experiment):
+    history: list[dict[str, Any]]
 
 
 class ExperimentPage(TypedDict):
@@ -182,3 +185,55 @@ class ErrorDetail(TypedDict):
 
 class ErrorBody(TypedDict):
     error: ErrorDetail
+
+
+class FlagReason(TypedDict):
+    code: str
+    description: str
+    condition_index: int | None
+
+
+class FlagMetadata(TypedDict):
+    id: None
+    version: int | None
+    payload: None
+    has_experiment: bool
+
+
+class Flag(TypedDict):
+    """One experiment as a PostHog multivariate flag (the /flags?v=4 record)."""
+
+    key: str
+    enabled: bool
+    variant: str | None
+    value: str | bool
+    failed: bool
+    reason: FlagReason
+    metadata: FlagMetadata
+
+
+class FlagsAnswer(TypedDict):
+    flags: dict[str, Flag]
+    errorsWhileComputingFlags: bool
+    requestId: str
+
+
+class DecideAnswer(TypedDict):
+    featureFlags: dict[str, str | bool]
+    featureFlagPayloads: dict[str, Json]
+    errorsWhileComputingFlags: bool
+
+
+class NewProject(TypedDict):
+    """A project as created: the only time its keys are shown."""
+
+    project_id: str
+    name: str
+    token: str
+    admin_key: str
+
+
+class RotatedKeys(TypedDict):
+    project_id: str
+    token: NotRequired[str]
+    admin_key: NotRequired[str]

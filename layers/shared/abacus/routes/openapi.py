@@ -3,11 +3,12 @@ routers of all three functions (their routes, pydantic bodies and documented res
 
 import json
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Request, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus.api import create_app
+from abacus.api import base_url, create_app
 
 router = APIGatewayHttpRouter()
 DESCRIPTION = (
@@ -19,7 +20,7 @@ DESCRIPTION = (
 
 
 @cache
-def document() -> dict:
+def document() -> dict[str, Any]:
     """The document, built once per Lambda environment. Imported here, not at the top: the other
     functions' routes and OpenAPI's models would otherwise add to every cold start of the results
     function."""
@@ -40,7 +41,7 @@ def document() -> dict:
         security_schemes={"adminKey": HTTPBearer(description="The project's admin key")},
         servers=[Server(url="/")],
     )
-    document = json.loads(schema)
+    document: dict[str, Any] = json.loads(schema)
     # Powertools adds its own validation-error schemas; Abacus answers those with ErrorBody instead.
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         document["components"]["schemas"].pop(unused, None)
@@ -48,8 +49,6 @@ def document() -> dict:
 
 
 @router.get("/openapi.json", include_in_schema=False)
-def get_openapi_document(request: Request):
-    event = request.resolved_event
-    scheme = event.headers.get("x-forwarded-proto", "https")
-    answer = {**document(), "servers": [{"url": f"{scheme}://{event.request_context.domain_name}"}]}
+def get_openapi_document(request: Request) -> Response[str]:
+    answer = {**document(), "servers": [{"url": base_url(request)}]}
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(answer))
