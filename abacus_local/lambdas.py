@@ -58,6 +58,8 @@ class LocalFunction:
         path = self.spec.code_dir / f"{self.spec.module.replace('.', '/')}.py"
         name = f"{self.spec.logical_id}_{self.spec.module}_{self._created}"
         module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"no Python module at {path}")
         module: ModuleType = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
         return getattr(module, self.spec.attribute)

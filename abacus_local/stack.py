@@ -55,12 +55,13 @@ class LocalStack:
             os.environ.get("ABACUS_TOKEN", DEV_TOKEN),
             os.environ.get("ABACUS_ADMIN_KEY", DEV_ADMIN_KEY),
         )
-        self._moto = None
+        self._moto: subprocess.Popen[bytes] | None = None
         self.gateway: Gateway | None = None
         self.dynamodb_url = ""
 
     @property
     def url(self) -> str:
+        assert self.gateway is not None, "the stack is not started"
         return self.gateway.url
 
     def __enter__(self) -> "LocalStack":
@@ -105,6 +106,7 @@ class LocalStack:
 
     def _wait_for_moto(self, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
+        assert self._moto is not None, "moto is not started"
         while time.monotonic() < deadline:
             if self._moto.poll() is not None:
                 raise RuntimeError("the moto server exited at start")
