@@ -31,6 +31,7 @@ def main(clients: int, seconds: float) -> None:
     command = [sys.executable, "-m", "abacus_local", "serve", "--port", str(free_port())]
     stack = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
+        assert stack.stdout is not None
         url = stack.stdout.readline().split()[1]
         admin = AbacusClient(url, admin_key=ADMIN_KEY, token=TOKEN)
         loadtest.prepare(admin)

@@ -27,6 +27,7 @@ def stack_url():
         text=True,
     )
     try:
+        assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("ready "), line
         yield line.split()[1]

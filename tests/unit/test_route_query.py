@@ -9,6 +9,7 @@ from typing import Annotated
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from abacus.route_query import CurrentRoute, PowertoolsChanged, current_route
 from tests.conftest import sample_event
@@ -51,7 +52,7 @@ def request(app: APIGatewayHttpResolver, method: str, path: str, query: dict[str
     event["routeKey"] = f"{method} {path}"
     event["queryStringParameters"] = query
     try:
-        return app.resolve(event, {})["statusCode"]
+        return app.resolve(event, LambdaContext())["statusCode"]
     except Exception as error:  # noqa: BLE001 - whatever broke, say what it means
         pytest.fail(f"{UPGRADE_BROKE_IT}: {error!r}")
 
