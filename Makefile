@@ -40,6 +40,7 @@ dev: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 validate: venv $(CHECKOV)
 	$(BIN)/sam validate --lint
@@ -69,4 +70,4 @@ bench: build
 	$(BIN)/python bench/cold_import.py
 
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache
