@@ -54,11 +54,22 @@ def with_credentials(case) -> None:
     """The project's own credentials in place of the generated ones, and half of the experiment
     keys pointed at experiments that exist, so that more than the 401 and 404 paths are explored.
     A negative case keeps what was generated wrong: only credentials it carries are replaced."""
+    positive = case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
+    _point_half_the_keys_at_existing_experiments(case)
+    if case.path.startswith("/experiments"):
+        _with_admin_key(case, positive)
+    else:
+        _with_project_token(case, positive)
+
+
+def _point_half_the_keys_at_existing_experiments(case) -> None:
     if case.path_parameters and "key" in case.path_parameters and len(case.path_parameters["key"]) % 2:
         case.path_parameters["key"] = EXISTING[len(case.path_parameters["key"]) % 4 // 2]
-    positive = case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
+
+
+def _with_admin_key(case, positive: bool) -> None:
     headers = case.headers if case.headers is not None else {}
-    if case.path.startswith("/experiments") and (positive or "Authorization" in headers):
+    if positive or "Authorization" in headers:
         case.headers = {**headers, "Authorization": f"Bearer {ADMIN_KEY}"}
     if case.path == "/experiments" and case.method == "POST" and positive and isinstance(case.body, dict):
         # JSON Schema cannot say "weights sum to 100, one control": give half of the generated
@@ -66,8 +77,9 @@ def with_credentials(case) -> None:
         if len(str(case.body.get("key", ""))) % 2:
             case.body["variants"] = [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]
             case.body["overrides"] = {}
-    if case.path.startswith("/experiments"):
-        return
+
+
+def _with_project_token(case, positive: bool) -> None:
     if positive and isinstance(case.body, dict):
         case.body["token" if case.path in ("/assign", "/events") else "api_key"] = TOKEN
     elif positive and isinstance(case.body, list):

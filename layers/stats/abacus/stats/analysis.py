@@ -77,6 +77,7 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
 
 
 def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) -> None:
+    """ValueError naming the first field that makes the problem one that cannot be analysed."""
     if kind not in (CONVERSION, MEAN):
         raise ValueError(f"metric.kind: '{kind}' is not 'conversion' or 'mean'")
     if not 2 <= len(variants) <= 10:
@@ -89,12 +90,16 @@ def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) ->
     if not 0 < settings.alpha < 1:
         raise ValueError("alpha: must be between 0 and 1")
     for v in variants:
-        if v.exposures < 0:
-            raise ValueError(f"variants.{v.key}.exposures: must not be negative")
-        if kind == CONVERSION and not 0 <= v.conversions <= v.exposures:
-            raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
-        if kind == MEAN and v.exposures > 0 and v.sum_squares < v.sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
-            raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
+        _check_variant(kind, v)
+
+
+def _check_variant(kind: MetricKind, v: VariantData) -> None:
+    if v.exposures < 0:
+        raise ValueError(f"variants.{v.key}.exposures: must not be negative")
+    if kind == CONVERSION and not 0 <= v.conversions <= v.exposures:
+        raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
+    if kind == MEAN and v.exposures > 0 and v.sum_squares < v.sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
+        raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
 
 
 def _estimate(kind: MetricKind, v: VariantData) -> Estimate:
