@@ -13,7 +13,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo dev test lint validate build unit bench clean chromium
+.PHONY: help venv demo dev test lint validate build unit bench clean chromium openapi
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
@@ -52,6 +52,12 @@ $(CHECKOV):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install -qq --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install -qq checkov==3.3.30
+
+# The OpenAPI document as the code generates it; a test fails until the committed one is the same.
+openapi: venv
+	mkdir -p docs
+	$(BIN)/python -m abacus.routes.openapi > docs/openapi.json.new
+	mv docs/openapi.json.new docs/openapi.json
 
 build: venv
 	$(BIN)/sam build
