@@ -11,6 +11,18 @@ Decision = Literal["invalid", "ship", "no_effect", "keep_running"]
 MetricKind = Literal["conversion", "mean"]
 
 
+class MetricJson(TypedDict):
+    """schemas.MetricSpec as JSON (a snapshot's copy leaves out the fields that are null)."""
+
+    event: str
+    kind: Literal["conversion", "count", "sum"]
+    property: NotRequired[str | None]
+    window_days: int
+    baseline: NotRequired[float | None]
+    baseline_mean: NotRequired[float | None]
+    baseline_sd: NotRequired[float | None]
+
+
 class Lift(TypedDict):
     absolute: float
     relative: float | None
@@ -64,9 +76,9 @@ class Analysis(TypedDict):
 
 
 class MetricAnalysis(Analysis):
-    """An analysis with the metric it is of (its MetricSpec, as JSON)."""
+    """An analysis with the metric it is of."""
 
-    metric: dict[str, Any]
+    metric: MetricJson
 
 
 class SnapshotAnalysis(MetricAnalysis):
@@ -124,18 +136,23 @@ class NightlySummary(TypedDict):
     failed: int
 
 
+class VariantJson(TypedDict):
+    key: str
+    weight: int
+
+
 class ExperimentFieldsJson(TypedDict):
     """schemas.ExperimentFields as JSON (model_dump(mode="json"))."""
 
     name: str
     description: str
     hypothesis: str
-    variants: list[dict[str, Any]]
+    variants: list[VariantJson]
     rollout_percentage: float
     targeting: list[dict[str, Any]]
     overrides: dict[str, str]
-    primary_metric: dict[str, Any]
-    secondary_metrics: list[dict[str, Any]]
+    primary_metric: MetricJson
+    secondary_metrics: list[MetricJson]
     minimum_detectable_effect: float
 
 
@@ -156,8 +173,16 @@ class Experiment(ExperimentFieldsJson, Plan):
     stopped_at: str | None
 
 
+class HistoryEntry(TypedDict):
+    """One change of an experiment: when, which action, and what changed (from and to)."""
+
+    at: str
+    action: str
+    changes: NotRequired[dict[str, Any]]
+
+
 class ExperimentWithHistory(Experiment):
-    history: list[dict[str, Any]]
+    history: list[HistoryEntry]
 
 
 class ExperimentPage(TypedDict):

@@ -10,6 +10,7 @@ from abacus.documents import (
     ExperimentFieldsJson,
     ExperimentPage,
     ExperimentWithHistory,
+    HistoryEntry,
     Plan,
     SnapshotAnalysis,
     VariantAnalysis,
@@ -172,10 +173,10 @@ def _fixed_horizon_exposures(spec: ExperimentFields, control: VariantAnalysis | 
 
 def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any]) -> None:
     item.updated_at = now
-    item.history = [
-        *item.history,
-        {"at": now.isoformat(), "action": action, **({"changes": details} if details else {})},
-    ]
+    entry: HistoryEntry = {"at": now.isoformat(), "action": action}
+    if details:
+        entry["changes"] = details
+    item.history = [*item.history, entry]
 
 
 def _save(item: ExperimentItem) -> None:

@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
+from typing import cast
 
 from abacus import experiments, keys
-from abacus.documents import MetricAnalysis, NightlySummary, Snapshot, SnapshotAnalysis
+from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
 from abacus.schemas import CONTROL, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
 from abacus.storage import assignments, events
@@ -187,7 +188,9 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
     analyses: list[MetricAnalysis] = []
     for metric, variants in zip(metrics, statistics, strict=True):
         analysis = analyse(CONVERSION if metric.kind == "conversion" else MEAN, variants, settings)
-        analyses.append({**analysis, "metric": metric.model_dump(mode="json", exclude_none=True)})
+        # pydantic's JSON dump is untyped: MetricJson is its shape.
+        metric_json = cast(MetricJson, metric.model_dump(mode="json", exclude_none=True))
+        analyses.append({**analysis, "metric": metric_json})
     primary_and_secondary: SnapshotAnalysis = {**analyses[0], "secondary_metrics": analyses[1:]}
     snapshot = SnapshotItem(
         experiment_id,
