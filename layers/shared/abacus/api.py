@@ -170,14 +170,15 @@ def create_app() -> APIGatewayHttpResolver:
 def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
     """The middleware that answers 422 for a query parameter the route does not declare (after
     the credentials of an admin route), unless the route takes any (ANY_QUERY_PARAMETERS)."""
-    query = app.current_event.query_string_parameters or {}
+    query = app.current_event.query_string_parameters
+    if not query:
+        return next_middleware(app)  # most requests: nothing to look up
     route = current_route(app)
-    if query and "parameters" not in route.openapi_extensions:
-        unknown = sorted(set(query) - route.query_parameters)
-        if unknown:
-            return error_response(
-                credentials_error(app) or Invalid(f"{unknown[0]}: not a parameter of this route", field=unknown[0])
-            )
+    unknown = sorted(set(query) - route.query_parameters)
+    if unknown and "parameters" not in route.openapi_extensions:
+        return error_response(
+            credentials_error(app) or Invalid(f"{unknown[0]}: not a parameter of this route", field=unknown[0])
+        )
     return next_middleware(app)
 
 
