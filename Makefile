@@ -14,7 +14,7 @@ UV := $(BIN)/uv
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium
+.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium openapi
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
@@ -54,6 +54,7 @@ dev: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 validate: venv $(CHECKOV_VENV)/.installed
 	$(BIN)/sam validate --lint
@@ -65,6 +66,12 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.lock | $(UV)
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(CHECKOV_VENV)
 	$(UV) pip sync -q --require-hashes --compile-bytecode --python $(CHECKOV_VENV)/bin/python requirements-checkov.lock
 	touch $@
+
+# The OpenAPI document as the code generates it; a test fails until the committed one is the same.
+openapi: venv
+	mkdir -p docs
+	$(BIN)/python -m abacus.routes.openapi > docs/openapi.json.new
+	mv docs/openapi.json.new docs/openapi.json
 
 build: venv
 	$(BIN)/sam build
@@ -83,4 +90,4 @@ bench: build
 	$(BIN)/python bench/cold_import.py
 
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache

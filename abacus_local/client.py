@@ -3,6 +3,7 @@
 import json
 import urllib.error
 import urllib.request
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -63,7 +64,12 @@ class AbacusClient:
         expose: bool = True,
         properties: dict | None = None,
     ) -> dict:
-        body = {"token": self.token, "distinct_id": distinct_id, "expose": expose, "properties": properties or {}}
+        body: dict[str, Any] = {
+            "token": self.token,
+            "distinct_id": distinct_id,
+            "expose": expose,
+            "properties": properties or {},
+        }
         if experiments is not None:
             body["experiments"] = experiments
         return self.call("POST", "/assign", body)["assignments"]

@@ -8,15 +8,17 @@ import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, cast
 
 from tqdm import tqdm
 
 from abacus import report
+from abacus.documents import ReadyResults
 from abacus_local.client import AbacusClient, lambda_client
 from abacus_local.stack import LocalStack
 from abacus_local.template import ROOT
 
-EXPERIMENT = {
+EXPERIMENT: dict[str, Any] = {
     "key": "new-checkout",
     "name": "One-page checkout",
     "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
@@ -87,7 +89,7 @@ def run_demo(users: int) -> int:
         summary = invoke_nightly(stack, fire_time)
         print(f"Nightly job: {summary['analysed']} experiment(s) analysed, {summary['failed']} failed")
         print()
-        print(report.text(client.results(EXPERIMENT["key"]), EXPERIMENT["key"]))
+        print(report.text(cast(ReadyResults, client.results(EXPERIMENT["key"])), EXPERIMENT["key"]))
         link = client.call("POST", f"/experiments/{EXPERIMENT['key']}/report/link", admin=True)
         page = ROOT / ".abacus" / "demo-report.html"
         page.parent.mkdir(exist_ok=True)

@@ -250,7 +250,8 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
     drive a handler directly under moto's in-process mock)."""
     path = spec.code_dir / f"{spec.module.replace('.', '/')}.py"
     module_spec = importlib.util.spec_from_file_location(f"{spec.logical_id}_{spec.module}", path)
-    assert module_spec is not None and module_spec.loader is not None
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"no Python module at {path}")
     module: ModuleType = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     handler: Callable[[Any, Any], Any] = getattr(module, spec.attribute)

@@ -72,6 +72,7 @@ class LocalStack:
 
     @property
     def url(self) -> str:
+        assert self.gateway is not None, "the stack is not started"
         return self.gateway.url
 
     def __enter__(self) -> "LocalStack":
@@ -120,6 +121,7 @@ class LocalStack:
 
     def _wait_for_moto(self, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
+        assert self._moto is not None, "moto is not started"
         while time.monotonic() < deadline:
             if self._moto.poll() is not None:
                 raise RuntimeError("the moto server exited at start")

@@ -16,6 +16,8 @@ import os
 import sys
 import time
 from collections import Counter
+from typing import Any
+from unittest.mock import patch
 
 os.environ.update(
     {
@@ -44,13 +46,30 @@ PRICE_GB_SECOND, PRICE_REQUEST = 0.0000166667, 0.20 / 1e6
 MEMORY_GB, EVENTS_PER_REQUEST = 0.256, 100
 
 
+def _launch_with_exposed_users(assign, context, key: str, users: list[str]) -> None:
+    """Creates and launches an experiment through AssignFunction, with every user exposed to control."""
+    from abacus.storage.assignments import AssignmentItem
+
+    for name in ("create_experiment", "launch_experiment"):
+        event = json.loads((ROOT / "events" / f"{name}.json").read_text())
+        event["headers"]["authorization"] = "Bearer abacus_bench"
+        if name == "create_experiment":
+            event["body"] = json.dumps(json.loads(event["body"]) | {"key": key})
+        else:
+            event["rawPath"] = f"/experiments/{key}/launch"
+        assign(event, context)
+    for distinct_id in users:
+        AssignmentItem(f"bench#{key}", distinct_id, variant="control").update(
+            actions=[AssignmentItem.exposed_at.set(AssignmentItem.exposed_at | _now())]
+        )
+
+
 def scenario(experiments: int, batches: int) -> dict:
     template = Template()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(template, client)
         from abacus import api, assignment, projects
-        from abacus.storage.assignments import AssignmentItem
 
         # Each scenario is a fresh backend: nothing cached from the one before.
         assignment._definitions.clear()
@@ -62,18 +81,7 @@ def scenario(experiments: int, batches: int) -> dict:
         context = LocalContext("bench", 256, 10, "us-east-1")
         users = [f"user-{i}" for i in range(100)]
         for index in range(experiments):
-            for name in ("create_experiment", "launch_experiment"):
-                event = json.loads((ROOT / "events" / f"{name}.json").read_text())
-                event["headers"]["authorization"] = "Bearer abacus_bench"
-                if name == "create_experiment":
-                    event["body"] = json.dumps(json.loads(event["body"]) | {"key": f"exp-{index}"})
-                else:
-                    event["rawPath"] = f"/experiments/exp-{index}/launch"
-                assign(event, context)
-            for distinct_id in users:
-                AssignmentItem(f"bench#exp-{index}", distinct_id, variant="control").update(
-                    actions=[AssignmentItem.exposed_at.set(AssignmentItem.exposed_at | _now())]
-                )
+            _launch_with_exposed_users(assign, context, f"exp-{index}", users)
         template_event = json.loads((ROOT / "events" / "post_events.json").read_text())
         bodies = []
         for batch in range(batches):
@@ -89,8 +97,7 @@ def scenario(experiments: int, batches: int) -> dict:
             calls[operation] += 1
             return original(self, operation, data)
 
-        base.Connection.dispatch = counting
-        try:
+        with patch.object(base.Connection, "dispatch", counting):
             template_event["body"] = bodies[0]
             ingest(template_event, context)  # warm: caches filled
             calls.clear()
@@ -99,8 +106,6 @@ def scenario(experiments: int, batches: int) -> dict:
                 template_event["body"] = body
                 assert ingest(template_event, context)["statusCode"] == 200
             elapsed = time.perf_counter() - started
-        finally:
-            base.Connection.dispatch = original
         events_sent = (batches - 1) * len(users)
 
         from abacus.storage.events import EventItem
@@ -118,7 +123,8 @@ def scenario(experiments: int, batches: int) -> dict:
             "receipt",
         )
         fields = {name: getattr(sample, name) for name in copied}
-        floor_items = [
+        # DynamoDB's wire format, which the client's types spell out attribute by attribute.
+        floor_items: list[Any] = [
             {"PutRequest": {"Item": EventItem(f"bench#f{i}", f"floor-{i}", **fields).serialize()}}
             for i in range(events_sent)
         ]

@@ -32,6 +32,7 @@ def main(clients: int, seconds: float) -> None:
     command = [sys.executable, "-m", "abacus_local", "serve", "--port", str(free_port())]
     stack = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
+        assert stack.stdout is not None
         url = stack.stdout.readline().split()[1]
         # The functions log to the stack's output: read it all, or a full pipe would stall them.
         threading.Thread(target=stack.stdout.read, daemon=True).start()

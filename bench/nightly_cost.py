@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 os.environ.update(
     {
@@ -70,7 +71,8 @@ def users_with_values(key: str, count: int, metrics_key: str) -> None:
 
 
 def measure(run) -> tuple[float, dict]:
-    calls, items = {}, {"read": 0, "bytes": 0}
+    calls: dict[str, int] = {}
+    items = {"read": 0, "bytes": 0}
     original = base.Connection.dispatch
 
     def counting(self, operation, data):
@@ -81,13 +83,10 @@ def measure(run) -> tuple[float, dict]:
             items["bytes"] += len(json.dumps(answer.get("Items", [])))
         return answer
 
-    base.Connection.dispatch = counting
-    try:
+    with patch.object(base.Connection, "dispatch", counting):
         started = time.perf_counter()
         run()
         elapsed = time.perf_counter() - started
-    finally:
-        base.Connection.dispatch = original
     # Eventually consistent Query: half a read unit per 4 KB read.
     return elapsed, {"requests": calls, "items_read": items["read"], "read_units": items["bytes"] / 4096 * 0.5}
 

@@ -48,7 +48,7 @@ def first_detection(looks, sequential_test: bool) -> int | None:
     for day, (treatment, control) in enumerate(looks, start=1):
         fixed = compare(treatment, control, ALPHA, welch=False)
         if sequential_test:
-            if fixed.relative is None:
+            if fixed.relative is None or fixed.relative_variance is None:
                 continue
             p_value = sequential.always_valid_p_value(fixed.relative, fixed.relative_variance, TAU)
         else:
@@ -75,9 +75,13 @@ def simulate(experiments: int, days: int, per_day: int, seed: int = 1) -> dict:
         looks = daily_looks(rng, days, per_day, BASELINE * (1 + true_lift))
         treatment, control = looks[-1]
         fixed = compare(treatment, control, ALPHA, welch=False)
+        # Thousands of users a day: the lift and its variance are always defined.
+        assert fixed.relative is not None and fixed.relative_variance is not None and fixed.relative_ci is not None
         low, high = fixed.relative_ci
         covered_fixed += low <= true_lift <= high
-        low, high = sequential.confidence_sequence(fixed.relative, fixed.relative_variance, TAU, ALPHA)
+        sequence = sequential.confidence_sequence(fixed.relative, fixed.relative_variance, TAU, ALPHA)
+        assert sequence is not None
+        low, high = sequence
         covered_sequential += low <= true_lift <= high
         detect_sequential.append(first_detection(looks, True))
         detect_fixed.append(first_detection(looks, False))

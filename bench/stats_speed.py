@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from abacus.documents import MetricKind
 from abacus.stats import Settings, VariantData, analyse
 from abacus_local.template import ROOT, Template
 from bench.built import lambda_path, runtime_sdk_dir
@@ -38,7 +39,7 @@ def cold_import_ms(runs: int) -> list[float]:
     return times
 
 
-def analysis_ms(kind: str, count: int, repeats: int = 300) -> list[float]:
+def analysis_ms(kind: MetricKind, count: int, repeats: int = 300) -> list[float]:
     if kind == "conversion":
         variants = [VariantData("control" if i == 0 else f"v{i}", 50_000, 5_000 + 37 * i) for i in range(count)]
     else:

@@ -25,6 +25,7 @@ os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 import boto3
 from moto import mock_aws
 
+from abacus.documents import NewProject
 from abacus_local.lambdas import LocalContext, load_handler
 from abacus_local.template import ROOT, Template
 
@@ -49,7 +50,7 @@ def tables(template: Template):
 
 
 @pytest.fixture
-def project(tables) -> dict:
+def project(tables) -> NewProject:
     """A project with the local development credentials (those the sample events carry)."""
     from abacus import projects
 

@@ -1,6 +1,8 @@
 """AssignFunction: experiments and their lifecycle (admin key), variant assignment (project token).
 The routes are in the shared layer (abacus.routes), where the OpenAPI document is built from them."""
 
+from typing import Any
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,5 +20,5 @@ app.include_router(assignment.router)
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

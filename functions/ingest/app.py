@@ -1,6 +1,8 @@
 """IngestFunction: events from apps (project token), in Abacus's format or PostHog's.
 The routes are in the shared layer (abacus.routes.events)."""
 
+from typing import Any
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,5 +19,5 @@ app.include_router(events.router)
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -3,7 +3,9 @@ day (direct invocation), the results API and report page (routes in abacus.route
 the OpenAPI document of the whole API (abacus.routes.openapi)."""
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
@@ -12,8 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from abacus import nightly, results
 from abacus.api import create_app
+from abacus.documents import NightlySummary, ReadyResults
 from abacus.routes import openapi
 from abacus.routes import results as results_routes
+from abacus.storage.experiments import ExperimentItem
 
 logger = Logger()
 tracer = Tracer()
@@ -24,12 +28,12 @@ app.include_router(openapi.router)
 
 
 @metrics.log_metrics
-def run_nightly(event: dict, context: LambdaContext) -> dict:
+def run_nightly(event: dict[str, Any], context: LambdaContext) -> NightlySummary:
     """The scheduled event's `time` is when EventBridge fired; the data's cut-off derives from it."""
     scheduled = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
     started = time.perf_counter()
 
-    def on_failure(experiment, error: Exception) -> None:
+    def on_failure(experiment: ExperimentItem, error: Exception) -> None:
         logger.exception("experiment failed", extra={"project": experiment.project_id, "experiment": experiment.key})
 
     summary = nightly.run(scheduled, now=datetime.now(UTC), on_failure=on_failure)
@@ -40,7 +44,7 @@ def run_nightly(event: dict, context: LambdaContext) -> dict:
     return summary
 
 
-def recompute_one(event: dict) -> dict:
+def recompute_one(event: dict[str, Any]) -> ReadyResults:
     """{"project", "experiment", "as_of"?: "YYYY-MM-DD"}: one experiment, for a past day or now."""
     answer = results.recompute(event["project"], event["experiment"], datetime.now(UTC), event.get("as_of"))
     logger.info("recomputed", extra={"experiment": event["experiment"], "date": answer["date"]})
@@ -50,9 +54,10 @@ def recompute_one(event: dict) -> dict:
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @tracer.capture_lambda_handler
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
     if event.get("source") == "aws.events":
-        return run_nightly(event, context)
+        summary: NightlySummary = run_nightly(event, context)  # Metrics' log_metrics is not annotated
+        return summary
     if "experiment" in event and "project" in event:
         return recompute_one(event)
     return app.resolve(event, context)

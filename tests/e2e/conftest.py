@@ -28,6 +28,7 @@ def stack_url():
         text=True,
     )
     try:
+        assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("ready "), line
         # The functions log to the stack's output: read it all, or a full pipe would stall them.

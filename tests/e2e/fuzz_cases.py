@@ -19,20 +19,31 @@ def with_project_data(case: Any) -> None:
     experiments given a valid split of variants, and the project token in valid app bodies, so
     that more than the 401, 404 and 422 paths is explored. A negative case keeps what was
     generated wrong."""
+    _point_half_the_keys_at_existing_experiments(case)
+    if case.path.startswith("/experiments"):
+        _valid_split_for_half(case)
+    elif is_positive(case):
+        _with_project_token(case)
+
+
+def _point_half_the_keys_at_existing_experiments(case: Any) -> None:
     if case.path_parameters and "key" in case.path_parameters and len(str(case.path_parameters["key"])) % 2:
         case.path_parameters["key"] = EXISTING[len(str(case.path_parameters["key"])) % 4 // 2]
-    positive = is_positive(case)
-    if case.path == "/experiments" and case.method == "POST" and positive and isinstance(case.body, dict):
-        # JSON Schema cannot say "weights sum to 100, one control": give half of the generated
-        # experiments a valid split, so that fuzzed targeting, metrics and texts get stored.
-        if len(str(case.body.get("key", ""))) % 2:
-            case.body["variants"] = [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]
-            case.body["overrides"] = {}
-    if case.path.startswith("/experiments"):
-        return
-    if positive and isinstance(case.body, dict):
+
+
+def _valid_split_for_half(case: Any) -> None:
+    """JSON Schema cannot say "weights sum to 100, one control": half of the generated experiments
+    get a valid split, so that fuzzed targeting, metrics and texts get stored."""
+    creating = case.path == "/experiments" and case.method == "POST"
+    if creating and is_positive(case) and isinstance(case.body, dict) and len(str(case.body.get("key", ""))) % 2:
+        case.body["variants"] = [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]
+        case.body["overrides"] = {}
+
+
+def _with_project_token(case: Any) -> None:
+    if isinstance(case.body, dict):
         case.body["token" if case.path in ("/assign", "/events") else "api_key"] = TOKEN
-    elif positive and isinstance(case.body, list):
+    elif isinstance(case.body, list):
         for event in case.body:
             if isinstance(event, dict):
                 event["api_key"] = TOKEN

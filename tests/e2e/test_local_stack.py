@@ -32,7 +32,7 @@ def test_assign_ingest_nightly_results_over_http(client, stack_url):
     assert client.results(key)["status"] == "pending"
     client.launch(key)
     rng = random.Random(1)
-    exposures, conversions, events = Counter(), Counter(), []
+    exposures, conversions, events = Counter[str](), Counter[str](), []
     for index in range(150):
         distinct_id = f"e2e user #{index} ü"
         variant = client.assign(distinct_id, [key])[key]

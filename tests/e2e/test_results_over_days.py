@@ -123,7 +123,8 @@ def test_report_opens_from_a_signed_link_and_shows_its_charts(client, stack_url)
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
         image = Image.open(shot).convert("RGB")
-        pixels = image.getdata()
+        rgb = image.tobytes()
+        pixels = zip(rgb[0::3], rgb[1::3], rgb[2::3], strict=True)
         # The lift chart draws the treatment's line in #4c78a8 and its interval as a tinted band.
         line = sum(1 for r, g, b in pixels if abs(r - 0x4C) < 12 and abs(g - 0x78) < 12 and abs(b - 0xA8) < 12)
         assert line > 300, f"no chart line in the screenshot ({line} pixels)"

@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from abacus import assignment, projects
+from abacus.cache import TtlCache
 from abacus.storage.assignments import AssignmentItem
 from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
 
@@ -193,13 +194,16 @@ def test_definitions_are_cached_so_steady_state_is_one_request(project, monkeypa
 
     create("y", targeting=[{"conditions": [{"property": "country", "operator": "eq", "value": "DE"}]}])
     action("y", "launch_experiment")
-    monkeypatch.setattr(assignment, "_definitions", assignment.TtlCache(ttl_seconds=60))
+    monkeypatch.setattr(assignment, "_definitions", TtlCache(ttl_seconds=60))
     assignment.assign("test", AssignRequest(token=TOKEN, distinct_id="warm"), datetime.now(UTC))  # fills the cache
     calls = []
     original = base.Connection.dispatch
-    monkeypatch.setattr(
-        base.Connection, "dispatch", lambda self, op, data: calls.append(op) or original(self, op, data)
-    )
+
+    def dispatching(self, operation, data):
+        calls.append(operation)
+        return original(self, operation, data)
+
+    monkeypatch.setattr(base.Connection, "dispatch", dispatching)
     inside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "DE"})
     assert assignment.assign("test", inside, datetime.now(UTC))["y"] is not None
     assert calls == ["UpdateItem"]  # one request for one experiment

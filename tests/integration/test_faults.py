@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
@@ -75,9 +76,15 @@ class Faults:
         return send()
 
 
+def json_headers() -> HTTPHeaders:
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "application/x-amz-json-1.0"
+    return headers
+
+
 def error(request, status: int, error_type: str) -> AWSResponse:
     body = json.dumps({"__type": error_type, "message": "injected"})
-    return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, MockRawResponse(body))
+    return AWSResponse(request.url, status, json_headers(), MockRawResponse(body))
 
 
 def partially(operation: str, request, send) -> AWSResponse:
@@ -96,8 +103,7 @@ def partially(operation: str, request, send) -> AWSResponse:
     request.headers["Content-Length"] = str(len(request.body))
     answered = json.loads(send().content)
     answered["UnprocessedItems" if operation == "BatchWriteItem" else "UnprocessedKeys"] = rest
-    headers = {"Content-Type": "application/x-amz-json-1.0"}
-    return AWSResponse(request.url, 200, headers, MockRawResponse(json.dumps(answered)))
+    return AWSResponse(request.url, 200, json_headers(), MockRawResponse(json.dumps(answered)))
 
 
 class NoWaiting:
@@ -279,7 +285,7 @@ def test_the_results_api_under_faults_answers_or_asks_to_retry(template, faults)
         create_and_launch()
         invoke("ResultsFunction", sample_event("recompute_results"))
         faults.rate, faults.enabled = 0.6, True
-        answers = Counter()
+        answers: Counter[int] = Counter()
         for name in ("get_results", "get_results_history", "recompute_results", "create_report_link", "get_report"):
             for _ in range(10):
                 status = invoke("ResultsFunction", sample_event(name))["statusCode"]

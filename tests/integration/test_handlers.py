@@ -146,10 +146,11 @@ def test_admin_routes_refuse_wrong_credentials(project, authorization, status):
 
 
 def test_unknown_token_is_refused(project):
-    for function, name, body in [
+    cases: list[tuple[str, str, dict]] = [
         ("AssignFunction", "assign", {"token": "phc_nope", "distinct_id": "u"}),
         ("IngestFunction", "post_events", {"token": "phc_nope", "events": [{"event": "e", "distinct_id": "u"}]}),
-    ]:
+    ]
+    for function, name, body in cases:
         status, answer_body = answer(invoke(function, sample_event(name, body=body)))
         assert status == 401 and answer_body["error"]["field"] == "token"
 

@@ -83,7 +83,7 @@ def stamps(lock: Path) -> dict[str, str]:
 
 def pins(lock: Path) -> dict[str, tuple[Version, list[str]]]:
     """{package: (version, hashes)} of a lock."""
-    pinned = {}
+    pinned: dict[str, tuple[Version, list[str]]] = {}
     for line in logical_lines(lock):
         requirement, *options = line.split(" --")
         hashes = [option.strip().removeprefix("hash=") for option in options if option.startswith("hash=")]
@@ -121,7 +121,7 @@ def test_lock_pins_every_requirement_as_required_with_hashes(lock):
     for requirement in direct_requirements(source):
         if requirement.marker and not requirement.marker.evaluate(TARGET):
             continue
-        package = canonicalize_name(requirement.name)
+        package: str = canonicalize_name(requirement.name)
         assert package in locked, f"{requirement} is not in {name(lock)}: run `make lock`"
         version = locked[package][0]
         assert requirement.specifier.contains(version, prereleases=True), (

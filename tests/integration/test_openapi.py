@@ -2,10 +2,14 @@
 every route of template.yaml is documented, every documented operation is routed to a function that
 answers it, and every error is documented in the one error shape."""
 
+import difflib
+import itertools
+import json
 import re
 
 import pytest
 
+from abacus_local.template import ROOT
 from tests.conftest import answer, invoke, sample_event
 
 DOCUMENT_PATH = "/openapi.json"
@@ -83,3 +87,26 @@ def test_request_bodies_are_the_validated_models(document):
     experiment = document["components"]["schemas"]["ExperimentCreate"]
     assert experiment["properties"]["key"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,63}$"
     assert experiment["additionalProperties"] is False
+
+
+COMMITTED = ROOT / "docs" / "openapi.json"
+REGENERATE = (
+    "docs/openapi.json differs from the OpenAPI document the code generates: run `make openapi` and commit "
+    "docs/openapi.json with the change, so that the API's change shows in review"
+)
+
+
+def test_the_committed_document_is_the_one_the_code_generates():
+    from abacus.routes.openapi import committed_text
+
+    generated = committed_text()
+    committed = COMMITTED.read_text() if COMMITTED.exists() else ""
+    if committed != generated:
+        diff = difflib.unified_diff(
+            committed.splitlines(), generated.splitlines(), "committed", "generated", n=1, lineterm=""
+        )
+        pytest.fail(REGENERATE + "\n" + "\n".join(itertools.islice(diff, 40)), pytrace=False)
+
+
+def test_the_served_document_is_the_committed_one_with_its_server(document):
+    assert {**document, "servers": [{"url": "/"}]} == json.loads(COMMITTED.read_text()), REGENERATE

@@ -33,9 +33,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from abacus import projects  # after parsing: --help needs no AWS settings
+    from abacus.documents import NewProject, RotatedKeys
 
     if args.command == "results":
         return _results(args.project, args.key, args.date)
+    answer: NewProject | RotatedKeys
     try:
         if args.action == "create":
             answer = projects.create(args.name)

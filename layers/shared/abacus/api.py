@@ -7,20 +7,26 @@ import json
 import math
 import re
 import zlib
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
+from typing import Any, NoReturn
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.exceptions import PynamoDBException
 
 from abacus import rate_limit
 from abacus.cache import TtlCache
 from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, StorageUnavailable, TooLarge, Unauthorized
+from abacus.route_query import current_route
 from abacus.storage import projects
 
 logger = Logger()
-_tokens = TtlCache()
+_tokens: TtlCache[str, tuple[str, str] | None] = TtlCache()
 rate_limiter = rate_limit.from_environment()
 MAX_BODY_BYTES = 1_000_000
 LONGEST_INTEGER = 308  # digits: larger integers do not fit a double (DynamoDB numbers take 38)
@@ -42,7 +48,7 @@ ANY_QUERY_PARAMETERS = {
 }
 
 
-def strict_json(text: str):
+def strict_json(text: str) -> Any:
     """JSON as RFC 8259 defines it: NaN and Infinity (which Python's parser takes) and numbers
     beyond a double's range are refused, so that no non-finite number ever reaches storage or
     statistics."""
@@ -52,7 +58,7 @@ def strict_json(text: str):
         raise json.JSONDecodeError("nested too deeply", text[:20], 0) from None
 
 
-def _refuse_constant(name: str):
+def _refuse_constant(name: str) -> NoReturn:
     raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
 
 
@@ -69,13 +75,13 @@ def _int_in_range(text: str) -> int:
     return int(text)
 
 
-def json_response(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: Mapping[str, object], headers: dict[str, str] | None = None) -> Response[str]:
     return Response(
         status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body), headers=headers
     )
 
 
-def error_response(error: AbacusError) -> Response:
+def error_response(error: AbacusError) -> Response[str]:
     return json_response(error.status, error.to_body(), error.headers())
 
 
@@ -84,7 +90,7 @@ class JsonApiResolver(APIGatewayHttpResolver):
     (application/x-www-form-urlencoded) and text/plain (how browser SDKs send beacons) included.
     Powertools would otherwise parse them as forms or refuse them before any route runs."""
 
-    def resolve(self, event: dict, context) -> dict:
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         headers = event.get("headers") or {}
         body = event.get("body") or ""
         # Base64 is 4 characters for 3 bytes.
@@ -103,7 +109,7 @@ class JsonApiResolver(APIGatewayHttpResolver):
         return super().resolve(event, context)
 
 
-def _raw_error(error: AbacusError) -> dict:
+def _raw_error(error: AbacusError) -> dict[str, Any]:
     """An error answered before routing, in API Gateway's payload 2.0 response format."""
     return {
         "statusCode": error.status,
@@ -113,7 +119,7 @@ def _raw_error(error: AbacusError) -> dict:
     }
 
 
-def _gunzipped(event: dict) -> dict:
+def _gunzipped(event: Mapping[str, Any]) -> dict[str, Any]:
     """The event with its gzip-compressed body (as PostHog's SDKs send it) decompressed, refusing
     one that inflates past the size limit (a compression bomb)."""
     raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode("latin-1")
@@ -127,7 +133,7 @@ def _gunzipped(event: dict) -> dict:
     return {**event, "body": data.decode("utf-8"), "isBase64Encoded": False, "headers": headers}
 
 
-def json_body(request: Request):
+def json_body(request: Request) -> Any:
     """The request's JSON body, for routes that take any JSON (400 when unreadable)."""
     try:
         return request.resolved_event.json_body
@@ -140,46 +146,49 @@ def json_body(request: Request):
 def create_app() -> APIGatewayHttpResolver:
     """A resolver whose routes validate their pydantic-typed bodies and answer errors in one shape."""
     app = JsonApiResolver(enable_validation=True, json_body_deserializer=strict_json)
-
-    def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware) -> Response:
-        route = app.context.get("_route")
-        query = app.current_event.query_string_parameters or {}
-        if route is not None and query and "parameters" not in (route.openapi_extensions or {}):
-            unknown = sorted(set(query) - {param.alias for param in route.dependant.query_params})
-            if unknown:
-                return error_response(
-                    credentials_error(app) or Invalid(f"{unknown[0]}: not a parameter of this route", field=unknown[0])
-                )
-        return next_middleware(app)
-
     app.use([refuse_unknown_query_parameters])
 
-    @app.exception_handler(AbacusError)
-    def on_abacus_error(error: AbacusError) -> Response:
-        return error_response(error)
-
-    @app.exception_handler(RequestValidationError)
-    def on_invalid_request(error: RequestValidationError) -> Response:
+    def on_invalid_request(error: RequestValidationError) -> Response[str]:
         return error_response(credentials_error(app) or validation_error(error.errors()))
 
-    @app.exception_handler(PynamoDBException)
-    def on_storage_failure(error: PynamoDBException) -> Response:
-        logger.warning("storage refused after retries", extra={"error": type(error).__name__})
-        return error_response(StorageUnavailable("storage is unavailable right now: send the request again"))
-
-    @app.exception_handler(UnicodeDecodeError)
-    def on_undecodable_body(_: UnicodeDecodeError) -> Response:
-        return error_response(BadRequest("body: not valid UTF-8", field="body"))
-
-    @app.not_found
-    def on_unknown_route(_: Exception) -> Response:
+    def on_unknown_route(_: Exception) -> Response[str]:
         event = app.current_event
         return json_response(
             HTTPStatus.NOT_FOUND,
             {"error": {"code": "not_found", "message": f"no route {event.http_method} {event.path}"}},
         )
 
+    # Registered by calls, not as decorators: Powertools' exception_handler is not annotated.
+    app.exception_handler(AbacusError)(error_response)
+    app.exception_handler(RequestValidationError)(on_invalid_request)
+    app.exception_handler(PynamoDBException)(on_storage_failure)
+    app.exception_handler(UnicodeDecodeError)(on_undecodable_body)
+    app.not_found(on_unknown_route)
     return app
+
+
+def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+    """The middleware that answers 422 for a query parameter the route does not declare (after
+    the credentials of an admin route), unless the route takes any (ANY_QUERY_PARAMETERS)."""
+    query = app.current_event.query_string_parameters
+    if not query:
+        return next_middleware(app)  # most requests: nothing to look up
+    route = current_route(app)
+    unknown = sorted(set(query) - route.query_parameters)
+    if unknown and "parameters" not in route.openapi_extensions:
+        return error_response(
+            credentials_error(app) or Invalid(f"{unknown[0]}: not a parameter of this route", field=unknown[0])
+        )
+    return next_middleware(app)
+
+
+def on_storage_failure(error: PynamoDBException) -> Response[str]:
+    logger.warning("storage refused after retries", extra={"error": type(error).__name__})
+    return error_response(StorageUnavailable("storage is unavailable right now: send the request again"))
+
+
+def on_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
+    return error_response(BadRequest("body: not valid UTF-8", field="body"))
 
 
 def credentials_error(app: APIGatewayHttpResolver) -> AbacusError | None:
@@ -194,7 +203,7 @@ def credentials_error(app: APIGatewayHttpResolver) -> AbacusError | None:
     return None
 
 
-def validation_error(errors: list[dict]) -> AbacusError:
+def validation_error(errors: Sequence[Mapping[str, Any]]) -> AbacusError:
     """The first validation error as a 400 (unreadable JSON) or 422 naming the field."""
     first = errors[0]
     # A union's errors come one per member type: name the one that fitted the type but broke a
@@ -214,7 +223,7 @@ def validation_error(errors: list[dict]) -> AbacusError:
 _UNION_MEMBER = re.compile(r"^(bool|int|float|str|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
 
 
-def _field_parts(error: dict) -> list[str]:
+def _field_parts(error: Mapping[str, Any]) -> list[str]:
     location = [str(part) for part in error.get("loc", ()) if part != "body"]
     return [part for part in location if not _UNION_MEMBER.match(part)]
 
@@ -226,12 +235,20 @@ def _field_path(location: list[str]) -> str:
     return path
 
 
+def base_url(request: Request) -> str:
+    """The API's address as the client called it (scheme and domain), for links and the document."""
+    event = request.resolved_event
+    if not isinstance(event, APIGatewayProxyEventV2):
+        raise TypeError("the functions serve API Gateway's HTTP API (payload 2.0) events only")
+    return f"{event.headers.get('x-forwarded-proto', 'https')}://{event.request_context.domain_name}"
+
+
 def admin_project(request: Request) -> str:
     """The project whose admin key the request carries: admin routes take it with Depends()."""
     return project_of_admin_key(request.resolved_event.headers)
 
 
-def project_of_admin_key(headers: dict) -> str:
+def project_of_admin_key(headers: Mapping[str, str]) -> str:
     """The project whose admin key the headers carry (Authorization: Bearer <admin key>)."""
     header = headers.get("authorization") or ""
     scheme, _, key = header.partition(" ")

@@ -17,7 +17,7 @@ from abacus.storage import assignments
 from abacus.storage import experiments as experiment_store
 from abacus.storage.experiments import ExperimentItem
 
-_definitions = TtlCache()
+_definitions: TtlCache[str, dict[str, ExperimentItem]] = TtlCache()
 
 
 def project_experiments(project_id: str) -> dict[str, ExperimentItem]:

@@ -12,14 +12,14 @@ def default_ttl() -> float:
     return float(os.environ.get("ABACUS_CACHE_SECONDS", "30"))
 
 
-class TtlCache:
+class TtlCache[K, V]:
     def __init__(self, ttl_seconds: float | None = None, max_entries: int = 10_000):
         self.ttl_seconds = default_ttl() if ttl_seconds is None else ttl_seconds
         self.max_entries = max_entries
-        self._entries: dict = {}
+        self._entries: dict[K, tuple[float, V]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key, load: Callable):
+    def get(self, key: K, load: Callable[[], V]) -> V:
         """The cached value for `key`, or `load()` (cached for the TTL)."""
         if self.ttl_seconds <= 0:
             return load()

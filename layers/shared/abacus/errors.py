@@ -1,5 +1,7 @@
 """Errors the API answers with a 4xx. Each names what was wrong and, where it can, the field."""
 
+from abacus.documents import ErrorBody, ErrorDetail
+
 
 class AbacusError(Exception):
     status = 400
@@ -13,8 +15,8 @@ class AbacusError(Exception):
     def headers(self) -> dict[str, str]:
         return {}
 
-    def to_body(self) -> dict:
-        error = {"code": self.code, "message": self.message}
+    def to_body(self) -> ErrorBody:
+        error: ErrorDetail = {"code": self.code, "message": self.message}
         if self.field:
             error["field"] = self.field
         return {"error": error}

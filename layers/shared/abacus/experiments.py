@@ -2,8 +2,19 @@
 
 import math
 from datetime import datetime
+from typing import Any, cast
 
 from abacus import keys, lifecycle, planning
+from abacus.documents import (
+    Experiment,
+    ExperimentFieldsJson,
+    ExperimentPage,
+    ExperimentWithHistory,
+    HistoryEntry,
+    Plan,
+    SnapshotAnalysis,
+    VariantAnalysis,
+)
 from abacus.errors import Conflict, Invalid, NotFound, TooLarge
 from abacus.schemas import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
 from abacus.storage import experiments as store
@@ -71,7 +82,7 @@ def apply(project_id: str, key: str, action: str, now: datetime, variant: str | 
     """A lifecycle action: launch, stop, ship (with `variant`), archive; 409 when the stage refuses it."""
     item = get(project_id, key)
     new_status = lifecycle.next_status(item.status, action)
-    details: dict = {"from": item.status, "to": new_status}
+    details: dict[str, str | None] = {"from": item.status, "to": new_status}
     if action == "launch":
         item.started_at = now
     if action in ("stop", "ship") and item.stopped_at is None:
@@ -88,7 +99,7 @@ def apply(project_id: str, key: str, action: str, now: datetime, variant: str | 
     return item
 
 
-def page(project_id: str, limit: int, after: str | None) -> dict:
+def page(project_id: str, limit: int, after: str | None) -> ExperimentPage:
     items, next_after = store.page(project_id, limit, after)
     return {"experiments": [to_api(item, with_history=False) for item in items], "next": next_after}
 
@@ -98,12 +109,14 @@ def served_variant(item: ExperimentItem) -> str:
     return item.shipped_variant or CONTROL
 
 
-def to_api(item: ExperimentItem, with_history: bool = True) -> dict:
+def to_api(item: ExperimentItem, with_history: bool = True) -> Experiment:
     spec = definition(item)
-    answer = {
+    # pydantic's JSON dump is untyped: ExperimentFieldsJson is its shape.
+    fields = cast(ExperimentFieldsJson, spec.model_dump(mode="json"))
+    answer: Experiment = {
         "key": item.key,
         "status": item.status,
-        **spec.model_dump(mode="json"),
+        **fields,
         "shipped_variant": item.shipped_variant,
         "created_at": item.created_at.isoformat(),
         "updated_at": item.updated_at.isoformat(),
@@ -112,31 +125,22 @@ def to_api(item: ExperimentItem, with_history: bool = True) -> dict:
         **_plan(item, spec),
     }
     if with_history:
-        answer["history"] = item.history
+        described: ExperimentWithHistory = {**answer, "history": item.history}
+        return described
     return answer
 
 
-def _plan(item: ExperimentItem, spec: ExperimentFields) -> dict:
+def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:
     """Recommended exposures per variant (for the always-valid test Abacus runs) from the metric's
     baseline, or else the latest results' control; once running, the days left at the rate so far."""
     snapshot = None
     if item.status != lifecycle.DRAFT:
         snapshot = result_store.latest(keys.experiment_id(item.project_id, item.key))
-    rows = snapshot.analysis.get("variants", []) if snapshot else []
+    analysis: SnapshotAnalysis | None = snapshot.analysis if snapshot else None
+    rows = analysis["variants"] if analysis else []
     control = next((row for row in rows if row["key"] == CONTROL), None)
-    metric, mde, count = spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants)
-    needed = None
     try:
-        if metric.kind == "conversion" and (metric.baseline or control):
-            baseline = metric.baseline or control["mean"]
-            needed = planning.exposures_for_conversion(baseline, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
-        elif metric.kind != "conversion" and metric.baseline_mean is not None and metric.baseline_sd is not None:
-            needed = planning.exposures_for_mean(
-                metric.baseline_mean, metric.baseline_sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count
-            )
-        elif metric.kind != "conversion" and control and control["exposures"] > 1:
-            sd = control["standard_error"] * control["exposures"] ** 0.5
-            needed = planning.exposures_for_mean(control["mean"], sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
+        needed = _fixed_horizon_exposures(spec, control)
     except ValueError:
         needed = None  # a baseline that cannot be planned from (a 0% rate, no variation)
     if needed is not None:
@@ -148,12 +152,31 @@ def _plan(item: ExperimentItem, spec: ExperimentFields) -> dict:
     return {"recommended_exposures_per_variant": needed, "estimated_days_left": days_left}
 
 
-def _record(item: ExperimentItem, now: datetime, action: str, details: dict) -> None:
+def _fixed_horizon_exposures(spec: ExperimentFields, control: VariantAnalysis | None) -> int | None:
+    """Exposures per variant a fixed-horizon test needs, from the metric's planning baseline or
+    else the control's results; None when neither is known."""
+    metric, mde, count = spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants)
+    if metric.kind == "conversion":
+        baseline = metric.baseline or (control["mean"] if control else None)
+        if baseline is None:
+            return None
+        return planning.exposures_for_conversion(baseline, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
+    if metric.baseline_mean is not None and metric.baseline_sd is not None:
+        return planning.exposures_for_mean(
+            metric.baseline_mean, metric.baseline_sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count
+        )
+    if control and control["exposures"] > 1:
+        sd = control["standard_error"] * control["exposures"] ** 0.5
+        return planning.exposures_for_mean(control["mean"], sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
+    return None
+
+
+def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any]) -> None:
     item.updated_at = now
-    item.history = [
-        *item.history,
-        {"at": now.isoformat(), "action": action, **({"changes": details} if details else {})},
-    ]
+    entry: HistoryEntry = {"at": now.isoformat(), "action": action}
+    if details:
+        entry["changes"] = details
+    item.history = [*item.history, entry]
 
 
 def _save(item: ExperimentItem) -> None:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from pynamodb.exceptions import PynamoDBException
 
 from abacus import attribution, keys
+from abacus.documents import ErrorBody, IngestOutcome, Rejected
 from abacus.errors import StorageUnavailable, TooLarge
 from abacus.schemas import EventSpec
 from abacus.settings import settings
@@ -24,7 +25,7 @@ class EventsNotStored(StorageUnavailable):
         super().__init__(message)
         self.indexes = indexes
 
-    def to_body(self) -> dict:
+    def to_body(self) -> ErrorBody:
         body = super().to_body()
         body["error"]["not_stored"] = self.indexes
         return body
@@ -47,14 +48,14 @@ def event_time(value: int | str | None, received_at: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def ingest(project_id: str, raw_events: list, received_at: datetime) -> dict:
+def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> IngestOutcome:
     """Stores each valid event once and attributes it. Returns {accepted, duplicates, rejected:
     [{index, error}]}; StorageUnavailable (503) when storage refused after retries."""
     if len(raw_events) > MAX_EVENTS:
         raise TooLarge(f"events: at most {MAX_EVENTS} a request, not {len(raw_events)}", field="events")
     retention = timedelta(days=settings.event_retention_days)
     valid: list[tuple[int, EventItem]] = []
-    rejected = []
+    rejected: list[Rejected] = []
     for index, raw in enumerate(raw_events):
         try:
             valid.append((index, _to_item(project_id, raw, received_at, retention)))

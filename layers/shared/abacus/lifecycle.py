@@ -5,6 +5,8 @@ may also be archived. Running freezes the variants, weights and metrics: only th
 overrides, the targeting and a wider rollout may change. Complete leaves only the text.
 """
 
+from typing import Any
+
 from abacus.errors import Conflict
 
 DRAFT, RUNNING, COMPLETE, ARCHIVED = "draft", "running", "complete", "archived"
@@ -34,7 +36,7 @@ def next_status(current: str, action: str) -> str:
     return end
 
 
-def check_changes(status: str, changes: dict[str, tuple]) -> None:
+def check_changes(status: str, changes: dict[str, tuple[Any, Any]]) -> None:
     """Conflict (409) naming the first field that the stage does not let change.
     `changes` maps a field to its (old, new) values."""
     editable = EDITABLE[status]

@@ -7,15 +7,19 @@ import hashlib
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
+from typing import cast
 
 from abacus import experiments, keys
+from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
 from abacus.schemas import CONTROL, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
 from abacus.storage import results as result_store
+from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem, user_events
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
@@ -66,7 +70,7 @@ def metrics_key(metrics: list[MetricSpec]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _values_are_current(user, cutoff: datetime, key: str, active: set[str]) -> bool:
+def _values_are_current(user: AssignmentItem, cutoff: datetime, key: str, active: set[str]) -> bool:
     """Stored values hold for `cutoff` when nothing they depend on changed since they were computed:
     no events received from the user since, the same first exposure and metrics, and either the
     same cut-off or an earlier one past which the user had no events yet."""
@@ -74,22 +78,32 @@ def _values_are_current(user, cutoff: datetime, key: str, active: set[str]) -> b
         return False
     if user.values_exposed_at != user.exposed_at:
         return False
-    return user.values_cutoff == cutoff or (user.values_cutoff < cutoff and not user.values_pending)
+    computed_for = user.values_cutoff
+    return computed_for == cutoff or (computed_for is not None and computed_for < cutoff and not user.values_pending)
 
 
 def user_values(
-    project_id: str, user, metrics: list[MetricSpec], cutoff: datetime, key: str, active: set[str]
+    project_id: str,
+    user: AssignmentItem,
+    exposed_at: datetime,
+    metrics: list[MetricSpec],
+    cutoff: datetime,
+    key: str,
+    active: set[str],
 ) -> list[float]:
-    """The user's value of each metric as of `cutoff`: the stored ones when current, else computed
-    from the user's events (one Query) and stored for the next night."""
+    """The user's value of each metric as of `cutoff`, counting from their first exposure
+    (`exposed_at`): the stored ones when current, else computed from the user's events (one Query)
+    and stored for the next night."""
     if _values_are_current(user, cutoff, key, active):
-        return user.metric_values
+        stored: list[float] = user.metric_values
+        return stored
     names = sorted({metric.event for metric in metrics})
-    events = list(user_events(keys.user_id(project_id, user.distinct_id), names, user.exposed_at))
-    values, pending = [], False
+    events = list(user_events(keys.user_id(project_id, user.distinct_id), names, exposed_at))
+    values: list[float] = []
+    pending = False
     for metric in metrics:
-        window_end = user.exposed_at + timedelta(days=metric.window_days)
-        values.append(_user_value(metric, events, user.exposed_at, min(window_end, cutoff)))
+        window_end = exposed_at + timedelta(days=metric.window_days)
+        values.append(_user_value(metric, events, exposed_at, min(window_end, cutoff)))
         pending = pending or any(e.event == metric.event and cutoff <= e.timestamp < window_end for e in events)
     assignments.save_values(user, values, cutoff, key, pending)
     return values
@@ -126,14 +140,16 @@ def metric_statistics(
     squares = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
     key = metrics_key(metrics)
     users = [
-        user
+        (user, user.exposed_at)
         for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key))
-        if user.exposed_at < cutoff and user.variant in sums[0]
+        if user.exposed_at is not None and user.exposed_at < cutoff and user.variant in sums[0]
     ]
     # Users whose values must be recomputed each wait on two requests: many at a time.
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
-        all_values = pool.map(lambda user: user_values(project_id, user, metrics, cutoff, key, active), users)
-        for user, values in zip(users, all_values, strict=True):
+        all_values = pool.map(
+            lambda pair: user_values(project_id, pair[0], pair[1], metrics, cutoff, key, active), users
+        )
+        for (user, _), values in zip(users, all_values, strict=True):
             exposures[user.variant] += 1
             for index, value in enumerate(values):
                 sums[index][user.variant] += value
@@ -149,6 +165,13 @@ def metric_statistics(
     ]
 
 
+def _days_running(experiment: ExperimentItem, cutoff: datetime) -> float | None:
+    """Days from the launch to the cut-off (None before a launch: no rate to plan days left from)."""
+    if experiment.started_at is None:
+        return None
+    return max(0.0, (cutoff - experiment.started_at).total_seconds() / 86400)
+
+
 def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> SnapshotItem:
     spec = experiments.definition(experiment)
     metrics = [spec.primary_metric, *spec.secondary_metrics]
@@ -160,25 +183,29 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
         control=CONTROL,
         weights={v.key: float(v.weight) for v in spec.variants},
         mde=spec.minimum_detectable_effect,
-        days_running=max(0.0, (cutoff - experiment.started_at).total_seconds() / 86400),
+        days_running=_days_running(experiment, cutoff),
     )
-    analyses = []
+    analyses: list[MetricAnalysis] = []
     for metric, variants in zip(metrics, statistics, strict=True):
         analysis = analyse(CONVERSION if metric.kind == "conversion" else MEAN, variants, settings)
-        analysis["metric"] = metric.model_dump(mode="json", exclude_none=True)
-        analyses.append(analysis)
+        # pydantic's JSON dump is untyped: MetricJson is its shape.
+        metric_json = cast(MetricJson, metric.model_dump(mode="json", exclude_none=True))
+        analyses.append({**analysis, "metric": metric_json})
+    primary_and_secondary: SnapshotAnalysis = {**analyses[0], "secondary_metrics": analyses[1:]}
     snapshot = SnapshotItem(
         experiment_id,
         snapshot_date(cutoff),
         cutoff=cutoff,
         computed_at=now,
-        analysis={**analyses[0], "secondary_metrics": analyses[1:]},
+        analysis=primary_and_secondary,
     )
     result_store.put(snapshot)
     return snapshot
 
 
-def run(scheduled_time: datetime, now: datetime, on_failure) -> dict:
+def run(
+    scheduled_time: datetime, now: datetime, on_failure: Callable[[ExperimentItem, Exception], None]
+) -> NightlySummary:
     """Snapshots every running experiment of every project; one failure does not stop the rest
     (`on_failure(experiment, error)` is told of it). Returns the counts for the run's summary."""
     cutoff = cutoff_for(scheduled_time)
@@ -193,11 +220,12 @@ def run(scheduled_time: datetime, now: datetime, on_failure) -> dict:
     return {"date": snapshot_date(cutoff), "analysed": analysed, "failed": failed}
 
 
-def snapshot_to_api(snapshot: SnapshotItem, experiment_key: str) -> dict:
+def snapshot_to_api(snapshot: SnapshotItem, experiment_key: str) -> Snapshot:
+    analysis: SnapshotAnalysis = snapshot.analysis
     return {
         "experiment": experiment_key,
         "date": snapshot.date,
         "cutoff": snapshot.cutoff.isoformat(),
         "computed_at": snapshot.computed_at.isoformat(),
-        **snapshot.analysis,
+        **analysis,
     }

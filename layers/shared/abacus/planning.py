@@ -14,6 +14,9 @@ import math
 from statistics import NormalDist
 
 _STANDARD_NORMAL = NormalDist()
+# More exposures per variant than any experiment gets: the effect is too small to plan for (and
+# larger numbers would overflow once inflated for the sequential test).
+_MOST_EXPOSURES = 1e18
 
 
 def _z_values(alpha: float, power: float, variants: int) -> tuple[float, float]:
@@ -41,7 +44,7 @@ def exposures_for_conversion(
     root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_power * math.sqrt(
         baseline * (1 - baseline) + target * (1 - target)
     )
-    return math.ceil(root**2 / (target - baseline) ** 2)
+    return _whole_exposures(root**2, (target - baseline) ** 2)
 
 
 def exposures_for_mean(
@@ -55,7 +58,16 @@ def exposures_for_mean(
     if mde == 0:
         raise ValueError("mde: must be non-zero")
     z_alpha, z_power = _z_values(alpha, power, variants)
-    return math.ceil(2 * (z_alpha + z_power) ** 2 * baseline_sd**2 / (baseline_mean * mde) ** 2)
+    return _whole_exposures(2 * (z_alpha + z_power) ** 2 * baseline_sd**2, (baseline_mean * mde) ** 2)
+
+
+def _whole_exposures(numerator: float, squared_effect: float) -> int:
+    """numerator / squared_effect, rounded up; ValueError when the effect is so small (5e-324, say)
+    that its square is 0 or the sample beyond _MOST_EXPOSURES."""
+    needed = numerator / squared_effect if squared_effect > 0 else math.inf
+    if needed > _MOST_EXPOSURES:
+        raise ValueError("mde: too small an effect to plan a sample size for")
+    return math.ceil(needed)
 
 
 def sequential_inflation(alpha: float = 0.05, power: float = 0.8) -> float:

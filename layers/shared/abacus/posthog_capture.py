@@ -9,6 +9,7 @@ event's `timestamp` is moved by (receipt time - sent_at), as PostHog does; an ev
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from abacus.errors import BadRequest, Unauthorized
 from abacus.ingestion import event_time
@@ -16,17 +17,22 @@ from abacus.ingestion import event_time
 CREDENTIAL_PROPERTIES = ("token", "api_key")
 
 
-def _token(body: dict, events: list) -> str:
+def _properties(source: dict[str, Any]) -> dict[str, Any]:
+    properties = source.get("properties")
+    return properties if isinstance(properties, dict) else {}
+
+
+def _token(body: dict[str, Any], events: list[object]) -> str:
     for source in (body, *(e for e in events if isinstance(e, dict))):
-        properties = source.get("properties") if isinstance(source.get("properties"), dict) else {}
-        for candidate in (source.get("api_key"), source.get("token"), properties.get("token")):
+        for candidate in (source.get("api_key"), source.get("token"), _properties(source).get("token")):
             if isinstance(candidate, str) and candidate:
                 return candidate
     raise Unauthorized("api_key: send the project token as api_key or token", field="api_key")
 
 
-def normalize(body: object, received_at: datetime) -> tuple[str, list]:
+def normalize(body: object, received_at: datetime) -> tuple[str, list[object]]:
     """(project token, events in Abacus's shape) from a PostHog capture body."""
+    envelope: dict[str, Any]
     if isinstance(body, list):
         envelope, events = {}, body
     elif isinstance(body, dict):
@@ -50,10 +56,9 @@ def normalize(body: object, received_at: datetime) -> tuple[str, list]:
 def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
     if not isinstance(raw, dict):
         return raw  # rejected, with its index, by ingestion's validation
-    properties = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
     # posthog-js sends the project token among the properties: a credential is not event data.
-    properties = {key: value for key, value in properties.items() if key not in CREDENTIAL_PROPERTIES}
-    event = {
+    properties = {key: value for key, value in _properties(raw).items() if key not in CREDENTIAL_PROPERTIES}
+    event: dict[str, Any] = {
         "event": raw.get("event"),
         "distinct_id": raw.get("distinct_id", properties.get("distinct_id", properties.get("$distinct_id"))),
         "properties": properties,

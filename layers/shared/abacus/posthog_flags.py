@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from abacus import assignment, lifecycle
-from abacus.schemas import AssignRequest, DistinctId
+from abacus.documents import DecideAnswer, Flag, FlagsAnswer
+from abacus.schemas import AssignRequest, DistinctId, Scalar
 
 
 class FlagsRequest(BaseModel):
@@ -37,7 +38,7 @@ def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str,
     known = assignment.project_experiments(project_id)
     wanted = request.flag_keys_to_evaluate
     # Only flat scalar properties can be targeted; anything else is ignored, as PostHog ignores it.
-    properties = {
+    properties: dict[str, Scalar | list[Scalar] | None] = {
         k: v for k, v in request.person_properties.items() if isinstance(v, str | int | float | bool | type(None))
     }
     assign_request = AssignRequest(
@@ -50,16 +51,16 @@ def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str,
     }
 
 
-def flags_v4(values: dict[str, str | None], versions: dict[str, int]) -> dict:
+def flags_v4(values: dict[str, str | None], versions: dict[str, int]) -> FlagsAnswer:
     """The /flags?v=4 answer: one typed record per flag."""
-    records = {}
+    records: dict[str, Flag] = {}
     for key, variant in values.items():
         matched = variant is not None
         records[key] = {
             "key": key,
             "enabled": matched,
             "variant": variant,
-            "value": variant if matched else False,
+            "value": variant if variant is not None else False,
             "failed": False,
             "reason": {
                 "code": "condition_match" if matched else "no_condition_match",
@@ -71,7 +72,7 @@ def flags_v4(values: dict[str, str | None], versions: dict[str, int]) -> dict:
     return {"flags": records, "errorsWhileComputingFlags": False, "requestId": str(uuid.uuid4())}
 
 
-def decide(values: dict[str, str | None]) -> dict:
+def decide(values: dict[str, str | None]) -> DecideAnswer:
     """The older /decide answer: {"featureFlags": {key: variant or false}}."""
     return {
         "featureFlags": {key: variant if variant is not None else False for key, variant in values.items()},

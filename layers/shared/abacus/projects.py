@@ -3,12 +3,15 @@
 import re
 import secrets
 
+from abacus.documents import NewProject, RotatedKeys
 from abacus.storage import projects as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
-def create(name: str, project_id: str | None = None, token: str | None = None, admin_key: str | None = None) -> dict:
+def create(
+    name: str, project_id: str | None = None, token: str | None = None, admin_key: str | None = None
+) -> NewProject:
     """Creates a project and returns {project_id, name, token, admin_key}: the only time the keys are
     shown, as the table keeps only their hashes. Fixed values (for the local stack) may be given."""
     project_id = project_id or secrets.token_hex(8)
@@ -21,10 +24,10 @@ def create(name: str, project_id: str | None = None, token: str | None = None, a
     return {"project_id": project_id, "name": name, "token": token, "admin_key": admin_key}
 
 
-def rotate(project_id: str, token: bool = False, admin_key: bool = False) -> dict:
+def rotate(project_id: str, token: bool = False, admin_key: bool = False) -> RotatedKeys:
     """New keys for a project (the token, the admin key or both); the old ones stop working (at
     once for admin keys; within the cache's TTL for tokens). Returns the new keys: shown once."""
-    answer: dict = {"project_id": project_id}
+    answer: RotatedKeys = {"project_id": project_id}
     if token:
         answer["token"] = f"phc_{secrets.token_urlsafe(32)}"
         store.replace_credential(project_id, store.TOKEN, answer["token"])

@@ -3,6 +3,11 @@ inline SVG charts of the cumulative lift with its interval and of the probabilit
 the days), and the same as text for a terminal. Pure functions of the snapshots."""
 
 import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from abacus.documents import Analysis, Experiment, Lift, Snapshot, VariantAnalysis
 
 _COLOURS = [
     "#4c78a8",
@@ -18,13 +23,32 @@ _COLOURS = [
 ]
 
 
+# The charts' size and margins, in SVG units.
+_WIDTH, _HEIGHT, _LEFT, _BOTTOM, _TOP = 640, 260, 56, 28, 24
+# One value a day per variant (None where undefined), and the interval around it.
+type Series = dict[str, list[float | None]]
+type Bands = dict[str, list[list[float] | None]]
+
+
+class DisplayRow(NamedTuple):
+    """One variant as the table shows it, every cell a string."""
+
+    variant: str
+    exposures: str
+    value: str
+    mean: str
+    best: str
+    lift: str
+    p: str
+
+
 def _percent(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "n/a"
     return f"{value:+.1%}" if signed else f"{value:.2%}"
 
 
-def verdict_sentence(snapshot: dict) -> str:
+def verdict_sentence(snapshot: Analysis) -> str:
     verdict = snapshot["verdict"]
     decision = verdict["decision"]
     if decision == "ship":
@@ -36,34 +60,35 @@ def verdict_sentence(snapshot: dict) -> str:
     return f"Keep running: {verdict['reason']}."
 
 
-def rows(snapshot: dict) -> list[dict]:
+def rows(snapshot: Analysis) -> list[DisplayRow]:
     """One display row per variant."""
-    shown = []
-    for row in snapshot["variants"]:
-        lift = row.get("lift")
-        interval = lift["relative_ci"] if lift else None
-        shown.append(
-            {
-                "variant": row["key"],
-                "exposures": str(row["exposures"]),
-                "value": str(row.get("conversions", round(row.get("sum", 0.0), 2))),
-                "mean": _percent(row["mean"]) if snapshot.get("kind") == "conversion" else f"{row['mean']:.4g}",
-                "best": _percent(row.get("probability_to_be_best")),
-                "lift": "(control)"
-                if lift is None
-                else _percent(lift["relative"], True)
-                + (f" [{_percent(interval[0], True)}, {_percent(interval[1], True)}]" if interval else ""),
-                "p": "" if lift is None else ("n/a" if row["p_value"] is None else f"{row['p_value']:.4f}"),
-            }
-        )
-    return shown
+    return [_display_row(row, snapshot.get("kind") == "conversion") for row in snapshot["variants"]]
+
+
+def _display_row(row: VariantAnalysis, is_rate: bool) -> DisplayRow:
+    lift = row.get("lift")
+    return DisplayRow(
+        variant=row["key"],
+        exposures=str(row["exposures"]),
+        value=str(row.get("conversions", round(row.get("sum", 0.0), 2))),
+        mean=_percent(row["mean"]) if is_rate else f"{row['mean']:.4g}",
+        best=_percent(row.get("probability_to_be_best")),
+        lift="(control)" if lift is None else _lift_with_interval(lift),
+        p="" if lift is None else ("n/a" if row["p_value"] is None else f"{row['p_value']:.4f}"),
+    )
+
+
+def _lift_with_interval(lift: Lift) -> str:
+    interval = lift["relative_ci"]
+    bounds = f" [{_percent(interval[0], True)}, {_percent(interval[1], True)}]" if interval else ""
+    return _percent(lift["relative"], True) + bounds
 
 
 def _line(variant: str, exposures: str, value: str, mean: str, best: str, lift: str, p: str) -> str:
     return f"{variant:<14}{exposures:>10}{value:>12}{mean:>10}{best:>9}   {lift:<30}{p:>8}"
 
 
-def text(snapshot: dict, experiment: str) -> str:
+def text(snapshot: Snapshot, experiment: str) -> str:
     metric = snapshot.get("metric", {})
     lines = [
         f"{experiment}: results for {snapshot['date']} (metric {metric.get('event', '?')}, {metric.get('kind', '')})",
@@ -71,101 +96,149 @@ def text(snapshot: dict, experiment: str) -> str:
         _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value"),
     ]
     for r in rows(snapshot):
-        lines.append(_line(r["variant"], r["exposures"], r["value"], r["mean"], r["best"], r["lift"], r["p"]))
+        lines.append(_line(*r))
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines.append(verdict_sentence(snapshot))
     return "\n".join(lines)
 
 
-def _chart(title: str, days: list[str], series: dict[str, list], band: dict[str, list] | None, as_percent: bool) -> str:
-    """A line chart as inline SVG: one line per series (None gaps), optional interval bands."""
-    width, height, left, bottom, top = 640, 260, 56, 28, 24
-    values = [v for line in series.values() for v in line if v is not None]
-    for low_high in (band or {}).values():
-        values += [v for pair in low_high if pair for v in pair]
-    if not values or not days:
-        return f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption><p>No data yet.</p></figure>'
+@dataclass(frozen=True)
+class _Frame:
+    """Where a day and a value land in the chart: days spread over the width, values from low
+    (bottom) to high (top)."""
+
+    low: float
+    high: float
+    step: float
+
+    def x(self, day: int) -> float:
+        return _LEFT + day * self.step
+
+    def y(self, value: float) -> float:
+        return _TOP + (self.high - value) / (self.high - self.low) * (_HEIGHT - _TOP - _BOTTOM)
+
+
+def _frame(values: list[float], days: int) -> _Frame:
+    """The frame that fits every value and 0 (the no-difference line)."""
     low, high = min([*values, 0.0]), max([*values, 0.0])
     if high == low:
         high = low + 1
-    step = (width - left - 16) / max(1, len(days) - 1)
+    return _Frame(low, high, (_WIDTH - _LEFT - 16) / max(1, days - 1))
 
-    def x(i: int) -> float:
-        return left + i * step
 
-    def y(v: float) -> float:
-        return top + (high - v) / (high - low) * (height - top - bottom)
+def _figure(title: str, content: str) -> str:
+    return f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption>{content}</figure>'
 
+
+def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[str]:
+    """The SVG's opening, the dashed zero line, three value ticks and the first and last days."""
+    zero = frame.y(0)
     parts = [
-        f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}">',
-        f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - 16}" y2="{y(0):.1f}" stroke="#999" stroke-dasharray="4 3"/>',
+        f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
+        f'width="{_WIDTH}" height="{_HEIGHT}">',
+        f'<line x1="{_LEFT}" y1="{zero:.1f}" x2="{_WIDTH - 16}" y2="{zero:.1f}" stroke="#999" stroke-dasharray="4 3"/>',
     ]
-    for tick in (low, (low + high) / 2, high):
+    for tick in (frame.low, (frame.low + frame.high) / 2, frame.high):
         label = f"{tick:+.0%}" if as_percent else f"{tick:.0%}"
-        parts.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>')
-    for i, anchor in ((0, "start"), (len(days) - 1, "end")):
-        parts.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="{anchor}" font-size="11">{days[i]}</text>')
-    for n, (name, line) in enumerate(series.items()):
-        colour = _COLOURS[n % len(_COLOURS)]
-        pairs = (band or {}).get(name)
-        if pairs:
-            upper = [(x(i), y(p[1])) for i, p in enumerate(pairs) if p]
-            lower = [(x(i), y(p[0])) for i, p in enumerate(pairs) if p]
-            if upper:
-                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in upper + lower[::-1])
-                parts.append(f'<polygon class="band" points="{points}" fill="{colour}" fill-opacity="0.18"/>')
-        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(line) if v is not None)
-        parts.append(f'<polyline class="series" points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"/>')
         parts.append(
-            f'<text x="{width - 12}" y="{top + 14 * n}" text-anchor="end" font-size="12" fill="{colour}">'
-            f"{html.escape(name)}</text>"
+            f'<text x="{_LEFT - 6}" y="{frame.y(tick) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>'
         )
+    for i, anchor in ((0, "start"), (len(days) - 1, "end")):
+        parts.append(
+            f'<text x="{frame.x(i):.1f}" y="{_HEIGHT - 8}" text-anchor="{anchor}" font-size="11">{days[i]}</text>'
+        )
+    return parts
+
+
+def _band(frame: _Frame, pairs: list[list[float] | None], colour: str) -> list[str]:
+    """The interval around a series as a shaded polygon (none when no day has one)."""
+    upper = [(frame.x(i), frame.y(p[1])) for i, p in enumerate(pairs) if p]
+    lower = [(frame.x(i), frame.y(p[0])) for i, p in enumerate(pairs) if p]
+    if not upper:
+        return []
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in upper + lower[::-1])
+    return [f'<polygon class="band" points="{points}" fill="{colour}" fill-opacity="0.18"/>']
+
+
+def _series(frame: _Frame, index: int, name: str, line: list[float | None], colour: str) -> list[str]:
+    """A series' line (skipping undefined days) and its name, stacked at the top right."""
+    points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in enumerate(line) if v is not None)
+    return [
+        f'<polyline class="series" points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"/>',
+        f'<text x="{_WIDTH - 12}" y="{_TOP + 14 * index}" text-anchor="end" font-size="12" fill="{colour}">'
+        f"{html.escape(name)}</text>",
+    ]
+
+
+def _chart(title: str, days: list[str], series: Series, bands: Bands | None, as_percent: bool) -> str:
+    """A line chart as inline SVG: one line per series (None gaps), optional interval bands."""
+    bands = bands or {}
+    values = [v for line in series.values() for v in line if v is not None]
+    values += [v for pairs in bands.values() for pair in pairs if pair for v in pair]
+    if not values or not days:
+        return _figure(title, "<p>No data yet.</p>")
+    frame = _frame(values, len(days))
+    parts = _axes(frame, title, days, as_percent)
+    for index, (name, line) in enumerate(series.items()):
+        colour = _COLOURS[index % len(_COLOURS)]
+        parts += _band(frame, bands.get(name) or [], colour) + _series(frame, index, name, line, colour)
     parts.append("</svg>")
-    return f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption>{"".join(parts)}</figure>'
+    return _figure(title, "".join(parts))
 
 
-def page(experiment: dict, history: list[dict]) -> str:
+def _variant_row(snapshot: Snapshot, key: str) -> VariantAnalysis | None:
+    return next((row for row in snapshot["variants"] if row["key"] == key), None)
+
+
+def _over_days[V](history: list[Snapshot], key: str, number: Callable[[VariantAnalysis], V | None]) -> list[V | None]:
+    """A number of one variant's row, day by day (None on a day without that variant)."""
+    return [None if row is None else number(row) for row in (_variant_row(day, key) for day in history)]
+
+
+def _results_body(history: list[Snapshot]) -> str:
+    """The verdict, the variants table and the two charts, from the latest snapshot and the days."""
+    latest = history[-1]
+    days = [s["date"] for s in history]
+    treatments = [r["key"] for r in latest["variants"] if "lift" in r]
+    lifts: Series = {key: _over_days(history, key, _relative_lift) for key in treatments}
+    bands: Bands = {key: _over_days(history, key, _relative_interval) for key in treatments}
+    best: Series = {r["key"]: _over_days(history, r["key"], _probability_to_be_best) for r in latest["variants"]}
+    table = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in r) + "</tr>" for r in rows(latest))
+    metric = latest.get("metric", {})
+    return (
+        f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
+        f"<p>Data up to {html.escape(latest['date'])}; metric <b>{html.escape(str(metric.get('event', '')))}</b> "
+        f"({html.escape(str(metric.get('kind', '')))}); {html.escape(latest.get('method', ''))}.</p>"
+        "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
+        "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
+        f"<tbody>{table}</tbody></table>"
+        + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
+        + _chart("Probability to be best", days, best, None, False)
+    )
+
+
+def _relative_lift(row: VariantAnalysis) -> float | None:
+    lift = row.get("lift")
+    return lift["relative"] if lift else None
+
+
+def _relative_interval(row: VariantAnalysis) -> list[float] | None:
+    lift = row.get("lift")
+    return lift["relative_ci"] if lift else None
+
+
+def _probability_to_be_best(row: VariantAnalysis) -> float | None:
+    return row.get("probability_to_be_best")
+
+
+def page(experiment: Experiment, history: list[Snapshot]) -> str:
     """The report page for an experiment (its API description) and its snapshots, oldest first."""
     name = html.escape(experiment.get("name") or experiment["key"])
     if not history:
         body = "<p>No results yet: the nightly job computes the first snapshot after a full day running.</p>"
     else:
-        latest = history[-1]
-        days = [s["date"] for s in history]
-        treatments = [r["key"] for r in latest["variants"] if "lift" in r]
-        lifts, bands = {}, {}
-        for key in treatments:
-            rows_by_day = [next((r for r in s["variants"] if r["key"] == key), {}) for s in history]
-            lifts[key] = [(r.get("lift") or {}).get("relative") for r in rows_by_day]
-            bands[key] = [(r.get("lift") or {}).get("relative_ci") for r in rows_by_day]
-        best = {
-            r["key"]: [
-                next((x for x in s["variants"] if x["key"] == r["key"]), {}).get("probability_to_be_best")
-                for s in history
-            ]
-            for r in latest["variants"]
-        }
-        table = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(r[k])}</td>" for k in ("variant", "exposures", "value", "mean", "best", "lift", "p")
-            )
-            + "</tr>"
-            for r in rows(latest)
-        )
-        metric = latest.get("metric", {})
-        body = (
-            f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
-            f"<p>Data up to {html.escape(latest['date'])}; metric <b>{html.escape(str(metric.get('event', '')))}</b> "
-            f"({html.escape(str(metric.get('kind', '')))}); {html.escape(latest.get('method', ''))}.</p>"
-            "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
-            "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
-            f"<tbody>{table}</tbody></table>"
-            + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
-            + _chart("Probability to be best", days, best, None, False)
-        )
+        body = _results_body(history)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{name}: Abacus results</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

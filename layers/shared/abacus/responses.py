@@ -1,8 +1,9 @@
 """What the API answers, as pydantic models: they document each route's responses in the OpenAPI
 document (GET /openapi.json), and the fuzzing tests check every answer against them."""
 
-from typing import Any, Literal
+from typing import Literal
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from abacus.schemas import ExperimentFields
@@ -144,9 +145,13 @@ ADMIN_ERRORS = (400, 401, 403, 404, 413, 422, 503)
 TOKEN_ERRORS = (400, 401, 403, 413, 422, 429, 503)
 
 
-def documented(status: int, model: Any, description: str, errors: tuple[int, ...]) -> dict:
+def documented(
+    status: int, model: type[BaseModel], description: str, errors: tuple[int, ...]
+) -> dict[int, OpenAPIResponse]:
     """The `responses` of a route: its success answer and the errors it can give, one shape each."""
-    answers: dict[int, Any] = {status: {"description": description, "content": {"application/json": {"model": model}}}}
+    answers: dict[int, OpenAPIResponse] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
     for code in sorted(set(errors)):
         answers[code] = {
             "description": ERROR_DESCRIPTIONS[code],

@@ -6,6 +6,16 @@ import hmac
 from datetime import datetime, timedelta
 
 from abacus import experiments, keys, lifecycle, nightly
+from abacus.documents import (
+    HistoryDay,
+    HistoryVariant,
+    PendingResults,
+    ReadyResults,
+    Results,
+    ResultsHistory,
+    Snapshot,
+    VariantAnalysis,
+)
 from abacus.errors import Conflict, Invalid, NotFound, Unauthorized
 from abacus.storage import projects
 from abacus.storage import results as store
@@ -13,7 +23,7 @@ from abacus.storage import results as store
 LINK_LIFETIME = timedelta(minutes=15)
 
 
-def pending(key: str, status: str) -> dict:
+def pending(key: str, status: str) -> PendingResults:
     when = "after its first full day running" if status == lifecycle.RUNNING else "once it is launched"
     return {
         "experiment": key,
@@ -22,7 +32,7 @@ def pending(key: str, status: str) -> dict:
     }
 
 
-def snapshot(project_id: str, key: str, date: str | None = None) -> dict:
+def snapshot(project_id: str, key: str, date: str | None = None) -> Results:
     """The latest snapshot, or the one of `date` (YYYY-MM-DD); pending before the first."""
     experiment = experiments.get(project_id, key)
     experiment_id = keys.experiment_id(project_id, key)
@@ -41,38 +51,39 @@ def snapshot(project_id: str, key: str, date: str | None = None) -> dict:
     return {"status": "ready", **nightly.snapshot_to_api(latest, key)}
 
 
-def snapshots(project_id: str, key: str) -> list[dict]:
+def snapshots(project_id: str, key: str) -> list[Snapshot]:
     """Every snapshot's analysis, oldest first."""
     experiments.get(project_id, key)
     return [nightly.snapshot_to_api(item, key) for item in store.history(keys.experiment_id(project_id, key))]
 
 
-def history(project_id: str, key: str) -> dict:
+def history(project_id: str, key: str) -> ResultsHistory:
     """The daily series: per day, exposures and per variant the mean, lift, interval, P(best)."""
-    days = []
-    for day in snapshots(project_id, key):
-        days.append(
-            {
-                "date": day["date"],
-                "exposures": sum(row["exposures"] for row in day["variants"]),
-                "verdict": day["verdict"]["decision"],
-                "variants": [
-                    {
-                        "key": row["key"],
-                        "exposures": row["exposures"],
-                        "mean": row["mean"],
-                        "probability_to_be_best": row.get("probability_to_be_best"),
-                        "lift": (row.get("lift") or {}).get("relative"),
-                        "relative_ci": (row.get("lift") or {}).get("relative_ci"),
-                    }
-                    for row in day["variants"]
-                ],
-            }
-        )
-    return {"experiment": key, "days": days}
+    return {"experiment": key, "days": [_history_day(day) for day in snapshots(project_id, key)]}
 
 
-def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None) -> dict:
+def _history_day(day: Snapshot) -> HistoryDay:
+    return {
+        "date": day["date"],
+        "exposures": sum(row["exposures"] for row in day["variants"]),
+        "verdict": day["verdict"]["decision"],
+        "variants": [_history_variant(row) for row in day["variants"]],
+    }
+
+
+def _history_variant(row: VariantAnalysis) -> HistoryVariant:
+    lift = row.get("lift")
+    return {
+        "key": row["key"],
+        "exposures": row["exposures"],
+        "mean": row["mean"],
+        "probability_to_be_best": row.get("probability_to_be_best"),
+        "lift": lift["relative"] if lift else None,
+        "relative_ci": lift["relative_ci"] if lift else None,
+    }
+
+
+def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None) -> ReadyResults:
     """Computes and stores a snapshot now (data up to now), or for the past day `as_of`."""
     experiment = experiments.get(project_id, key)
     if experiment.started_at is None:

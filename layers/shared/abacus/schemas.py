@@ -150,20 +150,25 @@ class ExperimentCreate(ExperimentFields):
     key: Slug
 
 
+# The default of a field a PATCH leaves out: never validated (so not of the field's type, which
+# refuses a null that is sent) and left out by model_dump(exclude_unset=True).
+NOT_GIVEN: Any = None
+
+
 class ExperimentPatch(Strict):
     """The fields to change; those left out keep their values. A field sent as null is refused
     (422 naming it): no field of an experiment can be null. The defaults are never validated."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] = None
-    description: Text = None
-    hypothesis: Text = None
-    variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)] = None
-    rollout_percentage: Annotated[float, Field(ge=0, le=100)] = None
-    targeting: Targeting = None
-    overrides: Overrides = None
-    primary_metric: MetricSpec = None
-    secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = None
-    minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] = NOT_GIVEN
+    description: Text = NOT_GIVEN
+    hypothesis: Text = NOT_GIVEN
+    variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)] = NOT_GIVEN
+    rollout_percentage: Annotated[float, Field(ge=0, le=100)] = NOT_GIVEN
+    targeting: Targeting = NOT_GIVEN
+    overrides: Overrides = NOT_GIVEN
+    primary_metric: MetricSpec = NOT_GIVEN
+    secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = NOT_GIVEN
+    minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = NOT_GIVEN
 
 
 class ShipRequest(Strict):
@@ -189,11 +194,11 @@ class EventSpec(Strict):
     event: Annotated[str, Field(min_length=1, max_length=200)]
     distinct_id: DistinctId
     timestamp: StrictInt | str | None = None
-    properties: dict | None = None
+    properties: dict[str, Any] | None = None
 
     @field_validator("properties")
     @classmethod
-    def properties_fit_storage(cls, properties: dict | None) -> dict | None:
+    def properties_fit_storage(cls, properties: dict[str, Any] | None) -> dict[str, Any] | None:
         # An event is one DynamoDB item (at most 400 KB), and deep nesting serves no metric.
         if properties is not None:
             if _depth(properties) > MAX_PROPERTIES_DEPTH:

@@ -7,18 +7,20 @@ property that was not sent (or is null) fails, except is_not_set. A list propert
 in and contains when any element does, and neq and not_in when none does.
 """
 
-from abacus.schemas import Condition, TargetingGroup
+from collections.abc import Mapping
+
+from abacus.schemas import Condition, Scalar, TargetingGroup
 
 _NEGATED = {"neq": "eq", "not_in": "in"}
 
 
-def matches(targeting: list[TargetingGroup], properties: dict) -> bool:
+def matches(targeting: list[TargetingGroup], properties: Mapping[str, Scalar | list[Scalar] | None]) -> bool:
     if not targeting:
         return True
     return any(all(_holds(condition, properties) for condition in group.conditions) for group in targeting)
 
 
-def _holds(condition: Condition, properties: dict) -> bool:
+def _holds(condition: Condition, properties: Mapping[str, Scalar | list[Scalar] | None]) -> bool:
     actual = properties.get(condition.property)
     if condition.operator == "is_set":
         return actual is not None
@@ -33,30 +35,34 @@ def _holds(condition: Condition, properties: dict) -> bool:
     return any(_test(condition, value) for value in values)
 
 
-def _text(value) -> str:
+def _text(value: Scalar | list[Scalar] | None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).lower()
 
 
-def _number(value) -> float | None:
-    if isinstance(value, bool):
+def _number(value: Scalar | list[Scalar] | None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 
-def _test(condition: Condition, actual) -> bool:
+def _test(condition: Condition, actual: Scalar) -> bool:
     operator, expected = condition.operator, condition.value
     if operator == "eq":
         return _text(actual) == _text(expected)
     if operator == "in":
-        return _text(actual) in {_text(item) for item in expected}
+        return isinstance(expected, list) and _text(actual) in {_text(item) for item in expected}
     if operator == "contains":
         return _text(expected) in _text(actual)
     left, right = _number(actual), _number(expected)
-    if left is None or right is None:
-        left, right = _text(actual), _text(expected)
+    if left is not None and right is not None:
+        return _ordered(operator, left, right)
+    return _ordered(operator, _text(actual), _text(expected))
+
+
+def _ordered[T: (float, str)](operator: str, left: T, right: T) -> bool:
     return {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[operator]

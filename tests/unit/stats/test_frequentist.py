@@ -6,12 +6,15 @@ import pytest
 from scipy import stats
 from statsmodels.stats import proportion
 
+from abacus.documents import MetricKind, VariantAnalysis
 from abacus.stats import Settings, VariantData, analyse
 
 FIXED = Settings(sequential=False)
 
 
-def two_variants(kind: str, control: VariantData, treatment: VariantData, settings: Settings = FIXED) -> dict:
+def two_variants(
+    kind: MetricKind, control: VariantData, treatment: VariantData, settings: Settings = FIXED
+) -> VariantAnalysis:
     return analyse(kind, [control, treatment], settings)["variants"][1]
 
 

@@ -53,6 +53,15 @@ def test_bad_planning_input_names_the_field():
         planning.exposures_for_mean(10, 0, 0.05)
 
 
+@pytest.mark.parametrize(("baseline", "mde"), [(5e-324, 5e-324), (0.5, 1e-153), (0.5, 5e-324)])
+def test_an_effect_too_small_to_plan_for_is_refused_by_name(baseline, mde):
+    # Its square is 0, or the sample beyond any experiment's: never a ZeroDivisionError or an overflow.
+    with pytest.raises(ValueError, match=r"^mde: too small"):
+        planning.exposures_for_conversion(baseline, mde)
+    with pytest.raises(ValueError, match=r"^mde: too small"):
+        planning.exposures_for_mean(max(baseline, 1e-300), 1.0, mde)
+
+
 def test_planning_needs_no_scipy():
     import subprocess
     import sys

@@ -27,8 +27,9 @@ def test_p_value_is_one_over_the_mixture_likelihood_ratio(estimate, variance, ta
 
 def test_confidence_sequence_inverts_the_test():
     estimate, variance, tau, alpha = 0.04, 0.0003, 0.05, 0.05
-    low, high = sequential.confidence_sequence(estimate, variance, tau, alpha)
-    for edge in (low, high):
+    interval = sequential.confidence_sequence(estimate, variance, tau, alpha)
+    assert interval is not None
+    for edge in interval:
         # At the sequence's edge, testing theta = edge gives p = alpha exactly.
         assert sequential.always_valid_p_value(estimate - edge, variance, tau) == pytest.approx(alpha, rel=1e-9)
 
@@ -38,8 +39,10 @@ def test_sequential_fields_beside_the_fixed_ones():
     row = analyse("conversion", variants, Settings(sequential=True))["variants"][1]
     fixed = analyse("conversion", variants, Settings(sequential=False))["variants"][1]
     assert row["p_value_fixed"] == fixed["p_value"] and row["relative_ci_fixed"] == fixed["lift"]["relative_ci"]
-    assert row["p_value"] > row["p_value_fixed"]
-    assert row["lift"]["relative_ci"][0] < fixed["lift"]["relative_ci"][0]
+    p_value, p_value_fixed = row["p_value"], row["p_value_fixed"]
+    assert p_value is not None and p_value_fixed is not None and p_value > p_value_fixed
+    interval, fixed_interval = row["lift"]["relative_ci"], fixed["lift"]["relative_ci"]
+    assert interval is not None and fixed_interval is not None and interval[0] < fixed_interval[0]
 
 
 def test_daily_peeking_keeps_false_positives_at_alpha_and_intervals_cover():

@@ -5,19 +5,37 @@ Handlers take what they need by injection (Depends(admin_project), Request) rath
 router's current event, so a router can also be included in the resolver that builds the document.
 """
 
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
 from abacus.api import admin_project
 from abacus.responses import ADMIN_ERRORS, documented
 
-ADMIN_SECURITY = [{"adminKey": []}]
+ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminKey": []}]
 # An admin route's parameter: the project whose admin key the request carries.
 AdminProject = Annotated[str, Depends(admin_project)]
 
 
-def admin_operation(tag: str, summary: str, status: int, model, description: str, errors=ADMIN_ERRORS) -> dict:
+class RouteDocumentation(TypedDict):
+    """The keywords a route decorator takes for the OpenAPI document and the admin key."""
+
+    summary: str
+    tags: list[str]
+    security: list[dict[str, list[str]]]
+    responses: dict[int, OpenAPIResponse]
+
+
+def admin_operation(
+    tag: str,
+    summary: str,
+    status: int,
+    model: type[BaseModel],
+    description: str,
+    errors: tuple[int, ...] = ADMIN_ERRORS,
+) -> RouteDocumentation:
     """The keywords of an admin route's decorator: its summary and tag for the OpenAPI document,
     the admin key it takes, and its answers (success and errors)."""
     return {

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus import assignment, posthog_flags
@@ -19,7 +20,7 @@ TAGS = ["assignment"]
     tags=TAGS,
     responses=documented(200, Assignments, "Each experiment's variant for the user", (*TOKEN_ERRORS, 404)),
 )
-def assign(request: AssignRequest):
+def assign(request: AssignRequest) -> Response[str]:
     variants = assignment.assign(token_project(request.token), request, now=datetime.now(UTC))
     return json_response(200, {"assignments": variants})
 
@@ -31,7 +32,7 @@ def assign(request: AssignRequest):
     responses=documented(200, FlagsAnswer, "Each experiment as a multivariate flag", TOKEN_ERRORS),
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
-def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest):
+def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
     project_id = token_project(request.project_token or "")
     values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
     versions = {key: item.version for key, item in assignment.project_experiments(project_id).items()}
@@ -45,6 +46,6 @@ def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest):
     responses=documented(200, DecideAnswer, "Each experiment's variant, or false", TOKEN_ERRORS),
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
-def decide_for_older_posthog_sdks(request: posthog_flags.FlagsRequest):
+def decide_for_older_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
     project_id = token_project(request.project_token or "")
     return json_response(200, posthog_flags.decide(posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))))

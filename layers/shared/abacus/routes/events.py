@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools.event_handler import Request
+from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus import ingestion, posthog_capture
@@ -56,12 +56,12 @@ CAPTURE_BODY = {
     tags=["events"],
     responses=documented(200, IngestOutcome, "What was stored, already stored, or refused", INGEST_ERRORS),
 )
-def post_events(batch: EventBatch):
+def post_events(batch: EventBatch) -> Response[str]:
     project_id = token_project(batch.token)
     return json_response(200, ingestion.ingest(project_id, batch.events, received_at=datetime.now(UTC)))
 
 
-def _capture(request: Request):
+def _capture(request: Request) -> Response[str]:
     received_at = datetime.now(UTC)
     token, events = posthog_capture.normalize(json_body(request), received_at)
     outcome = ingestion.ingest(token_project(token), events, received_at)

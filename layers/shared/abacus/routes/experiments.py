@@ -1,8 +1,10 @@
 """Experiments and their lifecycle (admin key): create, list, read, change, launch, stop, ship, archive."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -14,6 +16,7 @@ from abacus.schemas import ExperimentCreate, ExperimentPatch, ShipRequest
 
 router = APIGatewayHttpRouter()
 CHANGE_ERRORS = (*ADMIN_ERRORS, 409)
+type RouteHandler = Callable[..., Response[str]]
 
 
 @router.post(
@@ -22,7 +25,7 @@ CHANGE_ERRORS = (*ADMIN_ERRORS, 409)
         "experiments", "Create an experiment (a draft)", 201, Experiment, "The experiment created", CHANGE_ERRORS
     ),
 )
-def create_experiment(project_id: AdminProject, spec: ExperimentCreate):
+def create_experiment(project_id: AdminProject, spec: ExperimentCreate) -> Response[str]:
     item = experiments.create(project_id, spec, now=datetime.now(UTC))
     return json_response(201, experiments.to_api(item))
 
@@ -42,7 +45,7 @@ def list_experiments(
     project_id: AdminProject,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     after: Annotated[str | None, Query(max_length=64)] = None,
-):
+) -> Response[str]:
     return json_response(200, experiments.page(project_id, limit, after))
 
 
@@ -57,7 +60,7 @@ def list_experiments(
         ADMIN_ERRORS,
     ),
 )
-def get_experiment(project_id: AdminProject, key: str):
+def get_experiment(project_id: AdminProject, key: str) -> Response[str]:
     return json_response(200, experiments.to_api(experiments.get(project_id, key)))
 
 
@@ -72,17 +75,17 @@ def get_experiment(project_id: AdminProject, key: str):
         CHANGE_ERRORS,
     ),
 )
-def update_experiment(project_id: AdminProject, key: str, patch: ExperimentPatch):
+def update_experiment(project_id: AdminProject, key: str, patch: ExperimentPatch) -> Response[str]:
     item = experiments.update(project_id, key, patch, now=datetime.now(UTC))
     return json_response(200, experiments.to_api(item))
 
 
-def _lifecycle(project_id: str, key: str, action: str, variant: str | None = None):
+def _lifecycle(project_id: str, key: str, action: str, variant: str | None = None) -> Response[str]:
     item = experiments.apply(project_id, key, action, now=datetime.now(UTC), variant=variant)
     return json_response(200, experiments.to_api(item))
 
 
-def _lifecycle_route(action: str, summary: str):
+def _lifecycle_route(action: str, summary: str) -> Callable[[RouteHandler], RouteHandler]:
     return router.post(
         f"/experiments/<key>/{action}",
         **admin_operation("experiments", summary, 200, Experiment, "The experiment in its new stage", CHANGE_ERRORS),
@@ -90,20 +93,20 @@ def _lifecycle_route(action: str, summary: str):
 
 
 @_lifecycle_route("launch", "Launch a draft: assignment starts")
-def launch_experiment(project_id: AdminProject, key: str):
+def launch_experiment(project_id: AdminProject, key: str) -> Response[str]:
     return _lifecycle(project_id, key, "launch")
 
 
 @_lifecycle_route("stop", "Stop a running experiment: everyone gets control")
-def stop_experiment(project_id: AdminProject, key: str):
+def stop_experiment(project_id: AdminProject, key: str) -> Response[str]:
     return _lifecycle(project_id, key, "stop")
 
 
 @_lifecycle_route("ship", "Ship a variant: everyone gets it")
-def ship_experiment(project_id: AdminProject, key: str, request: ShipRequest):
+def ship_experiment(project_id: AdminProject, key: str, request: ShipRequest) -> Response[str]:
     return _lifecycle(project_id, key, "ship", request.variant)
 
 
 @_lifecycle_route("archive", "Archive a complete experiment")
-def archive_experiment(project_id: AdminProject, key: str):
+def archive_experiment(project_id: AdminProject, key: str) -> Response[str]:
     return _lifecycle(project_id, key, "archive")

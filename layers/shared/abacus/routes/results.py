@@ -7,10 +7,11 @@ from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Request, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus import experiments, report, results
-from abacus.api import admin_project, json_response
+from abacus.api import admin_project, base_url, json_response
 from abacus.responses import (
     ADMIN_ERRORS,
     ERROR_DESCRIPTIONS,
@@ -35,7 +36,9 @@ router = APIGatewayHttpRouter()
         ADMIN_ERRORS,
     ),
 )
-def get_results(project_id: AdminProject, key: str, date: Annotated[str | None, Query(max_length=10)] = None):
+def get_results(
+    project_id: AdminProject, key: str, date: Annotated[str | None, Query(max_length=10)] = None
+) -> Response[str]:
     return json_response(200, results.snapshot(project_id, key, date))
 
 
@@ -45,7 +48,7 @@ def get_results(project_id: AdminProject, key: str, date: Annotated[str | None, 
         "results", "The daily series of snapshots", 200, ResultsHistory, "One entry per day", ADMIN_ERRORS
     ),
 )
-def get_history(project_id: AdminProject, key: str):
+def get_history(project_id: AdminProject, key: str) -> Response[str]:
     return json_response(200, results.history(project_id, key))
 
 
@@ -55,7 +58,7 @@ def get_history(project_id: AdminProject, key: str):
         "results", "Compute and store a snapshot now", 200, Results, "The snapshot computed", (*ADMIN_ERRORS, 409)
     ),
 )
-def recompute_results(project_id: AdminProject, key: str):
+def recompute_results(project_id: AdminProject, key: str) -> Response[str]:
     return json_response(200, results.recompute(project_id, key, now=datetime.now(UTC)))
 
 
@@ -70,16 +73,14 @@ def recompute_results(project_id: AdminProject, key: str):
         ADMIN_ERRORS,
     ),
 )
-def report_link(project_id: AdminProject, key: str, request: Request):
+def report_link(project_id: AdminProject, key: str, request: Request) -> Response[str]:
     experiments.get(project_id, key)
-    event = request.resolved_event
-    scheme = event.headers.get("x-forwarded-proto", "https")
     query = urlencode(results.signed_query(project_id, key, datetime.now(UTC)))
-    url = f"{scheme}://{event.request_context.domain_name}/experiments/{key}/report?{query}"
+    url = f"{base_url(request)}/experiments/{key}/report?{query}"
     return json_response(201, {"url": url, "expires_in_seconds": int(results.LINK_LIFETIME.total_seconds())})
 
 
-REPORT_RESPONSES = {
+REPORT_RESPONSES: dict[int, OpenAPIResponse] = {
     200: {"description": "The report page", "content": {"text/html": {"schema": {"type": "string"}}}},
     **{
         code: {"description": ERROR_DESCRIPTIONS[code], "content": {"application/json": {"model": ErrorBody}}}
@@ -101,7 +102,7 @@ def get_report(
     project: Annotated[str | None, Query(max_length=200)] = None,
     expires: Annotated[str | None, Query(max_length=20)] = None,
     signature: Annotated[str | None, Query(max_length=128)] = None,
-):
+) -> Response[str]:
     event = request.resolved_event
     if event.headers.get("authorization"):
         project_id = admin_project(request)

@@ -19,10 +19,11 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, error_code
+from abacus.storage.base import TableMeta, error_code, nullable
 
 
 class AssignmentItem(Model):
@@ -33,13 +34,13 @@ class AssignmentItem(Model):
     distinct_id = UnicodeAttribute(range_key=True)
     variant = UnicodeAttribute()
     assigned_at = UTCDateTimeAttribute()
-    exposed_at = UTCDateTimeAttribute(null=True)
+    exposed_at = nullable(UTCDateTimeAttribute())
     # The nightly job's last computation: per-metric values, and what they were computed from.
     metric_values = JSONAttribute(null=True)
-    values_exposed_at = UTCDateTimeAttribute(null=True)
-    values_cutoff = UTCDateTimeAttribute(null=True)
-    values_metrics = UnicodeAttribute(null=True)
-    values_pending = BooleanAttribute(null=True)  # events at or after values_cutoff existed
+    values_exposed_at = nullable(UTCDateTimeAttribute())
+    values_cutoff = nullable(UTCDateTimeAttribute())
+    values_metrics = nullable(UnicodeAttribute())
+    values_pending = nullable(BooleanAttribute())  # events at or after values_cutoff existed
 
 
 def _conditional_failure(error: UpdateError) -> bool:
@@ -49,7 +50,7 @@ def _conditional_failure(error: UpdateError) -> bool:
 def assign(experiment_id: str, distinct_id: str, variant: str, now: datetime, expose: bool) -> AssignmentItem:
     """Stores `variant` unless the user has one already; returns the stored assignment."""
     item = AssignmentItem(experiment_id, distinct_id)
-    actions = [
+    actions: list[Action] = [
         AssignmentItem.variant.set(AssignmentItem.variant | variant),
         AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | now),
     ]

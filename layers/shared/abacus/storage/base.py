@@ -3,6 +3,9 @@
 The endpoint is botocore's own: AWS_ENDPOINT_URL_DYNAMODB points it at the local stack's moto server.
 """
 
+from typing import cast
+
+from pynamodb.attributes import Attribute
 from pynamodb.exceptions import PynamoDBException
 
 from abacus.settings import settings
@@ -13,6 +16,13 @@ class TableMeta:
     max_retry_attempts = 4
     connect_timeout_seconds = 5
     read_timeout_seconds = 10
+
+
+def nullable[T](attribute: Attribute[T]) -> Attribute[T | None]:
+    """`attribute`, which may be absent from an item (null=True), typed so: PynamoDB's own types
+    say every attribute always has a value."""
+    attribute.null = True
+    return cast(Attribute[T | None], attribute)
 
 
 def error_code(error: PynamoDBException) -> str | None:

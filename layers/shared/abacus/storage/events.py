@@ -8,8 +8,9 @@ exponential backoff and full jitter (throttling and 5xx answers are retried by b
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
@@ -23,7 +24,7 @@ RETRIES = 6
 BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS = 0.05, 1.0
 
 
-class ByReceipt(GlobalSecondaryIndex):
+class ByReceipt(GlobalSecondaryIndex["EventItem"]):
     """Events by the day and time they were received, per project (distinct_id and event projected)."""
 
     class Meta:
@@ -51,7 +52,12 @@ class EventItem(Model):
     receipt = UnicodeAttribute()
 
 
-def receipt_keys(project_id: str, received_at: datetime, uuid: str) -> dict[str, str]:
+class ReceiptKeys(TypedDict):
+    receipt_day: str
+    receipt: str
+
+
+def receipt_keys(project_id: str, received_at: datetime, uuid: str) -> ReceiptKeys:
     return {
         "receipt_day": f"{project_id}#{received_at.date().isoformat()}",
         "receipt": f"{received_at.isoformat()}#{uuid}",
@@ -74,7 +80,7 @@ def existing_keys(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     return {(item.user_id, item.uuid) for item in found}
 
 
-def write_all(items: list[EventItem], sleep=time.sleep) -> list[EventItem]:
+def write_all(items: list[EventItem], sleep: Callable[[float], None] = time.sleep) -> list[EventItem]:
     """Stores the items; returns those still unprocessed after every retry (empty when all stored)."""
     connection = EventItem._get_connection()
     failed: list[EventItem] = []

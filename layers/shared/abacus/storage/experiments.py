@@ -5,12 +5,14 @@ one JSON document beside the stage, its times and the history of changes. Every 
 conditional save on `version`, so two concurrent changes cannot both win.
 """
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, error_code, error_message
+from abacus.storage.base import TableMeta, error_code, error_message, nullable
 
 
 class ExperimentItem(Model):
@@ -21,11 +23,11 @@ class ExperimentItem(Model):
     key = UnicodeAttribute(range_key=True)
     status = UnicodeAttribute()
     definition = JSONAttribute()
-    shipped_variant = UnicodeAttribute(null=True)
+    shipped_variant = nullable(UnicodeAttribute())
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
-    started_at = UTCDateTimeAttribute(null=True)
-    stopped_at = UTCDateTimeAttribute(null=True)
+    started_at = nullable(UTCDateTimeAttribute())
+    stopped_at = nullable(UTCDateTimeAttribute())
     history = JSONAttribute(default=list)
     version = VersionAttribute()
 
@@ -90,6 +92,6 @@ def page(project_id: str, limit: int, after: str | None) -> tuple[list[Experimen
     return items, (more["key"]["S"] if more else None)
 
 
-def all_running():
+def all_running() -> Iterator[ExperimentItem]:
     """Every running experiment of every project (a scan: the table holds experiments, not users)."""
     return ExperimentItem.scan(ExperimentItem.status == "running")

@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta
+from abacus.storage.base import TableMeta, nullable
 
 TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
 ADMIN = "admin"
@@ -24,13 +24,13 @@ class ProjectItem(Model):
         table_name = settings.projects_table
 
     pk = UnicodeAttribute(hash_key=True)
-    name = UnicodeAttribute(null=True)
+    name = nullable(UnicodeAttribute())
     project_id = UnicodeAttribute()
-    kind = UnicodeAttribute(null=True)
-    key_hash = UnicodeAttribute(null=True)
+    kind = nullable(UnicodeAttribute())
+    key_hash = nullable(UnicodeAttribute())
     created_at = UTCDateTimeAttribute()
     # On a project item: the hashes of its current credentials, by kind, so they can be rotated.
-    credential_hashes = MapAttribute(null=True)
+    credential_hashes: MapAttribute[str, str] = MapAttribute(null=True)
 
 
 def hash_key(key: str) -> str:
@@ -92,6 +92,6 @@ def key_owner(key: str) -> tuple[str, str] | None:
         item = ProjectItem.get(f"cred#{digest}")
     except DoesNotExist:
         return None
-    if not hmac.compare_digest(item.key_hash or "", digest):
+    if item.kind is None or not hmac.compare_digest(item.key_hash or "", digest):
         return None
     return item.project_id, item.kind

@@ -3,15 +3,18 @@ Holm-adjusted, sample ratio mismatch, verdict. The Python API that the results f
 
 import math
 from dataclasses import dataclass
+from typing import Final, NamedTuple
 
 import numpy as np
 
 from abacus import planning
+from abacus.documents import Analysis, MetricKind, VariantAnalysis
 from abacus.stats import bayesian, multiple, sequential, srm, verdict
 from abacus.stats.frequentist import Estimate, compare
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
 
-CONVERSION, MEAN = "conversion", "mean"
+CONVERSION: Final = "conversion"
+MEAN: Final = "mean"
 # A zero-variance mean metric is a point mass; numerically, a normal this narrow (relative to its scale).
 _POINT_MASS_SD = 1e-12
 
@@ -40,19 +43,19 @@ class Settings:
     days_running: float | None = None  # for the days-left estimate
 
 
-def analyse(kind: str, variants: list[VariantData], settings: Settings) -> dict:
+def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Analysis:
     """The full analysis of one metric. See README.md, "Statistics", for every field."""
     _check(kind, variants, settings)
     keys = [v.key for v in variants]
     control_index = keys.index(settings.control)
     estimates = [_estimate(kind, v) for v in variants]
-    rows = [_describe(kind, v, e) for v, e in zip(variants, estimates, strict=True)]
-    _add_bayesian(kind, variants, estimates, rows)
+    posteriors = _posteriors(kind, variants, estimates)
+    rows = [_describe(kind, *inputs) for inputs in zip(variants, estimates, posteriors, strict=True)]
 
     tau = settings.tau if settings.tau is not None else abs(settings.mde)
     for index, row in enumerate(rows):
         if index != control_index:
-            row.update(_compare(kind, estimates[index], estimates[control_index], settings, tau))
+            _add_comparison(row, kind, estimates[index], estimates[control_index], settings, tau)
     treatments = [row for index, row in enumerate(rows) if index != control_index]
     for row, adjusted in zip(treatments, multiple.holm([row["p_value"] for row in treatments]), strict=True):
         row["p_value_adjusted"] = adjusted
@@ -73,7 +76,8 @@ def analyse(kind: str, variants: list[VariantData], settings: Settings) -> dict:
     }
 
 
-def _check(kind: str, variants: list[VariantData], settings: Settings) -> None:
+def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) -> None:
+    """ValueError naming the first field that makes the problem one that cannot be analysed."""
     if kind not in (CONVERSION, MEAN):
         raise ValueError(f"metric.kind: '{kind}' is not 'conversion' or 'mean'")
     if not 2 <= len(variants) <= 10:
@@ -86,15 +90,19 @@ def _check(kind: str, variants: list[VariantData], settings: Settings) -> None:
     if not 0 < settings.alpha < 1:
         raise ValueError("alpha: must be between 0 and 1")
     for v in variants:
-        if v.exposures < 0:
-            raise ValueError(f"variants.{v.key}.exposures: must not be negative")
-        if kind == CONVERSION and not 0 <= v.conversions <= v.exposures:
-            raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
-        if kind == MEAN and v.exposures > 0 and v.sum_squares < v.sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
-            raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
+        _check_variant(kind, v)
 
 
-def _estimate(kind: str, v: VariantData) -> Estimate:
+def _check_variant(kind: MetricKind, v: VariantData) -> None:
+    if v.exposures < 0:
+        raise ValueError(f"variants.{v.key}.exposures: must not be negative")
+    if kind == CONVERSION and not 0 <= v.conversions <= v.exposures:
+        raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
+    if kind == MEAN and v.exposures > 0 and v.sum_squares < v.sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
+        raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
+
+
+def _estimate(kind: MetricKind, v: VariantData) -> Estimate:
     """The variant's mean and the variance of that mean (0 when undefined)."""
     if v.exposures == 0:
         return Estimate(0.0, 0.0, 0)
@@ -108,18 +116,43 @@ def _estimate(kind: str, v: VariantData) -> Estimate:
     return Estimate(mean, sample_variance / v.exposures, v.exposures)
 
 
-def _describe(kind: str, v: VariantData, estimate: Estimate) -> dict:
-    row = {"key": v.key, "exposures": v.exposures}
+class _Posterior(NamedTuple):
+    """A variant's Bayesian numbers; None for a mean metric without a posterior to compare."""
+
+    credible_interval: list[float] | None = None
+    probability_to_be_best: float | None = None
+    expected_loss: float | None = None
+
+
+def _describe(kind: MetricKind, v: VariantData, estimate: Estimate, posterior: _Posterior) -> VariantAnalysis:
+    mean, standard_error = estimate.mean, math.sqrt(estimate.variance)
+    interval, best, loss = posterior
     if kind == CONVERSION:
-        row["conversions"] = v.conversions
-    else:
-        row["sum"], row["sum_squares"] = v.sum, v.sum_squares
-    row["mean"] = estimate.mean
-    row["standard_error"] = math.sqrt(estimate.variance)
-    return row
+        return {
+            "key": v.key,
+            "exposures": v.exposures,
+            "conversions": v.conversions,
+            "mean": mean,
+            "standard_error": standard_error,
+            "credible_interval": interval,
+            "probability_to_be_best": best,
+            "expected_loss": loss,
+        }
+    return {
+        "key": v.key,
+        "exposures": v.exposures,
+        "sum": v.sum,
+        "sum_squares": v.sum_squares,
+        "mean": mean,
+        "standard_error": standard_error,
+        "credible_interval": interval,
+        "probability_to_be_best": best,
+        "expected_loss": loss,
+    }
 
 
-def _add_bayesian(kind: str, variants: list[VariantData], estimates: list[Estimate], rows: list[dict]) -> None:
+def _posteriors(kind: MetricKind, variants: list[VariantData], estimates: list[Estimate]) -> list[_Posterior]:
+    posteriors: BetaPosteriors | NormalPosteriors
     if kind == CONVERSION:
         a = np.array([1.0 + v.conversions for v in variants])
         b = np.array([1.0 + v.exposures - v.conversions for v in variants])
@@ -130,36 +163,37 @@ def _add_bayesian(kind: str, variants: list[VariantData], estimates: list[Estima
         posteriors = NormalPosteriors(means, np.maximum(sds, _POINT_MASS_SD * np.maximum(1.0, np.abs(means))))
     else:
         # A mean metric with fewer than two exposures in a variant has no posterior to compare.
-        for row in rows:
-            row.update(credible_interval=None, probability_to_be_best=None, expected_loss=None)
-        return
+        return [_Posterior() for _ in variants]
     intervals = credible_interval(posteriors)
     best, loss = bayesian.best_and_loss(posteriors)
-    for index, row in enumerate(rows):
-        row["credible_interval"] = [float(intervals[index, 0]), float(intervals[index, 1])]
-        row["probability_to_be_best"] = float(best[index])
-        row["expected_loss"] = float(loss[index])
+    return [
+        _Posterior([float(intervals[index, 0]), float(intervals[index, 1])], float(best[index]), float(loss[index]))
+        for index in range(len(variants))
+    ]
 
 
-def _compare(kind: str, treatment: Estimate, control: Estimate, settings: Settings, tau: float) -> dict:
+def _add_comparison(
+    row: VariantAnalysis, kind: MetricKind, treatment: Estimate, control: Estimate, settings: Settings, tau: float
+) -> None:
+    """The treatment's lift over the control and its p-value: always-valid when sequential, with the
+    fixed-horizon numbers beside them."""
     fixed = compare(treatment, control, settings.alpha, welch=kind == MEAN)
-    row = {"lift": {"absolute": fixed.absolute, "relative": fixed.relative, "relative_ci": fixed.relative_ci}}
+    row["lift"] = {"absolute": fixed.absolute, "relative": fixed.relative, "relative_ci": fixed.relative_ci}
     if not settings.sequential:
         row["p_value"] = fixed.p_value
-        return row
+        return
     p_value = relative_ci = None
-    if fixed.relative is not None and fixed.p_value is not None:
+    if fixed.relative is not None and fixed.relative_variance is not None and fixed.p_value is not None:
         p_value = sequential.always_valid_p_value(fixed.relative, fixed.relative_variance, tau)
         relative_ci = sequential.confidence_sequence(fixed.relative, fixed.relative_variance, tau, settings.alpha)
     row["lift"]["relative_ci"] = relative_ci
     row["p_value"] = p_value
     row["p_value_fixed"] = fixed.p_value
     row["relative_ci_fixed"] = fixed.relative_ci
-    return row
 
 
 def _days_left(
-    kind: str, variants: list[VariantData], estimates: list[Estimate], control_index: int, settings: Settings
+    kind: MetricKind, variants: list[VariantData], estimates: list[Estimate], control_index: int, settings: Settings
 ) -> int | None:
     control = estimates[control_index]
     if settings.days_running is None or control.exposures < 2:

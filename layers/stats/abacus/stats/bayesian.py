@@ -13,12 +13,12 @@ scipy.integrate.quad at tight tolerances).
 
 import numpy as np
 
-from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors
+from abacus.stats.posteriors import BetaPosteriors, Floats, NormalPosteriors
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 
-def _quadrature(breakpoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _quadrature(breakpoints: Floats) -> tuple[Floats, Floats]:
     """Nodes and weights of 8-point Gauss-Legendre rules on each panel between breakpoints."""
     low, high = breakpoints[:-1], breakpoints[1:]
     half = (high - low) / 2
@@ -27,7 +27,7 @@ def _quadrature(breakpoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nodes.ravel(), weights.ravel()
 
 
-def best_and_loss(posteriors: BetaPosteriors | NormalPosteriors) -> tuple[np.ndarray, np.ndarray]:
+def best_and_loss(posteriors: BetaPosteriors | NormalPosteriors) -> tuple[Floats, Floats]:
     """(probability that each variant is the best, expected loss of choosing each), per variant."""
     breakpoints = posteriors.breakpoints()
     x, w = _quadrature(breakpoints)

@@ -6,71 +6,75 @@ posterior under a flat prior. Both give the same interface, so the Bayesian inte
 treat them alike.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import betainc, betaincinv, betaln, ndtr, ndtri, xlog1py, xlogy
 
 # Quantile levels whose points split the integration range into panels no wider than about two
 # standard deviations of any posterior they cross (and reach 1e-13 into every tail).
 _TAILS = [1e-13, 1e-8, 1e-5, 1e-3, 0.02, 0.16]
 _LEVELS = np.array([*_TAILS, 0.5, *(1 - t for t in reversed(_TAILS))])
-_SQRT_2PI = np.sqrt(2 * np.pi)
+_SQRT_2PI = math.sqrt(2 * math.pi)
+# Every array here holds float64s: per variant, per quantile level, or both.
+type Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
 class BetaPosteriors:
-    a: np.ndarray
-    b: np.ndarray
+    a: Floats
+    b: Floats
 
     @property
-    def means(self) -> np.ndarray:
+    def means(self) -> Floats:
         return self.a / (self.a + self.b)
 
-    def ppf(self, q: np.ndarray) -> np.ndarray:
+    def ppf(self, q: Floats) -> Floats:
         """Quantiles: one row per variant, one column per level in q."""
         return betaincinv(self.a[:, None], self.b[:, None], np.asarray(q)[None, :])
 
-    def pdf(self, x: np.ndarray) -> np.ndarray:
+    def pdf(self, x: Floats) -> Floats:
         a, b = self.a[:, None], self.b[:, None]
         return np.exp(xlogy(a - 1, x) + xlog1py(b - 1, -x) - betaln(a, b))
 
-    def cdf(self, x: np.ndarray) -> np.ndarray:
+    def cdf(self, x: Floats) -> Floats:
         return betainc(self.a[:, None], self.b[:, None], x)
 
     @property
-    def sds(self) -> np.ndarray:
+    def sds(self) -> Floats:
         total = self.a + self.b
         return np.sqrt(self.a * self.b / (total**2 * (total + 1)))
 
-    def breakpoints(self) -> np.ndarray:
+    def breakpoints(self) -> Floats:
         return _thin(np.clip(self.ppf(_LEVELS).ravel(), 0.0, 1.0), self.sds.min())
 
 
 @dataclass(frozen=True)
 class NormalPosteriors:
-    mean: np.ndarray
-    sd: np.ndarray
+    mean: Floats
+    sd: Floats
 
     @property
-    def means(self) -> np.ndarray:
+    def means(self) -> Floats:
         return self.mean
 
-    def ppf(self, q: np.ndarray) -> np.ndarray:
+    def ppf(self, q: Floats) -> Floats:
         return self.mean[:, None] + self.sd[:, None] * ndtri(np.asarray(q))[None, :]
 
-    def pdf(self, x: np.ndarray) -> np.ndarray:
+    def pdf(self, x: Floats) -> Floats:
         z = (x - self.mean[:, None]) / self.sd[:, None]
         return np.exp(-0.5 * z * z) / (_SQRT_2PI * self.sd[:, None])
 
-    def cdf(self, x: np.ndarray) -> np.ndarray:
+    def cdf(self, x: Floats) -> Floats:
         return ndtr((x - self.mean[:, None]) / self.sd[:, None])
 
-    def breakpoints(self) -> np.ndarray:
+    def breakpoints(self) -> Floats:
         return _thin(self.ppf(_LEVELS).ravel(), self.sd.min())
 
 
-def _thin(points: np.ndarray, narrowest_sd: float) -> np.ndarray:
+def _thin(points: Floats, narrowest_sd: float) -> Floats:
     """Sorted breakpoints, dropping any closer than a quarter of the narrowest posterior's standard
     deviation to the one kept before it: similar variants would otherwise multiply the panels for
     nothing, as a panel that narrow is smooth for every posterior."""
@@ -83,7 +87,7 @@ def _thin(points: np.ndarray, narrowest_sd: float) -> np.ndarray:
     return np.array(kept)
 
 
-def credible_interval(posteriors: BetaPosteriors | NormalPosteriors, level: float = 0.95) -> np.ndarray:
+def credible_interval(posteriors: BetaPosteriors | NormalPosteriors, level: float = 0.95) -> Floats:
     """Equal-tailed credible intervals, one [low, high] row per variant."""
     tail = (1 - level) / 2
     return posteriors.ppf(np.array([tail, 1 - tail]))

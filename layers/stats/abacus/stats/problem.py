@@ -8,11 +8,12 @@ Planning: {"plan": {"kind", "baseline" (conversion) or "baseline_mean" and "base
 """
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from abacus import planning
+from abacus.documents import Analysis
 from abacus.stats.analysis import Settings, VariantData, analyse
 
 Probability = Annotated[float, Field(gt=0, lt=1)]
@@ -81,7 +82,12 @@ class PlanProblem(_Model):
     plan: Plan
 
 
-def solve(raw: object) -> dict:
+class PlanAnswer(TypedDict):
+    exposures_per_variant: int
+    days_left: NotRequired[int]
+
+
+def solve(raw: object) -> Analysis | PlanAnswer:
     """The answer to one problem; ProblemError naming the field when it is malformed."""
     if not isinstance(raw, dict):
         raise ProblemError("problem: each problem must be a JSON object")
@@ -114,7 +120,7 @@ def solve(raw: object) -> dict:
         raise ProblemError(str(error)) from None
 
 
-def _plan(plan: Plan) -> dict:
+def _plan(plan: Plan) -> PlanAnswer:
     try:
         if plan.kind == "conversion":
             if plan.baseline is None:
@@ -131,7 +137,7 @@ def _plan(plan: Plan) -> dict:
         raise ProblemError(message if message.startswith("plan.") else f"plan.{message}") from None
     if plan.sequential:
         needed = math.ceil(needed * planning.sequential_inflation(plan.alpha, plan.power))
-    answer: dict = {"exposures_per_variant": needed}
+    answer: PlanAnswer = {"exposures_per_variant": needed}
     if plan.daily_exposures is not None:
         answer["days_left"] = math.ceil(max(0, needed - plan.current_exposures) / plan.daily_exposures)
     return answer

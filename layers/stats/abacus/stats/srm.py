@@ -7,10 +7,12 @@ while a broken split (a bug in assignment or in exposure logging) is caught with
 
 from scipy.special import chdtrc
 
+from abacus.documents import SampleRatioCheck
+
 THRESHOLD = 0.001
 
 
-def sample_ratio_mismatch(exposures: list[int], weights: list[float]) -> dict:
+def sample_ratio_mismatch(exposures: list[int], weights: list[float]) -> SampleRatioCheck:
     """{"p_value", "mismatch"}. No exposures: p 1. Exposures in a variant of weight 0: p 0."""
     total = sum(exposures)
     weight_sum = sum(weights)

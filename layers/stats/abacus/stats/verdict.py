@@ -10,8 +10,12 @@
 5. `keep_running`, with the estimated days left when the exposure rate is known.
 """
 
+from abacus.documents import SampleRatioCheck, VariantAnalysis, Verdict
 
-def decide(rows: list[dict], control: str, srm: dict, mde: float, days_left: int | None) -> dict:
+
+def decide(
+    rows: list[VariantAnalysis], control: str, srm: SampleRatioCheck, mde: float, days_left: int | None
+) -> Verdict:
     if srm["mismatch"]:
         return {
             "decision": "invalid",

@@ -1,0 +1,264 @@
+"""The JSON documents that cross modules, named as TypedDicts: the stats engine's analysis of a
+metric, the nightly job's snapshots, and the API's answers built from them. responses.py's
+pydantic models describe the same answers in the OpenAPI document; these are the types the code
+builds and reads. Standard library only: the stats layer, assign and ingest all import it."""
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+# Any JSON value, where the shape is the caller's (event properties, a stored definition).
+type Json = dict[str, Json] | list[Json] | str | int | float | bool | None
+Decision = Literal["invalid", "ship", "no_effect", "keep_running"]
+MetricKind = Literal["conversion", "mean"]
+
+
+class MetricJson(TypedDict):
+    """schemas.MetricSpec as JSON (a snapshot's copy leaves out the fields that are null)."""
+
+    event: str
+    kind: Literal["conversion", "count", "sum"]
+    property: NotRequired[str | None]
+    window_days: int
+    baseline: NotRequired[float | None]
+    baseline_mean: NotRequired[float | None]
+    baseline_sd: NotRequired[float | None]
+
+
+class Lift(TypedDict):
+    absolute: float
+    relative: float | None
+    relative_ci: list[float] | None
+
+
+class VariantAnalysis(TypedDict):
+    """One variant's row: its statistics, and for a treatment its comparison with the control."""
+
+    key: str
+    exposures: int
+    conversions: NotRequired[int]  # conversion metrics
+    sum: NotRequired[float]  # mean metrics
+    sum_squares: NotRequired[float]  # mean metrics
+    mean: float
+    standard_error: float
+    credible_interval: list[float] | None
+    probability_to_be_best: float | None
+    expected_loss: float | None
+    lift: NotRequired[Lift]
+    p_value: NotRequired[float | None]
+    p_value_fixed: NotRequired[float | None]  # sequential analyses
+    relative_ci_fixed: NotRequired[list[float] | None]  # sequential analyses
+    p_value_adjusted: NotRequired[float | None]
+    significant: NotRequired[bool]
+
+
+class SampleRatioCheck(TypedDict):
+    p_value: float
+    mismatch: bool
+
+
+class Verdict(TypedDict):
+    decision: Decision
+    variant: str | None
+    reason: str
+    days_left: NotRequired[int | None]  # keep_running only
+
+
+class Analysis(TypedDict):
+    """abacus.stats.analyse(): one metric of an experiment analysed."""
+
+    kind: MetricKind
+    control: str
+    alpha: float
+    sequential: bool
+    method: str
+    variants: list[VariantAnalysis]
+    srm: SampleRatioCheck
+    verdict: Verdict
+
+
+class MetricAnalysis(Analysis):
+    """An analysis with the metric it is of."""
+
+    metric: MetricJson
+
+
+class SnapshotAnalysis(MetricAnalysis):
+    """What the results table stores for a day: the primary metric's analysis, the others beside it."""
+
+    secondary_metrics: list[MetricAnalysis]
+
+
+class Snapshot(SnapshotAnalysis):
+    """A stored snapshot as the API and the report show it."""
+
+    experiment: str
+    date: str
+    cutoff: str
+    computed_at: str
+
+
+class ReadyResults(Snapshot):
+    status: Literal["ready"]
+
+
+class PendingResults(TypedDict):
+    experiment: str
+    status: Literal["pending"]
+    message: str
+
+
+type Results = ReadyResults | PendingResults
+
+
+class HistoryVariant(TypedDict):
+    key: str
+    exposures: int
+    mean: float
+    probability_to_be_best: float | None
+    lift: float | None
+    relative_ci: list[float] | None
+
+
+class HistoryDay(TypedDict):
+    date: str
+    exposures: int
+    verdict: Decision
+    variants: list[HistoryVariant]
+
+
+class ResultsHistory(TypedDict):
+    experiment: str
+    days: list[HistoryDay]
+
+
+class NightlySummary(TypedDict):
+    date: str
+    analysed: int
+    failed: int
+
+
+class VariantJson(TypedDict):
+    key: str
+    weight: int
+
+
+class ExperimentFieldsJson(TypedDict):
+    """schemas.ExperimentFields as JSON (model_dump(mode="json"))."""
+
+    name: str
+    description: str
+    hypothesis: str
+    variants: list[VariantJson]
+    rollout_percentage: float
+    targeting: list[dict[str, Any]]
+    overrides: dict[str, str]
+    primary_metric: MetricJson
+    secondary_metrics: list[MetricJson]
+    minimum_detectable_effect: float
+
+
+class Plan(TypedDict):
+    recommended_exposures_per_variant: int | None
+    estimated_days_left: float | None
+
+
+class Experiment(ExperimentFieldsJson, Plan):
+    """An experiment as the API describes it."""
+
+    key: str
+    status: str
+    shipped_variant: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    stopped_at: str | None
+
+
+class HistoryEntry(TypedDict):
+    """One change of an experiment: when, which action, and what changed (from and to)."""
+
+    at: str
+    action: str
+    changes: NotRequired[dict[str, Any]]
+
+
+class ExperimentWithHistory(Experiment):
+    history: list[HistoryEntry]
+
+
+class ExperimentPage(TypedDict):
+    experiments: list[Experiment]
+    next: str | None
+
+
+class Rejected(TypedDict):
+    index: int
+    error: str
+
+
+class IngestOutcome(TypedDict):
+    accepted: int
+    duplicates: int
+    rejected: list[Rejected]
+
+
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+    field: NotRequired[str]
+    not_stored: NotRequired[list[int]]
+
+
+class ErrorBody(TypedDict):
+    error: ErrorDetail
+
+
+class FlagReason(TypedDict):
+    code: str
+    description: str
+    condition_index: int | None
+
+
+class FlagMetadata(TypedDict):
+    id: None
+    version: int | None
+    payload: None
+    has_experiment: bool
+
+
+class Flag(TypedDict):
+    """One experiment as a PostHog multivariate flag (the /flags?v=4 record)."""
+
+    key: str
+    enabled: bool
+    variant: str | None
+    value: str | bool
+    failed: bool
+    reason: FlagReason
+    metadata: FlagMetadata
+
+
+class FlagsAnswer(TypedDict):
+    flags: dict[str, Flag]
+    errorsWhileComputingFlags: bool
+    requestId: str
+
+
+class DecideAnswer(TypedDict):
+    featureFlags: dict[str, str | bool]
+    featureFlagPayloads: dict[str, Json]
+    errorsWhileComputingFlags: bool
+
+
+class NewProject(TypedDict):
+    """A project as created: the only time its keys are shown."""
+
+    project_id: str
+    name: str
+    token: str
+    admin_key: str
+
+
+class RotatedKeys(TypedDict):
+    project_id: str
+    token: NotRequired[str]
+    admin_key: NotRequired[str]
