@@ -94,7 +94,7 @@ class LocalStack:
         self.dynamodb_url = f"http://127.0.0.1:{moto_port}"
         # Its own process: moto then does not share this process's interpreter lock with the functions.
         self._moto = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            [sys.executable, "-m", "abacus_local.moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_end_with_parent,
