@@ -153,3 +153,103 @@ def test_results_command_prints_the_report_as_text(project, capsys):
     printed = capsys.readouterr().out
     assert "one-page" in printed and "Sample ratio check" in printed and "2026-11-24" in printed
     assert main(["results", "missing", "--project", "test"]) == 2
+
+
+def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(project, monkeypatch):
+    """A buyer buying again changes no conversion: recomputed, the stored values are kept as they
+    are (no write), and the nights after still count them; a count metric's value changes and is
+    written."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    for key, kind in (("converts", "conversion"), ("counts", "count")):
+        spec = ExperimentCreate.model_validate(
+            {
+                "key": key,
+                "name": key,
+                "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+                "primary_metric": {"event": "buy", "kind": kind, "window_days": 30},
+            }
+        )
+        experiments.create("test", spec, start)
+        experiments.apply("test", key, "launch", start)
+        assignments.assign(keys.experiment_id("test", key), "buyer", "b", start, expose=True)
+    saved: list[str] = []
+    original_save = assignments.save_values
+
+    def counting_save(user, *args):
+        saved.append(user.experiment_id.split("#")[1])
+        original_save(user, *args)
+
+    monkeypatch.setattr(assignments, "save_values", counting_save)
+
+    def buy(uuid: str, day: int) -> None:
+        at = start + timedelta(days=day, hours=12)
+        item = EventItem(
+            keys.user_id("test", "buyer"), uuid, event="buy", distinct_id="buyer", timestamp=at, received_at=at,
+            expires_at=0, **events.receipt_keys("test", at, uuid),
+        )  # fmt: skip
+        assert events.write_all([item]) == []
+
+    def night(day: int) -> dict[str, float]:
+        """The treatment's total per experiment after the night that follows `day`."""
+        cutoff = start + timedelta(days=day + 1)
+        totals = {}
+        for key in ("converts", "counts"):
+            snapshot = nightly.compute_snapshot(experiments.get("test", key), cutoff, cutoff + timedelta(hours=3))
+            row = snapshot.analysis["variants"][1]
+            totals[key] = row["conversions"] if "conversions" in row else row["sum"]
+        return totals
+
+    buy("first", 1)
+    assert night(1) == {"converts": 1, "counts": 1.0} and saved == ["converts", "counts"]
+    buy("second", 2)  # the buyer is active in the next run: recomputed in both
+    assert night(2) == {"converts": 1, "counts": 2.0} and saved == ["converts", "counts", "counts"]
+    assert night(3) == {"converts": 1, "counts": 2.0} and len(saved) == 3  # nothing new: reused
+    assert night(10) == {"converts": 1, "counts": 2.0} and len(saved) == 3
+
+
+def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch):
+    """More events cannot undo a conversion: a converted user who keeps sending the metric's event
+    is counted from the stored values, without reading their events again; a night for an earlier
+    day (before the purchase) still reads them."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    spec = ExperimentCreate.model_validate(
+        {
+            "key": "converted",
+            "name": "Converted",
+            "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+            "primary_metric": {"event": "visit", "window_days": 30},
+        }
+    )
+    experiments.create("test", spec, start)
+    experiments.apply("test", "converted", "launch", start)
+    assignments.assign(keys.experiment_id("test", "converted"), "fan", "b", start, expose=True)
+    reads: list[str] = []
+    original_read = nightly.user_events
+
+    def counting_read(user_id, *args):
+        reads.append(user_id)
+        return original_read(user_id, *args)
+
+    monkeypatch.setattr(nightly, "user_events", counting_read)
+
+    def visit(day: int) -> None:
+        at = start + timedelta(days=day, hours=12)
+        uuid = f"visit-{day}"
+        item = EventItem(
+            keys.user_id("test", "fan"), uuid, event="visit", distinct_id="fan", timestamp=at, received_at=at,
+            expires_at=0, **events.receipt_keys("test", at, uuid),
+        )  # fmt: skip
+        assert events.write_all([item]) == []
+
+    def conversions(day: int) -> int:
+        cutoff = start + timedelta(days=day + 1)
+        snapshot = nightly.compute_snapshot(experiments.get("test", "converted"), cutoff, cutoff + timedelta(hours=3))
+        return int(snapshot.analysis["variants"][1]["conversions"])
+
+    visit(1)
+    assert conversions(1) == 1 and len(reads) == 1
+    for day in range(2, 6):
+        visit(day)  # active every night
+        assert conversions(day) == 1
+    assert len(reads) == 1
+    assert conversions(0) == 0 and len(reads) == 2  # before the first visit: read, and not converted

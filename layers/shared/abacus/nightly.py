@@ -70,16 +70,28 @@ def metrics_key(metrics: list[MetricSpec]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _values_are_current(user: AssignmentItem, cutoff: datetime, key: str, active: set[str]) -> bool:
+def _values_are_current(
+    user: AssignmentItem, metrics: list[MetricSpec], cutoff: datetime, key: str, active: set[str]
+) -> bool:
     """Stored values hold for `cutoff` when nothing they depend on changed since they were computed:
-    no events received from the user since, the same first exposure and metrics, and either the
-    same cut-off or an earlier one past which the user had no events yet."""
-    if user.metric_values is None or user.distinct_id in active or user.values_metrics != key:
-        return False
-    if user.values_exposed_at != user.exposed_at:
+    the same first exposure and metrics, a cut-off no later than `cutoff`, and either a user who
+    converted in every metric (more events cannot undo a conversion, and a later cut-off only
+    widens the window) or one with no events received since, computed for the same cut-off or an
+    earlier one past which the user had no events yet."""
+    if user.metric_values is None or user.values_metrics != key or user.values_exposed_at != user.exposed_at:
         return False
     computed_for = user.values_cutoff
-    return computed_for == cutoff or (computed_for is not None and computed_for < cutoff and not user.values_pending)
+    if computed_for is None or computed_for > cutoff:
+        return False
+    if _converted_in_every_metric(metrics, user.metric_values):
+        return True
+    if user.distinct_id in active:
+        return False
+    return computed_for == cutoff or not user.values_pending
+
+
+def _converted_in_every_metric(metrics: list[MetricSpec], values: list[float]) -> bool:
+    return all(metric.kind == "conversion" and value == 1.0 for metric, value in zip(metrics, values, strict=True))
 
 
 def user_values(
@@ -93,8 +105,8 @@ def user_values(
 ) -> list[float]:
     """The user's value of each metric as of `cutoff`, counting from their first exposure
     (`exposed_at`): the stored ones when current, else computed from the user's events (one Query)
-    and stored for the next night."""
-    if _values_are_current(user, cutoff, key, active):
+    and stored for the next night, unless what is stored already says the same."""
+    if _values_are_current(user, metrics, cutoff, key, active):
         stored: list[float] = user.metric_values
         return stored
     names = sorted({metric.event for metric in metrics})
@@ -105,8 +117,23 @@ def user_values(
         window_end = exposed_at + timedelta(days=metric.window_days)
         values.append(_user_value(metric, events, exposed_at, min(window_end, cutoff)))
         pending = pending or any(e.event == metric.event and cutoff <= e.timestamp < window_end for e in events)
-    assignments.save_values(user, values, cutoff, key, pending)
+    if not _stored_values_still_hold(user, values, key, pending):
+        assignments.save_values(user, values, cutoff, key, pending)
     return values
+
+
+def _stored_values_still_hold(user: AssignmentItem, values: list[float], key: str, pending: bool) -> bool:
+    """A user recomputed because they sent events (a second purchase for a conversion metric) often
+    has the values stored already. With no events past the new cut-off, the stored values, kept
+    with their earlier cut-off, stay current for every later one (`_values_are_current`): writing
+    them again would change nothing that is counted, and costs a write."""
+    return (
+        not pending
+        and user.values_pending is False
+        and user.metric_values == values
+        and user.values_metrics == key
+        and user.values_exposed_at == user.exposed_at
+    )
 
 
 def active_users(project_id: str, metrics: list[MetricSpec], since: datetime | None, now: datetime) -> set[str]:
