@@ -1,16 +1,19 @@
-"""`make demo`: start the local stack, run a two-variant experiment through it over real HTTP,
-run the nightly job as EventBridge invokes it, and print the results."""
+"""`make demo`: start the local stack and run a two-variant experiment through it for a simulated
+week over real HTTP: each day new users are assigned (POST /assign), see the page (their exposure
+arrives as an `$exposure` event stamped that day, as an SDK reports it) and some buy; the nightly
+job runs after each day as EventBridge invokes it at 03:00 UTC. Then the results, and the report
+page whose charts show the week."""
 
 import json
 import os
 import random
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any, cast
-
-from tqdm import tqdm
 
 from abacus import report
 from abacus.documents import ReadyResults
@@ -18,87 +21,136 @@ from abacus_local.client import AbacusClient, lambda_client
 from abacus_local.stack import LocalStack
 from abacus_local.template import ROOT
 
+KEY = "new-checkout"
 EXPERIMENT: dict[str, Any] = {
-    "key": "new-checkout",
+    "key": KEY,
     "name": "One-page checkout",
     "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
-    "primary_metric": {"event": "purchase"},
+    "primary_metric": {"event": "purchase", "window_days": 7},
     "minimum_detectable_effect": 0.2,
 }
 # The simulated truth: the new checkout converts 50% better.
 TRUE_RATES = {"control": 0.20, "one-page": 0.30}
+DAYS = 7
 SEED = 20261125
+CLIENTS = 8  # the app's concurrent requests
+EVENT_BATCH = 200  # events a request, as an SDK flushes them
 
 
-def simulate_user(client: AbacusClient, index: int) -> list[dict]:
-    """Assigns one user and returns the events they go on to send."""
-    distinct_id = f"user-{index:05d}"
-    variant = client.assign(distinct_id, [EXPERIMENT["key"]])[EXPERIMENT["key"]]
-    events = [{"event": "$pageview", "distinct_id": distinct_id, "uuid": f"{distinct_id}-pageview"}]
+def simulate_user(client: AbacusClient, distinct_id: str, day_start: datetime) -> list[dict[str, Any]]:
+    """Assigns one user (the app fetches the variant) and returns the events they go on to send:
+    their exposure when they see the page that day, and a purchase at their variant's rate."""
+    variant = client.assign(distinct_id, [KEY], expose=False)[KEY]
+    assert variant is not None, "a running experiment without targeting assigns everyone"
     # One generator per user: the outcome does not depend on the threads' order.
-    if random.Random(SEED * 100_000 + index).random() < TRUE_RATES[variant]:
-        events.append({"event": "purchase", "distinct_id": distinct_id, "uuid": f"{distinct_id}-purchase"})
+    rng = random.Random(f"{SEED}-{distinct_id}")
+    seen = day_start + timedelta(hours=rng.uniform(0, 20))
+    events = [
+        {
+            "event": "$exposure",
+            "distinct_id": distinct_id,
+            "uuid": f"{distinct_id}-exposure",
+            "timestamp": seen.isoformat(),
+            "properties": {"experiment": KEY, "variant": variant},
+        }
+    ]
+    if rng.random() < TRUE_RATES[variant]:
+        bought = seen + timedelta(minutes=rng.uniform(1, 180))
+        events.append(
+            {
+                "event": "purchase",
+                "distinct_id": distinct_id,
+                "uuid": f"{distinct_id}-buy",
+                "timestamp": bought.isoformat(),
+            }
+        )
     return events
 
 
-def nightly_event(fire_time: datetime) -> dict:
+def nightly_event(fire_time: datetime) -> dict[str, Any]:
     """events/nightly.json as EventBridge sends it, with the time it fires."""
-    event = json.loads((ROOT / "events" / "nightly.json").read_text())
+    event: dict[str, Any] = json.loads((ROOT / "events" / "nightly.json").read_text())
     event["time"] = fire_time.strftime("%Y-%m-%dT%H:%M:%SZ")
     event["id"] = f"local-{fire_time:%Y%m%d}"
     return event
 
 
-def invoke_nightly(stack: LocalStack, fire_time: datetime) -> dict:
+def invoke_nightly(stack: LocalStack, fire_time: datetime) -> dict[str, Any]:
     """Invokes ResultsFunction through the local Lambda Invoke API, as the schedule would."""
     answer = lambda_client(stack.url).invoke(
         FunctionName="ResultsFunction", Payload=json.dumps(nightly_event(fire_time))
     )
-    payload = json.loads(answer["Payload"].read())
+    payload: dict[str, Any] = json.loads(answer["Payload"].read())
     if answer.get("FunctionError"):
         raise RuntimeError(f"the nightly job failed: {payload}")
     return payload
 
 
+def run_day(client: AbacusClient, pool: ThreadPoolExecutor, day_start: datetime, users: range) -> int:
+    """One day's users assigned and their events sent; the number of events stored."""
+    ids = [f"user-{index:05d}" for index in users]
+    events = [event for found in pool.map(lambda i: simulate_user(client, i, day_start), ids) for event in found]
+    accepted = 0
+    for start in range(0, len(events), EVENT_BATCH):
+        answer = client.send_events(events[start : start + EVENT_BATCH])
+        assert not answer["rejected"], answer["rejected"]
+        accepted += answer["accepted"]
+    return accepted
+
+
+def day_line(day: int, results: dict[str, Any]) -> str:
+    rows = {row["key"]: row for row in results["variants"]}
+    rates = "   ".join(
+        f"{key} {row['conversions']}/{row['exposures']} = {row['mean']:.1%}" for key, row in rows.items()
+    )
+    best, decision = rows["one-page"]["probability_to_be_best"], results["verdict"]["decision"]
+    return f"day {day + 1} ({results['date']}): {rates}   P(one-page best) {best:.0%}   -> {decision}"
+
+
+def simulate_week(stack: LocalStack, client: AbacusClient, users: int) -> None:
+    first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time_of_day(0), tzinfo=UTC)
+    per_day = users // DAYS
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        for day in range(DAYS):
+            started = time.perf_counter()
+            day_start = first_day + timedelta(days=day)
+            accepted = run_day(client, pool, day_start, range(day * per_day, (day + 1) * per_day))
+            summary = invoke_nightly(stack, day_start + timedelta(days=1, hours=3))
+            assert summary["failed"] == 0, summary
+            line = day_line(day, client.results(KEY))
+            print(f"{line}   ({per_day} users, {accepted} events, {time.perf_counter() - started:.1f} s)", flush=True)
+
+
+def save_report(client: AbacusClient) -> None:
+    link = client.call("POST", f"/experiments/{KEY}/report/link", admin=True)
+    page = ROOT / ".abacus" / "demo-report.html"
+    page.parent.mkdir(exist_ok=True)
+    with urllib.request.urlopen(link["url"], timeout=30) as response:  # noqa: S310 - our own local URL
+        page.write_bytes(response.read())
+    print(f"\nThe report page: {page}\n(while a stack runs, its signed link works for 15 minutes: {link['url']})")
+
+
 def run_demo(users: int) -> int:
     print("Starting the local stack (moto as DynamoDB, the API from template.yaml) ...", flush=True)
-    with LocalStack(log_level="WARNING", metrics=False) as stack:
+    # The deployed default cache (CacheSeconds, 30 s): the demo changes no experiment once it runs.
+    with LocalStack(log_level="WARNING", metrics=False, cache_seconds=30) as stack:
         creds = stack.credentials
         print(f"API on {stack.url}   token {creds.token}   admin key {creds.admin_key}")
         client = AbacusClient(stack.url, admin_key=creds.admin_key, token=creds.token)
         client.create_experiment(EXPERIMENT)
-        client.launch(EXPERIMENT["key"])
-        print(f"Experiment '{EXPERIMENT['key']}' created and launched; true rates {TRUE_RATES}")
-
-        events: list[dict] = []
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            outcomes = pool.map(lambda i: simulate_user(client, i), range(users))
-            for user_events in tqdm(
-                outcomes, total=users, desc="Assigning users", unit="user", file=sys.stdout, mininterval=1
-            ):
-                events.extend(user_events)
-        batches = [events[i : i + 500] for i in range(0, len(events), 500)]
-        accepted = 0
-        for batch in tqdm(batches, desc="Sending events", unit="batch", file=sys.stdout, mininterval=1):
-            accepted += client.send_events(batch)["accepted"]
-        print(f"{accepted} events accepted")
-
-        # Everything above happened today; tomorrow's 03:00 UTC run is the one that analyses today.
-        fire_time = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(3), tzinfo=UTC)
-        print(f"Running the nightly job as EventBridge will invoke it at {fire_time:%Y-%m-%d %H:%M} UTC ...")
-        summary = invoke_nightly(stack, fire_time)
-        print(f"Nightly job: {summary['analysed']} experiment(s) analysed, {summary['failed']} failed")
+        client.launch(KEY)
+        print(f"Experiment '{KEY}' created and launched; true conversion rates {TRUE_RATES}")
+        print(f"A week of traffic, {users // DAYS} new users a day, the nightly job after each day:", flush=True)
+        simulate_week(stack, client, users)
         print()
-        print(report.text(cast(ReadyResults, client.results(EXPERIMENT["key"])), EXPERIMENT["key"]))
-        link = client.call("POST", f"/experiments/{EXPERIMENT['key']}/report/link", admin=True)
-        page = ROOT / ".abacus" / "demo-report.html"
-        page.parent.mkdir(exist_ok=True)
-        with urllib.request.urlopen(link["url"], timeout=30) as response:  # noqa: S310 - our own local URL
-            page.write_bytes(response.read())
-        print(f"\nThe report page: {page}\n(while a stack runs, its signed link works for 15 minutes: {link['url']})")
+        print(report.text(cast(ReadyResults, client.results(KEY)), KEY))
+        save_report(client)
     print("\nThe local stack has stopped.")
     return 0
 
 
 def main() -> int:
-    return run_demo(users=int(os.environ.get("ABACUS_DEMO_USERS", "3000")))
+    started = time.perf_counter()
+    status = run_demo(users=int(os.environ.get("ABACUS_DEMO_USERS", "1400")))
+    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    return status
