@@ -224,7 +224,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
     experiments.apply("test", "converted", "launch", start)
     assignments.assign(keys.experiment_id("test", "converted"), "fan", "b", start, expose=True)
     reads: list[str] = []
-    original_read = nightly.user_events
+    original_read = events.user_events
 
     def counting_read(user_id, *args):
         reads.append(user_id)
