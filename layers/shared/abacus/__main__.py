@@ -3,6 +3,7 @@
   python -m abacus project create NAME            a project; prints its token and admin key once
   python -m abacus project rotate ID [--token] [--admin-key]
                                                    new keys; the old ones stop working
+  python -m abacus project delete ID --yes         the project and everything stored for it
   python -m abacus results KEY --project ID [--date YYYY-MM-DD]
                                                    an experiment's results, as the report shows them
 
@@ -26,6 +27,9 @@ def main(argv: list[str]) -> int:
     rotate.add_argument("project_id")
     rotate.add_argument("--token", action="store_true", help="a new project token")
     rotate.add_argument("--admin-key", action="store_true", help="a new admin key")
+    delete = project.add_parser("delete", help="delete a project and everything stored for it")
+    delete.add_argument("project_id")
+    delete.add_argument("--yes", action="store_true", required=True, help="yes, delete it: there is no undo")
     shown = commands.add_parser("results", help="print an experiment's results")
     shown.add_argument("key")
     shown.add_argument("--project", required=True, help="the project id")
@@ -37,6 +41,8 @@ def main(argv: list[str]) -> int:
 
     if args.command == "results":
         return _results(args.project, args.key, args.date)
+    if args.action == "delete":
+        return _delete(args.project_id)
     answer: NewProject | RotatedKeys
     try:
         if args.action == "create":
@@ -50,6 +56,20 @@ def main(argv: list[str]) -> int:
         return 2
     print(json.dumps(answer, indent=2))
     print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)
+    return 0
+
+
+def _delete(project_id: str) -> int:
+    from datetime import UTC, datetime
+
+    from abacus import projects
+
+    try:
+        deleted = projects.delete(project_id, datetime.now(UTC))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"project_id": project_id, "deleted": deleted}, indent=2))
     return 0
 
 

@@ -1,9 +1,14 @@
-"""Creating projects: an id, a public project token and a secret admin key."""
+"""Projects: creating one (an id, a public project token and a secret admin key), rotating its
+keys, and deleting it with everything stored for it."""
 
 import re
 import secrets
+from collections import Counter
+from datetime import datetime
 
+from abacus import keys
 from abacus.documents import NewProject, RotatedKeys
+from abacus.storage import assignments, events, experiments, results
 from abacus.storage import projects as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -35,3 +40,23 @@ def rotate(project_id: str, token: bool = False, admin_key: bool = False) -> Rot
         answer["admin_key"] = f"abacus_{secrets.token_urlsafe(32)}"
         store.replace_credential(project_id, store.ADMIN, answer["admin_key"])
     return answer
+
+
+def delete(project_id: str, now: datetime) -> dict[str, int]:
+    """Deletes a project and everything stored for it; returns the items deleted per table. Its
+    keys go first, so nothing new arrives meanwhile; its own item last, so that a deletion that
+    stops half-way can be run again. Events are found through the receipt index, from the
+    project's creation until `now`; the rate limit's counters expire by themselves within the hour."""
+    created = store.created_at(project_id)
+    if created is None:
+        raise ValueError(f"no project '{project_id}'")
+    deleted: Counter[str] = Counter()
+    deleted["credentials"] = store.delete_credentials(project_id)
+    for experiment in experiments.in_project(project_id):
+        experiment_id = keys.experiment_id(project_id, experiment.key)
+        deleted["assignments"] += assignments.delete_experiment(experiment_id)
+        deleted["results"] += results.delete_experiment(experiment_id)
+    deleted["experiments"] = experiments.delete_project(project_id)
+    deleted["events"] = events.delete_received(project_id, created, now)
+    deleted["projects"] = store.delete_project(project_id)
+    return dict(deleted)

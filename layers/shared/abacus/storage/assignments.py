@@ -23,7 +23,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, error_code, nullable
+from abacus.storage.base import TableMeta, delete_each, error_code, nullable
 
 
 class AssignmentItem(Model):
@@ -95,4 +95,11 @@ def save_values(user: AssignmentItem, values: list[float], cutoff: datetime, met
             AssignmentItem.values_metrics.set(metrics_key),
             AssignmentItem.values_pending.set(pending),
         ]
+    )
+
+
+def delete_experiment(experiment_id: str) -> int:
+    """Deletes every assignment of an experiment."""
+    return delete_each(
+        AssignmentItem, AssignmentItem.query(experiment_id, attributes_to_get=["experiment_id", "distinct_id"])
     )

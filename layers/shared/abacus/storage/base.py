@@ -3,10 +3,12 @@
 The endpoint is botocore's own: AWS_ENDPOINT_URL_DYNAMODB points it at the local stack's moto server.
 """
 
+from collections.abc import Iterable
 from typing import cast
 
 from pynamodb.attributes import Attribute
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.models import Model
 
 from abacus.settings import settings
 
@@ -35,3 +37,13 @@ def error_code(error: PynamoDBException) -> str | None:
 def error_message(error: PynamoDBException) -> str:
     response = getattr(error.cause, "response", None)
     return response.get("Error", {}).get("Message", "") if isinstance(response, dict) else ""
+
+
+def delete_each[M: Model](model: type[M], items: Iterable[M]) -> int:
+    """Deletes the items, 25 a BatchWriteItem (PynamoDB sends unprocessed ones again); how many."""
+    deleted = 0
+    with model.batch_write() as batch:
+        for item in items:
+            batch.delete(item)
+            deleted += 1
+    return deleted

@@ -17,7 +17,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta
+from abacus.storage.base import TableMeta, delete_each
 
 BATCH_SIZE = 25
 RETRIES = 6
@@ -72,6 +72,13 @@ def received_between(project_id: str, start: datetime, end: datetime) -> Iterato
             f"{project_id}#{day.isoformat()}", EventItem.receipt.between(start.isoformat(), f"{end.isoformat()}~")
         )
         day += timedelta(days=1)
+
+
+def delete_received(project_id: str, start: datetime, end: datetime) -> int:
+    """Deletes the project's events received from `start` to `end`, found day by day through the
+    by-receipt index (which holds their keys)."""
+    received = received_between(project_id, start, end)
+    return delete_each(EventItem, (EventItem(item.user_id, item.uuid) for item in received))
 
 
 def existing_keys(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -12,7 +12,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, error_code, error_message, nullable
+from abacus.storage.base import TableMeta, delete_each, error_code, error_message, nullable
 
 
 class ExperimentItem(Model):
@@ -95,3 +95,8 @@ def page(project_id: str, limit: int, after: str | None) -> tuple[list[Experimen
 def all_running() -> Iterator[ExperimentItem]:
     """Every running experiment of every project (a scan: the table holds experiments, not users)."""
     return ExperimentItem.scan(ExperimentItem.status == "running")
+
+
+def delete_project(project_id: str) -> int:
+    """Deletes every experiment of a project (their assignments and results are other tables')."""
+    return delete_each(ExperimentItem, ExperimentItem.query(project_id))

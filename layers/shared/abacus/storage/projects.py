@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, nullable
+from abacus.storage.base import TableMeta, delete_each, nullable
 
 TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
 ADMIN = "admin"
@@ -95,3 +95,27 @@ def key_owner(key: str) -> tuple[str, str] | None:
     if item.kind is None or not hmac.compare_digest(item.key_hash or "", digest):
         return None
     return item.project_id, item.kind
+
+
+def created_at(project_id: str) -> datetime | None:
+    """When the project was created, or None when there is no such project."""
+    try:
+        return ProjectItem.get(f"project#{project_id}").created_at
+    except DoesNotExist:
+        return None
+
+
+def delete_credentials(project_id: str) -> int:
+    """Deletes the project's credentials: its token and admin key stop opening anything."""
+    try:
+        project = ProjectItem.get(f"project#{project_id}")
+    except DoesNotExist:
+        return 0
+    hashes = project.credential_hashes.as_dict() if project.credential_hashes else {}
+    owned = [ProjectItem(f"cred#{digest}") for digest in hashes.values()]
+    return delete_each(ProjectItem, owned)
+
+
+def delete_project(project_id: str) -> int:
+    """Deletes the project's own item (after everything else of it)."""
+    return delete_each(ProjectItem, [ProjectItem(f"project#{project_id}")])

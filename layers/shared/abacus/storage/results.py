@@ -8,7 +8,7 @@ from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttr
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta
+from abacus.storage.base import TableMeta, delete_each
 
 
 class SnapshotItem(Model):
@@ -37,3 +37,8 @@ def history(experiment_id: str) -> list[SnapshotItem]:
 
 def at(experiment_id: str, date: str) -> SnapshotItem | None:
     return next(iter(SnapshotItem.query(experiment_id, SnapshotItem.date == date, limit=1)), None)
+
+
+def delete_experiment(experiment_id: str) -> int:
+    """Deletes every snapshot of an experiment."""
+    return delete_each(SnapshotItem, SnapshotItem.query(experiment_id, attributes_to_get=["experiment_id", "date"]))

@@ -1,0 +1,88 @@
+"""Deleting a project (`python -m abacus project delete ID --yes`) removes everything stored for
+it from every table, and nothing of another project."""
+
+import json
+
+import boto3
+import pytest
+
+from tests.conftest import answer, invoke, sample_event
+
+OTHER_TOKEN, OTHER_ADMIN = "phc_other", "abacus_other_admin"
+
+
+def stored_items() -> dict[str, list[dict]]:
+    """Every item of every table (moto's, small)."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    return {name: client.scan(TableName=name)["Items"] for name in client.list_tables()["TableNames"]}
+
+
+def mentions(items: dict[str, list[dict]], project_id: str) -> dict[str, int]:
+    """Items per table whose key or content names the project."""
+    found = {}
+    for table, rows in items.items():
+        count = sum(
+            1
+            for row in rows
+            if any(
+                value.get("S", "") == project_id
+                or value.get("S", "").startswith(f"{project_id}#")
+                or value.get("S", "") == f"project#{project_id}"
+                for value in row.values()
+            )
+        )
+        if count:
+            found[table] = count
+    return found
+
+
+def a_project_with_data(project_id: str, token: str, admin_key: str) -> None:
+    """An experiment, launched, a user assigned, events sent (one an exposure), results computed."""
+    bearer = f"Bearer {admin_key}"
+    assert answer(invoke("AssignFunction", sample_event("create_experiment", authorization=bearer)))[0] == 201
+    assert answer(invoke("AssignFunction", sample_event("launch_experiment", authorization=bearer)))[0] == 200
+    assign = sample_event("assign", body={"token": token, "distinct_id": f"{project_id}-user"})
+    assert answer(invoke("AssignFunction", assign))[0] == 200
+    exposure = {"experiment": "new-checkout", "variant": "control"}
+    events = [
+        {"event": "purchase", "distinct_id": f"{project_id}-user", "uuid": "p1"},
+        {"event": "$exposure", "distinct_id": "late", "uuid": "x1", "properties": exposure},
+    ]
+    sent = answer(invoke("IngestFunction", sample_event("post_events", body={"token": token, "events": events})))
+    assert sent[1]["accepted"] == 2
+    assert invoke("ResultsFunction", sample_event("recompute_results", authorization=bearer))["statusCode"] == 200
+
+
+def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
+    from abacus import projects
+    from abacus.__main__ import main
+
+    projects.create("Other", project_id="other", token=OTHER_TOKEN, admin_key=OTHER_ADMIN)
+    a_project_with_data("test", project["token"], project["admin_key"])
+    a_project_with_data("other", OTHER_TOKEN, OTHER_ADMIN)
+    before = stored_items()
+    assert set(mentions(before, "test")) == {
+        "ProjectsTable",
+        "ExperimentsTable",
+        "AssignmentsTable",
+        "EventsTable",
+        "ResultsTable",
+    }
+
+    assert main(["project", "delete", "test", "--yes"]) == 0
+    deleted = json.loads(capsys.readouterr().out)["deleted"]
+    assert deleted["credentials"] == 2 and deleted["experiments"] == 1 and deleted["assignments"] == 2
+    assert deleted["events"] == 2 and deleted["results"] >= 1 and deleted["projects"] == 1
+
+    after = stored_items()
+    # What is left of it: the rate limit's counter for this minute, which expires by itself.
+    left = [row["pk"]["S"] for row in after["ProjectsTable"] if "test" in row["pk"]["S"]]
+    assert all(pk.startswith("rate#test#") for pk in left), left
+    assert {t: n for t, n in mentions(after, "test").items() if t != "ProjectsTable"} == {}
+    assert mentions(after, "other") == mentions(before, "other")  # the other project is whole
+
+    refused = sample_event("get_experiment", authorization=f"Bearer {project['admin_key']}")
+    assert answer(invoke("AssignFunction", refused))[0] == 401
+    assert main(["project", "delete", "test", "--yes"]) == 2  # no such project any more
+    with pytest.raises(SystemExit):
+        main(["project", "delete", "other"])  # --yes is required
