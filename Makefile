@@ -14,7 +14,7 @@ UV := $(BIN)/uv
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium openapi
+.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium openapi e2e-aws e2e-local
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
@@ -22,6 +22,7 @@ help:
 	@echo "make test   lint, sam validate --lint, cfn-lint, checkov, sam build, pytest"
 	@echo "make bench  sam build, then the benchmarks under bench/"
 	@echo "make lock   recompile the locks (requirements*.lock) after a requirements file changed"
+	@echo "make e2e-aws    the end-to-end tests against the deployed stack AWS_SAM_STACK_NAME (make e2e-local: a local one)"
 
 venv: $(VENV)/.installed
 
@@ -85,6 +86,14 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: lint validate build unit
+
+# The end-to-end tests against a deployed stack (AWS_SAM_STACK_NAME), or the same way against a
+# local one; each with a throwaway project, deleted afterwards.
+e2e-aws: venv chromium
+	$(BIN)/python -m tests.e2e.deployed
+
+e2e-local: venv chromium
+	$(BIN)/python -m tests.e2e.deployed --local
 
 bench: build
 	$(BIN)/python bench/cold_import.py

@@ -78,10 +78,13 @@ class AbacusClient:
         return self.call("POST", "/events", {"token": self.token, "events": events})
 
 
-def lambda_client(url: str):
-    """A Lambda client for the local stack's Invoke API that waits as long as a function may run
-    (ResultsFunction's Timeout) and never retries: a retry would run the invocation twice."""
+def lambda_client(url: str | None) -> Any:
+    """A Lambda client that waits as long as a function may run (ResultsFunction's Timeout) and
+    never retries: a retry would run the invocation twice. With a URL, the local stack's Invoke
+    API (it checks no signature); without, AWS's, with the environment's credentials."""
     config = Config(read_timeout=900, retries={"total_max_attempts": 1})
+    if url is None:
+        return boto3.client("lambda", config=config)
     return boto3.client(
         "lambda",
         region_name="us-east-1",

@@ -75,6 +75,11 @@ class LocalStack:
         assert self.gateway is not None, "the stack is not started"
         return self.gateway.url
 
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs for this stack (ApiUrl, the tables' and functions' names), as
+        CloudFormation gives them for a deployed one."""
+        return self.template.outputs(self.url)
+
     def __enter__(self) -> "LocalStack":
         self.start()
         return self

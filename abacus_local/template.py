@@ -111,6 +111,18 @@ class Template:
             )
         return specs
 
+    def outputs(self, api_url: str) -> dict[str, str]:
+        """The stack's Outputs as the local stack has them: references resolved to local names,
+        and the API's URL (a `!Sub` of the HttpApi) the local gateway's."""
+        resolved = {}
+        for name, output in self.document.get("Outputs", {}).items():
+            value = output["Value"]
+            if isinstance(value, dict) and "${HttpApi}" in str(value.get("Fn::Sub", "")):
+                resolved[name] = api_url.rstrip("/") + "/"
+            elif (local := self.resolve(value)) is not None:
+                resolved[name] = str(local)
+        return resolved
+
     def layer_source(self, reference: dict) -> Path:
         """The source folder of a layer the template references (`!Ref SomeLayer`)."""
         return ROOT / self.resources[reference["Ref"]]["Properties"]["ContentUri"]

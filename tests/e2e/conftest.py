@@ -1,11 +1,23 @@
-"""The local stack in its own process, as `make dev` runs it, for the end-to-end tests."""
+"""What the end-to-end tests run against: by default a local stack of their own (one per test
+module), in its own process as `make dev` runs it; or, when the environment names one (as
+`make e2e-aws` does through tests/e2e/deployed.py), a stack already running, deployed or local,
+with a throwaway project's keys.
+
+  ABACUS_E2E_API_URL           the API's base URL
+  ABACUS_E2E_TOKEN, ABACUS_E2E_ADMIN_KEY
+                               the project's token and admin key
+  ABACUS_E2E_RESULTS_FUNCTION  the results function's name, to invoke the nightly job
+  ABACUS_E2E_LAMBDA_ENDPOINT   where Lambda's Invoke API is (unset: AWS's own)
+"""
 
 import json
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -13,11 +25,16 @@ from abacus_local.client import AbacusClient, lambda_client
 from abacus_local.stack import free_port
 from abacus_local.template import ROOT
 
-TOKEN, ADMIN_KEY = "phc_e2e_token", "abacus_e2e_admin"
+TARGET_URL = os.environ.get("ABACUS_E2E_API_URL")
+TOKEN = os.environ.get("ABACUS_E2E_TOKEN", "phc_e2e_token")
+ADMIN_KEY = os.environ.get("ABACUS_E2E_ADMIN_KEY", "abacus_e2e_admin")
 
 
 @pytest.fixture(scope="module")
-def stack_url():
+def stack_url() -> Iterator[str]:
+    if TARGET_URL:
+        yield TARGET_URL.rstrip("/")
+        return
     port = free_port()
     env = os.environ | {"ABACUS_TOKEN": TOKEN, "ABACUS_ADMIN_KEY": ADMIN_KEY, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
@@ -40,12 +57,16 @@ def stack_url():
 
 
 @pytest.fixture
-def client(stack_url) -> AbacusClient:
+def client(stack_url: str) -> AbacusClient:
     return AbacusClient(stack_url, admin_key=ADMIN_KEY, token=TOKEN)
 
 
-def invoke_nightly(url: str, fire_time: datetime) -> dict:
+def invoke_nightly(url: str, fire_time: datetime) -> Any:
+    """Invokes the results function with the scheduled event, as EventBridge does at `fire_time`."""
     event = json.loads((ROOT / "events" / "nightly.json").read_text()) | {"time": fire_time.isoformat()}
-    answer = lambda_client(url).invoke(FunctionName="ResultsFunction", Payload=json.dumps(event))
-    assert "FunctionError" not in answer
-    return json.loads(answer["Payload"].read())
+    function = os.environ.get("ABACUS_E2E_RESULTS_FUNCTION", "ResultsFunction")
+    endpoint = os.environ.get("ABACUS_E2E_LAMBDA_ENDPOINT", None if TARGET_URL else url)
+    answer = lambda_client(endpoint).invoke(FunctionName=function, Payload=json.dumps(event))
+    payload = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, payload
+    return payload

@@ -85,6 +85,7 @@ def test_unreadable_body_is_400_over_http(stack_url):
     assert json.loads(error.value.read())["error"]["field"] == "body"
 
 
+@pytest.mark.local_only  # the demo starts a local stack of its own
 def test_make_demo_prints_a_result_and_leaves_nothing_running():
     port = free_port()
     env = os.environ | {"ABACUS_PORT": str(port), "ABACUS_DEMO_USERS": "400"}
