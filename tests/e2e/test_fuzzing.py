@@ -117,6 +117,9 @@ def test_schemathesis_default_phases_find_nothing(api_schema, stack_url):
         f"--max-examples={PHASES_EXAMPLES}",
         f"--exclude-checks={','.join(check.__name__ for check in EXCLUDED)}",
         "--workers=2",
+        # A recompute on demand reads every exposed user of the experiment, one moto request or
+        # two each: fuzzing assigns hundreds, and the local moto is ten times slower than DynamoDB.
+        "--request-timeout=60",
         "--generation-database=none",
         "--no-color",
     ]

@@ -44,7 +44,8 @@ ANY_QUERY_PARAMETERS = {
     "style": "form",
     "explode": True,
     "description": "Whatever the SDK adds (v, ip, _, ver, compression...): ignored",
-    "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+    # Any names and values: the route reads none of them, so no value of any kind is refused.
+    "schema": {"type": "object", "additionalProperties": True},
 }
 
 

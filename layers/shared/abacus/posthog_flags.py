@@ -21,7 +21,10 @@ from abacus.schemas import AssignRequest, DistinctId, Scalar
 class FlagsRequest(BaseModel):
     """The part of PostHog's /flags request body that Abacus reads; the rest is ignored."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"api_key": "phc_project_token", "distinct_id": "user-42"}]},
+    )
     api_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     token: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     distinct_id: DistinctId

@@ -147,6 +147,21 @@ class ExperimentFields(Strict):
 
 
 class ExperimentCreate(ExperimentFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "new-checkout",
+                    "name": "One-page checkout",
+                    "hypothesis": "Fewer steps, more purchases",
+                    "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
+                    "primary_metric": {"event": "purchase", "window_days": 7, "baseline": 0.2},
+                    "secondary_metrics": [{"event": "purchase", "kind": "sum", "property": "amount"}],
+                    "minimum_detectable_effect": 0.1,
+                }
+            ]
+        }
+    )
     key: Slug
 
 
@@ -158,6 +173,8 @@ NOT_GIVEN: Any = None
 class ExperimentPatch(Strict):
     """The fields to change; those left out keep their values. A field sent as null is refused
     (422 naming it): no field of an experiment can be null. The defaults are never validated."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"description": "Now in every country"}]})
 
     name: Annotated[str, Field(min_length=1, max_length=200)] = NOT_GIVEN
     description: Text = NOT_GIVEN
@@ -172,6 +189,7 @@ class ExperimentPatch(Strict):
 
 
 class ShipRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"variant": "control"}]})
     variant: Annotated[str, Field(pattern=VARIANT_KEY_PATTERN)]
 
 
@@ -179,6 +197,11 @@ Properties = Annotated[dict[Annotated[str, Field(max_length=200)], Scalar | list
 
 
 class AssignRequest(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"token": "phc_project_token", "distinct_id": "user-42", "properties": {"plan": "pro"}}]
+        }
+    )
     token: Annotated[str, Field(min_length=1, max_length=200)]
     distinct_id: DistinctId
     experiments: Annotated[list[Slug] | None, Field(max_length=100)] = None
@@ -227,5 +250,18 @@ def _depth(value: object) -> int:
 
 
 class EventBatch(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "phc_project_token",
+                    "events": [
+                        {"uuid": "0f6c1c1e-purchase-42", "event": "purchase", "distinct_id": "user-42"},
+                        {"event": "purchase", "distinct_id": "user-7", "properties": {"amount": 30}},
+                    ],
+                }
+            ]
+        }
+    )
     token: Annotated[str, Field(min_length=1, max_length=200)]
     events: Annotated[list[Any], Field(min_length=1)]  # at most 1,000: more is a 413, checked at ingest

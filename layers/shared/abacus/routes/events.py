@@ -30,6 +30,10 @@ CAPTURE_BODY = {
     "required": True,
     "content": {
         "application/json": {
+            "example": {
+                "api_key": "phc_project_token",
+                "batch": [{"event": "$pageview", "distinct_id": "user-42", "properties": {"$current_url": "/pricing"}}],
+            },
             "schema": {
                 "anyOf": [
                     CAPTURE_EVENT,
@@ -44,7 +48,7 @@ CAPTURE_BODY = {
                         },
                     },
                 ]
-            }
+            },
         }
     },
 }
