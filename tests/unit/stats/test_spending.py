@@ -22,7 +22,7 @@ def genz(c, t, mean, lower=None, upper=None):
     low = -np.asarray(c) if lower is None else np.asarray(lower)
     high = np.asarray(c) if upper is None else np.asarray(upper)
     return stats.multivariate_normal.cdf(
-        high, mean=mean, cov=cov, lower_limit=low, abseps=1e-9, releps=1e-9, maxpts=2_000_000, rng=1
+        high, mean=mean, cov=cov, lower_limit=low, abseps=1e-8, releps=1e-8, maxpts=400_000, rng=1
     )
 
 
