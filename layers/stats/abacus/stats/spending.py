@@ -212,21 +212,26 @@ class _Looks:
     def spending(cls, t: Floats, cumulative: Floats) -> "_Looks":
         """Each look spends all of alpha(t_k) not yet spent, unless that is below _SMALLEST_SPEND or
         the look adds too little information to integrate: then it gets no boundary."""
-        active, targets, previous = np.zeros(t.shape, dtype=bool), np.zeros(t.shape), np.zeros(t.shape)
-        last_t, last_spent = np.zeros(t.shape[0]), np.zeros(t.shape[0])
-        for k in range(t.shape[1]):
-            previous[:, k], targets[:, k] = last_t, cumulative[:, k] - last_spent
-            active[:, k] = (t[:, k] - last_t >= _NARROWEST**2 * t[:, k]) & (targets[:, k] >= _SMALLEST_SPEND)
-            last_t = np.where(active[:, k], t[:, k], last_t)
-            last_spent = np.where(active[:, k], cumulative[:, k], last_spent)
+        previous = np.pad(t[:, :-1], ((0, 0), (1, 0)))
+        targets = np.diff(cumulative, axis=1, prepend=0.0)
+        active = _integrable(t, previous) & (targets >= _SMALLEST_SPEND)
+        if not active.all():  # what a look without a boundary leaves passes on: one look at a time
+            active, targets, previous = np.zeros(t.shape, dtype=bool), np.zeros(t.shape), np.zeros(t.shape)
+            last_t, last_spent = np.zeros(t.shape[0]), np.zeros(t.shape[0])
+            for k in range(t.shape[1]):
+                previous[:, k], targets[:, k] = last_t, cumulative[:, k] - last_spent
+                active[:, k] = _integrable(t[:, k], last_t) & (targets[:, k] >= _SMALLEST_SPEND)
+                last_t = np.where(active[:, k], t[:, k], last_t)
+                last_spent = np.where(active[:, k], cumulative[:, k], last_spent)
         return cls._resolved(t, previous, active, targets)
 
     @classmethod
     def given(cls, t: Floats, active: npt.NDArray[np.bool_]) -> "_Looks":
-        previous = np.zeros(t.shape)
-        for k in range(1, t.shape[1]):
-            previous[:, k] = np.where(active[:, k - 1], t[:, k - 1], previous[:, k - 1])
-        if (active & (t - previous < _NARROWEST**2 * t)).any():
+        looks = np.arange(t.shape[1])
+        last = np.maximum.accumulate(np.where(active, looks, -1), axis=1)  # the last look with a boundary
+        before = np.pad(last[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
+        previous = np.where(before >= 0, np.take_along_axis(t, np.maximum(before, 0), axis=1), 0.0)
+        if (active & ~_integrable(t, previous)).any():
             raise ValueError("a look adding under 0.04% of the information so far cannot have a finite boundary")
         return cls._resolved(t, previous, active, np.zeros(t.shape))
 
@@ -234,15 +239,23 @@ class _Looks:
     def _resolved(cls, t: Floats, previous: Floats, active: npt.NDArray[np.bool_], targets: Floats) -> "_Looks":
         """The narrowest feature the grid at each look must resolve: its own kernel's width, or the
         next look's kernel as a function of this look's Z, sqrt((t_next - t_k) / t_k)."""
-        following = np.full(t.shape, np.inf)
-        for k in reversed(range(t.shape[1] - 1)):
-            following[:, k] = np.where(active[:, k + 1], t[:, k + 1], following[:, k + 1])
+        count = t.shape[1]
+        upcoming = np.where(active, np.arange(count), count)
+        upcoming = np.minimum.accumulate(upcoming[:, ::-1], axis=1)[:, ::-1]  # the next look with a boundary
+        after = np.pad(upcoming[:, 1:], ((0, 0), (0, 1)), constant_values=count)
+        following = np.where(after < count, np.take_along_axis(t, np.minimum(after, count - 1), axis=1), np.inf)
         width = np.minimum(np.sqrt((t - previous) / t), np.sqrt((following - t) / t))
         finest = np.where(active, width, np.inf).min(axis=0)
         return cls(t, previous, active, targets, finest)
 
     def indices(self) -> list[int]:
         return [k for k in range(self.fraction.shape[1]) if self.active[:, k].any()]
+
+
+def _integrable(t: Floats, previous: Floats) -> npt.NDArray[np.bool_]:
+    """Whether the look adds enough information since the previous one for its kernel to be integrated."""
+    result: npt.NDArray[np.bool_] = t - previous >= _NARROWEST**2 * t
+    return result
 
 
 def _to_u(z: Floats, r: int) -> Floats:
