@@ -122,7 +122,13 @@ class LocalStack:
         close_all(list(self.functions.values()))
         if self._moto is not None:
             self._moto.terminate()
-            self._moto.wait(timeout=10)
+            try:
+                self._moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                # moto's SIGTERM handler exits through the interpreter, which waits for requests
+                # still being answered (a long Query on a busy machine); its data dies with it anyway.
+                self._moto.kill()
+                self._moto.wait(timeout=10)
 
     def _wait_for_moto(self, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s

@@ -12,6 +12,7 @@ with a throwaway project's keys.
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -26,8 +27,11 @@ from abacus_local.stack import free_port
 from abacus_local.template import ROOT
 
 TARGET_URL = os.environ.get("ABACUS_E2E_API_URL")
-TOKEN = os.environ.get("ABACUS_E2E_TOKEN", "phc_e2e_token")
-ADMIN_KEY = os.environ.get("ABACUS_E2E_ADMIN_KEY", "abacus_e2e_admin")
+# Fresh keys for each run, never a constant written in the source: Hypothesis mixes the project's
+# string literals into what it generates, so the fuzzer "guessed" a fixed key and its requests
+# without credentials were answered 200 (one run of the deployed tier).
+TOKEN = os.environ.get("ABACUS_E2E_TOKEN") or f"phc_e2e_{secrets.token_hex(12)}"
+ADMIN_KEY = os.environ.get("ABACUS_E2E_ADMIN_KEY") or f"abacus_e2e_{secrets.token_hex(12)}"
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ at a stack kept for testing, not at production.
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -56,6 +57,9 @@ def local_stack() -> Iterator[tuple[dict[str, str], dict[str, str]]]:
     """A local stack: its outputs, and what reaches it (its moto server, its Invoke API)."""
     from abacus_local.stack import LocalStack, free_port
 
+    # The stack's own project gets fresh keys too: no key of the stack is a constant of the source.
+    os.environ["ABACUS_TOKEN"] = f"phc_local_{secrets.token_hex(12)}"
+    os.environ["ABACUS_ADMIN_KEY"] = f"abacus_local_{secrets.token_hex(12)}"
     with LocalStack(port=free_port(), log_level="WARNING") as stack:
         reach = {
             "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
