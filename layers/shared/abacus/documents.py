@@ -9,6 +9,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 type Json = dict[str, Json] | list[Json] | str | int | float | bool | None
 Decision = Literal["invalid", "ship", "no_effect", "keep_running"]
 MetricKind = Literal["conversion", "mean"]
+Design = Literal["fixed", "spending", "msprt"]
 
 
 class MetricJson(TypedDict):
@@ -48,6 +49,17 @@ class VariantAnalysis(TypedDict):
     relative_ci_fixed: NotRequired[list[float] | None]  # sequential analyses
     p_value_adjusted: NotRequired[float | None]
     significant: NotRequired[bool]
+    # CUPED: the pre-exposure covariate's sums, the adjusted mean, and for a treatment how much
+    # the adjustment narrowed the variance of its difference from the control.
+    pre_sum: NotRequired[float]
+    pre_sum_squares: NotRequired[float]
+    cross_sum: NotRequired[float]
+    adjusted_mean: NotRequired[float]
+    adjusted_standard_error: NotRequired[float]
+    variance_reduction: NotRequired[float]
+    # The spending design: the share of the planned information reached, and the |z| this look needed.
+    information_fraction: NotRequired[float | None]
+    boundary: NotRequired[float | None]
 
 
 class SampleRatioCheck(TypedDict):
@@ -62,6 +74,13 @@ class Verdict(TypedDict):
     days_left: NotRequired[int | None]  # keep_running only
 
 
+class CupedSummary(TypedDict):
+    """The pre-exposure adjustment: its pooled coefficient, and how much it narrowed the variance."""
+
+    theta: float
+    variance_reduction: float
+
+
 class Analysis(TypedDict):
     """abacus.stats.analyse(): one metric of an experiment analysed."""
 
@@ -69,7 +88,11 @@ class Analysis(TypedDict):
     control: str
     alpha: float
     sequential: bool
+    design: Design
     method: str
+    planned_exposures: int | None
+    cuped: CupedSummary | None
+    explanation: list[str]  # the design and the adjustment, in sentences
     variants: list[VariantAnalysis]
     srm: SampleRatioCheck
     verdict: Verdict
@@ -154,6 +177,8 @@ class ExperimentFieldsJson(TypedDict):
     primary_metric: MetricJson
     secondary_metrics: list[MetricJson]
     minimum_detectable_effect: float
+    cuped: bool
+    pre_exposure_days: int
 
 
 class Plan(TypedDict):

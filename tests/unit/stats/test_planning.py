@@ -72,10 +72,31 @@ def test_planning_needs_no_scipy():
 
 
 def test_sequential_inflation_solves_its_equation():
+    from scipy.optimize import brentq
     from scipy.stats import norm
 
-    k = planning.sequential_inflation(0.05, 0.8)
+    mde = 0.05
+    k = planning.sequential_inflation(0.05, 0.8, mde)
     s = norm.ppf(0.975) + norm.ppf(0.8)
-    half_width = math.sqrt((1 + 1 / (s * s * k)) * (2 * math.log(20) + math.log(1 + s * s * k)))
-    assert s * math.sqrt(k) - norm.ppf(0.8) == pytest.approx(half_width, rel=1e-9)
-    assert 1.5 < k < 2.5
+    variance = (mde / s) ** 2 / k
+    taus = [mde * 2**j for j in range(12) if j == 0 or mde * 2 ** (j - 1) < 16]
+    weights = [0.5] + [0.5 / (len(taus) - 1)] * (len(taus) - 1)
+
+    def log_ratio(z):
+        # The mixture of normal likelihood ratios at an estimate z standard errors from zero.
+        x = z * math.sqrt(variance)
+        terms = [w * norm.pdf(x, 0, math.sqrt(variance + t * t)) for w, t in zip(weights, taus, strict=True)]
+        return math.log(sum(terms) / norm.pdf(x, 0, math.sqrt(variance)))
+
+    # At k times the fixed-horizon sample the sequence's half-width is where the ratio reaches
+    # 1/alpha, and the mde, s sqrt(k) standard errors away, clears it by z_{1-b}.
+    half_width = brentq(lambda z: log_ratio(z) - math.log(20), 0.1, 20, xtol=1e-12)
+    assert s * math.sqrt(k) - norm.ppf(0.8) == pytest.approx(half_width, rel=1e-6)
+    assert 1.9 < k < 2.5
+
+
+def test_the_spending_designs_inflation_is_the_boundaries():
+    from abacus.stats import spending
+
+    # 30 nightly looks over the plan, Hwang-Shih-DeCani gamma -4: the recursion's answer.
+    assert planning.SPENDING_INFLATION == pytest.approx(spending.inflation(0.05, 0.8, -4.0, 30), abs=5e-4)

@@ -10,28 +10,52 @@ from abacus.stats import Settings, VariantData, analyse, sequential
 from bench.peeking_simulation import simulate
 
 
-@pytest.mark.parametrize(("estimate", "variance", "tau"), [(0.03, 0.0004, 0.05), (-0.1, 0.002, 0.05), (0.0, 1e-4, 0.2)])
-def test_p_value_is_one_over_the_mixture_likelihood_ratio(estimate, variance, tau):
+@pytest.mark.parametrize(("estimate", "variance", "mde"), [(0.03, 0.0004, 0.05), (-0.1, 0.002, 0.05), (0.0, 1e-4, 0.2)])
+def test_p_value_is_one_over_the_mixture_likelihood_ratio(estimate, variance, mde):
     sd = math.sqrt(variance)
-    # Lambda = integral of N(estimate; theta, V) N(theta; 0, tau^2) dtheta / N(estimate; 0, V)
-    numerator = integrate.quad(
-        lambda theta: stats.norm.pdf(estimate, theta, sd) * stats.norm.pdf(theta, 0, tau),
-        -1,
-        1,
-        epsabs=1e-14,
-        limit=500,
-    )[0]
-    ratio = numerator / stats.norm.pdf(estimate, 0, sd)
-    assert sequential.always_valid_p_value(estimate, variance, tau) == pytest.approx(min(1, 1 / ratio), rel=1e-7)
+
+    def ratio(tau):
+        # Lambda_tau = integral of N(estimate; theta, V) N(theta; 0, tau^2) dtheta / N(estimate; 0, V)
+        numerator = integrate.quad(
+            lambda theta: stats.norm.pdf(estimate, theta, sd) * stats.norm.pdf(theta, 0, tau),
+            -12 * tau,
+            12 * tau,
+            points=[estimate],
+            epsabs=0,
+            epsrel=1e-11,
+            limit=500,
+        )[0]
+        return numerator / stats.norm.pdf(estimate, 0, sd)
+
+    # Half the weight on tau = mde, the rest evenly over mde * 2, 4, ... up to the first past 16.
+    taus = [mde * 2**j for j in range(40) if j == 0 or mde * 2 ** (j - 1) < 16]
+    weights = [0.5] + [0.5 / (len(taus) - 1)] * (len(taus) - 1)
+    mixture = sum(w * ratio(tau) for w, tau in zip(weights, taus, strict=True))
+    assert sequential.always_valid_p_value(estimate, variance, mde) == pytest.approx(min(1, 1 / mixture), rel=1e-7)
 
 
 def test_confidence_sequence_inverts_the_test():
-    estimate, variance, tau, alpha = 0.04, 0.0003, 0.05, 0.05
-    interval = sequential.confidence_sequence(estimate, variance, tau, alpha)
+    estimate, variance, mde, alpha = 0.04, 0.0003, 0.05, 0.05
+    interval = sequential.confidence_sequence(estimate, variance, mde, alpha)
     assert interval is not None
     for edge in interval:
         # At the sequence's edge, testing theta = edge gives p = alpha exactly.
-        assert sequential.always_valid_p_value(estimate - edge, variance, tau) == pytest.approx(alpha, rel=1e-9)
+        assert sequential.always_valid_p_value(estimate - edge, variance, mde) == pytest.approx(alpha, rel=1e-9)
+
+
+def test_an_overwhelming_difference_is_called_whatever_the_mde():
+    # 800 users per arm converting 10% against 30%: the fixed-horizon p-value is about 5e-25.
+    variants = [VariantData("control", 800, 80), VariantData("test", 800, 240)]
+    fixed = analyse("conversion", variants, Settings(sequential=False))["variants"][1]
+    assert fixed["p_value"] is not None and fixed["p_value"] < 1e-20
+    for mde in (0.01, 0.05, 0.2):
+        analysis = analyse("conversion", variants, Settings(design="msprt", mde=mde))
+        row = analysis["variants"][1]
+        assert analysis["verdict"]["decision"] == "ship" and row["p_value"] is not None and row["p_value"] < 1e-3
+        interval, fixed_interval = row["lift"]["relative_ci"], fixed["lift"]["relative_ci"]
+        assert interval is not None and fixed_interval is not None
+        # Never more than a few times the fixed-horizon interval at the same look.
+        assert (interval[1] - interval[0]) < 3 * (fixed_interval[1] - fixed_interval[0])
 
 
 def test_sequential_fields_beside_the_fixed_ones():

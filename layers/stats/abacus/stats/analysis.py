@@ -1,16 +1,23 @@
 """One metric of one experiment analysed: per variant, Bayesian, frequentist, sequential,
-Holm-adjusted, sample ratio mismatch, verdict. The Python API that the results function uses."""
+Holm-adjusted, sample ratio mismatch, verdict. The Python API that the results function uses.
+
+Estimates are CUPED-adjusted when the variants carry a pre-exposure covariate (cuped.py). The
+test is, by design: a group-sequential test spending alpha over the planned information
+(looks.py, spending.py) when there is a plan; the always-valid mSPRT (sequential.py) otherwise
+or when asked; a fixed-horizon test when not sequential.
+"""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 import numpy as np
 
 from abacus import planning
-from abacus.documents import Analysis, MetricKind, VariantAnalysis
-from abacus.stats import bayesian, multiple, sequential, srm, verdict
-from abacus.stats.frequentist import Estimate, compare
+from abacus.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
+from abacus.stats import bayesian, cuped, explain, looks, multiple, sequential, spending, srm, verdict
+from abacus.stats.frequentist import Comparison, Estimate, compare
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
 
 CONVERSION: Final = "conversion"
@@ -22,13 +29,29 @@ _POINT_MASS_SD = 1e-12
 @dataclass(frozen=True)
 class VariantData:
     """Sufficient statistics of one variant: conversions for a conversion metric; sum and sum of
-    squares of the per-user values for a mean metric."""
+    squares of the per-user values for a mean metric. With a pre-exposure covariate (CUPED): the
+    sum and sum of squares of each user's pre-exposure value, and the sum of pre-exposure value
+    times outcome."""
 
     key: str
     exposures: int
     conversions: int = 0
     sum: float = 0.0
     sum_squares: float = 0.0
+    pre_sum: float | None = None
+    pre_sum_squares: float | None = None
+    cross_sum: float | None = None
+
+    @property
+    def has_covariate(self) -> bool:
+        return self.pre_sum is not None and self.pre_sum_squares is not None and self.cross_sum is not None
+
+
+SPENDING: Final = "spending"
+MSPRT: Final = "msprt"
+FIXED: Final = "fixed"
+type Design = Literal["spending", "msprt"]
+type DesignName = Literal["fixed", "spending", "msprt"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +60,21 @@ class Settings:
     alpha: float = 0.05
     sequential: bool = True
     mde: float = 0.05
-    tau: float | None = None  # the mSPRT's mixing scale; the mde when None
+    tau: float | None = None  # the mSPRT mixture's smallest scale; the mde when None
     power: float = 0.8
     weights: dict[str, float] | None = None  # for the sample ratio check; equal when None
     days_running: float | None = None  # for the days-left estimate
+    cuped: bool = True  # adjust on the pre-exposure covariate where the variants carry one
+    design: Design | None = None  # sequential designs: spending when planned_exposures is given
+    planned_exposures: int | None = None  # per variant, from the plan (its inflation included)
+    previous_looks: Sequence[Sequence[VariantData]] = ()  # the earlier looks, oldest first
+    gamma: float = spending.DEFAULT_GAMMA  # the Hwang-Shih-DeCani spending function's shape
+
+    @property
+    def resolved_design(self) -> DesignName:
+        if not self.sequential:
+            return FIXED
+        return self.design or (SPENDING if self.planned_exposures is not None else MSPRT)
 
 
 def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Analysis:
@@ -48,14 +82,18 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     _check(kind, variants, settings)
     keys = [v.key for v in variants]
     control_index = keys.index(settings.control)
-    estimates = [_estimate(kind, v) for v in variants]
-    posteriors = _posteriors(kind, variants, estimates)
-    rows = [_describe(kind, *inputs) for inputs in zip(variants, estimates, posteriors, strict=True)]
-
-    tau = settings.tau if settings.tau is not None else abs(settings.mde)
+    design = settings.resolved_design
+    look = measure(kind, variants, settings)
+    posteriors = _posteriors(kind, variants, look)
+    rows = [
+        _describe(kind, v, raw, adjusted, posterior, look.cuped is not None)
+        for v, raw, adjusted, posterior in zip(variants, look.raw, look.estimates, posteriors, strict=True)
+    ]
+    earlier = [measure(kind, list(previous), settings) for previous in settings.previous_looks]
+    final_reached = []
     for index, row in enumerate(rows):
         if index != control_index:
-            _add_comparison(row, kind, estimates[index], estimates[control_index], settings, tau)
+            final_reached.append(_add_comparison(row, look, earlier, settings, design))
     treatments = [row for index, row in enumerate(rows) if index != control_index]
     for row, adjusted in zip(treatments, multiple.holm([row["p_value"] for row in treatments]), strict=True):
         row["p_value_adjusted"] = adjusted
@@ -63,16 +101,21 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
 
     weights = [float((settings.weights or {}).get(key, 1.0)) for key in keys]
     mismatch = srm.sample_ratio_mismatch([v.exposures for v in variants], weights)
-    days = _days_left(kind, variants, estimates, control_index, settings)
+    days = _days_left(kind, variants, look.raw, control_index, settings, design)
+    concluded = bool(final_reached) and all(final_reached)
     return {
         "kind": kind,
         "control": settings.control,
         "alpha": settings.alpha,
         "sequential": settings.sequential,
-        "method": _method(settings, tau),
+        "design": design,
+        "method": _method(settings, design),
+        "planned_exposures": settings.planned_exposures if design == SPENDING else None,
+        "cuped": look.cuped,
+        "explanation": explain.sentences(design, settings.alpha, rows, look.cuped, settings.planned_exposures),
         "variants": rows,
         "srm": mismatch,
-        "verdict": verdict.decide(rows, settings.control, mismatch, abs(settings.mde), days),
+        "verdict": verdict.decide(rows, settings.control, mismatch, abs(settings.mde), days, concluded),
     }
 
 
@@ -89,8 +132,19 @@ def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) ->
         raise ValueError(f"control: no variant keyed '{settings.control}'")
     if not 0 < settings.alpha < 1:
         raise ValueError("alpha: must be between 0 and 1")
+    if settings.resolved_design == SPENDING and not (settings.planned_exposures or 0) > 0:
+        raise ValueError("planned_exposures: the spending design needs the plan's exposures per variant")
     for v in variants:
         _check_variant(kind, v)
+    _check_previous_looks(kind, sorted(keys), settings.previous_looks)
+
+
+def _check_previous_looks(kind: MetricKind, keys: list[str], looks: Sequence[Sequence[VariantData]]) -> None:
+    for index, previous in enumerate(looks):
+        if sorted(v.key for v in previous) != keys:
+            raise ValueError(f"previous_looks[{index}]: must have the same variants as variants")
+        for v in previous:
+            _check_variant(kind, v)
 
 
 def _check_variant(kind: MetricKind, v: VariantData) -> None:
@@ -100,6 +154,10 @@ def _check_variant(kind: MetricKind, v: VariantData) -> None:
         raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
     if kind == MEAN and v.exposures > 0 and v.sum_squares < v.sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
         raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
+    if v.has_covariate and v.exposures > 0:
+        assert v.pre_sum is not None and v.pre_sum_squares is not None
+        if v.pre_sum_squares < v.pre_sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
+            raise ValueError(f"variants.{v.key}.pre_sum_squares: smaller than pre_sum^2 / exposures, impossible")
 
 
 def _estimate(kind: MetricKind, v: VariantData) -> Estimate:
@@ -116,6 +174,53 @@ def _estimate(kind: MetricKind, v: VariantData) -> Estimate:
     return Estimate(mean, sample_variance / v.exposures, v.exposures)
 
 
+class Look(NamedTuple):
+    """One look at the data: each variant's raw estimate, the estimate the tests use (CUPED-adjusted
+    when it applies), the adjustment's summary, and each treatment's comparison with the control."""
+
+    raw: list[Estimate]
+    estimates: list[Estimate]
+    cuped: CupedSummary | None
+    comparisons: dict[str, Comparison]
+    exposures: dict[str, int]
+
+
+def measure(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Look:
+    raw = [_estimate(kind, v) for v in variants]
+    estimates, summary = raw, None
+    if settings.cuped and all(v.has_covariate for v in variants) and all(v.exposures > 0 for v in variants):
+        adjusted = _cuped(kind, variants)
+        if adjusted is not None:
+            estimates, summary = adjusted
+    control = next(e for v, e in zip(variants, estimates, strict=True) if v.key == settings.control)
+    welch = kind == MEAN and summary is None
+    comparisons = {
+        v.key: compare(e, control, settings.alpha, welch)
+        for v, e in zip(variants, estimates, strict=True)
+        if v.key != settings.control
+    }
+    return Look(raw, estimates, summary, comparisons, {v.key: v.exposures for v in variants})
+
+
+def _cuped(kind: MetricKind, variants: list[VariantData]) -> tuple[list[Estimate], CupedSummary] | None:
+    """CUPED-adjusted estimates and the adjustment's summary; None when the covariate does not vary."""
+    moments = []
+    for v in variants:
+        assert v.pre_sum is not None and v.pre_sum_squares is not None and v.cross_sum is not None
+        y_sum = float(v.conversions) if kind == CONVERSION else v.sum
+        y_squares = float(v.conversions) if kind == CONVERSION else v.sum_squares
+        moments.append(cuped.Moments(v.exposures, y_sum, y_squares, v.pre_sum, v.pre_sum_squares, v.cross_sum))
+    theta = cuped.pooled_theta(moments)
+    if theta is None:
+        return None
+    adjusted = cuped.adjust(moments, theta)
+    before = sum(a.unadjusted_variance for a in adjusted)
+    after = sum(a.variance for a in adjusted)
+    summary: CupedSummary = {"theta": theta, "variance_reduction": 1 - after / before if before > 0 else 0.0}
+    estimates = [Estimate(a.mean, a.variance, v.exposures) for a, v in zip(adjusted, variants, strict=True)]
+    return estimates, summary
+
+
 class _Posterior(NamedTuple):
     """A variant's Bayesian numbers; None for a mean metric without a posterior to compare."""
 
@@ -124,42 +229,41 @@ class _Posterior(NamedTuple):
     expected_loss: float | None = None
 
 
-def _describe(kind: MetricKind, v: VariantData, estimate: Estimate, posterior: _Posterior) -> VariantAnalysis:
-    mean, standard_error = estimate.mean, math.sqrt(estimate.variance)
+def _describe(
+    kind: MetricKind, v: VariantData, raw: Estimate, used: Estimate, posterior: _Posterior, adjusted: bool
+) -> VariantAnalysis:
     interval, best, loss = posterior
-    if kind == CONVERSION:
-        return {
-            "key": v.key,
-            "exposures": v.exposures,
-            "conversions": v.conversions,
-            "mean": mean,
-            "standard_error": standard_error,
-            "credible_interval": interval,
-            "probability_to_be_best": best,
-            "expected_loss": loss,
-        }
-    return {
+    row: VariantAnalysis = {
         "key": v.key,
         "exposures": v.exposures,
-        "sum": v.sum,
-        "sum_squares": v.sum_squares,
-        "mean": mean,
-        "standard_error": standard_error,
+        "mean": raw.mean,
+        "standard_error": math.sqrt(raw.variance),
         "credible_interval": interval,
         "probability_to_be_best": best,
         "expected_loss": loss,
     }
-
-
-def _posteriors(kind: MetricKind, variants: list[VariantData], estimates: list[Estimate]) -> list[_Posterior]:
-    posteriors: BetaPosteriors | NormalPosteriors
     if kind == CONVERSION:
+        row["conversions"] = v.conversions
+    else:
+        row["sum"], row["sum_squares"] = v.sum, v.sum_squares
+    if v.has_covariate:
+        assert v.pre_sum is not None and v.pre_sum_squares is not None and v.cross_sum is not None
+        row["pre_sum"], row["pre_sum_squares"], row["cross_sum"] = v.pre_sum, v.pre_sum_squares, v.cross_sum
+    if adjusted:
+        row["adjusted_mean"], row["adjusted_standard_error"] = used.mean, math.sqrt(used.variance)
+    return row
+
+
+def _posteriors(kind: MetricKind, variants: list[VariantData], look: Look) -> list[_Posterior]:
+    """Beta posteriors of conversion rates; normal ones of means, and of any CUPED-adjusted mean."""
+    posteriors: BetaPosteriors | NormalPosteriors
+    if kind == CONVERSION and look.cuped is None:
         a = np.array([1.0 + v.conversions for v in variants])
         b = np.array([1.0 + v.exposures - v.conversions for v in variants])
         posteriors = BetaPosteriors(a, b)
     elif all(v.exposures >= 2 for v in variants):
-        means = np.array([e.mean for e in estimates])
-        sds = np.array([math.sqrt(e.variance) for e in estimates])
+        means = np.array([e.mean for e in look.estimates])
+        sds = np.array([math.sqrt(e.variance) for e in look.estimates])
         posteriors = NormalPosteriors(means, np.maximum(sds, _POINT_MASS_SD * np.maximum(1.0, np.abs(means))))
     else:
         # A mean metric with fewer than two exposures in a variant has no posterior to compare.
@@ -172,50 +276,101 @@ def _posteriors(kind: MetricKind, variants: list[VariantData], estimates: list[E
     ]
 
 
-def _add_comparison(
-    row: VariantAnalysis, kind: MetricKind, treatment: Estimate, control: Estimate, settings: Settings, tau: float
-) -> None:
-    """The treatment's lift over the control and its p-value: always-valid when sequential, with the
-    fixed-horizon numbers beside them."""
-    fixed = compare(treatment, control, settings.alpha, welch=kind == MEAN)
+def _add_comparison(row: VariantAnalysis, look: Look, earlier: list[Look], settings: Settings, design: str) -> bool:
+    """The treatment's lift over the control and its p-value by the design, with the fixed-horizon
+    numbers beside them when sequential. Returns whether the design's final look has been taken."""
+    key = row["key"]
+    fixed = look.comparisons[key]
     row["lift"] = {"absolute": fixed.absolute, "relative": fixed.relative, "relative_ci": fixed.relative_ci}
-    if not settings.sequential:
+    if look.cuped is not None and fixed.relative is not None:
+        row["variance_reduction"] = _variance_reduction(look, key, settings.control)
+    if design == FIXED:
         row["p_value"] = fixed.p_value
-        return
-    p_value = relative_ci = None
-    if fixed.relative is not None and fixed.relative_variance is not None and fixed.p_value is not None:
-        p_value = sequential.always_valid_p_value(fixed.relative, fixed.relative_variance, tau)
-        relative_ci = sequential.confidence_sequence(fixed.relative, fixed.relative_variance, tau, settings.alpha)
-    row["lift"]["relative_ci"] = relative_ci
-    row["p_value"] = p_value
+        return False
     row["p_value_fixed"] = fixed.p_value
     row["relative_ci_fixed"] = fixed.relative_ci
+    if design == MSPRT:
+        _add_msprt(row, fixed, settings)
+        return False
+    assert settings.planned_exposures is not None
+    test = looks.spending_test(
+        [(earlier_look.comparisons[key], _pair(earlier_look, key, settings.control)) for earlier_look in earlier],
+        (fixed, _pair(look, key, settings.control)),
+        2 * settings.planned_exposures,
+        settings.alpha,
+        settings.gamma,
+    )
+    row["p_value"] = test.p_value
+    row["lift"]["relative_ci"] = test.relative_ci
+    row["information_fraction"] = test.information_fraction
+    row["boundary"] = test.boundary
+    return test.final_reached
+
+
+def _pair(look: Look, key: str, control: str) -> int:
+    return look.exposures[key] + look.exposures[control]
+
+
+def _add_msprt(row: VariantAnalysis, fixed: Comparison, settings: Settings) -> None:
+    smallest_scale = settings.tau if settings.tau is not None else abs(settings.mde)
+    p_value = relative_ci = None
+    if fixed.relative is not None and fixed.relative_variance is not None and fixed.p_value is not None:
+        p_value = sequential.always_valid_p_value(fixed.relative, fixed.relative_variance, smallest_scale)
+        relative_ci = sequential.confidence_sequence(
+            fixed.relative, fixed.relative_variance, smallest_scale, settings.alpha
+        )
+    row["lift"]["relative_ci"] = relative_ci
+    row["p_value"] = p_value
+
+
+def _variance_reduction(look: Look, key: str, control: str) -> float:
+    """How much CUPED narrowed the variance of this treatment's difference from the control."""
+    keys = list(look.exposures)
+    treatment, baseline = keys.index(key), keys.index(control)
+    before = look.raw[treatment].variance + look.raw[baseline].variance
+    after = look.estimates[treatment].variance + look.estimates[baseline].variance
+    return 1 - after / before if before > 0 else 0.0
 
 
 def _days_left(
-    kind: MetricKind, variants: list[VariantData], estimates: list[Estimate], control_index: int, settings: Settings
+    kind: MetricKind,
+    variants: list[VariantData],
+    estimates: list[Estimate],
+    control_index: int,
+    settings: Settings,
+    design: str,
 ) -> int | None:
     control = estimates[control_index]
     if settings.days_running is None or control.exposures < 2:
         return None
-    try:
-        if kind == CONVERSION:
-            needed = planning.exposures_for_conversion(
-                control.mean, settings.mde, settings.alpha, settings.power, len(variants)
-            )
-        else:
-            sd = math.sqrt(control.variance * control.exposures)
-            needed = planning.exposures_for_mean(
-                control.mean, sd, settings.mde, settings.alpha, settings.power, len(variants)
-            )
-    except ValueError:
+    needed = (
+        settings.planned_exposures if design == SPENDING else _fixed_horizon(kind, control, settings, len(variants))
+    )
+    if needed is None:
         return None  # a baseline that cannot be planned from (a 0% rate, no variance)
-    if settings.sequential:
-        needed = math.ceil(needed * planning.sequential_inflation(settings.alpha, settings.power))
+    if design == MSPRT:
+        needed = math.ceil(needed * planning.sequential_inflation(settings.alpha, settings.power, abs(settings.mde)))
     return planning.days_left(needed, min(v.exposures for v in variants), settings.days_running)
 
 
-def _method(settings: Settings, tau: float) -> str:
-    if settings.sequential:
-        return f"mSPRT (normal mixture, tau = {tau:g}) on the relative lift; Holm-adjusted"
+def _fixed_horizon(kind: MetricKind, control: Estimate, settings: Settings, count: int) -> int | None:
+    try:
+        if kind == CONVERSION:
+            return planning.exposures_for_conversion(control.mean, settings.mde, settings.alpha, settings.power, count)
+        sd = math.sqrt(control.variance * control.exposures)
+        return planning.exposures_for_mean(control.mean, sd, settings.mde, settings.alpha, settings.power, count)
+    except ValueError:
+        return None
+
+
+def _method(settings: Settings, design: str) -> str:
+    if design == SPENDING:
+        return (
+            f"group-sequential test (Hwang-Shih-DeCani alpha spending, gamma = {settings.gamma:g}, over the "
+            f"information planned for {settings.planned_exposures} exposures per variant) on the relative lift; "
+            "Holm-adjusted"
+        )
+    if design == MSPRT:
+        smallest = settings.tau if settings.tau is not None else abs(settings.mde)
+        return f"mSPRT (normal mixture over scales from {smallest:g} up) on the relative lift; Holm-adjusted"
     return "fixed-horizon z / Welch test; delta-method relative interval; Holm-adjusted"

@@ -1,10 +1,14 @@
 """The JSON problems of `python -m abacus.stats`: validated, then answered.
 
 Analysis: {"metric": {"kind": "conversion" | "mean"}, "control", "alpha", "sequential", "weights",
-"mde"?, "tau"?, "power"?, "days_running"?, "variants": [{"key", "exposures", "conversions"} or
-{"key", "exposures", "sum", "sum_squares"}]}.
+"mde"?, "tau"?, "power"?, "days_running"?, "design"? ("spending" | "msprt"; spending when
+"planned_exposures" is given), "planned_exposures"?, "gamma"?, "cuped"?, "previous_looks"? (earlier
+looks, oldest first, each a list like "variants"), "variants": [{"key", "exposures", "conversions"}
+or {"key", "exposures", "sum", "sum_squares"}, each with "pre_sum", "pre_sum_squares" and
+"cross_sum" for CUPED]}.
 Planning: {"plan": {"kind", "baseline" (conversion) or "baseline_mean" and "baseline_sd" (mean),
-"mde", "alpha", "power", "variants", "daily_exposures"?, "current_exposures"?, "sequential"?}}.
+"mde", "alpha", "power", "variants", "daily_exposures"?, "current_exposures"?, "sequential"?,
+"design"?}}.
 """
 
 import math
@@ -14,7 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from abacus import planning
 from abacus.documents import Analysis
+from abacus.stats import spending
 from abacus.stats.analysis import Settings, VariantData, analyse
+from abacus.stats.spending import DEFAULT_GAMMA
+
+# A plan's sequential sample assumes a look a day for about a month (planning.SPENDING_INFLATION).
+PLANNED_LOOKS = 30
 
 Probability = Annotated[float, Field(gt=0, lt=1)]
 Count = Annotated[int, Field(ge=0, strict=True)]
@@ -38,6 +47,31 @@ class Variant(_Model):
     conversions: Count | None = None
     sum: float | None = None
     sum_squares: Annotated[float, Field(ge=0)] | None = None
+    pre_sum: float | None = None
+    pre_sum_squares: Annotated[float, Field(ge=0)] | None = None
+    cross_sum: float | None = None
+
+    @model_validator(mode="after")
+    def covariate_whole(self) -> "Variant":
+        given = [self.pre_sum is not None, self.pre_sum_squares is not None, self.cross_sum is not None]
+        if any(given) and not all(given):
+            raise ValueError("pre_sum, pre_sum_squares and cross_sum come together (CUPED's covariate)")
+        return self
+
+    def data(self) -> VariantData:
+        return VariantData(
+            self.key,
+            self.exposures,
+            self.conversions or 0,
+            self.sum or 0.0,
+            self.sum_squares or 0.0,
+            self.pre_sum,
+            self.pre_sum_squares,
+            self.cross_sum,
+        )
+
+
+Variants = Annotated[list[Variant], Field(min_length=2, max_length=10)]
 
 
 class AnalysisProblem(_Model):
@@ -50,15 +84,24 @@ class AnalysisProblem(_Model):
     tau: Annotated[float, Field(gt=0)] | None = None
     power: Probability = 0.8
     days_running: Annotated[float, Field(ge=0)] | None = None
-    variants: Annotated[list[Variant], Field(min_length=2, max_length=10)]
+    design: Literal["spending", "msprt"] | None = None
+    planned_exposures: Annotated[int, Field(ge=1, strict=True)] | None = None
+    gamma: Annotated[float, Field(ge=-40, le=40)] = DEFAULT_GAMMA
+    cuped: bool = True
+    previous_looks: Annotated[list[Variants], Field(max_length=1000)] = []
+    variants: Variants
 
     @model_validator(mode="after")
     def fields_fit_the_kind(self) -> "AnalysisProblem":
         needed = ("conversions",) if self.metric.kind == "conversion" else ("sum", "sum_squares")
-        for index, variant in enumerate(self.variants):
-            for name in needed:
-                if getattr(variant, name) is None:
-                    raise ValueError(f"variants[{index}].{name} is required for a {self.metric.kind} metric")
+        looks = [("variants", self.variants)] + [
+            (f"previous_looks[{index}]", look) for index, look in enumerate(self.previous_looks)
+        ]
+        for where, variants in looks:
+            for index, variant in enumerate(variants):
+                for name in needed:
+                    if getattr(variant, name) is None:
+                        raise ValueError(f"{where}[{index}].{name} is required for a {self.metric.kind} metric")
         if self.weights is not None and set(self.weights) != {v.key for v in self.variants}:
             raise ValueError("weights must name exactly the variants' keys")
         return self
@@ -75,7 +118,8 @@ class Plan(_Model):
     variants: Annotated[int, Field(ge=2, le=10)] = 2
     daily_exposures: Annotated[float, Field(gt=0)] | None = None
     current_exposures: Count = 0
-    sequential: bool = False  # True: the sample the always-valid test needs for that power
+    sequential: bool = False  # True: the sample the sequential design needs for that power
+    design: Literal["spending", "msprt"] = "spending"
 
 
 class PlanProblem(_Model):
@@ -100,10 +144,7 @@ def solve(raw: object) -> Analysis | PlanAnswer:
         location = ".".join(str(part) for part in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise ProblemError(f"{location}: {message}" if location else message) from None
-    variants = [
-        VariantData(v.key, v.exposures, v.conversions or 0, v.sum or 0.0, v.sum_squares or 0.0)
-        for v in problem.variants
-    ]
+    variants = [v.data() for v in problem.variants]
     settings = Settings(
         control=problem.control,
         alpha=problem.alpha,
@@ -113,6 +154,11 @@ def solve(raw: object) -> Analysis | PlanAnswer:
         power=problem.power,
         weights=problem.weights,
         days_running=problem.days_running,
+        cuped=problem.cuped,
+        design=problem.design,
+        planned_exposures=problem.planned_exposures,
+        previous_looks=[[v.data() for v in look] for look in problem.previous_looks],
+        gamma=problem.gamma,
     )
     try:
         return analyse(problem.metric.kind, variants, settings)
@@ -135,8 +181,10 @@ def _plan(plan: Plan) -> PlanAnswer:
     except ValueError as error:
         message = str(error)
         raise ProblemError(message if message.startswith("plan.") else f"plan.{message}") from None
-    if plan.sequential:
-        needed = math.ceil(needed * planning.sequential_inflation(plan.alpha, plan.power))
+    if plan.sequential and plan.design == "msprt":
+        needed = math.ceil(needed * planning.sequential_inflation(plan.alpha, plan.power, plan.mde))
+    elif plan.sequential:
+        needed = math.ceil(needed * spending.inflation(plan.alpha, plan.power, DEFAULT_GAMMA, PLANNED_LOOKS))
     answer: PlanAnswer = {"exposures_per_variant": needed}
     if plan.daily_exposures is not None:
         answer["days_left"] = math.ceil(max(0, needed - plan.current_exposures) / plan.daily_exposures)

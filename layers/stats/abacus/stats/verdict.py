@@ -7,14 +7,22 @@
 3. `ship` the control: every treatment is significantly worse than the control.
 4. `no_effect`: every treatment's relative-lift interval lies inside (-mde, +mde): an effect as
    large as the minimum detectable effect is ruled out, so running longer will not find one.
-5. `keep_running`, with the estimated days left when the exposure rate is known.
+5. `no_effect` too when the group-sequential design's final look (the planned information) has
+   been taken without a significant difference: the test is over, and looking longer cannot
+   change its answer.
+6. `keep_running`, with the estimated days left when the exposure rate is known.
 """
 
 from abacus.documents import SampleRatioCheck, VariantAnalysis, Verdict
 
 
 def decide(
-    rows: list[VariantAnalysis], control: str, srm: SampleRatioCheck, mde: float, days_left: int | None
+    rows: list[VariantAnalysis],
+    control: str,
+    srm: SampleRatioCheck,
+    mde: float,
+    days_left: int | None,
+    concluded: bool = False,
 ) -> Verdict:
     if srm["mismatch"]:
         return {
@@ -45,6 +53,13 @@ def decide(
             "decision": "no_effect",
             "variant": None,
             "reason": f"every variant's lift is within ±{mde:.0%} of '{control}': an effect that large is ruled out",
+        }
+    if concluded:
+        return {
+            "decision": "no_effect",
+            "variant": None,
+            "reason": "the planned sample is reached and no variant differs significantly from "
+            f"'{control}': the test is over, and running longer cannot change its answer",
         }
     reason = "no variant differs significantly from the control yet"
     if days_left is not None:

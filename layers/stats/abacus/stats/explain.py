@@ -1,0 +1,59 @@
+"""The analysis's numbers in sentences a product manager reads: what the test is and how far it
+has come, and what the CUPED adjustment did."""
+
+from abacus.documents import CupedSummary, VariantAnalysis
+
+
+def sentences(
+    design: str, alpha: float, rows: list[VariantAnalysis], cuped: CupedSummary | None, planned: int | None
+) -> list[str]:
+    said = [_design(design, alpha, [row for row in rows if "lift" in row], planned)]
+    if cuped is not None:
+        said.append(_cuped(cuped))
+    return said
+
+
+def _design(design: str, alpha: float, treatments: list[VariantAnalysis], planned: int | None) -> str:
+    budget = f"{alpha:.0%}"
+    if design == "fixed":
+        return (
+            f"A fixed-horizon test: its {budget} false-positive rate holds only if the results are read once, "
+            "at the planned sample."
+        )
+    if design == "msprt":
+        return (
+            f"An always-valid test: the results may be read every day, for as long as the experiment runs, and "
+            f"the chance of ever calling a winner that is not one stays under {budget}. The interval is the "
+            "range of lifts the data have not ruled out."
+        )
+    fractions = [row.get("information_fraction") for row in treatments]
+    reached = min((f for f in fractions if f is not None), default=None)
+    boundaries = [row.get("boundary") for row in treatments]
+    bar = max((b for b in boundaries if b is not None), default=None)
+    progress = "" if reached is None else f" {min(reached, 1.0):.0%} of the planned {planned} users per variant are in"
+    if reached is not None and reached >= 1:
+        return (
+            f"A group-sequential test, now complete:{progress}. Its {budget} false-positive budget is spent, "
+            "so its answer stands however long the experiment keeps running."
+        )
+    strength = "" if bar is None else f"; to be called tonight a lift must be {bar:.1f} standard errors from zero"
+    return (
+        f"A group-sequential test, read every night: it spends its {budget} false-positive budget by plan, "
+        f"little at first and most at the planned sample, so a large lift is called early and no peek can "
+        f"add false winners.{progress}{strength}. The interval is the range of lifts still consistent with "
+        "the data at tonight's bar."
+    )
+
+
+def _cuped(cuped: CupedSummary) -> str:
+    reduction = cuped["variance_reduction"]
+    if reduction <= 0.005:
+        return (
+            "CUPED: what users did before their first exposure does not predict the metric here, "
+            "so the adjustment cannot narrow the interval."
+        )
+    return (
+        f"CUPED: adjusted for what each user did before their first exposure, the lift's variance is "
+        f"{reduction:.0%} smaller, worth about {1 / (1 - reduction) - 1:.0%} more users; the means marked * are "
+        "adjusted, comparing variants as if their users had behaved alike beforehand."
+    )
