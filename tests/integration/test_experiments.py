@@ -217,10 +217,24 @@ def test_planning_fields(project):
     created = create("p", primary_metric={"event": "purchase", "baseline": 0.1}, minimum_detectable_effect=0.05)
     from abacus import planning
 
-    expected = planning.exposures_for_conversion(0.1, 0.05) * planning.sequential_inflation()
+    # Sized for the group-sequential test the nightly job runs.
+    expected = planning.exposures_for_conversion(0.1, 0.05) * planning.SPENDING_INFLATION
     assert created["recommended_exposures_per_variant"] == pytest.approx(expected, abs=1)
     assert created["estimated_days_left"] is None
     assert create("q")["recommended_exposures_per_variant"] is None  # no baseline, no results yet
+
+
+def test_the_pre_exposure_window_reaches_no_further_back_than_events_are_kept(project):
+    created = create("cuped")
+    assert created["cuped"] is True and created["pre_exposure_days"] == 14
+    # 91: past the 90 days events are kept (EVENT_RETENTION_DAYS); 400: past any retention.
+    for days in (91, 400):
+        status, body = call("create_experiment", BASE | {"key": "far", "pre_exposure_days": days})
+        assert status == 422 and "pre_exposure_days" in json.dumps(body), body
+    status, body = patch("cuped", {"pre_exposure_days": 91})
+    assert status == 422 and "pre_exposure_days" in json.dumps(body), body
+    status, body = patch("cuped", {"cuped": False, "pre_exposure_days": 30})
+    assert status == 200 and body["cuped"] is False and body["pre_exposure_days"] == 30
 
 
 def test_project_commands_create_and_rotate(tables, capsys):

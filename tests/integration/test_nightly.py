@@ -1,7 +1,10 @@
 """The nightly job's statistics against a brute-force recount of the stored raw data."""
 
 import json
+import math
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,9 +45,10 @@ def test_statistics_equal_a_brute_force_recount(project):
         variant = ["control", "b", "c"][index % 3]
         assignments.assign(keys.experiment_id("test", "exp"), distinct_id, variant, exposed, expose=True)
         user_events = []
-        for n in range(rng.randint(0, 4)):
+        for n in range(rng.randint(0, 6)):
             name = rng.choice(["buy", "view", "other"])
-            at = exposed + timedelta(hours=rng.uniform(-48, 150))
+            # Some before the exposure: inside the 14-day pre-exposure window, and further back.
+            at = exposed + timedelta(hours=rng.uniform(-48, 150) if n < 4 else rng.uniform(-24 * 20, 0))
             amount = round(rng.uniform(1, 100), 2) if rng.random() < 0.9 else "n/a"  # some not numeric
             user_events.append((name, at, amount))
             stored.append(
@@ -64,16 +68,18 @@ def test_statistics_equal_a_brute_force_recount(project):
     assert events.write_all(stored) == []
 
     def brute_force(event: str, window_days: int, value) -> dict:
-        totals = {v: [0, 0.0, 0.0] for v in ["control", "b", "c"]}
+        """Per variant: exposures, sum and sum of squares of the values, and CUPED's pre-exposure
+        sum, sum of squares and cross-product (the same value over the 14 days before exposure)."""
+        totals = {v: [0, 0.0, 0.0, 0.0, 0.0, 0.0] for v in ["control", "b", "c"]}
         for variant, exposed, user_events in users:
             if exposed >= cutoff:
                 continue
             end = min(exposed + timedelta(days=window_days), cutoff)
             inside = [e for e in user_events if e[0] == event and exposed <= e[1] < end]
-            x = value(inside)
-            totals[variant][0] += 1
-            totals[variant][1] += x
-            totals[variant][2] += x * x
+            before = [e for e in user_events if e[0] == event and exposed - timedelta(days=14) <= e[1] < exposed]
+            x, pre = value(inside), value(before)
+            for index, amount in enumerate([1, x, x * x, pre, pre * pre, pre * x]):
+                totals[variant][index] += amount
         return totals
 
     conversion = brute_force("buy", 3, lambda inside: 1.0 if inside else 0.0)
@@ -83,9 +89,13 @@ def test_statistics_equal_a_brute_force_recount(project):
     metrics = [spec.primary_metric, *spec.secondary_metrics]
     got = nightly.metric_statistics("test", experiments.get("test", "exp"), metrics, cutoff)
     assert {v.key: [v.exposures, v.conversions] for v in got[0]} == {k: [t[0], t[1]] for k, t in conversion.items()}
+    for v in got[0]:
+        assert [v.pre_sum, v.pre_sum_squares, v.cross_sum] == conversion[v.key][3:]
     for statistics, expected in ((got[1], count), (got[2], money)):
         for v in statistics:
-            assert [v.exposures, v.sum, v.sum_squares] == pytest.approx(expected[v.key], rel=1e-12)
+            got_sums = [v.exposures, v.sum, v.sum_squares, v.pre_sum, v.pre_sum_squares, v.cross_sum]
+            assert got_sums == pytest.approx(expected[v.key], rel=1e-12)
+    assert sum(t[3] for t in conversion.values()) > 5  # users with a purchase before their exposure
     assert sum(t[0] for t in conversion.values()) > 60 and sum(t[1] for t in conversion.values()) > 5
 
 
@@ -253,3 +263,96 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
         assert conversions(day) == 1
     assert len(reads) == 1
     assert conversions(0) == 0 and len(reads) == 2  # before the first visit: read, and not converted
+
+
+def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
+    """An experiment run for six nights: 60 users a day (exposed that day), each with a purchase
+    before their exposure at random and after it more often if they did, B converting more."""
+    primary = {"event": "buy", "window_days": 7} | ({"baseline": baseline} if baseline else {})
+    spec = ExperimentCreate.model_validate(
+        {
+            "key": "week",
+            "name": "Week",
+            "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+            "primary_metric": primary,
+            "cuped": cuped,
+        }
+    )
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    experiments.create("test", spec, start)
+    experiments.apply("test", "week", "launch", start)
+    rng = random.Random(3)
+    stored = []
+    snapshots = []
+    for day in range(6):
+        for n in range(60):
+            distinct_id, variant = f"d{day}-u{n}", ["control", "b"][n % 2]
+            exposed = start + timedelta(days=day, hours=rng.uniform(0, 23))
+            assignments.assign(keys.experiment_id("test", "week"), distinct_id, variant, exposed, expose=True)
+            before = rng.random() < 0.3
+            times = [exposed - timedelta(days=rng.uniform(1, 10))] if before else []
+            if rng.random() < (0.6 if before else 0.15) + (0.15 if variant == "b" else 0):
+                times.append(exposed + timedelta(minutes=30))
+            for index, at in enumerate(times):
+                uuid = f"{distinct_id}-{index}"
+                stored.append(
+                    EventItem(
+                        keys.user_id("test", distinct_id),
+                        uuid,
+                        event="buy",
+                        distinct_id=distinct_id,
+                        timestamp=at,
+                        received_at=exposed,
+                        expires_at=0,
+                        **events.receipt_keys("test", exposed, uuid),
+                    )
+                )
+        assert events.write_all(stored) == []
+        stored = []
+        cutoff = start + timedelta(days=day + 1)
+        snapshot = nightly.compute_snapshot(experiments.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
+        snapshots.append(snapshot.analysis)
+    return snapshots
+
+
+def test_the_nightly_looks_are_one_group_sequential_test(project):
+    looks = _nightly_week(cuped=True)
+    assert {look["design"] for look in looks} == {"spending"}
+    # Without a planning baseline, the plan is made at the first look and kept.
+    assert len({look["planned_exposures"] for look in looks}) == 1 and looks[0]["planned_exposures"] > 0
+    rows = [look["variants"][1] for look in looks]
+    fractions = [row["information_fraction"] for row in rows]
+    boundaries = [row["boundary"] for row in rows]
+    # Each night adds information; so early in the plan every look's bar is far above 1.96.
+    assert fractions == sorted(fractions) and len(set(fractions)) == len(fractions)
+    assert all(3 < boundary < 6 for boundary in boundaries), boundaries
+    # Buying before the exposure predicts buying after it: the adjustment narrows the variance.
+    assert all(look["cuped"] is not None for look in looks) and looks[-1]["cuped"]["variance_reduction"] > 0.05
+    # The last look again, outside the nightly job: the command line given the stored looks.
+    problem = {
+        "metric": {"kind": "conversion"},
+        "planned_exposures": looks[-1]["planned_exposures"],
+        "previous_looks": [[_problem_variant(row) for row in look["variants"]] for look in looks[:-1]],
+        "variants": [_problem_variant(row) for row in looks[-1]["variants"]],
+    }
+    answer_ = subprocess.run(
+        [sys.executable, "-m", "abacus.stats"], input=json.dumps(problem), capture_output=True, text=True, check=True
+    )
+    again = json.loads(answer_.stdout)["variants"][1]
+    assert again["p_value"] == pytest.approx(rows[-1]["p_value"], rel=1e-9)
+    assert again["lift"]["relative_ci"] == pytest.approx(rows[-1]["lift"]["relative_ci"], rel=1e-9)
+    assert again["boundary"] == pytest.approx(rows[-1]["boundary"], rel=1e-9)
+
+
+def _problem_variant(row: dict) -> dict:
+    fields = ("key", "exposures", "conversions", "pre_sum", "pre_sum_squares", "cross_sum")
+    return {name: row[name] for name in fields if name in row}
+
+
+def test_cuped_off_and_a_planning_baseline(project):
+    looks = _nightly_week(cuped=False, baseline=0.2)
+    from abacus import planning
+
+    expected = math.ceil(planning.exposures_for_conversion(0.2, 0.05) * planning.SPENDING_INFLATION)
+    assert {look["planned_exposures"] for look in looks} == {expected}
+    assert all(look["cuped"] is None and "pre_sum" not in look["variants"][0] for look in looks)

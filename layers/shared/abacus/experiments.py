@@ -1,10 +1,9 @@
 """Creating experiments, changing them, moving them through their stages, and describing them."""
 
-import math
 from datetime import datetime
 from typing import Any, cast
 
-from abacus import keys, lifecycle, planning
+from abacus import keys, lifecycle, planning, plans
 from abacus.documents import (
     Experiment,
     ExperimentFieldsJson,
@@ -13,15 +12,13 @@ from abacus.documents import (
     HistoryEntry,
     Plan,
     SnapshotAnalysis,
-    VariantAnalysis,
 )
 from abacus.errors import Conflict, Invalid, NotFound, TooLarge
 from abacus.schemas import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
+from abacus.settings import settings
 from abacus.storage import experiments as store
 from abacus.storage import results as result_store
 from abacus.storage.experiments import ExperimentItem
-
-SEQUENTIAL_POWER, SEQUENTIAL_ALPHA = 0.8, 0.05
 
 # DynamoDB's item limit: an experiment and its history of changes are one item.
 TOO_LARGE = "experiment: over the 400 KB an experiment can take; shorten its overrides or description"
@@ -32,7 +29,18 @@ def definition(item: ExperimentItem) -> ExperimentFields:
     return ExperimentFields.model_validate(item.definition)
 
 
+def _check_pre_exposure_window(spec: ExperimentFields) -> None:
+    """The pre-exposure window reads events as old as its start: no further back than they are kept."""
+    retention = settings.event_retention_days
+    if spec.pre_exposure_days > retention:
+        raise Invalid(
+            f"pre_exposure_days: at most the {retention} days events are kept (EVENT_RETENTION_DAYS)",
+            field="pre_exposure_days",
+        )
+
+
 def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
+    _check_pre_exposure_window(spec)
     item = ExperimentItem(
         project_id,
         spec.key,
@@ -69,9 +77,10 @@ def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> 
     lifecycle.check_changes(item.status, changes)
     merged = {**current, **given}
     try:
-        ExperimentFields.model_validate(merged)
+        merged_spec = ExperimentFields.model_validate(merged)
     except ValueError as error:
         raise Invalid(f"the experiment after this change is invalid: {_first_error(error)}") from None
+    _check_pre_exposure_window(merged_spec)
     item.definition = merged
     _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
     _save(item)
@@ -131,44 +140,29 @@ def to_api(item: ExperimentItem, with_history: bool = True) -> Experiment:
 
 
 def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:
-    """Recommended exposures per variant (for the always-valid test Abacus runs) from the metric's
-    baseline, or else the latest results' control; once running, the days left at the rate so far."""
+    """Recommended exposures per variant for the group-sequential test Abacus runs (plans.py): the
+    plan the latest results were tested against, or else one from the metric's baseline; once
+    running, the days left at the rate so far."""
     snapshot = None
     if item.status != lifecycle.DRAFT:
         snapshot = result_store.latest(keys.experiment_id(item.project_id, item.key))
     analysis: SnapshotAnalysis | None = snapshot.analysis if snapshot else None
     rows = analysis["variants"] if analysis else []
-    control = next((row for row in rows if row["key"] == CONTROL), None)
-    try:
-        needed = _fixed_horizon_exposures(spec, control)
-    except ValueError:
-        needed = None  # a baseline that cannot be planned from (a 0% rate, no variation)
-    if needed is not None:
-        needed = math.ceil(needed * planning.sequential_inflation(SEQUENTIAL_ALPHA, SEQUENTIAL_POWER))
+    needed = analysis.get("planned_exposures") if analysis else None
+    if needed is None:
+        control = next((row for row in rows if row["key"] == CONTROL), None)
+        observed = None
+        if control and control["exposures"] > 1:
+            observed = plans.Baseline(control["mean"], control["standard_error"] * control["exposures"] ** 0.5)
+        fixed = plans.fixed_horizon_exposures(
+            spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants), observed
+        )
+        needed = plans.sequential_exposures(fixed)
     days_left = None
     if needed is not None and item.status == lifecycle.RUNNING and snapshot and item.started_at:
         days = (snapshot.cutoff - item.started_at).total_seconds() / 86400
         days_left = planning.days_left(needed, min(row["exposures"] for row in rows), days)
     return {"recommended_exposures_per_variant": needed, "estimated_days_left": days_left}
-
-
-def _fixed_horizon_exposures(spec: ExperimentFields, control: VariantAnalysis | None) -> int | None:
-    """Exposures per variant a fixed-horizon test needs, from the metric's planning baseline or
-    else the control's results; None when neither is known."""
-    metric, mde, count = spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants)
-    if metric.kind == "conversion":
-        baseline = metric.baseline or (control["mean"] if control else None)
-        if baseline is None:
-            return None
-        return planning.exposures_for_conversion(baseline, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
-    if metric.baseline_mean is not None and metric.baseline_sd is not None:
-        return planning.exposures_for_mean(
-            metric.baseline_mean, metric.baseline_sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count
-        )
-    if control and control["exposures"] > 1:
-        sd = control["standard_error"] * control["exposures"] ** 0.5
-        return planning.exposures_for_mean(control["mean"], sd, mde, SEQUENTIAL_ALPHA, SEQUENTIAL_POWER, count)
-    return None
 
 
 def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any]) -> None:

@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
-from typing import cast
+from typing import NamedTuple, cast
 
-from abacus import experiments, keys
+from abacus import experiments, keys, plans
 from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
-from abacus.schemas import CONTROL, MetricSpec
+from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
@@ -62,12 +62,20 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
     return total
 
 
-def metrics_key(metrics: list[MetricSpec]) -> str:
-    """A fingerprint of the metrics' definitions: stored values are reused only for the same ones."""
+def metrics_key(metrics: list[MetricSpec], pre_days: int = 0) -> str:
+    """A fingerprint of the metrics' definitions and the pre-exposure window (0: none): stored
+    values are reused only for the same ones."""
     canonical = json.dumps(
         [m.model_dump(mode="json", include={"event", "kind", "property", "window_days"}) for m in metrics]
     )
+    if pre_days:
+        canonical += f"#pre{pre_days}"
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def pre_exposure_days(spec: ExperimentFields) -> int:
+    """Days of the pre-exposure window the nightly job measures; 0 when CUPED is off."""
+    return spec.pre_exposure_days if spec.cuped else 0
 
 
 def _values_are_current(
@@ -94,6 +102,13 @@ def _converted_in_every_metric(metrics: list[MetricSpec], values: list[float]) -
     return all(metric.kind == "conversion" and value == 1.0 for metric, value in zip(metrics, values, strict=True))
 
 
+class UserValues(NamedTuple):
+    """A user's value of each metric, and of each over the pre-exposure window (empty without one)."""
+
+    values: list[float]
+    pre_values: list[float]
+
+
 def user_values(
     project_id: str,
     user: AssignmentItem,
@@ -102,27 +117,31 @@ def user_values(
     cutoff: datetime,
     key: str,
     active: set[str],
-) -> list[float]:
+    pre_days: int = 0,
+) -> UserValues:
     """The user's value of each metric as of `cutoff`, counting from their first exposure
-    (`exposed_at`): the stored ones when current, else computed from the user's events (one Query)
-    and stored for the next night, unless what is stored already says the same."""
+    (`exposed_at`), and over the `pre_days` before it: the stored ones when current, else computed
+    from the user's events (one Query, from the start of the pre-exposure window) and stored for
+    the next night, unless what is stored already says the same."""
     if _values_are_current(user, metrics, cutoff, key, active):
-        stored: list[float] = user.metric_values
-        return stored
+        return UserValues(user.metric_values, user.pre_values or [])
     names = sorted({metric.event for metric in metrics})
-    events = list(user_events(keys.user_id(project_id, user.distinct_id), names, exposed_at))
+    pre_start = exposed_at - timedelta(days=pre_days)
+    events = list(user_events(keys.user_id(project_id, user.distinct_id), names, pre_start))
     values: list[float] = []
     pending = False
     for metric in metrics:
         window_end = exposed_at + timedelta(days=metric.window_days)
         values.append(_user_value(metric, events, exposed_at, min(window_end, cutoff)))
         pending = pending or any(e.event == metric.event and cutoff <= e.timestamp < window_end for e in events)
-    if not _stored_values_still_hold(user, values, key, pending):
-        assignments.save_values(user, values, cutoff, key, pending)
-    return values
+    pre_values = [_user_value(metric, events, pre_start, exposed_at) for metric in metrics] if pre_days else []
+    computed = UserValues(values, pre_values)
+    if not _stored_values_still_hold(user, computed, key, pending):
+        assignments.save_values(user, values, pre_values, cutoff, key, pending)
+    return computed
 
 
-def _stored_values_still_hold(user: AssignmentItem, values: list[float], key: str, pending: bool) -> bool:
+def _stored_values_still_hold(user: AssignmentItem, computed: UserValues, key: str, pending: bool) -> bool:
     """A user recomputed because they sent events (a second purchase for a conversion metric) often
     has the values stored already. With no events past the new cut-off, the stored values, kept
     with their earlier cut-off, stay current for every later one (`_values_are_current`): writing
@@ -130,7 +149,8 @@ def _stored_values_still_hold(user: AssignmentItem, values: list[float], key: st
     return (
         not pending
         and user.values_pending is False
-        and user.metric_values == values
+        and user.metric_values == computed.values
+        and (user.pre_values or []) == computed.pre_values
         and user.values_metrics == key
         and user.values_exposed_at == user.exposed_at
     )
@@ -147,6 +167,35 @@ def active_users(project_id: str, metrics: list[MetricSpec], since: datetime | N
     return {item.distinct_id for item in received if item.event in names}
 
 
+class _Sums:
+    """One metric's running sums per variant: of the values, their squares, and with a
+    pre-exposure window, of the pre-exposure values, their squares and value times pre-value."""
+
+    def __init__(self, variant_keys: list[str]) -> None:
+        self.values = dict.fromkeys(variant_keys, 0.0)
+        self.squares = dict.fromkeys(variant_keys, 0.0)
+        self.pre = dict.fromkeys(variant_keys, 0.0)
+        self.pre_squares = dict.fromkeys(variant_keys, 0.0)
+        self.cross = dict.fromkeys(variant_keys, 0.0)
+
+    def add(self, variant: str, value: float, pre_value: float | None) -> None:
+        self.values[variant] += value
+        self.squares[variant] += value * value
+        if pre_value is not None:
+            self.pre[variant] += pre_value
+            self.pre_squares[variant] += pre_value * pre_value
+            self.cross[variant] += pre_value * value
+
+    def variant_data(self, metric: MetricSpec, variant: str, exposures: int, with_covariate: bool) -> VariantData:
+        pre_sum = self.pre[variant] if with_covariate else None
+        pre_squares = self.pre_squares[variant] if with_covariate else None
+        cross = self.cross[variant] if with_covariate else None
+        if metric.kind == "conversion":
+            return VariantData(variant, exposures, int(self.values[variant]), 0.0, 0.0, pre_sum, pre_squares, cross)
+        values, squares = self.values[variant], self.squares[variant]
+        return VariantData(variant, exposures, 0, values, squares, pre_sum, pre_squares, cross)
+
+
 def metric_statistics(
     project_id: str,
     experiment: ExperimentItem,
@@ -157,37 +206,32 @@ def metric_statistics(
 ) -> list[list[VariantData]]:
     """Per metric, per variant: exposures (first exposure before the cut-off) and the sum and sum of
     squares of the users' values, counting events at or after the user's first exposure and within
-    the metric's conversion window. Reads each exposed user's stored values; only the users who
-    sent events since the last run (`since`), read from the by-receipt index, have theirs
-    recomputed from their events."""
+    the metric's conversion window; with CUPED on, the same over the pre-exposure window and the
+    cross-products. Reads each exposed user's stored values; only the users who sent events since
+    the last run (`since`), read from the by-receipt index, have theirs recomputed from their events."""
     active = active_users(project_id, metrics, since, now or datetime.now(UTC))
-    variant_keys = [v.key for v in experiments.definition(experiment).variants]
+    spec = experiments.definition(experiment)
+    pre_days = pre_exposure_days(spec)
+    variant_keys = [v.key for v in spec.variants]
     exposures: Counter[str] = Counter()
-    sums = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
-    squares = [dict.fromkeys(variant_keys, 0.0) for _ in metrics]
-    key = metrics_key(metrics)
+    sums = [_Sums(variant_keys) for _ in metrics]
+    key = metrics_key(metrics, pre_days)
     users = [
         (user, user.exposed_at)
         for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key))
-        if user.exposed_at is not None and user.exposed_at < cutoff and user.variant in sums[0]
+        if user.exposed_at is not None and user.exposed_at < cutoff and user.variant in variant_keys
     ]
     # Users whose values must be recomputed each wait on two requests: many at a time.
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
         all_values = pool.map(
-            lambda pair: user_values(project_id, pair[0], pair[1], metrics, cutoff, key, active), users
+            lambda pair: user_values(project_id, pair[0], pair[1], metrics, cutoff, key, active, pre_days), users
         )
-        for (user, _), values in zip(users, all_values, strict=True):
+        for (user, _), computed in zip(users, all_values, strict=True):
             exposures[user.variant] += 1
-            for index, value in enumerate(values):
-                sums[index][user.variant] += value
-                squares[index][user.variant] += value * value
+            for index, value in enumerate(computed.values):
+                sums[index].add(user.variant, value, computed.pre_values[index] if pre_days else None)
     return [
-        [
-            VariantData(key_, exposures[key_], int(sums[index][key_]))
-            if metric.kind == "conversion"
-            else VariantData(key_, exposures[key_], sum=sums[index][key_], sum_squares=squares[index][key_])
-            for key_ in variant_keys
-        ]
+        [sums[index].variant_data(metric, variant, exposures[variant], bool(pre_days)) for variant in variant_keys]
         for index, metric in enumerate(metrics)
     ]
 
@@ -205,15 +249,28 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
     experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
     previous = result_store.latest(experiment_id)
     since = previous.computed_at if previous else None
+    date = snapshot_date(cutoff)
+    # The group-sequential test needs every earlier look: one snapshot per night the job ran.
+    earlier = [item.analysis for item in result_store.history(experiment_id) if item.date < date]
     statistics = metric_statistics(experiment.project_id, experiment, metrics, cutoff, since, now)
-    settings = Settings(
-        control=CONTROL,
-        weights={v.key: float(v.weight) for v in spec.variants},
-        mde=spec.minimum_detectable_effect,
-        days_running=_days_running(experiment, cutoff),
-    )
     analyses: list[MetricAnalysis] = []
-    for metric, variants in zip(metrics, statistics, strict=True):
+    for index, (metric, variants) in enumerate(zip(metrics, statistics, strict=True)):
+        keys_ = sorted(v.key for v in variants)
+        looks = [
+            look
+            for snapshot in earlier
+            if (look := _metric_of(snapshot, index)) is not None
+            and sorted(row["key"] for row in look["variants"]) == keys_
+        ]
+        settings = Settings(
+            control=CONTROL,
+            weights={v.key: float(v.weight) for v in spec.variants},
+            mde=spec.minimum_detectable_effect,
+            days_running=_days_running(experiment, cutoff),
+            cuped=spec.cuped,
+            planned_exposures=plans.planned_exposures(metric, spec, looks, _observed_control(metric, variants)),
+            previous_looks=[_variant_data(look) for look in looks],
+        )
         analysis = analyse(CONVERSION if metric.kind == "conversion" else MEAN, variants, settings)
         # pydantic's JSON dump is untyped: MetricJson is its shape.
         metric_json = cast(MetricJson, metric.model_dump(mode="json", exclude_none=True))
@@ -221,13 +278,51 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
     primary_and_secondary: SnapshotAnalysis = {**analyses[0], "secondary_metrics": analyses[1:]}
     snapshot = SnapshotItem(
         experiment_id,
-        snapshot_date(cutoff),
+        date,
         cutoff=cutoff,
         computed_at=now,
         analysis=primary_and_secondary,
     )
     result_store.put(snapshot)
     return snapshot
+
+
+def _observed_control(metric: MetricSpec, variants: list[VariantData]) -> plans.Baseline | None:
+    """The control's mean and per-user standard deviation so far (None before two exposures)."""
+    control = next(v for v in variants if v.key == CONTROL)
+    n = control.exposures
+    if n < 2:
+        return None
+    if metric.kind == "conversion":
+        rate = control.conversions / n
+        return plans.Baseline(rate, math.sqrt(rate * (1 - rate)))
+    mean = control.sum / n
+    return plans.Baseline(mean, math.sqrt(max(0.0, (control.sum_squares - control.sum * mean) / (n - 1))))
+
+
+def _metric_of(snapshot: SnapshotAnalysis, index: int) -> MetricAnalysis | None:
+    """The analysis of the experiment's `index`-th metric (0: the primary) in a stored snapshot."""
+    if index == 0:
+        return snapshot
+    secondary = snapshot.get("secondary_metrics", [])
+    return secondary[index - 1] if index - 1 < len(secondary) else None
+
+
+def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
+    """The sufficient statistics a stored analysis was computed from."""
+    return [
+        VariantData(
+            row["key"],
+            row["exposures"],
+            row.get("conversions", 0),
+            row.get("sum", 0.0),
+            row.get("sum_squares", 0.0),
+            row.get("pre_sum"),
+            row.get("pre_sum_squares"),
+            row.get("cross_sum"),
+        )
+        for row in analysis["variants"]
+    ]
 
 
 def run(

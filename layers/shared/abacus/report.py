@@ -71,11 +71,19 @@ def _display_row(row: VariantAnalysis, is_rate: bool) -> DisplayRow:
         variant=row["key"],
         exposures=str(row["exposures"]),
         value=str(row.get("conversions", round(row.get("sum", 0.0), 2))),
-        mean=_percent(row["mean"]) if is_rate else f"{row['mean']:.4g}",
+        mean=_mean(row, is_rate),
         best=_percent(row.get("probability_to_be_best")),
         lift="(control)" if lift is None else _lift_with_interval(lift),
         p="" if lift is None else ("n/a" if row["p_value"] is None else f"{row['p_value']:.4f}"),
     )
+
+
+def _mean(row: VariantAnalysis, is_rate: bool) -> str:
+    """The mean the lift is computed from: CUPED's adjusted one (marked *) when there is one."""
+    adjusted = row.get("adjusted_mean")
+    mean = row["mean"] if adjusted is None else adjusted
+    shown = _percent(mean) if is_rate else f"{mean:.4g}"
+    return shown if adjusted is None else shown + "*"
 
 
 def _lift_with_interval(lift: Lift) -> str:
@@ -100,6 +108,7 @@ def text(snapshot: Snapshot, experiment: str) -> str:
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines.append(verdict_sentence(snapshot))
+    lines += snapshot.get("explanation", [])
     return "\n".join(lines)
 
 
@@ -210,7 +219,8 @@ def _results_body(history: list[Snapshot]) -> str:
         f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
         f"<p>Data up to {html.escape(latest['date'])}; metric <b>{html.escape(str(metric.get('event', '')))}</b> "
         f"({html.escape(str(metric.get('kind', '')))}); {html.escape(latest.get('method', ''))}.</p>"
-        "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
+        + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
+        + "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
         "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
         f"<tbody>{table}</tbody></table>"
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)

@@ -90,8 +90,20 @@ class VariantResult(Open):
     mean: float | None
 
 
+class Cuped(Open):
+    theta: float
+    variance_reduction: float = Field(description="how much the pre-exposure adjustment narrowed the variance")
+
+
 class Analysis(Open):
     kind: Literal["conversion", "mean"]
+    design: Literal["fixed", "spending", "msprt"] = Field(
+        description="spending: group-sequential (alpha spending over the plan); msprt: always-valid; fixed: one look"
+    )
+    method: str
+    planned_exposures: int | None = Field(description="per variant, the spending design's plan")
+    cuped: Cuped | None = Field(description="the CUPED adjustment, when the variants carry a pre-exposure covariate")
+    explanation: list[str] = Field(description="the design and the adjustment in sentences")
     variants: list[VariantResult]
     srm: Open
     verdict: Verdict

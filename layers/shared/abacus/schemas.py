@@ -131,6 +131,10 @@ class ExperimentFields(Strict):
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = []
     # The smallest relative lift worth detecting: it sizes the sample and tunes the sequential test.
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = 0.05
+    # CUPED: each metric also measured over this many days before a user's first exposure, and
+    # the estimates adjusted on it (variance reduction); false turns the adjustment off.
+    cuped: StrictBool = True
+    pre_exposure_days: Annotated[WholeNumber, Field(ge=1, le=365)] = 14
 
     @field_validator("variants")
     @classmethod
@@ -186,6 +190,8 @@ class ExperimentPatch(Strict):
     primary_metric: MetricSpec = NOT_GIVEN
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = NOT_GIVEN
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = NOT_GIVEN
+    cuped: StrictBool = NOT_GIVEN
+    pre_exposure_days: Annotated[WholeNumber, Field(ge=1, le=365)] = NOT_GIVEN
 
 
 class ShipRequest(Strict):

@@ -41,6 +41,8 @@ class AssignmentItem(Model):
     values_cutoff = nullable(UTCDateTimeAttribute())
     values_metrics = nullable(UnicodeAttribute())
     values_pending = nullable(BooleanAttribute())  # events at or after values_cutoff existed
+    # CUPED: per metric, the same value over the pre-exposure window (empty when CUPED is off).
+    pre_values = JSONAttribute(null=True)
 
 
 def _conditional_failure(error: UpdateError) -> bool:
@@ -85,11 +87,19 @@ def exposed_users(experiment_id: str) -> Iterator[AssignmentItem]:
     return AssignmentItem.query(experiment_id, filter_condition=AssignmentItem.exposed_at.exists())
 
 
-def save_values(user: AssignmentItem, values: list[float], cutoff: datetime, metrics_key: str, pending: bool) -> None:
+def save_values(
+    user: AssignmentItem,
+    values: list[float],
+    pre_values: list[float],
+    cutoff: datetime,
+    metrics_key: str,
+    pending: bool,
+) -> None:
     """Stores a user's recomputed values with what they were computed from."""
     user.update(
         actions=[
             AssignmentItem.metric_values.set(values),
+            AssignmentItem.pre_values.set(pre_values),
             AssignmentItem.values_exposed_at.set(user.exposed_at),
             AssignmentItem.values_cutoff.set(cutoff),
             AssignmentItem.values_metrics.set(metrics_key),
