@@ -89,12 +89,13 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
         _describe(kind, v, raw, adjusted, posterior, look.cuped is not None)
         for v, raw, adjusted, posterior in zip(variants, look.raw, look.estimates, posteriors, strict=True)
     ]
-    earlier = [measure(kind, list(previous), settings) for previous in settings.previous_looks]
-    final_reached = []
-    for index, row in enumerate(rows):
-        if index != control_index:
-            final_reached.append(_add_comparison(row, look, earlier, settings, design))
     treatments = [row for index, row in enumerate(rows) if index != control_index]
+    for row in treatments:
+        _add_comparison(row, look, settings, design)
+    concluded = False
+    if design == SPENDING:
+        earlier = [measure(kind, list(previous), settings) for previous in settings.previous_looks]
+        concluded = _add_spending_tests(treatments, [*earlier, look], settings)
     for row, adjusted in zip(treatments, multiple.holm([row["p_value"] for row in treatments]), strict=True):
         row["p_value_adjusted"] = adjusted
         row["significant"] = adjusted is not None and adjusted < settings.alpha
@@ -102,7 +103,6 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     weights = [float((settings.weights or {}).get(key, 1.0)) for key in keys]
     mismatch = srm.sample_ratio_mismatch([v.exposures for v in variants], weights)
     days = _days_left(kind, variants, look.raw, control_index, settings, design)
-    concluded = bool(final_reached) and all(final_reached)
     return {
         "kind": kind,
         "control": settings.control,
@@ -276,9 +276,10 @@ def _posteriors(kind: MetricKind, variants: list[VariantData], look: Look) -> li
     ]
 
 
-def _add_comparison(row: VariantAnalysis, look: Look, earlier: list[Look], settings: Settings, design: str) -> bool:
-    """The treatment's lift over the control and its p-value by the design, with the fixed-horizon
-    numbers beside them when sequential. Returns whether the design's final look has been taken."""
+def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design: str) -> None:
+    """The treatment's lift over the control and its p-value by the design (the spending design's
+    are added for every treatment at once, below), with the fixed-horizon numbers beside them when
+    sequential."""
     key = row["key"]
     fixed = look.comparisons[key]
     row["lift"] = {"absolute": fixed.absolute, "relative": fixed.relative, "relative_ci": fixed.relative_ci}
@@ -286,29 +287,36 @@ def _add_comparison(row: VariantAnalysis, look: Look, earlier: list[Look], setti
         row["variance_reduction"] = _variance_reduction(look, key, settings.control)
     if design == FIXED:
         row["p_value"] = fixed.p_value
-        return False
+        return
     row["p_value_fixed"] = fixed.p_value
     row["relative_ci_fixed"] = fixed.relative_ci
     if design == MSPRT:
         _add_msprt(row, fixed, settings)
-        return False
+
+
+def _add_spending_tests(treatments: list[VariantAnalysis], taken: list[Look], settings: Settings) -> bool:
+    """Every treatment's group-sequential test over the looks taken (tonight's last), computed
+    together. Returns whether the design is over: every treatment's final look taken."""
     assert settings.planned_exposures is not None
-    test = looks.spending_test(
-        [(earlier_look.comparisons[key], _pair(earlier_look, key, settings.control)) for earlier_look in earlier],
-        (fixed, _pair(look, key, settings.control)),
-        2 * settings.planned_exposures,
-        settings.alpha,
-        settings.gamma,
+    shape = (len(treatments), len(taken))
+    relative, variance, exposures = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
+    for index, row in enumerate(treatments):
+        for k, look in enumerate(taken):
+            comparison = look.comparisons[row["key"]]
+            if comparison.relative is not None and comparison.relative_variance is not None:
+                relative[index, k], variance[index, k] = comparison.relative, comparison.relative_variance
+            exposures[index, k] = look.exposures[row["key"]] + look.exposures[settings.control]
+    tests = looks.spending_tests(
+        relative, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma
     )
-    row["p_value"] = test.p_value
-    row["lift"]["relative_ci"] = test.relative_ci
-    row["information_fraction"] = test.information_fraction
-    row["boundary"] = test.boundary
-    return test.final_reached
-
-
-def _pair(look: Look, key: str, control: str) -> int:
-    return look.exposures[key] + look.exposures[control]
+    for index, row in enumerate(treatments):
+        defined = bool(np.isfinite(tests.p_value[index]))
+        bounded = defined and bool(np.isfinite(tests.boundary[index]))
+        row["p_value"] = float(tests.p_value[index]) if defined else None
+        row["lift"]["relative_ci"] = [float(tests.low[index]), float(tests.high[index])] if bounded else None
+        row["information_fraction"] = float(tests.information_fraction[index]) if defined else None
+        row["boundary"] = float(tests.boundary[index]) if bounded else None
+    return bool(tests.final_reached.all())
 
 
 def _add_msprt(row: VariantAnalysis, fixed: Comparison, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""The group-sequential test of one treatment against the control over the looks taken so far.
+"""The group-sequential test of treatments against the control over the looks taken so far,
+computed for many comparisons at once (an experiment's treatments, or a simulation's runs).
 
 Information-based monitoring: at each look the relative lift's estimate has variance V, so
 information I = 1 / V, and Z = estimate / sqrt(V). The planned (maximum) information is what the
@@ -10,93 +11,90 @@ costs power (or time), never validity: the boundaries always spend alpha by the 
 actually observed.
 
 Boundaries come from spending.py over the looks actually taken (missed nights and uneven ones
-included). A look that adds no information (t not above the previous look's) is not a look.
-The first look at or past the planned information is the final one and spends what is left of
-alpha; later looks are not tested again, so looking on after the plan cannot add false
-positives: the design's decision stands.
+included). A look that adds no information (t not above the previous look's, or no estimate at
+all) cannot reject: it is given a fraction a hair above the previous one, which spending.py
+answers with an infinite boundary, and alpha passes to the next look. The first look at or past
+the planned information is the final one and spends what is left of alpha; later looks are not
+tested again, so looking on after the plan cannot add false positives: the design's answer stands.
 
 The p-value of look k is alpha * P(|N(0,1)| >= |Z_k|) / P(|N(0,1)| >= c_k): below alpha exactly
 when |Z_k| crosses the boundary c_k, and a valid p-value at that look (each look's nominal level
-P(|N(0,1)| >= c_k) is at most alpha). Once a look has crossed, the design has rejected: the
-reported p-value is the smallest over the looks so far, so the verdict does not flip back. The
-interval is the repeated confidence interval, estimate +/- c_k sqrt(V), of the last look tested.
+is at most alpha; spending.nominal_p_value). Once a look has crossed, the design has rejected:
+the reported p-value is the smallest over the looks so far, so the verdict does not flip back.
+The interval is the repeated confidence interval, estimate +/- c sqrt(V), at the boundary of the
+last look tested.
 """
 
-import math
-from collections.abc import Sequence
 from typing import NamedTuple
 
-from scipy.special import log_ndtr
+import numpy as np
+import numpy.typing as npt
 
 from abacus.stats import spending
-from abacus.stats.frequentist import Comparison
+
+type Floats = npt.NDArray[np.float64]
+# A look that adds no information sits this far above the previous one (relatively): spending.py
+# gives it an infinite boundary (it adds under 0.04% of the information so far).
+_NO_INFORMATION = 1e-9
+_SMALLEST_FRACTION = 1e-12
 
 
-class SpendingTest(NamedTuple):
-    p_value: float | None
-    relative_ci: list[float] | None
-    information_fraction: float | None  # of the current look; above 1 past the plan
-    boundary: float | None  # |Z| the last look tested had to reach
-    final_reached: bool
+class SpendingTests(NamedTuple):
+    """Per comparison: NaN where the current look has no estimate."""
+
+    p_value: Floats
+    low: Floats  # the relative lift's repeated confidence interval
+    high: Floats
+    information_fraction: Floats  # of the current look; above 1 past the plan
+    boundary: Floats  # |Z| the last look tested had to reach
+    final_reached: npt.NDArray[np.bool_]
 
 
-class _Point(NamedTuple):
-    fraction: float
-    z: float
+def spending_tests(
+    relative: Floats, variance: Floats, exposures: Floats, planned_pair_exposures: float, alpha: float, gamma: float
+) -> SpendingTests:
+    """Each argument (C, K): C comparisons, K looks oldest first (the last is tonight's); NaN
+    marks a look without an estimate. `exposures` are the pair's (treatment plus control)."""
+    defined = np.isfinite(relative) & np.isfinite(variance) & (variance > 0) & (exposures > 0)
+    current = defined[:, -1]
+    safe_variance = np.where(defined, variance, 1.0)
+    information = np.where(defined, 1 / safe_variance, 0.0)
+    maximum = np.where(current, information[:, -1] * planned_pair_exposures / np.where(current, exposures[:, -1], 1), 1)
+    fractions = _increasing(information / maximum[:, None], defined)
+    z = np.where(defined, np.where(defined, relative, 0.0) / np.sqrt(safe_variance), 0.0)
+    count = relative.shape[0]
+    p_value, boundary = np.full(count, np.nan), np.full(count, np.nan)
+    final = np.zeros(count, dtype=bool)
+    # The looks that count end at the first at or past the plan: rows ending alike go together.
+    reached = fractions >= 1.0
+    lengths = np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, fractions.shape[1])
+    for length in np.unique(lengths[current]):
+        rows = np.flatnonzero(current & (lengths == length))
+        critical = spending.boundaries(fractions[rows, :length], alpha, gamma)
+        p_value[rows] = spending.nominal_p_value(z[rows, :length], critical, alpha).min(axis=1)
+        boundary[rows] = _last_finite(critical)
+        final[rows] = fractions[rows, length - 1] >= 1.0
+    half = boundary * np.sqrt(np.where(current, safe_variance[:, -1], np.nan))
+    centre = np.where(current, relative[:, -1], np.nan)
+    fraction_now = np.where(current, exposures[:, -1] / planned_pair_exposures, np.nan)
+    return SpendingTests(p_value, centre - half, centre + half, fraction_now, boundary, final)
 
 
-def spending_test(
-    earlier: Sequence[tuple[Comparison, int]],
-    current: tuple[Comparison, int],
-    planned_pair_exposures: int,
-    alpha: float,
-    gamma: float,
-) -> SpendingTest:
-    """The test at the current look; each look is (the comparison, the pair's exposures)."""
-    comparison, exposures = current
-    if not _defined(comparison) or exposures <= 0:
-        return SpendingTest(None, None, None, None, False)
-    assert comparison.relative is not None and comparison.relative_variance is not None
-    maximum = 1 / comparison.relative_variance * planned_pair_exposures / exposures
-    points = _looks([*earlier, current], maximum)
-    fractions = [min(point.fraction, 1.0) for point in points]
-    boundaries = spending.boundaries(fractions, alpha, gamma)
-    p_value = min(_p_value(point.z, float(boundary), alpha) for point, boundary in zip(points, boundaries, strict=True))
-    last_boundary = float(boundaries[-1])
-    half = last_boundary * math.sqrt(comparison.relative_variance)
-    interval = [comparison.relative - half, comparison.relative + half] if math.isfinite(half) else None
-    return SpendingTest(
-        p_value, interval, exposures / planned_pair_exposures, last_boundary, points[-1].fraction >= 1.0
-    )
+def _increasing(raw: Floats, defined: npt.NDArray[np.bool_]) -> Floats:
+    """The fractions spending.py is given: each look's own where it adds information, else a hair
+    above the previous look's (an infinite boundary: the look cannot reject)."""
+    fractions = np.empty_like(raw)
+    previous = np.full(raw.shape[0], _SMALLEST_FRACTION)
+    for k in range(raw.shape[1]):
+        nudged = previous * (1 + _NO_INFORMATION) if k else previous
+        adds = defined[:, k] & (raw[:, k] > nudged)
+        fractions[:, k] = np.where(adds, raw[:, k], nudged)
+        previous = fractions[:, k]
+    return fractions
 
 
-def _defined(comparison: Comparison) -> bool:
-    return (
-        comparison.relative is not None
-        and comparison.relative_variance is not None
-        and comparison.relative_variance > 0
-    )
-
-
-def _looks(taken: Sequence[tuple[Comparison, int]], maximum_information: float) -> list[_Point]:
-    """The looks that count, oldest first, up to the final one."""
-    points: list[_Point] = []
-    for comparison, exposures in taken:
-        if not _defined(comparison) or exposures <= 0:
-            continue
-        assert comparison.relative is not None and comparison.relative_variance is not None
-        fraction = 1 / comparison.relative_variance / maximum_information
-        if points and fraction <= points[-1].fraction:
-            continue
-        points.append(_Point(fraction, comparison.relative / math.sqrt(comparison.relative_variance)))
-        if fraction >= 1.0:
-            break
-    return points
-
-
-def _p_value(z: float, boundary: float, alpha: float) -> float:
-    if not math.isfinite(boundary):
-        return 1.0
-    # alpha * 2 Phi(-|z|) / (2 Phi(-c)), in logs: both tails can be far below the smallest double.
-    log_ratio = float(log_ndtr(-abs(z)) - log_ndtr(-boundary))
-    return 1.0 if log_ratio >= math.log(1 / alpha) else alpha * math.exp(log_ratio)
+def _last_finite(critical: Floats) -> Floats:
+    """Per row, the boundary of the last look that could reject (infinite when none could)."""
+    finite = np.isfinite(critical)
+    last = critical.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return np.where(finite.any(axis=1), critical[np.arange(critical.shape[0]), last], np.inf)
