@@ -105,6 +105,8 @@ class Gateway(ThreadingHTTPServer):
     # socketserver's default backlog of 5 resets connections under concurrent clients; API
     # Gateway queues them.
     request_queue_size = 256
+    # How long a request's announced body may take to arrive.
+    body_timeout_s = 10.0
 
     def __init__(self, address: tuple[str, int], routes: list[Route], functions: dict[str, LocalFunction]):
         super().__init__(address, _RequestHandler)
@@ -130,8 +132,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._body()
+        if body is None:
+            # A front end's answer to a malformed request: it never reaches a function.
+            self.close_connection = True
+            self._send(400, {"content-type": "application/json"}, [], b'{"message":"Bad Request"}')
+            return
         invoke = INVOKE_PATH.match(parts.path)
         if invoke and self.command == "POST":
             self._invoke(invoke.group("name"), body)
@@ -146,6 +152,26 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 return
         # API Gateway's own answer for a request that matches no route.
         self._send(404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}')
+
+    def _body(self) -> bytes | None:
+        """The request's body; None when its Content-Length is not a length or the body sent is
+        shorter (waiting BODY_TIMEOUT_S for the rest, as a front end does before giving up)."""
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            return None
+        if length < 0:
+            return None
+        if length == 0:
+            return b""
+        self.connection.settimeout(self.server.body_timeout_s)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            return None
+        finally:
+            self.connection.settimeout(None)
+        return body if len(body) == length else None
 
     def _call(self, route: Route, path: str, query: str, body: bytes, match) -> tuple:
         event = http_api_event(route, self.command, path, query, dict(self.headers), body, match)

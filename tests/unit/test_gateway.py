@@ -59,3 +59,41 @@ def test_function_results_become_http_responses():
         [],
         json.dumps({"ok": True}).encode(),
     )
+
+
+def _raw_exchange(server, request: bytes) -> tuple[bytes, float]:
+    """Sends raw bytes, reads the answer until the server closes; returns it and the seconds taken."""
+    import socket
+    import time
+
+    started = time.monotonic()
+    with socket.create_connection(server.server_address, timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer, time.monotonic() - started
+
+
+def test_a_malformed_content_length_or_a_short_body_gets_400_not_a_dropped_connection():
+    import threading
+
+    from abacus_local.gateway import Gateway
+
+    server = Gateway(("127.0.0.1", 0), Template().routes(), {})
+    server.body_timeout_s = 0.5
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for length in (b":", b"z3&l)lj", b"-4"):
+            answer, _ = _raw_exchange(
+                server, b"GET /experiments HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n"
+            )
+            assert answer.startswith(b"HTTP/1.1 400") and answer.endswith(b'{"message":"Bad Request"}'), answer
+        # A body announced and never sent: answered once the wait is over, the connection closed.
+        answer, seconds = _raw_exchange(
+            server, b"GET /experiments/x/results/history HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 400") and 0.4 < seconds < 5, (answer, seconds)
+    finally:
+        server.shutdown()
+        server.server_close()
