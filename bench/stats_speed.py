@@ -1,5 +1,6 @@
-"""The stats engine's costs (issue #3): cold import of abacus.stats from the built stats layer,
-and the time to analyse one metric with 2 and 10 variants.
+"""The stats engine's costs (issues #3 and #12): cold import of abacus.stats from the built stats
+layer, and the time to analyse one metric with 2 and 10 variants: the always-valid test without
+a plan, and the nightly default (CUPED with the group-sequential test over 30 nightly looks).
 
 The import runs in a bare interpreter (`-S -B`: no site-packages, no bytecode written) that sees
 only ResultsFunction's layers and the runtime's SDK, as in Lambda; run `sam build` first.
@@ -39,15 +40,30 @@ def cold_import_ms(runs: int) -> list[float]:
     return times
 
 
-def analysis_ms(kind: MetricKind, count: int, repeats: int = 300) -> list[float]:
-    if kind == "conversion":
-        variants = [VariantData("control" if i == 0 else f"v{i}", 50_000, 5_000 + 37 * i) for i in range(count)]
+def _variants(kind: MetricKind, count: int, exposures: int, covariate: bool) -> list[VariantData]:
+    """`count` variants of `exposures` users each; with a pre-exposure covariate's sums when asked."""
+    made = []
+    for i in range(count):
+        key = "control" if i == 0 else f"v{i}"
+        pre = (0.3 * exposures, 0.3 * exposures, 0.06 * exposures + i) if covariate else (None, None, None)
+        if kind == "conversion":
+            made.append(VariantData(key, exposures, exposures // 10 + 37 * i * exposures // 50_000, 0.0, 0.0, *pre))
+        else:
+            scale = exposures / 50_000
+            made.append(VariantData(key, exposures, 0, (600_000 + 900 * i) * scale, (9e7 + 1e5 * i) * scale, *pre))
+    return made
+
+
+def analysis_ms(kind: MetricKind, count: int, looks: int = 0, repeats: int = 300) -> list[float]:
+    """Without looks: the always-valid test, no covariate. With looks: CUPED and the spending
+    design, tonight's look after `looks - 1` earlier nights of 2,000 users per variant."""
+    if looks:
+        variants = _variants(kind, count, 2_000 * looks, covariate=True)
+        earlier = [_variants(kind, count, 2_000 * night, covariate=True) for night in range(1, looks)]
+        settings = Settings(planned_exposures=62_000, previous_looks=earlier, days_running=looks)
     else:
-        variants = [
-            VariantData("control" if i == 0 else f"v{i}", 50_000, sum=600_000 + 900 * i, sum_squares=9e7 + 1e5 * i)
-            for i in range(count)
-        ]
-    settings = Settings(weights={v.key: 1 for v in variants}, days_running=7)
+        variants = _variants(kind, count, 50_000, covariate=False)
+        settings = Settings(weights={v.key: 1 for v in variants}, days_running=7)
     analyse(kind, variants, settings)  # warm
     times = []
     for _ in range(repeats):
@@ -64,13 +80,14 @@ def main() -> int:
         f"cold import of abacus.stats (built layers, {runs} fresh interpreters): "
         f"median {statistics.median(imports):.0f} ms, min {min(imports):.0f}, max {max(imports):.0f}"
     )
-    for kind in ("conversion", "mean"):
-        for count in (2, 10):
-            times = analysis_ms(kind, count)
-            print(
-                f"analyse {kind:<10} {count:>2} variants: median {statistics.median(times):.2f} ms, "
-                f"p99 {sorted(times)[int(len(times) * 0.99) - 1]:.2f} ms"
-            )
+    for looks, label in ((0, "mSPRT, no covariate"), (30, "CUPED + spending, 30 looks")):
+        for kind in ("conversion", "mean"):
+            for count in (2, 10):
+                times = analysis_ms(kind, count, looks, repeats=100 if looks else 300)
+                print(
+                    f"analyse {kind:<10} {count:>2} variants ({label}): median {statistics.median(times):.2f} ms, "
+                    f"p99 {sorted(times)[int(len(times) * 0.99) - 1]:.2f} ms"
+                )
     return 0
 
 
