@@ -21,6 +21,9 @@ The p-value of look k is alpha * P(|N(0,1)| >= |Z_k|) / P(|N(0,1)| >= c_k): belo
 when |Z_k| crosses the boundary c_k, and a valid p-value at that look (each look's nominal level
 is at most alpha; spending.nominal_p_value). Once a look has crossed, the design has rejected:
 the reported p-value is the smallest over the looks so far, so the verdict does not flip back.
+(Each night recomputes the earlier looks' fractions with that night's information per user, so
+their boundaries move a little as the estimate settles: a crossing right at the bar could be
+undone, one past it stands.)
 The interval is the repeated confidence interval, estimate +/- c sqrt(V), at the boundary of the
 last look tested.
 """
