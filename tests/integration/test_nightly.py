@@ -162,6 +162,9 @@ def test_results_command_prints_the_report_as_text(project, capsys):
     assert main(["results", "new-checkout", "--project", "test"]) == 0
     printed = capsys.readouterr().out
     assert "one-page" in printed and "Sample ratio check" in printed and "2026-11-24" in printed
+    # The test that ran, in a sentence: without exposures in the control there is no plan yet,
+    # so the always-valid test ran.
+    assert "An always-valid test: the results may be read every day" in printed
     assert main(["results", "missing", "--project", "test"]) == 2
 
 
