@@ -97,8 +97,9 @@ def test_screening_out_experiments_that_cannot_reject_changes_no_first_day(lift)
 def test_a_and_a_is_declared_different_at_most_alpha_over_twice_the_planned_duration(cuped):
     # Bar 1. 1,000 experiments, 58 nightly looks. At a true rate of exactly 5% the share stays at or
     # under 7.3% (the binomial's 99.9% quantile) at 999 seeds in 1,000; a design at 10% would pass
-    # at about 2 in 1,000. Naive peeking at the fixed-horizon test, on the same
-    # draws, shows the test can tell.
+    # at about 2 in 1,000. Naive peeking at the fixed-horizon test, on the same draws, shows the test
+    # can tell. It cannot resolve the bench's 0.5-point excess (5.6% at 10,000 experiments): the
+    # test after this one pins down its main cause.
     simulations = 1000
     draws = scenario(4, simulations, 0.0)
     first = simulation.spending_first_days(simulation.lifts_of(draws, cuped))
@@ -106,6 +107,21 @@ def test_a_and_a_is_declared_different_at_most_alpha_over_twice_the_planned_dura
     assert np.isfinite(first).mean() <= threshold
     peeking = simulation.first_below(simulation.fixed_p_values(draws, cuped))
     assert np.isfinite(peeking).mean() > 3 * threshold
+
+
+@pytest.mark.xfail(
+    strict=True, reason="the answer does not stand after the final look: 9 in 1,000 A/A first declared later"
+)
+def test_no_experiment_is_first_declared_different_after_the_final_look():
+    # The design's final look is night 31 (the plan reached), after which its answer should stand.
+    # It does not: each night the plan's maximum information is re-estimated from tonight's
+    # variance, which moves every earlier look's fraction (by about 1%), hence the boundaries and
+    # which look is final, so an experiment can cross later (0.4% of A/A experiments in the bench,
+    # 0.5 points of bar 1's excess over 5%). At that rate 1,000 experiments hold none at about 2
+    # seeds in 100; at this seed they hold 9.
+    first = simulation.spending_first_days(simulation.lifts_of(scenario(4, 1000, 0.0), cuped=False))
+    final = math.ceil(simulation.PLANNED_EXPOSURES / simulation.PER_DAY)
+    assert not np.isfinite(first[first > final]).any()
 
 
 def test_a_and_a_by_normal_theory_spends_exactly_alpha():
