@@ -97,10 +97,14 @@ class Arm(NamedTuple):
 
 
 class Lifts(NamedTuple):
-    """The relative lift's estimate and delta-method variance at each look, (simulations, nights)."""
+    """At each look, (simulations, nights): the relative lift's estimate and delta-method variance
+    (the mSPRT's statistic), and the difference of the means with its variance (the spending
+    design's)."""
 
     relative: Floats
     variance: Floats
+    difference: Floats
+    difference_variance: Floats
 
 
 class Scenario(NamedTuple):
@@ -170,7 +174,7 @@ def lifts_of(scenario: Scenario, cuped: bool) -> Lifts:
     (mean_t, variance_t), (mean_c, variance_c) = estimates(scenario, cuped)
     relative = mean_t / mean_c - 1
     variance = variance_t / mean_c**2 + mean_t**2 * variance_c / mean_c**4
-    return Lifts(relative, variance)
+    return Lifts(relative, variance, mean_t - mean_c, variance_t + variance_c)
 
 
 def fixed_p_values(scenario: Scenario, cuped: bool) -> Floats:
@@ -184,15 +188,12 @@ def may_reject(lifts: Lifts, pair_exposures: Floats, nights: int) -> npt.NDArray
     """Per simulation, whether the spending test over looks 1..nights could reject tonight: some
     look it tests (up to the first at or past the plan, by tonight's fractions) has |Z| at least
     its boundary's floor, the normal quantile of alpha(t) spent by then, less SCREEN_MARGIN."""
-    variance = lifts.variance[:, :nights]
-    information = 1 / variance
-    maximum = information[:, -1] * (2 * PLANNED_EXPOSURES) / pair_exposures[nights - 1]
-    fractions = information / maximum[:, None]
+    fractions = pair_exposures[:nights] / (2 * PLANNED_EXPOSURES)
     past = fractions >= 1
-    final = np.where(past.any(axis=1), past.argmax(axis=1), nights - 1)
-    tested = np.arange(nights) <= final[:, None]
+    final = int(past.argmax()) if past.any() else nights - 1
+    tested = np.arange(nights) <= final
     floor = ndtri(1 - spending.spent(fractions, ALPHA, GAMMA) / 2) - SCREEN_MARGIN
-    z = np.abs(lifts.relative[:, :nights]) / np.sqrt(variance)
+    z = np.abs(lifts.difference[:, :nights]) / np.sqrt(lifts.difference_variance[:, :nights])
     result: npt.NDArray[np.bool_] = (tested & (z >= floor)).any(axis=1)
     return result
 
@@ -201,7 +202,12 @@ def spending_p_values(lifts: Lifts, pair_exposures: Floats, nights: int, rows: n
     """The nightly job's p-value on night `nights` for these simulations (looks 1..nights)."""
     exposures = np.broadcast_to(pair_exposures[:nights], (rows.size, nights)).copy()
     tests = looks.spending_tests(
-        lifts.relative[rows, :nights], lifts.variance[rows, :nights], exposures, 2 * PLANNED_EXPOSURES, ALPHA, GAMMA
+        lifts.difference[rows, :nights],
+        lifts.difference_variance[rows, :nights],
+        exposures,
+        2 * PLANNED_EXPOSURES,
+        ALPHA,
+        GAMMA,
     )
     return tests.p_value
 
@@ -277,12 +283,12 @@ def theory_detected(lift: float, cuped: bool) -> Floats:
     (1..DAYS) when Z follows the canonical joint distribution with the lift's drift (the fractions
     the plan's, n / N, as if each night's variance were exact; no discreteness)."""
     rate_c, rate_t = BASELINE, BASELINE * (1 + lift)
-    per_user = rate_t * (1 - rate_t) / rate_c**2 + rate_t**2 * rate_c * (1 - rate_c) / rate_c**4
+    per_user = rate_t * (1 - rate_t) + rate_c * (1 - rate_c)  # the difference's, times n
     per_user *= 1 - CORRELATION**2 if cuped else 1.0  # the residual variance of y - theta x
     fractions = PER_DAY * np.arange(1.0, DAYS + 1) / PLANNED_EXPOSURES
     final = int(np.argmax(fractions >= 1)) + 1
     critical = spending.boundaries(fractions[:final], ALPHA, GAMMA)
-    drift = lift / math.sqrt(per_user / PLANNED_EXPOSURES)
+    drift = (rate_t - rate_c) / math.sqrt(per_user / PLANNED_EXPOSURES)
     crossed = np.cumsum(spending.crossing_probabilities(critical, fractions[:final], drift).total)
     return np.concatenate([crossed, np.full(DAYS - final, crossed[-1])])
 

@@ -24,24 +24,13 @@ METRICS = {
 }
 
 
-def test_statistics_equal_a_brute_force_recount(project):
-    spec = ExperimentCreate.model_validate(
-        {
-            "key": "exp",
-            "name": "Exp",
-            "variants": [{"key": "control", "weight": 34}, {"key": "b", "weight": 33}, {"key": "c", "weight": 33}],
-            **METRICS,
-        }
-    )
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    experiments.create("test", spec, start)
-    experiments.apply("test", "exp", "launch", start)
-    cutoff = datetime(2026, 11, 10, tzinfo=UTC)
-    rng = random.Random(7)
+def _random_users(rng: random.Random, start: datetime) -> tuple[list, list[EventItem]]:
+    """150 users exposed over ten days from `start` (some after the cut-off), each with up to six
+    events: (variant, exposure, [(event, time, amount)]) per user, and the events to store."""
     users, stored = [], []
     for index in range(150):
         distinct_id = f"user #{index} ü/"  # characters that must be safe in keys
-        exposed = start + timedelta(hours=rng.uniform(0, 24 * 10))  # some after the cut-off
+        exposed = start + timedelta(hours=rng.uniform(0, 24 * 10))
         variant = ["control", "b", "c"][index % 3]
         assignments.assign(keys.experiment_id("test", "exp"), distinct_id, variant, exposed, expose=True)
         user_events = []
@@ -65,6 +54,23 @@ def test_statistics_equal_a_brute_force_recount(project):
                 )
             )
         users.append((variant, exposed, user_events))
+    return users, stored
+
+
+def test_statistics_equal_a_brute_force_recount(project):
+    spec = ExperimentCreate.model_validate(
+        {
+            "key": "exp",
+            "name": "Exp",
+            "variants": [{"key": "control", "weight": 34}, {"key": "b", "weight": 33}, {"key": "c", "weight": 33}],
+            **METRICS,
+        }
+    )
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    experiments.create("test", spec, start)
+    experiments.apply("test", "exp", "launch", start)
+    cutoff = datetime(2026, 11, 10, tzinfo=UTC)
+    users, stored = _random_users(random.Random(7), start)
     assert events.write_all(stored) == []
 
     def brute_force(event: str, window_days: int, value) -> dict:

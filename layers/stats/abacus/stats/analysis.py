@@ -183,6 +183,7 @@ class Look(NamedTuple):
     cuped: CupedSummary | None
     comparisons: dict[str, Comparison]
     exposures: dict[str, int]
+    control_mean: float  # the estimate's, CUPED-adjusted when it applies
 
 
 def measure(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Look:
@@ -199,7 +200,8 @@ def measure(kind: MetricKind, variants: list[VariantData], settings: Settings) -
         for v, e in zip(variants, estimates, strict=True)
         if v.key != settings.control
     }
-    return Look(raw, estimates, summary, comparisons, {v.key: v.exposures for v in variants})
+    exposures = {v.key: v.exposures for v in variants}
+    return Look(raw, estimates, summary, comparisons, exposures, control.mean)
 
 
 def _cuped(kind: MetricKind, variants: list[VariantData]) -> tuple[list[Estimate], CupedSummary] | None:
@@ -296,26 +298,28 @@ def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design
 
 def _add_spending_tests(treatments: list[VariantAnalysis], taken: list[Look], settings: Settings) -> bool:
     """Every treatment's group-sequential test over the looks taken (tonight's last), computed
-    together. Returns whether the design is over: every treatment's final look taken."""
+    together. The interval, on the difference, is given relative to the control's mean. Returns
+    whether the design is over: every treatment's final look taken."""
     assert settings.planned_exposures is not None
     shape = (len(treatments), len(taken))
-    relative, variance, exposures = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
+    difference, variance, exposures = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
     for index, row in enumerate(treatments):
         for k, look in enumerate(taken):
             comparison = look.comparisons[row["key"]]
-            if comparison.relative is not None and comparison.relative_variance is not None:
-                relative[index, k], variance[index, k] = comparison.relative, comparison.relative_variance
+            difference[index, k], variance[index, k] = comparison.absolute, comparison.variance
             exposures[index, k] = look.exposures[row["key"]] + look.exposures[settings.control]
     tests = looks.spending_tests(
-        relative, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma
+        difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma
     )
+    control_mean = taken[-1].control_mean
     for index, row in enumerate(treatments):
         defined = bool(np.isfinite(tests.p_value[index]))
-        bounded = defined and bool(np.isfinite(tests.boundary[index]))
+        bounded = defined and bool(np.isfinite(tests.boundary[index])) and control_mean != 0
         row["p_value"] = float(tests.p_value[index]) if defined else None
-        row["lift"]["relative_ci"] = [float(tests.low[index]), float(tests.high[index])] if bounded else None
+        edges = sorted([float(tests.low[index]) / control_mean, float(tests.high[index]) / control_mean])
+        row["lift"]["relative_ci"] = edges if bounded else None
         row["information_fraction"] = float(tests.information_fraction[index]) if defined else None
-        row["boundary"] = float(tests.boundary[index]) if bounded else None
+        row["boundary"] = float(tests.boundary[index]) if defined and np.isfinite(tests.boundary[index]) else None
     return bool(tests.final_reached.all())
 
 

@@ -24,6 +24,7 @@ class Estimate:
 @dataclass(frozen=True)
 class Comparison:
     absolute: float
+    variance: float  # of the absolute difference
     relative: float | None
     relative_variance: float | None
     p_value: float | None
@@ -58,4 +59,4 @@ def compare(treatment: Estimate, control: Estimate, alpha: float, welch: bool) -
         if relative_variance > 0:
             half = z_quantile(alpha) * math.sqrt(relative_variance)
             relative_ci = [relative - half, relative + half]
-    return Comparison(absolute, relative, relative_variance, p_value, relative_ci)
+    return Comparison(absolute, variance, relative, relative_variance, p_value, relative_ci)

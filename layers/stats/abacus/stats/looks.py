@@ -1,31 +1,29 @@
 """The group-sequential test of treatments against the control over the looks taken so far,
 computed for many comparisons at once (an experiment's treatments, or a simulation's runs).
 
-Information-based monitoring: at each look the relative lift's estimate has variance V, so
-information I = 1 / V, and Z = estimate / sqrt(V). The planned (maximum) information is what the
-plan's exposures would give at the information per user observed now: I_max = I_now * N / n_now,
-N being the pair's planned exposures and n_now its exposures so far. A look's information
-fraction is t = I / I_max, so the current look's is n_now / N; the earlier looks' follow from
-their own observed variances. A wrong baseline guess makes N too small or too large, which
-costs power (or time), never validity: the boundaries always spend alpha by the information
-actually observed.
+The statistic is the absolute difference of the (CUPED-adjusted) means over its standard error,
+Z = difference / sqrt(V), with V from each look's own observed variances: the test the plan is
+sized for (planning.py sizes the difference of two means), so a wrong baseline guess costs power
+(or time), never validity. A look's information fraction is the pair's exposures over the plan's,
+t = n / N. Its observed information 1 / V would give the same fraction where the per-user variance
+is what it is tonight; the exposures are used because they never change once a look is taken, so
+neither do the earlier looks' boundaries, which look again every night: re-estimating earlier
+fractions from tonight's variance moved their boundaries, and even which look was the final one,
+and a simulation found A/A experiments declared different after the plan's end that way.
 
 Boundaries come from spending.py over the looks actually taken (missed nights and uneven ones
-included). A look that adds no information (t not above the previous look's, or no estimate at
-all) cannot reject: it is given a fraction a hair above the previous one, which spending.py
-answers with an infinite boundary, and alpha passes to the next look. The first look at or past
-the planned information is the final one and spends what is left of alpha; later looks are not
-tested again, so looking on after the plan cannot add false positives: the design's answer stands.
+included). A look without new exposures or without an estimate cannot reject: it is given a
+fraction a hair above the previous one, which spending.py answers with an infinite boundary, and
+alpha passes to the next look. The first look at or past the planned exposures is the final one
+and spends what is left of alpha; later looks are not tested again, so looking on after the plan
+cannot add false positives: the design's answer stands.
 
 The p-value of look k is alpha * P(|N(0,1)| >= |Z_k|) / P(|N(0,1)| >= c_k): below alpha exactly
 when |Z_k| crosses the boundary c_k, and a valid p-value at that look (each look's nominal level
 is at most alpha; spending.nominal_p_value). Once a look has crossed, the design has rejected:
 the reported p-value is the smallest over the looks so far, so the verdict does not flip back.
-(Each night recomputes the earlier looks' fractions with that night's information per user, so
-their boundaries move a little as the estimate settles: a crossing right at the bar could be
-undone, one past it stands.)
-The interval is the repeated confidence interval, estimate +/- c sqrt(V), at the boundary of the
-last look tested.
+The interval is the repeated confidence interval, difference +/- c sqrt(V), at the boundary of
+the last look tested.
 """
 
 from typing import NamedTuple
@@ -46,7 +44,7 @@ class SpendingTests(NamedTuple):
     """Per comparison: NaN where the current look has no estimate."""
 
     p_value: Floats
-    low: Floats  # the relative lift's repeated confidence interval
+    low: Floats  # the estimate's repeated confidence interval
     high: Floats
     information_fraction: Floats  # of the current look; above 1 past the plan
     boundary: Floats  # |Z| the last look tested had to reach
@@ -54,18 +52,17 @@ class SpendingTests(NamedTuple):
 
 
 def spending_tests(
-    relative: Floats, variance: Floats, exposures: Floats, planned_pair_exposures: float, alpha: float, gamma: float
+    estimate: Floats, variance: Floats, exposures: Floats, planned_pair_exposures: float, alpha: float, gamma: float
 ) -> SpendingTests:
     """Each argument (C, K): C comparisons, K looks oldest first (the last is tonight's); NaN
-    marks a look without an estimate. `exposures` are the pair's (treatment plus control)."""
-    defined = np.isfinite(relative) & np.isfinite(variance) & (variance > 0) & (exposures > 0)
+    marks a look without an estimate. `exposures` are the pair's (treatment plus control), and
+    the interval is on the estimate's scale."""
+    defined = np.isfinite(estimate) & np.isfinite(variance) & (variance > 0) & (exposures > 0)
     current = defined[:, -1]
     safe_variance = np.where(defined, variance, 1.0)
-    information = np.where(defined, 1 / safe_variance, 0.0)
-    maximum = np.where(current, information[:, -1] * planned_pair_exposures / np.where(current, exposures[:, -1], 1), 1)
-    fractions = _increasing(information / maximum[:, None], defined)
-    z = np.where(defined, np.where(defined, relative, 0.0) / np.sqrt(safe_variance), 0.0)
-    count = relative.shape[0]
+    fractions = _increasing(exposures / planned_pair_exposures, defined)
+    z = np.where(defined, np.where(defined, estimate, 0.0) / np.sqrt(safe_variance), 0.0)
+    count = estimate.shape[0]
     p_value, boundary = np.full(count, np.nan), np.full(count, np.nan)
     final = np.zeros(count, dtype=bool)
     # The looks that count end at the first at or past the plan: rows ending alike go together.
@@ -78,7 +75,7 @@ def spending_tests(
         boundary[rows] = _last_finite(critical)
         final[rows] = fractions[rows, length - 1] >= 1.0
     half = boundary * np.sqrt(np.where(current, safe_variance[:, -1], np.nan))
-    centre = np.where(current, relative[:, -1], np.nan)
+    centre = np.where(current, estimate[:, -1], np.nan)
     fraction_now = np.where(current, exposures[:, -1] / planned_pair_exposures, np.nan)
     return SpendingTests(p_value, centre - half, centre + half, fraction_now, boundary, final)
 
