@@ -379,7 +379,7 @@ def _method(settings: Settings, design: str) -> str:
     if design == SPENDING:
         return (
             f"group-sequential test (Hwang-Shih-DeCani alpha spending, gamma = {settings.gamma:g}, over the "
-            f"information planned for {settings.planned_exposures} exposures per variant) on the relative lift; "
+            f"exposures planned, {settings.planned_exposures} per variant) on the difference of the means; "
             "Holm-adjusted"
         )
     if design == MSPRT:
