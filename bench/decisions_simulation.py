@@ -4,7 +4,7 @@ gbstats sequential test and Abacus's own mSPRT on the same draws.
 A conversion metric, baseline 10%, minimum detectable effect 5% relative, 2,000 users per arm per
 day, a look every night, alpha 0.05 two-sided. The plan is the nightly job's: the fixed-horizon
 sample for 80% power at the mde (57,763 per arm, reached on day 29) times the spending design's
-inflation (60,392 per arm, reached on day 31). Bars checked:
+inflation (59,427 per arm with early-hsd, reached on night 30). Bars checked:
 
 1. A/A: the share ever declared different over 58 nightly looks (twice the planned duration) is
    at most 5%, with and without CUPED.
@@ -74,7 +74,7 @@ from abacus.stats import Settings, VariantData, analyse, looks, sequential, spen
 type Floats = npt.NDArray[np.float64]
 
 ALPHA, BASELINE, MDE, PER_DAY, DAYS, CORRELATION = 0.05, 0.10, 0.05, 2000, 58, 0.5
-GAMMA = spending.DEFAULT_GAMMA
+GAMMA, FAMILY = spending.DESIGN_GAMMA, spending.DESIGN_FAMILY
 FIXED_HORIZON = planning.exposures_for_conversion(BASELINE, MDE)  # per arm, 80% power at the mde
 PLANNED = plans.sequential_exposures(FIXED_HORIZON)
 assert PLANNED is not None
@@ -192,7 +192,7 @@ def may_reject(lifts: Lifts, pair_exposures: Floats, nights: int) -> npt.NDArray
     past = fractions >= 1
     final = int(past.argmax()) if past.any() else nights - 1
     tested = np.arange(nights) <= final
-    floor = ndtri(1 - spending.spent(fractions, ALPHA, GAMMA) / 2) - SCREEN_MARGIN
+    floor = ndtri(1 - spending.spent(fractions, ALPHA, GAMMA, FAMILY) / 2) - SCREEN_MARGIN
     z = np.abs(lifts.difference[:, :nights]) / np.sqrt(lifts.difference_variance[:, :nights])
     result: npt.NDArray[np.bool_] = (tested & (z >= floor)).any(axis=1)
     return result
@@ -208,6 +208,7 @@ def spending_p_values(lifts: Lifts, pair_exposures: Floats, nights: int, rows: n
         2 * PLANNED_EXPOSURES,
         ALPHA,
         GAMMA,
+        FAMILY,
     )
     return tests.p_value
 
@@ -287,7 +288,7 @@ def theory_detected(lift: float, cuped: bool) -> Floats:
     per_user *= 1 - CORRELATION**2 if cuped else 1.0  # the residual variance of y - theta x
     fractions = PER_DAY * np.arange(1.0, DAYS + 1) / PLANNED_EXPOSURES
     final = int(np.argmax(fractions >= 1)) + 1
-    critical = spending.boundaries(fractions[:final], ALPHA, GAMMA)
+    critical = spending.boundaries(fractions[:final], ALPHA, GAMMA, FAMILY)
     drift = (rate_t - rate_c) / math.sqrt(per_user / PLANNED_EXPOSURES)
     crossed = np.cumsum(spending.crossing_probabilities(critical, fractions[:final], drift).total)
     return np.concatenate([crossed, np.full(DAYS - final, crossed[-1])])
@@ -314,7 +315,7 @@ def methods(scenario: Scenario, cuped: bool, fixed: bool = True) -> dict[str, Fl
     """First-detection nights by each test on these draws (gbstats left out when not installed)."""
     lifts = lifts_of(scenario, cuped)
     tag = " + CUPED" if cuped else ""
-    found = {f"Abacus spending (gamma {GAMMA:g}){tag}": spending_first_days(lifts)}
+    found = {f"Abacus spending (early-hsd {GAMMA:g}){tag}": spending_first_days(lifts)}
     found[f"Abacus mSPRT (tau {MDE:g}){tag}"] = msprt_first_days(lifts)
     gbstats = gbstats_first_days(scenario, cuped)
     if gbstats is not None:

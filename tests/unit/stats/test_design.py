@@ -29,7 +29,7 @@ def test_the_boundary_is_the_spending_functions_at_the_looks_taken():
     row = treatment_row(analysis)
     assert analysis["design"] == "spending" and row["information_fraction"] == pytest.approx(0.2)
     # Equal rates at every look: the information per user is the same, so the fractions are n / N.
-    expected = spending.boundaries([0.05, 0.15, 0.2], 0.05)[-1]
+    expected = spending.boundaries([0.05, 0.15, 0.2], 0.05, spending.DESIGN_GAMMA, spending.DESIGN_FAMILY)[-1]
     assert row["boundary"] == pytest.approx(expected, rel=1e-9)
     assert row["p_value"] == 1.0 and row["significant"] is False
     # The repeated confidence interval: 0 +/- c standard errors of the relative lift, whose

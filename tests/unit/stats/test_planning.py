@@ -98,5 +98,6 @@ def test_sequential_inflation_solves_its_equation():
 def test_the_spending_designs_inflation_is_the_boundaries():
     from abacus.stats import spending
 
-    # 30 nightly looks over the plan, Hwang-Shih-DeCani gamma -4: the recursion's answer.
-    assert planning.SPENDING_INFLATION == pytest.approx(spending.inflation(0.05, 0.8, -4.0, 30), abs=5e-4)
+    # 30 nightly looks over the plan, the design's spending function: the recursion's answer.
+    expected = spending.inflation(0.05, 0.8, spending.DESIGN_GAMMA, 30, spending.DESIGN_FAMILY)
+    assert planning.SPENDING_INFLATION == pytest.approx(expected, abs=5e-4)

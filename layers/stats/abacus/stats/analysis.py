@@ -19,6 +19,7 @@ from abacus.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
 from abacus.stats import bayesian, cuped, explain, looks, multiple, sequential, spending, srm, verdict
 from abacus.stats.frequentist import Comparison, Estimate, compare
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
+from abacus.stats.spending import DESIGN_FAMILY as DESIGN
 
 CONVERSION: Final = "conversion"
 MEAN: Final = "mean"
@@ -68,7 +69,7 @@ class Settings:
     design: Design | None = None  # sequential designs: spending when planned_exposures is given
     planned_exposures: int | None = None  # per variant, from the plan (its inflation included)
     previous_looks: Sequence[Sequence[VariantData]] = ()  # the earlier looks, oldest first
-    gamma: float = spending.DEFAULT_GAMMA  # the Hwang-Shih-DeCani spending function's shape
+    gamma: float = spending.DESIGN_GAMMA  # the shape of the design's Hwang-Shih-DeCani part
 
     @property
     def resolved_design(self) -> DesignName:
@@ -309,7 +310,7 @@ def _add_spending_tests(treatments: list[VariantAnalysis], taken: list[Look], se
             difference[index, k], variance[index, k] = comparison.absolute, comparison.variance
             exposures[index, k] = look.exposures[row["key"]] + look.exposures[settings.control]
     tests = looks.spending_tests(
-        difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma
+        difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma, DESIGN
     )
     control_mean = taken[-1].control_mean
     for index, row in enumerate(treatments):
@@ -378,7 +379,8 @@ def _fixed_horizon(kind: MetricKind, control: Estimate, settings: Settings, coun
 def _method(settings: Settings, design: str) -> str:
     if design == SPENDING:
         return (
-            f"group-sequential test (Hwang-Shih-DeCani alpha spending, gamma = {settings.gamma:g}, over the "
+            f"group-sequential test (alpha spending: {1 - spending.EARLY_SHARE:.0%} Hwang-Shih-DeCani, gamma = "
+            f"{settings.gamma:g}, and {spending.EARLY_SHARE:.0%} early, over the "
             f"exposures planned, {settings.planned_exposures} per variant) on the difference of the means; "
             "Holm-adjusted"
         )

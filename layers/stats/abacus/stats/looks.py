@@ -52,7 +52,13 @@ class SpendingTests(NamedTuple):
 
 
 def spending_tests(
-    estimate: Floats, variance: Floats, exposures: Floats, planned_pair_exposures: float, alpha: float, gamma: float
+    estimate: Floats,
+    variance: Floats,
+    exposures: Floats,
+    planned_pair_exposures: float,
+    alpha: float,
+    gamma: float = spending.DESIGN_GAMMA,
+    family: spending.Family = spending.DESIGN_FAMILY,
 ) -> SpendingTests:
     """Each argument (C, K): C comparisons, K looks oldest first (the last is tonight's); NaN
     marks a look without an estimate. `exposures` are the pair's (treatment plus control), and
@@ -70,7 +76,7 @@ def spending_tests(
     lengths = np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, fractions.shape[1])
     for length in np.unique(lengths[current]):
         rows = np.flatnonzero(current & (lengths == length))
-        critical = spending.boundaries(fractions[rows, :length], alpha, gamma)
+        critical = spending.boundaries(fractions[rows, :length], alpha, gamma, family)
         p_value[rows] = spending.nominal_p_value(z[rows, :length], critical, alpha).min(axis=1)
         boundary[rows] = _last_finite(critical)
         final[rows] = fractions[rows, length - 1] >= 1.0

@@ -20,7 +20,7 @@ from abacus import planning
 from abacus.documents import Analysis
 from abacus.stats import spending
 from abacus.stats.analysis import Settings, VariantData, analyse
-from abacus.stats.spending import DEFAULT_GAMMA
+from abacus.stats.spending import DESIGN_FAMILY, DESIGN_GAMMA
 
 # A plan's sequential sample assumes a look a day for about a month (planning.SPENDING_INFLATION).
 PLANNED_LOOKS = 30
@@ -86,7 +86,7 @@ class AnalysisProblem(_Model):
     days_running: Annotated[float, Field(ge=0)] | None = None
     design: Literal["spending", "msprt"] | None = None
     planned_exposures: Annotated[int, Field(ge=1, strict=True)] | None = None
-    gamma: Annotated[float, Field(ge=-40, le=40)] = DEFAULT_GAMMA
+    gamma: Annotated[float, Field(ge=-40, le=40)] = DESIGN_GAMMA
     cuped: bool = True
     previous_looks: Annotated[list[Variants], Field(max_length=1000)] = []
     variants: Variants
@@ -184,7 +184,9 @@ def _plan(plan: Plan) -> PlanAnswer:
     if plan.sequential and plan.design == "msprt":
         needed = math.ceil(needed * planning.sequential_inflation(plan.alpha, plan.power, plan.mde))
     elif plan.sequential:
-        needed = math.ceil(needed * spending.inflation(plan.alpha, plan.power, DEFAULT_GAMMA, PLANNED_LOOKS))
+        needed = math.ceil(
+            needed * spending.inflation(plan.alpha, plan.power, DESIGN_GAMMA, PLANNED_LOOKS, DESIGN_FAMILY)
+        )
     answer: PlanAnswer = {"exposures_per_variant": needed}
     if plan.daily_exposures is not None:
         answer["days_left"] = math.ceil(max(0, needed - plan.current_exposures) / plan.daily_exposures)
