@@ -37,10 +37,14 @@ def scales(mde: float) -> list[tuple[float, float]]:
 
 def log_likelihood_ratio(squared_z: float, variance: float, mixture: Sequence[tuple[float, float]]) -> float:
     """log Lambda for an estimate `squared_z` squared standard errors from the tested value."""
+    if math.isinf(squared_z):
+        return math.inf  # an estimate infinitely many standard errors away (a variance that underflows)
     terms = []
     for tau, weight in mixture:
         shrink = variance / (variance + tau * tau)  # V / (V + tau^2)
-        terms.append(math.log(weight) + 0.5 * math.log(shrink) + (1 - shrink) * squared_z / 2)
+        # log V - log(V + tau^2), not log(shrink): a subnormal V would make shrink 0.
+        log_shrink = math.log(variance) - math.log(variance + tau * tau)
+        terms.append(math.log(weight) + 0.5 * log_shrink + (1 - shrink) * squared_z / 2)
     top = max(terms)
     return top + math.log(sum(math.exp(term - top) for term in terms))
 
@@ -51,7 +55,7 @@ def half_width_in_standard_errors(variance: float, alpha: float, mixture: Sequen
     target = math.log(1 / alpha)
     # One scale alone reaching 1/alpha bounds the distance from above.
     bounds = [
-        2 * (target - math.log(weight) - 0.5 * math.log(shrink)) / (1 - shrink)
+        2 * (target - math.log(weight) - 0.5 * (math.log(variance) - math.log(variance + tau * tau))) / (1 - shrink)
         for tau, weight in mixture
         if (shrink := variance / (variance + tau * tau)) < 1
     ]

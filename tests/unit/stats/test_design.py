@@ -98,3 +98,17 @@ def test_the_command_line_names_a_bad_look():
         [sys.executable, "-m", "abacus.stats"], input=json.dumps(problem), capture_output=True, text=True, check=False
     )
     assert answer.returncode == 2 and "previous_looks[0][0].conversions" in answer.stderr, answer.stderr
+
+
+def test_a_control_without_conversions_or_a_perfect_covariate_gives_numbers_not_errors():
+    # A control mean of 0 has no relative lift (schemathesis' fuzzing found the interval divided by it).
+    row = treatment_row(analyse("conversion", look(1000, 0, 30), Settings(planned_exposures=PLANNED)))
+    assert row["lift"]["relative_ci"] is None and row["p_value"] is not None
+    # Outcomes the covariate predicts exactly: the adjusted variance is 0, and the sentence says so.
+    perfect = [
+        VariantData("control", 100, 0, 30.0, 30.0, 30.0, 30.0, 30.0),
+        VariantData("test", 100, 0, 40.0, 40.0, 40.0, 40.0, 40.0),
+    ]
+    analysis = analyse("mean", perfect, Settings(planned_exposures=PLANNED))
+    assert analysis["cuped"] is not None and analysis["cuped"]["variance_reduction"] == pytest.approx(1.0)
+    assert "many times the users" in analysis["explanation"][-1]

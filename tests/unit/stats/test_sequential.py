@@ -80,3 +80,11 @@ def test_daily_peeking_keeps_false_positives_at_alpha_and_intervals_cover():
     # the always-valid test reaches it within the inflated plan.
     assert result["power_fixed_horizon_at_planned_day"] == pytest.approx(0.8, abs=0.03)
     assert result["power_sequential_by_sequential_planned_day"] >= 0.78
+
+
+def test_a_variance_that_underflows_gives_numbers():
+    # 5e-324 (a subnormal) made V / (V + tau^2) exactly 0 and its logarithm an error.
+    assert sequential.always_valid_p_value(0.1, 5e-324, 0.05) == 0.0
+    assert sequential.always_valid_p_value(0.0, 5e-324, 0.05) == 1.0
+    interval = sequential.confidence_sequence(0.1, 5e-324, 0.05, 0.05)
+    assert interval is not None and interval[0] == pytest.approx(0.1) and interval[1] == pytest.approx(0.1)

@@ -317,8 +317,10 @@ def _add_spending_tests(treatments: list[VariantAnalysis], taken: list[Look], se
         defined = bool(np.isfinite(tests.p_value[index]))
         bounded = defined and bool(np.isfinite(tests.boundary[index])) and control_mean != 0
         row["p_value"] = float(tests.p_value[index]) if defined else None
-        edges = sorted([float(tests.low[index]) / control_mean, float(tests.high[index]) / control_mean])
-        row["lift"]["relative_ci"] = edges if bounded else None
+        row["lift"]["relative_ci"] = None
+        if bounded:  # a control mean of 0 has no relative lift
+            edges = [float(tests.low[index]) / control_mean, float(tests.high[index]) / control_mean]
+            row["lift"]["relative_ci"] = sorted(edges)
         row["information_fraction"] = float(tests.information_fraction[index]) if defined else None
         row["boundary"] = float(tests.boundary[index]) if defined and np.isfinite(tests.boundary[index]) else None
     return bool(tests.final_reached.all())

@@ -52,8 +52,9 @@ def _cuped(cuped: CupedSummary) -> str:
             "CUPED: what users did before their first exposure does not predict the metric here, "
             "so the adjustment cannot narrow the interval."
         )
+    worth = "many times the users" if reduction >= 0.9 else f"about {1 / (1 - reduction) - 1:.0%} more users"
     return (
         f"CUPED: adjusted for what each user did before their first exposure, the lift's variance is "
-        f"{reduction:.0%} smaller, worth about {1 / (1 - reduction) - 1:.0%} more users; the means marked * are "
+        f"{reduction:.0%} smaller, worth {worth}; the means marked * are "
         "adjusted, comparing variants as if their users had behaved alike beforehand."
     )
