@@ -247,11 +247,12 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
     spec = experiments.definition(experiment)
     metrics = [spec.primary_metric, *spec.secondary_metrics]
     experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
-    previous = result_store.latest(experiment_id)
-    since = previous.computed_at if previous else None
+    # One Query for both: the latest snapshot (when the last run was) and, for the group-sequential
+    # test, every earlier look (one snapshot per night the job ran).
+    history = result_store.history(experiment_id)
+    since = history[-1].computed_at if history else None
     date = snapshot_date(cutoff)
-    # The group-sequential test needs every earlier look: one snapshot per night the job ran.
-    earlier = [item.analysis for item in result_store.history(experiment_id) if item.date < date]
+    earlier = [item.analysis for item in history if item.date < date]
     statistics = metric_statistics(experiment.project_id, experiment, metrics, cutoff, since, now)
     analyses: list[MetricAnalysis] = []
     for index, (metric, variants) in enumerate(zip(metrics, statistics, strict=True)):
