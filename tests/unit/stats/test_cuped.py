@@ -140,3 +140,27 @@ def test_the_command_line_takes_the_covariate_whole():
     )
     assert answer.returncode == 2
     assert "variants.0" in answer.stderr and "cross_sum" in answer.stderr
+
+
+@pytest.mark.parametrize("kind", ["conversion", "mean"])
+def test_every_look_is_adjusted_on_its_own(kind):
+    # The group-sequential test estimates all its looks in one call: each look's theta, grand mean
+    # and adjusted estimates must be what that look alone gives, whatever order its variants are in.
+    from abacus.stats.estimates import estimate
+
+    rng = np.random.default_rng(11)
+    binary = kind == "conversion"
+    looks = []
+    for size in (300, 1_000, 4_000):
+        groups = [users(rng, size, binary=binary), users(rng, size + 17, 0.1, rho=0.3, binary=binary)]
+        look = [variant(key, x, y, binary) for key, (x, y) in zip(["control", "b"], groups, strict=True)]
+        looks.append(look)
+    looks.append([VariantData("control", 40, 4, 50.0, 90.0), VariantData("b", 40, 6, 60.0, 120.0)])  # no covariate
+    looks[1].reverse()
+    together = estimate(kind, looks, ["control", "b"], adjust=True)
+    assert together.adjusted.tolist() == [True, True, True, False]
+    assert len(set(together.theta[:3].round(6))) == 3
+    for index, look in enumerate(looks):
+        alone = estimate(kind, [look], ["control", "b"], adjust=True)
+        for field in ("mean", "variance", "raw_mean", "raw_variance", "theta", "unadjusted_variance"):
+            np.testing.assert_array_equal(getattr(together, field)[index], getattr(alone, field)[0], err_msg=field)

@@ -16,36 +16,15 @@ import numpy as np
 
 from abacus import planning
 from abacus.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
-from abacus.stats import bayesian, cuped, explain, looks, multiple, sequential, spending, srm, verdict
+from abacus.stats import bayesian, explain, looks, multiple, sequential, spending, srm, verdict
+from abacus.stats.estimates import CONVERSION, MEAN, Estimates, VariantData, estimate
 from abacus.stats.frequentist import Comparison, Estimate, compare
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
 from abacus.stats.spending import DESIGN_FAMILY as DESIGN
 
-CONVERSION: Final = "conversion"
-MEAN: Final = "mean"
+__all__ = ["CONVERSION", "MEAN", "Settings", "VariantData", "analyse", "measure"]
 # A zero-variance mean metric is a point mass; numerically, a normal this narrow (relative to its scale).
 _POINT_MASS_SD = 1e-12
-
-
-@dataclass(frozen=True)
-class VariantData:
-    """Sufficient statistics of one variant: conversions for a conversion metric; sum and sum of
-    squares of the per-user values for a mean metric. With a pre-exposure covariate (CUPED): the
-    sum and sum of squares of each user's pre-exposure value, and the sum of pre-exposure value
-    times outcome."""
-
-    key: str
-    exposures: int
-    conversions: int = 0
-    sum: float = 0.0
-    sum_squares: float = 0.0
-    pre_sum: float | None = None
-    pre_sum_squares: float | None = None
-    cross_sum: float | None = None
-
-    @property
-    def has_covariate(self) -> bool:
-        return self.pre_sum is not None and self.pre_sum_squares is not None and self.cross_sum is not None
 
 
 SPENDING: Final = "spending"
@@ -84,7 +63,9 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     keys = [v.key for v in variants]
     control_index = keys.index(settings.control)
     design = settings.resolved_design
-    look = measure(kind, variants, settings)
+    taken = [*settings.previous_looks, variants] if design == SPENDING else [variants]
+    every = estimate(kind, taken, keys, settings.cuped)
+    look = _look(every, settings)
     posteriors = _posteriors(kind, variants, look)
     rows = [
         _describe(kind, v, raw, adjusted, posterior, look.cuped is not None)
@@ -95,8 +76,7 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
         _add_comparison(row, look, settings, design)
     concluded = False
     if design == SPENDING:
-        earlier = [measure(kind, list(previous), settings) for previous in settings.previous_looks]
-        concluded = _add_spending_tests(treatments, [*earlier, look], settings)
+        concluded = _add_spending_tests(treatments, every, settings)
     for row, adjusted in zip(treatments, multiple.holm([row["p_value"] for row in treatments]), strict=True):
         row["p_value_adjusted"] = adjusted
         row["significant"] = adjusted is not None and adjusted < settings.alpha
@@ -161,20 +141,6 @@ def _check_variant(kind: MetricKind, v: VariantData) -> None:
             raise ValueError(f"variants.{v.key}.pre_sum_squares: smaller than pre_sum^2 / exposures, impossible")
 
 
-def _estimate(kind: MetricKind, v: VariantData) -> Estimate:
-    """The variant's mean and the variance of that mean (0 when undefined)."""
-    if v.exposures == 0:
-        return Estimate(0.0, 0.0, 0)
-    if kind == CONVERSION:
-        rate = v.conversions / v.exposures
-        return Estimate(rate, rate * (1 - rate) / v.exposures, v.exposures)
-    mean = v.sum / v.exposures
-    if v.exposures < 2:
-        return Estimate(mean, 0.0, v.exposures)
-    sample_variance = max(0.0, (v.sum_squares - v.sum * mean) / (v.exposures - 1))
-    return Estimate(mean, sample_variance / v.exposures, v.exposures)
-
-
 class Look(NamedTuple):
     """One look at the data: each variant's raw estimate, the estimate the tests use (CUPED-adjusted
     when it applies), the adjustment's summary, and each treatment's comparison with the control."""
@@ -188,40 +154,31 @@ class Look(NamedTuple):
 
 
 def measure(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Look:
-    raw = [_estimate(kind, v) for v in variants]
-    estimates, summary = raw, None
-    if settings.cuped and all(v.has_covariate for v in variants) and all(v.exposures > 0 for v in variants):
-        adjusted = _cuped(kind, variants)
-        if adjusted is not None:
-            estimates, summary = adjusted
-    control = next(e for v, e in zip(variants, estimates, strict=True) if v.key == settings.control)
-    welch = kind == MEAN and summary is None
+    """One look on its own: its estimates (CUPED-adjusted when it applies) and comparisons."""
+    return _look(estimate(kind, [variants], [v.key for v in variants], settings.cuped), settings)
+
+
+def _as_estimates(means: np.ndarray, variances: np.ndarray, exposures: list[int]) -> list[Estimate]:
+    return [Estimate(float(m), float(v), n) for m, v, n in zip(means, variances, exposures, strict=True)]
+
+
+def _look(every: Estimates, settings: Settings, index: int = -1) -> Look:
+    """The look `index` of those estimated together."""
+    welch = every.kind == MEAN and not every.adjusted[index]
+    exposures = [int(n) for n in every.exposures[index]]
+    raw = _as_estimates(every.raw_mean[index], every.raw_variance[index], exposures)
+    used, summary = raw, None
+    if every.adjusted[index]:
+        used = _as_estimates(every.mean[index], every.variance[index], exposures)
+        reduction = float(every.variance_reduction()[index])
+        summary = CupedSummary(theta=float(every.theta[index]), variance_reduction=reduction)
+    control = used[every.keys.index(settings.control)]
     comparisons = {
-        v.key: compare(e, control, settings.alpha, welch)
-        for v, e in zip(variants, estimates, strict=True)
-        if v.key != settings.control
+        key: compare(e, control, settings.alpha, welch)
+        for key, e in zip(every.keys, used, strict=True)
+        if key != settings.control
     }
-    exposures = {v.key: v.exposures for v in variants}
-    return Look(raw, estimates, summary, comparisons, exposures, control.mean)
-
-
-def _cuped(kind: MetricKind, variants: list[VariantData]) -> tuple[list[Estimate], CupedSummary] | None:
-    """CUPED-adjusted estimates and the adjustment's summary; None when the covariate does not vary."""
-    moments = []
-    for v in variants:
-        assert v.pre_sum is not None and v.pre_sum_squares is not None and v.cross_sum is not None
-        y_sum = float(v.conversions) if kind == CONVERSION else v.sum
-        y_squares = float(v.conversions) if kind == CONVERSION else v.sum_squares
-        moments.append(cuped.Moments(v.exposures, y_sum, y_squares, v.pre_sum, v.pre_sum_squares, v.cross_sum))
-    theta = cuped.pooled_theta(moments)
-    if theta is None:
-        return None
-    adjusted = cuped.adjust(moments, theta)
-    before = sum(a.unadjusted_variance for a in adjusted)
-    after = sum(a.variance for a in adjusted)
-    summary: CupedSummary = {"theta": theta, "variance_reduction": 1 - after / before if before > 0 else 0.0}
-    estimates = [Estimate(a.mean, a.variance, v.exposures) for a, v in zip(adjusted, variants, strict=True)]
-    return estimates, summary
+    return Look(raw, used, summary, comparisons, dict(zip(every.keys, exposures, strict=True)), control.mean)
 
 
 class _Posterior(NamedTuple):
@@ -297,22 +254,20 @@ def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design
         _add_msprt(row, fixed, settings)
 
 
-def _add_spending_tests(treatments: list[VariantAnalysis], taken: list[Look], settings: Settings) -> bool:
+def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, settings: Settings) -> bool:
     """Every treatment's group-sequential test over the looks taken (tonight's last), computed
     together. The interval, on the difference, is given relative to the control's mean. Returns
     whether the design is over: every treatment's final look taken."""
     assert settings.planned_exposures is not None
-    shape = (len(treatments), len(taken))
-    difference, variance, exposures = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
-    for index, row in enumerate(treatments):
-        for k, look in enumerate(taken):
-            comparison = look.comparisons[row["key"]]
-            difference[index, k], variance[index, k] = comparison.absolute, comparison.variance
-            exposures[index, k] = look.exposures[row["key"]] + look.exposures[settings.control]
+    control = every.keys.index(settings.control)
+    columns = [every.keys.index(row["key"]) for row in treatments]
+    difference = (every.mean[:, columns] - every.mean[:, [control]]).T
+    variance = (every.variance[:, columns] + every.variance[:, [control]]).T
+    exposures = (every.exposures[:, columns] + every.exposures[:, [control]]).T
     tests = looks.spending_tests(
         difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma, DESIGN
     )
-    control_mean = taken[-1].control_mean
+    control_mean = float(every.mean[-1, control])
     for index, row in enumerate(treatments):
         defined = bool(np.isfinite(tests.p_value[index]))
         bounded = defined and bool(np.isfinite(tests.boundary[index])) and control_mean != 0
