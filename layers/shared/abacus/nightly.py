@@ -118,6 +118,7 @@ def user_values(
     key: str,
     active: set[str],
     pre_days: int = 0,
+    now: datetime | None = None,
 ) -> UserValues:
     """The user's value of each metric as of `cutoff`, counting from their first exposure
     (`exposed_at`), and over the `pre_days` before it: the stored ones when current, else computed
@@ -137,7 +138,7 @@ def user_values(
     pre_values = [_user_value(metric, events, pre_start, exposed_at) for metric in metrics] if pre_days else []
     computed = UserValues(values, pre_values)
     if not _stored_values_still_hold(user, computed, key, pending):
-        assignments.save_values(user, values, pre_values, cutoff, key, pending)
+        assignments.save_values(user, values, pre_values, cutoff, key, pending, now or datetime.now(UTC))
     return computed
 
 
@@ -158,8 +159,8 @@ def _stored_values_still_hold(user: AssignmentItem, computed: UserValues, key: s
 
 def active_users(project_id: str, metrics: list[MetricSpec], since: datetime | None, now: datetime) -> set[str]:
     """Users who sent an event the metrics use, received from `since` (less a margin for writes
-    still in flight then, and the index's replication lag) until now; empty when there was no
-    earlier run (every user's values are computed then anyway)."""
+    still in flight then, and the index's replication lag) until now; empty when nothing was
+    computed before (every user's values are computed then anyway)."""
     if since is None:
         return set()
     names = {metric.event for metric in metrics}
@@ -208,8 +209,9 @@ def metric_statistics(
     squares of the users' values, counting events at or after the user's first exposure and within
     the metric's conversion window; with CUPED on, the same over the pre-exposure window and the
     cross-products. Reads each exposed user's stored values; only the users who sent events since
-    the last run (`since`), read from the by-receipt index, have theirs recomputed from their events."""
-    active = active_users(project_id, metrics, since, now or datetime.now(UTC))
+    the last run (`since`: the last snapshot's), read from the by-receipt index, have theirs
+    recomputed from their events."""
+    now = now or datetime.now(UTC)
     spec = experiments.definition(experiment)
     pre_days = pre_exposure_days(spec)
     variant_keys = [v.key for v in spec.variants]
@@ -221,10 +223,13 @@ def metric_statistics(
         for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key))
         if user.exposed_at is not None and user.exposed_at < cutoff and user.variant in variant_keys
     ]
+    if since is None:
+        since = _first_stored_computation(experiment, [user for user, _ in users])
+    active = active_users(project_id, metrics, since, now)
     # Users whose values must be recomputed each wait on two requests: many at a time.
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
         all_values = pool.map(
-            lambda pair: user_values(project_id, pair[0], pair[1], metrics, cutoff, key, active, pre_days), users
+            lambda pair: user_values(project_id, pair[0], pair[1], metrics, cutoff, key, active, pre_days, now), users
         )
         for (user, _), computed in zip(users, all_values, strict=True):
             exposures[user.variant] += 1
@@ -234,6 +239,15 @@ def metric_statistics(
         [sums[index].variant_data(metric, variant, exposures[variant], bool(pre_days)) for variant in variant_keys]
         for index, metric in enumerate(metrics)
     ]
+
+
+def _first_stored_computation(experiment: ExperimentItem, users: list[AssignmentItem]) -> datetime | None:
+    """Without a snapshot, when the earliest stored values were computed: a run that failed before
+    writing its snapshot may have stored some, and events received since then may not be in them.
+    Values stored without that time count from the launch."""
+    times = [user.values_computed_at or experiment.started_at for user in users if user.metric_values is not None]
+    known = [time for time in times if time is not None]
+    return min(known) if known else None
 
 
 def _days_running(experiment: ExperimentItem, cutoff: datetime) -> float | None:

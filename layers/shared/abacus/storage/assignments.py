@@ -41,6 +41,9 @@ class AssignmentItem(Model):
     values_cutoff = nullable(UTCDateTimeAttribute())
     values_metrics = nullable(UnicodeAttribute())
     values_pending = nullable(BooleanAttribute())  # events at or after values_cutoff existed
+    # When the run that computed them started: events received after it may not be in them,
+    # whether or not that run went on to write its snapshot.
+    values_computed_at = nullable(UTCDateTimeAttribute())
     # CUPED: per metric, the same value over the pre-exposure window (empty when CUPED is off).
     pre_values = JSONAttribute(null=True)
 
@@ -94,10 +97,12 @@ def save_values(
     cutoff: datetime,
     metrics_key: str,
     pending: bool,
+    computed_at: datetime,
 ) -> None:
-    """Stores a user's recomputed values with what they were computed from."""
+    """Stores a user's recomputed values with what they were computed from, and when."""
     user.update(
         actions=[
+            AssignmentItem.values_computed_at.set(computed_at),
             AssignmentItem.metric_values.set(values),
             AssignmentItem.pre_values.set(pre_values),
             AssignmentItem.values_exposed_at.set(user.exposed_at),
