@@ -20,7 +20,7 @@ import numpy as np
 from abacus.stats import spending
 
 ALPHA = 0.05
-DESIGN = {"gamma": spending.DESIGN_GAMMA, "family": spending.DESIGN_FAMILY}
+GAMMA, FAMILY = spending.DESIGN_GAMMA, spending.DESIGN_FAMILY
 
 
 def comparisons(count: int = 9, looks: int = 30, seed: int = 12) -> np.ndarray:
@@ -33,7 +33,7 @@ def comparisons(count: int = 9, looks: int = 30, seed: int = 12) -> np.ndarray:
 
 
 def one_by_one(rows: np.ndarray, r: int) -> list[np.ndarray]:
-    return [spending.boundaries(row, ALPHA, **DESIGN, r=r) for row in rows]
+    return [spending.boundaries(row, ALPHA, gamma=GAMMA, family=FAMILY, r=r) for row in rows]
 
 
 def timed(work: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -49,18 +49,18 @@ def timed(work: Callable[[], object], runs: int) -> tuple[float, float]:
 def main() -> int:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     rows = comparisons()
-    exact = spending.boundaries(rows, ALPHA, **DESIGN, r=48)
+    exact = spending.boundaries(rows, ALPHA, gamma=GAMMA, family=FAMILY, r=48)
     print(f"9 comparisons x {rows.shape[1]} looks; CPU ms as median / best of {runs} warm runs")
     header = ("r", "one comparison", "9 one by one", "9 in a batch", "max |c - exact|", "type I error - alpha(t_K)")
     print("{:>3} {:>16} {:>14} {:>14} {:>16} {:>26}".format(*header))
     for r in (6, 8, 12, 16, 24):
-        one = timed(partial(spending.boundaries, rows[0], ALPHA, **DESIGN, r=r), runs)
+        one = timed(partial(spending.boundaries, rows[0], ALPHA, gamma=GAMMA, family=FAMILY, r=r), runs)
         each = timed(partial(one_by_one, rows, r), runs)
-        batch = timed(partial(spending.boundaries, rows, ALPHA, **DESIGN, r=r), runs)
-        critical = spending.boundaries(rows, ALPHA, **DESIGN, r=r)
+        batch = timed(partial(spending.boundaries, rows, ALPHA, gamma=GAMMA, family=FAMILY, r=r), runs)
+        critical = spending.boundaries(rows, ALPHA, gamma=GAMMA, family=FAMILY, r=r)
         error = float(np.abs(critical - exact).max())
         type_one = spending.crossing_probabilities(critical, rows, r=48).total.sum(axis=1)
-        worst = float(np.abs(type_one - spending.spent(rows[:, -1], ALPHA, **DESIGN)).max())
+        worst = float(np.abs(type_one - spending.spent(rows[:, -1], ALPHA, gamma=GAMMA, family=FAMILY)).max())
         times = [f"{median:.1f} / {best:.1f}" for median, best in (one, each, batch)]
         print(f"{r:>3} {times[0]:>16} {times[1]:>14} {times[2]:>14} {error:>16.1e} {worst:>26.1e}")
     return 0

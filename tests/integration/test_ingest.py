@@ -247,3 +247,15 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
     monkeypatch.setattr(nightly, "RECEIPT_MARGIN", timedelta(days=2))
     run(3)
     assert reads == ["test#n3"]
+
+
+def test_an_event_too_late_to_count_is_refused_alone(project):
+    # Past 14 days late, no event may change a window (retention.py): refused with its index.
+    now = datetime.now(UTC)
+    events = [
+        {"event": "buy", "distinct_id": "u", "timestamp": (now - timedelta(days=days)).isoformat()}
+        for days in (13.9, 14.1)
+    ]
+    status, body = post(events)
+    assert status == 200 and body["accepted"] == 1, body
+    assert [r["index"] for r in body["rejected"]] == [1] and "too late to count" in body["rejected"][0]["error"]

@@ -38,8 +38,12 @@ def _event(user: str, uuid: str, at: datetime, received_at: datetime, amount: fl
     assert events.write_all([item]) == []
 
 
+def _row(analysis) -> dict:
+    return next(row for row in analysis["variants"] if row["key"] == "b")
+
+
 def _treatment(snapshot) -> dict:
-    return next(row for row in snapshot.analysis["variants"] if row["key"] == "b")
+    return _row(snapshot.analysis)
 
 
 def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
@@ -65,3 +69,106 @@ def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
     assert _treatment(retry)["conversions"] == 1
     later = nightly.compute_snapshot(experiments.get("test", "exp"), cutoff + timedelta(days=1), cutoff + timedelta(days=1, hours=3))
     assert _treatment(later)["conversions"] == 1
+
+
+def _expire(before: datetime) -> None:
+    """What DynamoDB's TTL does: deletes the events stamped before `before`."""
+    for item in list(EventItem.scan()):
+        if item.timestamp < before:
+            item.delete()
+
+
+def _kept_days(monkeypatch, days: int) -> None:
+    import dataclasses
+
+    from abacus import experiments as experiment_module
+    from abacus import retention
+    from abacus.settings import settings
+
+    shorter = dataclasses.replace(settings, event_retention_days=days)
+    monkeypatch.setattr(retention, "settings", shorter)
+    monkeypatch.setattr(experiment_module, "settings", shorter)
+
+
+@pytest.mark.parametrize("kind", ["conversion", "sum"])
+def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, kind):
+    # A 30-day window with events kept 46 days (the least it needs): a user buys on day 2 and again
+    # on day 100, long after the window closed and the first purchase's raw event expired. The
+    # counted purchase stays counted; a rerun for a day inside the window says it cannot be done.
+    _kept_days(monkeypatch, 46)
+    _experiment(window_days=30, kind=kind)
+    exposed = START + timedelta(days=1)
+    assignments.assign(keys.experiment_id("test", "exp"), "buyer", "b", exposed, expose=True)
+    _event("buyer", "first", START + timedelta(days=2), received_at=START + timedelta(days=2))
+
+    def night(day: int):
+        cutoff = START + timedelta(days=day)
+        return _treatment(nightly.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3)))
+
+    expected = {"conversion": ("conversions", 1), "sum": ("sum", 30.0)}[kind]
+    for day in (3, 20, 40, 47, 60):
+        assert night(day)[expected[0]] == expected[1], day
+    _expire(START + timedelta(days=100) - timedelta(days=46))
+    _event("buyer", "again", START + timedelta(days=100), received_at=START + timedelta(days=100))
+    assert night(101)[expected[0]] == expected[1]
+    from abacus import results
+    from abacus.errors import Conflict
+
+    later = START + timedelta(days=101, hours=5)
+    # Inside the window, after the purchase: the stored values still answer for it, rightly.
+    assert _row(results.recompute("test", "exp", later, as_of="2026-11-20"))[expected[0]] == expected[1]
+    # Before the purchase: only the expired raw events could say.
+    with pytest.raises(Conflict, match="have expired"):
+        results.recompute("test", "exp", later, as_of="2026-11-02")
+
+
+def test_an_experiment_whose_windows_outlast_the_events_is_refused(project, monkeypatch):
+    from abacus.errors import Invalid
+
+    _kept_days(monkeypatch, 46)
+    with pytest.raises(Invalid, match="primary_metric.window_days: at most 30 days"):
+        _experiment("long", window_days=31)
+    spec = ExperimentCreate.model_validate(
+        {"key": "pre", "name": "pre", "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+         "primary_metric": {"event": "buy"}, "pre_exposure_days": 31},
+    )  # fmt: skip
+    with pytest.raises(Invalid, match="pre_exposure_days"):
+        experiments.create("test", spec, START)
+
+
+def test_a_stopped_experiment_gets_its_final_results(project):
+    # Traffic between the last nightly cut-off and the stop, and conversions completing inside
+    # their windows after it, reach the snapshots; once no event can change a window, the last
+    # snapshot is marked final and the nightly job leaves the experiment alone.
+    from abacus.storage import experiments as experiment_store
+
+    _experiment(window_days=3)
+    experiment_id = keys.experiment_id("test", "exp")
+    assignments.assign(experiment_id, "early", "b", START + timedelta(hours=5), expose=True)
+    night = START + timedelta(days=1, hours=3)
+    assert nightly.run(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
+    late_exposure = START + timedelta(days=1, hours=10)  # after the last cut-off, before the stop
+    assignments.assign(experiment_id, "late", "b", late_exposure, expose=True)
+    experiments.apply("test", "exp", "stop", START + timedelta(days=1, hours=12))
+    _event("late", "buy-after-stop", late_exposure + timedelta(days=2), received_at=late_exposure + timedelta(days=2))
+
+    def night_of(day: int) -> dict:
+        scheduled = START + timedelta(days=day, hours=3)
+        return nightly.run(scheduled, scheduled, on_failure=lambda e, err: pytest.fail(str(err)))
+
+    assert night_of(2) == {"date": "2026-11-02", "analysed": 1, "failed": 0}
+    snapshot = result_store.latest(experiment_id)
+    assert _treatment(snapshot)["exposures"] == 2 and _treatment(snapshot)["conversions"] == 0
+    assert not snapshot.final
+    assert night_of(4)["analysed"] == 1
+    assert _treatment(result_store.latest(experiment_id))["conversions"] == 1  # after the stop
+    # The last window ends on day 4 at 12:00; a late event could arrive until 14 days after.
+    assert night_of(18)["analysed"] == 1 and not result_store.latest(experiment_id).final
+    assert night_of(19)["analysed"] == 1
+    final = result_store.latest(experiment_id)
+    assert final.final and _treatment(final)["conversions"] == 1 and _treatment(final)["exposures"] == 2
+    assert experiment_store.get("test", "exp").results_final
+    assert night_of(20) == {"date": "2026-11-20", "analysed": 0, "failed": 0}
+    from abacus import results
+
+    assert results.snapshot("test", "exp")["final"] is True

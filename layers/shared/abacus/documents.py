@@ -117,6 +117,7 @@ class Snapshot(SnapshotAnalysis):
     date: str
     cutoff: str
     computed_at: str
+    final: bool  # a stopped experiment's last snapshot: its results will not change
 
 
 class ReadyResults(Snapshot):

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, cast
 
-from abacus import keys, lifecycle, planning, plans
+from abacus import keys, lifecycle, planning, plans, retention
 from abacus.documents import (
     Experiment,
     ExperimentFieldsJson,
@@ -29,18 +29,29 @@ def definition(item: ExperimentItem) -> ExperimentFields:
     return ExperimentFields.model_validate(item.definition)
 
 
-def _check_pre_exposure_window(spec: ExperimentFields) -> None:
-    """The pre-exposure window reads events as old as its start: no further back than they are kept."""
-    retention = settings.event_retention_days
-    if spec.pre_exposure_days > retention:
-        raise Invalid(
-            f"pre_exposure_days: at most the {retention} days events are kept (EVENT_RETENTION_DAYS)",
-            field="pre_exposure_days",
-        )
+def _check_windows(spec: ExperimentFields) -> None:
+    """Every window the nightly job reads (the pre-exposure one and each metric's) must fit in the
+    time events are kept, with the late days and slack that make their values final before their
+    events expire (retention.py)."""
+    kept = settings.event_retention_days
+    windows = [
+        ("pre_exposure_days", spec.pre_exposure_days),
+        ("primary_metric.window_days", spec.primary_metric.window_days),
+    ]
+    windows += [(f"secondary_metrics[{i}].window_days", m.window_days) for i, m in enumerate(spec.secondary_metrics)]
+    for field, days in windows:
+        if retention.days_needed(days) > kept:
+            longest = kept - retention.days_needed(0)
+            raise Invalid(
+                f"{field}: at most {longest} days while events are kept {kept} days (EventRetentionDays): "
+                f"{days} days need {retention.days_needed(days)} ({retention.LATE_EVENT_DAYS} for late events, "
+                f"{retention.NIGHTS_OF_SLACK} nights of slack)",
+                field=field,
+            )
 
 
 def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
-    _check_pre_exposure_window(spec)
+    _check_windows(spec)
     item = ExperimentItem(
         project_id,
         spec.key,
@@ -80,7 +91,7 @@ def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> 
         merged_spec = ExperimentFields.model_validate(merged)
     except ValueError as error:
         raise Invalid(f"the experiment after this change is invalid: {_first_error(error)}") from None
-    _check_pre_exposure_window(merged_spec)
+    _check_windows(merged_spec)
     item.definition = merged
     _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
     _save(item)

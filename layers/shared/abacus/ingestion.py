@@ -9,6 +9,7 @@ from pynamodb.exceptions import PynamoDBException
 from abacus import attribution, keys
 from abacus.documents import ErrorBody, IngestOutcome, Rejected
 from abacus.errors import StorageUnavailable, TooLarge
+from abacus.retention import LATE, LATE_EVENT_DAYS
 from abacus.schemas import EventSpec
 from abacus.settings import settings
 from abacus.storage import events as store
@@ -98,8 +99,9 @@ def _to_item(project_id: str, raw: object, received_at: datetime, retention: tim
     timestamp = event_time(spec.timestamp, received_at)
     if timestamp > received_at + MAX_FUTURE:
         raise ValueError("timestamp: more than 24 hours in the future")
-    if timestamp < received_at - retention:
-        raise ValueError(f"timestamp: older than the {retention.days}-day retention period")
+    if timestamp < received_at - LATE:
+        # After that, windows are final and their raw events may expire (retention.py).
+        raise ValueError(f"timestamp: more than {LATE_EVENT_DAYS} days before it arrived, too late to count")
     event_uuid = spec.uuid or str(uuid_lib.uuid4())
     return EventItem(
         keys.user_id(project_id, spec.distinct_id),

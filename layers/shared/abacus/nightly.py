@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple, cast
 
-from abacus import experiments, keys, plans
+from abacus import experiments, keys, lifecycle, plans, retention
 from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
 from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
@@ -109,37 +109,80 @@ class UserValues(NamedTuple):
     pre_values: list[float]
 
 
-def user_values(
-    project_id: str,
-    user: AssignmentItem,
-    exposed_at: datetime,
-    metrics: list[MetricSpec],
-    cutoff: datetime,
-    key: str,
-    active: set[str],
-    pre_days: int = 0,
-    now: datetime | None = None,
-) -> UserValues:
-    """The user's value of each metric as of `cutoff`, counting from their first exposure
-    (`exposed_at`), and over the `pre_days` before it: the stored ones when current, else computed
-    from the user's events (one Query, from the start of the pre-exposure window) and stored for
-    the next night, unless what is stored already says the same."""
-    if _values_are_current(user, metrics, cutoff, key, active):
+class Run(NamedTuple):
+    """What one computation of an experiment's statistics shares across its users."""
+
+    project_id: str
+    metrics: list[MetricSpec]
+    cutoff: datetime
+    key: str  # metrics_key: what stored values must have been computed for
+    active: set[str]  # users who sent the metrics' events since the last run
+    pre_days: int
+    since: datetime | None  # when the last run started: stored values are current as of it
+    now: datetime
+
+
+class _Final(NamedTuple):
+    """The stored values no event can change any more (retention.py): per metric, or None."""
+
+    values: list[float | None]
+    pre_values: list[float] | None
+
+    def complete(self, pre_days: int) -> UserValues | None:
+        values = [value for value in self.values if value is not None]
+        if len(values) < len(self.values) or (pre_days and self.pre_values is None):
+            return None
+        return UserValues(values, self.pre_values or [])
+
+
+def user_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> UserValues:
+    """The user's value of each metric as of the cut-off, counting from their first exposure
+    (`exposed_at`), and over the pre-exposure days before it: the stored ones when current or
+    final, else computed from the user's events (one Query, from the start of the oldest window
+    still open) and stored for the next night, unless what is stored already says the same."""
+    if _values_are_current(user, run.metrics, run.cutoff, run.key, run.active):
         return UserValues(user.metric_values, user.pre_values or [])
-    names = sorted({metric.event for metric in metrics})
-    pre_start = exposed_at - timedelta(days=pre_days)
-    events = list(user_events(keys.user_id(project_id, user.distinct_id), names, pre_start))
+    final = _final_values(run, user, exposed_at)
+    if (complete := final.complete(run.pre_days)) is not None:
+        return complete
+    pre_start = exposed_at - timedelta(days=run.pre_days)
+    start = pre_start if run.pre_days and final.pre_values is None else exposed_at
+    retention.check_kept(start, run.now)
+    names = sorted({metric.event for metric in run.metrics})
+    events = list(user_events(keys.user_id(run.project_id, user.distinct_id), names, start))
     values: list[float] = []
     pending = False
-    for metric in metrics:
+    for metric, kept in zip(run.metrics, final.values, strict=True):
         window_end = exposed_at + timedelta(days=metric.window_days)
-        values.append(_user_value(metric, events, exposed_at, min(window_end, cutoff)))
-        pending = pending or any(e.event == metric.event and cutoff <= e.timestamp < window_end for e in events)
-    pre_values = [_user_value(metric, events, pre_start, exposed_at) for metric in metrics] if pre_days else []
+        values.append(
+            kept if kept is not None else _user_value(metric, events, exposed_at, min(window_end, run.cutoff))
+        )
+        pending = pending or any(e.event == metric.event and run.cutoff <= e.timestamp < window_end for e in events)
+    pre_values = final.pre_values
+    if pre_values is None:
+        pre_values = (
+            [_user_value(metric, events, pre_start, exposed_at) for metric in run.metrics] if run.pre_days else []
+        )
     computed = UserValues(values, pre_values)
-    if not _stored_values_still_hold(user, computed, key, pending):
-        assignments.save_values(user, values, pre_values, cutoff, key, pending, now or datetime.now(UTC))
+    if not _stored_values_still_hold(user, computed, run.key, pending):
+        assignments.save_values(user, values, pre_values, run.cutoff, run.key, pending, run.now)
     return computed
+
+
+def _final_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> _Final:
+    """Stored values whose windows (and pre-exposure window) had settled before the last run: that
+    run found them current, and no event received since can fall in their windows."""
+    stored = user.metric_values
+    if stored is None or user.values_metrics != run.key or user.values_exposed_at != exposed_at:
+        return _Final([None] * len(run.metrics), None)
+    whole = user.values_cutoff
+    values: list[float | None] = []
+    for metric, value in zip(run.metrics, stored, strict=True):
+        end = exposed_at + timedelta(days=metric.window_days)
+        covered = user.values_pending is False or (whole is not None and whole >= end)
+        values.append(value if covered and end <= run.cutoff and retention.settled(end, run.since) else None)
+    pre = user.pre_values if user.pre_values and retention.settled(exposed_at, run.since) else None
+    return _Final(values, pre)
 
 
 def _stored_values_still_hold(user: AssignmentItem, computed: UserValues, key: str, pending: bool) -> bool:
@@ -213,6 +256,8 @@ def metric_statistics(
     recomputed from their events."""
     now = now or datetime.now(UTC)
     spec = experiments.definition(experiment)
+    # A stopped experiment exposes no one after its stop (exposures reported later are refused).
+    exposures_end = min(cutoff, experiment.stopped_at) if experiment.stopped_at else cutoff
     pre_days = pre_exposure_days(spec)
     variant_keys = [v.key for v in spec.variants]
     exposures: Counter[str] = Counter()
@@ -221,16 +266,15 @@ def metric_statistics(
     users = [
         (user, user.exposed_at)
         for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key))
-        if user.exposed_at is not None and user.exposed_at < cutoff and user.variant in variant_keys
+        if user.exposed_at is not None and user.exposed_at < exposures_end and user.variant in variant_keys
     ]
     if since is None:
         since = _first_stored_computation(experiment, [user for user, _ in users])
     active = active_users(project_id, metrics, since, now)
     # Users whose values must be recomputed each wait on two requests: many at a time.
+    run = Run(project_id, metrics, cutoff, key, active, pre_days, since, now)
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
-        all_values = pool.map(
-            lambda pair: user_values(project_id, pair[0], pair[1], metrics, cutoff, key, active, pre_days, now), users
-        )
+        all_values = pool.map(lambda pair: user_values(run, pair[0], pair[1]), users)
         for (user, _), computed in zip(users, all_values, strict=True):
             exposures[user.variant] += 1
             for index, value in enumerate(computed.values):
@@ -258,6 +302,9 @@ def _days_running(experiment: ExperimentItem, cutoff: datetime) -> float | None:
 
 
 def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> SnapshotItem:
+    """The experiment's snapshot for `cutoff`, stored. A stopped experiment counts the users exposed
+    before it stopped, their events within their windows as they close after it; its snapshot is
+    final (and the nightly job done with it) once no event can change any of those windows."""
     spec = experiments.definition(experiment)
     metrics = [spec.primary_metric, *spec.secondary_metrics]
     experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
@@ -268,6 +315,7 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
     date = snapshot_date(cutoff)
     earlier = [item.analysis for item in history if item.date < date]
     statistics = metric_statistics(experiment.project_id, experiment, metrics, cutoff, since, now)
+    final = _windows_all_final(experiment, metrics, cutoff, now)
     analyses: list[MetricAnalysis] = []
     for index, (metric, variants) in enumerate(zip(metrics, statistics, strict=True)):
         keys_ = sorted(v.key for v in variants)
@@ -297,9 +345,21 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
         cutoff=cutoff,
         computed_at=now,
         analysis=primary_and_secondary,
+        final=final,
     )
     result_store.put(snapshot)
+    if final:
+        experiment_store.mark_results_final(experiment)
     return snapshot
+
+
+def _windows_all_final(experiment: ExperimentItem, metrics: list[MetricSpec], cutoff: datetime, now: datetime) -> bool:
+    """Whether a stopped experiment's windows have all closed by the cut-off, and no late event can
+    change them any more (retention.py): every exposure came before the stop."""
+    if experiment.status != lifecycle.COMPLETE or experiment.stopped_at is None:
+        return False
+    last_window_end = experiment.stopped_at + timedelta(days=max(metric.window_days for metric in metrics))
+    return cutoff >= last_window_end and retention.settled(last_window_end, now)
 
 
 def _observed_control(metric: MetricSpec, variants: list[VariantData]) -> plans.Baseline | None:
@@ -343,11 +403,12 @@ def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
 def run(
     scheduled_time: datetime, now: datetime, on_failure: Callable[[ExperimentItem, Exception], None]
 ) -> NightlySummary:
-    """Snapshots every running experiment of every project; one failure does not stop the rest
+    """Snapshots every running experiment of every project, and every stopped one until its final
+    snapshot (see compute_snapshot); one failure does not stop the rest
     (`on_failure(experiment, error)` is told of it). Returns the counts for the run's summary."""
     cutoff = cutoff_for(scheduled_time)
     analysed = failed = 0
-    for experiment in experiment_store.all_running():
+    for experiment in experiment_store.all_to_analyse():
         try:
             compute_snapshot(experiment, cutoff, now)
             analysed += 1
@@ -364,5 +425,6 @@ def snapshot_to_api(snapshot: SnapshotItem, experiment_key: str) -> Snapshot:
         "date": snapshot.date,
         "cutoff": snapshot.cutoff.isoformat(),
         "computed_at": snapshot.computed_at.isoformat(),
+        "final": bool(snapshot.final),
         **analysis,
     }

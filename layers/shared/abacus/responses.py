@@ -120,6 +120,9 @@ class Results(Open):
     date: str | None = None
     cutoff: str | None = None
     computed_at: str | None = None
+    final: bool | None = Field(
+        default=None, description="a stopped experiment's last snapshot, once no late event can change its windows"
+    )
     variants: list[VariantResult] | None = None
     verdict: Verdict | None = None
     secondary_metrics: list[Analysis] | None = None

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from abacus import experiments, keys, lifecycle, nightly
+from abacus import experiments, keys, lifecycle, nightly, retention
 from abacus.documents import (
     HistoryDay,
     HistoryVariant,
@@ -91,7 +91,11 @@ def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None
     cutoff = nightly.cutoff_of_date(as_of) if as_of else now
     if cutoff > now + timedelta(days=1):
         raise Invalid("as_of: a day that has not happened", field="as_of")
-    return {"status": "ready", **nightly.snapshot_to_api(nightly.compute_snapshot(experiment, cutoff, now), key)}
+    try:
+        snapshot = nightly.compute_snapshot(experiment, cutoff, now)
+    except retention.EventsExpired as error:
+        raise Conflict(str(error), field="as_of" if as_of else None) from None
+    return {"status": "ready", **nightly.snapshot_to_api(snapshot, key)}
 
 
 def _signature(project_id: str, key: str, expires: int) -> str:

@@ -7,7 +7,13 @@ conditional save on `version`, so two concurrent changes cannot both win.
 
 from collections.abc import Iterator
 
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
@@ -30,6 +36,8 @@ class ExperimentItem(Model):
     stopped_at = nullable(UTCDateTimeAttribute())
     history = JSONAttribute(default=list)
     version = VersionAttribute()
+    # A complete experiment whose final snapshot is written: the nightly job is done with it.
+    results_final = nullable(BooleanAttribute())
 
 
 class AlreadyExists(Exception):
@@ -92,9 +100,22 @@ def page(project_id: str, limit: int, after: str | None) -> tuple[list[Experimen
     return items, (more["key"]["S"] if more else None)
 
 
-def all_running() -> Iterator[ExperimentItem]:
-    """Every running experiment of every project (a scan: the table holds experiments, not users)."""
-    return ExperimentItem.scan(ExperimentItem.status == "running")
+def all_to_analyse() -> Iterator[ExperimentItem]:
+    """Every running experiment of every project, and every complete one without its final
+    snapshot yet (a scan: the table holds experiments, not users)."""
+    unfinished = ExperimentItem.results_final.does_not_exist() | (ExperimentItem.results_final == False)  # noqa: E712
+    return ExperimentItem.scan(
+        (ExperimentItem.status == "running") | ((ExperimentItem.status == "complete") & unfinished)
+    )
+
+
+def mark_results_final(item: ExperimentItem) -> None:
+    """Records that the experiment's final snapshot is written (one attribute, whatever else changed)."""
+    ExperimentItem(item.project_id, item.key).update(
+        actions=[ExperimentItem.results_final.set(True)],
+        condition=ExperimentItem.key.exists(),
+        add_version_condition=False,  # an edit of its text meanwhile changes nothing here
+    )
 
 
 def delete_project(project_id: str) -> int:

@@ -4,7 +4,7 @@ The date is the last day of data the snapshot covers; writing the same date agai
 so a rerun converges on the same history.
 """
 
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 from abacus.settings import settings
@@ -20,6 +20,8 @@ class SnapshotItem(Model):
     cutoff = UTCDateTimeAttribute()
     computed_at = UTCDateTimeAttribute()
     analysis = JSONAttribute()
+    # A stopped experiment's last snapshot, once no event can change any exposed user's windows.
+    final = BooleanAttribute(default=False)
 
 
 def put(item: SnapshotItem) -> None:
