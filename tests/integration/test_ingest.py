@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pynamodb.exceptions import PutError
 
-from abacus import nightly
+from abacus import experiments, nightly
 from abacus.storage import events as event_store
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
@@ -22,6 +22,30 @@ from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
 def launch_sample_experiment() -> None:
     assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
     assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 200
+
+
+def launched_days_ago(days: float) -> datetime:
+    """The sample experiment, created, and launched `days` days ago (as the nightly tests launch theirs)."""
+    started = datetime.now(UTC) - timedelta(days=days)
+    assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
+    experiments.apply("test", "new-checkout", "launch", started)
+    return started
+
+
+def flag_called(distinct_id: str, uuid: str, at: datetime, variant: str = "one-page") -> dict[str, Any]:
+    """PostHog's exposure event for the sample experiment."""
+    properties = {"$feature_flag": "new-checkout", "$feature_flag_response": variant}
+    return {
+        "event": "$feature_flag_called",
+        "distinct_id": distinct_id,
+        "uuid": uuid,
+        "timestamp": at.isoformat(),
+        "properties": properties,
+    }
+
+
+def purchase(distinct_id: str, uuid: str, at: datetime) -> dict[str, Any]:
+    return {"event": "purchase", "distinct_id": distinct_id, "uuid": uuid, "timestamp": at.isoformat()}
 
 
 def post(events: list, token: str = TOKEN) -> tuple[int, dict]:
@@ -247,3 +271,24 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
     monkeypatch.setattr(nightly, "RECEIPT_MARGIN", timedelta(days=2))
     run(3)
     assert reads == ["test#n3"]
+
+
+def test_a_duplicate_with_other_content_changes_nothing(project):
+    launched_days_ago(5)
+    now = datetime.now(UTC)
+    exposed = now - timedelta(hours=1)
+    # Each user bought a day before their exposure: it does not count.
+    status, body = post([flag_called("resent", "x1", exposed), purchase("resent", "p1", now - timedelta(days=1))])
+    assert status == 200 and body["accepted"] == 2
+    # The stored exposure's uuid again, stamped two days earlier: a duplicate, not stored, and no exposure.
+    status, body = post([flag_called("resent", "x1", now - timedelta(days=2))])
+    assert status == 200 and (body["accepted"], body["duplicates"]) == (0, 1)
+    # Within one batch too: the second event with a uuid is a duplicate of the first.
+    twins = [flag_called("twin", "x2", exposed), flag_called("twin", "x2", now - timedelta(days=2))]
+    status, body = post([*twins, purchase("twin", "p2", now - timedelta(days=1))])
+    assert status == 200 and (body["accepted"], body["duplicates"]) == (2, 1)
+    for user in ("resent", "twin"):
+        assert AssignmentItem.get("test#new-checkout", user).exposed_at == exposed
+    run_nightly(now + timedelta(days=1))
+    rows = {row["key"]: row for row in results()["variants"]}
+    assert (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (2, 0)

@@ -66,7 +66,7 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
     for index, item in valid:
         first_of_key.setdefault((item.user_id, item.uuid), (index, item))
     try:
-        stored_before = store.existing_keys(list(first_of_key))
+        stored_before = store.stored(list(first_of_key))
         new = [pair for key, pair in first_of_key.items() if key not in stored_before]
         failed = {(item.user_id, item.uuid) for item in store.write_all([item for _, item in new])}
     except PynamoDBException as error:
@@ -77,8 +77,9 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
         indexes = [index for index, item in valid if (item.user_id, item.uuid) in failed]
         raise EventsNotStored("storage refused some events after retries: send those again", indexes)
     try:
-        # Duplicates too: a redelivery after a failed attribution must still attribute.
-        attribution.attribute(project_id, [item for _, item in valid])
+        # Duplicates too, so that a redelivery after a failed attribution still attributes; but as
+        # they were stored: a resent uuid with other content (an earlier time) changes nothing.
+        attribution.attribute(project_id, [item for _, item in new] + list(stored_before.values()))
     except PynamoDBException as error:
         indexes = [index for index, _ in valid]
         raise EventsNotStored(
