@@ -24,10 +24,12 @@ def launch_sample_experiment() -> None:
     assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 200
 
 
-def launched_days_ago(days: float) -> datetime:
-    """The sample experiment, created, and launched `days` days ago (as the nightly tests launch theirs)."""
+def launched_days_ago(days: float, **fields: Any) -> datetime:
+    """The sample experiment (with `fields`), created, and launched `days` days ago (as the nightly
+    tests launch theirs)."""
     started = datetime.now(UTC) - timedelta(days=days)
-    assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
+    body = json.loads(sample_event("create_experiment")["body"]) | fields
+    assert answer(invoke("AssignFunction", sample_event("create_experiment", body=body)))[0] == 201
     experiments.apply("test", "new-checkout", "launch", started)
     return started
 
@@ -292,3 +294,31 @@ def test_a_duplicate_with_other_content_changes_nothing(project):
     run_nightly(now + timedelta(days=1))
     rows = {row["key"]: row for row in results()["variants"]}
     assert (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (2, 0)
+
+
+def test_override_users_are_never_exposed(project):
+    launched_days_ago(1, overrides={"qa-sdk": "one-page", "qa-native": "control", "qa-assign": "one-page"})
+    now = datetime.now(UTC)
+    # /assign answers the override and stores nothing.
+    body = {"token": TOKEN, "distinct_id": "qa-assign", "experiments": ["new-checkout"]}
+    assert answer(invoke("AssignFunction", sample_event("assign", body=body)))[1]["assignments"] == {
+        "new-checkout": "one-page"
+    }
+    # The PostHog SDK then reports the flag's use; an app reports a native $exposure.
+    sdk = {"api_key": TOKEN, "batch": [flag_called("qa-sdk", "q1", now), flag_called("qa-assign", "q2", now)]}
+    assert answer(invoke("IngestFunction", sample_event("posthog_batch", body=sdk)))[0] == 200
+    native: dict[str, Any] = {"event": "$exposure", "distinct_id": "qa-native", "uuid": "q3"}
+    native |= {"timestamp": now.isoformat(), "properties": {"experiment": "new-checkout", "variant": "control"}}
+    buys = [purchase(user, f"b-{user}", now + timedelta(minutes=1)) for user in ("qa-sdk", "qa-native", "qa-assign")]
+    # A user without an override, exposed the same ways, counts.
+    regular = [flag_called("someone", "s1", now), purchase("someone", "s2", now + timedelta(minutes=1))]
+    assert post([native, *buys, *regular])[0] == 200
+    for user in ("qa-sdk", "qa-native", "qa-assign"):
+        with pytest.raises(AssignmentItem.DoesNotExist):
+            AssignmentItem.get("test#new-checkout", user)
+    run_nightly(now + timedelta(days=1))
+    rows = {row["key"]: row for row in results()["variants"]}
+    assert {key: (row["exposures"], row["conversions"]) for key, row in rows.items()} == {
+        "control": (0, 0),
+        "one-page": (1, 1),
+    }

@@ -3,7 +3,8 @@
 For each running experiment of the project, an exposure event (`$feature_flag_called` with
 `$feature_flag` and `$feature_flag_response`, or `$exposure` with the same properties or with
 `experiment` and `variant`) records the user's first exposure: the earliest, whatever order they
-arrive in, so a redelivered batch changes nothing. Other events need no write here: the nightly
+arrive in, so a redelivered batch changes nothing; what exposures.py refuses (a user with an
+override) is no exposure. Other events need no write here: the nightly
 job finds the users who sent events since its last run through the events table's by-receipt
 index (see nightly.py).
 """
@@ -11,7 +12,8 @@ index (see nightly.py).
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from abacus import assignment, experiments, keys, lifecycle
+from abacus import assignment, experiments, exposures, keys, lifecycle
+from abacus.schemas import ExperimentFields
 from abacus.storage import assignments
 from abacus.storage.events import EventItem
 
@@ -39,14 +41,8 @@ def attribute(project_id: str, items: list[EventItem]) -> int:
         if item.status == lifecycle.RUNNING
     }
     specs = {key: experiments.definition(item) for key, item in running.items()}
-    exposures: dict[tuple[str, str], tuple[str, datetime]] = {}
-    for item in items:
-        reported = exposure_of(item)
-        if reported and reported[0] in specs and reported[1] in {v.key for v in specs[reported[0]].variants}:
-            pair = (reported[0], item.distinct_id)
-            if pair not in exposures or item.timestamp < exposures[pair][1]:
-                exposures[pair] = (reported[1], item.timestamp)
-    if not exposures:
+    firsts = _first_exposures(specs, items)
+    if not firsts:
         return 0
     # One small UpdateItem per reported exposure: sent in parallel, as each waits on the network.
     with ThreadPoolExecutor(max_workers=PARALLEL_UPDATES) as pool:
@@ -55,6 +51,26 @@ def attribute(project_id: str, items: list[EventItem]) -> int:
                 lambda pair: assignments.record_exposure(
                     keys.experiment_id(project_id, pair[0][0]), pair[0][1], pair[1][0], pair[1][1]
                 ),
-                exposures.items(),
+                firsts.items(),
             )
         )
+
+
+def _first_exposures(
+    specs: dict[str, ExperimentFields], items: list[EventItem]
+) -> dict[tuple[str, str], tuple[str, datetime]]:
+    """{(experiment key, distinct_id): (variant, time)}: each user's earliest exposure the events
+    report to an experiment in `specs`, of one of its variants, that exposures.py does not refuse."""
+    firsts: dict[tuple[str, str], tuple[str, datetime]] = {}
+    for item in items:
+        reported = exposure_of(item)
+        if reported is None or reported[0] not in specs:
+            continue
+        key, variant = reported
+        spec = specs[key]
+        if variant not in {v.key for v in spec.variants} or exposures.refusal(spec, item.distinct_id):
+            continue
+        pair = (key, item.distinct_id)
+        if pair not in firsts or item.timestamp < firsts[pair][1]:
+            firsts[pair] = (variant, item.timestamp)
+    return firsts
