@@ -20,8 +20,11 @@ from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
 
 
 def launch_sample_experiment() -> None:
+    """The sample experiment, launched through the API as running since yesterday: the exposures
+    these tests send, stamped seconds to minutes ago, are from its run."""
     assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
-    assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 200
+    yesterday = {"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    assert answer(invoke("AssignFunction", sample_event("launch_experiment", body=yesterday)))[0] == 200
 
 
 def launched_days_ago(days: float, **fields: Any) -> datetime:
@@ -322,3 +325,54 @@ def test_override_users_are_never_exposed(project):
         "control": (0, 0),
         "one-page": (1, 1),
     }
+
+
+def native_exposure(distinct_id: str, uuid: str, at: datetime, variant: str = "one-page") -> dict[str, Any]:
+    """Abacus's own exposure event for the sample experiment."""
+    properties = {"experiment": "new-checkout", "variant": variant}
+    return {
+        "event": "$exposure",
+        "distinct_id": distinct_id,
+        "uuid": uuid,
+        "timestamp": at.isoformat(),
+        "properties": properties,
+    }
+
+
+def test_exposures_before_the_launch_are_refused(project):
+    launch_sample_experiment()
+    started = datetime.fromisoformat(answer(invoke("AssignFunction", sample_event("get_experiment")))[1]["started_at"])
+    # An exposure stamped 20 days before the launch, a purchase the day after it: neither counts.
+    events = [
+        native_exposure("early", "e1", started - timedelta(days=20)),
+        purchase("early", "e2", started - timedelta(days=19)),
+    ]
+    status, body = post(events)
+    assert status == 200 and body["accepted"] == 2
+    with pytest.raises(AssignmentItem.DoesNotExist):
+        AssignmentItem.get("test#new-checkout", "early")
+    run_nightly(datetime.now(UTC) + timedelta(days=1))
+    assert sum(row["exposures"] for row in results()["variants"]) == 0
+    # The answer says how many exposure events were no exposure, resent or not.
+    assert body["refused_exposures"] == 1 and post(events)[1]["refused_exposures"] == 1
+
+
+def test_exposures_after_the_stop_are_refused_and_those_from_the_run_count_however_late(project):
+    now = datetime.now(UTC)
+    launched_days_ago(10)
+    experiments.apply("test", "new-checkout", "stop", now - timedelta(days=3))
+    status, body = post(
+        [
+            native_exposure("after", "a1", now - timedelta(days=1)),
+            flag_called("late", "l1", now - timedelta(days=5)),
+            purchase("late", "l2", now - timedelta(days=4)),
+        ]
+    )
+    assert status == 200 and body["accepted"] == 3
+    with pytest.raises(AssignmentItem.DoesNotExist):
+        AssignmentItem.get("test#new-checkout", "after")
+    assert AssignmentItem.get("test#new-checkout", "late").exposed_at == now - timedelta(days=5)
+    assert body["refused_exposures"] == 1
+    status, recomputed = answer(invoke("ResultsFunction", sample_event("recompute_results")))
+    rows = {row["key"]: row for row in recomputed["variants"]}
+    assert status == 200 and (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (1, 1)
