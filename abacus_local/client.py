@@ -3,6 +3,7 @@
 import json
 import urllib.error
 import urllib.request
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -47,8 +48,9 @@ class AbacusClient:
     def create_experiment(self, spec: dict) -> dict:
         return self.call("POST", "/experiments", spec, admin=True)
 
-    def launch(self, key: str) -> dict:
-        return self.call("POST", f"/experiments/{key}/launch", admin=True)
+    def launch(self, key: str, started_at: datetime | None = None) -> dict:
+        body = {"started_at": started_at.isoformat()} if started_at else None
+        return self.call("POST", f"/experiments/{key}/launch", body, admin=True)
 
     def stop(self, key: str) -> dict:
         return self.call("POST", f"/experiments/{key}/stop", admin=True)

@@ -107,8 +107,7 @@ def day_line(day: int, results: dict[str, Any]) -> str:
     return f"day {day + 1} ({results['date']}): {rates}   P(one-page best) {best:.0%}   -> {decision}"
 
 
-def simulate_week(stack: LocalStack, client: AbacusClient, users: int) -> None:
-    first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time_of_day(0), tzinfo=UTC)
+def simulate_week(stack: LocalStack, client: AbacusClient, users: int, first_day: datetime) -> None:
     per_day = users // DAYS
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         for day in range(DAYS):
@@ -138,10 +137,12 @@ def run_demo(users: int) -> int:
         print(f"API on {stack.url}   token {creds.token}   admin key {creds.admin_key}")
         client = AbacusClient(stack.url, admin_key=creds.admin_key, token=creds.token)
         client.create_experiment(EXPERIMENT)
-        client.launch(KEY)
-        print(f"Experiment '{KEY}' created and launched; true conversion rates {TRUE_RATES}")
+        # Launched as of the simulated week's first day: exposures before a launch do not count.
+        first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time_of_day(0), tzinfo=UTC)
+        client.launch(KEY, started_at=first_day)
+        print(f"Experiment '{KEY}' created and launched on {first_day:%Y-%m-%d}; true conversion rates {TRUE_RATES}")
         print(f"A week of traffic, {users // DAYS} new users a day, the nightly job after each day:", flush=True)
-        simulate_week(stack, client, users)
+        simulate_week(stack, client, users, first_day)
         print()
         print(report.text(cast(ReadyResults, client.results(KEY)), KEY))
         save_report(client)

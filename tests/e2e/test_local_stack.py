@@ -43,7 +43,7 @@ def test_assign_ingest_nightly_results_over_http(client, stack_url):
             events.append({"event": "signup", "distinct_id": distinct_id, "uuid": f"s-{index}"})
             events.append({"event": "signup", "distinct_id": distinct_id, "uuid": f"s2-{index}"})  # counted once
     first = client.send_events(events)
-    assert first == {"accepted": len(events), "duplicates": 0, "rejected": []}
+    assert first == {"accepted": len(events), "duplicates": 0, "rejected": [], "refused_exposures": 0}
     assert client.send_events(events)["duplicates"] == len(events)
 
     tomorrow = datetime.now(UTC) + timedelta(days=1)

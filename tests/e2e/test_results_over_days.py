@@ -33,10 +33,10 @@ def simulate(client, url: str, key: str, rates: dict[str, float], lost_exposures
             "minimum_detectable_effect": 0.5,
         }
     )
-    client.launch(key)
+    first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time(0), tzinfo=UTC)
+    client.launch(key, started_at=first_day)  # exposures before a launch do not count
     rng = random.Random(seed)
     split = [("control", 50), ("treatment", 50)]
-    first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time(0), tzinfo=UTC)
     for day in range(DAYS):
         events = []
         for n in range(USERS_PER_DAY):

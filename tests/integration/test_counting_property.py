@@ -11,6 +11,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from unittest import mock
 
 import boto3
@@ -116,7 +117,7 @@ def _value(kind: str, events: list[Sent]) -> float:
     return float(sum(s.properties["amount"] for s in events if isinstance(s.properties["amount"], float)))
 
 
-def counted(analysis: dict) -> list[dict[str, list[float]]]:
+def counted(analysis: Any) -> list[dict[str, list[float]]]:
     """The same numbers as a snapshot holds them."""
     rows = []
     for metric in [analysis, *analysis["secondary_metrics"]]:
@@ -130,7 +131,7 @@ def counted(analysis: dict) -> list[dict[str, list[float]]]:
     return rows
 
 
-def check(snapshot_analysis: dict, sent: list[Sent], now: datetime, cutoff: datetime, what: str) -> None:
+def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datetime, what: str) -> None:
     got, expected = counted(snapshot_analysis), recount(sent, now, cutoff)
     for index, (metric_got, metric_expected) in enumerate(zip(got, expected, strict=True)):
         for variant, numbers in metric_expected.items():
@@ -145,7 +146,8 @@ def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -
         projects.create("Fuzz", project_id="test", token="phc_fuzz", admin_key="fuzz_admin")
         experiments.create("test", ExperimentCreate.model_validate(SPEC), START - timedelta(days=1))
         experiments.apply("test", "exp", "launch", START)
-        timeline = [(s.received, 0, "arrive", s) for s in sent] + [(at, 1, kind, arg) for at, kind, arg in runs]
+        timeline: list[tuple[datetime, int, str, Any]] = [(s.received, 0, "arrive", s) for s in sent]
+        timeline += [(at, 1, kind, arg) for at, kind, arg in runs]
         for at, _, kind, arg in sorted(timeline, key=lambda entry: (entry[0], entry[1])):
             if kind == "arrive":
                 outcome = ingestion.ingest("test", [arg.raw()], at)

@@ -3,7 +3,7 @@ stickiness, exactly-once exposure, isolation, caching, and the operator's projec
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -102,6 +102,27 @@ def test_listing_is_paged(project):
     assert [e["key"] for e in second["experiments"]] == ["exp-2", "exp-3"]
     event["queryStringParameters"] = {"limit": "0"}
     assert answer(invoke("AssignFunction", event))[0] == 422
+
+
+def test_a_launch_may_be_dated_back_but_not_ahead_nor_before_events_can_arrive(project):
+    create("m")
+    now = datetime.now(UTC)
+    for started_at in ["last week", "2026-11-01T00:00:00", (now + timedelta(hours=1)).isoformat(), 5]:
+        status, body = action("m", "launch_experiment", {"started_at": started_at})
+        assert status == 422 and body["error"]["field"] == "started_at", (started_at, body)
+    status, body = action("m", "launch_experiment", {"started_at": (now - timedelta(days=15)).isoformat()})
+    assert status == 422 and body["error"]["field"] == "started_at" and "14 days" in body["error"]["message"]
+    assert action("m", "launch_experiment", {"start": now.isoformat()})[0] == 422
+    week_ago = now - timedelta(days=7)
+    status, launched = action("m", "launch_experiment", {"started_at": week_ago.isoformat()})
+    assert status == 200 and launched["status"] == "running"
+    assert datetime.fromisoformat(launched["started_at"]) == week_ago
+    assert (
+        call("get_experiment", path="/experiments/m")[1]["history"][-1]["changes"]["started_at"] == week_ago.isoformat()
+    )
+    create("n")
+    status, launched = action("n", "launch_experiment", {})  # no time given: now
+    assert status == 200 and datetime.fromisoformat(launched["started_at"]) >= now
 
 
 def test_draft_previews_only_overrides_and_complete_serves_the_shipped_variant(project):

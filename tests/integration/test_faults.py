@@ -137,10 +137,11 @@ def until_done(function: str, event: dict, done: tuple[int, ...], attempts: int 
     raise AssertionError(f"never done: {status} {body}")
 
 
-def create_and_launch(**fields):
+def create_and_launch(started_at: datetime | None = None, **fields):
     spec = json.loads(sample_event("create_experiment")["body"]) | fields
     until_done("AssignFunction", sample_event("create_experiment", body=spec), done=(201, 409))
-    until_done("AssignFunction", sample_event("launch_experiment"), done=(200, 409))
+    launch = {"started_at": started_at.isoformat()} if started_at else None
+    until_done("AssignFunction", sample_event("launch_experiment", body=launch), done=(200, 409))
 
 
 def exposure_and_purchase_batches(start: datetime) -> list[list[dict]]:
@@ -174,7 +175,7 @@ def run_workload(start: datetime, faults: "Faults | None" = None, nightly_fault_
     """Creates and launches the experiment, sends the events, runs the nightly job until it
     finishes (under more faults, so that some runs fail), runs it again, and returns the stored
     snapshot's analysis."""
-    create_and_launch()
+    create_and_launch(started_at=start)  # running since the exposures began
     for batch in exposure_and_purchase_batches(start):
         until_done("IngestFunction", sample_event("post_events", body={"token": TOKEN, "events": batch}), done=(200,))
     nightly = sample_event("nightly") | {"time": (start + timedelta(days=1)).isoformat()}

@@ -31,7 +31,7 @@ def test_walking_skeleton_from_sample_events(project):
     assert assigned["assignments"]["new-checkout"] in {"control", "one-page"}
 
     status, ingested = answer(invoke("IngestFunction", sample_event("post_events")))
-    assert status == 200 and ingested == {"accepted": 2, "duplicates": 0, "rejected": []}
+    assert status == 200 and ingested == {"accepted": 2, "duplicates": 0, "rejected": [], "refused_exposures": 0}
 
     status, pending = answer(invoke("ResultsFunction", sample_event("get_results")))
     assert status == 200 and pending["status"] == "pending"
@@ -85,7 +85,7 @@ def test_draft_experiment_assigns_nobody(project):
 def test_redelivered_events_are_counted_once(project):
     first = answer(invoke("IngestFunction", sample_event("post_events")))[1]
     again = answer(invoke("IngestFunction", sample_event("post_events")))[1]
-    assert first["accepted"] == 2 and again == {"accepted": 0, "duplicates": 2, "rejected": []}
+    assert first["accepted"] == 2 and again == {"accepted": 0, "duplicates": 2, "rejected": [], "refused_exposures": 0}
 
 
 def test_bad_events_are_rejected_one_by_one(project):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pynamodb.exceptions import PutError
 
-from abacus import nightly
+from abacus import experiments, nightly
 from abacus.storage import events as event_store
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
@@ -20,8 +20,37 @@ from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
 
 
 def launch_sample_experiment() -> None:
+    """The sample experiment, launched through the API as running since yesterday: the exposures
+    these tests send, stamped seconds to minutes ago, are from its run."""
     assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
-    assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 200
+    yesterday = {"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    assert answer(invoke("AssignFunction", sample_event("launch_experiment", body=yesterday)))[0] == 200
+
+
+def launched_days_ago(days: float, **fields: Any) -> datetime:
+    """The sample experiment (with `fields`), created, and launched `days` days ago (as the nightly
+    tests launch theirs)."""
+    started = datetime.now(UTC) - timedelta(days=days)
+    body = json.loads(sample_event("create_experiment")["body"]) | fields
+    assert answer(invoke("AssignFunction", sample_event("create_experiment", body=body)))[0] == 201
+    experiments.apply("test", "new-checkout", "launch", started)
+    return started
+
+
+def flag_called(distinct_id: str, uuid: str, at: datetime, variant: str = "one-page") -> dict[str, Any]:
+    """PostHog's exposure event for the sample experiment."""
+    properties = {"$feature_flag": "new-checkout", "$feature_flag_response": variant}
+    return {
+        "event": "$feature_flag_called",
+        "distinct_id": distinct_id,
+        "uuid": uuid,
+        "timestamp": at.isoformat(),
+        "properties": properties,
+    }
+
+
+def purchase(distinct_id: str, uuid: str, at: datetime) -> dict[str, Any]:
+    return {"event": "purchase", "distinct_id": distinct_id, "uuid": uuid, "timestamp": at.isoformat()}
 
 
 def post(events: list, token: str = TOKEN) -> tuple[int, dict]:
@@ -259,3 +288,103 @@ def test_an_event_too_late_to_count_is_refused_alone(project):
     status, body = post(events)
     assert status == 200 and body["accepted"] == 1, body
     assert [r["index"] for r in body["rejected"]] == [1] and "too late to count" in body["rejected"][0]["error"]
+
+
+def test_a_duplicate_with_other_content_changes_nothing(project):
+    launched_days_ago(5)
+    now = datetime.now(UTC)
+    exposed = now - timedelta(hours=1)
+    # Each user bought a day before their exposure: it does not count.
+    status, body = post([flag_called("resent", "x1", exposed), purchase("resent", "p1", now - timedelta(days=1))])
+    assert status == 200 and body["accepted"] == 2
+    # The stored exposure's uuid again, stamped two days earlier: a duplicate, not stored, and no exposure.
+    status, body = post([flag_called("resent", "x1", now - timedelta(days=2))])
+    assert status == 200 and (body["accepted"], body["duplicates"]) == (0, 1)
+    # Within one batch too: the second event with a uuid is a duplicate of the first.
+    twins = [flag_called("twin", "x2", exposed), flag_called("twin", "x2", now - timedelta(days=2))]
+    status, body = post([*twins, purchase("twin", "p2", now - timedelta(days=1))])
+    assert status == 200 and (body["accepted"], body["duplicates"]) == (2, 1)
+    for user in ("resent", "twin"):
+        assert AssignmentItem.get("test#new-checkout", user).exposed_at == exposed
+    run_nightly(now + timedelta(days=1))
+    rows = {row["key"]: row for row in results()["variants"]}
+    assert (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (2, 0)
+
+
+def test_override_users_are_never_exposed(project):
+    launched_days_ago(1, overrides={"qa-sdk": "one-page", "qa-native": "control", "qa-assign": "one-page"})
+    now = datetime.now(UTC)
+    # /assign answers the override and stores nothing.
+    body = {"token": TOKEN, "distinct_id": "qa-assign", "experiments": ["new-checkout"]}
+    assert answer(invoke("AssignFunction", sample_event("assign", body=body)))[1]["assignments"] == {
+        "new-checkout": "one-page"
+    }
+    # The PostHog SDK then reports the flag's use; an app reports a native $exposure.
+    sdk = {"api_key": TOKEN, "batch": [flag_called("qa-sdk", "q1", now), flag_called("qa-assign", "q2", now)]}
+    assert answer(invoke("IngestFunction", sample_event("posthog_batch", body=sdk)))[0] == 200
+    native: dict[str, Any] = {"event": "$exposure", "distinct_id": "qa-native", "uuid": "q3"}
+    native |= {"timestamp": now.isoformat(), "properties": {"experiment": "new-checkout", "variant": "control"}}
+    buys = [purchase(user, f"b-{user}", now + timedelta(minutes=1)) for user in ("qa-sdk", "qa-native", "qa-assign")]
+    # A user without an override, exposed the same ways, counts.
+    regular = [flag_called("someone", "s1", now), purchase("someone", "s2", now + timedelta(minutes=1))]
+    assert post([native, *buys, *regular])[0] == 200
+    for user in ("qa-sdk", "qa-native", "qa-assign"):
+        with pytest.raises(AssignmentItem.DoesNotExist):
+            AssignmentItem.get("test#new-checkout", user)
+    run_nightly(now + timedelta(days=1))
+    rows = {row["key"]: row for row in results()["variants"]}
+    assert {key: (row["exposures"], row["conversions"]) for key, row in rows.items()} == {
+        "control": (0, 0),
+        "one-page": (1, 1),
+    }
+
+
+def native_exposure(distinct_id: str, uuid: str, at: datetime, variant: str = "one-page") -> dict[str, Any]:
+    """Abacus's own exposure event for the sample experiment."""
+    properties = {"experiment": "new-checkout", "variant": variant}
+    return {
+        "event": "$exposure",
+        "distinct_id": distinct_id,
+        "uuid": uuid,
+        "timestamp": at.isoformat(),
+        "properties": properties,
+    }
+
+
+def test_exposures_before_the_launch_are_refused(project):
+    launch_sample_experiment()
+    started = datetime.fromisoformat(answer(invoke("AssignFunction", sample_event("get_experiment")))[1]["started_at"])
+    # An exposure stamped 20 days before the launch, a purchase the day after it: neither counts.
+    events = [
+        native_exposure("early", "e1", started - timedelta(days=20)),
+        purchase("early", "e2", started - timedelta(days=19)),
+    ]
+    status, body = post(events)
+    assert status == 200 and body["accepted"] == 2
+    with pytest.raises(AssignmentItem.DoesNotExist):
+        AssignmentItem.get("test#new-checkout", "early")
+    run_nightly(datetime.now(UTC) + timedelta(days=1))
+    assert sum(row["exposures"] for row in results()["variants"]) == 0
+    # The answer says how many exposure events were no exposure, resent or not.
+    assert body["refused_exposures"] == 1 and post(events)[1]["refused_exposures"] == 1
+
+
+def test_exposures_after_the_stop_are_refused_and_those_from_the_run_count_however_late(project):
+    now = datetime.now(UTC)
+    launched_days_ago(10)
+    experiments.apply("test", "new-checkout", "stop", now - timedelta(days=3))
+    status, body = post(
+        [
+            native_exposure("after", "a1", now - timedelta(days=1)),
+            flag_called("late", "l1", now - timedelta(days=5)),
+            purchase("late", "l2", now - timedelta(days=4)),
+        ]
+    )
+    assert status == 200 and body["accepted"] == 3
+    with pytest.raises(AssignmentItem.DoesNotExist):
+        AssignmentItem.get("test#new-checkout", "after")
+    assert AssignmentItem.get("test#new-checkout", "late").exposed_at == now - timedelta(days=5)
+    assert body["refused_exposures"] == 1
+    status, recomputed = answer(invoke("ResultsFunction", sample_event("recompute_results")))
+    rows = {row["key"]: row for row in recomputed["variants"]}
+    assert status == 200 and (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (1, 1)

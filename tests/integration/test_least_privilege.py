@@ -88,6 +88,8 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, 
         event = sample_event(name)
         if name == "nightly":  # a day after launch, so that there is a day to analyse
             event["time"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        if name == "launch_experiment":  # running since yesterday: the sample exposures are from its run
+            event["body"] = json.dumps({"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()})
         if name == "ship_experiment":
             event["body"] = json.dumps({"variant": "control"})
         current["function"] = function

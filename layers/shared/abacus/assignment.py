@@ -42,7 +42,7 @@ def assign(project_id: str, request: AssignRequest, now: datetime) -> dict[str, 
 def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
     spec = experiments.definition(item)
     if request.distinct_id in spec.overrides:
-        return spec.overrides[request.distinct_id]
+        return spec.overrides[request.distinct_id]  # answered, never stored: no exposure (exposures.py)
     if item.status in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
         return experiments.served_variant(item)
     if item.status != lifecycle.RUNNING:

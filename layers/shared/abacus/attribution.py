@@ -1,22 +1,37 @@
 """Attribution at ingest: exposures reported as events.
 
-For each running experiment of the project, an exposure event (`$feature_flag_called` with
-`$feature_flag` and `$feature_flag_response`, or `$exposure` with the same properties or with
-`experiment` and `variant`) records the user's first exposure: the earliest, whatever order they
-arrive in, so a redelivered batch changes nothing. Other events need no write here: the nightly
-job finds the users who sent events since its last run through the events table's by-receipt
-index (see nightly.py).
+For each launched experiment of the project (running, or complete: an exposure from its run may
+arrive after the stop), an exposure event (`$feature_flag_called` with `$feature_flag` and
+`$feature_flag_response`, or `$exposure` with the same properties or with `experiment` and
+`variant`) records the user's first exposure: the earliest, whatever order they arrive in, so a
+redelivered batch changes nothing. What exposures.py refuses (a user with an override, a time
+before the launch or after the stop) is no exposure, and counted as refused. Other events need
+no write here: the nightly job finds the users who sent events since its last run through the
+events table's by-receipt index (see nightly.py).
 """
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import NamedTuple
 
-from abacus import assignment, experiments, keys, lifecycle
+from abacus import assignment, experiments, exposures, keys, lifecycle
+from abacus.schemas import ExperimentFields
 from abacus.storage import assignments
 from abacus.storage.events import EventItem
+from abacus.storage.experiments import ExperimentItem
 
 EXPOSURE_EVENTS = ("$feature_flag_called", "$exposure")
 PARALLEL_UPDATES = 16
+# Archived experiments take nothing any more; drafts have not started.
+LAUNCHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
+
+type FirstExposures = dict[tuple[str, str], tuple[str, datetime]]
+
+
+class Attribution(NamedTuple):
+    moved: int  # first exposures recorded or moved earlier
+    refused: Counter[str]  # exposure events that are none, by exposures.py's reason
 
 
 def exposure_of(item: EventItem) -> tuple[str, str] | None:
@@ -31,30 +46,50 @@ def exposure_of(item: EventItem) -> tuple[str, str] | None:
     return None
 
 
-def attribute(project_id: str, items: list[EventItem]) -> int:
-    """Records the exposures the events report; returns how many moved a first exposure."""
-    running = {
-        key: item
+def attribute(project_id: str, items: list[EventItem]) -> Attribution:
+    """Records the exposures the events report; says how many moved a first exposure and how
+    many were refused."""
+    launched = {
+        key: (item, experiments.definition(item))
         for key, item in assignment.project_experiments(project_id).items()
-        if item.status == lifecycle.RUNNING
+        if item.status in LAUNCHED
     }
-    specs = {key: experiments.definition(item) for key, item in running.items()}
-    exposures: dict[tuple[str, str], tuple[str, datetime]] = {}
-    for item in items:
-        reported = exposure_of(item)
-        if reported and reported[0] in specs and reported[1] in {v.key for v in specs[reported[0]].variants}:
-            pair = (reported[0], item.distinct_id)
-            if pair not in exposures or item.timestamp < exposures[pair][1]:
-                exposures[pair] = (reported[1], item.timestamp)
-    if not exposures:
-        return 0
+    firsts, refused = _first_exposures(launched, items)
+    if not firsts:
+        return Attribution(0, refused)
     # One small UpdateItem per reported exposure: sent in parallel, as each waits on the network.
     with ThreadPoolExecutor(max_workers=PARALLEL_UPDATES) as pool:
-        return sum(
+        moved = sum(
             pool.map(
                 lambda pair: assignments.record_exposure(
                     keys.experiment_id(project_id, pair[0][0]), pair[0][1], pair[1][0], pair[1][1]
                 ),
-                exposures.items(),
+                firsts.items(),
             )
         )
+    return Attribution(moved, refused)
+
+
+def _first_exposures(
+    launched: dict[str, tuple[ExperimentItem, ExperimentFields]], items: list[EventItem]
+) -> tuple[FirstExposures, Counter[str]]:
+    """{(experiment key, distinct_id): (variant, time)}: each user's earliest exposure the events
+    report to a launched experiment, of one of its variants, that exposures.py does not refuse;
+    and how many it refused, by reason."""
+    firsts: FirstExposures = {}
+    refused: Counter[str] = Counter()
+    for item in items:
+        reported = exposure_of(item)
+        if reported is None or reported[0] not in launched:
+            continue
+        key, variant = reported
+        experiment, spec = launched[key]
+        if variant not in {v.key for v in spec.variants}:
+            continue
+        reason = exposures.refusal(experiment, spec, item.distinct_id, item.timestamp)
+        pair = (key, item.distinct_id)
+        if reason:
+            refused[reason] += 1
+        elif pair not in firsts or item.timestamp < firsts[pair][1]:
+            firsts[pair] = (variant, item.timestamp)
+    return firsts, refused

@@ -225,6 +225,7 @@ class IngestOutcome(TypedDict):
     accepted: int
     duplicates: int
     rejected: list[Rejected]
+    refused_exposures: int
 
 
 class ErrorDetail(TypedDict):

@@ -98,13 +98,23 @@ def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> 
     return item
 
 
-def apply(project_id: str, key: str, action: str, now: datetime, variant: str | None = None) -> ExperimentItem:
-    """A lifecycle action: launch, stop, ship (with `variant`), archive; 409 when the stage refuses it."""
+def apply(
+    project_id: str,
+    key: str,
+    action: str,
+    now: datetime,
+    variant: str | None = None,
+    started_at: datetime | None = None,
+) -> ExperimentItem:
+    """A lifecycle action: launch (dated back to `started_at` if given), stop, ship (with
+    `variant`), archive; 409 when the stage refuses it."""
     item = get(project_id, key)
     new_status = lifecycle.next_status(item.status, action)
     details: dict[str, str | None] = {"from": item.status, "to": new_status}
     if action == "launch":
-        item.started_at = now
+        item.started_at = _launch_time(started_at, now)
+        if started_at is not None:
+            details["started_at"] = item.started_at.isoformat()
     if action in ("stop", "ship") and item.stopped_at is None:
         item.stopped_at = now
     if action == "ship":
@@ -117,6 +127,22 @@ def apply(project_id: str, key: str, action: str, now: datetime, variant: str | 
     _record(item, now, action, details)
     _save(item)
     return item
+
+
+def _launch_time(started_at: datetime | None, now: datetime) -> datetime:
+    """When the experiment starts: now, or earlier for one that ran already (its exposures count
+    only from then on, see exposures.py); never later, nor before the oldest events that can
+    still arrive (retention.py)."""
+    if started_at is None:
+        return now
+    if started_at > now:
+        raise Invalid("started_at: in the future; launch then, or now", field="started_at")
+    if started_at < now - retention.LATE:
+        raise Invalid(
+            f"started_at: more than {retention.LATE_EVENT_DAYS} days ago, before any event that can still arrive",
+            field="started_at",
+        )
+    return started_at
 
 
 def page(project_id: str, limit: int, after: str | None) -> ExperimentPage:

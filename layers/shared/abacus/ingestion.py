@@ -3,6 +3,7 @@
 import uuid as uuid_lib
 from datetime import UTC, datetime, timedelta
 
+from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 from pynamodb.exceptions import PynamoDBException
 
@@ -15,6 +16,7 @@ from abacus.settings import settings
 from abacus.storage import events as store
 from abacus.storage.events import EventItem
 
+logger = Logger()
 MAX_EVENTS = 1000
 MAX_FUTURE = timedelta(hours=24)
 
@@ -51,7 +53,8 @@ def event_time(value: int | str | None, received_at: datetime) -> datetime:
 
 def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> IngestOutcome:
     """Stores each valid event once and attributes it. Returns {accepted, duplicates, rejected:
-    [{index, error}]}; StorageUnavailable (503) when storage refused after retries."""
+    [{index, error}], refused_exposures}; StorageUnavailable (503) when storage refused after
+    retries."""
     if len(raw_events) > MAX_EVENTS:
         raise TooLarge(f"events: at most {MAX_EVENTS} a request, not {len(raw_events)}", field="events")
     retention = timedelta(days=settings.event_retention_days)
@@ -62,14 +65,39 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
             valid.append((index, _to_item(project_id, raw, received_at, retention)))
         except ValueError as error:
             rejected.append({"index": index, "error": str(error)})
+    new, stored_before = _store(valid)
+    try:
+        # Duplicates too, so that a redelivery after a failed attribution still attributes; but as
+        # they were stored: a resent uuid with other content (an earlier time) changes nothing.
+        attributed = attribution.attribute(project_id, new + stored_before)
+    except PynamoDBException as error:
+        indexes = [index for index, _ in valid]
+        raise EventsNotStored(
+            f"events stored but not yet attributed ({type(error).__name__}): send them again, they count once",
+            indexes,
+        ) from error
+    refused = attributed.refused.total()
+    if refused:
+        # The answer says how many; the log why (PostHog's SDKs read no answer).
+        logger.info("exposure events refused", extra={"project": project_id, "refused": dict(attributed.refused)})
+    return {
+        "accepted": len(new),
+        "duplicates": len(valid) - len(new),
+        "rejected": rejected,
+        "refused_exposures": refused,
+    }
 
+
+def _store(valid: list[tuple[int, EventItem]]) -> tuple[list[EventItem], list[EventItem]]:
+    """Writes the events not stored yet (the first of each key); returns them, and the stored
+    versions of the others. EventsNotStored (503) naming the events to send again."""
     first_of_key: dict[tuple[str, str], tuple[int, EventItem]] = {}
     for index, item in valid:
         first_of_key.setdefault((item.user_id, item.uuid), (index, item))
     try:
-        stored_before = store.existing_keys(list(first_of_key))
-        new = [pair for key, pair in first_of_key.items() if key not in stored_before]
-        failed = {(item.user_id, item.uuid) for item in store.write_all([item for _, item in new])}
+        stored_before = store.stored(list(first_of_key))
+        new = [item for key, (_, item) in first_of_key.items() if key not in stored_before]
+        failed = {(item.user_id, item.uuid) for item in store.write_all(new)}
     except PynamoDBException as error:
         raise EventsNotStored(
             f"storage refused the events ({type(error).__name__}): send them again", [index for index, _ in valid]
@@ -77,16 +105,7 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
     if failed:
         indexes = [index for index, item in valid if (item.user_id, item.uuid) in failed]
         raise EventsNotStored("storage refused some events after retries: send those again", indexes)
-    try:
-        # Duplicates too: a redelivery after a failed attribution must still attribute.
-        attribution.attribute(project_id, [item for _, item in valid])
-    except PynamoDBException as error:
-        indexes = [index for index, _ in valid]
-        raise EventsNotStored(
-            f"events stored but not yet attributed ({type(error).__name__}): send them again, they count once",
-            indexes,
-        ) from error
-    return {"accepted": len(new), "duplicates": len(valid) - len(new), "rejected": rejected}
+    return new, list(stored_before.values())
 
 
 def _to_item(project_id: str, raw: object, received_at: datetime, retention: timedelta) -> EventItem:

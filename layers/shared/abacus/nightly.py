@@ -14,6 +14,7 @@ from typing import NamedTuple, cast
 
 from abacus import experiments, keys, lifecycle, plans, retention
 from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
+from abacus.exposures import refusal
 from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
 from abacus.storage import assignments, events
@@ -256,8 +257,6 @@ def metric_statistics(
     recomputed from their events."""
     now = now or datetime.now(UTC)
     spec = experiments.definition(experiment)
-    # A stopped experiment exposes no one after its stop (exposures reported later are refused).
-    exposures_end = min(cutoff, experiment.stopped_at) if experiment.stopped_at else cutoff
     pre_days = pre_exposure_days(spec)
     variant_keys = [v.key for v in spec.variants]
     exposures: Counter[str] = Counter()
@@ -266,7 +265,11 @@ def metric_statistics(
     users = [
         (user, user.exposed_at)
         for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key))
-        if user.exposed_at is not None and user.exposed_at < exposures_end and user.variant in variant_keys
+        if user.exposed_at is not None
+        and user.exposed_at < cutoff
+        and user.variant in variant_keys
+        # Exposures stored before the rules were, or a user made an override since: not counted.
+        and refusal(experiment, spec, user.distinct_id, user.exposed_at) is None
     ]
     if since is None:
         since = _first_stored_computation(experiment, [user for user, _ in users])

@@ -63,6 +63,10 @@ class IngestOutcome(BaseModel):
     accepted: int = Field(description="Events stored now")
     duplicates: int = Field(description="Events already stored before (same uuid and distinct_id)")
     rejected: list[Rejected] = Field(description="Events refused, with why; the others are stored")
+    refused_exposures: int = Field(
+        description="Exposure events among these (stored now or before) that count as no exposure: stamped "
+        "before the experiment's launch or after its stop, or of a user with an override"
+    )
 
 
 class CaptureOutcome(IngestOutcome):

@@ -4,6 +4,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -192,6 +193,17 @@ class ExperimentPatch(Strict):
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = NOT_GIVEN
     cuped: StrictBool = NOT_GIVEN
     pre_exposure_days: Annotated[WholeNumber, Field(ge=1, le=365)] = NOT_GIVEN
+
+
+class LaunchRequest(Strict):
+    """A launch dated back: the experiment already ran from `started_at` (a flag migrated from
+    PostHog, with the exposure events it reported then): those count from then on."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"started_at": "2026-11-18T00:00:00Z"}]})
+    started_at: Annotated[
+        AwareDatetime | None,
+        Field(description="ISO 8601 with a time zone; not ahead, nor further back than events are kept; default now"),
+    ] = None
 
 
 class ShipRequest(Strict):

@@ -12,7 +12,7 @@ from abacus import experiments
 from abacus.api import json_response
 from abacus.responses import ADMIN_ERRORS, Experiment, ExperimentPage
 from abacus.routes import AdminProject, admin_operation
-from abacus.schemas import ExperimentCreate, ExperimentPatch, ShipRequest
+from abacus.schemas import ExperimentCreate, ExperimentPatch, LaunchRequest, ShipRequest
 
 router = APIGatewayHttpRouter()
 CHANGE_ERRORS = (*ADMIN_ERRORS, 409)
@@ -92,9 +92,11 @@ def _lifecycle_route(action: str, summary: str) -> Callable[[RouteHandler], Rout
     )
 
 
-@_lifecycle_route("launch", "Launch a draft: assignment starts")
-def launch_experiment(project_id: AdminProject, key: str) -> Response[str]:
-    return _lifecycle(project_id, key, "launch")
+@_lifecycle_route("launch", "Launch a draft: assignment starts (from `started_at` when it ran already)")
+def launch_experiment(project_id: AdminProject, key: str, request: LaunchRequest | None = None) -> Response[str]:
+    started_at = request.started_at if request else None
+    item = experiments.apply(project_id, key, "launch", now=datetime.now(UTC), started_at=started_at)
+    return json_response(200, experiments.to_api(item))
 
 
 @_lifecycle_route("stop", "Stop a running experiment: everyone gets control")

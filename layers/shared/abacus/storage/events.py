@@ -81,10 +81,15 @@ def delete_received(project_id: str, start: datetime, end: datetime) -> int:
     return delete_each(EventItem, (EventItem(item.user_id, item.uuid) for item in received))
 
 
-def existing_keys(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these (user_id, uuid) keys are stored already (BatchGetItem, 100 keys a request)."""
-    found = EventItem.batch_get(keys, attributes_to_get=["user_id", "uuid"])
-    return {(item.user_id, item.uuid) for item in found}
+# What attribution reads of an event (a read costs the same whatever part of the item it returns).
+ATTRIBUTED = ["user_id", "uuid", "event", "distinct_id", "timestamp", "properties"]
+
+
+def stored(keys: list[tuple[str, str]]) -> dict[tuple[str, str], EventItem]:
+    """Those of these (user_id, uuid) keys stored already, with what attribution reads of them
+    (BatchGetItem, 100 keys a request)."""
+    found = EventItem.batch_get(keys, attributes_to_get=ATTRIBUTED)
+    return {(item.user_id, item.uuid): item for item in found}
 
 
 def write_all(items: list[EventItem], sleep: Callable[[float], None] = time.sleep) -> list[EventItem]:
