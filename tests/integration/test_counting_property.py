@@ -1,12 +1,14 @@
 """The nightly counting against a brute-force recount, over generated histories (Hypothesis):
-exposures reported late (up to 30 h) and more than once, events late (up to 100 h) and before
-the exposure (CUPED's window), nightly runs, runs that fail before their snapshot is written,
-recomputes now and reruns for past days, in any interleaving. Every snapshot written must count
-exactly what was received before it was computed.
+exposures reported late (up to 30 h), more than once, before the launch or after a stop, events
+late (up to 100 h) and before the exposure (CUPED's window), events resent with their uuid and
+other content, a QA override user, nightly runs, runs that fail before their snapshot is
+written, recomputes now and reruns for past days, a stop, in any interleaving. Every snapshot
+written must count exactly what was received before it was computed.
 
 Derandomized, so that CI runs the same histories every time; ABACUS_FUZZ_EXAMPLES=500 explores more.
 """
 
+import itertools
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ SPEC = {
     "key": "exp",
     "name": "Exp",
     "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+    "overrides": {"qa": "b"},
     "primary_metric": {"event": "buy", "window_days": 3},
     "secondary_metrics": [
         {"event": "view", "kind": "count", "window_days": 2},
@@ -38,6 +41,7 @@ SPEC = {
     ],
 }
 HOURS = st.floats(min_value=0, max_value=1, allow_nan=False)
+_SERIALS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,21 @@ class Sent:
     at: datetime
     received: datetime
     properties: dict = field(default_factory=dict)
+    resends: "Sent | None" = None  # a resend of that event's uuid, with this content
+    serial: int = field(default_factory=lambda: next(_SERIALS))  # events alike are still two events
+
+    @property
+    def uuid(self) -> str:
+        if self.resends is not None:
+            return self.resends.uuid
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.user}/{self.serial}"))
 
     def raw(self) -> dict:
         return {
             "event": self.name,
             "distinct_id": self.user,
             "timestamp": self.at.isoformat(),
-            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.user}/{self.name}/{self.at}/{self.properties}")),
+            "uuid": self.uuid,
             "properties": self.properties,
         }
 
@@ -64,18 +76,35 @@ class Sent:
 def histories(draw) -> tuple[list[Sent], list[tuple[datetime, str, object]]]:
     """What arrives (exposures and events) and what is run, each at its time."""
     sent: list[Sent] = []
-    for index in range(draw(st.integers(1, 6))):
-        user, variant = f"user {index}", draw(st.sampled_from(["control", "b"]))
-        first = START + timedelta(hours=1 + 143 * draw(HOURS))
-        for report in range(draw(st.integers(1, 2))):
-            at = first + timedelta(hours=report * 40 * draw(HOURS))
-            properties = {"experiment": "exp", "variant": variant}
-            sent.append(Sent("$exposure", user, at, at + timedelta(hours=30 * draw(HOURS)), properties))
-        for _ in range(draw(st.integers(0, 5))):
-            at = first + timedelta(hours=-72 + 216 * draw(HOURS))  # from 3 days before to 6 after
-            amount = draw(st.sampled_from([9.5, 30.0, -5.0, "n/a"]))
-            name = draw(st.sampled_from(["buy", "view"]))
-            sent.append(Sent(name, user, at, at + timedelta(hours=100 * draw(HOURS)), {"amount": amount}))
+    users = [f"user {index}" for index in range(draw(st.integers(1, 6)))] + ["qa"] * draw(st.integers(0, 1))
+    for user in users:
+        sent += _user_history(draw, user)
+    for original in [s for s in sent if draw(st.integers(0, 5)) == 0]:  # resent later, stamped earlier
+        stamped = original.at - timedelta(hours=48 * draw(HOURS))
+        resent = original.received + timedelta(hours=10 * draw(HOURS))
+        sent.append(Sent(original.name, original.user, stamped, resent, original.properties, original))
+    return sent, _runs(draw)
+
+
+def _user_history(draw, user: str) -> list[Sent]:
+    """A user's exposure reports (some before the launch) and events around them."""
+    variant = draw(st.sampled_from(["control", "b"]))
+    first = START + timedelta(hours=-24 * draw(st.integers(0, 1)) + 1 + 143 * draw(HOURS))
+    sent = []
+    for report in range(draw(st.integers(1, 2))):
+        at = first + timedelta(hours=report * 40 * draw(HOURS))
+        arrives = max(at, START) + timedelta(hours=30 * draw(HOURS))
+        sent.append(Sent("$exposure", user, at, arrives, {"experiment": "exp", "variant": variant}))
+    for _ in range(draw(st.integers(0, 5))):
+        at = first + timedelta(hours=-72 + 216 * draw(HOURS))  # from 3 days before to 6 after
+        amount = draw(st.sampled_from([9.5, 30.0, -5.0, "n/a"]))
+        name = draw(st.sampled_from(["buy", "view"]))
+        sent.append(Sent(name, user, at, max(at, START) + timedelta(hours=100 * draw(HOURS)), {"amount": amount}))
+    return sent
+
+
+def _runs(draw) -> list[tuple[datetime, str, object]]:
+    """Nightly runs (half of them failing before their snapshot), recomputes, reruns, maybe a stop."""
     runs: list[tuple[datetime, str, object]] = []
     for day in range(1, 11):
         runs.append((START + timedelta(days=day, hours=3), "nightly", draw(st.booleans())))
@@ -84,15 +113,22 @@ def histories(draw) -> tuple[list[Sent], list[tuple[datetime, str, object]]]:
     for _ in range(draw(st.integers(0, 2))):
         at = START + timedelta(days=2 + 8 * draw(HOURS))
         runs.append((at, "as_of", (at - timedelta(days=1 + draw(st.integers(0, 3)))).date().isoformat()))
-    return sent, runs
+    if draw(st.booleans()):
+        runs.append((START + timedelta(hours=24 + 200 * draw(HOURS)), "stop", None))
+    return runs
 
 
-def recount(sent: list[Sent], now: datetime, cutoff: datetime) -> list[dict[str, list[float]]]:
+def recount(
+    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None
+) -> list[dict[str, list[float]]]:
     """Per metric, per variant: [exposures, sum, sum of squares, pre sum, pre squares, cross]."""
-    arrived = [s for s in sent if s.received <= now]
+    arrived = [s for s in sent if s.received <= now and not _duplicate(s, now)]
     totals = [{v: [0.0] * 6 for v in ("control", "b")} for _ in METRICS]
-    for user in {s.user for s in arrived}:
-        reports = [s for s in arrived if s.user == user and s.name == "$exposure"]
+    for user in {s.user for s in arrived} - {"qa"}:  # the override user is never exposed
+        reports = [
+            s for s in arrived
+            if s.user == user and s.name == "$exposure" and START <= s.at and (stopped is None or s.at < stopped)
+        ]  # fmt: skip
         if not reports:
             continue
         exposed = min(s.at for s in reports)
@@ -107,6 +143,11 @@ def recount(sent: list[Sent], now: datetime, cutoff: datetime) -> list[dict[str,
             for position, amount in enumerate([1, y, y * y, x, x * x, x * y]):
                 totals[index][variant][position] += amount
     return totals
+
+
+def _duplicate(event: Sent, now: datetime) -> bool:
+    """A resend whose uuid was stored before it: it changes nothing."""
+    return event.resends is not None and event.resends.received <= event.received
 
 
 def _value(kind: str, events: list[Sent]) -> float:
@@ -132,7 +173,8 @@ def counted(analysis: Any) -> list[dict[str, list[float]]]:
 
 
 def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datetime, what: str) -> None:
-    got, expected = counted(snapshot_analysis), recount(sent, now, cutoff)
+    stopped = experiments.get("test", "exp").stopped_at
+    got, expected = counted(snapshot_analysis), recount(sent, now, cutoff, stopped)
     for index, (metric_got, metric_expected) in enumerate(zip(got, expected, strict=True)):
         for variant, numbers in metric_expected.items():
             assert metric_got[variant] == pytest.approx(numbers, rel=1e-9, abs=1e-9), (what, index, variant)
@@ -152,6 +194,8 @@ def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -
             if kind == "arrive":
                 outcome = ingestion.ingest("test", [arg.raw()], at)
                 assert outcome["rejected"] == [], outcome
+            elif kind == "stop":
+                experiments.apply("test", "exp", "stop", at)
             elif kind == "nightly":
                 _nightly(at, fails=bool(arg), sent=sent)
             elif kind == "now":
@@ -179,7 +223,7 @@ def _nightly(at: datetime, fails: bool, sent: list[Sent]) -> None:
 
 
 @settings(
-    max_examples=int(os.environ.get("ABACUS_FUZZ_EXAMPLES", "30")),
+    max_examples=int(os.environ.get("ABACUS_FUZZ_EXAMPLES", "25")),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
