@@ -18,7 +18,7 @@ from abacus import planning
 from abacus.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
 from abacus.stats import bayesian, explain, looks, multiple, sequential, spending, srm, verdict
 from abacus.stats.estimates import CONVERSION, MEAN, Estimates, VariantData, estimate
-from abacus.stats.frequentist import Comparison, Estimate, compare
+from abacus.stats.frequentist import FEWEST_EXPOSURES, Comparison, Estimate, compare
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
 from abacus.stats.spending import DESIGN_FAMILY as DESIGN
 
@@ -264,6 +264,9 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
     difference = (every.mean[:, columns] - every.mean[:, [control]]).T
     variance = (every.variance[:, columns] + every.variance[:, [control]]).T
     exposures = (every.exposures[:, columns] + every.exposures[:, [control]]).T
+    # A look where either arm had fewer than 2 exposures has no estimate: it cannot reject.
+    fewest = np.minimum(every.exposures[:, columns], every.exposures[:, [control]]).T
+    variance = np.where(fewest >= FEWEST_EXPOSURES, variance, np.nan)
     tests = looks.spending_tests(
         difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma, DESIGN
     )
