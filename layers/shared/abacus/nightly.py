@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple, cast
 
-from abacus import experiments, keys, plans
+from abacus import experiments, keys, numbers, plans
 from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
 from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
@@ -57,7 +57,7 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
     for event in matching:
         properties = event.properties if isinstance(event.properties, dict) else {}
         value = properties.get(metric.property)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value)):
+        if numbers.summable(value):  # a number, within the bound (numbers.py says why)
             total += value
     return total
 
@@ -88,6 +88,8 @@ def _values_are_current(
     earlier one past which the user had no events yet."""
     if user.metric_values is None or user.values_metrics != key or user.values_exposed_at != user.exposed_at:
         return False
+    if not all(numbers.summable(value) for value in [*user.metric_values, *(user.pre_values or [])]):
+        return False  # cached before values beyond the bound were ignored: computed again without them
     computed_for = user.values_cutoff
     if computed_for is None or computed_for > cutoff:
         return False
