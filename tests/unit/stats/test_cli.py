@@ -75,3 +75,27 @@ def test_an_arm_of_one_user_gets_null_p_values_from_the_command_line_too():
         b = answer["variants"][1]
         assert b["p_value"] is None and b["lift"]["relative_ci"] is None and b["significant"] is False
         assert b.get("p_value_fixed") is None and answer["verdict"]["decision"] == "keep_running"
+
+
+def test_values_whose_sum_squared_overflows_get_the_answer_of_the_same_values_near_1():
+    """Issue 13, item 7, as a problem: it used to end in an OverflowError's traceback."""
+    scale = 2.0**495
+
+    def problem(by: float) -> dict[str, object]:
+        arms = [("control", 1.0, 1.0), ("b", 1.004, 1.0)]
+        variants = [
+            {
+                "key": key,
+                "exposures": 10**6,
+                "sum": mean * 1e6 * by,
+                "sum_squares": (sd * sd + mean * mean) * 1e6 * by * by,
+            }
+            for key, mean, sd in arms
+        ]
+        return {"metric": {"kind": "mean"}, "sequential": False, "variants": variants}
+
+    done = run([problem(1.0), problem(scale)])
+    assert done.returncode == 0, done.stderr
+    near_1, huge = (answer["variants"] for answer in json.loads(done.stdout))
+    assert huge[1]["p_value"] == pytest.approx(near_1[1]["p_value"], rel=1e-9)
+    assert huge[1]["mean"] == pytest.approx(near_1[1]["mean"] * scale, rel=1e-12)
