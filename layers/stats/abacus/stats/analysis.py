@@ -145,7 +145,7 @@ def _check_previous_looks(
     for index, previous in enumerate(looks):
         if sorted(v.key for v in previous) != keys:
             raise ValueError(f"previous_looks[{index}]: must have the same variants as variants")
-        if all(not _not_finite(v) for v in previous):
+        if all(_not_finite(v) is None for v in previous):
             for v in previous:
                 _check_variant(kind, v)
             kept.append(previous)

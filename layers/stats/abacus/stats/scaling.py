@@ -1,13 +1,14 @@
 """Mean metrics whose values are far from 1 analysed as if they were near it.
 
-Squares of a mean or of a variance overflow a double for values beyond about 1e77 (a variance of
-1e160 squared) and underflow for values below 1e-77, and the posteriors' smallest width is
-absolute. Yet every statistic is either free of the metric's unit (p-values, relative lifts and
-their intervals, probabilities, theta, the boundaries) or in that unit, scaling with it. So when
-the values' root mean square is beyond 2^(+/-64), they are divided by the power of two nearest it
-(the covariate, the same metric over an earlier window, by the same one), which is exact in
-binary floating point; the analysis runs on numbers near 1, and the statistics in the metric's
-unit are multiplied back, exactly again. Between 2^-64 and 2^64 nothing is scaled.
+A million users' values of 1e149 have a sum of squares a double holds, but CUPED's centring
+multiplies their sum by itself (1e310), and the variants' variances are added up; values of
+1e-160 have variances that underflow, and the posteriors' narrowest width is absolute. Yet every
+statistic is either free of the metric's unit (p-values, relative lifts and their intervals,
+probabilities, theta, the boundaries) or in that unit, scaling with it. So when the values' root
+mean square is beyond 2^(+/-64), they are divided by the power of two nearest it (the covariate,
+the same metric over an earlier window, by the same one), which is exact in binary floating
+point; the analysis runs on numbers near 1, and the statistics in the metric's unit are
+multiplied back, exactly again. Between 2^-64 and 2^64 nothing is scaled.
 """
 
 import math
