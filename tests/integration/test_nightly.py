@@ -124,7 +124,7 @@ def test_a_failed_experiment_does_not_stop_the_others_and_a_rerun_finishes(proje
     for key in ("first", "second"):
         body = json.loads(sample_event("create_experiment")["body"]) | {"key": key}
         invoke("AssignFunction", sample_event("create_experiment", body=body))
-        invoke("AssignFunction", sample_event("launch_experiment", path=f"/experiments/{key}/launch"))
+        experiments.apply("test", key, "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposures
         for n in range(4):
             assignments.assign(f"test#{key}", f"u{n}", "control", datetime(2026, 11, 20, tzinfo=UTC), expose=True)
     scheduled = json.loads(sample_path("nightly").read_text())
@@ -148,7 +148,7 @@ def test_a_failed_experiment_does_not_stop_the_others_and_a_rerun_finishes(proje
 
 def test_one_experiment_recomputed_for_a_past_day(project):
     invoke("AssignFunction", sample_event("create_experiment"))
-    invoke("AssignFunction", sample_event("launch_experiment"))
+    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposure
     assignments.assign("test#new-checkout", "u", "control", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
     answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-20"})
     assert answer_["date"] == "2026-11-20" and answer_["variants"][0]["exposures"] == 1

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.exceptions import PynamoDBException
 
-from abacus import rate_limit
+from abacus import numbers, rate_limit
 from abacus.cache import TtlCache
 from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, StorageUnavailable, TooLarge, Unauthorized
 from abacus.route_query import current_route
@@ -77,8 +77,10 @@ def _int_in_range(text: str) -> int:
 
 
 def json_response(status: int, body: Mapping[str, object], headers: dict[str, str] | None = None) -> Response[str]:
+    """A JSON answer, NaN and Infinity written null (a snapshot stored before they were kept out
+    may hold them): every body is JSON that any client parses."""
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body), headers=headers
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=numbers.dumps(body), headers=headers
     )
 
 

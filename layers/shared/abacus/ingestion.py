@@ -2,12 +2,13 @@
 
 import uuid as uuid_lib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 from pynamodb.exceptions import PynamoDBException
 
-from abacus import attribution, keys
+from abacus import assignment, attribution, experiments, keys, numbers
 from abacus.documents import ErrorBody, IngestOutcome, Rejected
 from abacus.errors import StorageUnavailable, TooLarge
 from abacus.retention import LATE, LATE_EVENT_DAYS
@@ -60,9 +61,10 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
     retention = timedelta(days=settings.event_retention_days)
     valid: list[tuple[int, EventItem]] = []
     rejected: list[Rejected] = []
+    bounds = SumBounds(project_id)
     for index, raw in enumerate(raw_events):
         try:
-            valid.append((index, _to_item(project_id, raw, received_at, retention)))
+            valid.append((index, _to_item(project_id, raw, received_at, retention, bounds)))
         except ValueError as error:
             rejected.append({"index": index, "error": str(error)})
     new, stored_before = _store(valid)
@@ -108,13 +110,48 @@ def _store(valid: list[tuple[int, EventItem]]) -> tuple[list[EventItem], list[Ev
     return new, list(stored_before.values())
 
 
-def _to_item(project_id: str, raw: object, received_at: datetime, retention: timedelta) -> EventItem:
+class SumBounds:
+    """Which property of which event a sum metric of the project sums: a number there beyond
+    numbers.MAX_VALUE is refused. Events are schemaless, so only the project's metrics say which
+    properties are summed; they are read (from the experiments' cache) once a request, and only
+    for an event holding such a number at all, which almost none do. A metric defined later
+    finds any such value stored before ignored by the nightly job instead."""
+
+    def __init__(self, project_id: str) -> None:
+        self.project_id = project_id
+        self._summed: dict[tuple[str, str], str] | None = None
+
+    def check(self, event: str, properties: dict[str, Any] | None) -> None:
+        """ValueError naming the first property a sum metric sums that holds a number beyond the bound."""
+        given = properties or {}
+        for name in numbers.beyond_bound(given):
+            experiment = self.summed().get((event, name))
+            if experiment is not None:
+                raise ValueError(
+                    f"properties.{name}: {given[name]:g} is beyond the ±{numbers.MAX_VALUE:g} a sum metric takes "
+                    f"(experiment '{experiment}' sums it)"
+                )
+
+    def summed(self) -> dict[tuple[str, str], str]:
+        """(event, property) of every sum metric of the project's experiments: the experiment's key."""
+        if self._summed is None:
+            self._summed = {}
+            for key, item in assignment.project_experiments(self.project_id).items():
+                spec = experiments.definition(item)
+                for metric in [spec.primary_metric, *spec.secondary_metrics]:
+                    if metric.kind == "sum" and metric.property is not None:
+                        self._summed.setdefault((metric.event, metric.property), key)
+        return self._summed
+
+
+def _to_item(project_id: str, raw: object, received_at: datetime, retention: timedelta, bounds: SumBounds) -> EventItem:
     try:
         spec = EventSpec.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "event"
         raise ValueError(f"{field}: {first['msg']}") from None
+    bounds.check(spec.event, spec.properties)
     timestamp = event_time(spec.timestamp, received_at)
     if timestamp > received_at + MAX_FUTURE:
         raise ValueError("timestamp: more than 24 hours in the future")

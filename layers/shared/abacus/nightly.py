@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple, cast
 
-from abacus import experiments, keys, lifecycle, plans, retention
+from abacus import experiments, keys, lifecycle, numbers, plans, retention
 from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
 from abacus.exposures import refusal
 from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
@@ -58,7 +58,7 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
     for event in matching:
         properties = event.properties if isinstance(event.properties, dict) else {}
         value = properties.get(metric.property)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value)):
+        if numbers.summable(value):  # a number, within the bound (numbers.py says why)
             total += value
     return total
 
@@ -89,6 +89,8 @@ def _values_are_current(
     earlier one past which the user had no events yet."""
     if user.metric_values is None or user.values_metrics != key or user.values_exposed_at != user.exposed_at:
         return False
+    if not all(numbers.summable(value) for value in [*user.metric_values, *(user.pre_values or [])]):
+        return False  # cached before values beyond the bound were ignored: computed again without them
     computed_for = user.values_cutoff
     if computed_for is None or computed_for > cutoff:
         return False
@@ -176,6 +178,8 @@ def _final_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> _Fina
     stored = user.metric_values
     if stored is None or user.values_metrics != run.key or user.values_exposed_at != exposed_at:
         return _Final([None] * len(run.metrics), None)
+    if not all(numbers.summable(value) for value in [*stored, *(user.pre_values or [])]):
+        return _Final([None] * len(run.metrics), None)  # cached before values were bounded
     whole = user.values_cutoff
     values: list[float | None] = []
     for metric, value in zip(run.metrics, stored, strict=True):

@@ -61,3 +61,41 @@ def test_malformed_input_exits_2_naming_the_field(document, field):
     done = run(document)
     assert done.returncode == 2
     assert field in done.stderr and done.stdout == ""
+
+
+def test_an_arm_of_one_user_gets_null_p_values_from_the_command_line_too():
+    """Issue 13, item 8, as a problem: every design answers as analyse() does."""
+    one = {"key": "control", "exposures": 1, "sum": 1.0, "sum_squares": 1.0}
+    many = {"key": "b", "exposures": 99, "sum": 118.8, "sum_squares": 99 * 1.2**2 + 98 * 0.5**2}
+    base: dict[str, object] = {"metric": {"kind": "mean"}, "weights": {"control": 1, "b": 99}, "variants": [one, many]}
+    designs: list[dict[str, object]] = [{"sequential": False}, {"design": "msprt"}, {"planned_exposures": 200}]
+    done = run([base | design for design in designs])
+    assert done.returncode == 0, done.stderr
+    for answer in json.loads(done.stdout):
+        b = answer["variants"][1]
+        assert b["p_value"] is None and b["lift"]["relative_ci"] is None and b["significant"] is False
+        assert b.get("p_value_fixed") is None and answer["verdict"]["decision"] == "keep_running"
+
+
+def test_values_whose_sum_squared_overflows_get_the_answer_of_the_same_values_near_1():
+    """Issue 13, item 7, as a problem: it used to end in an OverflowError's traceback."""
+    scale = 2.0**495
+
+    def problem(by: float) -> dict[str, object]:
+        arms = [("control", 1.0, 1.0), ("b", 1.004, 1.0)]
+        variants = [
+            {
+                "key": key,
+                "exposures": 10**6,
+                "sum": mean * 1e6 * by,
+                "sum_squares": (sd * sd + mean * mean) * 1e6 * by * by,
+            }
+            for key, mean, sd in arms
+        ]
+        return {"metric": {"kind": "mean"}, "sequential": False, "variants": variants}
+
+    done = run([problem(1.0), problem(scale)])
+    assert done.returncode == 0, done.stderr
+    near_1, huge = (answer["variants"] for answer in json.loads(done.stdout))
+    assert huge[1]["p_value"] == pytest.approx(near_1[1]["p_value"], rel=1e-9)
+    assert huge[1]["mean"] == pytest.approx(near_1[1]["mean"] * scale, rel=1e-12)

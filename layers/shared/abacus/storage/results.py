@@ -4,11 +4,23 @@ The date is the last day of data the snapshot covers; writing the same date agai
 so a rerun converges on the same history.
 """
 
+import json
+from typing import Any
+
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 from abacus.settings import settings
 from abacus.storage.base import TableMeta, delete_each
+
+
+class FiniteJSONAttribute(JSONAttribute):
+    """JSON that holds no NaN or Infinity (which Python writes and no other reader takes): storing
+    one is a ValueError, as the analyses never hold one. Read as written: a snapshot stored before
+    may hold them, and only the API's answers need them null (abacus.numbers.dumps)."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, allow_nan=False)
 
 
 class SnapshotItem(Model):
@@ -19,7 +31,7 @@ class SnapshotItem(Model):
     date = UnicodeAttribute(range_key=True)
     cutoff = UTCDateTimeAttribute()
     computed_at = UTCDateTimeAttribute()
-    analysis = JSONAttribute()
+    analysis = FiniteJSONAttribute()
     # A stopped experiment's last snapshot, once no event can change any exposed user's windows.
     final = BooleanAttribute(default=False)
 

@@ -10,21 +10,22 @@ or when asked; a fixed-horizon test when not sequential.
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, cast
 
 import numpy as np
 
-from abacus import planning
+from abacus import numbers, planning
 from abacus.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
-from abacus.stats import bayesian, explain, looks, multiple, sequential, spending, srm, verdict
+from abacus.stats import bayesian, explain, looks, multiple, scaling, sequential, spending, srm, verdict
 from abacus.stats.estimates import CONVERSION, MEAN, Estimates, VariantData, estimate
-from abacus.stats.frequentist import Comparison, Estimate, compare
+from abacus.stats.frequentist import FEWEST_EXPOSURES, Comparison, Estimate, compare
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
 from abacus.stats.spending import DESIGN_FAMILY as DESIGN
 
 __all__ = ["CONVERSION", "MEAN", "Settings", "VariantData", "analyse", "measure"]
 # A zero-variance mean metric is a point mass; numerically, a normal this narrow (relative to its scale).
 _POINT_MASS_SD = 1e-12
+NOT_FINITE = "Some numbers are null: they are beyond what a double can hold."
 
 
 SPENDING: Final = "spending"
@@ -59,12 +60,13 @@ class Settings:
 
 def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Analysis:
     """The full analysis of one metric. See README.md, "Statistics", for every field."""
-    _check(kind, variants, settings)
+    previous = _check(kind, variants, settings)
     keys = [v.key for v in variants]
     control_index = keys.index(settings.control)
     design = settings.resolved_design
-    taken = [*settings.previous_looks, variants] if design == SPENDING else [variants]
-    every = estimate(kind, taken, keys, settings.cuped)
+    taken = [*previous, variants] if design == SPENDING else [variants]
+    by = scaling.unit(taken) if kind == MEAN else 1.0
+    every = estimate(kind, [[scaling.scaled(v, by) for v in look] for look in taken], keys, settings.cuped)
     look = _look(every, settings)
     posteriors = _posteriors(kind, variants, look)
     rows = [
@@ -77,6 +79,7 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     concluded = False
     if design == SPENDING:
         concluded = _add_spending_tests(treatments, every, settings)
+    scaling.restore(rows, by)
     for row, adjusted in zip(treatments, multiple.holm([row["p_value"] for row in treatments]), strict=True):
         row["p_value_adjusted"] = adjusted
         row["significant"] = adjusted is not None and adjusted < settings.alpha
@@ -84,24 +87,37 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     weights = [float((settings.weights or {}).get(key, 1.0)) for key in keys]
     mismatch = srm.sample_ratio_mismatch([v.exposures for v in variants], weights)
     days = _days_left(kind, variants, look.raw, control_index, settings, design)
-    return {
-        "kind": kind,
-        "control": settings.control,
-        "alpha": settings.alpha,
-        "sequential": settings.sequential,
-        "design": design,
-        "method": _method(settings, design),
-        "planned_exposures": settings.planned_exposures if design == SPENDING else None,
-        "cuped": look.cuped,
-        "explanation": explain.sentences(design, settings.alpha, rows, look.cuped, settings.planned_exposures),
-        "variants": rows,
-        "srm": mismatch,
-        "verdict": verdict.decide(rows, settings.control, mismatch, abs(settings.mde), days, concluded),
-    }
+    return _finite(
+        {
+            "kind": kind,
+            "control": settings.control,
+            "alpha": settings.alpha,
+            "sequential": settings.sequential,
+            "design": design,
+            "method": _method(settings, design),
+            "planned_exposures": settings.planned_exposures if design == SPENDING else None,
+            "cuped": look.cuped,
+            "explanation": explain.sentences(design, settings.alpha, rows, look.cuped, settings.planned_exposures),
+            "variants": rows,
+            "srm": mismatch,
+            "verdict": verdict.decide(rows, settings.control, mismatch, abs(settings.mde), days, concluded),
+        }
+    )
 
 
-def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) -> None:
-    """ValueError naming the first field that makes the problem one that cannot be analysed."""
+def _finite(analysis: Analysis) -> Analysis:
+    """The analysis as JSON can hold it. Every statistic is computed so that finite input gives
+    finite numbers or None; should one still come out NaN or infinite, it is null, and said so."""
+    if numbers.finite_everywhere(analysis):
+        return analysis
+    nulled = cast(Analysis, numbers.nulled(analysis))
+    nulled["explanation"].append(NOT_FINITE)
+    return nulled
+
+
+def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) -> list[Sequence[VariantData]]:
+    """ValueError naming the first field that makes the problem one that cannot be analysed;
+    returns the earlier looks to test with (those whose numbers are finite)."""
     if kind not in (CONVERSION, MEAN):
         raise ValueError(f"metric.kind: '{kind}' is not 'conversion' or 'mean'")
     if not 2 <= len(variants) <= 10:
@@ -117,28 +133,54 @@ def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) ->
         raise ValueError("planned_exposures: the spending design needs the plan's exposures per variant")
     for v in variants:
         _check_variant(kind, v)
-    _check_previous_looks(kind, sorted(keys), settings.previous_looks)
+    return _check_previous_looks(kind, sorted(keys), settings.previous_looks)
 
 
-def _check_previous_looks(kind: MetricKind, keys: list[str], looks: Sequence[Sequence[VariantData]]) -> None:
+def _check_previous_looks(
+    kind: MetricKind, keys: list[str], looks: Sequence[Sequence[VariantData]]
+) -> list[Sequence[VariantData]]:
+    """The earlier looks, checked, but for those holding a number that is not finite (a snapshot
+    stored before values were bounded may): left out, as a night the job did not run."""
+    kept = []
     for index, previous in enumerate(looks):
         if sorted(v.key for v in previous) != keys:
             raise ValueError(f"previous_looks[{index}]: must have the same variants as variants")
-        for v in previous:
-            _check_variant(kind, v)
+        if all(_not_finite(v) is None for v in previous):
+            for v in previous:
+                _check_variant(kind, v)
+            kept.append(previous)
+    return kept
+
+
+_VALUES = ("sum", "sum_squares", "pre_sum", "pre_sum_squares", "cross_sum")
+
+
+def _not_finite(v: VariantData) -> str | None:
+    """The first of the variant's values that is NaN or infinite."""
+    return next(
+        (name for name in _VALUES if (value := getattr(v, name)) is not None and not math.isfinite(value)), None
+    )
 
 
 def _check_variant(kind: MetricKind, v: VariantData) -> None:
     if v.exposures < 0:
         raise ValueError(f"variants.{v.key}.exposures: must not be negative")
+    if (name := _not_finite(v)) is not None:
+        raise ValueError(f"variants.{v.key}.{name}: not a finite number")
     if kind == CONVERSION and not 0 <= v.conversions <= v.exposures:
         raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
-    if kind == MEAN and v.exposures > 0 and v.sum_squares < v.sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
+    if kind == MEAN and v.exposures > 0 and _below_square_of_sum(v.sum, v.sum_squares, v.exposures):
         raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
     if v.has_covariate and v.exposures > 0:
         assert v.pre_sum is not None and v.pre_sum_squares is not None
-        if v.pre_sum_squares < v.pre_sum**2 / v.exposures * (1 - 1e-9) - 1e-9:
+        if _below_square_of_sum(v.pre_sum, v.pre_sum_squares, v.exposures):
             raise ValueError(f"variants.{v.key}.pre_sum_squares: smaller than pre_sum^2 / exposures, impossible")
+
+
+def _below_square_of_sum(total: float, squares: float, count: int) -> bool:
+    """Whether a sum of squares is below sum^2 / count (beyond rounding), which no values give.
+    The sum is divided before it is multiplied: its square overflows from 1.3e154 on."""
+    return squares < total * (total / count) * (1 - 1e-9) - 1e-9
 
 
 class Look(NamedTuple):
@@ -264,6 +306,9 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
     difference = (every.mean[:, columns] - every.mean[:, [control]]).T
     variance = (every.variance[:, columns] + every.variance[:, [control]]).T
     exposures = (every.exposures[:, columns] + every.exposures[:, [control]]).T
+    # A look where either arm had fewer than 2 exposures has no estimate: it cannot reject.
+    fewest = np.minimum(every.exposures[:, columns], every.exposures[:, [control]]).T
+    variance = np.where(fewest >= FEWEST_EXPOSURES, variance, np.nan)
     tests = looks.spending_tests(
         difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma, DESIGN
     )
@@ -273,9 +318,9 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
         bounded = defined and bool(np.isfinite(tests.boundary[index])) and control_mean != 0
         row["p_value"] = float(tests.p_value[index]) if defined else None
         row["lift"]["relative_ci"] = None
-        if bounded:  # a control mean of 0 has no relative lift
+        if bounded:  # a control mean of 0 has no relative lift, one too near 0 none a double holds
             edges = [float(tests.low[index]) / control_mean, float(tests.high[index]) / control_mean]
-            row["lift"]["relative_ci"] = sorted(edges)
+            row["lift"]["relative_ci"] = sorted(edges) if all(math.isfinite(edge) for edge in edges) else None
         row["information_fraction"] = float(tests.information_fraction[index]) if defined else None
         row["boundary"] = float(tests.boundary[index]) if defined and np.isfinite(tests.boundary[index]) else None
     return bool(tests.final_reached.all())

@@ -2,12 +2,19 @@
 has come, and what the CUPED adjustment did."""
 
 from abacus.documents import CupedSummary, VariantAnalysis
+from abacus.stats.frequentist import FEWEST_EXPOSURES
 
 
 def sentences(
     design: str, alpha: float, rows: list[VariantAnalysis], cuped: CupedSummary | None, planned: int | None
 ) -> list[str]:
     said = [_design(design, alpha, [row for row in rows if "lift" in row], planned)]
+    few = [f"'{row['key']}'" for row in rows if row["exposures"] < FEWEST_EXPOSURES]
+    if few:
+        said.append(
+            f"Fewer than 2 users in {', '.join(few)}: a variance needs two, so the comparisons with "
+            f"{'it' if len(few) == 1 else 'them'} have no p-value or interval, and no verdict comes from them yet."
+        )
     if cuped is not None:
         said.append(_cuped(cuped))
     return said

@@ -25,7 +25,8 @@ def always_valid_p_value(estimate: float, variance: float, mde: float) -> float 
 
 
 def confidence_sequence(estimate: float, variance: float, mde: float, alpha: float) -> list[float] | None:
+    """None when the variance is 0, or so large that no lift is ruled out (no finite interval)."""
     if variance <= 0:
         return None
     half = mixture.half_width_in_standard_errors(variance, alpha, mixture.scales(mde)) * math.sqrt(variance)
-    return [estimate - half, estimate + half]
+    return [estimate - half, estimate + half] if math.isfinite(half) else None
