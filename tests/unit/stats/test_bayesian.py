@@ -24,7 +24,7 @@ CASES = [
 
 def reference_beta(counts: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     """P(best) and expected loss of Beta(1 + x, 1 + n - x) posteriors by adaptive quadrature."""
-    dists = [stats.beta(1 + x, 1 + n - x) for n, x in counts]
+    dists = [stats.beta(1.0 + x, 1.0 + n - x) for n, x in counts]  # floats: a * b overflows int64
     return _reference(dists, 0.0, 1.0)
 
 
