@@ -11,6 +11,8 @@ from abacus.documents import Analysis
 from abacus.stats import Settings, VariantData, analyse, bayesian
 from abacus.stats.posteriors import NormalPosteriors
 
+# The README's promise for both Bayesian numbers (the worst error in these cases is under 1e-12).
+TOLERANCE = 1e-10
 CASES = [
     [(10_000, 1_000), (10_000, 1_080)],
     [(0, 0), (0, 0)],
@@ -93,11 +95,11 @@ def conversion(counts: list[tuple[int, int]]) -> Analysis:
 
 
 @pytest.mark.parametrize("counts", CASES)
-def test_conversion_best_and_loss_match_quadrature_to_1e6(counts):
+def test_conversion_best_and_loss_match_quadrature_to_1e10(counts):
     rows = conversion(counts)["variants"]
     best, loss = reference_beta(counts)
-    assert np.max(np.abs([r["probability_to_be_best"] for r in rows] - best)) < 1e-6
-    assert np.max(np.abs([r["expected_loss"] for r in rows] - loss)) < 1e-6
+    assert np.max(np.abs([r["probability_to_be_best"] for r in rows] - best)) < TOLERANCE
+    assert np.max(np.abs([r["expected_loss"] for r in rows] - loss)) < TOLERANCE
 
 
 @pytest.mark.parametrize("counts", CASES)
@@ -127,8 +129,8 @@ def test_mean_metric_uses_the_normal_approximation():
     rows = mean_metric(specs)["variants"]
     dists = [stats.norm(mean, sd / np.sqrt(n)) for n, mean, sd in specs]
     best, loss = _reference(dists, -np.inf, np.inf)
-    assert np.max(np.abs([r["probability_to_be_best"] for r in rows] - best)) < 1e-6
-    assert np.max(np.abs([r["expected_loss"] for r in rows] - loss)) < 1e-6
+    assert np.max(np.abs([r["probability_to_be_best"] for r in rows] - best)) < TOLERANCE
+    assert np.max(np.abs([r["expected_loss"] for r in rows] - loss)) < TOLERANCE
     for row, dist in zip(rows, dists, strict=True):
         assert row["mean"] == pytest.approx(dist.mean())
         assert row["standard_error"] == pytest.approx(dist.std())
@@ -142,9 +144,7 @@ def test_probabilities_sum_to_one():
         assert len(best) == len(rows) and sum(best) == pytest.approx(1, abs=1e-12)
 
 
-# Eight variants, one posterior a (near) point mass and the others wide (issue 13). The new cases
-# hold the integrals to the README's 1e-10.
-TOLERANCE = 1e-10
+# Eight variants, one posterior a (near) point mass or of huge counts and the others wide (issue 13).
 type Numbers = list[float | None] | np.ndarray
 
 
