@@ -54,8 +54,7 @@ def processes_cpu(stack: LocalStack) -> dict[str, float]:
     return found
 
 
-def run_week(stack: LocalStack, client: AbacusClient, users: int) -> None:
-    first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=demo.DAYS), time_of_day(0), tzinfo=UTC)
+def run_week(stack: LocalStack, client: AbacusClient, users: int, first_day: datetime) -> None:
     per_day = users // demo.DAYS
     with ThreadPoolExecutor(max_workers=demo.CLIENTS) as pool:
         for day in range(demo.DAYS):
@@ -90,8 +89,10 @@ def main(count: bool, users: int) -> None:
         phases["stack start (moto, tables, project)"] = time.perf_counter() - started
         client = AbacusClient(stack.url, admin_key=stack.credentials.admin_key, token=stack.credentials.token)
         client.create_experiment(demo.EXPERIMENT)
-        client.launch(demo.KEY)
-        run_week(stack, client, users)
+        # As the demo does: launched as of the week's first day (exposures before a launch do not count).
+        first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=demo.DAYS), time_of_day(0), tzinfo=UTC)
+        client.launch(demo.KEY, started_at=first_day)
+        run_week(stack, client, users, first_day)
         cpu = processes_cpu(stack)
     total = time.perf_counter() - started
     print(f"{users} users over {demo.DAYS} days: {total:.1f} s wall")
