@@ -165,6 +165,23 @@ def test_variant_sticks_through_rollout_and_targeting_widening(project):
     assert all(assign(k, ["s"])["s"] is not None for k in first)
 
 
+def test_an_exposed_user_keeps_their_variant_whatever_the_request_or_the_targeting_says(project):
+    # Leaving silently when a later request carries no properties, or the targeting changed, would
+    # bias the results: an exposed user keeps their variant while the experiment runs.
+    targeting = [{"conditions": [{"property": "country", "operator": "in", "value": ["DE"]}]}]
+    create("k", targeting=targeting)
+    action("k", "launch_experiment")
+    variant = assign("exposed", ["k"], country="DE")["k"]
+    assert variant is not None
+    assert assign("prefetched", ["k"], expose=False, country="DE")["k"] is not None
+    assert assign("exposed", ["k"])["k"] == variant  # no properties this time
+    patch("k", {"targeting": [{"conditions": [{"property": "country", "operator": "in", "value": ["FR"]}]}]})
+    assert assign("exposed", ["k"], country="DE")["k"] == variant
+    # Only exposure makes a user stay: one assigned without it, or never, follows the targeting.
+    assert assign("prefetched", ["k"], country="DE")["k"] is None
+    assert assign("someone", ["k"], country="DE")["k"] is None
+
+
 def test_stored_variant_wins_over_the_hash(project):
     create("w")
     action("w", "launch_experiment")
@@ -229,9 +246,10 @@ def test_definitions_are_cached_so_steady_state_is_one_request(project, monkeypa
     assert assignment.assign("test", inside, datetime.now(UTC))["y"] is not None
     assert calls == ["UpdateItem"]  # one request for one experiment
     calls.clear()
+    # Outside the targeting now, exposed before: keeps the variant, for one read of it (sticky).
     outside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "FR"})
-    assert assignment.assign("test", outside, datetime.now(UTC)) == {"y": None}
-    assert calls == []  # none for a user outside the targeting
+    assert assignment.assign("test", outside, datetime.now(UTC))["y"] is not None
+    assert calls == ["GetItem"]
 
 
 def test_planning_fields(project):

@@ -2,8 +2,9 @@
 
 Per requested experiment: an override wins; a draft answers only overrides (for previewing); a
 complete or archived experiment serves everyone its shipped variant (or control); a running one
-checks targeting and rollout (no request for users outside them), then stores the user's first
-variant and first exposure with one UpdateItem. Definitions come from a short-lived cache, so in
+checks the rollout (no request for users outside it) and the targeting (a user outside it keeps
+the variant they were exposed to: one GetItem), then stores the user's first variant and first
+exposure with one UpdateItem. Definitions come from a short-lived cache, so in
 steady state an assignment makes one DynamoDB request per experiment the user is in.
 """
 
@@ -47,12 +48,15 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
         return experiments.served_variant(item)
     if item.status != lifecycle.RUNNING:
         return None
-    if not targeting.matches(spec.targeting, request.properties):
-        return None
     if not hashing.in_rollout(item.key, request.distinct_id, spec.rollout_percentage):
         return None
+    experiment_id = keys.experiment_id(project_id, item.key)
+    if not targeting.matches(spec.targeting, request.properties):
+        # Sticky: a user exposed already keeps their variant, whatever this request's properties
+        # or a changed targeting say (leaving would bias the results); others stay out.
+        stored_before = assignments.get(experiment_id, request.distinct_id)
+        exposed = stored_before is not None and stored_before.exposed_at is not None
+        return stored_before.variant if exposed and stored_before is not None else None
     variant = hashing.pick_variant(item.key, request.distinct_id, [(v.key, v.weight) for v in spec.variants])
-    stored = assignments.assign(
-        keys.experiment_id(project_id, item.key), request.distinct_id, variant, now, expose=request.expose
-    )
+    stored = assignments.assign(experiment_id, request.distinct_id, variant, now, expose=request.expose)
     return stored.variant

@@ -85,6 +85,13 @@ def record_exposure(experiment_id: str, distinct_id: str, variant: str, at: date
     return True
 
 
+def get(experiment_id: str, distinct_id: str) -> AssignmentItem | None:
+    try:
+        return AssignmentItem.get(experiment_id, distinct_id)
+    except AssignmentItem.DoesNotExist:
+        return None
+
+
 def exposed_users(experiment_id: str) -> Iterator[AssignmentItem]:
     """Every exposed user of an experiment, paged by PynamoDB."""
     return AssignmentItem.query(experiment_id, filter_condition=AssignmentItem.exposed_at.exists())
