@@ -19,6 +19,9 @@ WORKLOAD = [
     ("AssignFunction", "update_experiment", 200),
     ("AssignFunction", "launch_experiment", 200),
     ("AssignFunction", "assign", 200),
+    # The targeting changed under an exposed user: their variant is read back (sticky).
+    ("AssignFunction", "update_experiment:targeting", 200),
+    ("AssignFunction", "assign", 200),
     ("AssignFunction", "posthog_flags", 200),
     ("AssignFunction", "posthog_decide", 200),
     ("IngestFunction", "post_events", 200),
@@ -85,7 +88,10 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, 
     monkeypatch.setattr(api, "rate_limiter", RateLimiter(1_000_000, share_every_seconds=0))
     calls, current = recorded_calls
     for function, name, status in WORKLOAD:
-        event = sample_event(name)
+        event = sample_event(name.split(":")[0])
+        if name == "update_experiment:targeting":
+            elsewhere = [{"conditions": [{"property": "country", "operator": "eq", "value": "FR"}]}]
+            event["body"] = json.dumps({"targeting": elsewhere})
         if name == "nightly":  # a day after launch, so that there is a day to analyse
             event["time"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
         if name == "launch_experiment":  # running since yesterday: the sample exposures are from its run
