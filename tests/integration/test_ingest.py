@@ -37,20 +37,20 @@ def launched_days_ago(days: float, **fields: Any) -> datetime:
     return started
 
 
+def sent(name: str, distinct_id: str, uuid: str, at: datetime, properties: dict | None = None) -> dict[str, Any]:
+    """An event as an app sends it."""
+    event = {"event": name, "distinct_id": distinct_id, "uuid": uuid, "timestamp": at.isoformat()}
+    return event | {"properties": properties} if properties is not None else event
+
+
 def flag_called(distinct_id: str, uuid: str, at: datetime, variant: str = "one-page") -> dict[str, Any]:
     """PostHog's exposure event for the sample experiment."""
     properties = {"$feature_flag": "new-checkout", "$feature_flag_response": variant}
-    return {
-        "event": "$feature_flag_called",
-        "distinct_id": distinct_id,
-        "uuid": uuid,
-        "timestamp": at.isoformat(),
-        "properties": properties,
-    }
+    return sent("$feature_flag_called", distinct_id, uuid, at, properties)
 
 
 def purchase(distinct_id: str, uuid: str, at: datetime) -> dict[str, Any]:
-    return {"event": "purchase", "distinct_id": distinct_id, "uuid": uuid, "timestamp": at.isoformat()}
+    return sent("purchase", distinct_id, uuid, at)
 
 
 def post(events: list, token: str = TOKEN) -> tuple[int, dict]:
@@ -341,14 +341,7 @@ def test_override_users_are_never_exposed(project):
 
 def native_exposure(distinct_id: str, uuid: str, at: datetime, variant: str = "one-page") -> dict[str, Any]:
     """Abacus's own exposure event for the sample experiment."""
-    properties = {"experiment": "new-checkout", "variant": variant}
-    return {
-        "event": "$exposure",
-        "distinct_id": distinct_id,
-        "uuid": uuid,
-        "timestamp": at.isoformat(),
-        "properties": properties,
-    }
+    return sent("$exposure", distinct_id, uuid, at, {"experiment": "new-checkout", "variant": variant})
 
 
 def test_exposures_before_the_launch_are_refused(project):

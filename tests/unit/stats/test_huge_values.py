@@ -9,6 +9,7 @@ import pytest
 
 from abacus.documents import Analysis
 from abacus.stats import Settings, VariantData, analyse
+from tests.unit.stats.test_verdict_and_edges import finite_everywhere
 
 DESIGNS: dict[str, dict[str, Any]] = {
     "fixed": {"sequential": False},
@@ -30,19 +31,9 @@ def arm(key: str, n: int, mean: float, sd: float, scale: float = 1.0) -> Variant
     )
 
 
-def finite(value: object) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(finite(v) for v in value)
-    return True
-
-
 def analysed(variants: list[VariantData], **settings: Any) -> Analysis:
     analysis = analyse("mean", variants, Settings(**settings))
-    assert finite(analysis)
+    assert finite_everywhere(analysis)
     json.dumps(analysis, allow_nan=False)
     return analysis
 
