@@ -2,11 +2,9 @@
 JSON, one error shape ({"error": {"code", "message", "field"?}}) for every 4xx and 503, and
 credentials (with the project token's rate limit)."""
 
-import base64
 import json
 import math
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, NoReturn
@@ -19,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.exceptions import PynamoDBException
 
-from abacus import numbers, rate_limit
+from abacus import body_encodings, numbers, rate_limit
 from abacus.cache import TtlCache
 from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, StorageUnavailable, TooLarge, Unauthorized
 from abacus.route_query import current_route
@@ -100,13 +98,10 @@ class JsonApiResolver(APIGatewayHttpResolver):
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
         if size > MAX_BODY_BYTES:
             return _raw_error(TooLarge(f"body: larger than {MAX_BODY_BYTES // 1_000_000} MB", field="body"))
-        if body and headers.get("content-encoding", "").lower() == "gzip":
-            try:
-                event = _gunzipped(event)
-            except TooLarge as error:
-                return _raw_error(error)
-            except (OSError, EOFError, ValueError, zlib.error):
-                return _raw_error(BadRequest("body: not valid gzip", field="body"))
+        try:
+            event = body_encodings.plain_json_event(event, MAX_BODY_BYTES)
+        except AbacusError as error:
+            return _raw_error(error)
         if body and not headers.get("content-type", "").startswith(content_types.APPLICATION_JSON):
             event = {**event, "headers": {**event["headers"], "content-type": content_types.APPLICATION_JSON}}
         return super().resolve(event, context)
@@ -120,20 +115,6 @@ def _raw_error(error: AbacusError) -> dict[str, Any]:
         "body": json.dumps(error.to_body()),
         "isBase64Encoded": False,
     }
-
-
-def _gunzipped(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The event with its gzip-compressed body (as PostHog's SDKs send it) decompressed, refusing
-    one that inflates past the size limit (a compression bomb)."""
-    raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode("latin-1")
-    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-    data = inflater.decompress(raw, MAX_BODY_BYTES + 1)
-    if len(data) > MAX_BODY_BYTES or inflater.unconsumed_tail:
-        raise TooLarge(f"body: larger than {MAX_BODY_BYTES // 1_000_000} MB once decompressed", field="body")
-    if not inflater.eof:
-        raise ValueError("truncated gzip")
-    headers = {k: v for k, v in event["headers"].items() if k != "content-encoding"}
-    return {**event, "body": data.decode("utf-8"), "isBase64Encoded": False, "headers": headers}
 
 
 def json_body(request: Request) -> Any:
