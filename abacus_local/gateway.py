@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
+from abacus_local import cors
 from abacus_local.lambdas import ACCOUNT_ID, FunctionError, LocalFunction
-from abacus_local.template import Route
+from abacus_local.template import CorsPolicy, Route
 
 DOCS_PATH, OPENAPI_PATH = "/docs", "/openapi.json"
 _SWAGGER_DIR = Path(swagger_ui.__file__).parent
@@ -108,10 +109,17 @@ class Gateway(ThreadingHTTPServer):
     # How long a request's announced body may take to arrive.
     body_timeout_s = 10.0
 
-    def __init__(self, address: tuple[str, int], routes: list[Route], functions: dict[str, LocalFunction]):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        routes: list[Route],
+        functions: dict[str, LocalFunction],
+        cors_policy: CorsPolicy | None = None,
+    ):
         super().__init__(address, _RequestHandler)
         self.routes = routes
         self.functions = functions
+        self.cors_policy = cors_policy
 
     @property
     def url(self) -> str:
@@ -137,6 +145,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             # A front end's answer to a malformed request: it never reaches a function.
             self.close_connection = True
             self._send(400, {"content-type": "application/json"}, [], b'{"message":"Bad Request"}')
+            return
+        policy = self.server.cors_policy
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        if policy is not None and cors.is_preflight(self.command, headers):
+            self._send(204, cors.preflight_headers(policy, headers), [], b"", preflight=True)
             return
         invoke = INVOKE_PATH.match(parts.path)
         if invoke and self.command == "POST":
@@ -212,7 +225,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         self._send(200, {"content-type": "application/json"}, [], json.dumps(result).encode())
 
-    def _send(self, status: int, headers: dict[str, str], cookies: list[str], body: bytes) -> None:
+    def _send(
+        self, status: int, headers: dict[str, str], cookies: list[str], body: bytes, preflight: bool = False
+    ) -> None:
+        if not preflight:
+            headers = cors.with_cors(self.server.cors_policy, self.headers.get("origin", ""), headers)
         self.send_response(status)
         for name, value in headers.items():
             if name not in ("content-length", "connection"):
@@ -222,7 +239,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has the headers of the body it leaves out
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client left before the answer (a browser's beacon as its page closed): as
+                # API Gateway does, the request was served all the same.
+                self.close_connection = True
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         """Every method is routed (http.server would answer one it has no do_METHOD for with 501):

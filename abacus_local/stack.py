@@ -112,7 +112,8 @@ class LocalStack:
             name: LocalFunction(spec, REGION, {**spec.environment, **self._local_settings()})
             for name, spec in self.template.functions().items()
         }
-        self.gateway = Gateway(("127.0.0.1", self.port), self.template.routes(), self.functions)
+        cors_policy = self.template.cors(os.environ.get("ABACUS_ALLOWED_ORIGINS"))
+        self.gateway = Gateway(("127.0.0.1", self.port), self.template.routes(), self.functions, cors_policy)
         threading.Thread(target=self.gateway.serve_forever, name="abacus-gateway", daemon=True).start()
 
     def stop(self) -> None:

@@ -63,6 +63,21 @@ class FunctionSpec:
     layers: tuple[Path, ...] = ()
 
 
+@dataclass(frozen=True)
+class CorsPolicy:
+    """An HttpApi's CorsConfiguration, as API Gateway applies it to every route."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    def allows_origin(self, origin: str) -> bool:
+        return "*" in self.allow_origins or origin.lower() in (o.lower() for o in self.allow_origins)
+
+
 class Template:
     def __init__(self, document: dict | None = None):
         self.document = document if document is not None else load_template()
@@ -126,6 +141,31 @@ class Template:
     def layer_source(self, reference: dict) -> Path:
         """The source folder of a layer the template references (`!Ref SomeLayer`)."""
         return ROOT / self.resources[reference["Ref"]]["Properties"]["ContentUri"]
+
+    def cors(self, allowed_origins: str | None = None) -> CorsPolicy | None:
+        """The HttpApi's CORS configuration (None without one); `allowed_origins` (comma-separated)
+        overrides the origins as a parameter override would."""
+        apis = self.of_type("AWS::Serverless::HttpApi")
+        config = next(iter(apis.values()))["Properties"].get("CorsConfiguration") if apis else None
+        if not config:
+            return None
+        origins = config.get("AllowOrigins", [])
+        if isinstance(origins, dict):  # a Ref to a CommaDelimitedList parameter
+            origins = (self.resolve(origins) or "").split(",")
+        if allowed_origins:
+            origins = allowed_origins.split(",")
+
+        def names(key: str) -> tuple[str, ...]:
+            return tuple(str(v).strip().lower() for v in config.get(key, []))
+
+        return CorsPolicy(
+            allow_origins=tuple(o.strip() for o in origins if o.strip()),
+            allow_methods=tuple(m.upper() for m in names("AllowMethods")),
+            allow_headers=names("AllowHeaders"),
+            expose_headers=names("ExposeHeaders"),
+            max_age=int(config["MaxAge"]) if "MaxAge" in config else None,
+            allow_credentials=bool(config.get("AllowCredentials", False)),
+        )
 
     def routes(self) -> list[Route]:
         """Every HttpApi route, the most specific first (fewest path parameters)."""

@@ -142,7 +142,7 @@ def test_powertools_settings_and_api_url_output(template):
     assert len(template.of_type("AWS::Serverless::HttpApi")) == 1
 
 
-APP_ROUTE_PREFIXES = ("/assign", "/flags/", "/decide/", "/events", "/batch/", "/capture/", "/e/", "/i/v0/e/")
+APP_ROUTE_PREFIXES = ("/assign", "/array/", "/flags/", "/decide/", "/events", "/batch/", "/capture/", "/e/", "/i/v0/e/")
 
 
 def test_every_route_is_throttled_app_routes_for_production_admin_routes_for_people(template):
@@ -168,3 +168,14 @@ def test_the_token_rate_limit_is_a_parameter_and_its_counters_expire(template):
 def test_access_logs_hold_no_headers(template):
     log_format = template.resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
     assert "$context.requestId" in log_format and "header" not in log_format.lower()
+
+
+def test_browsers_may_call_the_app_routes_but_never_send_an_admin_key(template):
+    parameter = template.parameters["AllowedOrigins"]
+    assert parameter["Type"] == "CommaDelimitedList" and parameter["Default"] == "*"
+    cors = template.resources["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}
+    assert sorted(cors["AllowMethods"]) == ["GET", "POST"]
+    # The admin key travels in Authorization: a header no other origin may send.
+    assert [header.lower() for header in cors["AllowHeaders"]] == ["content-type"]
+    assert cors.get("AllowCredentials", False) is False

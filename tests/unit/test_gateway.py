@@ -4,7 +4,7 @@ import base64
 import json
 
 from abacus_local.gateway import http_api_event, http_response
-from abacus_local.template import Template
+from abacus_local.template import CorsPolicy, Template
 
 
 def route_for(path: str, method: str = "POST"):
@@ -97,3 +97,45 @@ def test_a_malformed_content_length_or_a_short_body_gets_400_not_a_dropped_conne
     finally:
         server.shutdown()
         server.server_close()
+
+
+def cors_policy(allowed_origins: str | None = None) -> CorsPolicy:
+    policy = Template().cors(allowed_origins)
+    assert policy is not None, "template.yaml's HttpApi has a CorsConfiguration"
+    return policy
+
+
+def test_the_local_gateway_takes_its_cors_policy_from_the_template():
+    policy = cors_policy()
+    assert policy.allow_origins == ("*",)  # the AllowedOrigins parameter's default
+    assert "authorization" not in policy.allow_headers and "content-type" in policy.allow_headers
+    assert cors_policy("https://shop.example.com").allow_origins == ("https://shop.example.com",)
+
+
+def test_preflights_are_answered_as_api_gateway_answers_them():
+    from abacus_local import cors
+
+    policy = cors_policy("https://shop.example.com")
+    asked = {"origin": "https://shop.example.com", "access-control-request-method": "POST"}
+    assert cors.is_preflight("OPTIONS", asked) and not cors.is_preflight("OPTIONS", {"origin": "x"})
+    allowed = cors.preflight_headers(policy, asked | {"access-control-request-headers": "content-type"})
+    assert allowed["access-control-allow-origin"] == "https://shop.example.com"
+    assert allowed["access-control-allow-methods"] == "GET,POST"
+    assert allowed["access-control-allow-headers"] == "content-type"
+    assert allowed["access-control-max-age"] == "600"
+    # Another origin gets no CORS header at all: its browser refuses the request.
+    assert cors.preflight_headers(policy, asked | {"origin": "https://evil.example"}) == {}
+
+
+def test_answers_carry_the_configured_cors_headers_not_the_functions():
+    from abacus_local import cors
+
+    policy = cors_policy()
+    own = {"content-type": "application/json", "access-control-allow-origin": "https://function.example"}
+    headers = cors.with_cors(policy, "https://shop.example.com", own)
+    assert headers == {
+        "content-type": "application/json",
+        "access-control-allow-origin": "*",
+        "access-control-expose-headers": "retry-after",
+    }
+    assert cors.with_cors(policy, "", own) == {"content-type": "application/json"}  # no Origin, no CORS
