@@ -144,7 +144,9 @@ def test_posthog_js_compressions_are_read_without_content_encoding(project, enco
     now = datetime.now(UTC)
     batch = [sent("js-purchase", f"js-{encoding}", f"00000000-0000-4000-8000-00000000000{i}", now) for i in (1, 2)]
     query, body, is_base64, content_type = posthog_js_body(encoding, batch)
-    event = sample_event("posthog_e", **{"content-encoding": None, "content-type": content_type})
+    event = sample_event("posthog_e")
+    del event["headers"]["content-encoding"]
+    event["headers"]["content-type"] = content_type
     event.update(body=body, isBase64Encoded=is_base64, rawQueryString=query if query_names_it else "")
     if query_names_it:
         event["queryStringParameters"] = dict([query.split("=")])
@@ -158,7 +160,9 @@ def test_posthog_js_compressions_are_read_without_content_encoding(project, enco
 
 
 def test_a_base64_body_that_is_not_base64_is_400(project):
-    event = sample_event("posthog_e", **{"content-encoding": None, "content-type": "application/x-www-form-urlencoded"})
+    event = sample_event("posthog_e")
+    del event["headers"]["content-encoding"]
+    event["headers"]["content-type"] = "application/x-www-form-urlencoded"
     event.update(body="data=%%%not-base64", isBase64Encoded=False, rawQueryString="compression=base64")
     event["queryStringParameters"] = {"compression": "base64"}
     status, body = answer(invoke("IngestFunction", event))
@@ -432,3 +436,20 @@ def test_exposures_after_the_stop_are_refused_and_those_from_the_run_count_howev
     status, recomputed = answer(invoke("ResultsFunction", sample_event("recompute_results")))
     rows = {row["key"]: row for row in recomputed["variants"]}
     assert status == 200 and (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (1, 1)
+
+
+def test_posthog_js_remote_config_lets_the_sdk_proceed(project):
+    status, config = answer(invoke("AssignFunction", sample_event("posthog_remote_config")))
+    assert status == 200 and config["token"] == TOKEN
+    # The compressions ingestion reads, and no flags request while the project has no experiment.
+    assert "gzip-js" in config["supportedCompression"] and config["hasFeatureFlags"] is False
+    assert config["sessionRecording"] is False and config["siteApps"] == [] and "surveys" not in config
+    launch_sample_experiment()
+    script = invoke("AssignFunction", sample_event("posthog_remote_config_script"))
+    assert script["statusCode"] == 200 and script["headers"]["Content-Type"] == "application/javascript"
+    assert f'window._POSTHOG_REMOTE_CONFIG||{{}};all["{TOKEN}"]=' in script["body"]
+    assert '"hasFeatureFlags": true' in script["body"]
+    unknown = sample_event("posthog_remote_config", path="/array/phc_nobody/config")
+    unknown["pathParameters"] = {"token": "phc_nobody"}
+    status, body = answer(invoke("AssignFunction", unknown))
+    assert status == 401 and body["error"]["field"] == "token"

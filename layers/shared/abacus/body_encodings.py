@@ -43,7 +43,7 @@ def plain_json_event(event: Mapping[str, Any], max_bytes: int) -> Mapping[str, A
 
 
 def _raw_bytes(event: Mapping[str, Any]) -> bytes:
-    body = event["body"]
+    body: str = event["body"]
     if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body)

@@ -78,6 +78,12 @@ class FlagsAnswer(Open):
     errorsWhileComputingFlags: bool
 
 
+class RemoteConfig(Open):
+    token: str
+    supportedCompression: list[str]
+    hasFeatureFlags: bool
+
+
 class DecideAnswer(Open):
     featureFlags: dict[str, str | bool]
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus import assignment, posthog_flags
+from abacus import assignment, posthog_config, posthog_flags
 from abacus.api import ANY_QUERY_PARAMETERS, json_response, token_project
-from abacus.responses import TOKEN_ERRORS, Assignments, DecideAnswer, FlagsAnswer, documented
+from abacus.responses import TOKEN_ERRORS, Assignments, DecideAnswer, FlagsAnswer, RemoteConfig, documented
 from abacus.schemas import AssignRequest
 
 router = APIGatewayHttpRouter()
@@ -49,3 +49,35 @@ def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]
 def decide_for_older_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
     project_id = token_project(request.project_token or "")
     return json_response(200, posthog_flags.decide(posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))))
+
+
+# The SDK reads it at every page load: cached a minute by the browser (and by any CDN in front).
+REMOTE_CONFIG_CACHE = {"Cache-Control": "public, max-age=60"}
+
+
+@router.get(
+    "/array/<token>/config",
+    summary="posthog-js's remote config: what this server offers",
+    tags=["posthog"],
+    responses=documented(200, RemoteConfig, "Compressions, whether there are flags, products off", TOKEN_ERRORS),
+    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
+)
+def remote_config_for_posthog_js(token: str) -> Response[str]:
+    has_flags = bool(assignment.project_experiments(token_project(token)))
+    return json_response(200, posthog_config.remote_config(token, has_flags), REMOTE_CONFIG_CACHE)
+
+
+@router.get(
+    "/array/<token>/config.js",
+    summary="posthog-js's remote config, as the script it loads first",
+    tags=["posthog"],
+    responses={
+        200: {"description": "A script storing the config", "content": {"application/javascript": {}}},
+        **{code: answer for code, answer in documented(200, RemoteConfig, "", TOKEN_ERRORS).items() if code != 200},
+    },
+    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
+)
+def remote_config_script_for_posthog_js(token: str) -> Response[str]:
+    has_flags = bool(assignment.project_experiments(token_project(token)))
+    script = posthog_config.remote_config_script(posthog_config.remote_config(token, has_flags))
+    return Response(200, "application/javascript", script, REMOTE_CONFIG_CACHE)
