@@ -14,7 +14,7 @@ UV := $(BIN)/uv
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium openapi e2e-aws e2e-local
+.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium sdk-js openapi e2e-aws e2e-local
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
@@ -78,25 +78,34 @@ build: venv
 	$(BIN)/sam build
 	$(BIN)/python bench/artifact_sizes.py
 
-unit: venv chromium
+unit: venv chromium sdk-js
 	$(BIN)/python -m pytest -n 2
 
 # The report page is tested in headless Chromium: Debian's package, installed when missing.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# PostHog's JavaScript SDKs, as tests/sdk-js/package-lock.json pins them (posthog-js runs in
+# Chromium, posthog-node under node); no install scripts run.
+SDK_JS := tests/sdk-js/node_modules/.installed
+sdk-js: $(SDK_JS)
+
+$(SDK_JS): tests/sdk-js/package-lock.json
+	npm ci --prefix tests/sdk-js --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 test: lint validate build unit
 
 # The end-to-end tests against a deployed stack (AWS_SAM_STACK_NAME), or the same way against a
 # local one; each with a throwaway project, deleted afterwards.
-e2e-aws: venv chromium
+e2e-aws: venv chromium sdk-js
 	$(BIN)/python -m tests.e2e.deployed
 
-e2e-local: venv chromium
+e2e-local: venv chromium sdk-js
 	$(BIN)/python -m tests.e2e.deployed --local
 
 bench: build
 	$(BIN)/python bench/cold_import.py
 
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache tests/sdk-js/node_modules

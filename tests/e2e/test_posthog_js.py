@@ -1,0 +1,219 @@
+"""posthog-js, the official browser SDK (pinned in tests/sdk-js/package.json), unchanged, in
+Chromium, on a page served from another origin than the API: its remote config, flags, captures
+(batched, unbatched, gzip-js, base64 and JSON) and the beacon it sends when the page unloads all
+land, the flag is the variant /assign gives, and the nightly results count every exposure and
+conversion exactly once."""
+
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Request, sync_playwright
+
+from abacus_local.template import ROOT
+from tests.e2e.conftest import ADMIN_KEY, TOKEN, invoke_nightly
+from tests.e2e.witness import Delivery, Witness
+
+SDK_DIST = ROOT / "tests" / "sdk-js" / "node_modules" / "posthog-js" / "dist"
+KEY = "js-checkout"
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>shop</title><script src="/array.js"></script></head>
+<body><a id="away" href="/away.html">away</a>
+<script>
+// As an app starts posthog-js: its token, Abacus as api_host, this visitor's id.
+window.start = (apiHost, token, distinctId, key, options) => new Promise((resolve) => {
+  posthog.init(token, Object.assign({
+    api_host: apiHost,
+    bootstrap: {distinctID: distinctId},
+    // Under automation (navigator.webdriver) posthog-js takes the browser for a bot and drops
+    // its events; PostHog's own advice for end-to-end tests.
+    opt_out_useragent_filter: true,
+    loaded: (ph) => ph.onFeatureFlags(() => resolve(ph.getFeatureFlag(key))),
+  }, options));
+});
+</script></body></html>
+"""
+AWAY = "<!doctype html><title>away</title><p>left the shop</p>"
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        """Quiet."""
+
+
+@pytest.fixture(scope="module")
+def shop_origin(tmp_path_factory) -> Iterator[str]:
+    """The app's site: another origin (localhost and its own port) than the API (127.0.0.1)."""
+    bundle = SDK_DIST / "array.js"
+    assert bundle.exists(), "make test installs tests/sdk-js (npm ci); run it so"
+    site = tmp_path_factory.mktemp("shop")
+    shutil.copy(bundle, site / "array.js")
+    (site / "index.html").write_text(PAGE)
+    (site / "away.html").write_text(AWAY)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "make test installs Debian's chromium; run it so"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()
+
+
+class FailedRequests:
+    """Every request to the API the browser reports as failed: a CORS refusal is one."""
+
+    def __init__(self, context: BrowserContext, api_url: str):
+        self.failed: list[str] = []
+        context.on("requestfailed", self._failed)
+        self.api_url = api_url
+
+    def _failed(self, request: Request) -> None:
+        if request.url.startswith(self.api_url) and request.failure != "net::ERR_ABORTED":
+            self.failed.append(f"{request.method} {request.url}: {request.failure}")
+
+
+@pytest.fixture
+def witness(stack_url: str) -> Iterator[Witness]:
+    proxy = Witness(stack_url)
+    yield proxy
+    proxy.shutdown()
+
+
+def visit(browser, shop_origin: str, api_url: str, distinct_id: str, options: dict) -> tuple[Page, FailedRequests, str]:
+    """A visitor's fresh browser (no stored id): the shop's page, posthog-js started, the flag read."""
+    context = browser.new_context()
+    failures = FailedRequests(context, api_url)
+    page = context.new_page()
+    page.goto(f"{shop_origin}/index.html")
+    variant = page.evaluate(
+        "([api, token, id, key, options]) => start(api, token, id, key, options)",
+        [api_url, TOKEN, distinct_id, KEY, options],
+    )
+    return page, failures, variant
+
+
+@dataclass(frozen=True)
+class Visitor:
+    distinct_id: str
+    options: dict
+    buys: bool
+    leaves: bool  # leaves the page at once: what is still queued goes by sendBeacon as it unloads
+    purchase_sent_as: Callable[[Delivery], bool] = lambda _: True
+
+
+def gzip_js(delivery: Delivery) -> bool:
+    return delivery.body[:2] == b"\x1f\x8b" and delivery.content_type == "text/plain"
+
+
+def by_fetch(delivery: Delivery) -> bool:
+    return delivery.fetch_mode == "cors"
+
+
+def by_beacon(delivery: Delivery) -> bool:
+    """sendBeacon sends a plain body without CORS (its answer is never read)."""
+    return delivery.fetch_mode == "no-cors"
+
+
+VISITORS = [
+    # The default: batched, gzip-js (the compression remote config offers), by fetch.
+    Visitor("js-batched", {}, buys=True, leaves=False, purchase_sent_as=lambda d: gzip_js(d) and by_fetch(d)),
+    Visitor("js-unbatched", {"request_batching": False}, buys=True, leaves=False, purchase_sent_as=gzip_js),
+    Visitor("js-unload", {}, buys=True, leaves=True, purchase_sent_as=lambda d: gzip_js(d) and by_beacon(d)),
+    # Uncompressed JSON: not a simple request, so the browser asks a CORS preflight first.
+    Visitor("js-json", {"disable_compression": True}, buys=True, leaves=False,
+            purchase_sent_as=lambda d: d.content_type == "application/json"),
+    # Uncompressed, on unload: posthog-js sends its beacon base64-encoded.
+    Visitor("js-beacon-base64", {"disable_compression": True}, buys=True, leaves=True,
+            purchase_sent_as=lambda d: d.query.get("compression") == ["base64"] and by_beacon(d)),
+    Visitor("js-looker-1", {}, buys=False, leaves=False),
+    Visitor("js-looker-2", {"request_batching": False}, buys=False, leaves=True),
+]  # fmt: skip
+
+
+def test_posthog_js_in_a_browser_from_another_origin(client, stack_url, shop_origin, browser, witness):
+    client.create_experiment(
+        {
+            "key": KEY,
+            "name": "posthog-js checkout",
+            "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
+            "primary_metric": {"event": "js-purchase"},
+        }
+    )
+    client.launch(KEY)
+    seen: dict[str, str] = {}
+    for visitor in VISITORS:
+        page, failures, variant = visit(browser, shop_origin, witness.url, visitor.distinct_id, visitor.options)
+        # The flag is the user's variant, as /assign gives it (asked without recording an exposure).
+        assert variant == client.assign(visitor.distinct_id, [KEY], expose=False)[KEY], visitor
+        seen[visitor.distinct_id] = variant
+        assert page.evaluate(f"posthog.getFeatureFlag('{KEY}')") == variant  # read twice: one exposure
+        if visitor.buys:
+            page.evaluate("posthog.capture('js-purchase', {amount: 30})")
+        if visitor.leaves:
+            page.click("#away")
+            page.wait_for_url("**/away.html")
+        else:  # a second page load in the same browser: the SDK starts again, reads the flag again
+            witness.wait_for("$feature_flag_called", visitor.distinct_id)
+            page.goto(f"{shop_origin}/index.html")
+            again = page.evaluate(
+                "([a, t, i, k]) => start(a, t, i, k, {})", [witness.url, TOKEN, visitor.distinct_id, KEY]
+            )
+            assert again == variant
+        witness.wait_for("$feature_flag_called", visitor.distinct_id)
+        if visitor.buys:
+            assert any(visitor.purchase_sent_as(d) for d in witness.wait_for("js-purchase", visitor.distinct_id)), (
+                visitor.distinct_id,
+                witness.summary(),
+            )
+        witness.wait_until_idle()
+        assert not failures.failed, failures.failed
+        page.context.close()
+    # Everything posthog-js asked for was answered: its config, its flags, the preflight of its JSON.
+    answered = {(d.method, d.path) for d in witness.deliveries if d.status in (200, 204)}
+    assert {("GET", f"/array/{TOKEN}/config.js"), ("POST", "/flags/"), ("OPTIONS", "/e/")} <= answered
+    assert all(d.status in (200, 204) for d in witness.deliveries), witness.summary()
+
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    rows = {row["key"]: row for row in client.results(KEY)["variants"]}
+    for variant in ("control", "one-page"):
+        users = [v for v in VISITORS if seen[v.distinct_id] == variant]
+        buyers = [v for v in users if v.buys]
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(users), len(buyers)), variant
+
+
+def test_a_page_on_another_origin_reaches_the_app_routes_but_never_the_admin_routes(
+    client, stack_url, shop_origin, browser
+):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{shop_origin}/away.html")
+    outcome = page.evaluate(
+        """async ([api, token, admin]) => {
+            const call = async (path, init) => {
+                try { return (await fetch(api + path, init)).status; } catch (error) { return error.name; }
+            };
+            return {
+                assign: await call('/assign', {method: 'POST', headers: {'content-type': 'application/json'},
+                                               body: JSON.stringify({token, distinct_id: 'cors-user', expose: false})}),
+                admin: await call('/experiments', {headers: {authorization: 'Bearer ' + admin}}),
+            };
+        }""",
+        [stack_url, TOKEN, ADMIN_KEY],
+    )
+    # The JSON POST passed its preflight; the admin key's Authorization header is refused by it.
+    assert outcome == {"assign": 200, "admin": "TypeError"}
+    context.close()

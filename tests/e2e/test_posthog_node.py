@@ -1,0 +1,57 @@
+"""posthog-node (pinned in tests/sdk-js/package.json), the official Node.js server SDK, against the
+local stack: getFeatureFlag returns Abacus's variant, and its $feature_flag_called and captured
+events are counted exactly by the nightly results."""
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+from abacus_local.template import ROOT
+from tests.e2e.conftest import TOKEN, invoke_nightly
+
+SESSION = ROOT / "tests" / "sdk-js" / "posthog_node_session.mjs"
+
+
+def run_posthog_node(stack_url: str, key: str, users: list[str], buyers: list[str], properties: dict) -> dict:
+    node = shutil.which("node")
+    assert node, "node is needed for the posthog-node tests"
+    assert (SESSION.parent / "node_modules" / "posthog-node").exists(), "make test installs tests/sdk-js (npm ci)"
+    arguments = {"host": stack_url, "token": TOKEN, "key": key, "users": users, "buyers": buyers}
+    finished = subprocess.run(
+        [node, str(SESSION), json.dumps(arguments | {"personProperties": properties})],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return json.loads(finished.stdout.strip().splitlines()[-1])["variants"]
+
+
+def test_posthog_node_flags_and_captures_are_counted(client, stack_url):
+    key = "node-checkout"
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "posthog-node",
+            "variants": [{"key": "control", "weight": 50}, {"key": "express", "weight": 50}],
+            "primary_metric": {"event": "node-purchase"},
+            "targeting": [{"conditions": [{"property": "plan", "operator": "eq", "value": "pro"}]}],
+        }
+    )
+    client.launch(key)
+    users = [f"node-user-{index}" for index in range(12)]
+    buyers = users[::3]
+    variants = run_posthog_node(stack_url, key, users, buyers, {"plan": "pro"})
+    for user in users:
+        assert variants[user] == client.assign(user, [key], expose=False, properties={"plan": "pro"})[key]
+    # Outside the targeting, the flag is off, and no exposure is counted.
+    assert run_posthog_node(stack_url, key, ["node-free-user"], [], {"plan": "free"}) == {"node-free-user": False}
+
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    rows = {row["key"]: row for row in client.results(key)["variants"]}
+    for variant in ("control", "express"):
+        exposed = [user for user in users if variants[user] == variant]
+        bought = [user for user in exposed if user in buyers]
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(exposed), len(bought)), variant
