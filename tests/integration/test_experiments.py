@@ -225,7 +225,7 @@ def test_projects_are_isolated(project):
     assert call("assign", {"token": other["token"], "distinct_id": "u"})[1] == {"assignments": {}}
 
 
-def test_definitions_are_cached_so_steady_state_is_one_request(project, monkeypatch):
+def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(project, monkeypatch):
     from pynamodb.connection import base
 
     from abacus.schemas import AssignRequest
@@ -234,22 +234,62 @@ def test_definitions_are_cached_so_steady_state_is_one_request(project, monkeypa
     action("y", "launch_experiment")
     monkeypatch.setattr(assignment, "_definitions", TtlCache(ttl_seconds=60))
     assignment.assign("test", AssignRequest(token=TOKEN, distinct_id="warm"), datetime.now(UTC))  # fills the cache
-    calls = []
+    calls: list[tuple[str, bool]] = []
     original = base.Connection.dispatch
 
     def dispatching(self, operation, data):
-        calls.append(operation)
+        calls.append((operation, bool(data.get("ConsistentRead"))))
         return original(self, operation, data)
 
     monkeypatch.setattr(base.Connection, "dispatch", dispatching)
     inside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "DE"})
-    assert assignment.assign("test", inside, datetime.now(UTC))["y"] is not None
-    assert calls == ["UpdateItem"]  # one request for one experiment
+    first = assignment.assign("test", inside, datetime.now(UTC))["y"]
+    assert first is not None
+    assert calls == [("GetItem", False), ("UpdateItem", False)]  # a new user: a read, then the write
+    for request in (inside, inside.model_copy(update={"expose": False})):
+        calls.clear()
+        # Returning, exposed already: one eventually consistent read (a fraction of a write), no write.
+        assert assignment.assign("test", request, datetime.now(UTC))["y"] == first
+        assert calls == [("GetItem", False)]
     calls.clear()
-    # Outside the targeting now, exposed before: keeps the variant, for one read of it (sticky).
+    # Outside the targeting now, exposed before: keeps the variant, for the same one read (sticky).
     outside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "FR"})
-    assert assignment.assign("test", outside, datetime.now(UTC))["y"] is not None
-    assert calls == ["GetItem"]
+    assert assignment.assign("test", outside, datetime.now(UTC))["y"] == first
+    assert calls == [("GetItem", False)]
+    calls.clear()
+    # Assigned without exposure, then exposed: the write that records the first exposure.
+    quiet = AssignRequest(
+        token=TOKEN, distinct_id="quiet", experiments=["y"], properties={"country": "DE"}, expose=False
+    )
+    assignment.assign("test", quiet, datetime.now(UTC))
+    calls.clear()
+    assignment.assign("test", quiet.model_copy(update={"expose": True}), datetime.now(UTC))
+    assert calls == [("GetItem", False), ("UpdateItem", False)]
+    assert AssignmentItem.get("test#y", "quiet").exposed_at is not None
+
+
+def test_first_exposure_is_recorded_once_when_returning_and_new_calls_race(project):
+    """Half the racers find the user assigned but not exposed (the read-first path must still
+    write the exposure, once); the exposure time is the first write's, whatever the order."""
+    create("race")
+    action("race", "launch_experiment")
+    assert assign("racer", ["race"], expose=False)["race"] is not None
+    results, barrier = [], threading.Barrier(16)
+
+    def worker(expose: bool):
+        barrier.wait()
+        results.append(assign("racer", ["race"], expose=expose)["race"])
+
+    threads = [threading.Thread(target=worker, args=(index % 2 == 0,)) for index in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1 and len(results) == 16
+    stored = AssignmentItem.get("test#race", "racer")
+    assert stored.exposed_at is not None
+    assign("racer", ["race"])
+    assert AssignmentItem.get("test#race", "racer").exposed_at == stored.exposed_at
 
 
 def test_planning_fields(project):

@@ -51,12 +51,16 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
     if not hashing.in_rollout(item.key, request.distinct_id, spec.rollout_percentage):
         return None
     experiment_id = keys.experiment_id(project_id, item.key)
+    # Read first: a returning user (most calls) costs one eventually consistent read, no write. A
+    # stale read is safe: the write below stores nothing a racing call stored first.
+    stored = assignments.get(experiment_id, request.distinct_id)
+    if stored is not None and stored.exposed_at is not None:
+        # Sticky: an exposed user keeps their variant, whatever this request's properties or a
+        # changed targeting say (leaving would bias the results).
+        return stored.variant
     if not targeting.matches(spec.targeting, request.properties):
-        # Sticky: a user exposed already keeps their variant, whatever this request's properties
-        # or a changed targeting say (leaving would bias the results); others stay out.
-        stored_before = assignments.get(experiment_id, request.distinct_id)
-        exposed = stored_before is not None and stored_before.exposed_at is not None
-        return stored_before.variant if exposed and stored_before is not None else None
+        return None  # never exposed, and outside the targeting: out
+    if stored is not None and not request.expose:
+        return stored.variant
     variant = hashing.pick_variant(item.key, request.distinct_id, [(v.key, v.weight) for v in spec.variants])
-    stored = assignments.assign(experiment_id, request.distinct_id, variant, now, expose=request.expose)
-    return stored.variant
+    return assignments.assign(experiment_id, request.distinct_id, variant, now, expose=request.expose).variant

@@ -1,8 +1,9 @@
 """The assignments table: per experiment and user, keyed (experiment_id, distinct_id): the sticky
 variant, the first exposure, and the user's metric values as the nightly job last computed them.
 
-- assign: one UpdateItem stores the first variant and first exposure (`if_not_exists`), however
-  many calls race.
+- assign: one eventually consistent GetItem (of the variant and first exposure only); for a user
+  without a variant, or without a first exposure when one is being recorded, one UpdateItem
+  stores them (`if_not_exists`), however many calls race.
 - ingest: an exposure event sets `exposed_at` when earlier than the stored one.
 - nightly: reads every exposed user of an experiment, recomputes the values of users who sent
   events since its last run or whose exposure or metrics changed (or who had events past the
@@ -86,8 +87,9 @@ def record_exposure(experiment_id: str, distinct_id: str, variant: str, at: date
 
 
 def get(experiment_id: str, distinct_id: str) -> AssignmentItem | None:
+    """The user's variant and first exposure (eventually consistent: both only ever get set)."""
     try:
-        return AssignmentItem.get(experiment_id, distinct_id)
+        return AssignmentItem.get(experiment_id, distinct_id, attributes_to_get=["variant", "exposed_at"])
     except AssignmentItem.DoesNotExist:
         return None
 
