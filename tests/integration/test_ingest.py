@@ -453,3 +453,27 @@ def test_posthog_js_remote_config_lets_the_sdk_proceed(project):
     unknown["pathParameters"] = {"token": "phc_nobody"}
     status, body = answer(invoke("AssignFunction", unknown))
     assert status == 401 and body["error"]["field"] == "token"
+
+
+def test_a_projects_day_is_spread_over_the_receipt_shards_and_unsharded_events_are_still_read(project):
+    from abacus.settings import settings
+
+    now = datetime.now(UTC)
+    batch = [sent("spread", f"spread-{i}", f"00000000-0000-4000-8000-{i:012d}", now) for i in range(400)]
+    assert post(batch)[1]["accepted"] == 400
+    per_key: dict[str, int] = {}
+    for item in stored_events():
+        per_key[item.receipt_day] = per_key.get(item.receipt_day, 0) + 1
+    # Every shard of the day takes its share: no one index key holds the project's day.
+    assert len(per_key) == settings.receipt_shards == 16
+    assert max(per_key.values()) < 3 * 400 / 16
+    # An event stored before the shards existed, under the day's unsharded key, is read as well.
+    legacy = EventItem(
+        "test#legacy-user", "legacy-uuid", event="spread", distinct_id="legacy-user", timestamp=now,
+        received_at=now, expires_at=int(now.timestamp()) + 86400, receipt_day=f"test#{now.date().isoformat()}",
+        receipt=f"{now.isoformat()}#legacy-uuid",
+    )  # fmt: skip
+    legacy.save()
+    later = datetime.now(UTC)
+    found = {item.distinct_id for item in event_store.received_between("test", now - timedelta(minutes=1), later)}
+    assert found == {f"spread-{i}" for i in range(400)} | {"legacy-user"}

@@ -13,6 +13,7 @@ class Settings:
     results_table: str
     region: str | None
     event_retention_days: int
+    receipt_shards: int  # the by-receipt index's keys a project's day is spread over
 
 
 def load_settings() -> Settings:
@@ -25,6 +26,7 @@ def load_settings() -> Settings:
         results_table=env.get("RESULTS_TABLE", "ResultsTable"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "90")),
+        receipt_shards=int(env.get("EVENT_RECEIPT_SHARDS", "16")),
     )
 
 

@@ -2,14 +2,23 @@
 period by DynamoDB TTL. The uuid makes a redelivered event overwrite itself with the same content;
 the key puts a user's events together, so attribution reads one user's events with one Query.
 
+The by-receipt index finds what a project received since a time. Its key is sharded,
+`project#YYYY-MM-DD#NN` (NN from the uuid's hash, `settings.receipt_shards` of them), because one
+index key takes about 1,000 writes a second and DynamoDB cannot split a key whose sort key only
+grows: one key a day would cap a project near 1,000 events a second, and an index that cannot keep
+up throttles the table's writes too. Readers Query every shard in parallel, and the unsharded key
+events stored before the shards were introduced have (`project#YYYY-MM-DD`).
+
 Writes go 25 at a time with BatchWriteItem; items DynamoDB leaves unprocessed are sent again with
 exponential backoff and full jitter (throttling and 5xx answers are retried by botocore itself).
 """
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
 from typing import TypedDict
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -31,7 +40,7 @@ class ByReceipt(GlobalSecondaryIndex["EventItem"]):
         index_name = "by-receipt"
         projection = IncludeProjection(["distinct_id", "event"])
 
-    receipt_day = UnicodeAttribute(hash_key=True)  # project#YYYY-MM-DD
+    receipt_day = UnicodeAttribute(hash_key=True)  # project#YYYY-MM-DD#NN (a shard)
     receipt = UnicodeAttribute(range_key=True)  # received_at ISO#uuid
 
 
@@ -57,21 +66,40 @@ class ReceiptKeys(TypedDict):
     receipt: str
 
 
+def receipt_shard(uuid: str, shards: int) -> int:
+    """The by-receipt shard of an event: from its uuid, so a resent event overwrites its own entry."""
+    return int.from_bytes(hashlib.sha1(uuid.encode(), usedforsecurity=False).digest()[:4]) % shards
+
+
 def receipt_keys(project_id: str, received_at: datetime, uuid: str) -> ReceiptKeys:
+    shard = receipt_shard(uuid, settings.receipt_shards)
     return {
-        "receipt_day": f"{project_id}#{received_at.date().isoformat()}",
+        "receipt_day": f"{project_id}#{received_at.date().isoformat()}#{shard:02d}",
         "receipt": f"{received_at.isoformat()}#{uuid}",
     }
 
 
+def receipt_day_keys(project_id: str, day: date) -> list[str]:
+    """Every by-receipt key of a project's day: its shards, and the unsharded key of events
+    stored before there were shards."""
+    unsharded = f"{project_id}#{day.isoformat()}"
+    return [unsharded, *(f"{unsharded}#{shard:02d}" for shard in range(settings.receipt_shards))]
+
+
 def received_between(project_id: str, start: datetime, end: datetime) -> Iterator[EventItem]:
-    """(distinct_id, event) of the project's events received in [start, end], day by day."""
+    """(distinct_id, event) of the project's events received in [start, end], day by day, each
+    day's shards read in parallel."""
+    window = EventItem.receipt.between(start.isoformat(), f"{end.isoformat()}~")
+
+    def read(key: str) -> list[EventItem]:
+        return list(EventItem.by_receipt.query(key, window))
+
     day = start.date()
-    while day <= end.date():
-        yield from EventItem.by_receipt.query(
-            f"{project_id}#{day.isoformat()}", EventItem.receipt.between(start.isoformat(), f"{end.isoformat()}~")
-        )
-        day += timedelta(days=1)
+    with ThreadPoolExecutor(max_workers=min(16, settings.receipt_shards + 1)) as pool:
+        while day <= end.date():
+            for shard in pool.map(read, receipt_day_keys(project_id, day)):
+                yield from shard
+            day += timedelta(days=1)
 
 
 def delete_received(project_id: str, start: datetime, end: datetime) -> int:
