@@ -62,3 +62,15 @@ def test_zero_weight_variant_is_never_chosen():
 def test_rollout_includes_the_requested_share():
     inside = sum(hashing.in_rollout("roll", f"u{i}", 30) for i in range(20_000))
     assert abs(inside / 20_000 - 0.30) < 0.02
+
+
+def test_users_shard_evenly_and_the_shard_is_the_sha1_prefix():
+    import hashlib
+    from collections import Counter
+
+    from abacus.keys import shard_of
+
+    assert shard_of("user-42", 16) == int(hashlib.sha1(b"user-42").hexdigest()[:8], 16) % 16
+    counts = Counter(shard_of(f"user-{index}", 16) for index in range(16_000))
+    # A binomial(16,000, 1/16) count lies within 5 standard deviations (about 153) of 1,000.
+    assert len(counts) == 16 and all(abs(count - 1000) < 153 for count in counts.values())

@@ -168,5 +168,5 @@ def _to_item(project_id: str, raw: object, received_at: datetime, retention: tim
         received_at=received_at,
         properties=spec.properties,
         expires_at=int((timestamp + retention).timestamp()),
-        **store.receipt_keys(project_id, received_at, event_uuid),
+        **store.receipt_keys(project_id, received_at, spec.distinct_id, event_uuid),
     )

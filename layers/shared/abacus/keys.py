@@ -1,8 +1,18 @@
 """Table keys built from user input. Every key is scoped by project, and no two ids collide.
 
+A key one project (or experiment) would make hot is spread over shards chosen by the user's
+distinct_id, so that one shard holds a fixed share of the users, the same share in every table.
+
 Project ids are generated hex and experiment keys are slugs: neither holds '#', so a '#' joins them
 unambiguously, and a distinct_id is only ever the last part of a key, where any character is safe.
 """
+
+import hashlib
+
+
+def shard_of(distinct_id: str, shards: int) -> int:
+    """The user's shard among `shards`: the first 4 bytes of sha1(distinct_id), modulo."""
+    return int.from_bytes(hashlib.sha1(distinct_id.encode(), usedforsecurity=False).digest()[:4]) % shards
 
 
 def experiment_id(project_id: str, experiment_key: str) -> str:

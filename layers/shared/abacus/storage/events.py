@@ -3,7 +3,7 @@ period by DynamoDB TTL. The uuid makes a redelivered event overwrite itself with
 the key puts a user's events together, so attribution reads one user's events with one Query.
 
 The by-receipt index finds what a project received since a time. Its key is sharded,
-`project#YYYY-MM-DD#NN` (NN from the uuid's hash, `settings.receipt_shards` of them), because one
+`project#YYYY-MM-DD#NN` (NN the user's shard, `settings.receipt_shards` of them), because one
 index key takes about 1,000 writes a second and DynamoDB cannot split a key whose sort key only
 grows: one key a day would cap a project near 1,000 events a second, and an index that cannot keep
 up throttles the table's writes too. Readers Query every shard in parallel, and the unsharded key
@@ -13,7 +13,6 @@ Writes go 25 at a time with BatchWriteItem; items DynamoDB leaves unprocessed ar
 exponential backoff and full jitter (throttling and 5xx answers are retried by botocore itself).
 """
 
-import hashlib
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from abacus import keys
 from abacus.settings import settings
 from abacus.storage.base import TableMeta, delete_each
 
@@ -66,13 +66,10 @@ class ReceiptKeys(TypedDict):
     receipt: str
 
 
-def receipt_shard(uuid: str, shards: int) -> int:
-    """The by-receipt shard of an event: from its uuid, so a resent event overwrites its own entry."""
-    return int.from_bytes(hashlib.sha1(uuid.encode(), usedforsecurity=False).digest()[:4]) % shards
-
-
-def receipt_keys(project_id: str, received_at: datetime, uuid: str) -> ReceiptKeys:
-    shard = receipt_shard(uuid, settings.receipt_shards)
+def receipt_keys(project_id: str, received_at: datetime, distinct_id: str, uuid: str) -> ReceiptKeys:
+    """The event's by-receipt keys: its shard is its user's (keys.shard_of), so one shard's users
+    are found in one shard of the index."""
+    shard = keys.shard_of(distinct_id, settings.receipt_shards)
     return {
         "receipt_day": f"{project_id}#{received_at.date().isoformat()}#{shard:02d}",
         "receipt": f"{received_at.isoformat()}#{uuid}",
