@@ -58,8 +58,11 @@ def _launch_with_exposed_users(assign, context, key: str, users: list[str]) -> N
         else:
             event["rawPath"] = f"/experiments/{key}/launch"
         assign(event, context)
+    from abacus.storage.experiments import ExperimentItem
+
+    experiment = ExperimentItem.get("bench", key)
     for distinct_id in users:
-        AssignmentItem(f"bench#{key}", distinct_id, variant="control").update(
+        AssignmentItem(experiment.assignment_partition(distinct_id), distinct_id, variant="control").update(
             actions=[AssignmentItem.exposed_at.set(AssignmentItem.exposed_at | _now())]
         )
 

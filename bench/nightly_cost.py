@@ -54,8 +54,8 @@ def experiment(key: str):
     return experiments.apply("p", key, "launch", NOW - timedelta(days=10))
 
 
-def users_with_values(key: str, count: int, metrics_key: str) -> None:
-    """`count` exposed users whose values a previous night computed."""
+def users_with_values(item, count: int, metrics_key: str) -> None:
+    """`count` exposed users of the experiment `item` whose values a previous night computed."""
     from abacus.storage.assignments import AssignmentItem
 
     exposed = NOW - timedelta(days=5)
@@ -63,7 +63,8 @@ def users_with_values(key: str, count: int, metrics_key: str) -> None:
         for i in range(count):
             batch.save(
                 AssignmentItem(
-                    f"p#{key}", f"user-{i}", variant=("control", "b")[i % 2], assigned_at=exposed, exposed_at=exposed,
+                    item.assignment_partition(f"user-{i}"), f"user-{i}", variant=("control", "b")[i % 2],
+                    assigned_at=exposed, exposed_at=exposed,
                     metric_values=[float(i % 3 == 0), 12.5 * (i % 3 == 0)], values_exposed_at=exposed,
                     values_cutoff=CUTOFF - timedelta(days=1), values_metrics=metrics_key, values_pending=False,
                 )
@@ -98,11 +99,15 @@ def one_experiment(users: int) -> None:
 
         item = experiment("e")
         spec = experiments.definition(item)
-        users_with_values("e", users, nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics]))
+        users_with_values(item, users, nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics]))
         from abacus.storage.results import SnapshotItem
 
         SnapshotItem(
-            "p#e", "2026-11-23", cutoff=CUTOFF - timedelta(days=1), computed_at=NOW - timedelta(days=1), analysis={}
+            "p#e",
+            "2026-11-23",
+            cutoff=CUTOFF - timedelta(days=1),
+            computed_at=NOW - timedelta(days=1),
+            analysis={"variants": [], "secondary_metrics": []},  # no earlier look: only when it ran
         ).save()
         elapsed, cost = measure(lambda: nightly.compute_snapshot(item, CUTOFF, NOW))
         print(f"1 experiment, {users:>7} exposed users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
@@ -117,7 +122,10 @@ def first_night_per_user(users: int) -> None:
 
         item = experiment("f")
         for i in range(users):
-            assignments.assign("p#f", f"user-{i}", ("control", "b")[i % 2], NOW - timedelta(days=5), expose=True)
+            user = f"user-{i}"
+            assignments.assign(
+                item.assignment_partition(user), user, ("control", "b")[i % 2], NOW - timedelta(days=5), expose=True
+            )
         elapsed, cost = measure(lambda: nightly.compute_snapshot(item, CUTOFF, NOW))
         print(f"first night, {users} users: {elapsed / users * 1000:.2f} ms and requests per user "
               f"{ {k: round(v / users, 2) for k, v in cost['requests'].items()} }")  # fmt: skip
@@ -131,7 +139,7 @@ def many_experiments(count: int, users: int) -> None:
         for n in range(count):
             item = experiment(f"e{n}")
             spec = experiments.definition(item)
-            users_with_values(f"e{n}", users, nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics]))
+            users_with_values(item, users, nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics]))
         elapsed, cost = measure(lambda: nightly.run(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err)))
         print(f"{count} running experiments x {users} users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"requests {cost['requests']}")  # fmt: skip

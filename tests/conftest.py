@@ -3,6 +3,7 @@
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,26 @@ def answer(response: dict) -> tuple[int, dict]:
 
 def sample_path(name: str) -> Path:
     return EVENTS_DIR / f"{name}.json"
+
+
+def assignment_partition(experiment_key: str, distinct_id: str, project_id: str = "test") -> str:
+    """The assignments table's key of a user of an experiment (its shard)."""
+    from abacus.storage.experiments import ExperimentItem
+
+    return ExperimentItem.get(project_id, experiment_key).assignment_partition(distinct_id)
+
+
+def stored_assignment(experiment_key: str, distinct_id: str, project_id: str = "test") -> Any:
+    """A user's stored assignment, in whichever shard of the experiment it is."""
+    from abacus.storage.assignments import AssignmentItem
+
+    return AssignmentItem.get(assignment_partition(experiment_key, distinct_id, project_id), distinct_id)
+
+
+def stored_assignments(experiment_key: str, project_id: str = "test") -> list[Any]:
+    """Every stored assignment of an experiment, across its shards."""
+    from abacus.storage.assignments import AssignmentItem
+    from abacus.storage.experiments import ExperimentItem
+
+    partitions = ExperimentItem.get(project_id, experiment_key).assignment_partitions()
+    return [item for partition in partitions for item in AssignmentItem.query(partition)]

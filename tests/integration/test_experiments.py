@@ -11,7 +11,16 @@ import pytest
 from abacus import assignment, projects
 from abacus.cache import TtlCache
 from abacus.storage.assignments import AssignmentItem
-from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
+from tests.conftest import (
+    ADMIN_KEY,
+    TOKEN,
+    answer,
+    assignment_partition,
+    invoke,
+    sample_event,
+    stored_assignment,
+    stored_assignments,
+)
 
 BASE = json.loads(sample_event("create_experiment")["body"])
 
@@ -149,7 +158,7 @@ def test_targeting_and_rollout_decide_who_is_in(project):
     assert 0.35 < share < 0.65
     # No assignment was stored for those outside the targeting.
     with pytest.raises(AssignmentItem.DoesNotExist):
-        AssignmentItem.get("test#t", "u1")
+        stored_assignment("t", "u1")
 
 
 def test_variant_sticks_through_rollout_and_targeting_widening(project):
@@ -185,7 +194,9 @@ def test_an_exposed_user_keeps_their_variant_whatever_the_request_or_the_targeti
 def test_stored_variant_wins_over_the_hash(project):
     create("w")
     action("w", "launch_experiment")
-    AssignmentItem("test#w", "pinned", variant="one-page", assigned_at=datetime.now(UTC)).save()
+    AssignmentItem(
+        assignment_partition("w", "pinned"), "pinned", variant="one-page", assigned_at=datetime.now(UTC)
+    ).save()
     assert all(assign("pinned", ["w"])["w"] == "one-page" for _ in range(3))
 
 
@@ -204,11 +215,11 @@ def test_exposure_is_recorded_once_under_concurrent_calls(project):
     for thread in threads:
         thread.join()
     assert len(set(results)) == 1 and len(results) == 16
-    items = list(AssignmentItem.query("test#x"))
+    items = list(stored_assignments("x"))
     assert len(items) == 1 and items[0].exposed_at is not None
     first = items[0].exposed_at
     assign("racer", ["x"])
-    assert AssignmentItem.get("test#x", "racer").exposed_at == first
+    assert stored_assignment("x", "racer").exposed_at == first
 
 
 def test_projects_are_isolated(project):
@@ -265,7 +276,7 @@ def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(pro
     calls.clear()
     assignment.assign("test", quiet.model_copy(update={"expose": True}), datetime.now(UTC))
     assert calls == [("GetItem", False), ("UpdateItem", False)]
-    assert AssignmentItem.get("test#y", "quiet").exposed_at is not None
+    assert stored_assignment("y", "quiet").exposed_at is not None
 
 
 def test_first_exposure_is_recorded_once_when_returning_and_new_calls_race(project):
@@ -286,10 +297,10 @@ def test_first_exposure_is_recorded_once_when_returning_and_new_calls_race(proje
     for thread in threads:
         thread.join()
     assert len(set(results)) == 1 and len(results) == 16
-    stored = AssignmentItem.get("test#race", "racer")
+    stored = stored_assignment("race", "racer")
     assert stored.exposed_at is not None
     assign("racer", ["race"])
-    assert AssignmentItem.get("test#race", "racer").exposed_at == stored.exposed_at
+    assert stored_assignment("race", "racer").exposed_at == stored.exposed_at
 
 
 def test_planning_fields(project):
@@ -368,5 +379,32 @@ def test_ids_with_any_characters_never_collide(project):
     ids = ["a", "a#", "a#b", "#a", "a/b", "ä", "a\u0308", "😀", "a b", "A"]
     for distinct_id in ids:
         assign(distinct_id, ["ids"])
-    stored = {item.distinct_id for item in AssignmentItem.query("test#ids")}
+    stored = {item.distinct_id for item in stored_assignments("ids")}
     assert stored == set(ids)
+
+
+def test_an_experiments_users_spread_over_its_shards_and_an_unsharded_one_keeps_its_key(project):
+    from abacus.storage.experiments import ExperimentItem
+
+    create("spread")
+    action("spread", "launch_experiment")
+    for index in range(320):
+        assign(f"spread-{index}", ["spread"])
+    item = ExperimentItem.get("test", "spread")
+    assert item.assignment_shards == 16
+    per_key: dict[str, int] = {}
+    for partition in item.assignment_partitions():
+        per_key[partition] = len(list(AssignmentItem.query(partition)))
+    # No one key holds the experiment: every shard its share (a binomial(320, 1/16) count).
+    assert sum(per_key.values()) == 320 and len(per_key) == 16 and max(per_key.values()) < 3 * 320 / 16
+    assert all(count > 0 for count in per_key.values())
+    # An experiment created before there were shards keeps its one key: assignments, exposures
+    # reported as events and the nightly job all find its users there.
+    create("old")
+    action("old", "launch_experiment")
+    old = ExperimentItem.get("test", "old")
+    old.assignment_shards = None
+    old.save()
+    assignment._definitions.clear()
+    variant = assign("old-user", ["old"])["old"]
+    assert AssignmentItem.get("test#old", "old-user").variant == variant

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
+from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path, stored_assignment, stored_assignments
 
 VALID_EXPERIMENT = json.loads(sample_event("create_experiment")["body"])
 
@@ -52,28 +52,26 @@ def test_walking_skeleton_from_sample_events(project):
 
 
 def test_assignment_is_sticky_and_exposure_recorded_once(project):
-    from abacus.storage.assignments import AssignmentItem
 
     create_and_launch()
     variants = {
         answer(invoke("AssignFunction", sample_event("assign")))[1]["assignments"]["new-checkout"] for _ in range(3)
     }
     assert len(variants) == 1
-    items = list(AssignmentItem.query("test#new-checkout"))
+    items = list(stored_assignments("new-checkout"))
     assert len(items) == 1
     first_exposure = items[0].exposed_at
     invoke("AssignFunction", sample_event("assign"))
-    assert AssignmentItem.get("test#new-checkout", "user-42").exposed_at == first_exposure
+    assert stored_assignment("new-checkout", "user-42").exposed_at == first_exposure
 
 
 def test_assignment_without_expose_records_no_exposure(project):
-    from abacus.storage.assignments import AssignmentItem
 
     create_and_launch()
     body = {"token": TOKEN, "distinct_id": "prefetch", "experiments": ["new-checkout"], "expose": False}
     status, _ = answer(invoke("AssignFunction", sample_event("assign", body=body)))
     assert status == 200
-    assert AssignmentItem.get("test#new-checkout", "prefetch").exposed_at is None
+    assert stored_assignment("new-checkout", "prefetch").exposed_at is None
 
 
 def test_draft_experiment_assigns_nobody(project):

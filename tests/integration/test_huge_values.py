@@ -15,10 +15,9 @@ from abacus.api import json_response
 from abacus.schemas import ExperimentCreate
 from abacus.stats import Settings, VariantData, analyse
 from abacus.storage import assignments, events
-from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
 from abacus.storage.results import SnapshotItem
-from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
+from tests.conftest import TOKEN, answer, assignment_partition, invoke, sample_event, sample_path, stored_assignment
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 EXPOSED = START + timedelta(days=1)
@@ -51,7 +50,7 @@ def create_experiment() -> ExperimentCreate:
 def user(distinct_id: str, variant: str, amounts: list[float], before: tuple[float, ...] = ()) -> list[EventItem]:
     """A user exposed on day 1, with purchases of these amounts on day 2 (and of `before` on day 0,
     in the pre-exposure window): the events, to be written straight to the table."""
-    assignments.assign(keys.experiment_id("test", KEY), distinct_id, variant, EXPOSED, expose=True)
+    assignments.assign(assignment_partition(KEY, distinct_id), distinct_id, variant, EXPOSED, expose=True)
     times = [EXPOSED + timedelta(days=1)] * len(amounts) + [EXPOSED - timedelta(days=1)] * len(before)
     return [
         EventItem(
@@ -63,7 +62,7 @@ def user(distinct_id: str, variant: str, amounts: list[float], before: tuple[flo
             received_at=at,
             properties={"amount": amount},
             expires_at=0,
-            **events.receipt_keys("test", at, f"{distinct_id}-{index}"),
+            **events.receipt_keys("test", at, distinct_id, f"{distinct_id}-{index}"),
         )
         for index, (amount, at) in enumerate(zip([*amounts, *before], times, strict=True))
     ]
@@ -114,7 +113,7 @@ def test_the_nightly_job_ignores_values_beyond_the_bound_and_stores_only_finite_
         *user("early", "b", [12.0], before=(1e308,)),
     ]
     assert events.write_all(stored) == []
-    cached = AssignmentItem.get(keys.experiment_id("test", KEY), "cached")
+    cached = stored_assignment(KEY, "cached")
     key = nightly.metrics_key([spec.primary_metric], nightly.pre_exposure_days(spec))
     assignments.save_values(cached, [1e200], [0.0], START + timedelta(days=3), key, False, START + timedelta(days=3))
     store_old_snapshot("2026-11-20")
@@ -133,7 +132,7 @@ def test_the_nightly_job_ignores_values_beyond_the_bound_and_stores_only_finite_
         "control": (7, 105.0, 3025.0),
         "b": (7, 132.0, 4244.0),
     }
-    assert AssignmentItem.get(keys.experiment_id("test", KEY), "cached").metric_values == [5.0]
+    assert stored_assignment(KEY, "cached").metric_values == [5.0]
 
     status, body = get(f"/experiments/{KEY}/results")
     assert status == 200 and strict(body)["variants"][0]["sum"] == 105.0

@@ -17,7 +17,7 @@ from abacus import experiments, nightly
 from abacus.storage import events as event_store
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
-from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path
+from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path, stored_assignment
 
 
 def launch_sample_experiment() -> None:
@@ -82,7 +82,7 @@ def test_feature_flag_called_is_an_exposure_and_purchase_is_attributed(project):
     launch_sample_experiment()
     status, body = answer(invoke("IngestFunction", sample_event("posthog_batch")))
     assert status == 200 and body["accepted"] == 2
-    user = AssignmentItem.get("test#new-checkout", "user-42")
+    user = stored_assignment("new-checkout", "user-42")
     assert user.variant == "one-page"
     # Stamped 2 s before the batch's sent_at, so (with sent_at's skew corrected) 2 s before receipt.
     assert user.exposed_at is not None
@@ -359,7 +359,7 @@ def test_a_duplicate_with_other_content_changes_nothing(project):
     status, body = post([*twins, purchase("twin", "p2", now - timedelta(days=1))])
     assert status == 200 and (body["accepted"], body["duplicates"]) == (2, 1)
     for user in ("resent", "twin"):
-        assert AssignmentItem.get("test#new-checkout", user).exposed_at == exposed
+        assert stored_assignment("new-checkout", user).exposed_at == exposed
     run_nightly(now + timedelta(days=1))
     rows = {row["key"]: row for row in results()["variants"]}
     assert (rows["one-page"]["exposures"], rows["one-page"]["conversions"]) == (2, 0)
@@ -384,7 +384,7 @@ def test_override_users_are_never_exposed(project):
     assert post([native, *buys, *regular])[0] == 200
     for user in ("qa-sdk", "qa-native", "qa-assign"):
         with pytest.raises(AssignmentItem.DoesNotExist):
-            AssignmentItem.get("test#new-checkout", user)
+            stored_assignment("new-checkout", user)
     run_nightly(now + timedelta(days=1))
     rows = {row["key"]: row for row in results()["variants"]}
     assert {key: (row["exposures"], row["conversions"]) for key, row in rows.items()} == {
@@ -410,7 +410,7 @@ def test_exposures_before_the_launch_are_refused(project):
     status, body = post(events)
     assert status == 200 and body["accepted"] == 2
     with pytest.raises(AssignmentItem.DoesNotExist):
-        AssignmentItem.get("test#new-checkout", "early")
+        stored_assignment("new-checkout", "early")
     run_nightly(datetime.now(UTC) + timedelta(days=1))
     assert sum(row["exposures"] for row in results()["variants"]) == 0
     # The answer says how many exposure events were no exposure, resent or not.
@@ -430,8 +430,8 @@ def test_exposures_after_the_stop_are_refused_and_those_from_the_run_count_howev
     )
     assert status == 200 and body["accepted"] == 3
     with pytest.raises(AssignmentItem.DoesNotExist):
-        AssignmentItem.get("test#new-checkout", "after")
-    assert AssignmentItem.get("test#new-checkout", "late").exposed_at == now - timedelta(days=5)
+        stored_assignment("new-checkout", "after")
+    assert stored_assignment("new-checkout", "late").exposed_at == now - timedelta(days=5)
     assert body["refused_exposures"] == 1
     status, recomputed = answer(invoke("ResultsFunction", sample_event("recompute_results")))
     rows = {row["key"]: row for row in recomputed["variants"]}

@@ -13,7 +13,7 @@ from abacus import experiments, keys, nightly
 from abacus.schemas import ExperimentCreate
 from abacus.storage import assignments, events
 from abacus.storage.events import EventItem
-from tests.conftest import invoke, sample_event, sample_path
+from tests.conftest import assignment_partition, invoke, sample_event, sample_path
 
 METRICS = {
     "primary_metric": {"event": "buy", "window_days": 3},
@@ -32,7 +32,7 @@ def _random_users(rng: random.Random, start: datetime) -> tuple[list, list[Event
         distinct_id = f"user #{index} ü/"  # characters that must be safe in keys
         exposed = start + timedelta(hours=rng.uniform(0, 24 * 10))
         variant = ["control", "b", "c"][index % 3]
-        assignments.assign(keys.experiment_id("test", "exp"), distinct_id, variant, exposed, expose=True)
+        assignments.assign(assignment_partition("exp", distinct_id), distinct_id, variant, exposed, expose=True)
         user_events = []
         for n in range(rng.randint(0, 6)):
             name = rng.choice(["buy", "view", "other"])
@@ -50,7 +50,7 @@ def _random_users(rng: random.Random, start: datetime) -> tuple[list, list[Event
                     received_at=at,
                     properties={"amount": amount},
                     expires_at=0,
-                    **events.receipt_keys("test", at, f"{index}-{n}"),
+                    **events.receipt_keys("test", at, distinct_id, f"{index}-{n}"),
                 )
             )
         users.append((variant, exposed, user_events))
@@ -126,7 +126,8 @@ def test_a_failed_experiment_does_not_stop_the_others_and_a_rerun_finishes(proje
         invoke("AssignFunction", sample_event("create_experiment", body=body))
         experiments.apply("test", key, "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposures
         for n in range(4):
-            assignments.assign(f"test#{key}", f"u{n}", "control", datetime(2026, 11, 20, tzinfo=UTC), expose=True)
+            partition = assignment_partition(key, f"u{n}")
+            assignments.assign(partition, f"u{n}", "control", datetime(2026, 11, 20, tzinfo=UTC), expose=True)
     scheduled = json.loads(sample_path("nightly").read_text())
     original = nightly.compute_snapshot
 
@@ -149,7 +150,8 @@ def test_a_failed_experiment_does_not_stop_the_others_and_a_rerun_finishes(proje
 def test_one_experiment_recomputed_for_a_past_day(project):
     invoke("AssignFunction", sample_event("create_experiment"))
     experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposure
-    assignments.assign("test#new-checkout", "u", "control", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
+    partition = assignment_partition("new-checkout", "u")
+    assignments.assign(partition, "u", "control", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
     answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-20"})
     assert answer_["date"] == "2026-11-20" and answer_["variants"][0]["exposures"] == 1
     answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-19"})
@@ -163,7 +165,9 @@ def test_results_command_prints_the_report_as_text(project, capsys):
     invoke("AssignFunction", sample_event("launch_experiment"))
     assert main(["results", "new-checkout", "--project", "test"]) == 0
     assert "no results yet" in capsys.readouterr().out
-    assignments.assign("test#new-checkout", "u", "one-page", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
+    assignments.assign(
+        assignment_partition("new-checkout", "u"), "u", "one-page", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True
+    )
     invoke("ResultsFunction", json.loads(sample_path("nightly").read_text()))
     assert main(["results", "new-checkout", "--project", "test"]) == 0
     printed = capsys.readouterr().out
@@ -190,7 +194,7 @@ def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(projec
         )
         experiments.create("test", spec, start)
         experiments.apply("test", key, "launch", start)
-        assignments.assign(keys.experiment_id("test", key), "buyer", "b", start, expose=True)
+        assignments.assign(assignment_partition(key, "buyer"), "buyer", "b", start, expose=True)
     saved: list[str] = []
     original_save = assignments.save_values
 
@@ -204,7 +208,7 @@ def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(projec
         at = start + timedelta(days=day, hours=12)
         item = EventItem(
             keys.user_id("test", "buyer"), uuid, event="buy", distinct_id="buyer", timestamp=at, received_at=at,
-            expires_at=0, **events.receipt_keys("test", at, uuid),
+            expires_at=0, **events.receipt_keys("test", at, "buyer", uuid),
         )  # fmt: skip
         assert events.write_all([item]) == []
 
@@ -241,7 +245,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
     )
     experiments.create("test", spec, start)
     experiments.apply("test", "converted", "launch", start)
-    assignments.assign(keys.experiment_id("test", "converted"), "fan", "b", start, expose=True)
+    assignments.assign(assignment_partition("converted", "fan"), "fan", "b", start, expose=True)
     reads: list[str] = []
     original_read = events.user_events
 
@@ -256,7 +260,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
         uuid = f"visit-{day}"
         item = EventItem(
             keys.user_id("test", "fan"), uuid, event="visit", distinct_id="fan", timestamp=at, received_at=at,
-            expires_at=0, **events.receipt_keys("test", at, uuid),
+            expires_at=0, **events.receipt_keys("test", at, "fan", uuid),
         )  # fmt: skip
         assert events.write_all([item]) == []
 
@@ -297,7 +301,7 @@ def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
         for n in range(60):
             distinct_id, variant = f"d{day}-u{n}", ["control", "b"][n % 2]
             exposed = start + timedelta(days=day, hours=rng.uniform(0, 23))
-            assignments.assign(keys.experiment_id("test", "week"), distinct_id, variant, exposed, expose=True)
+            assignments.assign(assignment_partition("week", distinct_id), distinct_id, variant, exposed, expose=True)
             before = rng.random() < 0.3
             times = [exposed - timedelta(days=rng.uniform(1, 10))] if before else []
             if rng.random() < (0.6 if before else 0.15) + (0.15 if variant == "b" else 0):
@@ -313,7 +317,7 @@ def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
                         timestamp=at,
                         received_at=exposed,
                         expires_at=0,
-                        **events.receipt_keys("test", exposed, uuid),
+                        **events.receipt_keys("test", exposed, distinct_id, uuid),
                     )
                 )
         assert events.write_all(stored) == []

@@ -11,6 +11,7 @@ from abacus.schemas import ExperimentCreate
 from abacus.storage import assignments, events
 from abacus.storage import results as result_store
 from abacus.storage.events import EventItem
+from tests.conftest import assignment_partition, stored_assignment
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -34,9 +35,13 @@ def _experiment(key: str = "exp", window_days: int = 3, kind: str = "conversion"
 def _event(user: str, uuid: str, at: datetime, received_at: datetime, amount: float = 30.0) -> None:
     item = EventItem(
         keys.user_id("test", user), uuid, event="buy", distinct_id=user, timestamp=at, received_at=received_at,
-        properties={"amount": amount}, expires_at=0, **events.receipt_keys("test", received_at, uuid),
+        properties={"amount": amount}, expires_at=0, **events.receipt_keys("test", received_at, user, uuid),
     )  # fmt: skip
     assert events.write_all([item]) == []
+
+
+def _expose(distinct_id: str, variant: str, at: datetime) -> None:
+    assignments.assign(assignment_partition("exp", distinct_id), distinct_id, variant, at, expose=True)
 
 
 def _latest(experiment_id: str) -> Any:
@@ -58,7 +63,7 @@ def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
     # stamped the day before arrives afterwards: the retry, and every later run, must count it.
     _experiment()
     exposed = START + timedelta(days=1, hours=9)
-    assignments.assign(keys.experiment_id("test", "exp"), "late buyer", "b", exposed, expose=True)
+    _expose("late buyer", "b", exposed)
     cutoff = START + timedelta(days=2)
 
     def fails(snapshot):
@@ -68,7 +73,7 @@ def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
     with pytest.raises(RuntimeError):
         nightly.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     monkeypatch.undo()
-    stored = assignments.AssignmentItem.get(keys.experiment_id("test", "exp"), "late buyer")
+    stored = stored_assignment("exp", "late buyer")
     assert stored.metric_values == [0.0]  # the failed run's values were saved
 
     _event("late buyer", "p1", exposed + timedelta(hours=5), received_at=cutoff + timedelta(hours=3, minutes=30))
@@ -107,7 +112,7 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
     _kept_days(monkeypatch, 46)
     _experiment(window_days=30, kind=kind)
     exposed = START + timedelta(days=1)
-    assignments.assign(keys.experiment_id("test", "exp"), "buyer", "b", exposed, expose=True)
+    _expose("buyer", "b", exposed)
     _event("buyer", "first", START + timedelta(days=2), received_at=START + timedelta(days=2))
 
     def night(day: int):
@@ -153,11 +158,11 @@ def test_a_stopped_experiment_gets_its_final_results(project):
 
     _experiment(window_days=3)
     experiment_id = keys.experiment_id("test", "exp")
-    assignments.assign(experiment_id, "early", "b", START + timedelta(hours=5), expose=True)
+    _expose("early", "b", START + timedelta(hours=5))
     night = START + timedelta(days=1, hours=3)
     assert nightly.run(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
     late_exposure = START + timedelta(days=1, hours=10)  # after the last cut-off, before the stop
-    assignments.assign(experiment_id, "late", "b", late_exposure, expose=True)
+    _expose("late", "b", late_exposure)
     experiments.apply("test", "exp", "stop", START + timedelta(days=1, hours=12))
     _event("late", "buy-after-stop", late_exposure + timedelta(days=2), received_at=late_exposure + timedelta(days=2))
 
@@ -191,10 +196,9 @@ def test_users_made_overrides_and_exposures_stored_before_launch_are_not_counted
     from abacus.schemas import ExperimentPatch
 
     _experiment()
-    experiment_id = keys.experiment_id("test", "exp")
-    assignments.assign(experiment_id, "customer", "b", START + timedelta(hours=5), expose=True)
-    assignments.assign(experiment_id, "tester", "b", START + timedelta(hours=6), expose=True)
-    assignments.assign(experiment_id, "before launch", "b", START - timedelta(days=3), expose=True)
+    _expose("customer", "b", START + timedelta(hours=5))
+    _expose("tester", "b", START + timedelta(hours=6))
+    _expose("before launch", "b", START - timedelta(days=3))
     experiments.update("test", "exp", ExperimentPatch.model_validate({"overrides": {"tester": "b"}}), START)
     cutoff = START + timedelta(days=1)
     snapshot = nightly.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))

@@ -10,7 +10,7 @@ steady state an assignment makes one DynamoDB request per experiment the user is
 
 from datetime import datetime
 
-from abacus import experiments, hashing, keys, lifecycle, targeting
+from abacus import experiments, hashing, lifecycle, targeting
 from abacus.cache import TtlCache
 from abacus.errors import NotFound
 from abacus.schemas import AssignRequest
@@ -50,10 +50,10 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
         return None
     if not hashing.in_rollout(item.key, request.distinct_id, spec.rollout_percentage):
         return None
-    experiment_id = keys.experiment_id(project_id, item.key)
+    partition = item.assignment_partition(request.distinct_id)
     # Read first: a returning user (most calls) costs one eventually consistent read, no write. A
     # stale read is safe: the write below stores nothing a racing call stored first.
-    stored = assignments.get(experiment_id, request.distinct_id)
+    stored = assignments.get(partition, request.distinct_id)
     if stored is not None and stored.exposed_at is not None:
         # Sticky: an exposed user keeps their variant, whatever this request's properties or a
         # changed targeting say (leaving would bias the results).
@@ -63,4 +63,4 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
     if stored is not None and not request.expose:
         return stored.variant
     variant = hashing.pick_variant(item.key, request.distinct_id, [(v.key, v.weight) for v in spec.variants])
-    return assignments.assign(experiment_id, request.distinct_id, variant, now, expose=request.expose).variant
+    return assignments.assign(partition, request.distinct_id, variant, now, expose=request.expose).variant

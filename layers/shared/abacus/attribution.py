@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 
-from abacus import assignment, experiments, exposures, keys, lifecycle
+from abacus import assignment, experiments, exposures, lifecycle
 from abacus.schemas import ExperimentFields
 from abacus.storage import assignments
 from abacus.storage.events import EventItem
@@ -62,7 +62,7 @@ def attribute(project_id: str, items: list[EventItem]) -> Attribution:
         moved = sum(
             pool.map(
                 lambda pair: assignments.record_exposure(
-                    keys.experiment_id(project_id, pair[0][0]), pair[0][1], pair[1][0], pair[1][1]
+                    launched[pair[0][0]][0].assignment_partition(pair[0][1]), pair[0][1], pair[1][0], pair[1][1]
                 ),
                 firsts.items(),
             )

@@ -60,6 +60,7 @@ def create(project_id: str, spec: ExperimentCreate, now: datetime) -> Experiment
         created_at=now,
         updated_at=now,
         history=[{"at": now.isoformat(), "action": "create"}],
+        assignment_shards=settings.assignment_shards,
     )
     try:
         store.insert(item)

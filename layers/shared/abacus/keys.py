@@ -19,5 +19,16 @@ def experiment_id(project_id: str, experiment_key: str) -> str:
     return f"{project_id}#{experiment_key}"
 
 
+def assignment_partition(experiment_id: str, distinct_id: str, shards: int | None) -> str:
+    """The assignments table's key of a user of an experiment: `project#key#NN` for an experiment
+    created with shards, `project#key` for one created before there were any."""
+    return f"{experiment_id}#{shard_of(distinct_id, shards):02d}" if shards else experiment_id
+
+
+def assignment_partitions(experiment_id: str, shards: int | None) -> list[str]:
+    """Every assignments key of an experiment."""
+    return [f"{experiment_id}#{shard:02d}" for shard in range(shards)] if shards else [experiment_id]
+
+
 def user_id(project_id: str, distinct_id: str) -> str:
     return f"{project_id}#{distinct_id}"

@@ -268,7 +268,7 @@ def metric_statistics(
     key = metrics_key(metrics, pre_days)
     users = [
         (user, user.exposed_at)
-        for user in assignments.exposed_users(keys.experiment_id(project_id, experiment.key))
+        for user in assignments.exposed_users(experiment.assignment_partitions())
         if user.exposed_at is not None
         and user.exposed_at < cutoff
         and user.variant in variant_keys

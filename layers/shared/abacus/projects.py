@@ -54,7 +54,7 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     deleted["credentials"] = store.delete_credentials(project_id)
     for experiment in experiments.in_project(project_id):
         experiment_id = keys.experiment_id(project_id, experiment.key)
-        deleted["assignments"] += assignments.delete_experiment(experiment_id)
+        deleted["assignments"] += assignments.delete_experiment(experiment.assignment_partitions())
         deleted["results"] += results.delete_experiment(experiment_id)
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)

@@ -14,6 +14,7 @@ class Settings:
     region: str | None
     event_retention_days: int
     receipt_shards: int  # the by-receipt index's keys a project's day is spread over
+    assignment_shards: int  # the assignments table's keys a new experiment's users are spread over
 
 
 def load_settings() -> Settings:
@@ -27,6 +28,7 @@ def load_settings() -> Settings:
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "90")),
         receipt_shards=int(env.get("EVENT_RECEIPT_SHARDS", "16")),
+        assignment_shards=int(env.get("ASSIGNMENT_SHARDS", "16")),
     )
 
 

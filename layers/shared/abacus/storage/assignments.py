@@ -31,6 +31,8 @@ class AssignmentItem(Model):
     class Meta(TableMeta):
         table_name = settings.assignments_table
 
+    # project#key#NN, the user's shard of the experiment (keys.assignment_partition); project#key
+    # for an experiment created before there were shards.
     experiment_id = UnicodeAttribute(hash_key=True)
     distinct_id = UnicodeAttribute(range_key=True)
     variant = UnicodeAttribute()
@@ -94,9 +96,11 @@ def get(experiment_id: str, distinct_id: str) -> AssignmentItem | None:
         return None
 
 
-def exposed_users(experiment_id: str) -> Iterator[AssignmentItem]:
-    """Every exposed user of an experiment, paged by PynamoDB."""
-    return AssignmentItem.query(experiment_id, filter_condition=AssignmentItem.exposed_at.exists())
+def exposed_users(partitions: list[str]) -> Iterator[AssignmentItem]:
+    """Every exposed user of an experiment (its keys, from ExperimentItem.assignment_partitions),
+    paged by PynamoDB."""
+    for partition in partitions:
+        yield from AssignmentItem.query(partition, filter_condition=AssignmentItem.exposed_at.exists())
 
 
 def save_values(
@@ -122,8 +126,9 @@ def save_values(
     )
 
 
-def delete_experiment(experiment_id: str) -> int:
-    """Deletes every assignment of an experiment."""
-    return delete_each(
-        AssignmentItem, AssignmentItem.query(experiment_id, attributes_to_get=["experiment_id", "distinct_id"])
+def delete_experiment(partitions: list[str]) -> int:
+    """Deletes every assignment of an experiment (its keys, from ExperimentItem.assignment_partitions)."""
+    return sum(
+        delete_each(AssignmentItem, AssignmentItem.query(partition, attributes_to_get=["experiment_id", "distinct_id"]))
+        for partition in partitions
     )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
+    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
@@ -17,6 +18,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
+from abacus import keys
 from abacus.settings import settings
 from abacus.storage.base import TableMeta, delete_each, error_code, error_message, nullable
 
@@ -38,6 +40,19 @@ class ExperimentItem(Model):
     version = VersionAttribute()
     # A complete experiment whose final snapshot is written: the nightly job is done with it.
     results_final = nullable(BooleanAttribute())
+    # The assignments table's keys its users are spread over (keys.assignment_partition), fixed at
+    # creation; None for an experiment created before there were shards (one key).
+    assignment_shards = nullable(NumberAttribute())
+
+    def assignment_partition(self, distinct_id: str) -> str:
+        return keys.assignment_partition(keys.experiment_id(self.project_id, self.key), distinct_id, self.shards)
+
+    def assignment_partitions(self) -> list[str]:
+        return keys.assignment_partitions(keys.experiment_id(self.project_id, self.key), self.shards)
+
+    @property
+    def shards(self) -> int | None:
+        return int(self.assignment_shards) if self.assignment_shards else None
 
 
 class AlreadyExists(Exception):
