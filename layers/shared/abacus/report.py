@@ -1,13 +1,14 @@
 """The results as a person reads them: a self-contained HTML page (verdict, variants table, and
 inline SVG charts of the cumulative lift with its interval and of the probability to be best over
-the days), and the same as text for a terminal. Pure functions of the snapshots."""
+the days; then each secondary metric's table), and the same as text for a terminal. Pure
+functions of the snapshots."""
 
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from abacus.documents import Analysis, Experiment, Lift, Snapshot, VariantAnalysis
+from abacus.documents import Analysis, Experiment, Lift, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
 
 _COLOURS = [
     "#4c78a8",
@@ -96,19 +97,61 @@ def _line(variant: str, exposures: str, value: str, mean: str, best: str, lift: 
     return f"{variant:<14}{exposures:>10}{value:>12}{mean:>10}{best:>9}   {lift:<30}{p:>8}"
 
 
+def metric_verdict_sentence(analysis: Analysis) -> str:
+    """What a secondary metric's own analysis found: the experiment's verdict rests on the primary."""
+    verdict = analysis["verdict"]
+    found = {
+        "ship": "Significant on this metric",
+        "invalid": "Invalid",
+        "no_effect": "No effect on this metric",
+        "keep_running": "Not conclusive on this metric",
+    }
+    return f"{found[verdict['decision']]}: {verdict['reason']}."
+
+
+def secondary_note(snapshot: SnapshotAnalysis) -> str:
+    """How far the secondary metrics' p-values are adjusted for the comparisons made."""
+    secondary = snapshot.get("secondary_metrics", [])
+    treatments = [row for row in snapshot["variants"] if "lift" in row]
+    analysed = 1 + len(secondary)
+    adjusted = all("p_value_adjusted" in row for metric in secondary for row in metric["variants"] if "lift" in row)
+    within = (
+        f"Holm-adjusted across each metric's {len(treatments)} comparisons with the control, but not"
+        if adjusted and len(treatments) > 1
+        else "not adjusted"
+    )
+    return (
+        f"Secondary metrics are analysed as the primary is; their p-values are {within} for the {analysed} metrics "
+        "analysed, so one may cross the significance bar by chance. The verdict rests on the primary metric."
+    )
+
+
+def _metric_title(analysis: MetricAnalysis) -> str:
+    metric = analysis["metric"]
+    return f"Secondary metric: {metric['event']} ({metric['kind']})"
+
+
+def _text_table(analysis: Analysis) -> list[str]:
+    header = _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value")
+    return [header, *(_line(*r) for r in rows(analysis))]
+
+
 def text(snapshot: Snapshot, experiment: str) -> str:
     metric = snapshot.get("metric", {})
     lines = [
         f"{experiment}: results for {snapshot['date']} (metric {metric.get('event', '?')}, {metric.get('kind', '')})",
         "",
-        _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value"),
+        *_text_table(snapshot),
     ]
-    for r in rows(snapshot):
-        lines.append(_line(*r))
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines.append(verdict_sentence(snapshot))
     lines += snapshot.get("explanation", [])
+    secondary = snapshot.get("secondary_metrics", [])
+    if secondary:
+        lines += ["", secondary_note(snapshot)]
+    for analysis in secondary:
+        lines += ["", _metric_title(analysis), *_text_table(analysis), metric_verdict_sentence(analysis)]
     return "\n".join(lines)
 
 
@@ -205,26 +248,47 @@ def _over_days[V](history: list[Snapshot], key: str, number: Callable[[VariantAn
     return [None if row is None else number(row) for row in (_variant_row(day, key) for day in history)]
 
 
+def _html_table(analysis: Analysis) -> str:
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in r) + "</tr>" for r in rows(analysis))
+    return (
+        "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
+        "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
+    """Each secondary metric's table and what its analysis found, under a note on the adjustment."""
+    secondary = snapshot.get("secondary_metrics", [])
+    if not secondary:
+        return ""
+    return f'<h2>Secondary metrics</h2><p class="note">{html.escape(secondary_note(snapshot))}</p>' + "".join(
+        f'<section class="secondary"><h3>{html.escape(_metric_title(analysis))}</h3>'
+        f'<p class="metric-verdict">{html.escape(metric_verdict_sentence(analysis))} '
+        f"({html.escape(analysis.get('method', ''))})</p>{_html_table(analysis)}</section>"
+        for analysis in secondary
+    )
+
+
 def _results_body(history: list[Snapshot]) -> str:
-    """The verdict, the variants table and the two charts, from the latest snapshot and the days."""
+    """The verdict, the variants table and the two charts, from the latest snapshot and the days;
+    then the secondary metrics' tables."""
     latest = history[-1]
     days = [s["date"] for s in history]
     treatments = [r["key"] for r in latest["variants"] if "lift" in r]
     lifts: Series = {key: _over_days(history, key, _relative_lift) for key in treatments}
     bands: Bands = {key: _over_days(history, key, _relative_interval) for key in treatments}
     best: Series = {r["key"]: _over_days(history, r["key"], _probability_to_be_best) for r in latest["variants"]}
-    table = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in r) + "</tr>" for r in rows(latest))
     metric = latest.get("metric", {})
     return (
         f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
         f"<p>Data up to {html.escape(latest['date'])}; metric <b>{html.escape(str(metric.get('event', '')))}</b> "
         f"({html.escape(str(metric.get('kind', '')))}); {html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
-        + "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
-        "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
-        f"<tbody>{table}</tbody></table>"
+        + _html_table(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + _chart("Probability to be best", days, best, None, False)
+        + _secondary_sections(latest)
     )
 
 
