@@ -5,7 +5,7 @@ functions of the snapshots."""
 
 import html
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from abacus.documents import Analysis, Experiment, Lift, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
@@ -25,7 +25,10 @@ _COLOURS = [
 
 
 # The charts' size and margins, in SVG units.
-_WIDTH, _HEIGHT, _LEFT, _BOTTOM, _TOP = 640, 260, 56, 28, 24
+_WIDTH, _HEIGHT, _LEFT, _RIGHT, _BOTTOM, _TOP = 640, 260, 56, 16, 28, 24
+_PLOT_WIDTH = _WIDTH - _LEFT - _RIGHT
+# On a single day, the series stand side by side, this far apart, so that their intervals show.
+_DODGE = 14
 # One value a day per variant (None where undefined), and the interval around it.
 type Series = dict[str, list[float | None]]
 type Bands = dict[str, list[list[float] | None]]
@@ -157,18 +160,25 @@ def text(snapshot: Snapshot, experiment: str) -> str:
 
 @dataclass(frozen=True)
 class _Frame:
-    """Where a day and a value land in the chart: days spread over the width, values from low
-    (bottom) to high (top)."""
+    """Where a day and a value land in the chart: days spread over the width (a single day in the
+    middle), values from low (bottom) to high (top); `shift` moves a series aside on a single day."""
 
     low: float
     high: float
-    step: float
+    days: int
+    shift: float = 0.0
 
     def x(self, day: int) -> float:
-        return _LEFT + day * self.step
+        if self.days == 1:
+            return _LEFT + _PLOT_WIDTH / 2 + self.shift
+        return _LEFT + day * _PLOT_WIDTH / (self.days - 1)
 
     def y(self, value: float) -> float:
         return _TOP + (self.high - value) / (self.high - self.low) * (_HEIGHT - _TOP - _BOTTOM)
+
+    def of_series(self, index: int, count: int) -> "_Frame":
+        """The frame a series draws in: on a single day, side by side with the others."""
+        return replace(self, shift=(index - (count - 1) / 2) * _DODGE) if self.days == 1 else self
 
 
 def _frame(values: list[float], days: int) -> _Frame:
@@ -176,7 +186,7 @@ def _frame(values: list[float], days: int) -> _Frame:
     low, high = min([*values, 0.0]), max([*values, 0.0])
     if high == low:
         high = low + 1
-    return _Frame(low, high, (_WIDTH - _LEFT - 16) / max(1, days - 1))
+    return _Frame(low, high, days)
 
 
 def _figure(title: str, content: str) -> str:
@@ -189,7 +199,8 @@ def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[
     parts = [
         f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
         f'width="{_WIDTH}" height="{_HEIGHT}">',
-        f'<line x1="{_LEFT}" y1="{zero:.1f}" x2="{_WIDTH - 16}" y2="{zero:.1f}" stroke="#999" stroke-dasharray="4 3"/>',
+        f'<line x1="{_LEFT}" y1="{zero:.1f}" x2="{_WIDTH - _RIGHT}" y2="{zero:.1f}" stroke="#999" '
+        'stroke-dasharray="4 3"/>',
     ]
     for tick in (frame.low, (frame.low + frame.high) / 2, frame.high):
         label = f"{tick:+.0%}" if as_percent else f"{tick:.0%}"
@@ -204,20 +215,31 @@ def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[
 
 
 def _band(frame: _Frame, pairs: list[list[float] | None], colour: str) -> list[str]:
-    """The interval around a series as a shaded polygon (none when no day has one)."""
+    """The interval around a series as a shaded polygon, or as an error bar when a single day has
+    one (a polygon over one day has no width); none when no day has one."""
     upper = [(frame.x(i), frame.y(p[1])) for i, p in enumerate(pairs) if p]
     lower = [(frame.x(i), frame.y(p[0])) for i, p in enumerate(pairs) if p]
     if not upper:
         return []
+    if len(upper) == 1:
+        (x, top), (_, bottom) = upper[0], lower[0]
+        bar = f"M{x - 5:.1f},{top:.1f}H{x + 5:.1f}M{x:.1f},{top:.1f}V{bottom:.1f}M{x - 5:.1f},{bottom:.1f}H{x + 5:.1f}"
+        return [f'<path class="band" d="{bar}" fill="none" stroke="{colour}" stroke-width="1.5"/>']
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in upper + lower[::-1])
     return [f'<polygon class="band" points="{points}" fill="{colour}" fill-opacity="0.18"/>']
 
 
 def _series(frame: _Frame, index: int, name: str, line: list[float | None], colour: str) -> list[str]:
-    """A series' line (skipping undefined days) and its name, stacked at the top right."""
-    points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in enumerate(line) if v is not None)
+    """A series' line (skipping undefined days), or its point when a single day has a value, and its
+    name, stacked at the top right."""
+    points = [(frame.x(i), frame.y(v)) for i, v in enumerate(line) if v is not None]
+    if len(points) == 1:
+        mark = f'<circle class="series" cx="{points[0][0]:.1f}" cy="{points[0][1]:.1f}" r="4" fill="{colour}"/>'
+    else:
+        drawn = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        mark = f'<polyline class="series" points="{drawn}" fill="none" stroke="{colour}" stroke-width="2.5"/>'
     return [
-        f'<polyline class="series" points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"/>',
+        mark,
         f'<text x="{_WIDTH - 12}" y="{_TOP + 14 * index}" text-anchor="end" font-size="12" fill="{colour}">'
         f"{html.escape(name)}</text>",
     ]
@@ -234,7 +256,8 @@ def _chart(title: str, days: list[str], series: Series, bands: Bands | None, as_
     parts = _axes(frame, title, days, as_percent)
     for index, (name, line) in enumerate(series.items()):
         colour = _COLOURS[index % len(_COLOURS)]
-        parts += _band(frame, bands.get(name) or [], colour) + _series(frame, index, name, line, colour)
+        drawn_in = frame.of_series(index, len(series))
+        parts += _band(drawn_in, bands.get(name) or [], colour) + _series(drawn_in, index, name, line, colour)
     parts.append("</svg>")
     return _figure(title, "".join(parts))
 

@@ -1,0 +1,89 @@
+"""The report's charts as headless Chromium lays them out: a single day draws each series as a
+point with its interval. The page is opened from a file with a script that measures every label
+and mark (getBoundingClientRect, relative to its SVG) and writes the measures into the page,
+which Chromium then prints (--dump-dom)."""
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from abacus import report
+from tests.report_history import EXPERIMENT, history
+
+MEASURE = """<script>
+(() => {
+  const charts = [...document.querySelectorAll("figure.chart svg")].map((svg) => {
+    const box = svg.getBoundingClientRect();
+    const measure = (element) => {
+      const r = element.getBoundingClientRect();
+      return {left: r.left - box.left, right: r.right - box.left, top: r.top - box.top,
+              bottom: r.bottom - box.top, width: r.width, height: r.height};
+    };
+    const zero = svg.querySelector("line[stroke-dasharray]");
+    return {
+      width: box.width,
+      height: box.height,
+      texts: [...svg.querySelectorAll("text")].map((t) => ({text: t.textContent, ...measure(t)})),
+      series: [...svg.querySelectorAll(".series")].map(measure),
+      bands: [...svg.querySelectorAll(".band")].map(measure),
+      zero: zero && measure(zero),
+    };
+  });
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify(charts);
+  document.body.append(out);
+})();
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def charts_of(tmp_path_factory) -> Callable[..., list[dict]]:
+    """The measured charts (lift, then probability to be best) of a history's report page."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "make test installs Debian's chromium; run it so"
+    measured: dict[int, list[dict]] = {}
+
+    def charts(days: int) -> list[dict]:
+        if days not in measured:
+            folder = tmp_path_factory.mktemp(f"report-{days}")
+            snapshots = history(days)
+            page = folder / "report.html"
+            page.write_text(report.page(EXPERIMENT, snapshots).replace("</body>", MEASURE + "</body>"))
+            printed = subprocess.run(
+                [
+                    chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={folder}/data", "--dump-dom", page.as_uri(),
+                ],
+                check=True, capture_output=True, text=True, timeout=120,
+            ).stdout  # fmt: skip
+            found = re.search(r'<pre id="measured">(.*?)</pre>', printed, re.DOTALL)
+            assert found, f"the page was not measured: {printed[-500:]}"
+            measured[days] = json.loads(html.unescape(found.group(1)))
+        return measured[days]
+
+    return charts
+
+
+def inside(box: dict, chart: dict) -> bool:
+    return box["left"] >= 0 and box["top"] >= 0 and box["right"] <= chart["width"] and box["bottom"] <= chart["height"]
+
+
+def test_a_single_day_draws_each_series_as_a_point_with_its_interval(charts_of):
+    lift, best = charts_of(1)
+    treatments, variants = 2, 3
+    assert len(lift["series"]) == len(lift["bands"]) == treatments and len(best["series"]) == variants
+    for chart in (lift, best):
+        for mark in chart["series"] + chart["bands"]:
+            assert mark["width"] > 0 and mark["height"] > 0, f"{mark}: nothing is drawn"
+            assert inside(mark, chart)
+    for point, interval in zip(lift["series"], lift["bands"], strict=True):
+        centre_x, centre_y = (point["left"] + point["right"]) / 2, (point["top"] + point["bottom"]) / 2
+        assert abs(centre_x - (interval["left"] + interval["right"]) / 2) < 0.5
+        assert interval["top"] < centre_y < interval["bottom"], "the point lies on its interval"
