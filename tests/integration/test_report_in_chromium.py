@@ -1,5 +1,6 @@
-"""The report's charts as headless Chromium lays them out: a single day draws each series as a
-point with its interval. The page is opened from a file with a script that measures every label
+"""The report's charts as headless Chromium lays them out, for histories of 1 to 90 days: a single
+day draws each series as a point with its interval, and the date labels neither overlap nor leave
+the chart. The page is opened from a file with a script that measures every label
 and mark (getBoundingClientRect, relative to its SVG) and writes the measures into the page,
 which Chromium then prints (--dump-dom)."""
 
@@ -9,6 +10,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 
@@ -40,6 +42,8 @@ MEASURE = """<script>
   document.body.append(out);
 })();
 </script>"""
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+HISTORIES = [1, 2, 7, 30, 90]
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +75,29 @@ def charts_of(tmp_path_factory) -> Callable[..., list[dict]]:
     return charts
 
 
+def overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
 def inside(box: dict, chart: dict) -> bool:
     return box["left"] >= 0 and box["top"] >= 0 and box["right"] <= chart["width"] and box["bottom"] <= chart["height"]
+
+
+@pytest.mark.parametrize("days", HISTORIES)
+def test_date_labels_neither_overlap_nor_leave_the_chart(charts_of, days):
+    snapshots = history(days)
+    first, last = snapshots[0]["date"], snapshots[-1]["date"]
+    for chart in charts_of(days):
+        labels = sorted((t for t in chart["texts"] if DATE.fullmatch(t["text"])), key=lambda t: t["left"])
+        for text in chart["texts"]:
+            assert inside(text, chart), f"{text} leaves the chart ({chart['width']} x {chart['height']})"
+        for index, label in enumerate(labels):
+            assert not any(overlap(label, other) for other in labels[index + 1 :]), f"{label} overlaps another"
+        # Each day once, in order, the first and the last among them, and the days between where they fit.
+        assert [label["text"] for label in labels] == sorted({label["text"] for label in labels})
+        assert labels[0]["text"] == first and labels[-1]["text"] == last
+        assert len(labels) >= min(days, 4), "the axis labels the days between its ends where they fit"
+        assert all(date.fromisoformat(label["text"]) for label in labels)
 
 
 def test_a_single_day_draws_each_series_as_a_point_with_its_interval(charts_of):

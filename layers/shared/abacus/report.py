@@ -4,6 +4,7 @@ the days; then each secondary metric's table), and the same as text for a termin
 functions of the snapshots."""
 
 import html
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -27,6 +28,9 @@ _COLOURS = [
 # The charts' size and margins, in SVG units.
 _WIDTH, _HEIGHT, _LEFT, _RIGHT, _BOTTOM, _TOP = 640, 260, 56, 16, 28, 24
 _PLOT_WIDTH = _WIDTH - _LEFT - _RIGHT
+# A date label's width is at most this per character (11px sans-serif: a digit is 7 in DejaVu
+# Sans), and labels keep this gap between them.
+_DIGIT_WIDTH, _LABEL_GAP = 0.65 * 11, 8
 # On a single day, the series stand side by side, this far apart, so that their intervals show.
 _DODGE = 14
 # One value a day per variant (None where undefined), and the interval around it.
@@ -194,7 +198,7 @@ def _figure(title: str, content: str) -> str:
 
 
 def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[str]:
-    """The SVG's opening, the dashed zero line, three value ticks and the first and last days."""
+    """The SVG's opening, the dashed zero line, three value ticks and the days' labels."""
     zero = frame.y(0)
     parts = [
         f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
@@ -207,11 +211,27 @@ def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[
         parts.append(
             f'<text x="{_LEFT - 6}" y="{frame.y(tick) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>'
         )
-    for i, anchor in ((0, "start"), (len(days) - 1, "end")):
+    for i, anchor in _day_labels(frame, days):
         parts.append(
-            f'<text x="{frame.x(i):.1f}" y="{_HEIGHT - 8}" text-anchor="{anchor}" font-size="11">{days[i]}</text>'
+            f'<text x="{frame.x(i):.1f}" y="{_HEIGHT - 8}" text-anchor="{anchor}" font-size="11">'
+            f"{html.escape(days[i])}</text>"
         )
     return parts
+
+
+def _day_labels(frame: _Frame, days: list[str]) -> list[tuple[int, str]]:
+    """The days labelled under the chart, with their anchors: a single day centred under it; else
+    the first (from its left end) and the last (to its right end), so neither leaves the chart, and
+    between them every n-th day, centred, n the fewest days that keep a label and a gap apart from
+    its neighbours."""
+    if len(days) == 1:
+        return [(0, "middle")]
+    # How far a centred label stands from an end's (half its width and a whole one, and a gap).
+    apart = 1.5 * max(map(len, days)) * _DIGIT_WIDTH + _LABEL_GAP
+    last = len(days) - 1
+    every = math.ceil(apart / (frame.x(1) - frame.x(0)))
+    between = [(i, "middle") for i in range(every, last, every) if frame.x(last) - frame.x(i) >= apart]
+    return [(0, "start"), *between, (last, "end")]
 
 
 def _band(frame: _Frame, pairs: list[list[float] | None], colour: str) -> list[str]:
