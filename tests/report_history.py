@@ -3,6 +3,7 @@ each analysed by the stats engine from simulated users (a primary metric and two
 without storage or handlers."""
 
 import random
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
@@ -50,7 +51,7 @@ class _Totals:
         return VariantData(key, self.exposures, conversions=self.counts[metric])
 
 
-def history(days: int, rates: dict[str, tuple[float, ...]] = RATES, users_per_day: int = 300) -> list[Snapshot]:
+def history(days: int, rates: Mapping[str, tuple[float, ...]] = RATES, users_per_day: int = 300) -> list[Snapshot]:
     """`days` daily snapshots, oldest first, of users arriving each day at their variant's rates."""
     rng = random.Random(days)
     totals = {key: _Totals() for key in rates}

@@ -1,8 +1,8 @@
 """The report's charts as headless Chromium lays them out, for histories of 1 to 90 days: a single
-day draws each series as a point with its interval, and the date labels neither overlap nor leave
-the chart. The page is opened from a file with a script that measures every label
-and mark (getBoundingClientRect, relative to its SVG) and writes the measures into the page,
-which Chromium then prints (--dump-dom)."""
+day draws each series as a point with its interval, the date labels neither overlap nor leave the
+chart, and the zero line is labelled 0%. The page is opened from a file with a script that
+measures every label and mark (getBoundingClientRect, relative to its SVG) and writes the
+measures into the page, which Chromium then prints (--dump-dom)."""
 
 import html
 import json
@@ -44,6 +44,8 @@ MEASURE = """<script>
 </script>"""
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 HISTORIES = [1, 2, 7, 30, 90]
+# Every treatment beats the control by far: every lift and interval above 0.
+FAR_BETTER = {"control": (0.10, 0.40, 0.20), "one-page": (0.50, 0.44, 0.22), "two-page": (0.45, 0.39, 0.20)}
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +53,12 @@ def charts_of(tmp_path_factory) -> Callable[..., list[dict]]:
     """The measured charts (lift, then probability to be best) of a history's report page."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "make test installs Debian's chromium; run it so"
-    measured: dict[int, list[dict]] = {}
+    measured: dict[tuple[int, bool], list[dict]] = {}
 
-    def charts(days: int) -> list[dict]:
-        if days not in measured:
+    def charts(days: int, far_better: bool = False) -> list[dict]:
+        if (days, far_better) not in measured:
             folder = tmp_path_factory.mktemp(f"report-{days}")
-            snapshots = history(days)
+            snapshots = history(days, FAR_BETTER, users_per_day=3000) if far_better else history(days)
             page = folder / "report.html"
             page.write_text(report.page(EXPERIMENT, snapshots).replace("</body>", MEASURE + "</body>"))
             printed = subprocess.run(
@@ -69,8 +71,8 @@ def charts_of(tmp_path_factory) -> Callable[..., list[dict]]:
             ).stdout  # fmt: skip
             found = re.search(r'<pre id="measured">(.*?)</pre>', printed, re.DOTALL)
             assert found, f"the page was not measured: {printed[-500:]}"
-            measured[days] = json.loads(html.unescape(found.group(1)))
-        return measured[days]
+            measured[days, far_better] = json.loads(html.unescape(found.group(1)))
+        return measured[days, far_better]
 
     return charts
 
@@ -112,3 +114,13 @@ def test_a_single_day_draws_each_series_as_a_point_with_its_interval(charts_of):
         centre_x, centre_y = (point["left"] + point["right"]) / 2, (point["top"] + point["bottom"]) / 2
         assert abs(centre_x - (interval["left"] + interval["right"]) / 2) < 0.5
         assert interval["top"] < centre_y < interval["bottom"], "the point lies on its interval"
+
+
+@pytest.mark.parametrize(("days", "far_better"), [(1, False), (7, False), (90, False), (7, True)])
+def test_the_zero_line_is_labelled_0(charts_of, days, far_better):
+    for chart in charts_of(days, far_better):
+        zero = chart["zero"]
+        ticks = [text for text in chart["texts"] if text["right"] <= zero["left"] + 0.5]
+        assert [tick["text"] for tick in ticks if tick["top"] <= zero["top"] <= tick["bottom"]] == ["0%"]
+        assert len({tick["text"] for tick in ticks}) == len(ticks), f"two ticks read the same: {ticks}"
+        assert not any(overlap(a, b) for index, a in enumerate(ticks) for b in ticks[index + 1 :])

@@ -31,6 +31,8 @@ _PLOT_WIDTH = _WIDTH - _LEFT - _RIGHT
 # A date label's width is at most this per character (11px sans-serif: a digit is 7 in DejaVu
 # Sans), and labels keep this gap between them.
 _DIGIT_WIDTH, _LABEL_GAP = 0.65 * 11, 8
+# The values labelled at the left stand at least this far apart (their font is 11).
+_TICK_CLEARANCE = 14
 # On a single day, the series stand side by side, this far apart, so that their intervals show.
 _DODGE = 14
 # One value a day per variant (None where undefined), and the interval around it.
@@ -198,7 +200,7 @@ def _figure(title: str, content: str) -> str:
 
 
 def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[str]:
-    """The SVG's opening, the dashed zero line, three value ticks and the days' labels."""
+    """The SVG's opening, the dashed zero line, the values' labels and the days'."""
     zero = frame.y(0)
     parts = [
         f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
@@ -206,8 +208,8 @@ def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[
         f'<line x1="{_LEFT}" y1="{zero:.1f}" x2="{_WIDTH - _RIGHT}" y2="{zero:.1f}" stroke="#999" '
         'stroke-dasharray="4 3"/>',
     ]
-    for tick in (frame.low, (frame.low + frame.high) / 2, frame.high):
-        label = f"{tick:+.0%}" if as_percent else f"{tick:.0%}"
+    for tick in _value_ticks(frame):
+        label = _tick_label(tick, frame.high - frame.low, signed=as_percent)
         parts.append(
             f'<text x="{_LEFT - 6}" y="{frame.y(tick) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>'
         )
@@ -217,6 +219,25 @@ def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[
             f"{html.escape(days[i])}</text>"
         )
     return parts
+
+
+def _value_ticks(frame: _Frame) -> list[float]:
+    """The values labelled at the left: 0, the no-difference line, always; then the lowest, the
+    highest and the middle value, each where it keeps clear of the labels placed."""
+    placed: list[float] = []
+    for tick in (0.0, frame.low, frame.high, (frame.low + frame.high) / 2):
+        if all(abs(frame.y(tick) - frame.y(other)) >= _TICK_CLEARANCE for other in placed):
+            placed.append(tick)
+    return placed
+
+
+def _tick_label(value: float, span: float, signed: bool) -> str:
+    """A value as a percentage, 0 as 0% (neither +0% nor -0%), with the decimals the chart's span
+    needs for labels a clearance apart to read differently (and never as 0%)."""
+    if value == 0:
+        return "0%"
+    decimals = max(0, math.ceil(math.log10(20 / (span * 100))))
+    return f"{value:+.{decimals}%}" if signed else f"{value:.{decimals}%}"
 
 
 def _day_labels(frame: _Frame, days: list[str]) -> list[tuple[int, str]]:
