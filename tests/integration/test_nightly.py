@@ -174,6 +174,25 @@ def test_results_command_prints_the_report_as_text(project, capsys):
     assert main(["results", "missing", "--project", "test"]) == 2
 
 
+def test_the_terminal_and_the_report_show_the_secondary_metrics(project, capsys):
+    from abacus.__main__ import main
+
+    body = json.loads(sample_event("create_experiment")["body"])
+    body["secondary_metrics"] = [{"event": "view", "kind": "count"}, {"event": "buy", "kind": "sum", "property": "x"}]
+    invoke("AssignFunction", sample_event("create_experiment", body=body))
+    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))
+    for n, variant in enumerate(["control", "one-page"] * 3):
+        assignments.assign("test#new-checkout", f"u{n}", variant, datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
+    invoke("ResultsFunction", json.loads(sample_path("nightly").read_text()))
+    assert main(["results", "new-checkout", "--project", "test"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    page = invoke("ResultsFunction", sample_event("get_report"))["body"]
+    for heading in ("Secondary metric: view (count)", "Secondary metric: buy (sum)"):
+        start = printed.index(heading)
+        assert [line.split()[:2] for line in printed[start + 2 : start + 4]] == [["control", "3"], ["one-page", "3"]]
+        assert f"<h3>{heading}</h3>" in page
+
+
 def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(project, monkeypatch):
     """A buyer buying again changes no conversion: recomputed, the stored values are kept as they
     are (no write), and the nights after still count them; a count metric's value changes and is
