@@ -330,3 +330,64 @@ def test_ids_with_any_characters_never_collide(project):
         assign(distinct_id, ["ids"])
     stored = {item.distinct_id for item in AssignmentItem.query("test#ids")}
     assert stored == set(ids)
+
+
+def test_every_invalid_field_is_named_at_once_saying_what_to_fix(project):
+    body = BASE | {
+        "key": "New Checkout",
+        "variants": [{"key": "control", "weight": 60}, {"key": "one-page", "weight": 60}],
+        "overrides": {"Alice": 5},
+        "primary_metric": {"event": "purchase", "kind": "ratio"},
+    }
+    status, got = call("create_experiment", body)
+    assert status == 422, got
+    error = got["error"]
+    fields = [entry["field"] for entry in error["errors"]]
+    assert fields == ["variants", "overrides.Alice", "primary_metric.kind", "key"], error
+    assert error["field"] == "variants", "the first stays where clients read it"
+    for entry in error["errors"]:
+        assert f"{entry['field']}: {entry['message']}" in error["message"]
+    text = json.dumps(got)
+    assert "Value error" not in text and "pattern" not in text and "^[" not in text, text
+    messages = {entry["field"]: entry["message"] for entry in error["errors"]}
+    assert messages["variants"] == "weights must sum to 100, not 120"
+    assert "lowercase slug: letters, digits, - and _, at most 64" in messages["key"]
+
+
+def test_independent_checks_across_fields_are_all_reported(project):
+    body = BASE | {
+        "name": "",
+        "variants": [{"key": "b", "weight": 60}, {"key": "b", "weight": 60}],
+        "primary_metric": {"event": "purchase", "kind": "count", "property": "amount", "baseline": 0.2},
+    }
+    status, got = call("create_experiment", body)
+    messages = {entry["field"]: entry["message"] for entry in got["error"]["errors"]}
+    assert status == 422 and set(messages) == {"name", "variants", "primary_metric"}, got
+    assert all(part in messages["variants"] for part in ("unique", "'control'", "not 120")), messages
+    assert "only a sum metric takes a property" in messages["primary_metric"]
+    assert "baseline_mean and baseline_sd" in messages["primary_metric"]
+    # An override naming no variant is found beside another field's error.
+    status, got = call("create_experiment", BASE | {"name": "", "overrides": {"qa-1": "nope", "qa-2": "nah"}})
+    messages = {entry["field"]: entry["message"] for entry in got["error"]["errors"]}
+    assert status == 422 and set(messages) == {"name", "overrides"}, got
+    assert "'qa-1'" in messages["overrides"] and "'qa-2'" in messages["overrides"]
+    # Windows longer than events are kept: every one of them.
+    long_windows = {"pre_exposure_days": 80, "primary_metric": {"event": "purchase", "window_days": 80}}
+    status, got = call("create_experiment", BASE | long_windows)
+    fields = [entry["field"] for entry in got["error"]["errors"]]
+    assert status == 422 and fields == ["pre_exposure_days", "primary_metric.window_days"], got
+
+
+def test_a_change_leaving_the_experiment_invalid_names_the_field(project):
+    create("e")
+    status, got = patch(
+        "e",
+        {
+            "variants": [{"key": "control", "weight": 50}, {"key": "two-page", "weight": 50}],
+            "overrides": {"qa-1": "one-page"},
+        },
+    )
+    assert status == 422 and got["error"]["field"] == "overrides", got
+    assert got["error"]["errors"] == [
+        {"field": "overrides", "message": "'qa-1' is given 'one-page', which is not a variant (control, two-page)"}
+    ]

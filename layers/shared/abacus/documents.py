@@ -228,10 +228,18 @@ class IngestOutcome(TypedDict):
     refused_exposures: int
 
 
+class FieldError(TypedDict):
+    """One invalid field of a request and what is wrong with it."""
+
+    field: str
+    message: str
+
+
 class ErrorDetail(TypedDict):
     code: str
     message: str
     field: NotRequired[str]
+    errors: NotRequired[list[FieldError]]  # 422: every field at fault, the first being `field`
     not_stored: NotRequired[list[int]]
 
 

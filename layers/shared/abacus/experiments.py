@@ -3,17 +3,20 @@
 from datetime import datetime
 from typing import Any, cast
 
+from pydantic import ValidationError
+
 from abacus import keys, lifecycle, planning, plans, retention
 from abacus.documents import (
     Experiment,
     ExperimentFieldsJson,
     ExperimentPage,
     ExperimentWithHistory,
+    FieldError,
     HistoryEntry,
     Plan,
     SnapshotAnalysis,
 )
-from abacus.errors import Conflict, Invalid, NotFound, TooLarge
+from abacus.errors import Conflict, Invalid, NotFound, TooLarge, field_errors
 from abacus.schemas import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
 from abacus.settings import settings
 from abacus.storage import experiments as store
@@ -32,22 +35,26 @@ def definition(item: ExperimentItem) -> ExperimentFields:
 def _check_windows(spec: ExperimentFields) -> None:
     """Every window the nightly job reads (the pre-exposure one and each metric's) must fit in the
     time events are kept, with the late days and slack that make their values final before their
-    events expire (retention.py)."""
+    events expire (retention.py); 422 naming each one that does not."""
     kept = settings.event_retention_days
     windows = [
         ("pre_exposure_days", spec.pre_exposure_days),
         ("primary_metric.window_days", spec.primary_metric.window_days),
     ]
     windows += [(f"secondary_metrics[{i}].window_days", m.window_days) for i, m in enumerate(spec.secondary_metrics)]
-    for field, days in windows:
-        if retention.days_needed(days) > kept:
-            longest = kept - retention.days_needed(0)
-            raise Invalid(
-                f"{field}: at most {longest} days while events are kept {kept} days (EventRetentionDays): "
-                f"{days} days need {retention.days_needed(days)} ({retention.LATE_EVENT_DAYS} for late events, "
-                f"{retention.NIGHTS_OF_SLACK} nights of slack)",
-                field=field,
-            )
+    longest = kept - retention.days_needed(0)
+    too_long: list[FieldError] = [
+        {
+            "field": field,
+            "message": f"at most {longest} days while events are kept {kept} days (EventRetentionDays): "
+            f"{days} days need {retention.days_needed(days)} ({retention.LATE_EVENT_DAYS} for late events, "
+            f"{retention.NIGHTS_OF_SLACK} nights of slack)",
+        }
+        for field, days in windows
+        if retention.days_needed(days) > kept
+    ]
+    if too_long:
+        raise Invalid.of(too_long)
 
 
 def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
@@ -89,8 +96,8 @@ def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> 
     merged = {**current, **given}
     try:
         merged_spec = ExperimentFields.model_validate(merged)
-    except ValueError as error:
-        raise Invalid(f"the experiment after this change is invalid: {_first_error(error)}") from None
+    except ValidationError as error:
+        raise Invalid.of(field_errors(error.errors())) from None
     _check_windows(merged_spec)
     item.definition = merged
     _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
@@ -217,12 +224,3 @@ def _save(item: ExperimentItem) -> None:
         raise Conflict(f"experiment '{item.key}' changed meanwhile; fetch it and try again") from None
     except store.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None
-
-
-def _first_error(error: ValueError) -> str:
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        return f"{location}: {first['msg']}" if location else first["msg"]
-    return str(error)

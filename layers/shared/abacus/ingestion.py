@@ -10,7 +10,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from abacus import assignment, attribution, experiments, keys, numbers
 from abacus.documents import ErrorBody, IngestOutcome, Rejected
-from abacus.errors import StorageUnavailable, TooLarge
+from abacus.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.retention import LATE, LATE_EVENT_DAYS
 from abacus.schemas import EventSpec
 from abacus.settings import settings
@@ -148,9 +148,8 @@ def _to_item(project_id: str, raw: object, received_at: datetime, retention: tim
     try:
         spec = EventSpec.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "event"
-        raise ValueError(f"{field}: {first['msg']}") from None
+        problems = field_errors(error.errors(), whole="event")
+        raise ValueError("; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)) from None
     bounds.check(spec.event, spec.properties)
     timestamp = event_time(spec.timestamp, received_at)
     if timestamp > received_at + MAX_FUTURE:

@@ -15,10 +15,18 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="The field as sent: `variants[1].key`, `primary_metric.kind`")
+    message: str = Field(description="What is wrong with it, and what it should be")
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="bad_request, unauthorized, forbidden, not_found, conflict, too_large, invalid, ...")
-    message: str = Field(description="What was wrong, naming the field")
-    field: str | None = Field(default=None, description="The field at fault, where there is one")
+    message: str = Field(description="What was wrong and what to do, naming the field (every field, for a 422)")
+    field: str | None = Field(default=None, description="The field at fault, where there is one (a 422's first)")
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 only: every field at fault (the first 50), each with what is wrong"
+    )
     not_stored: list[int] | None = Field(default=None, description="503 only: the events to send again")
 
 
@@ -157,7 +165,7 @@ ERROR_DESCRIPTIONS = {
     429: "Over the project token's requests a minute: retry after Retry-After seconds",
     409: "Not allowed in the experiment's stage, or changed meanwhile",
     413: "Body over 1 MB (also once decompressed) or more than 1,000 events",
-    422: "A field is invalid: `field` names it",
+    422: "Fields are invalid: `errors` lists every one with what is wrong, `field` names the first",
     503: "Storage refused after retries: send the request again (for events, those in `not_stored`)",
 }
 ADMIN_ERRORS = (400, 401, 403, 404, 413, 422, 503)
