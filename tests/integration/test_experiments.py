@@ -68,6 +68,25 @@ def test_every_transition_and_its_refusal(project):
     assert history[2]["changes"] == {"from": "running", "to": "complete", "variant": "one-page"}
 
 
+def test_every_conflict_names_the_next_step(project, monkeypatch):
+    create("dup")
+    status, body = call("create_experiment", BASE | {"key": "dup"})
+    assert (
+        status == 409
+        and "choose another key, or change that one with PATCH /experiments/dup" in body["error"]["message"]
+    )
+    status, body = answer(invoke("ResultsFunction", sample_event("recompute_results", path="/experiments/dup/results")))
+    assert status == 409 and "launch it (POST /experiments/dup/launch)" in body["error"]["message"], body
+    from abacus.storage import experiments as store
+
+    def changed_meanwhile(item):
+        raise store.ChangedMeanwhile
+
+    monkeypatch.setattr(store, "save", changed_meanwhile)
+    status, body = patch("dup", {"name": "other"})
+    assert status == 409 and "GET /experiments/dup and send the change again" in body["error"]["message"], body
+
+
 def test_changes_follow_the_stage(project):
     create("c", rollout_percentage=20)
     status, changed = patch(

@@ -1,4 +1,4 @@
-"""Creating experiments, changing them, moving them through their stages, and describing them."""
+"""Creating experiments, changing them, moving them through their statuses, and describing them."""
 
 from datetime import datetime
 from typing import Any, cast
@@ -71,7 +71,11 @@ def create(project_id: str, spec: ExperimentCreate, now: datetime) -> Experiment
     try:
         store.insert(item)
     except store.AlreadyExists:
-        raise Conflict(f"an experiment keyed '{spec.key}' already exists in this project", field="key") from None
+        raise Conflict(
+            f"an experiment keyed '{spec.key}' already exists in this project: choose another key, "
+            f"or change that one with PATCH /experiments/{spec.key}",
+            field="key",
+        ) from None
     except store.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None
     return item
@@ -85,7 +89,7 @@ def get(project_id: str, key: str) -> ExperimentItem:
 
 
 def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> ExperimentItem:
-    """Applies the fields given in `patch`, if the experiment's stage lets them change."""
+    """Applies the fields given in `patch`, if the experiment's status lets them change."""
     item = get(project_id, key)
     current = item.definition
     given = patch.model_dump(mode="json", exclude_unset=True)
@@ -114,7 +118,7 @@ def apply(
     started_at: datetime | None = None,
 ) -> ExperimentItem:
     """A lifecycle action: launch (dated back to `started_at` if given), stop, ship (with
-    `variant`), archive; 409 when the stage refuses it."""
+    `variant`), archive; 409 when the status refuses it."""
     item = get(project_id, key)
     new_status = lifecycle.next_status(item.status, action)
     details: dict[str, str | None] = {"from": item.status, "to": new_status}
@@ -221,6 +225,9 @@ def _save(item: ExperimentItem) -> None:
     try:
         store.save(item)
     except store.ChangedMeanwhile:
-        raise Conflict(f"experiment '{item.key}' changed meanwhile; fetch it and try again") from None
+        raise Conflict(
+            f"experiment '{item.key}' changed meanwhile (another request): "
+            f"GET /experiments/{item.key} and send the change again if it still applies"
+        ) from None
     except store.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None

@@ -163,7 +163,7 @@ ERROR_DESCRIPTIONS = {
     403: "Credentials of the wrong kind (a project token on an admin route, or the reverse)",
     404: "No such experiment in this project",
     429: "Over the project token's requests a minute: retry after Retry-After seconds",
-    409: "Not allowed in the experiment's stage, or changed meanwhile",
+    409: "Not allowed in the experiment's status, a key taken, or changed meanwhile: the message says what to do",
     413: "Body over 1 MB (also once decompressed) or more than 1,000 events",
     422: "Fields are invalid: `errors` lists every one with what is wrong, `field` names the first",
     503: "Storage refused after retries: send the request again (for events, those in `not_stored`)",
