@@ -282,6 +282,24 @@ def test_planning_fields(project):
     assert create("q")["recommended_exposures_per_variant"] is None  # no baseline, no results yet
 
 
+def test_days_left_wait_for_a_full_day_of_exposures(project):
+    create("soon", primary_metric={"event": "purchase", "baseline": 0.1})
+    assert (
+        "once it has run a full day"
+        in call("get_experiment", path="/experiments/soon")[1]["estimated_days_left_reason"]
+    )
+    action("soon", "launch_experiment")
+    for index in range(20):
+        assign(f"user-{index}", ["soon"])
+    event = sample_event("recompute_results", path="/experiments/soon/results")
+    status, results = answer(invoke("ResultsFunction", event))
+    assert status == 200 and results["verdict"]["decision"] == "keep_running", results
+    assert results["verdict"]["days_left"] is None and "before a full day of exposures" in results["verdict"]["reason"]
+    described = call("get_experiment", path="/experiments/soon")[1]
+    assert described["estimated_days_left"] is None
+    assert described["estimated_days_left_reason"].startswith("cannot be estimated before a full day of exposures (")
+
+
 def test_the_pre_exposure_window_reaches_no_further_back_than_events_are_kept(project):
     created = create("cuped")
     assert created["cuped"] is True and created["pre_exposure_days"] == 14

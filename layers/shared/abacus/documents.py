@@ -185,6 +185,7 @@ class ExperimentFieldsJson(TypedDict):
 class Plan(TypedDict):
     recommended_exposures_per_variant: int | None
     estimated_days_left: float | None
+    estimated_days_left_reason: str | None  # why estimated_days_left is null
 
 
 class Experiment(ExperimentFieldsJson, Plan):

@@ -22,6 +22,7 @@ from abacus.settings import settings
 from abacus.storage import experiments as store
 from abacus.storage import results as result_store
 from abacus.storage.experiments import ExperimentItem
+from abacus.storage.results import SnapshotItem
 
 # DynamoDB's item limit: an experiment and its history of changes are one item.
 TOO_LARGE = "experiment: over the 400 KB an experiment can take; shorten its overrides or description"
@@ -206,11 +207,29 @@ def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:
             spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants), observed
         )
         needed = plans.sequential_exposures(fixed)
-    days_left = None
-    if needed is not None and item.status == lifecycle.RUNNING and snapshot and item.started_at:
-        days = (snapshot.cutoff - item.started_at).total_seconds() / 86400
-        days_left = planning.days_left(needed, min(row["exposures"] for row in rows), days)
-    return {"recommended_exposures_per_variant": needed, "estimated_days_left": days_left}
+    days_left = _days_left(item, needed, snapshot)
+    return {
+        "recommended_exposures_per_variant": needed,
+        "estimated_days_left": days_left.days,
+        "estimated_days_left_reason": days_left.unknown_because,
+    }
+
+
+def _days_left(item: ExperimentItem, needed: int | None, snapshot: SnapshotItem | None) -> planning.DaysLeft:
+    """Days to the planned exposures at the rate of the latest results, once they cover a full
+    day of exposures; else None and why."""
+    if item.status != lifecycle.RUNNING:
+        why = "estimated once it has run a full day" if item.status == lifecycle.DRAFT else "it is not running"
+        return planning.DaysLeft(None, why)
+    if needed is None:
+        return planning.DaysLeft(
+            None,
+            "cannot be estimated without a plan: give the primary metric a baseline, or wait for its first results",
+        )
+    if snapshot is None or item.started_at is None:
+        return planning.DaysLeft(None, "estimated from the nightly results once it has run a full day")
+    days = (snapshot.cutoff - item.started_at).total_seconds() / 86400
+    return planning.days_left(needed, min(row["exposures"] for row in snapshot.analysis["variants"]), days)
 
 
 def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any]) -> None:

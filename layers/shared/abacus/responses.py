@@ -49,7 +49,13 @@ class Experiment(ExperimentFields):
     started_at: str | None
     stopped_at: str | None
     recommended_exposures_per_variant: int | None
-    estimated_days_left: float | None
+    estimated_days_left: float | None = Field(
+        description="Running: days until the smallest variant reaches the recommended exposures at its rate so far, "
+        "from the latest results once they cover a full day of exposures; else null"
+    )
+    estimated_days_left_reason: str | None = Field(
+        description="Why estimated_days_left is null (not running, no plan, less than a full day of exposures)"
+    )
     history: list[HistoryEntry] | None = None
 
 
@@ -94,6 +100,11 @@ class Verdict(Open):
     decision: str
     variant: str | None
     reason: str
+    days_left: int | None = Field(
+        default=None,
+        description="keep_running: days to the planned sample at the rate so far; null before a full day of "
+        "exposures (the reason says so)",
+    )
 
 
 class VariantResult(Open):
