@@ -87,7 +87,7 @@ def test_every_conflict_names_the_next_step(project, monkeypatch):
     assert status == 409 and "GET /experiments/dup and send the change again" in body["error"]["message"], body
 
 
-def test_changes_follow_the_stage(project):
+def test_changes_follow_the_status(project):
     create("c", rollout_percentage=20)
     status, changed = patch(
         "c", {"description": "new", "variants": [{"key": "control", "weight": 30}, {"key": "one-page", "weight": 70}]}
