@@ -332,6 +332,14 @@ def test_project_commands_create_and_rotate(tables, capsys):
     assert main(["project", "rotate", "missing", "--token"]) == 2
 
 
+def test_a_key_another_project_holds_is_refused_as_taken(tables):
+    """The one failure that says a key is taken: the write's uniqueness condition (any other
+    failure says what it was: tests/integration/test_operator_cli.py)."""
+    projects.create("One", project_id="one", token="phc_taken", admin_key="abacus_one")
+    with pytest.raises(ValueError, match=r"^that token key already belongs to another project$"):
+        projects.create("Two", project_id="two", token="phc_taken", admin_key="abacus_two")
+
+
 def test_rotated_admin_key_is_refused_at_once(project):
     rotated = projects.rotate("test", admin_key=True)
     assert call("list_experiments")[0] == 401  # the sample events carry the old key

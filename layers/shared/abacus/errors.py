@@ -79,6 +79,14 @@ class Invalid(AbacusError):
         return body
 
 
+class InvalidInvocation(AbacusError):
+    """A direct invocation (`aws lambda invoke`, an EventBridge rule) with a payload the function
+    does not take: raised, so that Lambda answers it as the function's error (errorType
+    InvalidInvocation, errorMessage naming what was expected or the field that is wrong)."""
+
+    status, code = 400, "invalid_invocation"
+
+
 class StorageUnavailable(AbacusError):
     """DynamoDB refused after every retry (botocore's, with backoff): the request did nothing it
     could not do again, so the client sends it again (Retry-After)."""

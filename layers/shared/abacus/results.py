@@ -91,6 +91,12 @@ def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None
     cutoff = nightly.cutoff_of_date(as_of) if as_of else now
     if cutoff > now + timedelta(days=1):
         raise Invalid("as_of: a day that has not happened", field="as_of")
+    if not nightly.launched_before(experiment, cutoff):
+        raise Conflict(
+            f"experiment '{key}' was launched on {experiment.started_at.date().isoformat()}: "
+            "there are no results before its launch",
+            field="as_of" if as_of else None,
+        )
     try:
         snapshot = nightly.compute_snapshot(experiment, cutoff, now)
     except retention.EventsExpired as error:
