@@ -1,37 +1,48 @@
 """python -m abacus_local demo | dev | serve [--port N]"""
 
 import argparse
+import json
 import signal
 import sys
 import threading
 
 from abacus_local.stack import LocalStack
+from abacus_local.template import ROOT
+
+# Tonight's run of the nightly job (03:00 UTC tomorrow: it analyses today), from events/nightly.json.
+NIGHTLY_TIME = json.loads((ROOT / "events" / "nightly.json").read_text())["time"]
+TONIGHT = f"""sed "s/{NIGHTLY_TIME[:10]}/$(date -u -d tomorrow +%F)/" events/nightly.json"""
 
 
-def serve(port: int | None, banner: bool) -> int:
-    with LocalStack(port) as stack:
-        creds = stack.credentials
-        if banner:
-            print(
-                f"""Abacus local stack on {stack.url}  (Ctrl-C stops it)
+def banner(stack: LocalStack) -> str:
+    """What `dev` prints: the credentials, the environment AWS tools need, and commands to try."""
+    creds = stack.credentials
+    exports = " ".join(f"{name}={value}" for name, value in stack.client_environment().items())
+    return f"""Abacus local stack on {stack.url}  (Ctrl-C stops it)
   project token  {creds.token}
   admin key      {creds.admin_key}
   DynamoDB       {stack.dynamodb_url} (moto)
 
+  # For the AWS CLI, boto3 and python -m abacus (a region, any credentials, the endpoints):
+  export {exports}
+
   curl -s -X POST {stack.url}/experiments -H 'Authorization: Bearer {creds.admin_key}' \\
-    -d '{{"key": "hello", "name": "Hello", "variants": [{{"key": "control", "weight": 50}}, \\
+    -d '{{"key": "hello", "name": "Hello", "variants": [{{"key": "control", "weight": 50}},
          {{"key": "test", "weight": 50}}], "primary_metric": {{"event": "purchase"}}}}'
   curl -s -X POST {stack.url}/experiments/hello/launch -H 'Authorization: Bearer {creds.admin_key}'
   curl -s -X POST {stack.url}/assign -d '{{"token": "{creds.token}", "distinct_id": "user-1"}}'
-  curl -s -X POST {stack.url}/events -d '{{"token": "{creds.token}", \\
+  curl -s -X POST {stack.url}/events -d '{{"token": "{creds.token}",
     "events": [{{"event": "purchase", "distinct_id": "user-1"}}]}}'
   curl -s {stack.url}/experiments/hello/results -H 'Authorization: Bearer {creds.admin_key}'
+  # Tonight's nightly job, which analyses today (on macOS: date -u -v+1d +%F):
   aws lambda invoke --endpoint-url {stack.url} --function-name ResultsFunction \\
-    --payload fileb://events/nightly.json /dev/stdout""",
-                flush=True,
-            )
-        else:
-            print(f"ready {stack.url}", flush=True)
+    --payload fileb://<({TONIGHT}) /dev/stdout
+  .venv/bin/python -m abacus results hello --project {creds.project_id}"""
+
+
+def serve(port: int | None, with_banner: bool) -> int:
+    with LocalStack(port) as stack:
+        print(banner(stack) if with_banner else f"ready {stack.url}", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -50,7 +61,7 @@ def main(argv: list[str]) -> int:
         from abacus_local.demo import main as demo
 
         return demo()
-    return serve(args.port, banner=args.command == "dev")
+    return serve(args.port, with_banner=args.command == "dev")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from abacus.local_endpoint import LOCAL_CREDENTIALS, LOCAL_REGION
 from abacus_local.gateway import Gateway
 from abacus_local.lambdas import LocalFunction, close_all
 from abacus_local.template import Template
 
-REGION = "us-east-1"
+REGION = LOCAL_REGION
 PR_SET_PDEATHSIG = 1
 # Documented in the README; override with ABACUS_TOKEN and ABACUS_ADMIN_KEY.
 DEV_TOKEN = "phc_local_dev"  # noqa: S105 - the documented local development token
@@ -74,6 +75,18 @@ class LocalStack:
     def url(self) -> str:
         assert self.gateway is not None, "the stack is not started"
         return self.gateway.url
+
+    def client_environment(self) -> dict[str, str]:
+        """What an AWS tool or SDK (the AWS CLI, boto3, `python -m abacus`) needs to reach this stack:
+        its region, placeholder credentials (moto and the local Invoke API take any), and the
+        endpoints of its DynamoDB and of its Lambda Invoke API."""
+        return {
+            "AWS_REGION": REGION,  # the AWS CLI v2's and Lambda's
+            "AWS_DEFAULT_REGION": REGION,  # boto3's and the AWS CLI v1's
+            **LOCAL_CREDENTIALS,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.url,
+        }
 
     def outputs(self) -> dict[str, str]:
         """The template's Outputs for this stack (ApiUrl, the tables' and functions' names), as
@@ -148,8 +161,7 @@ class LocalStack:
         """What the local stack sets on top of the template's variables: the local moto server as
         DynamoDB, its credentials, and the settings a developer may override."""
         return {
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            **LOCAL_CREDENTIALS,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "ABACUS_CACHE_SECONDS": self.cache_seconds,
             "POWERTOOLS_TRACE_DISABLED": "true",

@@ -54,6 +54,14 @@ def experiment(key: str):
     return experiments.apply("p", key, "launch", NOW - timedelta(days=10))
 
 
+def stored_key(spec) -> str:
+    """What the nightly job requires stored values to have been computed for (CUPED's window too)."""
+    from abacus import nightly
+
+    metrics = [spec.primary_metric, *spec.secondary_metrics]
+    return nightly.metrics_key(metrics, nightly.pre_exposure_days(spec))
+
+
 def users_with_values(item, count: int, metrics_key: str) -> None:
     """`count` exposed users of the experiment `item` whose values a previous night computed."""
     from abacus.storage.assignments import AssignmentItem
@@ -67,6 +75,7 @@ def users_with_values(item, count: int, metrics_key: str) -> None:
                     assigned_at=exposed, exposed_at=exposed,
                     metric_values=[float(i % 3 == 0), 12.5 * (i % 3 == 0)], values_exposed_at=exposed,
                     values_cutoff=CUTOFF - timedelta(days=1), values_metrics=metrics_key, values_pending=False,
+                    pre_values=[0.0, 0.0],
                 )
             )  # fmt: skip
 
@@ -99,7 +108,7 @@ def one_experiment(users: int) -> None:
 
         item = experiment("e")
         spec = experiments.definition(item)
-        users_with_values(item, users, nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics]))
+        users_with_values(item, users, stored_key(spec))
         from abacus.storage.results import SnapshotItem
 
         SnapshotItem(
@@ -139,7 +148,7 @@ def many_experiments(count: int, users: int) -> None:
         for n in range(count):
             item = experiment(f"e{n}")
             spec = experiments.definition(item)
-            users_with_values(item, users, nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics]))
+            users_with_values(item, users, stored_key(spec))
         elapsed, cost = measure(lambda: nightly.run(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err)))
         print(f"{count} running experiments x {users} users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"requests {cost['requests']}")  # fmt: skip

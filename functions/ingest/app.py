@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from abacus import invocations
 from abacus.api import create_app
 from abacus.routes import events
 
@@ -20,4 +21,4 @@ app.include_router(events.router)
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(invocations.require_http(event), context)

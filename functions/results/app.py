@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import nightly, results
+from abacus import invocations, nightly, results
 from abacus.api import create_app
 from abacus.documents import NightlySummary, ReadyResults
 from abacus.routes import openapi
@@ -28,9 +28,8 @@ app.include_router(openapi.router)
 
 
 @metrics.log_metrics
-def run_nightly(event: dict[str, Any], context: LambdaContext) -> NightlySummary:
-    """The scheduled event's `time` is when EventBridge fired; the data's cut-off derives from it."""
-    scheduled = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+def run_nightly(scheduled: datetime, context: LambdaContext) -> NightlySummary:
+    """`scheduled` is when EventBridge fired (the event's `time`); the data's cut-off derives from it."""
     started = time.perf_counter()
 
     def on_failure(experiment: ExperimentItem, error: Exception) -> None:
@@ -46,8 +45,9 @@ def run_nightly(event: dict[str, Any], context: LambdaContext) -> NightlySummary
 
 def recompute_one(event: dict[str, Any]) -> ReadyResults:
     """{"project", "experiment", "as_of"?: "YYYY-MM-DD"}: one experiment, for a past day or now."""
-    answer = results.recompute(event["project"], event["experiment"], datetime.now(UTC), event.get("as_of"))
-    logger.info("recomputed", extra={"experiment": event["experiment"], "date": answer["date"]})
+    request = invocations.recompute_request(event)
+    answer = results.recompute(request.project, request.experiment, datetime.now(UTC), request.as_of)
+    logger.info("recomputed", extra={"experiment": request.experiment, "date": answer["date"]})
     return answer
 
 
@@ -55,9 +55,12 @@ def recompute_one(event: dict[str, Any]) -> ReadyResults:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
-    if event.get("source") == "aws.events":
-        summary: NightlySummary = run_nightly(event, context)  # Metrics' log_metrics is not annotated
+    invoked_with = invocations.kind(event)  # InvalidInvocation for a payload of none of the kinds
+    if invoked_with == invocations.SCHEDULED:
+        # Read before the metrics start: a time it cannot read publishes no empty metrics.
+        scheduled = invocations.scheduled_time(event)
+        summary: NightlySummary = run_nightly(scheduled, context)  # Metrics' log_metrics is not annotated
         return summary
-    if "experiment" in event and "project" in event:
+    if invoked_with == invocations.RECOMPUTE_ONE:
         return recompute_one(event)
     return app.resolve(event, context)

@@ -4,9 +4,13 @@ import http.client
 import json
 import os
 import random
+import re
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -14,7 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from abacus_local.stack import free_port
+from abacus_local.client import AbacusClient
+from abacus_local.stack import DEV_ADMIN_KEY, DEV_PROJECT_ID, DEV_TOKEN, free_port
 from abacus_local.template import ROOT
 from tests.e2e.conftest import TOKEN, invoke_nightly
 
@@ -101,6 +106,84 @@ def test_make_demo_prints_a_result_and_leaves_nothing_running():
     assert "token phc_local_dev" in finished.stdout
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+def without_aws_settings() -> dict[str, str]:
+    """This process's environment without any AWS setting (region, credentials, profile, endpoint)."""
+    kept = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "ABACUS_"))}
+    nothing = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    return kept | nothing | {"AWS_EC2_METADATA_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+
+
+def banner_of_make_dev(process: subprocess.Popen[str]) -> str:
+    """What `python -m abacus_local dev` prints before it serves, up to its last command."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    watchdog = threading.Timer(120, process.kill)  # a banner never printed ends the test, not the run
+    watchdog.start()
+    try:
+        while not lines or "python -m abacus results" not in lines[-1]:
+            line = process.stdout.readline()
+            assert line, "the stack stopped before its banner was printed: " + "".join(lines)
+            lines.append(line)
+    finally:
+        watchdog.cancel()
+    # The functions log to the stack's output: read it all, or a full pipe would stall them.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    return "".join(lines)
+
+
+INVOKE_WITH_BOTO3 = """import boto3, sys
+answer = boto3.client("lambda").invoke(FunctionName="ResultsFunction", Payload=sys.stdin.read())
+print(answer["Payload"].read().decode())"""
+
+
+def python(arguments: list[str], env: dict[str, str], given: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *arguments], cwd=ROOT, env=env, input=given, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.local_only  # it starts a local stack of its own, as `make dev` does
+def test_the_environment_make_dev_prints_is_all_aws_tools_need():
+    """The commands `make dev` prints work as printed: its curl commands create, launch and assign;
+    with only its `export` line, an AWS SDK (boto3; the AWS CLI is botocore too) invokes the
+    nightly job with the payload its command makes (tonight's run, which covers today), and
+    `python -m abacus results` reads the snapshot from the stack's moto."""
+    if shutil.which("curl") is None:
+        pytest.skip("the printed commands use curl, which is not installed")
+    port = free_port()
+    clean = without_aws_settings()
+    command = [sys.executable, "-m", "abacus_local", "dev", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=clean, stdout=subprocess.PIPE, text=True)
+    try:
+        banner = banner_of_make_dev(process)
+        export = next(line for line in banner.splitlines() if line.strip().startswith("export "))
+        env = clean | dict(pair.split("=", 1) for pair in shlex.split(export)[1:])
+        curls = banner[banner.index("  curl ") : banner.index("  # Tonight's")]
+        subprocess.run(["/bin/bash", "-c", curls], cwd=ROOT, env=env, capture_output=True, check=True)
+        client = AbacusClient(f"http://127.0.0.1:{port}", admin_key=DEV_ADMIN_KEY, token=DEV_TOKEN)
+        assert client.call("GET", "/experiments/hello", admin=True)["status"] == "running"
+
+        today = datetime.now(UTC).date()
+        printed = re.search(r"fileb://<\((.+)\)", banner)
+        assert printed is not None, banner
+        payload_command = printed.group(1)
+        payload = subprocess.run(
+            ["/bin/bash", "-c", payload_command], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        night = datetime.fromisoformat(json.loads(payload.stdout)["time"])
+        assert (night - timedelta(days=1)).date() in (today, datetime.now(UTC).date()), night  # tonight's
+        summary = python(["-c", INVOKE_WITH_BOTO3], env, given=payload.stdout)
+        assert summary.returncode == 0, summary.stderr
+        covered = (night - timedelta(days=1)).date().isoformat()
+        assert json.loads(summary.stdout) == {"date": covered, "analysed": 1, "failed": 0}
+
+        shown = python(["-m", "abacus", "results", "hello", "--project", DEV_PROJECT_ID], env)
+        assert shown.returncode == 0 and covered in shown.stdout, shown.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "PURGE", "OPTIONS", "PUT", "HEAD"])

@@ -3,7 +3,8 @@ exposures reported late (up to 30 h), more than once, before the launch or after
 late (up to 100 h) and before the exposure (CUPED's window), events resent with their uuid and
 other content, a QA override user, nightly runs, runs that fail before their snapshot is
 written, recomputes now and reruns for past days, a stop, in any interleaving. Every snapshot
-written must count exactly what was received before it was computed.
+written must count exactly what was received before it was computed; a rerun of a day before the
+launch is refused.
 
 Derandomized, so that CI runs the same histories every time; ABACUS_FUZZ_EXAMPLES=500 explores more.
 """
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from abacus import experiments, ingestion, nightly, projects, results
+from abacus.errors import Conflict
 from abacus.schemas import ExperimentCreate
 from abacus.storage import results as result_store
 
@@ -199,11 +201,20 @@ def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -
             elif kind == "nightly":
                 _nightly(at, fails=bool(arg), sent=sent)
             elif kind == "now":
-                answer = results.recompute("test", "exp", at)
-                check(answer, sent, at, at, f"recompute at {at}")
+                _recompute(at, at, None, sent)
             else:
-                answer = results.recompute("test", "exp", at, as_of=str(arg))
-                check(answer, sent, at, nightly.cutoff_of_date(str(arg)), f"rerun of {arg} at {at}")
+                _recompute(at, nightly.cutoff_of_date(str(arg)), str(arg), sent)
+
+
+def _recompute(at: datetime, cutoff: datetime, as_of: str | None, sent: list[Sent]) -> None:
+    """A recompute now (`as_of` None) or a rerun of a past day; refused for a cut-off at or before
+    the launch, which has nothing to count."""
+    if cutoff <= START:
+        with pytest.raises(Conflict, match="was launched on 2026-11-01"):
+            results.recompute("test", "exp", at, as_of=as_of)
+        return
+    answer = results.recompute("test", "exp", at, as_of=as_of)
+    check(answer, sent, at, cutoff, f"recompute for {as_of or 'now'} at {at}")
 
 
 def _nightly(at: datetime, fails: bool, sent: list[Sent]) -> None:

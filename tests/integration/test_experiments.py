@@ -77,7 +77,26 @@ def test_every_transition_and_its_refusal(project):
     assert history[2]["changes"] == {"from": "running", "to": "complete", "variant": "one-page"}
 
 
-def test_changes_follow_the_stage(project):
+def test_every_conflict_names_the_next_step(project, monkeypatch):
+    create("dup")
+    status, body = call("create_experiment", BASE | {"key": "dup"})
+    assert (
+        status == 409
+        and "choose another key, or change that one with PATCH /experiments/dup" in body["error"]["message"]
+    )
+    status, body = answer(invoke("ResultsFunction", sample_event("recompute_results", path="/experiments/dup/results")))
+    assert status == 409 and "launch it (POST /experiments/dup/launch)" in body["error"]["message"], body
+    from abacus.storage import experiments as store
+
+    def changed_meanwhile(item):
+        raise store.ChangedMeanwhile
+
+    monkeypatch.setattr(store, "save", changed_meanwhile)
+    status, body = patch("dup", {"name": "other"})
+    assert status == 409 and "GET /experiments/dup and send the change again" in body["error"]["message"], body
+
+
+def test_changes_follow_the_status(project):
     create("c", rollout_percentage=20)
     status, changed = patch(
         "c", {"description": "new", "variants": [{"key": "control", "weight": 30}, {"key": "one-page", "weight": 70}]}
@@ -314,6 +333,24 @@ def test_planning_fields(project):
     assert create("q")["recommended_exposures_per_variant"] is None  # no baseline, no results yet
 
 
+def test_days_left_wait_for_a_full_day_of_exposures(project):
+    create("soon", primary_metric={"event": "purchase", "baseline": 0.1})
+    assert (
+        "once it has run a full day"
+        in call("get_experiment", path="/experiments/soon")[1]["estimated_days_left_reason"]
+    )
+    action("soon", "launch_experiment")
+    for index in range(20):
+        assign(f"user-{index}", ["soon"])
+    event = sample_event("recompute_results", path="/experiments/soon/results")
+    status, results = answer(invoke("ResultsFunction", event))
+    assert status == 200 and results["verdict"]["decision"] == "keep_running", results
+    assert results["verdict"]["days_left"] is None and "before a full day of exposures" in results["verdict"]["reason"]
+    described = call("get_experiment", path="/experiments/soon")[1]
+    assert described["estimated_days_left"] is None
+    assert described["estimated_days_left_reason"].startswith("cannot be estimated before a full day of exposures (")
+
+
 def test_the_pre_exposure_window_reaches_no_further_back_than_events_are_kept(project):
     created = create("cuped")
     assert created["cuped"] is True and created["pre_exposure_days"] == 14
@@ -344,6 +381,14 @@ def test_project_commands_create_and_rotate(tables, capsys):
     dump = json.dumps(table.scan()["Items"], default=str)
     assert created["token"] not in dump and rotated["admin_key"] not in dump
     assert main(["project", "rotate", "missing", "--token"]) == 2
+
+
+def test_a_key_another_project_holds_is_refused_as_taken(tables):
+    """The one failure that says a key is taken: the write's uniqueness condition (any other
+    failure says what it was: tests/integration/test_operator_cli.py)."""
+    projects.create("One", project_id="one", token="phc_taken", admin_key="abacus_one")
+    with pytest.raises(ValueError, match=r"^that token key already belongs to another project$"):
+        projects.create("Two", project_id="two", token="phc_taken", admin_key="abacus_two")
 
 
 def test_rotated_admin_key_is_refused_at_once(project):
@@ -408,3 +453,64 @@ def test_an_experiments_users_spread_over_its_shards_and_an_unsharded_one_keeps_
     assignment._definitions.clear()
     variant = assign("old-user", ["old"])["old"]
     assert AssignmentItem.get("test#old", "old-user").variant == variant
+
+
+def test_every_invalid_field_is_named_at_once_saying_what_to_fix(project):
+    body = BASE | {
+        "key": "New Checkout",
+        "variants": [{"key": "control", "weight": 60}, {"key": "one-page", "weight": 60}],
+        "overrides": {"Alice": 5},
+        "primary_metric": {"event": "purchase", "kind": "ratio"},
+    }
+    status, got = call("create_experiment", body)
+    assert status == 422, got
+    error = got["error"]
+    fields = [entry["field"] for entry in error["errors"]]
+    assert fields == ["variants", "overrides.Alice", "primary_metric.kind", "key"], error
+    assert error["field"] == "variants", "the first stays where clients read it"
+    for entry in error["errors"]:
+        assert f"{entry['field']}: {entry['message']}" in error["message"]
+    text = json.dumps(got)
+    assert "Value error" not in text and "pattern" not in text and "^[" not in text, text
+    messages = {entry["field"]: entry["message"] for entry in error["errors"]}
+    assert messages["variants"] == "weights must sum to 100, not 120"
+    assert "lowercase slug: letters, digits, - and _, at most 64" in messages["key"]
+
+
+def test_independent_checks_across_fields_are_all_reported(project):
+    body = BASE | {
+        "name": "",
+        "variants": [{"key": "b", "weight": 60}, {"key": "b", "weight": 60}],
+        "primary_metric": {"event": "purchase", "kind": "count", "property": "amount", "baseline": 0.2},
+    }
+    status, got = call("create_experiment", body)
+    messages = {entry["field"]: entry["message"] for entry in got["error"]["errors"]}
+    assert status == 422 and set(messages) == {"name", "variants", "primary_metric"}, got
+    assert all(part in messages["variants"] for part in ("unique", "'control'", "not 120")), messages
+    assert "only a sum metric takes a property" in messages["primary_metric"]
+    assert "baseline_mean and baseline_sd" in messages["primary_metric"]
+    # An override naming no variant is found beside another field's error.
+    status, got = call("create_experiment", BASE | {"name": "", "overrides": {"qa-1": "nope", "qa-2": "nah"}})
+    messages = {entry["field"]: entry["message"] for entry in got["error"]["errors"]}
+    assert status == 422 and set(messages) == {"name", "overrides"}, got
+    assert "'qa-1'" in messages["overrides"] and "'qa-2'" in messages["overrides"]
+    # Windows longer than events are kept: every one of them.
+    long_windows = {"pre_exposure_days": 80, "primary_metric": {"event": "purchase", "window_days": 80}}
+    status, got = call("create_experiment", BASE | long_windows)
+    fields = [entry["field"] for entry in got["error"]["errors"]]
+    assert status == 422 and fields == ["pre_exposure_days", "primary_metric.window_days"], got
+
+
+def test_a_change_leaving_the_experiment_invalid_names_the_field(project):
+    create("e")
+    status, got = patch(
+        "e",
+        {
+            "variants": [{"key": "control", "weight": 50}, {"key": "two-page", "weight": 50}],
+            "overrides": {"qa-1": "one-page"},
+        },
+    )
+    assert status == 422 and got["error"]["field"] == "overrides", got
+    assert got["error"]["errors"] == [
+        {"field": "overrides", "message": "'qa-1' is given 'one-page', which is not a variant (control, two-page)"}
+    ]

@@ -305,3 +305,19 @@ def test_a_project_token_over_its_rate_limit_gets_429_with_retry_after(project, 
     assert json.loads(refused["body"])["error"]["code"] == "too_many_requests"
     counter = RateWindowItem.get(f"rate#test#{int(now // 60)}")
     assert counter.hits == 4 and counter.expires_at > now
+
+
+def test_every_unknown_query_parameter_is_named(project):
+    event = sample_event("list_experiments")
+    event["queryStringParameters"] = {"limt": "10", "afer": "x"}
+    status, error = answer(invoke("AssignFunction", event))
+    assert status == 422 and error["error"]["field"] == "afer"
+    assert [entry["field"] for entry in error["error"]["errors"]] == ["afer", "limt"]
+
+
+def test_thousands_of_invalid_values_list_the_first_fifty(project):
+    overrides = {f"user-{i}": i for i in range(20_000)}  # about 400 KB, every value not a string
+    status, error = answer(invoke("AssignFunction", with_body("create_experiment", experiment(overrides=overrides))))
+    assert status == 422 and len(error["error"]["errors"]) == 50, error["error"]["message"][:200]
+    assert error["error"]["field"] == "overrides.user-0"
+    assert error["error"]["message"].endswith("; and 19950 more")

@@ -344,6 +344,31 @@ def test_an_event_too_late_to_count_is_refused_alone(project):
     assert [r["index"] for r in body["rejected"]] == [1] and "too late to count" in body["rejected"][0]["error"]
 
 
+def test_a_timestamp_in_epoch_seconds_is_refused_saying_milliseconds_are_expected(project):
+    seconds = int(datetime.now(UTC).timestamp())  # what time.time() gives, a common mistake
+    status, body = post([{"event": "buy", "distinct_id": "u", "timestamp": seconds}])
+    error = body["rejected"][0]["error"]
+    assert status == 200 and body["accepted"] == 0, body
+    assert "looks like epoch seconds" in error and f"milliseconds are expected: send {seconds * 1000}" in error, error
+    assert "too late" not in error
+    status, body = post([{"event": "buy", "distinct_id": "u", "timestamp": seconds * 1_000_000}])
+    assert "looks like epoch microseconds" in body["rejected"][0]["error"], body
+    capture = {"api_key": TOKEN, "event": "buy", "distinct_id": "u", "timestamp": seconds}
+    status, body = answer(invoke("IngestFunction", sample_event("posthog_capture", body=capture)))
+    assert status == 200 and f"send {seconds * 1000}" in body["rejected"][0]["error"], body
+
+
+def test_a_rejected_event_names_every_field_at_fault(project):
+    deep: list = []
+    for _ in range(40):
+        deep = [deep]
+    status, body = post([{"uuid": "", "event": "", "distinct_id": "u", "properties": {"deep": deep}}])
+    error = body["rejected"][0]["error"]
+    assert status == 200 and body["accepted"] == 0, body
+    assert "uuid:" in error and "event:" in error and "properties: nested deeper than 32" in error, error
+    assert "Value error" not in error
+
+
 def test_a_duplicate_with_other_content_changes_nothing(project):
     launched_days_ago(5)
     now = datetime.now(UTC)

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from abacus import experiments, keys, nightly
+from abacus.errors import Conflict
 from abacus.schemas import ExperimentCreate
 from abacus.storage import assignments, events
+from abacus.storage import results as result_store
 from abacus.storage.events import EventItem
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
 
@@ -109,7 +111,7 @@ def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
     from abacus.storage.results import SnapshotItem
 
     invoke("AssignFunction", sample_event("create_experiment"))
-    invoke("AssignFunction", sample_event("launch_experiment"))
+    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
     scheduled = json.loads(sample_path("nightly").read_text())
     first = invoke("ResultsFunction", scheduled)
     assert first == {"date": "2026-11-24", "analysed": 1, "failed": 0}
@@ -158,11 +160,44 @@ def test_one_experiment_recomputed_for_a_past_day(project):
     assert answer_["variants"][0]["exposures"] == 0  # exposed after that day's cut-off
 
 
+@pytest.mark.parametrize(
+    ("launched", "analysed"),
+    [
+        (datetime(2026, 11, 25, 10, tzinfo=UTC), 0),  # after the cut-off
+        (datetime(2026, 11, 25, tzinfo=UTC), 0),  # at it: no exposure can come before it
+        (datetime(2026, 11, 24, 23, 59, tzinfo=UTC), 1),
+    ],
+)
+def test_a_night_before_the_launch_gets_no_snapshot(project, launched, analysed):
+    """The sample nightly event (03:00 on 2026-11-25: data up to midnight) finds nothing to count
+    for an experiment launched at or after that midnight, and stores no snapshot of 0 exposures."""
+    invoke("AssignFunction", sample_event("create_experiment"))
+    experiments.apply("test", "new-checkout", "launch", launched)
+    scheduled = json.loads(sample_path("nightly").read_text())
+    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "analysed": analysed, "failed": 0}
+    assert (result_store.latest("test#new-checkout") is not None) == bool(analysed)
+    # The night after covers the launch.
+    assert invoke("ResultsFunction", scheduled | {"time": "2026-11-26T03:00:00Z"})["analysed"] == 1
+    latest = result_store.latest("test#new-checkout")
+    assert latest is not None and latest.date == "2026-11-25"
+
+
+def test_no_recompute_for_a_day_before_the_launch(project):
+    invoke("AssignFunction", sample_event("create_experiment"))
+    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, 12, tzinfo=UTC))
+    with pytest.raises(Conflict) as refused:
+        invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-19"})
+    assert refused.value.field == "as_of" and "launched on 2026-11-20" in refused.value.message
+    assert result_store.latest("test#new-checkout") is None
+    answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-20"})
+    assert answer_["date"] == "2026-11-20"
+
+
 def test_results_command_prints_the_report_as_text(project, capsys):
     from abacus.__main__ import main
 
     invoke("AssignFunction", sample_event("create_experiment"))
-    invoke("AssignFunction", sample_event("launch_experiment"))
+    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
     assert main(["results", "new-checkout", "--project", "test"]) == 0
     assert "no results yet" in capsys.readouterr().out
     assignments.assign(
@@ -176,6 +211,32 @@ def test_results_command_prints_the_report_as_text(project, capsys):
     # so the always-valid test ran.
     assert "An always-valid test: the results may be read every day" in printed
     assert main(["results", "missing", "--project", "test"]) == 2
+
+
+def test_the_terminal_and_the_report_show_the_secondary_metrics(project, capsys):
+    from abacus.__main__ import main
+
+    body = json.loads(sample_event("create_experiment")["body"])
+    body["secondary_metrics"] = [{"event": "view", "kind": "count"}, {"event": "buy", "kind": "sum", "property": "x"}]
+    invoke("AssignFunction", sample_event("create_experiment", body=body))
+    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))
+    for n, variant in enumerate(["control", "one-page"] * 3):
+        user = f"u{n}"
+        assignments.assign(
+            assignment_partition("new-checkout", user),
+            user,
+            variant,
+            datetime(2026, 11, 20, 12, tzinfo=UTC),
+            expose=True,
+        )
+    invoke("ResultsFunction", json.loads(sample_path("nightly").read_text()))
+    assert main(["results", "new-checkout", "--project", "test"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    page = invoke("ResultsFunction", sample_event("get_report"))["body"]
+    for heading in ("Secondary metric: view (count)", "Secondary metric: buy (sum)"):
+        start = printed.index(heading)
+        assert [line.split()[:2] for line in printed[start + 2 : start + 4]] == [["control", "3"], ["one-page", "3"]]
+        assert f"<h3>{heading}</h3>" in page
 
 
 def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(project, monkeypatch):

@@ -132,8 +132,9 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
     # Inside the window, after the purchase: the stored values still answer for it, rightly.
     assert _row(results.recompute("test", "exp", later, as_of="2026-11-20"))[expected[0]] == expected[1]
     # Before the purchase: only the expired raw events could say.
-    with pytest.raises(Conflict, match="have expired"):
+    with pytest.raises(Conflict, match="have expired") as refused:
         results.recompute("test", "exp", later, as_of="2026-11-02")
+    assert "read the snapshot stored for that day: GET /experiments/exp/results?date=2026-11-02" in str(refused.value)
 
 
 def test_an_experiment_whose_windows_outlast_the_events_is_refused(project, monkeypatch):

@@ -110,3 +110,9 @@ def test_the_committed_document_is_the_one_the_code_generates():
 
 def test_the_served_document_is_the_committed_one_with_its_server(document):
     assert {**document, "servers": [{"url": "/"}]} == json.loads(COMMITTED.read_text()), REGENERATE
+
+
+def test_an_experiments_status_has_one_name(document):
+    # The API's field is `status`: the README and the document's texts say so too, never "stage".
+    for name, text in [("README.md", (ROOT / "README.md").read_text()), ("the document", json.dumps(document))]:
+        assert not re.findall(r".{0,30}\bstages?\b.{0,30}", text, re.IGNORECASE), name

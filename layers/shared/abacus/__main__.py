@@ -9,15 +9,44 @@
 
 It talks to the tables with the operator's AWS credentials: the table names come from the
 environment (PROJECTS_TABLE..., the stack's outputs), and AWS_ENDPOINT_URL_DYNAMODB points it at
-the local stack's moto server.
+the local stack's moto server (on loopback it needs no region or credentials). A failure is one
+line on stderr: exit status 2 for what was asked (no such project, a bad date), 1 when AWS or
+DynamoDB failed (no region, no credentials, a table not found, no answer).
 """
 
 import argparse
 import json
+import os
 import sys
+
+from abacus import local_endpoint
 
 
 def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "project" and args.action == "rotate" and not (args.token or args.admin_key):
+        parser.error("rotate: say --token, --admin-key or both")
+    local_endpoint.fill_in(os.environ)  # before abacus reads its settings: --help needs none
+
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    from abacus.errors import AbacusError
+    from abacus.storage.failures import describe
+
+    # Every failure is a line on stderr: 2 for what was asked, 1 for AWS or DynamoDB.
+    try:
+        return _run(args)
+    except AbacusError as error:
+        return _fail(error.message, 2)
+    except (PynamoDBException, BotoCoreError, ClientError) as error:
+        return _fail(describe(error), 1)
+    except ValueError as error:
+        return _fail(str(error), 2)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m abacus", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     project = commands.add_parser("project", help="manage projects").add_subparsers(dest="action", required=True)
@@ -34,56 +63,35 @@ def main(argv: list[str]) -> int:
     shown.add_argument("key")
     shown.add_argument("--project", required=True, help="the project id")
     shown.add_argument("--date", help="a past day (default: the latest snapshot)")
-    args = parser.parse_args(argv)
+    return parser
 
-    from abacus import projects  # after parsing: --help needs no AWS settings
+
+def _run(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from abacus import projects, report, results
     from abacus.documents import NewProject, RotatedKeys
 
     if args.command == "results":
-        return _results(args.project, args.key, args.date)
-    if args.action == "delete":
-        return _delete(args.project_id)
-    answer: NewProject | RotatedKeys
-    try:
-        if args.action == "create":
-            answer = projects.create(args.name)
-        else:
-            if not (args.token or args.admin_key):
-                parser.error("rotate: say --token, --admin-key or both")
-            answer = projects.rotate(args.project_id, token=args.token, admin_key=args.admin_key)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(answer, indent=2))
-    print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)
+        shown = results.snapshot(args.project, args.key, args.date)
+        print(shown["message"] if shown["status"] == "pending" else report.text(shown, args.key))
+    elif args.action == "delete":
+        deleted = projects.delete(args.project_id, datetime.now(UTC))
+        print(json.dumps({"project_id": args.project_id, "deleted": deleted}, indent=2))
+    else:
+        answer: NewProject | RotatedKeys = (
+            projects.create(args.name)
+            if args.action == "create"
+            else projects.rotate(args.project_id, token=args.token, admin_key=args.admin_key)
+        )
+        print(json.dumps(answer, indent=2))
+        print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)
     return 0
 
 
-def _delete(project_id: str) -> int:
-    from datetime import UTC, datetime
-
-    from abacus import projects
-
-    try:
-        deleted = projects.delete(project_id, datetime.now(UTC))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps({"project_id": project_id, "deleted": deleted}, indent=2))
-    return 0
-
-
-def _results(project_id: str, key: str, date: str | None) -> int:
-    from abacus import report, results
-    from abacus.errors import AbacusError
-
-    try:
-        answer = results.snapshot(project_id, key, date)
-    except AbacusError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 2
-    print(answer["message"] if answer["status"] == "pending" else report.text(answer, key))
-    return 0
+def _fail(message: str, status: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ credentials (with the project token's rate limit)."""
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, NoReturn
@@ -19,7 +18,17 @@ from pynamodb.exceptions import PynamoDBException
 
 from abacus import body_encodings, numbers, rate_limit
 from abacus.cache import TtlCache
-from abacus.errors import AbacusError, BadRequest, Forbidden, Invalid, StorageUnavailable, TooLarge, Unauthorized
+from abacus.documents import FieldError
+from abacus.errors import (
+    AbacusError,
+    BadRequest,
+    Forbidden,
+    Invalid,
+    StorageUnavailable,
+    TooLarge,
+    Unauthorized,
+    field_errors,
+)
 from abacus.route_query import current_route
 from abacus.storage import projects
 
@@ -160,9 +169,8 @@ def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware
     route = current_route(app)
     unknown = sorted(set(query) - route.query_parameters)
     if unknown and "parameters" not in route.openapi_extensions:
-        return error_response(
-            credentials_error(app) or Invalid(f"{unknown[0]}: not a parameter of this route", field=unknown[0])
-        )
+        errors: list[FieldError] = [{"field": name, "message": "not a parameter of this route"} for name in unknown]
+        return error_response(credentials_error(app) or Invalid.of(errors))
     return next_middleware(app)
 
 
@@ -188,35 +196,19 @@ def credentials_error(app: APIGatewayHttpResolver) -> AbacusError | None:
 
 
 def validation_error(errors: Sequence[Mapping[str, Any]]) -> AbacusError:
-    """The first validation error as a 400 (unreadable JSON) or 422 naming the field."""
-    first = errors[0]
-    # A union's errors come one per member type: name the one that fitted the type but broke a
-    # rule (a list too long) rather than a type it was never meant to be (a boolean).
-    same_field = [e for e in errors if _field_parts(e) == _field_parts(first)]
-    first = next((e for e in same_field if not e.get("type", "").endswith("_type")), first)
-    if first.get("type") == "json_invalid":
-        return BadRequest(f"body: not valid JSON ({first.get('ctx', {}).get('error', 'unreadable')})", field="body")
-    field = _field_path(_field_parts(first)) or "body"
-    message = first.get("msg", "invalid")
-    if first.get("type") == "missing":
-        message = "is required"
-    return Invalid(f"{field}: {message}", field=field)
+    """Every validation error as a 422 naming the fields (errors.field_errors); 400 for unreadable JSON."""
+    unreadable = next((error for error in errors if error.get("type") == "json_invalid"), None)
+    if unreadable is not None:
+        reason = unreadable.get("ctx", {}).get("error", "unreadable")
+        return BadRequest(f"body: not valid JSON ({reason})", field="body")
+    # Powertools puts where the value came from first (body, query): the field is named as sent.
+    located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} if _from_request(error) else error for error in errors]
+    return Invalid.of(field_errors(located))
 
 
-# What pydantic puts in an error's location for a union member: a type, not a field.
-_UNION_MEMBER = re.compile(r"^(bool|int|float|str|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
-
-
-def _field_parts(error: Mapping[str, Any]) -> list[str]:
-    location = [str(part) for part in error.get("loc", ()) if part != "body"]
-    return [part for part in location if not _UNION_MEMBER.match(part)]
-
-
-def _field_path(location: list[str]) -> str:
-    path = ""
-    for part in location:
-        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
-    return path
+def _from_request(error: Mapping[str, Any]) -> bool:
+    location = error.get("loc", ())
+    return bool(location) and location[0] in ("body", "query")
 
 
 def base_url(request: Request) -> str:

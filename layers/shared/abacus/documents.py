@@ -185,6 +185,7 @@ class ExperimentFieldsJson(TypedDict):
 class Plan(TypedDict):
     recommended_exposures_per_variant: int | None
     estimated_days_left: float | None
+    estimated_days_left_reason: str | None  # why estimated_days_left is null
 
 
 class Experiment(ExperimentFieldsJson, Plan):
@@ -228,10 +229,18 @@ class IngestOutcome(TypedDict):
     refused_exposures: int
 
 
+class FieldError(TypedDict):
+    """One invalid field of a request and what is wrong with it."""
+
+    field: str
+    message: str
+
+
 class ErrorDetail(TypedDict):
     code: str
     message: str
     field: NotRequired[str]
+    errors: NotRequired[list[FieldError]]  # 422: every field at fault, the first being `field`
     not_stored: NotRequired[list[int]]
 
 

@@ -1,7 +1,9 @@
-"""Creating experiments, changing them, moving them through their stages, and describing them."""
+"""Creating experiments, changing them, moving them through their statuses, and describing them."""
 
 from datetime import datetime
 from typing import Any, cast
+
+from pydantic import ValidationError
 
 from abacus import keys, lifecycle, planning, plans, retention
 from abacus.documents import (
@@ -9,16 +11,18 @@ from abacus.documents import (
     ExperimentFieldsJson,
     ExperimentPage,
     ExperimentWithHistory,
+    FieldError,
     HistoryEntry,
     Plan,
     SnapshotAnalysis,
 )
-from abacus.errors import Conflict, Invalid, NotFound, TooLarge
+from abacus.errors import Conflict, Invalid, NotFound, TooLarge, field_errors
 from abacus.schemas import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
 from abacus.settings import settings
 from abacus.storage import experiments as store
 from abacus.storage import results as result_store
 from abacus.storage.experiments import ExperimentItem
+from abacus.storage.results import SnapshotItem
 
 # DynamoDB's item limit: an experiment and its history of changes are one item.
 TOO_LARGE = "experiment: over the 400 KB an experiment can take; shorten its overrides or description"
@@ -32,22 +36,26 @@ def definition(item: ExperimentItem) -> ExperimentFields:
 def _check_windows(spec: ExperimentFields) -> None:
     """Every window the nightly job reads (the pre-exposure one and each metric's) must fit in the
     time events are kept, with the late days and slack that make their values final before their
-    events expire (retention.py)."""
+    events expire (retention.py); 422 naming each one that does not."""
     kept = settings.event_retention_days
     windows = [
         ("pre_exposure_days", spec.pre_exposure_days),
         ("primary_metric.window_days", spec.primary_metric.window_days),
     ]
     windows += [(f"secondary_metrics[{i}].window_days", m.window_days) for i, m in enumerate(spec.secondary_metrics)]
-    for field, days in windows:
-        if retention.days_needed(days) > kept:
-            longest = kept - retention.days_needed(0)
-            raise Invalid(
-                f"{field}: at most {longest} days while events are kept {kept} days (EventRetentionDays): "
-                f"{days} days need {retention.days_needed(days)} ({retention.LATE_EVENT_DAYS} for late events, "
-                f"{retention.NIGHTS_OF_SLACK} nights of slack)",
-                field=field,
-            )
+    longest = kept - retention.days_needed(0)
+    too_long: list[FieldError] = [
+        {
+            "field": field,
+            "message": f"at most {longest} days while events are kept {kept} days (EventRetentionDays): "
+            f"{days} days need {retention.days_needed(days)} ({retention.LATE_EVENT_DAYS} for late events, "
+            f"{retention.NIGHTS_OF_SLACK} nights of slack)",
+        }
+        for field, days in windows
+        if retention.days_needed(days) > kept
+    ]
+    if too_long:
+        raise Invalid.of(too_long)
 
 
 def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
@@ -65,7 +73,11 @@ def create(project_id: str, spec: ExperimentCreate, now: datetime) -> Experiment
     try:
         store.insert(item)
     except store.AlreadyExists:
-        raise Conflict(f"an experiment keyed '{spec.key}' already exists in this project", field="key") from None
+        raise Conflict(
+            f"an experiment keyed '{spec.key}' already exists in this project: choose another key, "
+            f"or change that one with PATCH /experiments/{spec.key}",
+            field="key",
+        ) from None
     except store.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None
     return item
@@ -79,7 +91,7 @@ def get(project_id: str, key: str) -> ExperimentItem:
 
 
 def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> ExperimentItem:
-    """Applies the fields given in `patch`, if the experiment's stage lets them change."""
+    """Applies the fields given in `patch`, if the experiment's status lets them change."""
     item = get(project_id, key)
     current = item.definition
     given = patch.model_dump(mode="json", exclude_unset=True)
@@ -90,8 +102,8 @@ def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> 
     merged = {**current, **given}
     try:
         merged_spec = ExperimentFields.model_validate(merged)
-    except ValueError as error:
-        raise Invalid(f"the experiment after this change is invalid: {_first_error(error)}") from None
+    except ValidationError as error:
+        raise Invalid.of(field_errors(error.errors())) from None
     _check_windows(merged_spec)
     item.definition = merged
     _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
@@ -108,7 +120,7 @@ def apply(
     started_at: datetime | None = None,
 ) -> ExperimentItem:
     """A lifecycle action: launch (dated back to `started_at` if given), stop, ship (with
-    `variant`), archive; 409 when the stage refuses it."""
+    `variant`), archive; 409 when the status refuses it."""
     item = get(project_id, key)
     new_status = lifecycle.next_status(item.status, action)
     details: dict[str, str | None] = {"from": item.status, "to": new_status}
@@ -196,11 +208,29 @@ def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:
             spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants), observed
         )
         needed = plans.sequential_exposures(fixed)
-    days_left = None
-    if needed is not None and item.status == lifecycle.RUNNING and snapshot and item.started_at:
-        days = (snapshot.cutoff - item.started_at).total_seconds() / 86400
-        days_left = planning.days_left(needed, min(row["exposures"] for row in rows), days)
-    return {"recommended_exposures_per_variant": needed, "estimated_days_left": days_left}
+    days_left = _days_left(item, needed, snapshot)
+    return {
+        "recommended_exposures_per_variant": needed,
+        "estimated_days_left": days_left.days,
+        "estimated_days_left_reason": days_left.unknown_because,
+    }
+
+
+def _days_left(item: ExperimentItem, needed: int | None, snapshot: SnapshotItem | None) -> planning.DaysLeft:
+    """Days to the planned exposures at the rate of the latest results, once they cover a full
+    day of exposures; else None and why."""
+    if item.status != lifecycle.RUNNING:
+        why = "estimated once it has run a full day" if item.status == lifecycle.DRAFT else "it is not running"
+        return planning.DaysLeft(None, why)
+    if needed is None:
+        return planning.DaysLeft(
+            None,
+            "cannot be estimated without a plan: give the primary metric a baseline, or wait for its first results",
+        )
+    if snapshot is None or item.started_at is None:
+        return planning.DaysLeft(None, "estimated from the nightly results once it has run a full day")
+    days = (snapshot.cutoff - item.started_at).total_seconds() / 86400
+    return planning.days_left(needed, min(row["exposures"] for row in snapshot.analysis["variants"]), days)
 
 
 def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any]) -> None:
@@ -215,15 +245,9 @@ def _save(item: ExperimentItem) -> None:
     try:
         store.save(item)
     except store.ChangedMeanwhile:
-        raise Conflict(f"experiment '{item.key}' changed meanwhile; fetch it and try again") from None
+        raise Conflict(
+            f"experiment '{item.key}' changed meanwhile (another request): "
+            f"GET /experiments/{item.key} and send the change again if it still applies"
+        ) from None
     except store.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None
-
-
-def _first_error(error: ValueError) -> str:
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        return f"{location}: {first['msg']}" if location else first["msg"]
-    return str(error)

@@ -10,7 +10,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from abacus import assignment, attribution, experiments, keys, numbers
 from abacus.documents import ErrorBody, IngestOutcome, Rejected
-from abacus.errors import StorageUnavailable, TooLarge
+from abacus.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.retention import LATE, LATE_EVENT_DAYS
 from abacus.schemas import EventSpec
 from abacus.settings import settings
@@ -50,6 +50,40 @@ def event_time(value: int | str | None, received_at: datetime) -> datetime:
         raise ValueError("timestamp: not ISO 8601 or epoch milliseconds") from None
     # A time without a zone is taken as UTC, as PostHog does.
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _accepted_time(value: int | str | None, received_at: datetime) -> datetime:
+    """The event's time, refused (ValueError) when more than a day ahead or too late to count; an
+    integer plainly in another unit than milliseconds is refused saying what to send instead."""
+    try:
+        timestamp = event_time(value, received_at)
+    except ValueError as error:
+        raise ValueError(other_unit(value, received_at) or str(error)) from None
+    if timestamp > received_at + MAX_FUTURE:
+        raise ValueError(other_unit(value, received_at) or "timestamp: more than 24 hours in the future")
+    if timestamp < received_at - LATE:
+        # After that, windows are final and their raw events may expire (retention.py).
+        raise ValueError(
+            other_unit(value, received_at)
+            or f"timestamp: more than {LATE_EVENT_DAYS} days before it arrived, too late to count"
+        )
+    return timestamp
+
+
+def other_unit(value: object, received_at: datetime) -> str | None:
+    """What to send instead of an integer timestamp that is epoch seconds (time.time(), Unix
+    `date +%s`) or microseconds: None unless read so it is a time an event is accepted at."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    earliest, latest = ((received_at + bound).timestamp() * 1000 for bound in (-LATE, MAX_FUTURE))
+    for unit, millis in (("seconds", value * 1000), ("microseconds", value // 1000)):
+        if earliest <= millis <= latest:
+            when = datetime.fromtimestamp(millis / 1000, tz=UTC)
+            return (
+                f"timestamp: {value} looks like epoch {unit} ({when:%Y-%m-%d %H:%M:%S} UTC); "
+                f"epoch milliseconds are expected: send {millis}"
+            )
+    return None
 
 
 def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> IngestOutcome:
@@ -148,16 +182,10 @@ def _to_item(project_id: str, raw: object, received_at: datetime, retention: tim
     try:
         spec = EventSpec.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "event"
-        raise ValueError(f"{field}: {first['msg']}") from None
+        problems = field_errors(error.errors(), whole="event")
+        raise ValueError("; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)) from None
     bounds.check(spec.event, spec.properties)
-    timestamp = event_time(spec.timestamp, received_at)
-    if timestamp > received_at + MAX_FUTURE:
-        raise ValueError("timestamp: more than 24 hours in the future")
-    if timestamp < received_at - LATE:
-        # After that, windows are final and their raw events may expire (retention.py).
-        raise ValueError(f"timestamp: more than {LATE_EVENT_DAYS} days before it arrived, too late to count")
+    timestamp = _accepted_time(spec.timestamp, received_at)
     event_uuid = spec.uuid or str(uuid_lib.uuid4())
     return EventItem(
         keys.user_id(project_id, spec.distinct_id),

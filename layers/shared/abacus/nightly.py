@@ -301,6 +301,12 @@ def _first_stored_computation(experiment: ExperimentItem, users: list[Assignment
     return min(known) if known else None
 
 
+def launched_before(experiment: ExperimentItem, cutoff: datetime) -> bool:
+    """Whether the experiment ran before the cut-off: exposures count from its launch on, so a
+    cut-off at or before the launch has nothing to count, and gets no snapshot."""
+    return experiment.started_at is not None and experiment.started_at < cutoff
+
+
 def _days_running(experiment: ExperimentItem, cutoff: datetime) -> float | None:
     """Days from the launch to the cut-off (None before a launch: no rate to plan days left from)."""
     if experiment.started_at is None:
@@ -410,12 +416,14 @@ def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
 def run(
     scheduled_time: datetime, now: datetime, on_failure: Callable[[ExperimentItem, Exception], None]
 ) -> NightlySummary:
-    """Snapshots every running experiment of every project, and every stopped one until its final
-    snapshot (see compute_snapshot); one failure does not stop the rest
+    """Snapshots every running experiment of every project launched before the cut-off, and every
+    stopped one until its final snapshot (see compute_snapshot); one failure does not stop the rest
     (`on_failure(experiment, error)` is told of it). Returns the counts for the run's summary."""
     cutoff = cutoff_for(scheduled_time)
     analysed = failed = 0
     for experiment in experiment_store.all_to_analyse():
+        if not launched_before(experiment, cutoff):
+            continue  # a night before the launch (a rerun of a past night): nothing to count yet
         try:
             compute_snapshot(experiment, cutoff, now)
             analysed += 1

@@ -14,6 +14,7 @@ sequential_inflation() for the always-valid mSPRT.
 import math
 from functools import lru_cache
 from statistics import NormalDist
+from typing import NamedTuple
 
 from abacus import mixture
 
@@ -107,12 +108,34 @@ def sequential_inflation(alpha: float = 0.05, power: float = 0.8, mde: float = 0
     return high
 
 
-def days_left(needed_per_variant: int, smallest_variant_exposures: int, days_running: float) -> int | None:
-    """Days until the smallest variant reaches `needed_per_variant` at its rate so far; None when
-    no rate is known yet."""
+class DaysLeft(NamedTuple):
+    """Days until the plan's exposures are reached, or None and why it cannot be estimated yet."""
+
+    days: int | None
+    unknown_because: str | None = None
+
+
+# A rate is estimated from a full day of exposures at least: minutes of traffic are no day's
+# (a minute's 11 exposures promised "about 1 more day" for 8,280 more), nor is a night or a morning.
+FULL_DAY = 1.0
+
+
+def days_left(needed_per_variant: int, smallest_variant_exposures: int, days_running: float) -> DaysLeft:
+    """Days until the smallest variant reaches `needed_per_variant` at its rate so far, estimated
+    once it has run a full day; 0 once reached."""
     if smallest_variant_exposures >= needed_per_variant:
-        return 0
-    if days_running <= 0 or smallest_variant_exposures <= 0:
-        return None
+        return DaysLeft(0)
+    if days_running < FULL_DAY:
+        return DaysLeft(None, f"cannot be estimated before a full day of exposures ({_so_far(days_running)} so far)")
+    if smallest_variant_exposures <= 0:
+        return DaysLeft(None, "cannot be estimated while a variant has no exposures")
     rate = smallest_variant_exposures / days_running
-    return math.ceil((needed_per_variant - smallest_variant_exposures) / rate)
+    return DaysLeft(math.ceil((needed_per_variant - smallest_variant_exposures) / rate))
+
+
+def _so_far(days: float) -> str:
+    minutes = max(0, math.floor(days * 24 * 60))
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    return f"{hours} hour{'s' if hours != 1 else ''}"

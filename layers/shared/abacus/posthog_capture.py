@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from abacus.errors import BadRequest, Unauthorized
-from abacus.ingestion import event_time
+from abacus.ingestion import event_time, other_unit
 
 CREDENTIAL_PROPERTIES = ("token", "api_key")
 
@@ -65,18 +65,24 @@ def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
     }
     if raw.get("uuid") is not None:
         event["uuid"] = raw["uuid"]
-    timestamp = raw.get("timestamp")
-    offset = raw.get("offset")
-    if isinstance(offset, int) and not isinstance(offset, bool) and timestamp is None:
-        try:
-            event["timestamp"] = (received_at - timedelta(milliseconds=offset)).isoformat()
-        except OverflowError:  # as epoch milliseconds, which ingestion refuses as out of range
-            event["timestamp"] = int(received_at.timestamp() * 1000) - offset
-    elif isinstance(timestamp, str | int) and not isinstance(timestamp, bool):
-        try:
-            event["timestamp"] = (event_time(timestamp, received_at) + skew).isoformat()
-        except (ValueError, OverflowError):
-            event["timestamp"] = timestamp  # rejected with its reason by ingestion's validation
-    elif timestamp is not None:
+    timestamp = _timestamp(raw.get("timestamp"), raw.get("offset"), received_at, skew)
+    if timestamp is not None:
         event["timestamp"] = timestamp
     return event
+
+
+def _timestamp(timestamp: object, offset: object, received_at: datetime, skew: timedelta) -> object:
+    """The event's time corrected for the client's clock, from its timestamp or its offset."""
+    if isinstance(offset, int) and not isinstance(offset, bool) and timestamp is None:
+        try:
+            return (received_at - timedelta(milliseconds=offset)).isoformat()
+        except OverflowError:  # as epoch milliseconds, which ingestion refuses as out of range
+            return int(received_at.timestamp() * 1000) - offset
+    if other_unit(timestamp, received_at):
+        return timestamp  # epoch seconds, say: refused by ingestion, saying what to send
+    if isinstance(timestamp, str | int) and not isinstance(timestamp, bool):
+        try:
+            return (event_time(timestamp, received_at) + skew).isoformat()
+        except (ValueError, OverflowError):
+            return timestamp  # rejected with its reason by ingestion's validation
+    return timestamp

@@ -1,13 +1,15 @@
 """The results as a person reads them: a self-contained HTML page (verdict, variants table, and
 inline SVG charts of the cumulative lift with its interval and of the probability to be best over
-the days), and the same as text for a terminal. Pure functions of the snapshots."""
+the days; then each secondary metric's table), and the same as text for a terminal. Pure
+functions of the snapshots."""
 
 import html
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from abacus.documents import Analysis, Experiment, Lift, Snapshot, VariantAnalysis
+from abacus.documents import Analysis, Experiment, Lift, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
 
 _COLOURS = [
     "#4c78a8",
@@ -24,7 +26,15 @@ _COLOURS = [
 
 
 # The charts' size and margins, in SVG units.
-_WIDTH, _HEIGHT, _LEFT, _BOTTOM, _TOP = 640, 260, 56, 28, 24
+_WIDTH, _HEIGHT, _LEFT, _RIGHT, _BOTTOM, _TOP = 640, 260, 56, 16, 28, 24
+_PLOT_WIDTH = _WIDTH - _LEFT - _RIGHT
+# A date label's width is at most this per character (11px sans-serif: a digit is 7 in DejaVu
+# Sans), and labels keep this gap between them.
+_DIGIT_WIDTH, _LABEL_GAP = 0.65 * 11, 8
+# The values labelled at the left stand at least this far apart (their font is 11).
+_TICK_CLEARANCE = 14
+# On a single day, the series stand side by side, this far apart, so that their intervals show.
+_DODGE = 14
 # One value a day per variant (None where undefined), and the interval around it.
 type Series = dict[str, list[float | None]]
 type Bands = dict[str, list[list[float] | None]]
@@ -96,36 +106,85 @@ def _line(variant: str, exposures: str, value: str, mean: str, best: str, lift: 
     return f"{variant:<14}{exposures:>10}{value:>12}{mean:>10}{best:>9}   {lift:<30}{p:>8}"
 
 
+def metric_verdict_sentence(analysis: Analysis) -> str:
+    """What a secondary metric's own analysis found: the experiment's verdict rests on the primary."""
+    verdict = analysis["verdict"]
+    found = {
+        "ship": "Significant on this metric",
+        "invalid": "Invalid",
+        "no_effect": "No effect on this metric",
+        "keep_running": "Not conclusive on this metric",
+    }
+    return f"{found[verdict['decision']]}: {verdict['reason']}."
+
+
+def secondary_note(snapshot: SnapshotAnalysis) -> str:
+    """How far the secondary metrics' p-values are adjusted for the comparisons made."""
+    secondary = snapshot.get("secondary_metrics", [])
+    treatments = [row for row in snapshot["variants"] if "lift" in row]
+    analysed = 1 + len(secondary)
+    adjusted = all("p_value_adjusted" in row for metric in secondary for row in metric["variants"] if "lift" in row)
+    within = (
+        f"Holm-adjusted across each metric's {len(treatments)} comparisons with the control, but not"
+        if adjusted and len(treatments) > 1
+        else "not adjusted"
+    )
+    return (
+        f"Secondary metrics are analysed as the primary is; their p-values are {within} for the {analysed} metrics "
+        "analysed, so one may cross the significance bar by chance. The verdict rests on the primary metric."
+    )
+
+
+def _metric_title(analysis: MetricAnalysis) -> str:
+    metric = analysis["metric"]
+    return f"Secondary metric: {metric['event']} ({metric['kind']})"
+
+
+def _text_table(analysis: Analysis) -> list[str]:
+    header = _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value")
+    return [header, *(_line(*r) for r in rows(analysis))]
+
+
 def text(snapshot: Snapshot, experiment: str) -> str:
     metric = snapshot.get("metric", {})
     lines = [
         f"{experiment}: results for {snapshot['date']} (metric {metric.get('event', '?')}, {metric.get('kind', '')})",
         "",
-        _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value"),
+        *_text_table(snapshot),
     ]
-    for r in rows(snapshot):
-        lines.append(_line(*r))
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines.append(verdict_sentence(snapshot))
     lines += snapshot.get("explanation", [])
+    secondary = snapshot.get("secondary_metrics", [])
+    if secondary:
+        lines += ["", secondary_note(snapshot)]
+    for analysis in secondary:
+        lines += ["", _metric_title(analysis), *_text_table(analysis), metric_verdict_sentence(analysis)]
     return "\n".join(lines)
 
 
 @dataclass(frozen=True)
 class _Frame:
-    """Where a day and a value land in the chart: days spread over the width, values from low
-    (bottom) to high (top)."""
+    """Where a day and a value land in the chart: days spread over the width (a single day in the
+    middle), values from low (bottom) to high (top); `shift` moves a series aside on a single day."""
 
     low: float
     high: float
-    step: float
+    days: int
+    shift: float = 0.0
 
     def x(self, day: int) -> float:
-        return _LEFT + day * self.step
+        if self.days == 1:
+            return _LEFT + _PLOT_WIDTH / 2 + self.shift
+        return _LEFT + day * _PLOT_WIDTH / (self.days - 1)
 
     def y(self, value: float) -> float:
         return _TOP + (self.high - value) / (self.high - self.low) * (_HEIGHT - _TOP - _BOTTOM)
+
+    def of_series(self, index: int, count: int) -> "_Frame":
+        """The frame a series draws in: on a single day, side by side with the others."""
+        return replace(self, shift=(index - (count - 1) / 2) * _DODGE) if self.days == 1 else self
 
 
 def _frame(values: list[float], days: int) -> _Frame:
@@ -133,7 +192,7 @@ def _frame(values: list[float], days: int) -> _Frame:
     low, high = min([*values, 0.0]), max([*values, 0.0])
     if high == low:
         high = low + 1
-    return _Frame(low, high, (_WIDTH - _LEFT - 16) / max(1, days - 1))
+    return _Frame(low, high, days)
 
 
 def _figure(title: str, content: str) -> str:
@@ -141,40 +200,87 @@ def _figure(title: str, content: str) -> str:
 
 
 def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[str]:
-    """The SVG's opening, the dashed zero line, three value ticks and the first and last days."""
+    """The SVG's opening, the dashed zero line, the values' labels and the days'."""
     zero = frame.y(0)
     parts = [
         f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
         f'width="{_WIDTH}" height="{_HEIGHT}">',
-        f'<line x1="{_LEFT}" y1="{zero:.1f}" x2="{_WIDTH - 16}" y2="{zero:.1f}" stroke="#999" stroke-dasharray="4 3"/>',
+        f'<line x1="{_LEFT}" y1="{zero:.1f}" x2="{_WIDTH - _RIGHT}" y2="{zero:.1f}" stroke="#999" '
+        'stroke-dasharray="4 3"/>',
     ]
-    for tick in (frame.low, (frame.low + frame.high) / 2, frame.high):
-        label = f"{tick:+.0%}" if as_percent else f"{tick:.0%}"
+    for tick in _value_ticks(frame):
+        label = _tick_label(tick, frame.high - frame.low, signed=as_percent)
         parts.append(
             f'<text x="{_LEFT - 6}" y="{frame.y(tick) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>'
         )
-    for i, anchor in ((0, "start"), (len(days) - 1, "end")):
+    for i, anchor in _day_labels(frame, days):
         parts.append(
-            f'<text x="{frame.x(i):.1f}" y="{_HEIGHT - 8}" text-anchor="{anchor}" font-size="11">{days[i]}</text>'
+            f'<text x="{frame.x(i):.1f}" y="{_HEIGHT - 8}" text-anchor="{anchor}" font-size="11">'
+            f"{html.escape(days[i])}</text>"
         )
     return parts
 
 
+def _value_ticks(frame: _Frame) -> list[float]:
+    """The values labelled at the left: 0, the no-difference line, always; then the lowest, the
+    highest and the middle value, each where it keeps clear of the labels placed."""
+    placed: list[float] = []
+    for tick in (0.0, frame.low, frame.high, (frame.low + frame.high) / 2):
+        if all(abs(frame.y(tick) - frame.y(other)) >= _TICK_CLEARANCE for other in placed):
+            placed.append(tick)
+    return placed
+
+
+def _tick_label(value: float, span: float, signed: bool) -> str:
+    """A value as a percentage, 0 as 0% (neither +0% nor -0%), with the decimals the chart's span
+    needs for labels a clearance apart to read differently (and never as 0%)."""
+    if value == 0:
+        return "0%"
+    decimals = max(0, math.ceil(math.log10(20 / (span * 100))))
+    return f"{value:+.{decimals}%}" if signed else f"{value:.{decimals}%}"
+
+
+def _day_labels(frame: _Frame, days: list[str]) -> list[tuple[int, str]]:
+    """The days labelled under the chart, with their anchors: a single day centred under it; else
+    the first (from its left end) and the last (to its right end), so neither leaves the chart, and
+    between them every n-th day, centred, n the fewest days that keep a label and a gap apart from
+    its neighbours."""
+    if len(days) == 1:
+        return [(0, "middle")]
+    # How far a centred label stands from an end's (half its width and a whole one, and a gap).
+    apart = 1.5 * max(map(len, days)) * _DIGIT_WIDTH + _LABEL_GAP
+    last = len(days) - 1
+    every = math.ceil(apart / (frame.x(1) - frame.x(0)))
+    between = [(i, "middle") for i in range(every, last, every) if frame.x(last) - frame.x(i) >= apart]
+    return [(0, "start"), *between, (last, "end")]
+
+
 def _band(frame: _Frame, pairs: list[list[float] | None], colour: str) -> list[str]:
-    """The interval around a series as a shaded polygon (none when no day has one)."""
+    """The interval around a series as a shaded polygon, or as an error bar when a single day has
+    one (a polygon over one day has no width); none when no day has one."""
     upper = [(frame.x(i), frame.y(p[1])) for i, p in enumerate(pairs) if p]
     lower = [(frame.x(i), frame.y(p[0])) for i, p in enumerate(pairs) if p]
     if not upper:
         return []
+    if len(upper) == 1:
+        (x, top), (_, bottom) = upper[0], lower[0]
+        bar = f"M{x - 5:.1f},{top:.1f}H{x + 5:.1f}M{x:.1f},{top:.1f}V{bottom:.1f}M{x - 5:.1f},{bottom:.1f}H{x + 5:.1f}"
+        return [f'<path class="band" d="{bar}" fill="none" stroke="{colour}" stroke-width="1.5"/>']
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in upper + lower[::-1])
     return [f'<polygon class="band" points="{points}" fill="{colour}" fill-opacity="0.18"/>']
 
 
 def _series(frame: _Frame, index: int, name: str, line: list[float | None], colour: str) -> list[str]:
-    """A series' line (skipping undefined days) and its name, stacked at the top right."""
-    points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in enumerate(line) if v is not None)
+    """A series' line (skipping undefined days), or its point when a single day has a value, and its
+    name, stacked at the top right."""
+    points = [(frame.x(i), frame.y(v)) for i, v in enumerate(line) if v is not None]
+    if len(points) == 1:
+        mark = f'<circle class="series" cx="{points[0][0]:.1f}" cy="{points[0][1]:.1f}" r="4" fill="{colour}"/>'
+    else:
+        drawn = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        mark = f'<polyline class="series" points="{drawn}" fill="none" stroke="{colour}" stroke-width="2.5"/>'
     return [
-        f'<polyline class="series" points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"/>',
+        mark,
         f'<text x="{_WIDTH - 12}" y="{_TOP + 14 * index}" text-anchor="end" font-size="12" fill="{colour}">'
         f"{html.escape(name)}</text>",
     ]
@@ -191,7 +297,8 @@ def _chart(title: str, days: list[str], series: Series, bands: Bands | None, as_
     parts = _axes(frame, title, days, as_percent)
     for index, (name, line) in enumerate(series.items()):
         colour = _COLOURS[index % len(_COLOURS)]
-        parts += _band(frame, bands.get(name) or [], colour) + _series(frame, index, name, line, colour)
+        drawn_in = frame.of_series(index, len(series))
+        parts += _band(drawn_in, bands.get(name) or [], colour) + _series(drawn_in, index, name, line, colour)
     parts.append("</svg>")
     return _figure(title, "".join(parts))
 
@@ -205,26 +312,47 @@ def _over_days[V](history: list[Snapshot], key: str, number: Callable[[VariantAn
     return [None if row is None else number(row) for row in (_variant_row(day, key) for day in history)]
 
 
+def _html_table(analysis: Analysis) -> str:
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in r) + "</tr>" for r in rows(analysis))
+    return (
+        "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
+        "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
+    """Each secondary metric's table and what its analysis found, under a note on the adjustment."""
+    secondary = snapshot.get("secondary_metrics", [])
+    if not secondary:
+        return ""
+    return f'<h2>Secondary metrics</h2><p class="note">{html.escape(secondary_note(snapshot))}</p>' + "".join(
+        f'<section class="secondary"><h3>{html.escape(_metric_title(analysis))}</h3>'
+        f'<p class="metric-verdict">{html.escape(metric_verdict_sentence(analysis))} '
+        f"({html.escape(analysis.get('method', ''))})</p>{_html_table(analysis)}</section>"
+        for analysis in secondary
+    )
+
+
 def _results_body(history: list[Snapshot]) -> str:
-    """The verdict, the variants table and the two charts, from the latest snapshot and the days."""
+    """The verdict, the variants table and the two charts, from the latest snapshot and the days;
+    then the secondary metrics' tables."""
     latest = history[-1]
     days = [s["date"] for s in history]
     treatments = [r["key"] for r in latest["variants"] if "lift" in r]
     lifts: Series = {key: _over_days(history, key, _relative_lift) for key in treatments}
     bands: Bands = {key: _over_days(history, key, _relative_interval) for key in treatments}
     best: Series = {r["key"]: _over_days(history, r["key"], _probability_to_be_best) for r in latest["variants"]}
-    table = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in r) + "</tr>" for r in rows(latest))
     metric = latest.get("metric", {})
     return (
         f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
         f"<p>Data up to {html.escape(latest['date'])}; metric <b>{html.escape(str(metric.get('event', '')))}</b> "
         f"({html.escape(str(metric.get('kind', '')))}); {html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
-        + "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
-        "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
-        f"<tbody>{table}</tbody></table>"
+        + _html_table(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + _chart("Probability to be best", days, best, None, False)
+        + _secondary_sections(latest)
     )
 
 

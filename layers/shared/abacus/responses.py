@@ -15,10 +15,18 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="The field as sent: `variants[1].key`, `primary_metric.kind`")
+    message: str = Field(description="What is wrong with it, and what it should be")
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="bad_request, unauthorized, forbidden, not_found, conflict, too_large, invalid, ...")
-    message: str = Field(description="What was wrong, naming the field")
-    field: str | None = Field(default=None, description="The field at fault, where there is one")
+    message: str = Field(description="What was wrong and what to do, naming the field (every field, for a 422)")
+    field: str | None = Field(default=None, description="The field at fault, where there is one (a 422's first)")
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 only: every field at fault (the first 50), each with what is wrong"
+    )
     not_stored: list[int] | None = Field(default=None, description="503 only: the events to send again")
 
 
@@ -41,7 +49,13 @@ class Experiment(ExperimentFields):
     started_at: str | None
     stopped_at: str | None
     recommended_exposures_per_variant: int | None
-    estimated_days_left: float | None
+    estimated_days_left: float | None = Field(
+        description="Running: days until the smallest variant reaches the recommended exposures at its rate so far, "
+        "from the latest results once they cover a full day of exposures; else null"
+    )
+    estimated_days_left_reason: str | None = Field(
+        description="Why estimated_days_left is null (not running, no plan, less than a full day of exposures)"
+    )
     history: list[HistoryEntry] | None = None
 
 
@@ -92,6 +106,11 @@ class Verdict(Open):
     decision: str
     variant: str | None
     reason: str
+    days_left: int | None = Field(
+        default=None,
+        description="keep_running: days to the planned sample at the rate so far; null before a full day of "
+        "exposures (the reason says so)",
+    )
 
 
 class VariantResult(Open):
@@ -161,9 +180,9 @@ ERROR_DESCRIPTIONS = {
     403: "Credentials of the wrong kind (a project token on an admin route, or the reverse)",
     404: "No such experiment in this project",
     429: "Over the project token's requests a minute: retry after Retry-After seconds",
-    409: "Not allowed in the experiment's stage, or changed meanwhile",
+    409: "Not allowed in the experiment's status, a key taken, or changed meanwhile: the message says what to do",
     413: "Body over 1 MB (also once decompressed) or more than 1,000 events",
-    422: "A field is invalid: `field` names it",
+    422: "Fields are invalid: `errors` lists every one with what is wrong, `field` names the first",
     503: "Storage refused after retries: send the request again (for events, those in `not_stored`)",
 }
 ADMIN_ERRORS = (400, 401, 403, 404, 413, 422, 503)

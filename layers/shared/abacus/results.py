@@ -87,15 +87,33 @@ def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None
     """Computes and stores a snapshot now (data up to now), or for the past day `as_of`."""
     experiment = experiments.get(project_id, key)
     if experiment.started_at is None:
-        raise Conflict(f"experiment '{key}' has not been launched: there is nothing to analyse")
+        raise Conflict(f"experiment '{key}' never ran: there is nothing to analyse; {_to_run(key, experiment.status)}")
     cutoff = nightly.cutoff_of_date(as_of) if as_of else now
     if cutoff > now + timedelta(days=1):
         raise Invalid("as_of: a day that has not happened", field="as_of")
+    if not nightly.launched_before(experiment, cutoff):
+        raise Conflict(
+            f"experiment '{key}' was launched on {experiment.started_at.date().isoformat()}: "
+            "there are no results before its launch",
+            field="as_of" if as_of else None,
+        )
     try:
         snapshot = nightly.compute_snapshot(experiment, cutoff, now)
     except retention.EventsExpired as error:
-        raise Conflict(str(error), field="as_of" if as_of else None) from None
+        if as_of is None:
+            raise Conflict(f"{error}; the snapshots stored stay readable: GET /experiments/{key}/results") from None
+        raise Conflict(
+            f"{error}; recompute a later day, or read the snapshot stored for that day: "
+            f"GET /experiments/{key}/results?date={as_of}",
+            field="as_of",
+        ) from None
     return {"status": "ready", **nightly.snapshot_to_api(snapshot, key)}
+
+
+def _to_run(key: str, status: str) -> str:
+    if status == lifecycle.DRAFT:
+        return f"launch it (POST /experiments/{key}/launch) and recompute once users are exposed"
+    return "it was archived as a draft: create a new experiment (another key) and launch it"
 
 
 def _signature(project_id: str, key: str, expires: int) -> str:

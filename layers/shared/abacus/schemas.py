@@ -11,12 +11,18 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 VARIANT_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# The patterns in words, for the errors a client reads (errors.py).
+PATTERN_WORDS = {
+    SLUG_PATTERN: "a lowercase slug: letters, digits, - and _, at most 64, starting with a letter or digit",
+    VARIANT_KEY_PATTERN: "letters, digits, - and _, 1 to 64 of them",
+}
 CONTROL = "control"
 
 
@@ -30,7 +36,7 @@ def _whole_number(value: object) -> object:
 
 # An integer, written 73 or 73.0; StrictInt refuses strings and booleans.
 WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
-Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lowercase letters, digits, '-' and '_'")]
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description=PATTERN_WORDS[SLUG_PATTERN])]
 DistinctId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -59,14 +65,16 @@ class MetricSpec(Strict):
 
     @model_validator(mode="after")
     def property_fits_the_kind(self) -> "MetricSpec":
+        problems = []
         if self.kind == "sum" and self.property is None:
-            raise ValueError("a sum metric needs the property to sum")
+            problems.append("a sum metric needs the property to sum")
         if self.kind != "sum" and self.property is not None:
-            raise ValueError("only a sum metric takes a property")
+            problems.append("only a sum metric takes a property")
         if self.kind == "conversion" and (self.baseline_mean is not None or self.baseline_sd is not None):
-            raise ValueError("a conversion metric's baseline is a rate: use baseline")
+            problems.append("a conversion metric's baseline is a rate: use baseline")
         if self.kind != "conversion" and self.baseline is not None:
-            raise ValueError(f"a {self.kind} metric's baseline is baseline_mean and baseline_sd")
+            problems.append(f"a {self.kind} metric's baseline is baseline_mean and baseline_sd")
+        _refuse(problems)
         return self
 
 
@@ -106,15 +114,23 @@ Overrides = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], 
 Text = Annotated[str, Field(max_length=5000)]
 
 
+def _refuse(problems: list[str]) -> None:
+    """Independent checks of one value: ValueError saying every one that failed."""
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 def check_split(variants: list[VariantSpec]) -> list[VariantSpec]:
     keys = [variant.key for variant in variants]
+    problems = []
     if len(set(keys)) != len(keys):
-        raise ValueError("variant keys must be unique")
+        problems.append("keys must be unique")
     if keys.count(CONTROL) != 1:
-        raise ValueError(f"exactly one variant must be keyed '{CONTROL}'")
+        problems.append(f"exactly one must be keyed '{CONTROL}'")
     total = sum(variant.weight for variant in variants)
     if total != 100:
-        raise ValueError(f"variant weights must sum to 100, not {total}")
+        problems.append(f"weights must sum to 100, not {total}")
+    _refuse(problems)
     return variants
 
 
@@ -142,13 +158,22 @@ class ExperimentFields(Strict):
     def variants_are_a_split(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
         return check_split(variants)
 
-    @model_validator(mode="after")
-    def overrides_name_variants(self) -> "ExperimentFields":
-        keys = {variant.key for variant in self.variants}
-        for distinct_id, variant in self.overrides.items():
-            if variant not in keys:
-                raise ValueError(f"overrides: '{distinct_id}' is given '{variant}', which is not a variant")
-        return self
+    @field_validator("overrides")
+    @classmethod
+    def overrides_name_variants(cls, overrides: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """Checked whenever the variants are valid (they come first), whatever other fields say."""
+        variants: list[VariantSpec] | None = info.data.get("variants")
+        if variants is None:
+            return overrides
+        keys = [variant.key for variant in variants]
+        wrong = [
+            f"'{distinct_id}' is given '{variant}'" for distinct_id, variant in overrides.items() if variant not in keys
+        ]
+        if wrong:
+            listed = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+            which = "which is not a variant" if len(wrong) == 1 else "which are not variants"
+            raise ValueError(f"{listed}, {which} ({', '.join(keys)})")
+        return overrides
 
 
 class ExperimentCreate(ExperimentFields):

@@ -41,9 +41,20 @@ def test_more_variants_split_alpha():
 
 
 def test_days_left():
-    assert planning.days_left(10_000, 4_000, days_running=4) == 6
-    assert planning.days_left(10_000, 12_000, days_running=4) == 0
-    assert planning.days_left(10_000, 0, days_running=0) is None
+    assert planning.days_left(10_000, 4_000, days_running=4) == (6, None)
+    assert planning.days_left(10_000, 12_000, days_running=0.1) == (0, None)  # reached: no rate needed
+    no_exposures = planning.days_left(10_000, 0, days_running=2)
+    assert no_exposures.days is None and no_exposures.unknown_because
+
+
+def test_days_left_are_not_estimated_from_less_than_a_full_day():
+    # A minute of traffic said "1 more day" for 8,280 exposures still to come.
+    a_minute = planning.days_left(8_291, 11, days_running=1 / 1440)
+    assert a_minute.days is None
+    assert a_minute.unknown_because == "cannot be estimated before a full day of exposures (1 minute so far)"
+    half_a_day = planning.days_left(8_291, 11, days_running=0.5)
+    assert half_a_day == (None, "cannot be estimated before a full day of exposures (12 hours so far)")
+    assert planning.days_left(8_291, 4_000, days_running=1).days == 2
 
 
 def test_bad_planning_input_names_the_field():

@@ -50,6 +50,14 @@ def test_keep_running_estimates_days_left():
     assert verdict["decision"] == "keep_running" and days_left is not None and days_left > 0
 
 
+def test_days_left_wait_for_a_full_day_of_exposures():
+    verdict = conversion((11, 1), (12, 2), days_running=1 / 1440, planned_exposures=8_291)["verdict"]
+    assert verdict["decision"] == "keep_running" and verdict["days_left"] is None, verdict
+    assert verdict["reason"].endswith(
+        "; the days left cannot be estimated before a full day of exposures (1 minute so far)"
+    )
+
+
 def test_sample_ratio_mismatch_is_invalid_whatever_the_lift():
     result = conversion((20_000, 2_000), (15_000, 2_400), weights={"control": 50, "v1": 50})
     assert result["srm"]["mismatch"] is True and result["verdict"]["decision"] == "invalid"

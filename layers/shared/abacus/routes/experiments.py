@@ -68,7 +68,7 @@ def get_experiment(project_id: AdminProject, key: str) -> Response[str]:
     "/experiments/<key>",
     **admin_operation(
         "experiments",
-        "Change some fields (which ones depends on the stage)",
+        "Change some fields (which ones depends on the status)",
         200,
         Experiment,
         "The experiment as changed",
@@ -88,7 +88,7 @@ def _lifecycle(project_id: str, key: str, action: str, variant: str | None = Non
 def _lifecycle_route(action: str, summary: str) -> Callable[[RouteHandler], RouteHandler]:
     return router.post(
         f"/experiments/<key>/{action}",
-        **admin_operation("experiments", summary, 200, Experiment, "The experiment in its new stage", CHANGE_ERRORS),
+        **admin_operation("experiments", summary, 200, Experiment, "The experiment in its new status", CHANGE_ERRORS),
     )
 
 

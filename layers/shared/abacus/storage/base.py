@@ -34,6 +34,18 @@ def error_code(error: PynamoDBException) -> str | None:
     return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
 
 
+def condition_failed(error: PynamoDBException) -> bool:
+    """Whether a write failed on its condition (a transaction on an item's): the one failure that
+    says something about what is stored, rather than about the request."""
+    code = error_code(error)
+    if code == "ConditionalCheckFailedException":
+        return True
+    reasons = getattr(error.cause, "cancellation_reasons", None) or []
+    return code == "TransactionCanceledException" and any(
+        reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons
+    )
+
+
 def error_message(error: PynamoDBException) -> str:
     response = getattr(error.cause, "response", None)
     return response.get("Error", {}).get("Message", "") if isinstance(response, dict) else ""

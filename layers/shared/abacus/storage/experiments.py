@@ -1,7 +1,7 @@
 """The experiments table: one item per experiment, keyed (project_id, key).
 
 The definition (what POST and PATCH set, validated by abacus.schemas.ExperimentFields) is kept as
-one JSON document beside the stage, its times and the history of changes. Every write is a
+one JSON document beside the status, its times and the history of changes. Every write is a
 conditional save on `version`, so two concurrent changes cannot both win.
 """
 

@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, delete_each, nullable
+from abacus.storage.base import TableMeta, condition_failed, delete_each, nullable
 
 TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
 ADMIN = "admin"
@@ -58,7 +58,9 @@ def _put_credential(project_id: str, kind: str, key: str, now: datetime) -> None
             | ((ProjectItem.project_id == project_id) & (ProjectItem.kind == kind))
         )
     except PutError as error:
-        raise ValueError(f"that {kind} key already belongs to another project") from error
+        if condition_failed(error):
+            raise ValueError(f"that {kind} key already belongs to another project") from error
+        raise
 
 
 def replace_credential(project_id: str, kind: str, new_key: str) -> None:

@@ -354,15 +354,15 @@ def _days_left(
     control_index: int,
     settings: Settings,
     design: str,
-) -> int | None:
+) -> planning.DaysLeft:
     control = estimates[control_index]
     if settings.days_running is None or control.exposures < 2:
-        return None
+        return planning.DaysLeft(None)
     needed = (
         settings.planned_exposures if design == SPENDING else _fixed_horizon(kind, control, settings, len(variants))
     )
     if needed is None:
-        return None  # a baseline that cannot be planned from (a 0% rate, no variance)
+        return planning.DaysLeft(None)  # a baseline that cannot be planned from (a 0% rate, no variance)
     if design == MSPRT:
         needed = math.ceil(needed * planning.sequential_inflation(settings.alpha, settings.power, abs(settings.mde)))
     return planning.days_left(needed, min(v.exposures for v in variants), settings.days_running)

@@ -10,10 +10,12 @@
 5. `no_effect` too when the group-sequential design's final look (the planned information) has
    been taken without a significant difference: the test is over, and looking longer cannot
    change its answer.
-6. `keep_running`, with the estimated days left when the exposure rate is known.
+6. `keep_running`, with the estimated days left once a full day of exposures gives their rate
+   (before, null, and the reason says so).
 """
 
 from abacus.documents import SampleRatioCheck, VariantAnalysis, Verdict
+from abacus.planning import DaysLeft
 
 
 def decide(
@@ -21,7 +23,7 @@ def decide(
     control: str,
     srm: SampleRatioCheck,
     mde: float,
-    days_left: int | None,
+    days_left: DaysLeft,
     concluded: bool = False,
 ) -> Verdict:
     if srm["mismatch"]:
@@ -62,9 +64,11 @@ def decide(
             f"'{control}': the test is over, and running longer cannot change its answer",
         }
     reason = "no variant differs significantly from the control yet"
-    if days_left is not None:
-        reason += f"; about {days_left} more day(s) to reach the planned sample"
-    return {"decision": "keep_running", "variant": None, "reason": reason, "days_left": days_left}
+    if days_left.days is not None:
+        reason += f"; about {days_left.days} more day(s) to reach the planned sample"
+    elif days_left.unknown_because:
+        reason += f"; the days left {days_left.unknown_because}"
+    return {"decision": "keep_running", "variant": None, "reason": reason, "days_left": days_left.days}
 
 
 def _percent(value: float | None) -> str:
