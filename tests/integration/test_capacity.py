@@ -1,7 +1,13 @@
 """Capacity per partition key (issue 15): the recorder's arithmetic against DynamoDB's documented
-examples and against requests of known sizes on moto (tests.capacity has the rules)."""
+examples and against requests of known sizes on moto, the size of the event items ingest writes,
+and the issue's three rates, none of which may put a partition key over 1,000 write units or
+3,000 read units a second (tests.capacity has the rules, tests.capacity_scenarios the traffic).
+
+The scenario tests that today's layout fails are strict xfails naming the key: they fail once
+the layout passes them, so that the marker goes with the fix."""
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -22,6 +28,16 @@ from tests.capacity import (
     value_size,
     write_units,
 )
+from tests.capacity_scenarios import (
+    SCENARIOS,
+    check,
+    deployed_caches,
+    launch_sample_experiment,
+    measure,
+    post_posthog_batch,
+    user_batch,
+)
+from tests.conftest import answer, invoke, sample_event
 
 # The arithmetic, against the Developer Guide's own examples and hand counts --------------------
 
@@ -237,3 +253,80 @@ def test_the_recorder_hooks_pynamodbs_clients(project):
     assert recorder.requests == [Request("GetItem", (Charge(ASSIGNMENTS, None, "test#new-checkout", 0.5, 0),))]
     assignments.get("test#new-checkout", "nobody")
     assert len(recorder.requests) == 1  # unhooked once the block ends
+
+
+# The event items ingest writes ------------------------------------------------------------------
+
+
+def stored_event_sizes() -> list[int]:
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=EVENTS)["Items"]
+    return [item_size(item) for item in items]
+
+
+def event_write_units(recorder: CapacityRecorder) -> list[float]:
+    return [c.write_units for r in recorder.requests for c in r.charges if c.target == EVENTS and c.write_units]
+
+
+def test_posthog_python_events_cost_one_write_unit_each(project):
+    recorder = CapacityRecorder()
+    with recorder.recording():
+        assert answer(invoke("IngestFunction", sample_event("posthog_batch")))[0] == 200
+    sizes = stored_event_sizes()
+    assert len(sizes) == 2 and max(sizes) < KB, sizes
+    assert event_write_units(recorder) == [1, 1]
+    index_writes = [c for r in recorder.requests for c in r.charges if c.index_name == "by-receipt"]
+    assert [c.write_units for c in index_writes] == [1, 1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="today's ingest stores posthog-js's properties whole: a $pageview is a 2.2 KB item, 3 write units",
+)
+def test_posthog_js_pageviews_cost_one_write_unit_each(project):
+    launch_sample_experiment()
+    recorder = CapacityRecorder()
+    with deployed_caches(), recorder.recording():
+        post_posthog_batch(user_batch("visitor-1", 5, datetime.now(UTC)))
+    sizes = stored_event_sizes()
+    check(len(sizes) == 5, sizes)
+    assert max(sizes) < KB, f"event items of {min(sizes)}-{max(sizes)} bytes"
+    assert event_write_units(recorder) == [1] * 5
+
+
+# The issue's rates --------------------------------------------------------------------------------
+
+EVENTS_SCENARIO, NEW_USERS, RETURNING_USERS = SCENARIOS
+
+
+def assert_within_limits(scenario, count: int) -> None:
+    measured = measure(scenario, count)
+    check(bool(measured.rates), "nothing was recorded")
+    over = [
+        f"{rate.target} {rate.partition_key}: {rate.read_units:,.0f} RCU/s, {rate.write_units:,.0f} WCU/s"
+        for rate in over_limits(measured.rates)
+    ]
+    assert over == [], f"{scenario.name} at {scenario.rate:,.0f}/s"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="today's layout: the events table's by-receipt index key project#YYYY-MM-DD",
+)
+def test_10000_events_a_second_into_one_project(project):
+    assert_within_limits(EVENTS_SCENARIO, 600)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="today's layout: the assignments table's key experiment_id = project#key"
+)
+def test_5000_new_users_a_second_in_one_experiment(project):
+    assert_within_limits(NEW_USERS, 300)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="today's layout: the assignments table's key experiment_id = project#key"
+)
+def test_50000_returning_assignments_a_second_in_one_experiment(project):
+    assert_within_limits(RETURNING_USERS, 300)
