@@ -1,10 +1,7 @@
 """Capacity per partition key (issue 15): the recorder's arithmetic against DynamoDB's documented
 examples and against requests of known sizes on moto, the size of the event items ingest writes,
 and the issue's three rates, none of which may put a partition key over 1,000 write units or
-3,000 read units a second (tests.capacity has the rules, tests.capacity_scenarios the traffic).
-
-The scenario tests that today's layout fails are strict xfails naming the key: they fail once
-the layout passes them, so that the marker goes with the fix."""
+3,000 read units a second (tests.capacity has the rules, tests.capacity_scenarios the traffic)."""
 
 from collections import Counter
 from datetime import UTC, datetime
@@ -278,11 +275,6 @@ def test_posthog_python_events_cost_one_write_unit_each(project):
     assert [c.write_units for c in index_writes] == [1, 1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="today's ingest stores posthog-js's properties whole: a $pageview is a 2.2 KB item, 3 write units",
-)
 def test_posthog_js_pageviews_cost_one_write_unit_each(project):
     launch_sample_experiment()
     recorder = CapacityRecorder()
@@ -309,24 +301,13 @@ def assert_within_limits(scenario, count: int) -> None:
     assert over == [], f"{scenario.name} at {scenario.rate:,.0f}/s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="today's layout: the events table's by-receipt index key project#YYYY-MM-DD",
-)
 def test_10000_events_a_second_into_one_project(project):
     assert_within_limits(EVENTS_SCENARIO, 600)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="today's layout: the assignments table's key experiment_id = project#key"
-)
 def test_5000_new_users_a_second_in_one_experiment(project):
     assert_within_limits(NEW_USERS, 300)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="today's layout: the assignments table's key experiment_id = project#key"
-)
 def test_50000_returning_assignments_a_second_in_one_experiment(project):
     assert_within_limits(RETURNING_USERS, 300)

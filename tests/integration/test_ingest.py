@@ -490,8 +490,8 @@ def test_a_projects_day_is_spread_over_the_receipt_shards_and_unsharded_events_a
     for item in stored_events():
         per_key[item.receipt_day] = per_key.get(item.receipt_day, 0) + 1
     # Every shard of the day takes its share: no one index key holds the project's day.
-    assert len(per_key) == settings.receipt_shards == 16
-    assert max(per_key.values()) < 3 * 400 / 16
+    assert len(per_key) == settings.receipt_shards == 32
+    assert max(per_key.values()) < 3 * 400 / 32
     # An event stored before the shards existed, under the day's unsharded key, is read as well.
     legacy = EventItem(
         "test#legacy-user", "legacy-uuid", event="spread", distinct_id="legacy-user", timestamp=now,
@@ -502,3 +502,47 @@ def test_a_projects_day_is_spread_over_the_receipt_shards_and_unsharded_events_a
     later = datetime.now(UTC)
     found = {item.distinct_id for item in event_store.received_between("test", now - timedelta(minutes=1), later)}
     assert found == {f"spread-{i}" for i in range(400)} | {"legacy-user"}
+
+
+def test_properties_are_stored_compressed_and_events_stored_before_as_json_are_read_alike(project):
+    import boto3
+
+    now = datetime.now(UTC)
+    assert post([sent("buy", "new-way", "00000000-0000-4000-8000-0000000000aa", now, {"amount": 12.5})])[0] == 200
+    (item,) = stored_events()
+    raw = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=EventItem.Meta.table_name, Key={"user_id": {"S": item.user_id}, "uuid": {"S": item.uuid}}
+    )["Item"]
+    assert "B" in raw["pz"] and "properties" not in raw  # compressed, binary
+    # An event stored before: its properties as JSON text under "properties".
+    old = dict(raw, uuid={"S": "old-uuid"}, properties={"S": json.dumps({"amount": 7})})
+    del old["pz"]
+    boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=EventItem.Meta.table_name, Item=old)
+    read = {e.uuid: e.event_properties() for e in event_store.user_events(item.user_id, ["buy"], now - timedelta(1))}
+    assert read == {item.uuid: {"amount": 12.5}, "old-uuid": {"amount": 7}}
+
+
+def test_posthog_js_state_properties_are_not_stored_the_apps_are(project):
+    body = {
+        "api_key": TOKEN,
+        "batch": [
+            {
+                "event": "$pageview",
+                "uuid": "00000000-0000-4000-8000-0000000000bb",
+                "properties": {
+                    "distinct_id": "js-user", "token": TOKEN, "$insert_id": "x1", "$time": 1764000000.1,
+                    "$active_feature_flags": ["a"], "$feature/a": "b", "$web_vitals_enabled_server_side": False,
+                    "$current_url": "https://shop.example.com/pricing", "plan": "pro", "$browser": "Chrome",
+                },
+            }
+        ],
+    }  # fmt: skip
+    status, answered = answer(invoke("IngestFunction", sample_event("posthog_batch", body=body)))
+    assert status == 200 and answered["accepted"] == 1
+    (item,) = stored_events()
+    assert item.distinct_id == "js-user"
+    assert item.event_properties() == {
+        "$current_url": "https://shop.example.com/pricing",
+        "plan": "pro",
+        "$browser": "Chrome",
+    }

@@ -38,7 +38,7 @@ def exposure_of(item: EventItem) -> tuple[str, str] | None:
     """(experiment key, variant) that an exposure event reports, or None."""
     if item.event not in EXPOSURE_EVENTS:
         return None
-    properties = item.properties or {}
+    properties = item.event_properties()
     key = properties.get("$feature_flag", properties.get("experiment"))
     variant = properties.get("$feature_flag_response", properties.get("variant"))
     if isinstance(key, str) and isinstance(variant, str):

@@ -6,6 +6,11 @@ Accepted: a single event, a JSON array of events, or `{"batch": [...]}`; the pro
 `distinct_id` on the event or in its properties. Clock skew: when the body carries `sent_at`, an
 event's `timestamp` is moved by (receipt time - sent_at), as PostHog does; an event with an
 `offset` (milliseconds before sending) is stamped that long before receipt.
+
+Not stored: the credentials among the properties, and the SDK's own state that Abacus never reads
+(SDK_STATE_PROPERTIES: copies of the event's uuid and time, the flags the SDK holds, its
+server-side switches and limits). posthog-js adds them to every event; without them, compressed,
+an event is one write unit rather than three (storage/events.py).
 """
 
 from datetime import datetime, timedelta
@@ -15,6 +20,25 @@ from abacus.errors import BadRequest, Unauthorized
 from abacus.ingestion import event_time, other_unit
 
 CREDENTIAL_PROPERTIES = ("token", "api_key")
+SDK_STATE_PROPERTIES = frozenset(
+    {
+        "$insert_id",  # the SDK's deduplication id: the event's uuid is Abacus's
+        "$time",  # the timestamp again
+        "distinct_id",  # the event's distinct_id again
+        "$active_feature_flags",  # the flags the SDK holds: Abacus has the assignments
+        "$configured_session_timeout_ms",
+        "$lib_rate_limit_remaining_tokens",
+        "$autocapture_disabled_server_side",
+        "$initial_person_info",  # the person's first URL and referrer, repeated on every event
+    }
+)
+
+
+def _stored_property(name: str) -> bool:
+    """Whether a property of a captured event is kept (see the module's docstring)."""
+    if name in CREDENTIAL_PROPERTIES or name in SDK_STATE_PROPERTIES:
+        return False
+    return not (name.startswith("$feature/") or name.endswith("_enabled_server_side"))
 
 
 def _properties(source: dict[str, Any]) -> dict[str, Any]:
@@ -56,12 +80,11 @@ def normalize(body: object, received_at: datetime) -> tuple[str, list[object]]:
 def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
     if not isinstance(raw, dict):
         return raw  # rejected, with its index, by ingestion's validation
-    # posthog-js sends the project token among the properties: a credential is not event data.
-    properties = {key: value for key, value in _properties(raw).items() if key not in CREDENTIAL_PROPERTIES}
+    sent = _properties(raw)
     event: dict[str, Any] = {
         "event": raw.get("event"),
-        "distinct_id": raw.get("distinct_id", properties.get("distinct_id", properties.get("$distinct_id"))),
-        "properties": properties,
+        "distinct_id": raw.get("distinct_id", sent.get("distinct_id", sent.get("$distinct_id"))),
+        "properties": {key: value for key, value in sent.items() if _stored_property(key)},
     }
     if raw.get("uuid") is not None:
         event["uuid"] = raw["uuid"]

@@ -27,7 +27,7 @@ def load_settings() -> Settings:
         results_table=env.get("RESULTS_TABLE", "ResultsTable"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "90")),
-        receipt_shards=int(env.get("EVENT_RECEIPT_SHARDS", "16")),
+        receipt_shards=int(env.get("EVENT_RECEIPT_SHARDS", "32")),
         assignment_shards=int(env.get("ASSIGNMENT_SHARDS", "16")),
     )
 

@@ -13,14 +13,23 @@ Writes go 25 at a time with BatchWriteItem; items DynamoDB leaves unprocessed ar
 exponential backoff and full jitter (throttling and 5xx answers are retried by botocore itself).
 """
 
+import json
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    Attribute,
+    BinaryAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -31,6 +40,20 @@ from abacus.storage.base import TableMeta, delete_each
 BATCH_SIZE = 25
 RETRIES = 6
 BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS = 0.05, 1.0
+
+
+class CompressedJSONAttribute(Attribute[Any]):
+    """JSON, zlib-compressed into a binary attribute. posthog-js sends some forty properties with
+    every event (1.8 KB of JSON); compressed, with the event's other attributes, the item stays
+    under 1 KB, one write unit, where it would take three."""
+
+    attr_type = BinaryAttribute.attr_type
+
+    def serialize(self, value: Any) -> bytes:
+        return zlib.compress(json.dumps(value, separators=(",", ":")).encode())
+
+    def deserialize(self, value: bytes) -> Any:
+        return json.loads(zlib.decompress(value))
 
 
 class ByReceipt(GlobalSecondaryIndex["EventItem"]):
@@ -55,10 +78,18 @@ class EventItem(Model):
     distinct_id = UnicodeAttribute()
     timestamp = UTCDateTimeAttribute()
     received_at = UTCDateTimeAttribute()
-    properties = JSONAttribute(null=True)
+    # The event's properties, compressed ("pz"); events stored before hold them as JSON text
+    # ("properties"): read both through event_properties().
+    properties = CompressedJSONAttribute(null=True, attr_name="pz")
+    legacy_properties = JSONAttribute(null=True, attr_name="properties")
     expires_at = NumberAttribute()
     receipt_day = UnicodeAttribute()
     receipt = UnicodeAttribute()
+
+    def event_properties(self) -> dict[str, Any]:
+        """The event's properties, however they were stored ({} when it has none)."""
+        found = self.properties if self.properties is not None else self.legacy_properties
+        return found if isinstance(found, dict) else {}
 
 
 class ReceiptKeys(TypedDict):
@@ -107,7 +138,7 @@ def delete_received(project_id: str, start: datetime, end: datetime) -> int:
 
 
 # What attribution reads of an event (a read costs the same whatever part of the item it returns).
-ATTRIBUTED = ["user_id", "uuid", "event", "distinct_id", "timestamp", "properties"]
+ATTRIBUTED = ["user_id", "uuid", "event", "distinct_id", "timestamp", "pz", "properties"]
 
 
 def stored(keys: list[tuple[str, str]]) -> dict[tuple[str, str], EventItem]:
