@@ -56,7 +56,7 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
         return float(len(matching))
     total = 0.0
     for event in matching:
-        value = event.event_properties().get(metric.property)
+        value = event.event_properties().get(metric.property or "")
         if numbers.summable(value):  # a number, within the bound (numbers.py says why)
             total += value
     return total
