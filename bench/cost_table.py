@@ -1,0 +1,66 @@
+"""Cost per million (issue 15): events, assignments and nightly analysis, split by AWS service, from
+the request counts measured in bench/RESULTS.md and on-demand list prices (us-east-1, read
+2026-11-26; the sources are cited in RESULTS.md, "Cost per million (issue 15)").
+
+Run: .venv/bin/python bench/cost_table.py
+"""
+
+MILLION = 1_000_000
+
+# List prices, us-east-1, USD.
+WRU = 0.625 / MILLION  # DynamoDB on-demand, per write request unit
+RRU = 0.125 / MILLION  # DynamoDB on-demand, per read request unit
+LAMBDA_REQUEST = 0.20 / MILLION  # Lambda, per request
+LAMBDA_GB_SECOND = 0.0000166667  # Lambda x86, per GB-second (first 6 billion GB-s a month)
+HTTP_API_REQUEST = 1.00 / MILLION  # API Gateway HTTP API, per request (first 300 million a month)
+SQS_REQUEST = 0.40 / MILLION  # SQS standard, per request (not used per unit today)
+
+# template.yaml: Globals MemorySize 256 (assign, ingest); ResultsFunction 1024.
+API_GB = 256 / 1024
+RESULTS_GB = 1024 / 1024
+
+EVENTS_PER_REQUEST = 10  # assumed posthog-js batch
+
+# (label, units, WRU per unit, RRU per unit, Lambda invocations per unit, GB, seconds per invocation,
+#  API Gateway requests per unit, SQS requests per unit)
+ROWS = [
+    ("event (10 a request)", "event", 2.0, 0.5, 1 / EVENTS_PER_REQUEST, API_GB, 0.020, 1 / EVENTS_PER_REQUEST, 0),
+    ("assignment, new user", "assignment", 1.0, 0.5, 1, API_GB, 0.004, 1, 0),
+    ("assignment, returning user", "assignment", 0.0, 0.5, 1, API_GB, 0.004, 1, 0),
+    ("exposed user, nightly, unchanged", "user", 0.0, 0.0547, 0, RESULTS_GB, 0.0, 0, 0),
+    ("exposed user, nightly, recomputed", "user", 1.0, 1.0547, 0, RESULTS_GB, 0.0, 0, 0),
+]
+
+# The nightly job is one invocation a night for all users: its duration is per user, not per request.
+NIGHTLY_SECONDS_PER_USER = {
+    "exposed user, nightly, unchanged": 99.34 / 100_000,
+    "exposed user, nightly, recomputed": 99.34 / 100_000 + 0.00915,
+}
+
+
+def per_million(row: tuple) -> dict[str, float]:
+    """Dollars per million units of the row, by service."""
+    label, _, wru, rru, invocations, gb, seconds, api_requests, sqs_requests = row
+    compute_seconds = NIGHTLY_SECONDS_PER_USER.get(label, invocations * seconds)
+    return {
+        "DynamoDB": MILLION * (wru * WRU + rru * RRU),
+        "Lambda": MILLION * (invocations * LAMBDA_REQUEST + gb * compute_seconds * LAMBDA_GB_SECOND),
+        "API Gateway": MILLION * api_requests * HTTP_API_REQUEST,
+        "SQS": MILLION * sqs_requests * SQS_REQUEST,
+    }
+
+
+def main() -> None:
+    services = ["DynamoDB", "Lambda", "API Gateway", "SQS"]
+    print(f"{'per million':36}" + "".join(f"{name:>13}" for name in services) + f"{'total':>10}")
+    for row in ROWS:
+        costs = per_million(row)
+        cells = "".join(f"{'$' + format(costs[name], '.4f'):>13}" for name in services)
+        print(f"{row[0]:36}{cells}{'$' + format(sum(costs.values()), '.3f'):>10}")
+    request = per_million(("event request", "request", 0, 0, 1, API_GB, 0.020, 1, 0))
+    cells = ", ".join(f"{name} ${cost:.4f}" for name, cost in request.items() if cost)
+    print(f"\nper million /events requests, whatever their batch size: {cells} (DynamoDB is per event)")
+
+
+if __name__ == "__main__":
+    main()
