@@ -1,6 +1,7 @@
 """Variant assignment for apps (project token): Abacus's /assign and PostHog's /flags/ and /decide/."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -63,8 +64,7 @@ REMOTE_CONFIG_CACHE = {"Cache-Control": "public, max-age=60"}
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
 def remote_config_for_posthog_js(token: str) -> Response[str]:
-    has_flags = bool(assignment.project_experiments(token_project(token)))
-    return json_response(200, posthog_config.remote_config(token, has_flags), REMOTE_CONFIG_CACHE)
+    return json_response(200, _remote_config(token), REMOTE_CONFIG_CACHE)
 
 
 @router.get(
@@ -78,6 +78,10 @@ def remote_config_for_posthog_js(token: str) -> Response[str]:
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
 def remote_config_script_for_posthog_js(token: str) -> Response[str]:
-    has_flags = bool(assignment.project_experiments(token_project(token)))
-    script = posthog_config.remote_config_script(posthog_config.remote_config(token, has_flags))
+    script = posthog_config.remote_config_script(_remote_config(token))
     return Response(200, "application/javascript", script, REMOTE_CONFIG_CACHE)
+
+
+def _remote_config(token: str) -> dict[str, Any]:
+    """The project's remote config: whether it has flags is whether it has experiments."""
+    return posthog_config.remote_config(token, has_flags=bool(assignment.project_experiments(token_project(token))))
