@@ -76,13 +76,15 @@ def nightly_event(fire_time: datetime) -> dict[str, Any]:
 
 
 def invoke_nightly(stack: LocalStack, fire_time: datetime) -> dict[str, Any]:
-    """Invokes ResultsFunction through the local Lambda Invoke API, as the schedule would."""
+    """Invokes ResultsFunction through the local Lambda Invoke API, as the schedule would, and waits
+    while NightlyWorkerFunction works the units it queued (through the queue's event source mapping)."""
     answer = lambda_client(stack.url).invoke(
         FunctionName="ResultsFunction", Payload=json.dumps(nightly_event(fire_time))
     )
     payload: dict[str, Any] = json.loads(answer["Payload"].read())
     if answer.get("FunctionError"):
         raise RuntimeError(f"the nightly job failed: {payload}")
+    stack.wait_for_queues()
     return payload
 
 
@@ -115,7 +117,7 @@ def simulate_week(stack: LocalStack, client: AbacusClient, users: int, first_day
             day_start = first_day + timedelta(days=day)
             accepted = run_day(client, pool, day_start, range(day * per_day, (day + 1) * per_day))
             summary = invoke_nightly(stack, day_start + timedelta(days=1, hours=3))
-            assert summary["failed"] == 0, summary
+            assert summary["failed"] == 0 and summary["planned"] == 1, summary
             line = day_line(day, client.results(KEY))
             print(f"{line}   ({per_day} users, {accepted} events, {time.perf_counter() - started:.1f} s)", flush=True)
 

@@ -1,4 +1,5 @@
-"""Starting the whole local stack: moto as DynamoDB, the tables, a project, and the gateway."""
+"""Starting the whole local stack: moto as DynamoDB and SQS, the tables and queues, a project, the
+gateway, and the functions' SQS event source mappings."""
 
 import ctypes
 import os
@@ -9,12 +10,15 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from abacus.local_endpoint import LOCAL_CREDENTIALS, LOCAL_REGION
+from abacus_local.event_sources import QueuePoller
 from abacus_local.gateway import Gateway
 from abacus_local.lambdas import LocalFunction, close_all
-from abacus_local.template import Template
+from abacus_local.queues import create_queues
+from abacus_local.template import FunctionSpec, Template
 
 REGION = LOCAL_REGION
 PR_SET_PDEATHSIG = 1
@@ -67,6 +71,8 @@ class LocalStack:
             os.environ.get("ABACUS_ADMIN_KEY", DEV_ADMIN_KEY),
         )
         self._moto: subprocess.Popen[bytes] | None = None
+        self.queue_urls: dict[str, str] = {}
+        self.pollers: list[QueuePoller] = []
         self.gateway: Gateway | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.dynamodb_url = ""
@@ -85,6 +91,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": REGION,  # boto3's and the AWS CLI v1's
             **LOCAL_CREDENTIALS,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_SQS": self.dynamodb_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.url,
         }
 
@@ -118,18 +125,22 @@ class LocalStack:
             preexec_fn=_end_with_parent,
         )
         self._wait_for_moto()
+        self._create_queues()
         self._configure_environment()
         self._create_tables()
         self._create_project()
         self.functions = {
-            name: LocalFunction(spec, REGION, {**spec.environment, **self._local_settings()})
+            name: LocalFunction(spec, REGION, {**self._variables(spec), **self._local_settings()})
             for name, spec in self.template.functions().items()
         }
+        self._start_event_sources()
         cors_policy = self.template.cors(os.environ.get("ABACUS_ALLOWED_ORIGINS"))
         self.gateway = Gateway(("127.0.0.1", self.port), self.template.routes(), self.functions, cors_policy)
         threading.Thread(target=self.gateway.serve_forever, name="abacus-gateway", daemon=True).start()
 
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()
@@ -143,6 +154,11 @@ class LocalStack:
                 # still being answered (a long Query on a busy machine); its data dies with it anyway.
                 self._moto.kill()
                 self._moto.wait(timeout=10)
+
+    def wait_for_queues(self, timeout_s: float = 300) -> None:
+        """Waits until every queue's work is done (the nightly job's runs, after its planner)."""
+        for poller in self.pollers:
+            poller.wait_until_idle(timeout_s)
 
     def _wait_for_moto(self, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
@@ -163,6 +179,7 @@ class LocalStack:
         return {
             **LOCAL_CREDENTIALS,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_SQS": self.dynamodb_url,  # moto's server answers every service
             "ABACUS_CACHE_SECONDS": self.cache_seconds,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self.log_level,
@@ -173,8 +190,42 @@ class LocalStack:
         """This process creates the tables and the project: it needs the table names and the local
         endpoint too (the functions get theirs in their own processes)."""
         for spec in self.template.functions().values():
-            os.environ.update(spec.environment)
+            os.environ.update(self._variables(spec))
         os.environ.update({"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, **self._local_settings()})
+
+    def _variables(self, spec: FunctionSpec) -> dict[str, str]:
+        """A function's template variables, a `!Ref` to a queue made its local URL (as deployed)."""
+        return {name: self.queue_urls.get(value, value) for name, value in spec.environment.items()}
+
+    def _sqs(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "sqs",
+            region_name=REGION,
+            endpoint_url=self.dynamodb_url,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def _create_queues(self) -> None:
+        self.queue_urls = create_queues(self.template, self._sqs(), REGION)
+
+    def _start_event_sources(self) -> None:
+        """Each SQS event of the template polled as Lambda's event source mapping polls it, at most
+        as many at once as its MaximumConcurrency or the function's local environments allow."""
+        for mapping in self.template.queue_mappings():
+            function = self.functions[mapping.function]
+            concurrency = min(mapping.maximum_concurrency, function.max_environments)
+            poller = QueuePoller(
+                replace(mapping, maximum_concurrency=concurrency),
+                self._sqs(),
+                self.queue_urls[mapping.queue],
+                REGION,
+                function.invoke,
+                on_error=lambda error, name=mapping.function: print(f"{name}: {error}", file=sys.stderr, flush=True),
+            )
+            self.pollers.append(poller.start())
 
     def _create_tables(self) -> None:
         import boto3

@@ -3,9 +3,12 @@
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from abacus_local.event_sources import QueueMapping
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -177,6 +180,28 @@ class Template:
                 path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
                 routes.append(Route(name, method, path, _path_pattern(path)))
         return sorted(routes, key=lambda r: (r.path.count("{"), -len(r.path)))
+
+    def queue_mappings(self) -> list["QueueMapping"]:
+        """Every function's SQS event (its event source mapping), with Lambda's defaults."""
+        from abacus_local.event_sources import QueueMapping
+
+        found = []
+        for name, resource in self.of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] != "SQS":
+                    continue
+                props = event["Properties"]
+                concurrency = (props.get("ScalingConfig") or {}).get("MaximumConcurrency", 2)
+                found.append(
+                    QueueMapping(
+                        function=name,
+                        queue=str(props["Queue"]["Fn::GetAtt"][0]),
+                        batch_size=int(props.get("BatchSize", 10)),
+                        maximum_concurrency=int(self.resolve(concurrency) or 2),
+                        report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                    )
+                )
+        return found
 
     def schedules(self) -> dict[str, dict]:
         """{function logical id: its Schedule event's properties}."""

@@ -104,7 +104,7 @@ def measure(run) -> tuple[float, dict]:
 def one_experiment(users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
-        from abacus import experiments, nightly
+        from abacus import experiments, nightly_runs
 
         item = experiment("e")
         spec = experiments.definition(item)
@@ -118,7 +118,7 @@ def one_experiment(users: int) -> None:
             computed_at=NOW - timedelta(days=1),
             analysis={"variants": [], "secondary_metrics": []},  # no earlier look: only when it ran
         ).save()
-        elapsed, cost = measure(lambda: nightly.compute_snapshot(item, CUTOFF, NOW))
+        elapsed, cost = measure(lambda: nightly_runs.compute_snapshot(item, CUTOFF, NOW))
         print(f"1 experiment, {users:>7} exposed users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"{cost['items_read']} items read, requests {cost['requests']}")  # fmt: skip
 
@@ -126,7 +126,7 @@ def one_experiment(users: int) -> None:
 def first_night_per_user(users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
-        from abacus import nightly
+        from abacus import nightly_runs
         from abacus.storage import assignments
 
         item = experiment("f")
@@ -135,7 +135,7 @@ def first_night_per_user(users: int) -> None:
             assignments.assign(
                 item.assignment_partition(user), user, ("control", "b")[i % 2], NOW - timedelta(days=5), expose=True
             )
-        elapsed, cost = measure(lambda: nightly.compute_snapshot(item, CUTOFF, NOW))
+        elapsed, cost = measure(lambda: nightly_runs.compute_snapshot(item, CUTOFF, NOW))
         print(f"first night, {users} users: {elapsed / users * 1000:.2f} ms and requests per user "
               f"{ {k: round(v / users, 2) for k, v in cost['requests'].items()} }")  # fmt: skip
 
@@ -143,13 +143,15 @@ def first_night_per_user(users: int) -> None:
 def many_experiments(count: int, users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
-        from abacus import experiments, nightly
+        from abacus import experiments, nightly_runs
 
         for n in range(count):
             item = experiment(f"e{n}")
             spec = experiments.definition(item)
             users_with_values(item, users, stored_key(spec))
-        elapsed, cost = measure(lambda: nightly.run(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err)))
+        elapsed, cost = measure(
+            lambda: nightly_runs.run_all(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err))
+        )
         print(f"{count} running experiments x {users} users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"requests {cost['requests']}")  # fmt: skip
 

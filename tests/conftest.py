@@ -2,6 +2,10 @@
 
 import json
 import os
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "Abacus",
         "POWERTOOLS_SERVICE_NAME": "abacus",
         "ABACUS_CACHE_SECONDS": "0",  # every test sees its own writes at once
+        # moto names a queue's URL after its account and name: the `tables` fixture creates it.
+        "NIGHTLY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/NightlyWorkQueue",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
@@ -40,14 +46,27 @@ def template() -> Template:
     return Template()
 
 
+# A failed unit of the nightly job comes back after this (the template's 30 minutes, in a test).
+TEST_VISIBILITY_TIMEOUT = 1
+
+
 @pytest.fixture
 def tables(template: Template):
-    """Every table of template.yaml, empty, in moto."""
+    """Every table and queue of template.yaml, empty, in moto."""
     from abacus_local.dynamodb import create_tables
+    from abacus_local.queues import create_queues
 
     with mock_aws():
         create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
-        yield
+        urls = create_queues(
+            template, boto3.client("sqs", region_name="us-east-1"), "us-east-1", TEST_VISIBILITY_TIMEOUT
+        )
+        assert urls["NightlyWorkQueue"] == os.environ["NIGHTLY_QUEUE_URL"]
+        _queues_created.set()
+        try:
+            yield
+        finally:
+            _queues_created.clear()
 
 
 @pytest.fixture
@@ -59,14 +78,72 @@ def project(tables) -> NewProject:
 
 
 _handlers: dict = {}
+_queues_created = threading.Event()  # within the `tables` fixture: moto has the template's queues
 
 
 def invoke(function: str, event: dict):
-    """Invokes a function's handler (loaded from its CodeUri, as template.yaml says) with `event`."""
+    """Invokes a function's handler (loaded from its CodeUri, as template.yaml says) with `event`.
+    The queues' event source mappings run meanwhile, and the ResultsFunction's work queued (the
+    nightly job's units, a recompute's) is done before this returns, as deployed it is soon after."""
     if function not in _handlers:
         _handlers[function] = load_handler(Template().functions()[function])
     context = LocalContext(function, 256, 10, "us-east-1")
-    return _handlers[function](event, context)
+    if function != "ResultsFunction" or not _queues_created.is_set():
+        return _as(function, event, context)
+    with event_sources() as pollers:
+        answer = _as(function, event, context)
+        for poller in pollers:
+            poller.wait_until_idle(timeout_s=300)
+    return answer
+
+
+_running = threading.local()
+
+
+def running_function() -> str | None:
+    """The function whose handler this thread is running (None outside one: an event source
+    mapping's own SQS calls are Lambda's, not the function's)."""
+    return getattr(_running, "function", None)
+
+
+@contextmanager
+def running_as(function: str | None):
+    outer, _running.function = running_function(), function
+    try:
+        yield
+    finally:
+        _running.function = outer
+
+
+def _as(function: str, event: dict, context: LocalContext):
+    with running_as(function):
+        return _handlers[function](event, context)
+
+
+class event_sources:
+    """The template's SQS event source mappings, polling moto's in-process queues and invoking the
+    handlers in this process, as Lambda would (abacus_local.event_sources)."""
+
+    def __init__(self, on_error=None):
+        from abacus_local.event_sources import QueuePoller
+
+        template = Template()
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        self.pollers = []
+        for mapping in template.queue_mappings():
+            url = sqs.get_queue_url(QueueName=mapping.queue)["QueueUrl"]
+            # One at a time: the handlers share this process's modules (Powertools' metrics among
+            # them), where each Lambda environment has its own; the local stack runs them in processes.
+            one = replace(mapping, maximum_concurrency=1)
+            handler = partial(invoke, mapping.function)
+            self.pollers.append(QueuePoller(one, sqs, url, "us-east-1", handler, on_error or (lambda error: None)))
+
+    def __enter__(self):
+        return [poller.start() for poller in self.pollers]
+
+    def __exit__(self, *exc):
+        for poller in self.pollers:
+            poller.stop()
 
 
 def sample_event(name: str, body: dict | None = None, path: str | None = None, **headers) -> dict:

@@ -1,5 +1,6 @@
-"""ResultsFunction: the nightly job (EventBridge schedule), recomputing one experiment for a past
-day (direct invocation), the results API and report page (routes in abacus.routes.results), and
+"""ResultsFunction: the nightly job's planner (EventBridge schedule: its units of work go to the
+queue NightlyWorkerFunction takes, worker.py), recomputing one experiment for a past day (direct
+invocation, through the same queue), the results API and report page (routes in abacus.routes.results), and
 the OpenAPI document of the whole API (abacus.routes.openapi)."""
 
 import time
@@ -12,9 +13,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import invocations, nightly, results
+from abacus import invocations, nightly_runs, results, work_queue
 from abacus.api import create_app
-from abacus.documents import NightlySummary, ReadyResults
+from abacus.documents import NightlyPlan, Results
 from abacus.routes import openapi
 from abacus.routes import results as results_routes
 from abacus.storage.experiments import ExperimentItem
@@ -28,26 +29,31 @@ app.include_router(openapi.router)
 
 
 @metrics.log_metrics
-def run_nightly(scheduled: datetime, context: LambdaContext) -> NightlySummary:
-    """`scheduled` is when EventBridge fired (the event's `time`); the data's cut-off derives from it."""
+def plan_nightly(scheduled: datetime, context: LambdaContext) -> NightlyPlan:
+    """`scheduled` is when EventBridge fired (the event's `time`); the data's cut-off derives from
+    it. Plans each experiment's run and queues its first units: NightlyWorkerFunction does them."""
     started = time.perf_counter()
 
     def on_failure(experiment: ExperimentItem, error: Exception) -> None:
-        logger.exception("experiment failed", extra={"project": experiment.project_id, "experiment": experiment.key})
+        logger.exception(
+            "experiment not planned", extra={"project": experiment.project_id, "experiment": experiment.key}
+        )
 
-    summary = nightly.run(scheduled, now=datetime.now(UTC), on_failure=on_failure)
-    metrics.add_metric(name="ExperimentsAnalysed", unit=MetricUnit.Count, value=summary["analysed"])
+    summary = nightly_runs.plan_night(scheduled, datetime.now(UTC), work_queue.send, on_failure)
+    metrics.add_metric(name="ExperimentsPlanned", unit=MetricUnit.Count, value=summary["planned"])
+    metrics.add_metric(name="NightlyUnitsQueued", unit=MetricUnit.Count, value=summary["units"])
     metrics.add_metric(name="ExperimentsFailed", unit=MetricUnit.Count, value=summary["failed"])
-    metrics.add_metric(name="NightlyDuration", unit=MetricUnit.Seconds, value=time.perf_counter() - started)
-    logger.info("nightly results done", extra=summary)
+    metrics.add_metric(name="NightlyPlanDuration", unit=MetricUnit.Seconds, value=time.perf_counter() - started)
+    logger.info("nightly runs planned", extra=summary)
     return summary
 
 
-def recompute_one(event: dict[str, Any]) -> ReadyResults:
-    """{"project", "experiment", "as_of"?: "YYYY-MM-DD"}: one experiment, for a past day or now."""
+def recompute_one(event: dict[str, Any]) -> Results:
+    """{"project", "experiment", "as_of"?: "YYYY-MM-DD"}: one experiment, for a past day or now,
+    through the queue as the nightly job (pending if it takes longer than RECOMPUTE_WAIT_SECONDS)."""
     request = invocations.recompute_request(event)
     answer = results.recompute(request.project, request.experiment, datetime.now(UTC), request.as_of)
-    logger.info("recomputed", extra={"experiment": request.experiment, "date": answer["date"]})
+    logger.info("recompute", extra={"experiment": request.experiment, "status": answer["status"]})
     return answer
 
 
@@ -59,7 +65,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, objec
     if invoked_with == invocations.SCHEDULED:
         # Read before the metrics start: a time it cannot read publishes no empty metrics.
         scheduled = invocations.scheduled_time(event)
-        summary: NightlySummary = run_nightly(scheduled, context)  # Metrics' log_metrics is not annotated
+        summary: NightlyPlan = plan_nightly(scheduled, context)  # Metrics' log_metrics is not annotated
         return summary
     if invoked_with == invocations.RECOMPUTE_ONE:
         return recompute_one(event)

@@ -158,7 +158,7 @@ def test_no_key_or_token_ever_reaches_the_logs_or_the_tables(template, two_proje
     stored = json.dumps(items, default=lambda raw: zlib.decompress(raw).decode())
     assert '"pz": {"B": "{' in stored, "no compressed properties were searched"
     printed = written.getvalue() + stored  # nor are they stored: the tables hold their hashes
-    assert '"message":"nightly results done"' in printed and "botocore" in printed, "the logs were not captured"
+    assert '"message":"nightly runs planned"' in printed and "botocore" in printed, "the logs were not captured"
     for secret in (ADMIN_KEY, TOKEN, OTHER_ADMIN, OTHER_TOKEN, WRONG):
         at = printed.find(secret)
         assert at < 0, f"{secret} was logged: ...{printed[max(0, at - 300) : at + 100]}"

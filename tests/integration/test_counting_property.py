@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from abacus import experiments, ingestion, nightly, projects, results
+from abacus import experiments, ingestion, nightly, nightly_runs, projects, results
 from abacus.errors import Conflict
 from abacus.schemas import ExperimentCreate
 from abacus.storage import results as result_store
@@ -211,9 +211,9 @@ def _recompute(at: datetime, cutoff: datetime, as_of: str | None, sent: list[Sen
     the launch, which has nothing to count."""
     if cutoff <= START:
         with pytest.raises(Conflict, match="was launched on 2026-11-01"):
-            results.recompute("test", "exp", at, as_of=as_of)
+            results.recompute("test", "exp", at, as_of=as_of, send=nightly_runs.work_here)
         return
-    answer = results.recompute("test", "exp", at, as_of=as_of)
+    answer = results.recompute("test", "exp", at, as_of=as_of, send=nightly_runs.work_here)
     check(answer, sent, at, cutoff, f"recompute for {as_of or 'now'} at {at}")
 
 
@@ -221,11 +221,11 @@ def _nightly(at: datetime, fails: bool, sent: list[Sent]) -> None:
     """A nightly run; one that `fails` stores users' values, then dies before its snapshot."""
     failures: list[Exception] = []
     if fails:
-        with mock.patch.object(result_store, "put", side_effect=RuntimeError("throttled")):
-            summary = nightly.run(at, at, on_failure=lambda experiment, error: failures.append(error))
+        with mock.patch.object(result_store, "put_unless_newer", side_effect=RuntimeError("throttled")):
+            summary = nightly_runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
         assert summary["failed"] == 1 and isinstance(failures[0], RuntimeError)
         return
-    summary = nightly.run(at, at, on_failure=lambda experiment, error: failures.append(error))
+    summary = nightly_runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
     assert summary["failed"] == 0, failures
     cutoff = nightly.cutoff_for(at)
     snapshot = result_store.at("test#exp", nightly.snapshot_date(cutoff))

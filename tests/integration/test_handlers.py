@@ -39,7 +39,7 @@ def test_walking_skeleton_from_sample_events(project):
     summary = invoke(
         "ResultsFunction", json.loads(sample_path("nightly").read_text()) | {"time": "2099-01-01T03:00:00Z"}
     )
-    assert summary == {"date": "2098-12-31", "analysed": 1, "failed": 0}
+    assert summary == {"date": "2098-12-31", "planned": 1, "units": 16, "failed": 0}
 
     status, results = answer(invoke("ResultsFunction", sample_event("get_results")))
     assert status == 200 and results["status"] == "ready" and results["date"] == "2098-12-31"

@@ -119,7 +119,7 @@ def test_the_nightly_job_ignores_values_beyond_the_bound_and_stores_only_finite_
     store_old_snapshot("2026-11-20")
 
     summary = invoke("ResultsFunction", json.loads(sample_path("nightly").read_text()))
-    assert summary == {"date": "2026-11-24", "analysed": 1, "failed": 0}
+    assert summary == {"date": "2026-11-24", "planned": 1, "units": 16, "failed": 0}
 
     raw = boto3.client("dynamodb", region_name="us-east-1").get_item(
         TableName=SnapshotItem.Meta.table_name,

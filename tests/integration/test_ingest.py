@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from pynamodb.exceptions import PutError
 
-from abacus import experiments, nightly
+from abacus import experiments, nightly, nightly_runs
 from abacus.storage import events as event_store
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
@@ -317,7 +317,7 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
     def run(days: int) -> None:
         # As if each run happened `days` days from now.
         later = datetime.now(UTC) + timedelta(days=days)
-        assert nightly.run(later, now=later, on_failure=lambda *_: pytest.fail("failed"))["analysed"] == 1
+        assert nightly_runs.run_all(later, now=later, on_failure=lambda *_: pytest.fail("failed"))["analysed"] == 1
 
     run(1)
     assert len(reads) == 5  # first night: every exposed user's values are computed once

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from abacus import experiments, keys, nightly
+from abacus import experiments, keys, nightly, nightly_runs
 from abacus.errors import Conflict
 from abacus.schemas import ExperimentCreate
 from abacus.storage import assignments, events
@@ -114,15 +114,16 @@ def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
     experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
     scheduled = json.loads(sample_path("nightly").read_text())
     first = invoke("ResultsFunction", scheduled)
-    assert first == {"date": "2026-11-24", "analysed": 1, "failed": 0}
+    # One run planned, a unit per shard of the experiment's users, worked through the queue.
+    assert first == {"date": "2026-11-24", "planned": 1, "units": 16, "failed": 0}
+    computed = SnapshotItem.get("test#new-checkout", "2026-11-24")
     invoke("ResultsFunction", scheduled)
     snapshots = list(SnapshotItem.query("test#new-checkout"))
     assert [s.date for s in snapshots] == ["2026-11-24"]
+    assert snapshots[0].analysis == computed.analysis and snapshots[0].computed_at > computed.computed_at
 
 
-def test_a_failed_experiment_does_not_stop_the_others_and_a_rerun_finishes(project, monkeypatch):
-    from abacus.storage.results import SnapshotItem
-
+def _two_experiments_of_four_users() -> None:
     for key in ("first", "second"):
         body = json.loads(sample_event("create_experiment")["body"]) | {"key": key}
         invoke("AssignFunction", sample_event("create_experiment", body=body))
@@ -130,22 +131,65 @@ def test_a_failed_experiment_does_not_stop_the_others_and_a_rerun_finishes(proje
         for n in range(4):
             partition = assignment_partition(key, f"u{n}")
             assignments.assign(partition, f"u{n}", "control", datetime(2026, 11, 20, tzinfo=UTC), expose=True)
+
+
+def test_an_experiment_that_fails_to_plan_does_not_stop_the_others(project, monkeypatch):
+    from abacus.storage.results import SnapshotItem
+
+    _two_experiments_of_four_users()
     scheduled = json.loads(sample_path("nightly").read_text())
-    original = nightly.compute_snapshot
+    original = nightly_runs.plan
 
     def dies_on_second(experiment, cutoff, now):
         if experiment.key == "second":
             raise RuntimeError("DynamoDB went away")
         return original(experiment, cutoff, now)
 
-    monkeypatch.setattr(nightly, "compute_snapshot", dies_on_second)
-    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "analysed": 1, "failed": 1}
+    monkeypatch.setattr(nightly_runs, "plan", dies_on_second)
+    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 1, "units": 16, "failed": 1}
     first = SnapshotItem.get("test#first", "2026-11-24").analysis
     with pytest.raises(SnapshotItem.DoesNotExist):
         SnapshotItem.get("test#second", "2026-11-24")
-    monkeypatch.setattr(nightly, "compute_snapshot", original)
-    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "analysed": 2, "failed": 0}
+    monkeypatch.setattr(nightly_runs, "plan", original)
+    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
     assert SnapshotItem.get("test#first", "2026-11-24").analysis == first  # the same numbers again
+    assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
+
+
+def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_finishes_the_run(project, monkeypatch):
+    """A unit whose every attempt fails is received maxReceiveCount (5) times, then SQS moves it to
+    the dead-letter queue; the other experiment's run is not held up. Redriven once the cause is
+    gone (what `aws sqs start-message-move-task` does), the run finishes with the right counts."""
+    import boto3
+
+    from abacus.storage.results import SnapshotItem
+    from abacus_local.queues import redrive
+
+    _two_experiments_of_four_users()
+    scheduled = json.loads(sample_path("nightly").read_text())
+    original = nightly.users_sums
+    attempts = []
+
+    def dies_on_second(experiment, *args, **kwargs):
+        if experiment.key == "second":
+            attempts.append(experiment.key)
+            raise RuntimeError("DynamoDB went away")
+        return original(experiment, *args, **kwargs)
+
+    monkeypatch.setattr(nightly, "users_sums", dies_on_second)
+    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
+    assert SnapshotItem.get("test#first", "2026-11-24").analysis["variants"][0]["exposures"] == 4
+    with pytest.raises(SnapshotItem.DoesNotExist):
+        SnapshotItem.get("test#second", "2026-11-24")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dead = sqs.get_queue_url(QueueName="NightlyWorkDeadLetters")["QueueUrl"]
+    waiting = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["ApproximateNumberOfMessages"])
+    assert int(waiting["Attributes"]["ApproximateNumberOfMessages"]) == 16  # each of second's shards
+    assert len(attempts) == 16 * 5
+
+    monkeypatch.setattr(nightly, "users_sums", original)
+    assert redrive(sqs, dead, sqs.get_queue_url(QueueName="NightlyWorkQueue")["QueueUrl"]) == 16
+    invoke("ResultsFunction", {"project": "test", "experiment": "first"})  # the queue is worked meanwhile
     assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
 
 
@@ -174,10 +218,10 @@ def test_a_night_before_the_launch_gets_no_snapshot(project, launched, analysed)
     invoke("AssignFunction", sample_event("create_experiment"))
     experiments.apply("test", "new-checkout", "launch", launched)
     scheduled = json.loads(sample_path("nightly").read_text())
-    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "analysed": analysed, "failed": 0}
+    assert invoke("ResultsFunction", scheduled)["planned"] == analysed
     assert (result_store.latest("test#new-checkout") is not None) == bool(analysed)
     # The night after covers the launch.
-    assert invoke("ResultsFunction", scheduled | {"time": "2026-11-26T03:00:00Z"})["analysed"] == 1
+    assert invoke("ResultsFunction", scheduled | {"time": "2026-11-26T03:00:00Z"})["planned"] == 1
     latest = result_store.latest("test#new-checkout")
     assert latest is not None and latest.date == "2026-11-25"
 
@@ -278,7 +322,7 @@ def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(projec
         cutoff = start + timedelta(days=day + 1)
         totals = {}
         for key in ("converts", "counts"):
-            snapshot = nightly.compute_snapshot(experiments.get("test", key), cutoff, cutoff + timedelta(hours=3))
+            snapshot = nightly_runs.compute_snapshot(experiments.get("test", key), cutoff, cutoff + timedelta(hours=3))
             row = snapshot.analysis["variants"][1]
             totals[key] = row["conversions"] if "conversions" in row else row["sum"]
         return totals
@@ -327,7 +371,9 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
 
     def conversions(day: int) -> int:
         cutoff = start + timedelta(days=day + 1)
-        snapshot = nightly.compute_snapshot(experiments.get("test", "converted"), cutoff, cutoff + timedelta(hours=3))
+        snapshot = nightly_runs.compute_snapshot(
+            experiments.get("test", "converted"), cutoff, cutoff + timedelta(hours=3)
+        )
         return int(snapshot.analysis["variants"][1]["conversions"])
 
     visit(1)
@@ -384,7 +430,7 @@ def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
         assert events.write_all(stored) == []
         stored = []
         cutoff = start + timedelta(days=day + 1)
-        snapshot = nightly.compute_snapshot(experiments.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
+        snapshot = nightly_runs.compute_snapshot(experiments.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
         snapshots.append(snapshot.analysis)
     return snapshots
 

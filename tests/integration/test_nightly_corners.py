@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from abacus import experiments, keys, nightly
+from abacus import experiments, keys, nightly_runs
 from abacus.schemas import ExperimentCreate
 from abacus.storage import assignments, events
 from abacus.storage import results as result_store
@@ -69,17 +69,17 @@ def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
     def fails(snapshot):
         raise RuntimeError("throttled")
 
-    monkeypatch.setattr(result_store, "put", fails)
+    monkeypatch.setattr(result_store, "put_unless_newer", fails)
     with pytest.raises(RuntimeError):
-        nightly.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+        nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     monkeypatch.undo()
     stored = stored_assignment("exp", "late buyer")
     assert stored.metric_values == [0.0]  # the failed run's values were saved
 
     _event("late buyer", "p1", exposed + timedelta(hours=5), received_at=cutoff + timedelta(hours=3, minutes=30))
-    retry = nightly.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=4))
+    retry = nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=4))
     assert _treatment(retry)["conversions"] == 1
-    later = nightly.compute_snapshot(
+    later = nightly_runs.compute_snapshot(
         experiments.get("test", "exp"), cutoff + timedelta(days=1), cutoff + timedelta(days=1, hours=3)
     )
     assert _treatment(later)["conversions"] == 1
@@ -117,7 +117,9 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
 
     def night(day: int):
         cutoff = START + timedelta(days=day)
-        return _treatment(nightly.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3)))
+        return _treatment(
+            nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+        )
 
     expected = {"conversion": ("conversions", 1), "sum": ("sum", 30.0)}[kind]
     for day in (3, 20, 40, 47, 60):
@@ -130,10 +132,13 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
 
     later = START + timedelta(days=101, hours=5)
     # Inside the window, after the purchase: the stored values still answer for it, rightly.
-    assert _row(results.recompute("test", "exp", later, as_of="2026-11-20"))[expected[0]] == expected[1]
+    assert (
+        _row(results.recompute("test", "exp", later, as_of="2026-11-20", send=nightly_runs.work_here))[expected[0]]
+        == expected[1]
+    )
     # Before the purchase: only the expired raw events could say.
     with pytest.raises(Conflict, match="have expired") as refused:
-        results.recompute("test", "exp", later, as_of="2026-11-02")
+        results.recompute("test", "exp", later, as_of="2026-11-02", send=nightly_runs.work_here)
     assert "read the snapshot stored for that day: GET /experiments/exp/results?date=2026-11-02" in str(refused.value)
 
 
@@ -161,7 +166,7 @@ def test_a_stopped_experiment_gets_its_final_results(project):
     experiment_id = keys.experiment_id("test", "exp")
     _expose("early", "b", START + timedelta(hours=5))
     night = START + timedelta(days=1, hours=3)
-    assert nightly.run(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
+    assert nightly_runs.run_all(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
     late_exposure = START + timedelta(days=1, hours=10)  # after the last cut-off, before the stop
     _expose("late", "b", late_exposure)
     experiments.apply("test", "exp", "stop", START + timedelta(days=1, hours=12))
@@ -169,7 +174,7 @@ def test_a_stopped_experiment_gets_its_final_results(project):
 
     def night_of(day: int) -> Any:
         scheduled = START + timedelta(days=day, hours=3)
-        return nightly.run(scheduled, scheduled, on_failure=lambda e, err: pytest.fail(str(err)))
+        return nightly_runs.run_all(scheduled, scheduled, on_failure=lambda e, err: pytest.fail(str(err)))
 
     assert night_of(2) == {"date": "2026-11-02", "analysed": 1, "failed": 0}
     snapshot = _latest(experiment_id)
@@ -202,5 +207,5 @@ def test_users_made_overrides_and_exposures_stored_before_launch_are_not_counted
     _expose("before launch", "b", START - timedelta(days=3))
     experiments.update("test", "exp", ExperimentPatch.model_validate({"overrides": {"tester": "b"}}), START)
     cutoff = START + timedelta(days=1)
-    snapshot = nightly.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+    snapshot = nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     assert _treatment(snapshot)["exposures"] == 1

@@ -6,7 +6,9 @@ import pytest
 
 from tests.conftest import EVENTS_DIR
 
-FUNCTIONS = {"AssignFunction", "IngestFunction", "ResultsFunction"}
+FUNCTIONS = {"AssignFunction", "IngestFunction", "ResultsFunction", "NightlyWorkerFunction"}
+# Where the nightly job keeps its runs' partial sums: rebuilt by running the night again.
+SCRATCH_TABLES = {"NightlyRunsTable"}
 
 
 def statements(resource: dict) -> list[dict]:
@@ -17,7 +19,7 @@ def statements(resource: dict) -> list[dict]:
     return found
 
 
-def test_three_python313_functions_with_thin_handlers(template):
+def test_four_python313_functions_with_thin_handlers(template):
     functions = template.of_type("AWS::Serverless::Function")
     assert set(functions) == FUNCTIONS
     assert template.document["Globals"]["Function"]["Runtime"] == "python3.13"
@@ -34,8 +36,8 @@ def test_layers_are_built_by_sam_from_their_folders(template):
         assert layer["Metadata"]["BuildMethod"] in {"makefile", "python3.13"}
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
         assert layer["Properties"]["ContentUri"].startswith("layers/")
-    results_layers = template.resources["ResultsFunction"]["Properties"]["Layers"]
-    assert {"Ref": "StatsLayer"} in results_layers
+    for name in ("ResultsFunction", "NightlyWorkerFunction"):
+        assert {"Ref": "StatsLayer"} in template.resources[name]["Properties"]["Layers"]
     for name in ("AssignFunction", "IngestFunction"):
         assert "Layers" not in template.resources[name]["Properties"], "assign and ingest must not load scipy"
 
@@ -61,22 +63,31 @@ def test_nightly_schedule_is_a_parameter_defaulting_to_3am(template):
 
 def test_tables_are_on_demand_recoverable_and_retained(template):
     tables = template.tables()
-    assert set(tables) == {"ProjectsTable", "ExperimentsTable", "AssignmentsTable", "EventsTable", "ResultsTable"}
+    assert set(tables) == {
+        "ProjectsTable",
+        "ExperimentsTable",
+        "AssignmentsTable",
+        "EventsTable",
+        "ResultsTable",
+        *SCRATCH_TABLES,
+    }
     for name, table in tables.items():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        if name in SCRATCH_TABLES:
+            assert table["DeletionPolicy"] == "Delete" and "PointInTimeRecoverySpecification" not in props, name
+            continue
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain", name
-    assert tables["EventsTable"]["Properties"]["TimeToLiveSpecification"] == {
-        "AttributeName": "expires_at",
-        "Enabled": True,
-    }
+    for name in ("EventsTable", "NightlyRunsTable"):
+        assert tables[name]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_models_match_the_tables_key_schema(template, tables):
-    from abacus.storage import assignments, events, experiments, projects, results
+    from abacus.storage import assignments, events, experiments, projects, results, runs
 
     models = {
+        "NightlyRunsTable": runs.RunPartItem,
         "ProjectsTable": projects.ProjectItem,
         "ExperimentsTable": experiments.ExperimentItem,
         "AssignmentsTable": assignments.AssignmentItem,
@@ -103,7 +114,8 @@ def test_policies_name_actions_and_tables_no_wildcards(template, function):
                 table, _, index = resource["Fn::Sub"].partition(".Arn}/index/")
                 assert table.removeprefix("${") in template.tables() and index and "*" not in index
             else:
-                assert resource["Fn::GetAtt"][0] in template.tables(), f"{function}: {resource}"
+                queues = template.of_type("AWS::SQS::Queue")
+                assert resource["Fn::GetAtt"][0] in {*template.tables(), *queues}, f"{function}: {resource}"
 
 
 def table_of(resource: dict) -> str:
@@ -126,12 +138,21 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
     }
     assert reached["AssignFunction"] == {"ProjectsTable", "ExperimentsTable", "AssignmentsTable", "ResultsTable"}
     assert reached["IngestFunction"] == {"ProjectsTable", "ExperimentsTable", "EventsTable", "AssignmentsTable"}
+    # The planner and the results API; the worker computes (users, their events) and merges.
     assert reached["ResultsFunction"] == {
         "ProjectsTable",
+        "ExperimentsTable",
+        "ResultsTable",
+        "NightlyRunsTable",
+        "NightlyWorkQueue",
+    }
+    assert reached["NightlyWorkerFunction"] == {
         "ExperimentsTable",
         "AssignmentsTable",
         "EventsTable",
         "ResultsTable",
+        "NightlyRunsTable",
+        "NightlyWorkQueue",
     }
 
 

@@ -160,6 +160,15 @@ class NightlySummary(TypedDict):
     failed: int
 
 
+class NightlyPlan(TypedDict):
+    """What the nightly planner did: runs planned (one per experiment), first units sent, failures."""
+
+    date: str
+    planned: int
+    units: int
+    failed: int
+
+
 class VariantJson(TypedDict):
     key: str
     weight: int

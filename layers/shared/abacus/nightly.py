@@ -1,5 +1,7 @@
-"""The nightly job: for each running experiment, count exposures and conversions per variant up to
-the cut-off, analyse them with abacus.stats and store a dated snapshot.
+"""The nightly job's arithmetic: each exposed user's metric values up to the cut-off (stored ones
+reused when current), their sums per variant (sufficient statistics, which add up over pages of
+users), and the snapshot abacus.stats makes of them. abacus.nightly_runs splits an experiment
+into pages of users and runs them, in one process or fanned out over SQS.
 
 Only ResultsFunction imports this module: it is the one function with the stats layer."""
 
@@ -7,13 +9,13 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from abacus import experiments, keys, lifecycle, numbers, plans, retention
-from abacus.documents import MetricAnalysis, MetricJson, NightlySummary, Snapshot, SnapshotAnalysis
+from abacus.documents import MetricAnalysis, MetricJson, Snapshot, SnapshotAnalysis
 from abacus.exposures import refusal
 from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
@@ -204,20 +206,35 @@ def _stored_values_still_hold(user: AssignmentItem, computed: UserValues, key: s
     )
 
 
-def active_users(project_id: str, metrics: list[MetricSpec], since: datetime | None, now: datetime) -> set[str]:
+def active_users(
+    project_id: str,
+    metrics: list[MetricSpec],
+    since: datetime | None,
+    now: datetime,
+    shard: tuple[int, int | None] = (0, None),
+) -> set[str]:
     """Users who sent an event the metrics use, received from `since` (less a margin for writes
     still in flight then, and the index's replication lag) until now; empty when nothing was
-    computed before (every user's values are computed then anyway)."""
+    computed before (every user's values are computed then anyway). `shard` (index, count; count
+    None: every user) limits it to one shard of the experiment's users, read from the index's
+    shards that can hold them."""
     if since is None:
         return set()
     names = {metric.event for metric in metrics}
-    received = events.received_between(project_id, since - RECEIPT_MARGIN, now)
-    return {item.distinct_id for item in received if item.event in names}
+    index, count = shard
+    received = events.received_between(project_id, since - RECEIPT_MARGIN, now, user_shard=shard)
+    return {
+        item.distinct_id
+        for item in received
+        if item.event in names and (count is None or keys.shard_of(item.distinct_id, count) == index)
+    }
 
 
 class _Sums:
     """One metric's running sums per variant: of the values, their squares, and with a
     pre-exposure window, of the pre-exposure values, their squares and value times pre-value."""
+
+    FIELDS = ("values", "squares", "pre", "pre_squares", "cross")
 
     def __init__(self, variant_keys: list[str]) -> None:
         self.values = dict.fromkeys(variant_keys, 0.0)
@@ -234,14 +251,115 @@ class _Sums:
             self.pre_squares[variant] += pre_value * pre_value
             self.cross[variant] += pre_value * value
 
+    def merge(self, other: "_Sums") -> None:
+        for name in self.FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            for variant, total in theirs.items():
+                mine[variant] = mine.get(variant, 0.0) + total
+
+    def to_json(self) -> dict[str, dict[str, float]]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    @classmethod
+    def from_json(cls, stored: dict[str, dict[str, float]]) -> "_Sums":
+        sums = cls([])
+        for name in cls.FIELDS:
+            setattr(sums, name, {variant: float(total) for variant, total in stored[name].items()})
+        return sums
+
     def variant_data(self, metric: MetricSpec, variant: str, exposures: int, with_covariate: bool) -> VariantData:
-        pre_sum = self.pre[variant] if with_covariate else None
-        pre_squares = self.pre_squares[variant] if with_covariate else None
-        cross = self.cross[variant] if with_covariate else None
+        pre_sum = self.pre.get(variant, 0.0) if with_covariate else None
+        pre_squares = self.pre_squares.get(variant, 0.0) if with_covariate else None
+        cross = self.cross.get(variant, 0.0) if with_covariate else None
         if metric.kind == "conversion":
-            return VariantData(variant, exposures, int(self.values[variant]), 0.0, 0.0, pre_sum, pre_squares, cross)
-        values, squares = self.values[variant], self.squares[variant]
+            conversions = round(self.values.get(variant, 0.0))
+            return VariantData(variant, exposures, conversions, 0.0, 0.0, pre_sum, pre_squares, cross)
+        values, squares = self.values.get(variant, 0.0), self.squares.get(variant, 0.0)
         return VariantData(variant, exposures, 0, values, squares, pre_sum, pre_squares, cross)
+
+
+class PageSums:
+    """The sufficient statistics of some of an experiment's users (a page of a shard, or all):
+    exposures per variant and each metric's sums. Sums of pages add up to the experiment's."""
+
+    def __init__(self, variant_keys: list[str], metric_count: int) -> None:
+        self.exposures: Counter[str] = Counter()
+        self.metrics = [_Sums(variant_keys) for _ in range(metric_count)]
+
+    def add_user(self, variant: str, computed: UserValues, with_covariate: bool) -> None:
+        self.exposures[variant] += 1
+        for index, value in enumerate(computed.values):
+            self.metrics[index].add(variant, value, computed.pre_values[index] if with_covariate else None)
+
+    def merge(self, other: "PageSums") -> None:
+        self.exposures.update(other.exposures)
+        for mine, theirs in zip(self.metrics, other.metrics, strict=True):
+            mine.merge(theirs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"exposures": dict(self.exposures), "metrics": [sums.to_json() for sums in self.metrics]}
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> "PageSums":
+        sums = cls([], 0)
+        sums.exposures = Counter({variant: int(count) for variant, count in stored["exposures"].items()})
+        sums.metrics = [_Sums.from_json(metric) for metric in stored["metrics"]]
+        return sums
+
+    def statistics(self, metrics: list[MetricSpec], variant_keys: list[str], pre_days: int) -> list[list[VariantData]]:
+        """Per metric, per variant: what abacus.stats analyses."""
+        return [
+            [
+                self.metrics[index].variant_data(metric, variant, self.exposures[variant], bool(pre_days))
+                for variant in variant_keys
+            ]
+            for index, metric in enumerate(metrics)
+        ]
+
+
+def counted_users(
+    experiment: ExperimentItem, spec: ExperimentFields, users: Iterable[AssignmentItem], cutoff: datetime
+) -> list[AssignmentItem]:
+    """The users an analysis counts: exposed before the cut-off to a variant the experiment has,
+    and not refused since (exposures stored before the rules were, or a user made an override)."""
+    variant_keys = {v.key for v in spec.variants}
+    return [
+        user
+        for user in users
+        if user.exposed_at is not None
+        and user.exposed_at < cutoff
+        and user.variant in variant_keys
+        and refusal(experiment, spec, user.distinct_id, user.exposed_at) is None
+    ]
+
+
+def users_sums(
+    experiment: ExperimentItem,
+    users: list[AssignmentItem],
+    cutoff: datetime,
+    since: datetime | None,
+    now: datetime,
+    shard: tuple[int, int | None] = (0, None),
+) -> PageSums:
+    """The sums of these users (counted_users of some of the experiment's): each one's stored values
+    where current, else recomputed from their events. Users who sent metric events since the
+    last run (`since`: the last snapshot's computation, or without one the earliest stored values
+    of these users) are read from the by-receipt index, from the shards that hold `shard`."""
+    spec = experiments.definition(experiment)
+    metrics = [spec.primary_metric, *spec.secondary_metrics]
+    pre_days = pre_exposure_days(spec)
+    sums = PageSums([v.key for v in spec.variants], len(metrics))
+    counted = counted_users(experiment, spec, users, cutoff)
+    if since is None:
+        since = _first_stored_computation(experiment, counted)
+    active = active_users(experiment.project_id, metrics, since, now, shard)
+    run = Run(experiment.project_id, metrics, cutoff, metrics_key(metrics, pre_days), active, pre_days, since, now)
+    # Users whose values must be recomputed each wait on two requests: many at a time.
+    with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
+        all_values = pool.map(lambda user: user_values(run, user, cast(datetime, user.exposed_at)), counted)
+        for user, computed in zip(counted, all_values, strict=True):
+            sums.add_user(user.variant, computed, bool(pre_days))
+    return sums
 
 
 def metric_statistics(
@@ -252,43 +370,13 @@ def metric_statistics(
     since: datetime | None = None,
     now: datetime | None = None,
 ) -> list[list[VariantData]]:
-    """Per metric, per variant: exposures (first exposure before the cut-off) and the sum and sum of
-    squares of the users' values, counting events at or after the user's first exposure and within
-    the metric's conversion window; with CUPED on, the same over the pre-exposure window and the
-    cross-products. Reads each exposed user's stored values; only the users who sent events since
-    the last run (`since`: the last snapshot's), read from the by-receipt index, have theirs
-    recomputed from their events."""
-    now = now or datetime.now(UTC)
+    """Per metric, per variant, over every exposed user at once: exposures (first exposure before
+    the cut-off) and the sums and sums of squares of the users' values (see users_sums). The
+    nightly job computes the same in pages (abacus.nightly_runs) and adds them up."""
     spec = experiments.definition(experiment)
-    pre_days = pre_exposure_days(spec)
-    variant_keys = [v.key for v in spec.variants]
-    exposures: Counter[str] = Counter()
-    sums = [_Sums(variant_keys) for _ in metrics]
-    key = metrics_key(metrics, pre_days)
-    users = [
-        (user, user.exposed_at)
-        for user in assignments.exposed_users(experiment.assignment_partitions())
-        if user.exposed_at is not None
-        and user.exposed_at < cutoff
-        and user.variant in variant_keys
-        # Exposures stored before the rules were, or a user made an override since: not counted.
-        and refusal(experiment, spec, user.distinct_id, user.exposed_at) is None
-    ]
-    if since is None:
-        since = _first_stored_computation(experiment, [user for user, _ in users])
-    active = active_users(project_id, metrics, since, now)
-    # Users whose values must be recomputed each wait on two requests: many at a time.
-    run = Run(project_id, metrics, cutoff, key, active, pre_days, since, now)
-    with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
-        all_values = pool.map(lambda pair: user_values(run, pair[0], pair[1]), users)
-        for (user, _), computed in zip(users, all_values, strict=True):
-            exposures[user.variant] += 1
-            for index, value in enumerate(computed.values):
-                sums[index].add(user.variant, value, computed.pre_values[index] if pre_days else None)
-    return [
-        [sums[index].variant_data(metric, variant, exposures[variant], bool(pre_days)) for variant in variant_keys]
-        for index, metric in enumerate(metrics)
-    ]
+    users = list(assignments.exposed_users(experiment.assignment_partitions()))
+    sums = users_sums(experiment, users, cutoff, since, now or datetime.now(UTC))
+    return sums.statistics(metrics, [v.key for v in spec.variants], pre_exposure_days(spec))
 
 
 def _first_stored_computation(experiment: ExperimentItem, users: list[AssignmentItem]) -> datetime | None:
@@ -313,21 +401,22 @@ def _days_running(experiment: ExperimentItem, cutoff: datetime) -> float | None:
     return max(0.0, (cutoff - experiment.started_at).total_seconds() / 86400)
 
 
-def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> SnapshotItem:
-    """The experiment's snapshot for `cutoff`, stored. A stopped experiment counts the users exposed
-    before it stopped, their events within their windows as they close after it; its snapshot is
-    final (and the nightly job done with it) once no event can change any of those windows."""
+def analyse_and_store(
+    experiment: ExperimentItem, cutoff: datetime, started: datetime, sums: PageSums
+) -> SnapshotItem | None:
+    """The experiment's snapshot for `cutoff` from its users' sums (computed by the run that
+    started at `started`), stored unless a run started later stored one for the same day already.
+    A stopped experiment counts the users exposed before it stopped, their events within their
+    windows as they close after it; its snapshot is final (and the nightly job done with it) once
+    no event can change any of those windows."""
     spec = experiments.definition(experiment)
     metrics = [spec.primary_metric, *spec.secondary_metrics]
     experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
-    # One Query for both: the latest snapshot (when the last run was) and, for the group-sequential
-    # test, every earlier look (one snapshot per night the job ran).
-    history = result_store.history(experiment_id)
-    since = history[-1].computed_at if history else None
+    # The group-sequential test's earlier looks: one snapshot per night the job ran (one Query).
     date = snapshot_date(cutoff)
-    earlier = [item.analysis for item in history if item.date < date]
-    statistics = metric_statistics(experiment.project_id, experiment, metrics, cutoff, since, now)
-    final = _windows_all_final(experiment, metrics, cutoff, now)
+    earlier = [item.analysis for item in result_store.history(experiment_id) if item.date < date]
+    statistics = sums.statistics(metrics, [v.key for v in spec.variants], pre_exposure_days(spec))
+    final = _windows_all_final(experiment, metrics, cutoff, started)
     analyses: list[MetricAnalysis] = []
     for index, (metric, variants) in enumerate(zip(metrics, statistics, strict=True)):
         keys_ = sorted(v.key for v in variants)
@@ -355,11 +444,12 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
         experiment_id,
         date,
         cutoff=cutoff,
-        computed_at=now,
+        computed_at=started,
         analysis=primary_and_secondary,
         final=final,
     )
-    result_store.put(snapshot)
+    if not result_store.put_unless_newer(snapshot):
+        return None
     if final:
         experiment_store.mark_results_final(experiment)
     return snapshot
@@ -410,26 +500,6 @@ def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
         )
         for row in analysis["variants"]
     ]
-
-
-def run(
-    scheduled_time: datetime, now: datetime, on_failure: Callable[[ExperimentItem, Exception], None]
-) -> NightlySummary:
-    """Snapshots every running experiment of every project launched before the cut-off, and every
-    stopped one until its final snapshot (see compute_snapshot); one failure does not stop the rest
-    (`on_failure(experiment, error)` is told of it). Returns the counts for the run's summary."""
-    cutoff = cutoff_for(scheduled_time)
-    analysed = failed = 0
-    for experiment in experiment_store.all_to_analyse():
-        if not launched_before(experiment, cutoff):
-            continue  # a night before the launch (a rerun of a past night): nothing to count yet
-        try:
-            compute_snapshot(experiment, cutoff, now)
-            analysed += 1
-        except Exception as error:  # noqa: BLE001 - one experiment's failure must not stop the others
-            on_failure(experiment, error)
-            failed += 1
-    return {"date": snapshot_date(cutoff), "analysed": analysed, "failed": failed}
 
 
 def snapshot_to_api(snapshot: SnapshotItem, experiment_key: str) -> Snapshot:

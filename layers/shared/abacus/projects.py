@@ -8,7 +8,7 @@ from datetime import datetime
 
 from abacus import keys
 from abacus.documents import NewProject, RotatedKeys
-from abacus.storage import assignments, events, experiments, results
+from abacus.storage import assignments, events, experiments, results, runs
 from abacus.storage import projects as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -56,6 +56,7 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
         experiment_id = keys.experiment_id(project_id, experiment.key)
         deleted["assignments"] += assignments.delete_experiment(experiment.assignment_partitions())
         deleted["results"] += results.delete_experiment(experiment_id)
+        deleted["nightly_runs"] += runs.delete_experiment(experiment_id)
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)
     deleted["projects"] = store.delete_project(project_id)

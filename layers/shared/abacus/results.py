@@ -3,14 +3,15 @@ links that open the report page in a browser without the admin key in the URL.""
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from abacus import experiments, keys, lifecycle, nightly, retention
+from abacus import experiments, keys, lifecycle, nightly, nightly_runs, work_queue
 from abacus.documents import (
     HistoryDay,
     HistoryVariant,
     PendingResults,
-    ReadyResults,
     Results,
     ResultsHistory,
     Snapshot,
@@ -21,6 +22,8 @@ from abacus.storage import projects
 from abacus.storage import results as store
 
 LINK_LIFETIME = timedelta(minutes=15)
+# How long a recompute waits for its run (API Gateway ends a request at 30 s).
+RECOMPUTE_WAIT_SECONDS = 20.0
 
 
 def pending(key: str, status: str) -> PendingResults:
@@ -83,8 +86,17 @@ def _history_variant(row: VariantAnalysis) -> HistoryVariant:
     }
 
 
-def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None) -> ReadyResults:
-    """Computes and stores a snapshot now (data up to now), or for the past day `as_of`."""
+def recompute(
+    project_id: str,
+    key: str,
+    now: datetime,
+    as_of: str | None = None,
+    send: Callable[[list[dict[str, Any]]], None] = work_queue.send,
+    wait_seconds: float = RECOMPUTE_WAIT_SECONDS,
+) -> Results:
+    """Computes and stores a snapshot now (data up to now), or for the past day `as_of`, through
+    the nightly job's queue as the nightly run does: ready when the run finishes within
+    `wait_seconds`, else pending (computing on; read it later)."""
     experiment = experiments.get(project_id, key)
     if experiment.started_at is None:
         raise Conflict(f"experiment '{key}' never ran: there is nothing to analyse; {_to_run(key, experiment.status)}")
@@ -97,17 +109,34 @@ def recompute(project_id: str, key: str, now: datetime, as_of: str | None = None
             "there are no results before its launch",
             field="as_of" if as_of else None,
         )
-    try:
-        snapshot = nightly.compute_snapshot(experiment, cutoff, now)
-    except retention.EventsExpired as error:
-        if as_of is None:
-            raise Conflict(f"{error}; the snapshots stored stay readable: GET /experiments/{key}/results") from None
-        raise Conflict(
-            f"{error}; recompute a later day, or read the snapshot stored for that day: "
-            f"GET /experiments/{key}/results?date={as_of}",
-            field="as_of",
-        ) from None
-    return {"status": "ready", **nightly.snapshot_to_api(snapshot, key)}
+    units = nightly_runs.plan(experiment, cutoff, now)
+    send([unit.to_json() for unit in units])
+    date = nightly.snapshot_date(cutoff)
+    finished = nightly_runs.wait_for(units[0], wait_seconds)
+    if finished is None:
+        return {
+            "experiment": key,
+            "status": "pending",
+            "message": f"computing the snapshot of {date}: read it in a minute at "
+            f"GET /experiments/{key}/results?date={date}",
+        }
+    if finished.error is not None:
+        raise _run_failed(key, finished.error, as_of)
+    stored = store.at(keys.experiment_id(project_id, key), date)
+    if stored is None:  # merged, and removed since (the experiment deleted meanwhile)
+        raise NotFound(f"no results for {date}", field="date")
+    return {"status": "ready", **nightly.snapshot_to_api(stored, key)}
+
+
+def _run_failed(key: str, error: str, as_of: str | None) -> Conflict:
+    """A run that cannot finish, as the 409 of a recompute (events expired, for most)."""
+    if as_of is None:
+        return Conflict(f"{error}; the snapshots stored stay readable: GET /experiments/{key}/results")
+    return Conflict(
+        f"{error}; recompute a later day, or read the snapshot stored for that day: "
+        f"GET /experiments/{key}/results?date={as_of}",
+        field="as_of",
+    )
 
 
 def _to_run(key: str, status: str) -> str:

@@ -11,6 +11,8 @@ class Settings:
     assignments_table: str
     events_table: str
     results_table: str
+    runs_table: str
+    nightly_queue_url: str  # where the nightly job's units of work are sent (SQS)
     region: str | None
     event_retention_days: int
     receipt_shards: int  # the by-receipt index's keys a project's day is spread over
@@ -25,6 +27,8 @@ def load_settings() -> Settings:
         assignments_table=env.get("ASSIGNMENTS_TABLE", "AssignmentsTable"),
         events_table=env.get("EVENTS_TABLE", "EventsTable"),
         results_table=env.get("RESULTS_TABLE", "ResultsTable"),
+        runs_table=env.get("RUNS_TABLE", "NightlyRunsTable"),
+        nightly_queue_url=env.get("NIGHTLY_QUEUE_URL", ""),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "90")),
         receipt_shards=int(env.get("EVENT_RECEIPT_SHARDS", "32")),

@@ -52,14 +52,20 @@ def get_history(project_id: AdminProject, key: str) -> Response[str]:
     return json_response(200, results.history(project_id, key))
 
 
-@router.post(
-    "/experiments/<key>/results",
-    **admin_operation(
-        "results", "Compute and store a snapshot now", 200, Results, "The snapshot computed", (*ADMIN_ERRORS, 409)
-    ),
+RECOMPUTE_DOCUMENTATION = admin_operation(
+    "results", "Compute and store a snapshot now", 200, Results, "The snapshot computed", (*ADMIN_ERRORS, 409)
 )
+# A run bigger than a request's time goes on through the queue; its snapshot is read later.
+RECOMPUTE_DOCUMENTATION["responses"][202] = {
+    "description": "Still computing (a large experiment): status pending, and where to read the snapshot",
+    "content": {"application/json": {"model": Results}},
+}
+
+
+@router.post("/experiments/<key>/results", **RECOMPUTE_DOCUMENTATION)
 def recompute_results(project_id: AdminProject, key: str) -> Response[str]:
-    return json_response(200, results.recompute(project_id, key, now=datetime.now(UTC)))
+    answer = results.recompute(project_id, key, now=datetime.now(UTC))
+    return json_response(200 if answer["status"] == "ready" else 202, answer)
 
 
 @router.post(

@@ -5,9 +5,9 @@ variant, the first exposure, and the user's metric values as the nightly job las
   without a variant, or without a first exposure when one is being recorded, one UpdateItem
   stores them (`if_not_exists`), however many calls race.
 - ingest: an exposure event sets `exposed_at` when earlier than the stored one.
-- nightly: reads every exposed user of an experiment, recomputes the values of users who sent
-  events since its last run or whose exposure or metrics changed (or who had events past the
-  last cut-off), and stores them; the others' stored values are used as they are.
+- nightly: reads an experiment's users a page of one shard at a time, recomputes the values of
+  users who sent events since its last run or whose exposure or metrics changed (or who had
+  events past the last cut-off), and stores them; the others' stored values are used as they are.
 """
 
 from collections.abc import Iterator
@@ -101,6 +101,14 @@ def exposed_users(partitions: list[str]) -> Iterator[AssignmentItem]:
     paged by PynamoDB."""
     for partition in partitions:
         yield from AssignmentItem.query(partition, filter_condition=AssignmentItem.exposed_at.exists())
+
+
+def page(partition: str, start_after: str | None, size: int) -> list[AssignmentItem]:
+    """Up to `size` users of one of an experiment's keys, in distinct_id order, after `start_after`
+    (None: from the first): a page of the nightly job's work, exposed or not (a filter would let a
+    page read any number of unexposed users to find `size` exposed ones)."""
+    condition = AssignmentItem.distinct_id > start_after if start_after is not None else None
+    return list(AssignmentItem.query(partition, condition, limit=size, page_size=size))
 
 
 def save_values(

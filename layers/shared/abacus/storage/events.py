@@ -14,6 +14,7 @@ exponential backoff and full jitter (throttling and 5xx answers are retried by b
 """
 
 import json
+import math
 import random
 import time
 import zlib
@@ -107,16 +108,24 @@ def receipt_keys(project_id: str, received_at: datetime, distinct_id: str, uuid:
     }
 
 
-def receipt_day_keys(project_id: str, day: date) -> list[str]:
-    """Every by-receipt key of a project's day: its shards, and the unsharded key of events
-    stored before there were shards."""
+def receipt_day_keys(project_id: str, day: date, user_shard: tuple[int, int | None] = (0, None)) -> list[str]:
+    """The by-receipt keys of a project's day: its shards, and the unsharded key of events stored
+    before there were shards. With `user_shard` (index, count), only the shards that can hold that
+    shard's users: both shards are the same hash modulo two counts, so receipt shard r can hold
+    users of shard `index` only when r and `index` agree modulo gcd(receipt shards, count)."""
     unsharded = f"{project_id}#{day.isoformat()}"
-    return [unsharded, *(f"{unsharded}#{shard:02d}" for shard in range(settings.receipt_shards))]
+    index, count = user_shard
+    common = math.gcd(settings.receipt_shards, count) if count else 1
+    shards = [shard for shard in range(settings.receipt_shards) if shard % common == index % common]
+    return [unsharded, *(f"{unsharded}#{shard:02d}" for shard in shards)]
 
 
-def received_between(project_id: str, start: datetime, end: datetime) -> Iterator[EventItem]:
+def received_between(
+    project_id: str, start: datetime, end: datetime, user_shard: tuple[int, int | None] = (0, None)
+) -> Iterator[EventItem]:
     """(distinct_id, event) of the project's events received in [start, end], day by day, each
-    day's shards read in parallel."""
+    day's shards read in parallel. `user_shard` (index, count) reads only the index's shards that
+    can hold that shard's users (count None: all); the caller filters the users it wants."""
     window = EventItem.receipt.between(start.isoformat(), f"{end.isoformat()}~")
 
     def read(key: str) -> list[EventItem]:
@@ -125,7 +134,7 @@ def received_between(project_id: str, start: datetime, end: datetime) -> Iterato
     day = start.date()
     with ThreadPoolExecutor(max_workers=min(16, settings.receipt_shards + 1)) as pool:
         while day <= end.date():
-            for shard in pool.map(read, receipt_day_keys(project_id, day)):
+            for shard in pool.map(read, receipt_day_keys(project_id, day, user_shard)):
                 yield from shard
             day += timedelta(days=1)
 

@@ -1,17 +1,19 @@
 """The results table: one snapshot per experiment and day, keyed (experiment_id, date).
 
 The date is the last day of data the snapshot covers; writing the same date again replaces it,
-so a rerun converges on the same history.
+so a rerun converges on the same history (a later run's snapshot is never replaced by an earlier
+run's: put_unless_newer).
 """
 
 import json
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, delete_each
+from abacus.storage.base import TableMeta, condition_failed, delete_each
 
 
 class FiniteJSONAttribute(JSONAttribute):
@@ -38,6 +40,18 @@ class SnapshotItem(Model):
 
 def put(item: SnapshotItem) -> None:
     item.save()
+
+
+def put_unless_newer(item: SnapshotItem) -> bool:
+    """Stores the snapshot unless the one stored for its date was computed by a later run (a
+    message of an older run delivered late must not undo a newer one); whether it was stored."""
+    try:
+        item.save(condition=SnapshotItem.computed_at.does_not_exist() | (SnapshotItem.computed_at <= item.computed_at))
+    except PutError as error:
+        if condition_failed(error):
+            return False
+        raise
+    return True
 
 
 def latest(experiment_id: str) -> SnapshotItem | None:
