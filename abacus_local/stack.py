@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -214,6 +215,10 @@ class LocalStack:
     def _start_event_sources(self) -> None:
         """Each SQS event of the template polled as Lambda's event source mapping polls it, at most
         as many at once as its MaximumConcurrency or the function's local environments allow."""
+
+        def report(name: str) -> Callable[[Exception], None]:
+            return lambda error: print(f"{name}: {error}", file=sys.stderr, flush=True)
+
         for mapping in self.template.queue_mappings():
             function = self.functions[mapping.function]
             concurrency = min(mapping.maximum_concurrency, function.max_environments)
@@ -223,7 +228,7 @@ class LocalStack:
                 self.queue_urls[mapping.queue],
                 REGION,
                 function.invoke,
-                on_error=lambda error, name=mapping.function: print(f"{name}: {error}", file=sys.stderr, flush=True),
+                on_error=report(mapping.function),
             )
             self.pollers.append(poller.start())
 
