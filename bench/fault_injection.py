@@ -17,7 +17,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
 
 from _pytest.monkeypatch import MonkeyPatch
-from moto import mock_aws
 
 import tests.conftest  # noqa: F401 - the test environment (credentials, region, no cache)
 from abacus_local.template import Template
@@ -27,8 +26,7 @@ from tests.integration import test_faults as workload
 def main(seeds: int) -> None:
     template = Template()
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    with mock_aws():
-        workload.fresh_tables(template)
+    with workload.fresh_stack(template):
         expected = workload.run_workload(start)
     sent = {e["uuid"] for batch in workload.exposure_and_purchase_batches(start) for e in batch}
     print("injected: throttling/500/timeout before/timeout after/unprocessed; 503s: requests clients sent again")
@@ -41,8 +39,7 @@ def main(seeds: int) -> None:
             patch.setattr("botocore.endpoint.time", workload.NoWaiting)
             workload.CLIENT_RETRIES.clear()
             workload.NIGHTLY_RUNS.clear()
-            with mock_aws():
-                workload.fresh_tables(template)
+            with workload.fresh_stack(template):
                 faults.enabled = True
                 got = workload.run_workload(start, faults, nightly_fault_rate=min(0.4, rate * 2))
                 faults.enabled = False

@@ -50,23 +50,28 @@ def template() -> Template:
 TEST_VISIBILITY_TIMEOUT = 1
 
 
-@pytest.fixture
-def tables(template: Template):
-    """Every table and queue of template.yaml, empty, in moto."""
+@contextmanager
+def template_resources(template: Template):
+    """Every table and queue of template.yaml, empty, in the moto mock already started; while it
+    lasts, `invoke` runs the queues' event source mappings."""
     from abacus_local.dynamodb import create_tables
     from abacus_local.queues import create_queues
 
-    with mock_aws():
-        create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
-        urls = create_queues(
-            template, boto3.client("sqs", region_name="us-east-1"), "us-east-1", TEST_VISIBILITY_TIMEOUT
-        )
-        assert urls["NightlyWorkQueue"] == os.environ["NIGHTLY_QUEUE_URL"]
-        _queues_created.set()
-        try:
-            yield
-        finally:
-            _queues_created.clear()
+    create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
+    urls = create_queues(template, boto3.client("sqs", region_name="us-east-1"), "us-east-1", TEST_VISIBILITY_TIMEOUT)
+    assert urls["NightlyWorkQueue"] == os.environ["NIGHTLY_QUEUE_URL"]
+    _queues_created.set()
+    try:
+        yield
+    finally:
+        _queues_created.clear()
+
+
+@pytest.fixture
+def tables(template: Template):
+    """Every table and queue of template.yaml, empty, in moto."""
+    with mock_aws(), template_resources(template):
+        yield
 
 
 @pytest.fixture

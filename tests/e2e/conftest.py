@@ -6,7 +6,8 @@ with a throwaway project's keys.
   ABACUS_E2E_API_URL           the API's base URL
   ABACUS_E2E_TOKEN, ABACUS_E2E_ADMIN_KEY
                                the project's token and admin key
-  ABACUS_E2E_RESULTS_FUNCTION  the results function's name, to invoke the nightly job
+  ABACUS_E2E_RESULTS_FUNCTION  the results function's name, to invoke the nightly job (whose
+                               worker the stack's queue runs: the tests wait for its snapshots)
   ABACUS_E2E_LAMBDA_ENDPOINT   where Lambda's Invoke API is (unset: AWS's own)
 """
 
@@ -16,8 +17,9 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -65,12 +67,29 @@ def client(stack_url: str) -> AbacusClient:
     return AbacusClient(stack_url, admin_key=ADMIN_KEY, token=TOKEN)
 
 
-def invoke_nightly(url: str, fire_time: datetime) -> Any:
-    """Invokes the results function with the scheduled event, as EventBridge does at `fire_time`."""
+def invoke_nightly(url: str, fire_time: datetime, client: AbacusClient | None = None, *keys: str) -> Any:
+    """Invokes the results function with the scheduled event, as EventBridge does at `fire_time`:
+    it plans the night's runs and queues their units. With `client`, waits until the worker has
+    stored the night's snapshot of each of `keys` (the experiments the test reads)."""
     event = json.loads((ROOT / "events" / "nightly.json").read_text()) | {"time": fire_time.isoformat()}
     function = os.environ.get("ABACUS_E2E_RESULTS_FUNCTION", "ResultsFunction")
     endpoint = os.environ.get("ABACUS_E2E_LAMBDA_ENDPOINT", None if TARGET_URL else url)
     answer = lambda_client(endpoint).invoke(FunctionName=function, Payload=json.dumps(event))
     payload = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, payload
+    date = (fire_time.astimezone(UTC).date() - timedelta(days=1)).isoformat()
+    for key in keys:
+        assert client is not None, "a client reads the snapshots"
+        wait_for_snapshot(client, key, date)
     return payload
+
+
+def wait_for_snapshot(client: AbacusClient, key: str, date: str, timeout_s: float = 300) -> dict:
+    """The snapshot of `date`, once the nightly job's worker has stored it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = client.request("GET", f"/experiments/{key}/results?date={date}", admin=True)
+        if status == 200:
+            return body
+        assert status == 404 and time.monotonic() < deadline, (status, body)
+        time.sleep(0.2)

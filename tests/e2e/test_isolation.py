@@ -71,7 +71,7 @@ def test_concurrent_requests_each_get_their_own_answer(stack_url, client):
     assert not problems, f"{len(problems)} answers were not their request's: {problems[:5]}"
 
     # Every user answered with a variant has their assignment stored: counted once each.
-    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, KEY)
     results = client.results(KEY)
     stored = {row["key"]: row["exposures"] for row in results["variants"]}
     users = [f"iso-{n}" for n in range(THREADS * ROUNDS)]

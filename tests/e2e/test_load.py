@@ -19,7 +19,7 @@ def test_fifty_clients_without_errors_and_every_exposure_recorded_once(stack_url
     assert len(report.users) > 200, report.summary()  # from a pool of 2,000: clients meet on some
     assert all(len(variants) == 1 for variants in report.variants.values()), "a user's variant changed"
 
-    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, loadtest.EXPERIMENT)
     results = client.results(loadtest.EXPERIMENT)
     assert sum(row["exposures"] for row in results["variants"]) == len(report.users)
     buyers = {user for user in report.purchases.values()}

@@ -21,7 +21,7 @@ import pytest
 from abacus_local.client import AbacusClient
 from abacus_local.stack import DEV_ADMIN_KEY, DEV_PROJECT_ID, DEV_TOKEN, free_port
 from abacus_local.template import ROOT
-from tests.e2e.conftest import TOKEN, invoke_nightly
+from tests.e2e.conftest import TOKEN, invoke_nightly, wait_for_snapshot
 
 
 def test_assign_ingest_nightly_results_over_http(client, stack_url):
@@ -52,8 +52,8 @@ def test_assign_ingest_nightly_results_over_http(client, stack_url):
     assert client.send_events(events)["duplicates"] == len(events)
 
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    summary = invoke_nightly(stack_url, tomorrow)
-    assert summary["failed"] == 0 and summary["analysed"] >= 1
+    summary = invoke_nightly(stack_url, tomorrow, client, key)
+    assert summary["failed"] == 0 and summary["planned"] >= 1 and summary["units"] >= 16
     results = client.results(key)
     assert results["status"] == "ready"
     assert results["date"] == datetime.now(UTC).date().isoformat()
@@ -177,7 +177,8 @@ def test_the_environment_make_dev_prints_is_all_aws_tools_need():
         summary = python(["-c", INVOKE_WITH_BOTO3], env, given=payload.stdout)
         assert summary.returncode == 0, summary.stderr
         covered = (night - timedelta(days=1)).date().isoformat()
-        assert json.loads(summary.stdout) == {"date": covered, "analysed": 1, "failed": 0}
+        assert json.loads(summary.stdout) == {"date": covered, "planned": 1, "units": 16, "failed": 0}
+        wait_for_snapshot(client, "hello", covered)  # the stack's worker, through its queue
 
         shown = python(["-m", "abacus", "results", "hello", "--project", DEV_PROJECT_ID], env)
         assert shown.returncode == 0 and covered in shown.stdout, shown.stderr

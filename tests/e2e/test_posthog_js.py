@@ -187,7 +187,7 @@ def test_posthog_js_in_a_browser_from_another_origin(client, stack_url, shop_ori
     assert {("GET", f"/array/{TOKEN}/config.js"), ("POST", "/flags/"), ("OPTIONS", "/e/")} <= answered
     assert all(d.status in (200, 204) for d in witness.deliveries), witness.summary()
 
-    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, KEY)
     rows = {row["key"]: row for row in client.results(KEY)["variants"]}
     for variant in ("control", "one-page"):
         users = [v for v in VISITORS if seen[v.distinct_id] == variant]

@@ -49,7 +49,7 @@ def test_posthog_node_flags_and_captures_are_counted(client, stack_url):
     # Outside the targeting, the flag is off, and no exposure is counted.
     assert run_posthog_node(stack_url, key, ["node-free-user"], [], {"plan": "free"}) == {"node-free-user": False}
 
-    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, key)
     rows = {row["key"]: row for row in client.results(key)["variants"]}
     for variant in ("control", "express"):
         exposed = [user for user in users if variants[user] == variant]

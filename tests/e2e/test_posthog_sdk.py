@@ -64,7 +64,7 @@ def test_capture_delivers_events_and_feature_flag_called_counts_as_exposure(clie
         if index % 2 == 0:
             posthog_client.capture("sdk-purchase", distinct_id=distinct_id, properties={"amount": 12})
     posthog_client.flush()
-    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1))
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, key)
     rows = {row["key"]: row for row in client.results(key)["variants"]}
     for variant in ("control", "new"):
         users = [d for d, v in seen.items() if v == variant]

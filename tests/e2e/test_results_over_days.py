@@ -66,7 +66,7 @@ def simulate(client, url: str, key: str, rates: dict[str, float], lost_exposures
                 )
         for start in range(0, len(events), 500):
             assert client.send_events(events[start : start + 500])["rejected"] == []
-        invoke_nightly(url, first_day + timedelta(days=day + 1, hours=3))
+        invoke_nightly(url, first_day + timedelta(days=day + 1, hours=3), client, key)
     client.stop(key)  # the next simulations' nightly runs skip it
     return client.results(key)
 
