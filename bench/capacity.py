@@ -1,9 +1,10 @@
 """Capacity per partition key (issue 15): issue 15's three scenarios through the real handlers on
-moto (tests/capacity_scenarios.py), every DynamoDB request charged its units by DynamoDB's rules
+moto, and the token rate limit's counters at 1,000 execution environments
+(tests/capacity_scenarios.py), every DynamoDB request charged its units by DynamoDB's rules
 (tests/capacity.py), and each partition key's units a second at the issue's rates, against a
 partition's 1,000 write units and 3,000 read units a second.
 
-Run: .venv/bin/python bench/capacity.py [units of traffic per scenario, default 2000]
+Run: .venv/bin/python bench/capacity.py [units of traffic per scenario; default 2000, 1000 for the counters]
 """
 
 import os

@@ -6,10 +6,14 @@ the issue names.
 Each scenario expects moto's tables and the sample project (the `project` fixture, or
 `backend()`). Caches are those deployed (CacheSeconds, the template's default), so a request
 reads the project token and the definitions as a warm execution environment does: once a TTL.
-The token's rate limit is off, as in the tests (`ABACUS_TOKEN_RATE_LIMIT_PER_MINUTE` unset): its
-counter's cost is one write a second per execution environment, not per request.
+The token's rate limit is off in those, as in the tests (`ABACUS_TOKEN_RATE_LIMIT_PER_MINUTE`
+unset): its counters cost per execution environment and second, not per request, so they have a
+scenario of their own, whose unit is one environment's share (an UpdateItem of its counter shard
+and a BatchGetItem of all of them), at 1,000 environments each sharing once a second.
 """
 
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from abacus.cache import TtlCache
+from abacus.rate_limit import RateLimiter
+from abacus.storage import rate_limits
 from abacus_local.template import Template
 from tests.capacity import CapacityRecorder, KeyRate, key_rates
 from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
@@ -218,10 +224,31 @@ def returning_users_assigned(recorder: CapacityRecorder, count: int) -> int:
     return count
 
 
+# The token's rate limit -----------------------------------------------------------------------
+
+
+def rate_limit_shares(recorder: CapacityRecorder, count: int, shards: int = rate_limits.SHARDS) -> int:
+    """`count` execution environments serving one project with the token's rate limit on, each
+    sharing its count once (as each does once a second): the counter shard it picked at random
+    (seeded here) written, every shard read. One second of `count` environments, recorded."""
+    picks, now = random.Random(15), time.time()
+    environments = [
+        RateLimiter(1_000_000_000, shards=shards, shard=picks.randrange(shards), clock=lambda: now)
+        for _ in range(count)
+    ]
+    with recorder.recording():
+        for environment in environments:
+            environment.check("test")
+    operations = [request.operation for request in recorder.requests]
+    check(operations == ["UpdateItem", "BatchGetItem"] * count, f"not one write and one read a share: {operations}")
+    return count
+
+
 SCENARIOS = (
     Scenario("events into one project", "event", 10_000, events_into_one_project, 2000),
     Scenario("new users assigned in one experiment", "assignment", 5_000, new_users_assigned, 2000),
     Scenario("returning users assigned in one experiment", "assignment", 50_000, returning_users_assigned, 2000),
+    Scenario("rate-limit counters of one project, 1,000 environments", "share", 1_000, rate_limit_shares, 1000),
 )
 
 

@@ -1,10 +1,12 @@
 """Capacity per partition key (issue 15): the recorder's arithmetic against DynamoDB's documented
 examples and against requests of known sizes on moto, the size of the event items ingest writes,
-and the issue's three rates, none of which may put a partition key over 1,000 write units or
-3,000 read units a second (tests.capacity has the rules, tests.capacity_scenarios the traffic)."""
+and the issue's three rates and the token rate limit's counters at 1,000 execution environments,
+none of which may put a partition key over 1,000 write units or 3,000 read units a second
+(tests.capacity has the rules, tests.capacity_scenarios the traffic)."""
 
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import boto3
@@ -15,6 +17,7 @@ from tests.capacity import (
     WHOLE_TABLE,
     CapacityRecorder,
     Charge,
+    KeyRate,
     Request,
     batch_get_read_units,
     item_size,
@@ -32,6 +35,7 @@ from tests.capacity_scenarios import (
     launch_sample_experiment,
     measure,
     post_posthog_batch,
+    rate_limit_shares,
     user_batch,
 )
 from tests.conftest import answer, invoke, sample_event
@@ -288,7 +292,7 @@ def test_posthog_js_pageviews_cost_one_write_unit_each(project):
 
 # The issue's rates --------------------------------------------------------------------------------
 
-EVENTS_SCENARIO, NEW_USERS, RETURNING_USERS = SCENARIOS
+EVENTS_SCENARIO, NEW_USERS, RETURNING_USERS, RATE_LIMIT = SCENARIOS
 
 
 def assert_within_limits(scenario, count: int) -> None:
@@ -311,3 +315,39 @@ def test_5000_new_users_a_second_in_one_experiment(project):
 
 def test_50000_returning_assignments_a_second_in_one_experiment(project):
     assert_within_limits(RETURNING_USERS, 300)
+
+
+# The token rate limit's counters ----------------------------------------------------------------
+
+SHARES = 200  # environments recorded, each sharing once; scaled to the scenario's 1,000
+
+
+def at(rates: list[KeyRate], environments: int, scenario=RATE_LIMIT) -> list[KeyRate]:
+    """The same keys' units a second with `environments` sharing once a second (units scale linearly)."""
+    scale = environments / scenario.rate
+    return [rate._replace(read_units=rate.read_units * scale, write_units=rate.write_units * scale) for rate in rates]
+
+
+def test_the_rate_limit_counters_of_1000_environments_sharing_once_a_second(project):
+    from abacus.storage.rate_limits import SHARDS
+
+    rates = measure(RATE_LIMIT, SHARES).rates
+    assert over_limits(rates) == []
+    assert len(rates) == SHARDS and {rate.partition_key.rsplit("#", 1)[1] for rate in rates} == {
+        f"{shard:02d}" for shard in range(SHARDS)
+    }
+    # Every environment reads every shard (half a unit each), and writes its own.
+    assert {rate.read_units for rate in rates} == {500} and sum(rate.write_units for rate in rates) == 1000
+    assert max(rate.write_units for rate in rates) <= 2 * 1000 / SHARDS
+    # The reads set the ceiling, as every environment reads every key: 6,000 environments (3,000 units a key).
+    assert over_limits(at(rates, 6000)) == [] and len(over_limits(at(rates, 6001))) == SHARDS
+
+
+def test_one_counter_key_would_take_every_environments_write(project):
+    """One counter key a project and minute (shards=1; the layout before the shards wrote it the
+    same, without the read): every environment's write on it, so it is at its write limit from
+    1,000 environments on and over it beyond, where each of 16 shards takes a sixteenth on average."""
+    (key,) = measure(RATE_LIMIT._replace(drive=partial(rate_limit_shares, shards=1)), SHARES).rates
+    assert (key.write_units, key.read_units, key.load) == (1000, 500, 1.0)
+    assert over_limits(at([key], 1000)) == [] and over_limits(at([key], 1001)) == at([key], 1001)
+    assert over_limits(at([key], 2000)) == at([key], 2000)

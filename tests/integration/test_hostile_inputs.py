@@ -294,17 +294,21 @@ def test_a_project_token_over_its_rate_limit_gets_429_with_retry_after(project, 
 
     from abacus import api
     from abacus.rate_limit import RateLimiter
-    from abacus.storage.rate_limits import RateWindowItem
+    from abacus.storage.rate_limits import RateWindowItem, counter_key, shard_hits
 
     now = time.time()
-    monkeypatch.setattr(api, "rate_limiter", RateLimiter(3, share_every_seconds=0, clock=lambda: now))
-    statuses = [invoke("IngestFunction", sample_event("post_events"))["statusCode"] for _ in range(3)]
+    minute = int(now // 60)
+    environments = [RateLimiter(3, share_every_seconds=0, shard=shard, clock=lambda: now) for shard in (2, 9)]
+    monkeypatch.setattr(api, "rate_limiter", environments[0])
+    statuses = [invoke("IngestFunction", sample_event("post_events"))["statusCode"] for _ in range(2)]
+    monkeypatch.setattr(api, "rate_limiter", environments[1])  # another environment, another shard
+    statuses.append(invoke("IngestFunction", sample_event("post_events"))["statusCode"])
     refused = invoke("AssignFunction", sample_event("assign"))
     assert statuses == [200, 200, 200] and refused["statusCode"] == 429
     assert 1 <= int(refused["headers"]["Retry-After"]) <= 60
     assert json.loads(refused["body"])["error"]["code"] == "too_many_requests"
-    counter = RateWindowItem.get(f"rate#test#{int(now // 60)}")
-    assert counter.hits == 4 and counter.expires_at > now
+    assert shard_hits("test", minute) == {2: 2, 9: 2}
+    assert RateWindowItem.get(counter_key("test", minute, 9)).expires_at > now
 
 
 def test_every_unknown_query_parameter_is_named(project):

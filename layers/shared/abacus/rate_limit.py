@@ -1,19 +1,33 @@
 """Requests per minute per project token (template parameter TokenRateLimitPerMinute): one
 project's app cannot take the API's whole throughput from the others.
 
-Every Lambda environment counts its requests locally and adds them to the project's shared
-counter of the minute (one DynamoDB update) at most once a second, deciding in between from the
-last total it saw plus its own count. So the limit costs at most one write a second per
-environment, and can be overshot by about one second of traffic per environment: a fixed-window
-limit, as API Gateway usage plans are, not an exact one.
+Every Lambda environment counts its requests locally and, at most once a second, adds them to its
+shard of the project's counter of the minute (one DynamoDB UpdateItem; each environment picks one
+of `rate_limits.SHARDS` shards at random when it starts) and reads every shard (one BatchGetItem of
+SHARDS items, eventually consistent), deciding in between from the total it last saw plus its own
+count. So the limit costs each environment at most one write and one BatchGetItem a second (two
+round trips on one request a second), and can be overshot by about one second of traffic per
+environment: a fixed-window limit, as API Gateway usage plans are, not an exact one.
+
+Shards, because one key takes about 1,000 writes a second: with one counter, a project on 1,000
+environments would take its whole limit. A counter key takes environments / SHARDS writes a second
+and, as every environment reads every shard, environments x 0.5 read units a second: 62.5 writes
+and 500 read units a key at 1,000 environments.
+
+A count seen is never taken back within its minute: a shard's count only grows, so an eventually
+consistent read older than what this environment saw before, or a shard left unread (unprocessed,
+or the read failed), keeps the larger count it saw; its own shard's count is the one its write
+returned. A failed write keeps the hits to share at the next second: the limit must never take the
+API down.
 """
 
 import math
 import os
+import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from pynamodb.exceptions import PynamoDBException
 
@@ -37,9 +51,17 @@ class TooManyRequests(AbacusError):
 @dataclass
 class _Window:
     minute: int
-    shared_total: int = 0  # the shared counter when this environment last added to it
-    unshared: int = 0  # counted here since then
+    seen: dict[int, int] = field(default_factory=dict)  # each shard's largest count seen this minute
+    unshared: int = 0  # counted here since this environment last added to its shard
     shared_at: float = -math.inf
+
+    def saw(self, counts: Mapping[int, int]) -> None:
+        for shard, hits in counts.items():
+            self.seen[shard] = max(self.seen.get(shard, 0), hits)
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values()) + self.unshared
 
 
 class RateLimiter:
@@ -47,12 +69,19 @@ class RateLimiter:
         self,
         limit_per_minute: int,
         share_every_seconds: float = 1.0,
-        add_hits: Callable[[str, int, int], int] = rate_limits.add_hits,
+        shards: int = rate_limits.SHARDS,
+        shard: int | None = None,
+        add_hits: Callable[[str, int, int, int], int] = rate_limits.add_hits,
+        read_hits: Callable[[str, int, int], Mapping[int, int]] = rate_limits.shard_hits,
         clock: Callable[[], float] = time.time,
     ):
         self.limit_per_minute = limit_per_minute
         self.share_every_seconds = share_every_seconds
+        self.shards = shards
+        # This environment's shard: random, so that the environments spread over the shards evenly.
+        self.shard = random.randrange(shards) if shard is None else shard
         self._add_hits = add_hits
+        self._read_hits = read_hits
         self._clock = clock
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
@@ -72,21 +101,31 @@ class RateLimiter:
             if share:
                 hits, window.unshared, window.shared_at = window.unshared, 0, now
         if share:
-            try:
-                total = self._add_hits(project_id, minute, hits)
-            except PynamoDBException:
-                # The limit protects the API; it must not take it down: count on, share later.
-                with self._lock:
-                    window.unshared += hits
-            else:
-                with self._lock:
-                    window.shared_total = max(window.shared_total, total)
-        if window.shared_total + window.unshared > self.limit_per_minute:
+            self._share(project_id, window, hits)
+        if window.total > self.limit_per_minute:
             retry_after = max(1, math.ceil((minute + 1) * WINDOW_SECONDS - now))
             raise TooManyRequests(
                 f"token: more than {self.limit_per_minute} requests this minute; retry in {retry_after} s",
                 retry_after,
             )
+
+    def _share(self, project_id: str, window: _Window, hits: int) -> None:
+        """Adds this environment's `hits` to its shard, then reads every shard."""
+        try:
+            own = self._add_hits(project_id, window.minute, self.shard, hits)
+        except PynamoDBException:
+            # The limit protects the API; it must not take it down: count on, share later.
+            with self._lock:
+                window.unshared += hits
+            return
+        with self._lock:
+            window.saw({self.shard: own})
+        try:
+            counts = self._read_hits(project_id, window.minute, self.shards)
+        except PynamoDBException:
+            return  # the total as last seen, with this environment's hits in its own shard's count
+        with self._lock:
+            window.saw(counts)
 
 
 def from_environment() -> RateLimiter:
