@@ -21,7 +21,7 @@ def banner(stack: LocalStack) -> str:
     return f"""Abacus local stack on {stack.url}  (Ctrl-C stops it)
   project token  {creds.token}
   admin key      {creds.admin_key}
-  DynamoDB       {stack.dynamodb_url} (moto)
+  DynamoDB, SQS  {stack.dynamodb_url} (moto)
 
   # For the AWS CLI, boto3 and python -m abacus (a region, any credentials, the endpoints):
   export {exports}
@@ -34,7 +34,8 @@ def banner(stack: LocalStack) -> str:
   curl -s -X POST {stack.url}/events -d '{{"token": "{creds.token}",
     "events": [{{"event": "purchase", "distinct_id": "user-1"}}]}}'
   curl -s {stack.url}/experiments/hello/results -H 'Authorization: Bearer {creds.admin_key}'
-  # Tonight's nightly job, which analyses today (on macOS: date -u -v+1d +%F):
+  # Tonight's nightly job, which analyses today (on macOS: date -u -v+1d +%F); it queues the
+  # experiment's units, and the stack's NightlyWorkerFunction stores the snapshot a moment later:
   aws lambda invoke --endpoint-url {stack.url} --function-name ResultsFunction \\
     --payload fileb://<({TONIGHT}) /dev/stdout
   .venv/bin/python -m abacus results hello --project {creds.project_id}"""
