@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import nightly_runs, work_queue
+from abacus import invocations, nightly_runs, work_queue
 from abacus.storage import runs
 
 logger = Logger()
@@ -45,5 +45,6 @@ def work_one(record: SQSRecord) -> None:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    invocations.require_sqs(event)  # InvalidInvocation for anything else, before Powertools reads it
     processor = BatchProcessor(event_type=EventType.SQS)  # its state is one batch's
     return process_partial_response(event=event, record_handler=work_one, processor=processor, context=context)

@@ -4,8 +4,10 @@ function's scheduled event and recompute payload name the field that is wrong; n
 or a ValueError from deep inside."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from abacus.errors import InvalidInvocation
 from tests.conftest import invoke, sample_event, sample_path
@@ -34,6 +36,45 @@ def test_a_payload_the_function_does_not_take_is_refused_saying_what_it_takes(ta
     assert "an API Gateway HTTP API event (payload format 2.0)" in message, message
     if function == "ResultsFunction":
         assert "EventBridge's Scheduled Event" in message and '{"project", "experiment", "as_of"?}' in message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        sample_event("get_results"),
+        json.loads(sample_path("nightly").read_text()),
+        {"Records": []},
+        {"Records": [{"eventSource": "aws:kinesis", "body": "{}"}]},
+        [1, 2],
+        None,
+    ],
+)
+def test_the_nightly_worker_takes_only_sqs_events(tables, payload):
+    with pytest.raises(InvalidInvocation) as refused:
+        invoke("NightlyWorkerFunction", payload)
+    assert "an SQS event from its event source mapping" in refused.value.message, refused.value.message
+
+
+def test_a_unit_of_work_it_cannot_read_fails_and_comes_back(project):
+    """A record whose body is not a unit fails: beside a good one it is reported in
+    batchItemFailures (SQS brings back only it, and after 5 receives moves it to the dead-letter
+    queue); alone, the invocation fails (Powertools' default: the whole batch comes back)."""
+    from abacus import experiments, nightly_runs
+
+    invoke("AssignFunction", sample_event("create_experiment"))
+    experiment = experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, tzinfo=UTC))
+    unit = nightly_runs.plan(experiment, datetime(2026, 11, 25, tzinfo=UTC), datetime.now(UTC))[0]
+
+    def record(message_id: str, body: str) -> dict:
+        return {"messageId": message_id, "receiptHandle": "r", "body": body, "eventSource": "aws:sqs", "attributes": {}}
+
+    good, bad = record("good", json.dumps(unit.to_json())), record("bad", "not json")
+    assert invoke("NightlyWorkerFunction", {"Records": [good, bad]}) == {
+        "batchItemFailures": [{"itemIdentifier": "bad"}]
+    }
+    with pytest.raises(BatchProcessingError):
+        invoke("NightlyWorkerFunction", {"Records": [bad]})
 
 
 @pytest.mark.parametrize(

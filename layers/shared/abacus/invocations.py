@@ -1,11 +1,11 @@
 """What the functions are invoked with: API Gateway's HTTP API events, and for the results function
 also EventBridge's scheduled event (the nightly job) and an operator's direct invocation (one
-experiment recomputed). A payload that is none of them, or one with a field that is wrong, is
+experiment recomputed); for the nightly job's worker, SQS events. A payload that is none of them, or one with a field that is wrong, is
 refused with InvalidInvocation naming what was expected, before any handler reads it."""
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal, TypeGuard
+from typing import Annotated, Any, Final, Literal, TypeGuard, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, ValidationError
 from pydantic_core import PydanticCustomError
@@ -82,6 +82,21 @@ def require_http(event: object) -> dict[str, Any]:
     if not is_http(event):
         raise InvalidInvocation(f"expected {HTTP_EVENT}: this function serves the API only")
     return event
+
+
+SQS_EVENT = 'an SQS event from its event source mapping ({"Records": [{"eventSource": "aws:sqs", ...}]})'
+
+
+def require_sqs(event: object) -> dict[str, Any]:
+    """The event, when it is an SQS event source mapping's: the nightly job's worker takes only those."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if (
+        not isinstance(records, list)
+        or not records
+        or not all(isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records)
+    ):
+        raise InvalidInvocation(f"expected {SQS_EVENT}: this function works the nightly job's queue")
+    return cast(dict[str, Any], event)
 
 
 def kind(event: object) -> Kind:
