@@ -1,7 +1,8 @@
 """What the functions are invoked with: API Gateway's HTTP API events, and for the results function
 also EventBridge's scheduled event (the nightly job) and an operator's direct invocation (one
-experiment recomputed); for the nightly job's worker, SQS events. A payload that is none of them, or one with a field that is wrong, is
-refused with InvalidInvocation naming what was expected, before any handler reads it."""
+experiment recomputed); for the nightly job's worker, SQS events. A payload that is none of them,
+or one with a field that is wrong, is refused with InvalidInvocation naming what was expected,
+before any handler reads it."""
 
 import re
 from datetime import date, datetime
