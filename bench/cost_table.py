@@ -13,9 +13,9 @@ RRU = 0.125 / MILLION  # DynamoDB on-demand, per read request unit
 LAMBDA_REQUEST = 0.20 / MILLION  # Lambda, per request
 LAMBDA_GB_SECOND = 0.0000166667  # Lambda x86, per GB-second (first 6 billion GB-s a month)
 HTTP_API_REQUEST = 1.00 / MILLION  # API Gateway HTTP API, per request (first 300 million a month)
-SQS_REQUEST = 0.40 / MILLION  # SQS standard, per request (not used per unit today)
+SQS_REQUEST = 0.40 / MILLION  # SQS standard, per request
 
-# template.yaml: Globals MemorySize 256 (assign, ingest); ResultsFunction 1024.
+# template.yaml: Globals MemorySize 256 (assign, ingest); ResultsFunction and NightlyWorkerFunction 1024.
 API_GB = 256 / 1024
 RESULTS_GB = 1024 / 1024
 
@@ -23,15 +23,43 @@ EVENTS_PER_REQUEST = 10  # assumed posthog-js batch
 
 # (label, units, WRU per unit, RRU per unit, Lambda invocations per unit, GB, seconds per invocation,
 #  API Gateway requests per unit, SQS requests per unit)
+# The nightly job's fan-out, per page of PAGE_USERS users (abacus.nightly_runs): the page's item
+# PutItem (its partial sums, up to 2 KB: 2 WRU) and its strongly consistent GetItem (1 RRU); the
+# experiment's GetItem (0.5 RRU) and the by-receipt index's 3 keys Queried (0.5 RRU each at least);
+# SQS: one SendMessage, and a ReceiveMessage and a DeleteMessageBatch shared by a batch of 2; one
+# Lambda invocation per batch of 2. A shard's header update and the run's merge are per experiment.
+PAGE_USERS = 5000
+PAGE_WRU, PAGE_RRU, PAGE_SQS, PAGE_INVOCATIONS = 2.0 / PAGE_USERS, 3.0 / PAGE_USERS, 2.0 / PAGE_USERS, 0.5 / PAGE_USERS
+
 ROWS = [
     ("event (10 a request)", "event", 2.0, 0.5, 1 / EVENTS_PER_REQUEST, API_GB, 0.020, 1 / EVENTS_PER_REQUEST, 0),
     ("assignment, new user", "assignment", 1.0, 0.5, 1, API_GB, 0.004, 1, 0),
     ("assignment, returning user", "assignment", 0.0, 0.5, 1, API_GB, 0.004, 1, 0),
-    ("exposed user, nightly, unchanged", "user", 0.0, 0.0547, 0, RESULTS_GB, 0.0, 0, 0),
-    ("exposed user, nightly, recomputed", "user", 1.0, 1.0547, 0, RESULTS_GB, 0.0, 0, 0),
+    (
+        "exposed user, nightly, unchanged",
+        "user",
+        PAGE_WRU,
+        0.0547 + PAGE_RRU,
+        PAGE_INVOCATIONS,
+        RESULTS_GB,
+        0.0,
+        0,
+        PAGE_SQS,
+    ),
+    (
+        "exposed user, nightly, recomputed",
+        "user",
+        1.0 + PAGE_WRU,
+        1.0547 + PAGE_RRU,
+        PAGE_INVOCATIONS,
+        RESULTS_GB,
+        0.0,
+        0,
+        PAGE_SQS,
+    ),
 ]
 
-# The nightly job is one invocation a night for all users: its duration is per user, not per request.
+# The nightly job's duration is per user (measured on moto in one process), not per invocation.
 NIGHTLY_SECONDS_PER_USER = {
     "exposed user, nightly, unchanged": 99.34 / 100_000,
     "exposed user, nightly, recomputed": 99.34 / 100_000 + 0.00915,
