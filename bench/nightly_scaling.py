@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Event as EventType
-from typing import Any
+from typing import Any, cast
 
 from tests.capacity import item_size, query_read_units, read_units, write_units
 
@@ -50,6 +50,7 @@ EXPOSED = NOW - timedelta(days=5)
 PURCHASE_SHARE = 3  # in ten users
 SEED_THREADS = 4
 NIGHT_TIMEOUT_S = 3600
+MOTO_READ_TIMEOUT_S = 300
 
 
 # Counting requests (in every process) -----------------------------------------------------------
@@ -80,7 +81,7 @@ class RequestCounter:
     def install(self) -> None:
         from botocore.client import BaseClient
 
-        original = BaseClient._make_api_call
+        original = BaseClient._make_api_call  # type: ignore[attr-defined] # botocore's stubs leave it out
         counter = self
 
         def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
@@ -89,7 +90,7 @@ class RequestCounter:
             counter.record(client.meta.service_model.service_name, operation, params, answer, started)
             return answer
 
-        BaseClient._make_api_call = counted  # type: ignore[method-assign]
+        BaseClient._make_api_call = counted  # type: ignore[attr-defined]
 
     def record(self, service: str, operation: str, params: dict[str, Any], answer: Any, started: float) -> None:
         seconds = time.perf_counter() - started
@@ -107,8 +108,9 @@ class RequestCounter:
             size = item_size(answer.get("Item"))
             one.items, one.bytes_read = int("Item" in answer), size
             one.read_units = read_units(size, consistent)
-        elif operation == "PutItem":
-            one.bytes_written = item_size(params["Item"])
+        elif operation in ("PutItem", "UpdateItem"):
+            # PynamoDB's update asks for the item after it (ALL_NEW), which these updates only grow.
+            one.bytes_written = item_size(params["Item"] if operation == "PutItem" else answer.get("Attributes"))
             one.write_units = write_units(one.bytes_written)
         elif operation == "ReceiveMessage":
             one.items = len(answer.get("Messages", []))
@@ -165,6 +167,11 @@ def worker(queue_url: str, batch: int, stop: EventType, ready: Any, done: Any, r
     counter.install()
     from abacus import work_queue
     from abacus.storage import assignments
+    from abacus.storage.base import TableMeta
+
+    # moto takes seconds to answer a page of 5,000 users while other workers query it too, where
+    # DynamoDB answers a 1 MB page in milliseconds: the models' 10 s read timeout would fail it.
+    TableMeta.read_timeout_seconds = MOTO_READ_TIMEOUT_S
 
     page_sizes: list[int] = []
     page = assignments.page
@@ -174,7 +181,7 @@ def worker(queue_url: str, batch: int, stop: EventType, ready: Any, done: Any, r
         page_sizes.append(len(users))
         return users
 
-    assignments.page = recorded_page  # type: ignore[assignment]
+    assignments.page = recorded_page
     sqs = work_queue._client()
     units: list[tuple[int, float, float]] = []  # (users, seconds, CPU seconds) of each unit worked here
     ready.put(os.getpid())
@@ -236,7 +243,8 @@ class MotoServer:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, region_name=REGION, endpoint_url=self.url)
+        make: Any = boto3.client  # typed per service name, and this takes either
+        return make(service, region_name=REGION, endpoint_url=self.url)
 
 
 def create_stack(moto: MotoServer) -> str:
@@ -295,37 +303,41 @@ def in_threads(work: Callable[[list[Any]], None], items: list[Any]) -> None:
         list(pool.map(work, [items[start : start + chunk] for start in range(0, len(items), chunk)]))
 
 
-def seed_users(moto: MotoServer, experiment: Any, users: list[str], with_values: bool) -> None:
-    """Exposed users, straight into their shard keys with BatchWriteItem (Table.batch_writer), as
-    the assign route stores them; `with_values`: with the values the first night stores (3 in 10
-    bought, for 40-59), as computed by a run at NOW for the cut-off before it."""
+def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values: bool) -> None:
+    """Exposed users (experiment, number, distinct_id), straight into their shard keys with
+    BatchWriteItem (Table.batch_writer), as the assign route stores them; `with_values`: with the
+    values the first night stores (3 in 10 bought, for 40-59), computed by a run at NOW."""
     import boto3
     from boto3.dynamodb.types import TypeDeserializer
 
     from abacus import experiments, nightly
     from abacus.storage.assignments import AssignmentItem
 
-    spec = experiments.definition(experiment)
-    metrics_key = nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics], 0)
     wire = TypeDeserializer()
+    metrics_keys = {}
+    for experiment, _, _ in users:
+        if experiment.key not in metrics_keys:
+            spec = experiments.definition(experiment)
+            metrics_keys[experiment.key] = nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics], 0)
 
-    def stored(n: int, user: str) -> dict[str, Any]:
+    def stored(experiment: Any, n: int, user: str) -> dict[str, Any]:
         item = AssignmentItem(experiment.assignment_partition(user), user, variant=("control", "b")[n % 2],
                               assigned_at=EXPOSED, exposed_at=EXPOSED)  # fmt: skip
         if with_values:
             bought = n % 10 < PURCHASE_SHARE
             item.metric_values = [float(bought), float(40 + len(user) % 20) if bought else 0.0]
             item.pre_values, item.values_exposed_at, item.values_pending = [], EXPOSED, False
-            item.values_cutoff, item.values_metrics, item.values_computed_at = nightly.cutoff_for(NOW), metrics_key, NOW
-        return {name: wire.deserialize(value) for name, value in item.serialize().items()}
+            item.values_cutoff, item.values_computed_at = nightly.cutoff_for(NOW), NOW
+            item.values_metrics = metrics_keys[experiment.key]
+        return {name: wire.deserialize(cast(Any, value)) for name, value in item.serialize().items()}
 
-    def write(chunk: list[tuple[int, str]]) -> None:
+    def write(chunk: list[tuple[Any, int, str]]) -> None:
         resource = boto3.resource("dynamodb", region_name=REGION, endpoint_url=moto.url)
         with resource.Table(AssignmentItem.Meta.table_name).batch_writer() as batch:
-            for n, user in chunk:
-                batch.put_item(Item=stored(n, user))
+            for experiment, n, user in chunk:
+                batch.put_item(Item=stored(experiment, n, user))
 
-    in_threads(write, list(enumerate(users)))
+    in_threads(write, users)
 
 
 def seed_earlier_snapshot(experiment: Any) -> None:
@@ -340,13 +352,12 @@ def seed_earlier_snapshot(experiment: Any) -> None:
     ).save()  # fmt: skip
 
 
-def seed_purchases(users: list[str]) -> int:
-    """A purchase an hour after exposure for 3 users in 10 (storage.events.write_all: the item and
-    its by-receipt index entry); how many."""
+def seed_purchases(buyers: list[str]) -> None:
+    """A purchase an hour after exposure for each buyer (storage.events.write_all: the item and
+    its by-receipt index entry)."""
     from abacus import keys
     from abacus.storage import events
 
-    buyers = [user for n, user in enumerate(users) if n % 10 < PURCHASE_SHARE]
     at, received = EXPOSED + timedelta(hours=1), EXPOSED + timedelta(hours=1, minutes=1)
 
     def item(user: str) -> Any:
@@ -364,7 +375,6 @@ def seed_purchases(users: list[str]) -> int:
             raise RuntimeError(f"{len(failed)} events not stored")
 
     in_threads(write, buyers)
-    return len(buyers)
 
 
 def seed(moto: MotoServer, experiments_and_users: dict[str, int], with_values: bool = False) -> float:
@@ -374,14 +384,15 @@ def seed(moto: MotoServer, experiments_and_users: dict[str, int], with_values: b
     moto.reset()
     if create_stack(moto) != os.environ["NIGHTLY_QUEUE_URL"]:
         raise RuntimeError("the queue's URL changed: the workers would poll another queue")
+    users = []
     for key, count in experiments_and_users.items():
         experiment = create_experiment(key)
-        users = [f"{key}-user-{n:07d}" for n in range(count)]
-        seed_users(moto, experiment, users, with_values)
+        users += [(experiment, n, f"{key}-user-{n:07d}") for n in range(count)]
         if with_values:
             seed_earlier_snapshot(experiment)
-        else:
-            seed_purchases(users)
+    seed_users(moto, users, with_values)
+    if not with_values:
+        seed_purchases([user for _, n, user in users if n % 10 < PURCHASE_SHARE])
     return time.perf_counter() - started
 
 
@@ -443,7 +454,7 @@ def run_night(label: str, scheduled: datetime, workers: int, users: int, experim
         process.join(timeout=30)
     night.requests = merged([planner_requests, *(report["requests"] for report in collected)])
     night.worker_cpu_seconds = sum(report["cpu_seconds"] for report in collected)
-    night.units = [tuple(unit) for report in collected for unit in report["units"]]  # type: ignore[misc]
+    night.units = [(unit[0], unit[1], unit[2]) for report in collected for unit in report["units"]]
     return night
 
 
@@ -521,6 +532,19 @@ def print_night(night: Night) -> None:
         )
 
 
+def as_json(night: Night) -> dict[str, Any]:
+    """The night, its units summed up (bench/nightly_extrapolation.py reads these)."""
+    units = night.units
+    summary = {
+        "count": len(units),
+        "users": sum(unit[0] for unit in units),
+        "seconds": sum(unit[1] for unit in units),
+        "cpu_seconds": sum(unit[2] for unit in units),
+        "largest": max(units, default=(0, 0.0, 0.0)),
+    }
+    return {**vars(night), "units": summary}
+
+
 def load_note() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
@@ -529,57 +553,76 @@ def load_note() -> str:
 # Main -----------------------------------------------------------------------------------------
 
 
-def one_experiment(moto: MotoServer, args: argparse.Namespace, batch: int) -> tuple[list[Night], dict[str, Any]]:
+class Record:
+    """What was measured so far, printed and (--json) written after every night and size: a
+    benchmark stopped half-way keeps what it measured."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "nights": []}
+        self.results["load_before"] = load_note()
+
+    def night(self, night: Night) -> None:
+        print_night(night)
+        self.results["nights"].append(as_json(night))
+        self.write()
+
+    def sizes(self, when: str, sizes: dict[str, float]) -> None:
+        print(
+            f"  stored item sizes {when} (bytes, DynamoDB's rules): "
+            + ", ".join(f"{k} {v:,.0f}" for k, v in sizes.items())
+        )
+        self.results.setdefault("sizes", {})[when] = sizes
+        self.write()
+
+    def write(self) -> None:
+        self.results["load_after"] = load_note()
+        if self.path:
+            with open(self.path, "w") as out:
+                json.dump(self.results, out, indent=1)
+
+
+def one_experiment(moto: MotoServer, args: argparse.Namespace, batch: int, record: Record) -> None:
     """One experiment's first night at W workers and its second night; again seeded, at W=1;
-    then one of --steady-users whose values were stored already: its second night."""
-    nights, sizes = [], {}
+    then (--steady-users) one whose values were stored already: its second night."""
     seconds = seed(moto, {"big": args.users})
     print(f"seeded {args.users:,} users and their purchases in {seconds:.0f} s", flush=True)
-    sizes["seeded"] = stored_sizes(moto, ["big"])
-    nights.append(run_night("first night", NOW, args.workers, args.users, 1, batch))
-    print_night(nights[-1])
-    sizes["after the first night"] = stored_sizes(moto, ["big"])
-    nights.append(run_night("second night", NOW + timedelta(days=1), args.workers, args.users, 1, batch))
-    print_night(nights[-1])
+    record.sizes("seeded", stored_sizes(moto, ["big"]))
+    record.night(run_night("first night", NOW, args.workers, args.users, 1, batch))
+    record.sizes("after the first night", stored_sizes(moto, ["big"]))
+    record.night(run_night("second night", NOW + timedelta(days=1), args.workers, args.users, 1, batch))
     w1_users = args.w1_users or args.users
     seconds = seed(moto, {"big": w1_users})
     print(f"\nseeded {w1_users:,} users and their purchases in {seconds:.0f} s", flush=True)
-    nights.append(run_night("first night", NOW, 1, w1_users, 1, batch))
-    print_night(nights[-1])
+    record.night(run_night("first night", NOW, 1, w1_users, 1, batch))
     if args.steady_users:
         seconds = seed(moto, {"steady": args.steady_users}, with_values=True)
         print(f"\nseeded {args.steady_users:,} users with stored values in {seconds:.0f} s", flush=True)
-        nights.append(run_night("second night (values seeded)", NOW + timedelta(days=1), args.workers,
-                                args.steady_users, 1, batch))  # fmt: skip
-        print_night(nights[-1])
-        sizes["seeded with values"] = stored_sizes(moto, ["steady"])
-    return nights, sizes
+        record.night(run_night("second night (values seeded)", NOW + timedelta(days=1), args.workers,
+                               args.steady_users, 1, batch))  # fmt: skip
+        record.sizes("seeded with values", stored_sizes(moto, ["steady"]))
 
 
-def many_experiments(moto: MotoServer, args: argparse.Namespace, batch: int) -> list[Night]:
+def many_experiments(moto: MotoServer, args: argparse.Namespace, batch: int, record: Record) -> None:
     """--experiments experiments of --experiment-users users: their first and second nights, or
     (--many-seeded) the second night of users whose values were stored already."""
     many = {f"e{n:03d}": args.experiment_users for n in range(args.experiments)}
     total = args.experiments * args.experiment_users
     seconds = seed(moto, many, with_values=args.many_seeded)
     print(f"\nseeded {args.experiments} experiments of {args.experiment_users:,} users in {seconds:.0f} s", flush=True)
-    nights = []
     if not args.many_seeded:
-        nights.append(run_night("first night", NOW, args.workers, total, args.experiments, batch))
-        print_night(nights[-1])
+        record.night(run_night("first night", NOW, args.workers, total, args.experiments, batch))
     label = "second night (values seeded)" if args.many_seeded else "second night"
-    nights.append(run_night(label, NOW + timedelta(days=1), args.workers, total, args.experiments, batch))
-    print_night(nights[-1])
-    return nights
+    record.night(run_night(label, NOW + timedelta(days=1), args.workers, total, args.experiments, batch))
 
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=100_000, help="the one experiment's exposed users")
+    parser.add_argument("--users", type=int, default=100_000, help="the one experiment's exposed users (0: none)")
     parser.add_argument("--w1-users", type=int, default=None, help="the W=1 night's users (default: --users)")
     parser.add_argument("--steady-users", type=int, default=0, help="an experiment seeded with stored values")
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--experiments", type=int, default=100)
+    parser.add_argument("--experiments", type=int, default=100, help="0: none")
     parser.add_argument("--experiment-users", type=int, default=1000)
     parser.add_argument("--many-seeded", action="store_true", help="the experiments' values stored already")
     parser.add_argument("--json", default=None, help="write the measurements here")
@@ -590,8 +633,8 @@ def main() -> int:
     args = arguments()
     moto = MotoServer()
     started = time.perf_counter()
-    results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "load_before": load_note()}
-    print(results["load_before"], flush=True)
+    record = Record(args.json)
+    print(record.results["load_before"], flush=True)
     try:
         configure_environment(moto)
         os.environ["NIGHTLY_QUEUE_URL"] = create_stack(moto)
@@ -599,19 +642,16 @@ def main() -> int:
         from abacus_local.template import Template
 
         batch = next(m for m in Template().queue_mappings() if m.function == "NightlyWorkerFunction").batch_size
-        nights, sizes = one_experiment(moto, args, batch)
-        nights += many_experiments(moto, args, batch)
-        print("\nstored item sizes (bytes, DynamoDB's rules):")
-        for when, measured in sizes.items():
-            print(f"  {when}: " + ", ".join(f"{name} {value:,.0f}" for name, value in measured.items()))
-        results.update({"nights": [vars(night) for night in nights], "sizes": sizes, "batch_size": batch})
+        record.results["batch_size"] = batch
+        if args.users:
+            one_experiment(moto, args, batch, record)
+        if args.experiments:
+            many_experiments(moto, args, batch, record)
     finally:
         moto.stop()
-    results.update({"load_after": load_note(), "total_seconds": time.perf_counter() - started})
-    print(f"\n{results['load_after']}; the whole benchmark took {results['total_seconds']:.0f} s")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(results, out, indent=1)
+    record.results["total_seconds"] = time.perf_counter() - started
+    record.write()
+    print(f"\n{record.results['load_after']}; the whole benchmark took {record.results['total_seconds']:.0f} s")
     return 0
 
 
