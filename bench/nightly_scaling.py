@@ -6,21 +6,26 @@ W worker processes (multiprocessing, spawn) each poll NightlyWorkQueue as Nightl
 event source mapping does (a batch of at most the template's BatchSize), work each unit
 (nightly_runs.work), send the next page's unit and delete the batch, until every snapshot is stored.
 Every request of every process is counted by operation and table (botocore's
-BaseClient._make_api_call wrapped), with the read units of what a Query or GetItem returned and
-the write units of what a PutItem wrote (tests/capacity.py's item sizes, DynamoDB's rules);
-an UpdateItem's write units follow from the stored items' sizes, sampled afterwards.
+BaseClient._make_api_call wrapped), with the read units of what a Query, Scan or GetItem returned
+and the write units of what a PutItem or UpdateItem wrote (the item an UpdateItem returns, ALL_NEW),
+sized by DynamoDB's rules (tests/capacity.py).
 
 Scenarios (tables and queues fresh for each, moto reset in between):
 - one experiment of --users exposed users (default 100,000), 30% of them with a purchase event:
-  the first night (every user computed) at W=8, then the second night (values stored, no new
-  events) at W=8; then the same data seeded again and its first night at W=1 (--w1-users sizes it);
+  the first night (every user computed) at W, then the second night (values stored, no new
+  events) at W; then the same data seeded again and its first night at W=1 (--w1-users sizes it);
+  with --steady-users, the second night of an experiment seeded with stored values;
 - --experiments running experiments (default 100) of --experiment-users users (default 1,000):
-  the planner's time and units, and the whole first and second nights at W=8.
+  the planner's time and units, and the whole first and second nights at W (--many-seeded: only
+  the second night, of users seeded with stored values).
 
-bench/nightly_extrapolation.py turns the measurements (--json FILE) into DynamoDB's figures.
+The measurements are printed, and written (--json FILE) after every night; bench/RESULTS.md says
+what a 2-core machine could measure of them. bench/nightly_extrapolation.py turns them into
+DynamoDB's figures.
 
-Run: PYTHONPATH=layers/shared:layers/stats:. .venv/bin/python bench/nightly_scaling.py \
-    [--users N] [--w1-users N] [--workers 8] [--experiments 100] [--experiment-users 1000] [--json FILE]
+Run: PYTHONPATH=layers/shared:layers/stats:. .venv/bin/python bench/nightly_scaling.py [--users N]
+    [--w1-users N] [--steady-users N] [--workers 8] [--experiments 100] [--experiment-users 1000]
+    [--many-seeded] [--json FILE]
 """
 
 import argparse
