@@ -30,7 +30,10 @@ from abacus.storage.results import SnapshotItem
 # Events received this long before the last run are looked at again: an ingest request stamps its
 # receipt time before its write lands, and the index lags the table by a moment.
 RECEIPT_MARGIN = timedelta(minutes=10)
-PARALLEL_USERS = 16
+# Users whose values are computed at once, each a Query of their events then a write to their shard
+# key: a shard is worked one page at a time, so this caps the writes on that key (8 at ~5 ms: about
+# 530 write units a second, half the partition limit; 16 reached it. bench/RESULTS.md).
+PARALLEL_USERS = 8
 
 
 def cutoff_for(scheduled_time: datetime) -> datetime:
