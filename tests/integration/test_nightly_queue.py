@@ -208,3 +208,15 @@ def _after(function, then):
         return function(*args, **kwargs)
 
     return wrapped
+
+
+def test_a_unit_of_a_deleted_experiment_fails_its_run_without_leaving_anything(experiment):
+    """The project deleted during a run (its runs with it): the run's next unit finds no experiment,
+    fails without a retry, and stores nothing (no header brought back without its expiry)."""
+    from abacus import projects
+
+    cutoff = nightly.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    unit = nightly_runs.plan(experiment, cutoff, datetime.now(UTC))[0]
+    projects.delete("test", datetime.now(UTC))
+    nightly_runs.work_here([unit.to_json()])
+    assert list(runs.RunPartItem.query(f"test#{KEY}")) == []

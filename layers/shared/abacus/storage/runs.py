@@ -24,7 +24,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
 from abacus.settings import settings
@@ -136,8 +136,15 @@ def merged(experiment_id: str, run: str, at: datetime) -> None:
 
 
 def failed(experiment_id: str, run: str, message: str) -> None:
-    """Records why the run cannot finish (a recompute waiting on it answers with it)."""
-    RunPartItem(experiment_id, header_part(run)).update(actions=[RunPartItem.error.set(message[:1000])])
+    """Records why the run cannot finish (a recompute waiting on it answers with it); nothing when
+    the run is gone (its experiment deleted with its project)."""
+    try:
+        RunPartItem(experiment_id, header_part(run)).update(
+            actions=[RunPartItem.error.set(message[:1000])], condition=RunPartItem.part.exists()
+        )
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
 
 
 def delete_experiment(experiment_id: str) -> int:
