@@ -1,6 +1,7 @@
 """The nightly counting against a brute-force recount, over generated histories (Hypothesis):
 exposures reported late (up to 30 h), more than once, before the launch or after a stop, events
-late (up to 100 h) and before the exposure (CUPED's window), events resent with their uuid and
+late (up to 100 h) and before the exposure (CUPED's window), with properties a metric's filters
+test, events resent with their uuid and
 other content, a QA override user, nightly runs, runs that fail before their snapshot is
 written, recomputes now and reruns for past days, a stop, in any interleaving. Every snapshot
 written must count exactly what was received before it was computed; a rerun of a day before the
@@ -30,7 +31,21 @@ from abacus.storage import results as result_store
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 PRE = timedelta(days=14)  # CUPED's default pre-exposure window
-METRICS = [("buy", "conversion", 3), ("view", "count", 2), ("buy", "sum", 5)]
+# (event, kind, window days, whether an event counts by its properties): the recount's own reading
+# of each metric's filters.
+METRICS = [
+    ("buy", "conversion", 3, lambda properties: True),
+    ("view", "count", 2, lambda properties: True),
+    ("buy", "sum", 5, lambda properties: True),
+    (
+        "view",
+        "count",
+        4,
+        lambda properties: "/pricing" in str(properties.get("path", "")).lower()
+        and properties.get("plan") is not None
+        and str(properties["plan"]).lower() != "free",
+    ),
+]
 SPEC = {
     "key": "exp",
     "name": "Exp",
@@ -40,6 +55,15 @@ SPEC = {
     "secondary_metrics": [
         {"event": "view", "kind": "count", "window_days": 2},
         {"event": "buy", "kind": "sum", "property": "amount", "window_days": 5},
+        {
+            "event": "view",
+            "kind": "count",
+            "window_days": 4,
+            "filters": [
+                {"property": "path", "operator": "contains", "value": "/pricing"},
+                {"property": "plan", "operator": "neq", "value": "free"},
+            ],
+        },
     ],
 }
 HOURS = st.floats(min_value=0, max_value=1, allow_nan=False)
@@ -99,9 +123,12 @@ def _user_history(draw, user: str) -> list[Sent]:
         sent.append(Sent("$exposure", user, at, arrives, {"experiment": "exp", "variant": variant}))
     for _ in range(draw(st.integers(0, 5))):
         at = first + timedelta(hours=-72 + 216 * draw(HOURS))  # from 3 days before to 6 after
-        amount = draw(st.sampled_from([9.5, 30.0, -5.0, "n/a"]))
+        properties = {"amount": draw(st.sampled_from([9.5, 30.0, -5.0, "n/a"]))}
+        for name, values in (("path", ["/pricing", "/Pricing/team", "/home"]), ("plan", ["pro", "FREE", "free"])):
+            if (value := draw(st.sampled_from([*values, None]))) is not None:
+                properties[name] = value
         name = draw(st.sampled_from(["buy", "view"]))
-        sent.append(Sent(name, user, at, max(at, START) + timedelta(hours=100 * draw(HOURS)), {"amount": amount}))
+        sent.append(Sent(name, user, at, max(at, START) + timedelta(hours=100 * draw(HOURS)), properties))
     return sent
 
 
@@ -137,8 +164,8 @@ def recount(
         variant = min(reports, key=lambda s: s.received).properties["variant"]
         if exposed >= cutoff:
             continue
-        for index, (event, kind, days) in enumerate(METRICS):
-            mine = [s for s in arrived if s.user == user and s.name == event]
+        for index, (event, kind, days, counts) in enumerate(METRICS):
+            mine = [s for s in arrived if s.user == user and s.name == event and counts(s.properties)]
             inside = [s for s in mine if exposed <= s.at < min(exposed + timedelta(days=days), cutoff)]
             before = [s for s in mine if exposed - PRE <= s.at < exposed]
             y, x = _value(kind, inside), _value(kind, before)

@@ -19,6 +19,7 @@ class MetricJson(TypedDict):
     kind: Literal["conversion", "count", "sum"]
     property: NotRequired[str | None]
     window_days: int
+    filters: NotRequired[list[dict[str, Json]]]  # schemas.EventFilter; a snapshot's copy leaves out []
     baseline: NotRequired[float | None]
     baseline_mean: NotRequired[float | None]
     baseline_sd: NotRequired[float | None]

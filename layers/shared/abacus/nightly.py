@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple, cast
 
-from abacus import experiments, keys, lifecycle, numbers, plans, retention
+from abacus import experiments, keys, lifecycle, numbers, plans, retention, targeting
 from abacus.documents import MetricAnalysis, MetricJson, Snapshot, SnapshotAnalysis
 from abacus.exposures import refusal
 from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
@@ -52,9 +52,16 @@ def cutoff_of_date(date: str) -> datetime:
     return datetime.combine(datetime.fromisoformat(date).date() + timedelta(days=1), time(0), tzinfo=UTC)
 
 
+def _counts(metric: MetricSpec, event: EventItem) -> bool:
+    """Whether the metric counts this event: its name, and its properties meet the filters."""
+    return event.event == metric.event and (
+        not metric.filters or targeting.all_hold(metric.filters, event.event_properties())
+    )
+
+
 def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, end: datetime) -> float:
     """One user's value of a metric from their events: did it (1/0), how many times, or the sum."""
-    matching = [e for e in events if e.event == metric.event and start <= e.timestamp < end]
+    matching = [e for e in events if start <= e.timestamp < end and _counts(metric, e)]
     if metric.kind == "conversion":
         return 1.0 if matching else 0.0
     if metric.kind == "count":
@@ -70,12 +77,19 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
 def metrics_key(metrics: list[MetricSpec], pre_days: int = 0) -> str:
     """A fingerprint of the metrics' definitions and the pre-exposure window (0: none): stored
     values are reused only for the same ones."""
-    canonical = json.dumps(
-        [m.model_dump(mode="json", include={"event", "kind", "property", "window_days"}) for m in metrics]
-    )
+    canonical = json.dumps([_definition(m) for m in metrics])
     if pre_days:
         canonical += f"#pre{pre_days}"
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _definition(metric: MetricSpec) -> dict[str, Any]:
+    """What a metric's values depend on. Fields added since values were first stored count only
+    when set, so that the values stored for a metric without them stay current."""
+    definition = metric.model_dump(mode="json", include={"event", "kind", "property", "window_days"})
+    if metric.filters:
+        definition["filters"] = [f.model_dump(mode="json") for f in metric.filters]
+    return definition
 
 
 def pre_exposure_days(spec: ExperimentFields) -> int:
@@ -164,7 +178,7 @@ def user_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> UserVal
         values.append(
             kept if kept is not None else _user_value(metric, events, exposed_at, min(window_end, run.cutoff))
         )
-        pending = pending or any(e.event == metric.event and run.cutoff <= e.timestamp < window_end for e in events)
+        pending = pending or any(run.cutoff <= e.timestamp < window_end and _counts(metric, e) for e in events)
     pre_values = final.pre_values
     if pre_values is None:
         pre_values = (
@@ -441,6 +455,8 @@ def analyse_and_store(
         analysis = analyse(CONVERSION if metric.kind == "conversion" else MEAN, variants, settings)
         # pydantic's JSON dump is untyped: MetricJson is its shape.
         metric_json = cast(MetricJson, metric.model_dump(mode="json", exclude_none=True))
+        if not metric.filters:
+            del metric_json["filters"]  # as snapshots stored before metrics had filters have it
         analyses.append({**analysis, "metric": metric_json})
     primary_and_secondary: SnapshotAnalysis = {**analyses[0], "secondary_metrics": analyses[1:]}
     snapshot = SnapshotItem(

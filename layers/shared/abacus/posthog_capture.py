@@ -8,37 +8,16 @@ event's `timestamp` is moved by (receipt time - sent_at), as PostHog does; an ev
 `offset` (milliseconds before sending) is stamped that long before receipt.
 
 Not stored: the credentials among the properties, and the SDK's own state that Abacus never reads
-(SDK_STATE_PROPERTIES: copies of the event's uuid and time, the flags the SDK holds, its
-server-side switches and limits). posthog-js adds them to every event; without them, compressed,
-an event is one write unit rather than three (storage/events.py).
+(event_properties.py lists them: copies of the event's uuid and time, the flags the SDK holds, its
+server-side switches and limits).
 """
 
 from datetime import datetime, timedelta
 from typing import Any
 
 from abacus.errors import BadRequest, Unauthorized
+from abacus.event_properties import is_stored
 from abacus.ingestion import event_time, other_unit
-
-CREDENTIAL_PROPERTIES = ("token", "api_key")
-SDK_STATE_PROPERTIES = frozenset(
-    {
-        "$insert_id",  # the SDK's deduplication id: the event's uuid is Abacus's
-        "$time",  # the timestamp again
-        "distinct_id",  # the event's distinct_id again
-        "$active_feature_flags",  # the flags the SDK holds: Abacus has the assignments
-        "$configured_session_timeout_ms",
-        "$lib_rate_limit_remaining_tokens",
-        "$autocapture_disabled_server_side",
-        "$initial_person_info",  # the person's first URL and referrer, repeated on every event
-    }
-)
-
-
-def _stored_property(name: str) -> bool:
-    """Whether a property of a captured event is kept (see the module's docstring)."""
-    if name in CREDENTIAL_PROPERTIES or name in SDK_STATE_PROPERTIES:
-        return False
-    return not (name.startswith("$feature/") or name.endswith("_enabled_server_side"))
 
 
 def _properties(source: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +63,7 @@ def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
     event: dict[str, Any] = {
         "event": raw.get("event"),
         "distinct_id": raw.get("distinct_id", sent.get("distinct_id", sent.get("$distinct_id"))),
-        "properties": {key: value for key, value in sent.items() if _stored_property(key)},
+        "properties": {key: value for key, value in sent.items() if is_stored(key)},
     }
     if raw.get("uuid") is not None:
         event["uuid"] = raw["uuid"]

@@ -4,10 +4,11 @@ the days; then each secondary metric's table), and the same as text for a termin
 functions of the snapshots."""
 
 import html
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from abacus.documents import Analysis, Experiment, Lift, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
 
@@ -135,9 +136,34 @@ def secondary_note(snapshot: SnapshotAnalysis) -> str:
     )
 
 
+_OPERATOR_WORDS = {
+    "eq": "=",
+    "neq": "!=",
+    "in": "in",
+    "not_in": "not in",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "contains": "contains",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+}
+
+
+def filters_text(metric: Mapping[str, Any]) -> str:
+    """A metric's event filters in words (" where plan = "pro" and ..."), "" without any."""
+    conditions = [
+        f"{condition['property']} {_OPERATOR_WORDS.get(str(condition['operator']), condition['operator'])}"
+        + ("" if condition.get("value") is None else f" {json.dumps(condition['value'])}")
+        for condition in metric.get("filters") or []
+    ]
+    return f" where {' and '.join(conditions)}" if conditions else ""
+
+
 def _metric_title(analysis: MetricAnalysis) -> str:
     metric = analysis["metric"]
-    return f"Secondary metric: {metric['event']} ({metric['kind']})"
+    return f"Secondary metric: {metric['event']} ({metric['kind']}){filters_text(metric)}"
 
 
 def _text_table(analysis: Analysis) -> list[str]:
@@ -148,7 +174,8 @@ def _text_table(analysis: Analysis) -> list[str]:
 def text(snapshot: Snapshot, experiment: str) -> str:
     metric = snapshot.get("metric", {})
     lines = [
-        f"{experiment}: results for {snapshot['date']} (metric {metric.get('event', '?')}, {metric.get('kind', '')})",
+        f"{experiment}: results for {snapshot['date']} (metric {metric.get('event', '?')}, {metric.get('kind', '')}"
+        f"{filters_text(metric)})",
         "",
         *_text_table(snapshot),
     ]
@@ -347,7 +374,8 @@ def _results_body(history: list[Snapshot]) -> str:
     return (
         f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
         f"<p>Data up to {html.escape(latest['date'])}; metric <b>{html.escape(str(metric.get('event', '')))}</b> "
-        f"({html.escape(str(metric.get('kind', '')))}); {html.escape(latest.get('method', ''))}.</p>"
+        f"({html.escape(str(metric.get('kind', '')))}){html.escape(filters_text(metric))}; "
+        f"{html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
         + _html_table(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)

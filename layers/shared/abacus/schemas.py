@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from abacus import event_properties
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 VARIANT_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 # The patterns in words, for the errors a client reads (errors.py).
@@ -49,35 +51,6 @@ class VariantSpec(Strict):
     weight: Annotated[WholeNumber, Field(ge=0, le=100)]
 
 
-class MetricSpec(Strict):
-    """What counts after a user's first exposure, within `window_days`: `conversion` (did the
-    event at least once), `count` (how many times), `sum` (of the numeric `property`)."""
-
-    event: Annotated[str, Field(min_length=1, max_length=200)]
-    kind: Literal["conversion", "count", "sum"] = "conversion"
-    property: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    window_days: Annotated[WholeNumber, Field(ge=1, le=90)] = 14
-    # Expected values before the experiment, for planning: a rate for conversion metrics, a
-    # per-user mean and standard deviation for count and sum metrics.
-    baseline: Annotated[float, Field(gt=0, lt=1)] | None = None
-    baseline_mean: float | None = None
-    baseline_sd: Annotated[float, Field(gt=0)] | None = None
-
-    @model_validator(mode="after")
-    def property_fits_the_kind(self) -> "MetricSpec":
-        problems = []
-        if self.kind == "sum" and self.property is None:
-            problems.append("a sum metric needs the property to sum")
-        if self.kind != "sum" and self.property is not None:
-            problems.append("only a sum metric takes a property")
-        if self.kind == "conversion" and (self.baseline_mean is not None or self.baseline_sd is not None):
-            problems.append("a conversion metric's baseline is a rate: use baseline")
-        if self.kind != "conversion" and self.baseline is not None:
-            problems.append(f"a {self.kind} metric's baseline is baseline_mean and baseline_sd")
-        _refuse(problems)
-        return self
-
-
 Scalar = StrictBool | StrictInt | float | str
 
 
@@ -100,6 +73,54 @@ class Condition(Strict):
             raise ValueError(f"'{self.operator}' takes one value")
         elif self.operator in ("gt", "gte", "lt", "lte") and isinstance(self.value, bool):
             raise ValueError(f"'{self.operator}' takes a number or a string")
+        return self
+
+
+class EventFilter(Condition):
+    """A condition on an event's properties: a metric counts only the events that meet all of
+    its filters. A property Abacus never stores (event_properties.py) is refused: it would never
+    match."""
+
+    @field_validator("property")
+    @classmethod
+    def stored(cls, name: str) -> str:
+        if not event_properties.is_stored(name):
+            raise ValueError(f"{event_properties.why_not_stored(name)}: a filter on it would never match")
+        return name
+
+
+Filters = Annotated[list[EventFilter], Field(max_length=20)]
+
+
+class MetricSpec(Strict):
+    """What counts after a user's first exposure, within `window_days`: `conversion` (did the
+    event at least once), `count` (how many times), `sum` (of the numeric `property`), of the
+    events that meet every one of the `filters`."""
+
+    event: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: Literal["conversion", "count", "sum"] = "conversion"
+    property: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    window_days: Annotated[WholeNumber, Field(ge=1, le=90)] = 14
+    # Only the events that meet every filter count (none: every event of the name).
+    filters: Filters = []
+    # Expected values before the experiment, for planning: a rate for conversion metrics, a
+    # per-user mean and standard deviation for count and sum metrics.
+    baseline: Annotated[float, Field(gt=0, lt=1)] | None = None
+    baseline_mean: float | None = None
+    baseline_sd: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def property_fits_the_kind(self) -> "MetricSpec":
+        problems = []
+        if self.kind == "sum" and self.property is None:
+            problems.append("a sum metric needs the property to sum")
+        if self.kind != "sum" and self.property is not None:
+            problems.append("only a sum metric takes a property")
+        if self.kind == "conversion" and (self.baseline_mean is not None or self.baseline_sd is not None):
+            problems.append("a conversion metric's baseline is a rate: use baseline")
+        if self.kind != "conversion" and self.baseline is not None:
+            problems.append(f"a {self.kind} metric's baseline is baseline_mean and baseline_sd")
+        _refuse(problems)
         return self
 
 

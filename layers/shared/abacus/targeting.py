@@ -7,7 +7,7 @@ property that was not sent (or is null) fails, except is_not_set. A list propert
 in and contains when any element does, and neq and not_in when none does.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from abacus.schemas import Condition, Scalar, TargetingGroup
 
@@ -18,6 +18,11 @@ def matches(targeting: list[TargetingGroup], properties: Mapping[str, Scalar | l
     if not targeting:
         return True
     return any(all(_holds(condition, properties) for condition in group.conditions) for group in targeting)
+
+
+def all_hold(conditions: Sequence[Condition], properties: Mapping[str, Scalar | list[Scalar] | None]) -> bool:
+    """Whether every condition holds (a metric's filters on an event's properties)."""
+    return all(_holds(condition, properties) for condition in conditions)
 
 
 def _holds(condition: Condition, properties: Mapping[str, Scalar | list[Scalar] | None]) -> bool:
