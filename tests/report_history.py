@@ -62,10 +62,13 @@ def history(days: int, rates: Mapping[str, tuple[float, ...]] = RATES, users_per
             totals[key].add_user(rng, rates[key])
         settings = Settings(weights=dict.fromkeys(rates, 1.0), mde=0.05, days_running=day + 1)
         analyses: list[MetricAnalysis] = [
-            {
-                **analyse(CONVERSION if metric["kind"] == "conversion" else MEAN, variants, settings),
-                "metric": metric,
-            }
+            cast(
+                MetricAnalysis,
+                {
+                    **analyse(CONVERSION if metric["kind"] == "conversion" else MEAN, variants, settings),
+                    "metric": metric,
+                },
+            )
             for metric, variants in (
                 (spec, [totals[key].data(key, index) for key in rates])
                 for index, spec in enumerate([PRIMARY, *SECONDARY])

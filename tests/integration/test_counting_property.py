@@ -1,7 +1,7 @@
 """The nightly counting against a brute-force recount, over generated histories (Hypothesis):
 exposures reported late (up to 30 h), more than once, before the launch or after a stop, events
 late (up to 100 h) and before the exposure (CUPED's window), with properties a metric's filters
-test, events resent with their uuid and
+test and values its caps lower, events resent with their uuid and
 other content, a QA override user, nightly runs, runs that fail before their snapshot is
 written, recomputes now and reruns for past days, a stop, in any interleaving. Every snapshot
 written must count exactly what was received before it was computed; a rerun of a day before the
@@ -19,6 +19,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,20 +32,25 @@ from abacus.storage import results as result_store
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 PRE = timedelta(days=14)  # CUPED's default pre-exposure window
-# (event, kind, window days, whether an event counts by its properties): the recount's own reading
-# of each metric's filters.
+# (event, kind, window days, whether an event counts by its properties, cap): the recount's own
+# reading of each metric's filters and cap (a number, or ("percentile", p)).
 METRICS = [
-    ("buy", "conversion", 3, lambda properties: True),
-    ("view", "count", 2, lambda properties: True),
-    ("buy", "sum", 5, lambda properties: True),
+    ("buy", "conversion", 3, lambda properties: True, None),
+    ("view", "count", 2, lambda properties: True, None),
+    ("buy", "sum", 5, lambda properties: True, None),
     (
         "view",
         "count",
         4,
-        lambda properties: "/pricing" in str(properties.get("path", "")).lower()
-        and properties.get("plan") is not None
-        and str(properties["plan"]).lower() != "free",
+        lambda properties: (
+            "/pricing" in str(properties.get("path", "")).lower()
+            and properties.get("plan") is not None
+            and str(properties["plan"]).lower() != "free"
+        ),
+        None,
     ),
+    ("buy", "sum", 5, lambda properties: True, 20.0),
+    ("view", "count", 3, lambda properties: True, ("percentile", 0.7)),
 ]
 SPEC = {
     "key": "exp",
@@ -64,6 +70,8 @@ SPEC = {
                 {"property": "plan", "operator": "neq", "value": "free"},
             ],
         },
+        {"event": "buy", "kind": "sum", "property": "amount", "window_days": 5, "cap": {"value": 20}},
+        {"event": "view", "kind": "count", "window_days": 3, "cap": {"percentile": 0.7}},
     ],
 }
 HOURS = st.floats(min_value=0, max_value=1, allow_nan=False)
@@ -148,11 +156,28 @@ def _runs(draw) -> list[tuple[datetime, str, object]]:
 
 
 def recount(
-    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None
+    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None, caps: list[float | None]
 ) -> list[dict[str, list[float]]]:
-    """Per metric, per variant: [exposures, sum, sum of squares, pre sum, pre squares, cross]."""
+    """Per metric, per variant: [exposures, sum, sum of squares, pre sum, pre squares, cross, users
+    capped], each user's value capped: at the metric's cap, or for a percentile cap at `caps`' (the
+    snapshot's, which check() holds to the exact percentile of these users' values)."""
+    totals = [{v: [0.0] * 7 for v in ("control", "b")} for _ in METRICS]
+    for variant, values in user_values(sent, now, cutoff, stopped):
+        for index, ((y, x), (*_, cap)) in enumerate(zip(values, METRICS, strict=True)):
+            limit = caps[index] if isinstance(cap, tuple) else cap
+            lowered = limit is not None and y > limit
+            y = min(y, limit) if limit is not None else y
+            for position, amount in enumerate([1, y, y * y, x, x * x, x * y, float(lowered)]):
+                totals[index][variant][position] += amount
+    return totals
+
+
+def user_values(
+    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None
+) -> list[tuple[str, list[tuple[float, float]]]]:
+    """Each counted user's variant and, per metric, (value, pre-exposure value), uncapped."""
     arrived = [s for s in sent if s.received <= now and not _duplicate(s, now)]
-    totals = [{v: [0.0] * 6 for v in ("control", "b")} for _ in METRICS]
+    counted = []
     for user in {s.user for s in arrived} - {"qa"}:  # the override user is never exposed
         reports = [
             s for s in arrived
@@ -164,14 +189,14 @@ def recount(
         variant = min(reports, key=lambda s: s.received).properties["variant"]
         if exposed >= cutoff:
             continue
-        for index, (event, kind, days, counts) in enumerate(METRICS):
+        values = []
+        for event, kind, days, counts, _ in METRICS:
             mine = [s for s in arrived if s.user == user and s.name == event and counts(s.properties)]
             inside = [s for s in mine if exposed <= s.at < min(exposed + timedelta(days=days), cutoff)]
             before = [s for s in mine if exposed - PRE <= s.at < exposed]
-            y, x = _value(kind, inside), _value(kind, before)
-            for position, amount in enumerate([1, y, y * y, x, x * x, x * y]):
-                totals[index][variant][position] += amount
-    return totals
+            values.append((_value(kind, inside), _value(kind, before)))
+        counted.append((variant, values))
+    return counted
 
 
 def _duplicate(event: Sent, now: datetime) -> bool:
@@ -192,18 +217,32 @@ def counted(analysis: Any) -> list[dict[str, list[float]]]:
     rows = []
     for metric in [analysis, *analysis["secondary_metrics"]]:
         per_variant = {}
+        lowered = metric.get("cap", {}).get("users_capped", {})
         for row in metric["variants"]:
             total = float(row["conversions"]) if "conversions" in row else row["sum"]
             squares = float(row["conversions"]) if "conversions" in row else row["sum_squares"]
             pre = [row.get("pre_sum", 0.0), row.get("pre_sum_squares", 0.0), row.get("cross_sum", 0.0)]
-            per_variant[row["key"]] = [float(row["exposures"]), total, squares, *pre]
+            per_variant[row["key"]] = [float(row["exposures"]), total, squares, *pre, lowered.get(row["key"], 0)]
         rows.append(per_variant)
     return rows
 
 
 def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datetime, what: str) -> None:
     stopped = experiments.get("test", "exp").stopped_at
-    got, expected = counted(snapshot_analysis), recount(sent, now, cutoff, stopped)
+    metrics = [snapshot_analysis, *snapshot_analysis["secondary_metrics"]]
+    caps = [metric.get("cap", {}).get("value") for metric in metrics]
+    for index, (*_, cap) in enumerate(METRICS):
+        if isinstance(cap, tuple):  # the snapshot's percentile cap: a value within 2% of numpy's
+            values = [values[index][0] for _, values in user_values(sent, now, cutoff, stopped)]
+            if not values:
+                assert caps[index] is None, (what, index)
+                continue
+            exact = float(np.quantile(values, cap[1], method="inverted_cdf"))
+            assert caps[index] in values and exact <= caps[index] <= exact * 1.02 + 1e-12, (what, index, exact)
+            assert metrics[index]["cap"]["percentile"] == cap[1]
+        elif cap is not None:
+            assert caps[index] == cap
+    got, expected = counted(snapshot_analysis), recount(sent, now, cutoff, stopped, caps)
     for index, (metric_got, metric_expected) in enumerate(zip(got, expected, strict=True)):
         for variant, numbers in metric_expected.items():
             assert metric_got[variant] == pytest.approx(numbers, rel=1e-9, abs=1e-9), (what, index, variant)

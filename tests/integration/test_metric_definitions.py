@@ -5,12 +5,20 @@ generated histories; these are the readable cases."""
 
 import hashlib
 import json
+import random
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+import boto3
+import numpy as np
 import pytest
 
 from abacus import experiments, ingestion, nightly, nightly_runs, report, results
+from abacus.documents import Snapshot
 from abacus.schemas import ExperimentCreate, MetricSpec
+from abacus.settings import settings
+from abacus.storage import runs
+from tests.capacity import item_size
 from tests.conftest import answer, invoke, sample_event
 
 BASE = json.loads(sample_event("create_experiment")["body"])
@@ -106,7 +114,7 @@ def test_only_events_meeting_every_filter_are_counted(project):
     experiments.apply("test", "exp", "launch", START)
     exposed = START + timedelta(hours=1)
     # (user, variant, [properties of each purchase after the exposure])
-    users = [
+    users: list[tuple[str, str, list[dict]]] = [
         ("a", "control", [{"plan": "PRO", "path": "/checkout/pay", "amount": 10}, {"plan": "pro", "path": "/home"}]),
         ("b", "control", [{"plan": "free", "path": "/checkout", "amount": 7}, {"amount": 3}]),
         (
@@ -116,12 +124,12 @@ def test_only_events_meeting_every_filter_are_counted(project):
         ),
         ("d", "b", []),
     ]
-    sent = []
+    sent: list[object] = []
     for user, variant, purchases in users:
         sent.append(_event("$exposure", user, exposed, {"experiment": "exp", "variant": variant}))
         sent += [_event("purchase", user, exposed + timedelta(minutes=n + 1), p) for n, p in enumerate(purchases)]
     assert ingestion.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
-    snapshot = results.recompute("test", "exp", START + timedelta(days=2), send=nightly_runs.work_here)
+    snapshot = ready(results.recompute("test", "exp", START + timedelta(days=2), send=nightly_runs.work_here))
     # a: 1 matching purchase (PRO is pro: values compare as case-insensitive strings), of 10;
     # b: none; c: 3 (a list property matches when an element does), of 5 + 5 (the third has no amount).
     conversions = {row["key"]: row["conversions"] for row in snapshot["variants"]}
@@ -150,5 +158,100 @@ def test_a_metric_without_filters_is_stored_as_before(project):
     assert nightly.metrics_key([filtered]) != nightly.metrics_key([metric])
 
 
+def ready(answer: object) -> Snapshot:
+    """A recompute's answer, which the work done in this process makes ready (not pending)."""
+    assert isinstance(answer, dict) and "variants" in answer, answer
+    return cast(Snapshot, answer)
+
+
 def _event(name: str, user: str, at: datetime, properties: dict) -> dict:
     return {"event": name, "distinct_id": user, "timestamp": at.isoformat(), "properties": properties}
+
+
+@pytest.mark.parametrize(
+    ("metric", "field", "words"),
+    [
+        (
+            {"event": "purchase", "kind": "sum", "property": "amount", "cap": {"value": -5}},
+            "cap.value",
+            "greater than 0",
+        ),
+        ({"event": "purchase", "kind": "count", "cap": {"percentile": 1.5}}, "cap.percentile", "less than 1"),
+        ({"event": "purchase", "kind": "count", "cap": {"percentile": 0.2}}, "cap.percentile", "0.5"),
+        ({"event": "purchase", "kind": "count", "cap": {}}, "cap", "either value"),
+        ({"event": "purchase", "kind": "count", "cap": {"value": 3, "percentile": 0.9}}, "cap", "either value"),
+        ({"event": "purchase", "cap": {"value": 3}}, "primary_metric", "conversion metric takes no cap"),
+    ],
+)
+def test_a_bad_cap_is_422_naming_it(project, metric, field, words):
+    messages = errors_of({"key": "bad", "primary_metric": metric})
+    named = {name: message for name, message in messages.items() if name.endswith(field)}
+    assert named and words in " ".join(named.values()), messages
+
+
+def test_caps_lower_each_users_value_and_the_report_says_whom(project):
+    """Ten users in each variant buy once, for 1 to 10 (control) and 11 to 20 (b), and one user of
+    b a bulk order of 10,000: the absolute cap of 50 lowers the bulk order alone; the 90th
+    percentile of every user's value (rank ceil(0.9 x 21) = 19 of the 21 values: 19, as numpy's
+    inverted_cdf says) lowers the bulk order and the user who bought 20."""
+    spec = {
+        "key": "caps",
+        "name": "Caps",
+        "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+        "primary_metric": {"event": "purchase", "kind": "sum", "property": "amount", "cap": {"value": 50}},
+        "secondary_metrics": [
+            {"event": "purchase", "kind": "sum", "property": "amount", "cap": {"percentile": 0.9}},
+            {"event": "purchase", "kind": "sum", "property": "amount"},
+        ],
+    }
+    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    experiments.apply("test", "caps", "launch", START)
+    exposed = START + timedelta(hours=1)
+    amounts = {"control": list(range(1, 11)), "b": [*range(11, 21), 10_000]}
+    sent: list[object] = []
+    for variant, values in amounts.items():
+        for n, amount in enumerate(values):
+            user = f"{variant}-{n}"
+            sent.append(_event("$exposure", user, exposed, {"experiment": "caps", "variant": variant}))
+            sent.append(_event("purchase", user, exposed + timedelta(minutes=1), {"amount": amount}))
+    assert ingestion.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
+    snapshot = ready(results.recompute("test", "caps", START + timedelta(days=2), send=nightly_runs.work_here))
+    sums = {row["key"]: (row["sum"], row["sum_squares"]) for row in snapshot["variants"]}
+    assert sums["control"] == (55.0, float(sum(v * v for v in range(1, 11))))
+    assert sums["b"] == (155.0 + 50, float(sum(v * v for v in range(11, 21)) + 50 * 50))
+    assert snapshot["cap"] == {"value": 50.0, "users_capped": {"control": 0, "b": 1}}
+    by_percentile, uncapped = snapshot["secondary_metrics"]
+    every_value = [float(v) for values in amounts.values() for v in values]
+    assert np.quantile(every_value, 0.9, method="inverted_cdf") == 19.0
+    assert by_percentile["cap"] == {"value": 19.0, "percentile": 0.9, "users_capped": {"control": 0, "b": 2}}
+    assert {row["key"]: row["sum"] for row in by_percentile["variants"]} == {"control": 55.0, "b": 155.0 - 20 + 19 * 2}
+    assert "cap" not in uncapped and {row["key"]: row["sum"] for row in uncapped["variants"]}["b"] == 10_155.0
+    assert by_percentile["metric"]["cap"] == {"percentile": 0.9}
+    text = report.text(snapshot, "caps")
+    assert "Each user's value is capped at 50; users lowered: 0 in control, 1 in b." in text, text
+    assert (
+        "capped at 19 (the 90th percentile of every exposed user's value, within 2%); "
+        "users lowered: 0 in control, 2 in b" in text
+    )
+
+
+@pytest.mark.parametrize(("variants", "capped_metrics"), [(2, 1), (10, 11)])
+def test_a_page_with_percentile_caps_stays_well_under_dynamodbs_item_limit(tables, variants, capped_metrics):
+    """A page of 5,000 users whose values are all different (the most bins), its histograms cut to
+    the page's bin budget, stored as the worker stores it: its item's size by DynamoDB's rules."""
+    rng = random.Random(5)
+    variant_keys = ["control", *(f"v{n}" for n in range(variants - 1))]
+    metric = MetricSpec.model_validate({"event": "buy", "kind": "count", "cap": {"percentile": 0.99}})
+    sums = nightly.PageSums(variant_keys, [metric] * capped_metrics)
+    for n in range(nightly_runs.PAGE_USERS):
+        values = [rng.lognormvariate(3, 2) for _ in range(capped_metrics)]
+        sums.add_user(variant_keys[n % variants], nightly.UserValues(values, [rng.random()] * capped_metrics), True)
+    runs.put_page("test#exp", "2026-11-25#run", 0, 0, ("a", "b"), sums.to_json(), START)
+    stored = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=settings.runs_table,
+        Key={"experiment_id": {"S": "test#exp"}, "part": {"S": runs.page_part("2026-11-25#run", 0, 0)}},
+    )["Item"]
+    assert item_size(stored) < 200_000, item_size(stored)
+    # What the merge reads back is what was stored.
+    page = runs.page("test#exp", "2026-11-25#run", 0, 0)
+    assert page is not None and nightly.PageSums.from_json(page.stored_sums()).exposures == sums.exposures

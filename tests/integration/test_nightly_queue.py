@@ -74,7 +74,7 @@ def test_a_night_through_the_queue_counts_every_user_once_in_chains_of_pages(exp
     assert invoke("ResultsFunction", NIGHT) == {"date": DATE, "planned": 1, "units": 16, "failed": 0}
     assert snapshot_counts() == expected_counts()
     pages = pages_of_the_run()
-    covered = sum(page.sums["exposures"].get(v, 0) for page in pages for v in ("control", "one-page"))
+    covered = sum(page.stored_sums()["exposures"].get(v, 0) for page in pages for v in ("control", "one-page"))
     assert covered == USERS
     assert len(pages) > 16 + USERS // 4  # shards of more than two users took several pages
     assert dead_letters() == 0

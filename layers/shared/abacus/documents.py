@@ -20,6 +20,7 @@ class MetricJson(TypedDict):
     property: NotRequired[str | None]
     window_days: int
     filters: NotRequired[list[dict[str, Json]]]  # schemas.EventFilter; a snapshot's copy leaves out []
+    cap: NotRequired[dict[str, float] | None]  # schemas.Cap
     baseline: NotRequired[float | None]
     baseline_mean: NotRequired[float | None]
     baseline_sd: NotRequired[float | None]
@@ -99,10 +100,20 @@ class Analysis(TypedDict):
     verdict: Verdict
 
 
+class CapReport(TypedDict):
+    """A capped metric's cap as applied: the value (None: no user to take a percentile of), the
+    percentile it was taken at, and per variant the users whose value it lowered."""
+
+    value: float | None
+    percentile: NotRequired[float]
+    users_capped: dict[str, int]
+
+
 class MetricAnalysis(Analysis):
-    """An analysis with the metric it is of."""
+    """An analysis with the metric it is of (and, for a capped metric, its cap as applied)."""
 
     metric: MetricJson
+    cap: NotRequired[CapReport]
 
 
 class SnapshotAnalysis(MetricAnalysis):

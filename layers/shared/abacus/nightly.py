@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple, cast
 
-from abacus import experiments, keys, lifecycle, numbers, plans, retention, targeting
-from abacus.documents import MetricAnalysis, MetricJson, Snapshot, SnapshotAnalysis
+from abacus import capping, experiments, keys, lifecycle, numbers, plans, retention, targeting
+from abacus.documents import CapReport, MetricAnalysis, MetricJson, Snapshot, SnapshotAnalysis
 from abacus.exposures import refusal
-from abacus.schemas import CONTROL, ExperimentFields, MetricSpec
+from abacus.schemas import CONTROL, Cap, ExperimentFields, MetricSpec
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
@@ -249,18 +249,30 @@ def active_users(
 
 class _Sums:
     """One metric's running sums per variant: of the values, their squares, and with a
-    pre-exposure window, of the pre-exposure values, their squares and value times pre-value."""
+    pre-exposure window, of the pre-exposure values, their squares and value times pre-value.
+    A capped metric's values are capped: at its value as they are added (`capped` counts the
+    users lowered), or at its percentile once every user is in (their histograms, capping.py)."""
 
-    FIELDS = ("values", "squares", "pre", "pre_squares", "cross")
+    FIELDS = ("values", "squares", "pre", "pre_squares", "cross", "capped")
 
-    def __init__(self, variant_keys: list[str]) -> None:
+    def __init__(self, variant_keys: list[str], cap: Cap | None = None) -> None:
         self.values = dict.fromkeys(variant_keys, 0.0)
         self.squares = dict.fromkeys(variant_keys, 0.0)
         self.pre = dict.fromkeys(variant_keys, 0.0)
         self.pre_squares = dict.fromkeys(variant_keys, 0.0)
         self.cross = dict.fromkeys(variant_keys, 0.0)
+        self.capped = dict.fromkeys(variant_keys, 0.0)
+        self.cap_value = cap.value if cap is not None else None
+        self.histograms: dict[str, capping.Histogram] | None = None
+        if cap is not None and cap.percentile is not None:
+            self.histograms = {variant: capping.Histogram() for variant in variant_keys}
 
     def add(self, variant: str, value: float, pre_value: float | None) -> None:
+        if self.histograms is not None:
+            self.histograms[variant].add(value, pre_value or 0.0)
+        if self.cap_value is not None and value > self.cap_value:
+            value = self.cap_value
+            self.capped[variant] += 1
         self.values[variant] += value
         self.squares[variant] += value * value
         if pre_value is not None:
@@ -273,18 +285,39 @@ class _Sums:
             mine, theirs = getattr(self, name), getattr(other, name)
             for variant, total in theirs.items():
                 mine[variant] = mine.get(variant, 0.0) + total
+        if other.histograms is not None:
+            if self.histograms is None:
+                self.histograms = {}
+            for variant, histogram in other.histograms.items():
+                self.histograms.setdefault(variant, capping.Histogram()).merge(histogram)
 
-    def to_json(self) -> dict[str, dict[str, float]]:
-        return {name: getattr(self, name) for name in self.FIELDS}
+    def to_json(self, bins_each: int) -> dict[str, Any]:
+        stored: dict[str, Any] = {name: getattr(self, name) for name in self.FIELDS}
+        if self.histograms is not None:
+            for histogram in self.histograms.values():
+                histogram.limit(bins_each)
+            stored["histograms"] = {variant: h.to_json() for variant, h in self.histograms.items()}
+        return stored
 
     @classmethod
-    def from_json(cls, stored: dict[str, dict[str, float]]) -> "_Sums":
+    def from_json(cls, stored: dict[str, Any]) -> "_Sums":
         sums = cls([])
-        for name in cls.FIELDS:
-            setattr(sums, name, {variant: float(total) for variant, total in stored[name].items()})
+        for name in cls.FIELDS:  # pages stored before caps have no `capped`
+            setattr(sums, name, {variant: float(total) for variant, total in stored.get(name, {}).items()})
+        if "histograms" in stored:
+            sums.histograms = {v: capping.Histogram.from_json(h) for v, h in stored["histograms"].items()}
         return sums
 
-    def variant_data(self, metric: MetricSpec, variant: str, exposures: int, with_covariate: bool) -> VariantData:
+    def percentile_cap(self, metric: MetricSpec) -> float | None:
+        """The cap of a metric capped at a percentile, from every user's value (None: no users)."""
+        if metric.cap is None or metric.cap.percentile is None or self.histograms is None:
+            return None
+        return capping.percentile_cap(list(self.histograms.values()), metric.cap.percentile)
+
+    def variant_data(
+        self, metric: MetricSpec, variant: str, exposures: int, with_covariate: bool, cap: float | None
+    ) -> VariantData:
+        """What abacus.stats analyses of a variant; `cap`: the metric's percentile cap."""
         pre_sum = self.pre.get(variant, 0.0) if with_covariate else None
         pre_squares = self.pre_squares.get(variant, 0.0) if with_covariate else None
         cross = self.cross.get(variant, 0.0) if with_covariate else None
@@ -292,16 +325,25 @@ class _Sums:
             conversions = round(self.values.get(variant, 0.0))
             return VariantData(variant, exposures, conversions, 0.0, 0.0, pre_sum, pre_squares, cross)
         values, squares = self.values.get(variant, 0.0), self.squares.get(variant, 0.0)
+        if cap is not None and self.histograms is not None:
+            values, squares, capped_cross, _ = capping.capped_sums(self.histograms[variant], cap)
+            cross = capped_cross if with_covariate else None
         return VariantData(variant, exposures, 0, values, squares, pre_sum, pre_squares, cross)
+
+    def lowered(self, variant: str, cap: float | None) -> int:
+        """Users whose value the cap lowered (`cap`: the metric's percentile cap, if any)."""
+        if cap is not None and self.histograms is not None:
+            return capping.capped_sums(self.histograms[variant], cap)[3]
+        return round(self.capped.get(variant, 0.0))
 
 
 class PageSums:
     """The sufficient statistics of some of an experiment's users (a page of a shard, or all):
     exposures per variant and each metric's sums. Sums of pages add up to the experiment's."""
 
-    def __init__(self, variant_keys: list[str], metric_count: int) -> None:
+    def __init__(self, variant_keys: list[str], metrics: list[MetricSpec]) -> None:
         self.exposures: Counter[str] = Counter()
-        self.metrics = [_Sums(variant_keys) for _ in range(metric_count)]
+        self.metrics = [_Sums(variant_keys, metric.cap) for metric in metrics]
 
     def add_user(self, variant: str, computed: UserValues, with_covariate: bool) -> None:
         self.exposures[variant] += 1
@@ -314,24 +356,38 @@ class PageSums:
             mine.merge(theirs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"exposures": dict(self.exposures), "metrics": [sums.to_json() for sums in self.metrics]}
+        """As a page stores them: percentile caps' histograms share capping.PAGE_BINS."""
+        histograms = sum(len(sums.histograms) for sums in self.metrics if sums.histograms is not None)
+        bins_each = max(capping.MIN_BINS, capping.PAGE_BINS // max(1, histograms))
+        return {"exposures": dict(self.exposures), "metrics": [sums.to_json(bins_each) for sums in self.metrics]}
 
     @classmethod
     def from_json(cls, stored: dict[str, Any]) -> "PageSums":
-        sums = cls([], 0)
+        sums = cls([], [])
         sums.exposures = Counter({variant: int(count) for variant, count in stored["exposures"].items()})
         sums.metrics = [_Sums.from_json(metric) for metric in stored["metrics"]]
         return sums
 
     def statistics(self, metrics: list[MetricSpec], variant_keys: list[str], pre_days: int) -> list[list[VariantData]]:
-        """Per metric, per variant: what abacus.stats analyses."""
+        """Per metric, per variant: what abacus.stats analyses, capped values where capped."""
         return [
             [
-                self.metrics[index].variant_data(metric, variant, self.exposures[variant], bool(pre_days))
+                sums.variant_data(metric, variant, self.exposures[variant], bool(pre_days), sums.percentile_cap(metric))
                 for variant in variant_keys
             ]
-            for index, metric in enumerate(metrics)
+            for sums, metric in zip(self.metrics, metrics, strict=True)
         ]
+
+    def cap_report(self, index: int, metric: MetricSpec, variant_keys: list[str]) -> CapReport | None:
+        """What a capped metric's cap was and whom it lowered (None: the metric has no cap)."""
+        if metric.cap is None:
+            return None
+        sums = self.metrics[index]
+        cap = metric.cap.value if metric.cap.value is not None else sums.percentile_cap(metric)
+        report: CapReport = {"value": cap, "users_capped": {v: sums.lowered(v, cap) for v in variant_keys}}
+        if metric.cap.percentile is not None:
+            report["percentile"] = metric.cap.percentile
+        return report
 
 
 def counted_users(
@@ -365,7 +421,7 @@ def users_sums(
     spec = experiments.definition(experiment)
     metrics = [spec.primary_metric, *spec.secondary_metrics]
     pre_days = pre_exposure_days(spec)
-    sums = PageSums([v.key for v in spec.variants], len(metrics))
+    sums = PageSums([v.key for v in spec.variants], metrics)
     counted = counted_users(experiment, spec, users, cutoff)
     if since is None:
         since = _first_stored_computation(experiment, counted)
@@ -457,7 +513,10 @@ def analyse_and_store(
         metric_json = cast(MetricJson, metric.model_dump(mode="json", exclude_none=True))
         if not metric.filters:
             del metric_json["filters"]  # as snapshots stored before metrics had filters have it
-        analyses.append({**analysis, "metric": metric_json})
+        metric_analysis = cast(MetricAnalysis, {**analysis, "metric": metric_json})
+        if (cap := sums.cap_report(index, metric, [v.key for v in spec.variants])) is not None:
+            metric_analysis["cap"] = cap
+        analyses.append(metric_analysis)
     primary_and_secondary: SnapshotAnalysis = {**analyses[0], "secondary_metrics": analyses[1:]}
     snapshot = SnapshotItem(
         experiment_id,

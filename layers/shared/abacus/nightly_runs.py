@@ -145,9 +145,9 @@ def merge(unit: Unit) -> SnapshotItem | None:
     one for the same day already. Safe to repeat: the same pages give the same snapshot."""
     experiment = _current_experiment(unit)
     spec = experiments.definition(experiment)
-    total = nightly.PageSums([v.key for v in spec.variants], 1 + len(spec.secondary_metrics))
+    total = nightly.PageSums([v.key for v in spec.variants], [spec.primary_metric, *spec.secondary_metrics])
     for page in _complete_pages(unit.experiment_id, unit.run):
-        total.merge(nightly.PageSums.from_json(page.sums))
+        total.merge(nightly.PageSums.from_json(page.stored_sums()))
     snapshot = nightly.analyse_and_store(experiment, unit.cutoff, unit.started, total)
     runs.merged(unit.experiment_id, unit.run, datetime.now(UTC))
     return snapshot

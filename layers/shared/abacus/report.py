@@ -161,6 +161,28 @@ def filters_text(metric: Mapping[str, Any]) -> str:
     return f" where {' and '.join(conditions)}" if conditions else ""
 
 
+def cap_sentence(analysis: MetricAnalysis) -> str | None:
+    """What a capped metric's cap was and whom it lowered, in words (None: not capped)."""
+    cap = analysis.get("cap")
+    if cap is None:
+        return None
+    lowered = ", ".join(f"{count:,} in {variant}" for variant, count in cap["users_capped"].items())
+    if cap["value"] is None:
+        return f"Each user's value is capped at the {_ordinal(cap.get('percentile', 0))} percentile; no user yet."
+    at = f"{cap['value']:,.6g}"
+    if "percentile" in cap:
+        at += f" (the {_ordinal(cap['percentile'])} percentile of every exposed user's value, within 2%)"
+    return f"Each user's value is capped at {at}; users lowered: {lowered}."
+
+
+def _ordinal(percentile: float) -> str:
+    number = f"{percentile * 100:.10g}"
+    last = number[-1]
+    if number.endswith(("11", "12", "13")) or "." in number or last not in "123":
+        return f"{number}th"
+    return number + {"1": "st", "2": "nd", "3": "rd"}[last]
+
+
 def _metric_title(analysis: MetricAnalysis) -> str:
     metric = analysis["metric"]
     return f"Secondary metric: {metric['event']} ({metric['kind']}){filters_text(metric)}"
@@ -183,11 +205,13 @@ def text(snapshot: Snapshot, experiment: str) -> str:
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines.append(verdict_sentence(snapshot))
     lines += snapshot.get("explanation", [])
+    lines += [sentence] if (sentence := cap_sentence(snapshot)) else []
     secondary = snapshot.get("secondary_metrics", [])
     if secondary:
         lines += ["", secondary_note(snapshot)]
     for analysis in secondary:
         lines += ["", _metric_title(analysis), *_text_table(analysis), metric_verdict_sentence(analysis)]
+        lines += [sentence] if (sentence := cap_sentence(analysis)) else []
     return "\n".join(lines)
 
 
@@ -348,6 +372,11 @@ def _html_table(analysis: Analysis) -> str:
     )
 
 
+def _cap_paragraph(analysis: MetricAnalysis) -> str:
+    sentence = cap_sentence(analysis)
+    return f'<p class="cap">{html.escape(sentence)}</p>' if sentence else ""
+
+
 def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
     """Each secondary metric's table and what its analysis found, under a note on the adjustment."""
     secondary = snapshot.get("secondary_metrics", [])
@@ -356,7 +385,7 @@ def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
     return f'<h2>Secondary metrics</h2><p class="note">{html.escape(secondary_note(snapshot))}</p>' + "".join(
         f'<section class="secondary"><h3>{html.escape(_metric_title(analysis))}</h3>'
         f'<p class="metric-verdict">{html.escape(metric_verdict_sentence(analysis))} '
-        f"({html.escape(analysis.get('method', ''))})</p>{_html_table(analysis)}</section>"
+        f"({html.escape(analysis.get('method', ''))})</p>{_cap_paragraph(analysis)}{_html_table(analysis)}</section>"
         for analysis in secondary
     )
 
@@ -377,6 +406,7 @@ def _results_body(history: list[Snapshot]) -> str:
         f"({html.escape(str(metric.get('kind', '')))}){html.escape(filters_text(metric))}; "
         f"{html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
+        + _cap_paragraph(latest)
         + _html_table(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + _chart("Probability to be best", days, best, None, False)

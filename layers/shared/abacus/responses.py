@@ -124,6 +124,12 @@ class Cuped(Open):
     variance_reduction: float = Field(description="how much the pre-exposure adjustment narrowed the variance")
 
 
+class AppliedCap(Open):
+    value: float | None = Field(description="the cap each user's value was held to (null: no user yet)")
+    percentile: float | None = Field(default=None, description="for a percentile cap, the percentile it was taken at")
+    users_capped: dict[str, int] = Field(description="per variant, the users whose value the cap lowered")
+
+
 class Analysis(Open):
     kind: Literal["conversion", "mean"]
     design: Literal["fixed", "spending", "msprt"] = Field(
@@ -137,6 +143,7 @@ class Analysis(Open):
     srm: Open
     verdict: Verdict
     metric: Open
+    cap: AppliedCap | None = Field(default=None, description="a capped metric's cap as applied")
 
 
 class Results(Open):
@@ -154,6 +161,7 @@ class Results(Open):
     )
     variants: list[VariantResult] | None = None
     verdict: Verdict | None = None
+    cap: AppliedCap | None = Field(default=None, description="the primary metric's cap as applied, if capped")
     secondary_metrics: list[Analysis] | None = None
 
 

@@ -92,6 +92,21 @@ class EventFilter(Condition):
 Filters = Annotated[list[EventFilter], Field(max_length=20)]
 
 
+class Cap(Strict):
+    """A cap on each user's value of a count or sum metric, so that one customer's bulk order
+    cannot swing the test: `value`, or the `percentile` of the experiment's exposed users' values
+    (all variants together, computed each night): the same cap for every variant."""
+
+    value: Annotated[float, Field(gt=0)] | None = None
+    percentile: Annotated[float, Field(ge=0.5, lt=1)] | None = None
+
+    @model_validator(mode="after")
+    def one_kind(self) -> "Cap":
+        if (self.value is None) == (self.percentile is None):
+            raise ValueError("give either value (the cap itself) or percentile (for example 0.99)")
+        return self
+
+
 class MetricSpec(Strict):
     """What counts after a user's first exposure, within `window_days`: `conversion` (did the
     event at least once), `count` (how many times), `sum` (of the numeric `property`), of the
@@ -103,6 +118,7 @@ class MetricSpec(Strict):
     window_days: Annotated[WholeNumber, Field(ge=1, le=90)] = 14
     # Only the events that meet every filter count (none: every event of the name).
     filters: Filters = []
+    cap: Cap | None = None
     # Expected values before the experiment, for planning: a rate for conversion metrics, a
     # per-user mean and standard deviation for count and sum metrics.
     baseline: Annotated[float, Field(gt=0, lt=1)] | None = None
@@ -120,6 +136,8 @@ class MetricSpec(Strict):
             problems.append("a conversion metric's baseline is a rate: use baseline")
         if self.kind != "conversion" and self.baseline is not None:
             problems.append(f"a {self.kind} metric's baseline is baseline_mean and baseline_sd")
+        if self.kind == "conversion" and self.cap is not None:
+            problems.append("a conversion metric takes no cap: each user's value is 0 or 1")
         _refuse(problems)
         return self
 

@@ -13,19 +13,15 @@ Writes go 25 at a time with BatchWriteItem; items DynamoDB leaves unprocessed ar
 exponential backoff and full jitter (throttling and 5xx answers are retried by botocore itself).
 """
 
-import json
 import math
 import random
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any, TypedDict
 
 from pynamodb.attributes import (
-    Attribute,
-    BinaryAttribute,
     JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -36,25 +32,11 @@ from pynamodb.models import Model
 
 from abacus import keys
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, delete_each
+from abacus.storage.base import CompressedJSONAttribute, TableMeta, delete_each
 
 BATCH_SIZE = 25
 RETRIES = 6
 BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS = 0.05, 1.0
-
-
-class CompressedJSONAttribute(Attribute[Any]):
-    """JSON, zlib-compressed into a binary attribute. posthog-js sends some forty properties with
-    every event (1.8 KB of JSON); compressed, with the event's other attributes, the item stays
-    under 1 KB, one write unit, where it would take three."""
-
-    attr_type = BinaryAttribute.attr_type
-
-    def serialize(self, value: Any) -> bytes:
-        return zlib.compress(json.dumps(value, separators=(",", ":")).encode())
-
-    def deserialize(self, value: bytes) -> Any:
-        return json.loads(zlib.decompress(value))
 
 
 class ByReceipt(GlobalSecondaryIndex["EventItem"]):

@@ -28,7 +28,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, condition_failed, delete_each, nullable
+from abacus.storage.base import CompressedJSONAttribute, TableMeta, condition_failed, delete_each, nullable
 
 PARTS_KEPT_DAYS = 16  # the dead-letter queue keeps a message 14 days
 
@@ -49,7 +49,14 @@ class RunPartItem(Model):
     # (None: to the end of the shard), and their sums (abacus.nightly_units.PageSums.to_json).
     start_after = nullable(UnicodeAttribute())
     last = nullable(UnicodeAttribute())
-    sums = JSONAttribute(null=True)
+    sums = JSONAttribute(null=True)  # pages stored before percentile caps; now packed_sums
+    packed_sums = CompressedJSONAttribute(null=True)  # zlib: a percentile cap's histograms are large
+
+    def stored_sums(self) -> dict[str, Any]:
+        """The page's sums (PageSums.to_json), however they were stored."""
+        stored = self.packed_sums if self.packed_sums is not None else self.sums
+        assert isinstance(stored, dict), "a page item has its sums"
+        return stored
 
 
 def header_part(run: str) -> str:
@@ -105,7 +112,7 @@ def put_page(
         page_part(run, shard, number),
         start_after=start_after,
         last=last,
-        sums=sums,
+        packed_sums=sums,
         expires_at=_expires(now),
     )
     try:
