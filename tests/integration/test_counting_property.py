@@ -52,6 +52,8 @@ METRICS = [
     ("buy", "sum", 5, lambda properties: True, 20.0),
     ("view", "count", 3, lambda properties: True, ("percentile", 0.7)),
 ]
+# The last secondary metric: a ratio of these two (the numerator's values capped at 25).
+RATIO = [("buy", "sum", 5, lambda properties: True, 25.0), ("view", "count", 3, lambda properties: True, None)]
 SPEC = {
     "key": "exp",
     "name": "Exp",
@@ -72,6 +74,11 @@ SPEC = {
         },
         {"event": "buy", "kind": "sum", "property": "amount", "window_days": 5, "cap": {"value": 20}},
         {"event": "view", "kind": "count", "window_days": 3, "cap": {"percentile": 0.7}},
+        {
+            "kind": "ratio",
+            "numerator": {"event": "buy", "kind": "sum", "property": "amount", "window_days": 5, "cap": {"value": 25}},
+            "denominator": {"event": "view", "kind": "count", "window_days": 3},
+        },
     ],
 }
 HOURS = st.floats(min_value=0, max_value=1, allow_nan=False)
@@ -173,7 +180,7 @@ def recount(
 
 
 def user_values(
-    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None
+    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None, metrics: list = METRICS
 ) -> list[tuple[str, list[tuple[float, float]]]]:
     """Each counted user's variant and, per metric, (value, pre-exposure value), uncapped."""
     arrived = [s for s in sent if s.received <= now and not _duplicate(s, now)]
@@ -190,13 +197,22 @@ def user_values(
         if exposed >= cutoff:
             continue
         values = []
-        for event, kind, days, counts, _ in METRICS:
+        for event, kind, days, counts, _ in metrics:
             mine = [s for s in arrived if s.user == user and s.name == event and counts(s.properties)]
             inside = [s for s in mine if exposed <= s.at < min(exposed + timedelta(days=days), cutoff)]
             before = [s for s in mine if exposed - PRE <= s.at < exposed]
             values.append((_value(kind, inside), _value(kind, before)))
         counted.append((variant, values))
     return counted
+
+
+def ratio_recount(sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None) -> dict:
+    """Per variant, the ratio's sums of numerators (each capped) and of denominators."""
+    totals = {v: {"numerator": 0.0, "denominator": 0.0} for v in ("control", "b")}
+    for variant, ((numerator, _), (denominator, _)) in user_values(sent, now, cutoff, stopped, RATIO):
+        totals[variant]["numerator"] += min(numerator, 25.0)  # RATIO's numerator cap
+        totals[variant]["denominator"] += denominator
+    return totals
 
 
 def _duplicate(event: Sent, now: datetime) -> bool:
@@ -213,9 +229,9 @@ def _value(kind: str, events: list[Sent]) -> float:
 
 
 def counted(analysis: Any) -> list[dict[str, list[float]]]:
-    """The same numbers as a snapshot holds them."""
+    """The same numbers as a snapshot holds them (but the ratio's: check() reads those)."""
     rows = []
-    for metric in [analysis, *analysis["secondary_metrics"]]:
+    for metric in [analysis, *analysis["secondary_metrics"][:-1]]:
         per_variant = {}
         lowered = metric.get("cap", {}).get("users_capped", {})
         for row in metric["variants"]:
@@ -229,7 +245,9 @@ def counted(analysis: Any) -> list[dict[str, list[float]]]:
 
 def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datetime, what: str) -> None:
     stopped = experiments.get("test", "exp").stopped_at
-    metrics = [snapshot_analysis, *snapshot_analysis["secondary_metrics"]]
+    metrics: list[Any] = [snapshot_analysis, *snapshot_analysis["secondary_metrics"]]
+    metrics, ratio = metrics[:-1], metrics[-1]
+    check_ratio(ratio, ratio_recount(sent, now, cutoff, stopped), what)
     caps = [metric.get("cap", {}).get("value") for metric in metrics]
     for index, (*_, cap) in enumerate(METRICS):
         if isinstance(cap, tuple):  # the snapshot's percentile cap: a value within 2% of numpy's
@@ -246,6 +264,16 @@ def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datet
     for index, (metric_got, metric_expected) in enumerate(zip(got, expected, strict=True)):
         for variant, numbers in metric_expected.items():
             assert metric_got[variant] == pytest.approx(numbers, rel=1e-9, abs=1e-9), (what, index, variant)
+
+
+def check_ratio(ratio: Any, expected: dict, what: str) -> None:
+    for variant, totals in expected.items():
+        assert ratio["ratio"][variant] == pytest.approx(totals, rel=1e-9, abs=1e-9), (what, "ratio", variant)
+        row = next(row for row in ratio["variants"] if row["key"] == variant)
+        if totals["denominator"]:
+            assert row["mean"] == pytest.approx(totals["numerator"] / totals["denominator"], rel=1e-9), what
+        else:
+            assert row["exposures"] == 0, (what, "no ratio without a denominator")
 
 
 def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -> None:

@@ -460,7 +460,7 @@ def test_every_invalid_field_is_named_at_once_saying_what_to_fix(project):
         "key": "New Checkout",
         "variants": [{"key": "control", "weight": 60}, {"key": "one-page", "weight": 60}],
         "overrides": {"Alice": 5},
-        "primary_metric": {"event": "purchase", "kind": "ratio"},
+        "primary_metric": {"event": "purchase", "kind": "median"},
     }
     status, got = call("create_experiment", body)
     assert status == 422, got

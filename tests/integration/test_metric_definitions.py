@@ -255,3 +255,77 @@ def test_a_page_with_percentile_caps_stays_well_under_dynamodbs_item_limit(table
     # What the merge reads back is what was stored.
     page = runs.page("test#exp", "2026-11-25#run", 0, 0)
     assert page is not None and nightly.PageSums.from_json(page.stored_sums()).exposures == sums.exposures
+
+
+REVENUE_PER_ORDER = {
+    "kind": "ratio",
+    "numerator": {"event": "purchase", "kind": "sum", "property": "amount", "cap": {"value": 500}},
+    "denominator": {"event": "purchase", "kind": "count"},
+}
+
+
+@pytest.mark.parametrize(
+    ("metric", "field", "words"),
+    [
+        ({"kind": "ratio"}, "primary_metric", "takes a numerator and a denominator"),
+        (
+            {**REVENUE_PER_ORDER, "denominator": REVENUE_PER_ORDER["numerator"]},
+            "primary_metric",
+            "the denominator is the numerator itself",
+        ),
+        ({**REVENUE_PER_ORDER, "denominator": {"event": "purchase"}}, "primary_metric", "denominator: a count or sum"),
+        ({**REVENUE_PER_ORDER, "event": "purchase"}, "primary_metric", "a ratio takes no event"),
+        ({**REVENUE_PER_ORDER, "numerator": REVENUE_PER_ORDER}, "primary_metric", "numerator: a count or sum"),
+        (
+            {**REVENUE_PER_ORDER, "numerator": {"event": "purchase", "kind": "count", "cap": {"percentile": 0.9}}},
+            "primary_metric",
+            "a cap value, not a percentile",
+        ),
+        ({"kind": "count"}, "primary_metric", "event: a metric counts an event"),
+        (
+            {**REVENUE_PER_ORDER, "denominator": {"event": "purchase", "kind": "count", "window_days": 0}},
+            "primary_metric.denominator.window_days",
+            "greater than or equal to 1",
+        ),
+    ],
+)
+def test_a_bad_ratio_is_422_naming_it(project, metric, field, words):
+    messages = errors_of({"key": "bad", "primary_metric": metric})
+    assert field in messages and words in messages[field], messages
+
+
+def test_a_ratio_is_the_sum_of_numerators_over_the_sum_of_denominators(project):
+    """Revenue per order, each user's revenue capped at 500: control's users spend 10 + 30 over
+    two orders and 20 over one (60 over 3: 20 an order); b's spend 900 over one order (capped at
+    500) and nothing (no order): 500 over 1. A third variant with no order at all has no ratio."""
+    spec = {
+        "key": "rpo",
+        "name": "Revenue per order",
+        "variants": [{"key": "control", "weight": 34}, {"key": "b", "weight": 33}, {"key": "c", "weight": 33}],
+        "primary_metric": REVENUE_PER_ORDER,
+    }
+    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    experiments.apply("test", "rpo", "launch", START)
+    exposed = START + timedelta(hours=1)
+    purchases = {"u1": [10, 30], "u2": [20], "u3": [900], "u4": [], "u5": []}
+    variants = {"u1": "control", "u2": "control", "u3": "b", "u4": "b", "u5": "c"}
+    sent: list[object] = []
+    for user, amounts in purchases.items():
+        sent.append(_event("$exposure", user, exposed, {"experiment": "rpo", "variant": variants[user]}))
+        sent += [
+            _event("purchase", user, exposed + timedelta(minutes=n + 1), {"amount": a}) for n, a in enumerate(amounts)
+        ]
+    assert ingestion.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
+    snapshot = ready(results.recompute("test", "rpo", START + timedelta(days=2), send=nightly_runs.work_here))
+    assert snapshot["ratio"] == {
+        "control": {"numerator": 60.0, "denominator": 3.0},
+        "b": {"numerator": 500.0, "denominator": 1.0},
+        "c": {"numerator": 0.0, "denominator": 0.0},
+    }
+    rows = {row["key"]: row for row in snapshot["variants"]}
+    assert rows["control"]["mean"] == 20.0 and rows["b"]["mean"] == 500.0
+    assert rows["c"]["exposures"] == 0, "no ratio without a denominator"
+    assert snapshot["srm"]["p_value"] > 0.3, "the sample ratio check counts users: 2, 2 and 1"
+    assert snapshot["kind"] == "mean" and snapshot["metric"]["kind"] == "ratio"
+    text = report.text(snapshot, "rpo")
+    assert "(metric ratio of purchase (sum of amount) to purchase (count))" in text, text

@@ -15,12 +15,14 @@ Design = Literal["fixed", "spending", "msprt"]
 class MetricJson(TypedDict):
     """schemas.MetricSpec as JSON (a snapshot's copy leaves out the fields that are null)."""
 
-    event: str
-    kind: Literal["conversion", "count", "sum"]
+    event: NotRequired[str]  # all but a ratio
+    kind: Literal["conversion", "count", "sum", "ratio"]
     property: NotRequired[str | None]
     window_days: int
     filters: NotRequired[list[dict[str, Json]]]  # schemas.EventFilter; a snapshot's copy leaves out []
     cap: NotRequired[dict[str, float] | None]  # schemas.Cap
+    numerator: NotRequired["MetricJson"]  # a ratio's
+    denominator: NotRequired["MetricJson"]
     baseline: NotRequired[float | None]
     baseline_mean: NotRequired[float | None]
     baseline_sd: NotRequired[float | None]
@@ -109,11 +111,20 @@ class CapReport(TypedDict):
     users_capped: dict[str, int]
 
 
+class RatioTotals(TypedDict):
+    """A ratio metric's variant: the sums of its users' numerators and denominators."""
+
+    numerator: float
+    denominator: float
+
+
 class MetricAnalysis(Analysis):
-    """An analysis with the metric it is of (and, for a capped metric, its cap as applied)."""
+    """An analysis with the metric it is of (and, for a capped metric, its cap as applied; for a
+    ratio, each variant's numerator and denominator)."""
 
     metric: MetricJson
     cap: NotRequired[CapReport]
+    ratio: NotRequired[dict[str, RatioTotals]]
 
 
 class SnapshotAnalysis(MetricAnalysis):

@@ -38,11 +38,15 @@ def _check_windows(spec: ExperimentFields) -> None:
     time events are kept, with the late days and slack that make their values final before their
     events expire (retention.py); 422 naming each one that does not."""
     kept = settings.event_retention_days
-    windows = [
-        ("pre_exposure_days", spec.pre_exposure_days),
-        ("primary_metric.window_days", spec.primary_metric.window_days),
-    ]
-    windows += [(f"secondary_metrics[{i}].window_days", m.window_days) for i, m in enumerate(spec.secondary_metrics)]
+    named = [("primary_metric", spec.primary_metric)]
+    named += [(f"secondary_metrics[{i}]", metric) for i, metric in enumerate(spec.secondary_metrics)]
+    windows = [("pre_exposure_days", spec.pre_exposure_days)]
+    for name, metric in named:
+        if metric.kind == "ratio":
+            parts = zip(("numerator", "denominator"), metric.components(), strict=True)
+            windows += [(f"{name}.{part}.window_days", m.window_days) for part, m in parts]
+        else:
+            windows.append((f"{name}.window_days", metric.window_days))
     longest = kept - retention.days_needed(0)
     too_long: list[FieldError] = [
         {

@@ -12,7 +12,7 @@ from abacus import assignment, attribution, experiments, keys, numbers
 from abacus.documents import ErrorBody, IngestOutcome, Rejected
 from abacus.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.retention import LATE, LATE_EVENT_DAYS
-from abacus.schemas import EventSpec
+from abacus.schemas import EventSpec, components
 from abacus.settings import settings
 from abacus.storage import events as store
 from abacus.storage.events import EventItem
@@ -172,8 +172,8 @@ class SumBounds:
             self._summed = {}
             for key, item in assignment.project_experiments(self.project_id).items():
                 spec = experiments.definition(item)
-                for metric in [spec.primary_metric, *spec.secondary_metrics]:
-                    if metric.kind == "sum" and metric.property is not None:
+                for metric in components([spec.primary_metric, *spec.secondary_metrics]):
+                    if metric.kind == "sum" and metric.property is not None and metric.event is not None:
                         self._summed.setdefault((metric.event, metric.property), key)
         return self._summed
 

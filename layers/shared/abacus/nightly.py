@@ -15,10 +15,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple, cast
 
 from abacus import capping, experiments, keys, lifecycle, numbers, plans, retention, targeting
-from abacus.documents import CapReport, MetricAnalysis, MetricJson, Snapshot, SnapshotAnalysis
+from abacus.documents import CapReport, MetricAnalysis, MetricJson, RatioTotals, Snapshot, SnapshotAnalysis
 from abacus.exposures import refusal
-from abacus.schemas import CONTROL, Cap, ExperimentFields, MetricSpec
+from abacus.schemas import CONTROL, Cap, ExperimentFields, MetricSpec, components
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
+from abacus.stats.ratio import RatioSums, linearized
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
 from abacus.storage import results as result_store
@@ -77,7 +78,7 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
 def metrics_key(metrics: list[MetricSpec], pre_days: int = 0) -> str:
     """A fingerprint of the metrics' definitions and the pre-exposure window (0: none): stored
     values are reused only for the same ones."""
-    canonical = json.dumps([_definition(m) for m in metrics])
+    canonical = json.dumps([_definition(m) for m in components(metrics)])
     if pre_days:
         canonical += f"#pre{pre_days}"
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -169,7 +170,7 @@ def user_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> UserVal
     pre_start = exposed_at - timedelta(days=run.pre_days)
     start = pre_start if run.pre_days and final.pre_values is None else exposed_at
     retention.check_kept(start, run.now)
-    names = sorted({metric.event for metric in run.metrics})
+    names = sorted({metric.event for metric in run.metrics if metric.event is not None})
     events = list(user_events(keys.user_id(run.project_id, user.distinct_id), names, start))
     values: list[float] = []
     pending = False
@@ -237,7 +238,7 @@ def active_users(
     shards that can hold them."""
     if since is None:
         return set()
-    names = {metric.event for metric in metrics}
+    names = {metric.event for metric in components(metrics)}
     index, count = shard
     received = events.received_between(project_id, since - RECEIPT_MARGIN, now, user_shard=shard)
     return {
@@ -267,7 +268,8 @@ class _Sums:
         if cap is not None and cap.percentile is not None:
             self.histograms = {variant: capping.Histogram() for variant in variant_keys}
 
-    def add(self, variant: str, value: float, pre_value: float | None) -> None:
+    def add(self, variant: str, value: float, pre_value: float | None) -> float:
+        """Adds a user's value; returns it as counted (capped)."""
         if self.histograms is not None:
             self.histograms[variant].add(value, pre_value or 0.0)
         if self.cap_value is not None and value > self.cap_value:
@@ -279,6 +281,7 @@ class _Sums:
             self.pre[variant] += pre_value
             self.pre_squares[variant] += pre_value * pre_value
             self.cross[variant] += pre_value * value
+        return value
 
     def merge(self, other: "_Sums") -> None:
         for name in self.FIELDS:
@@ -339,55 +342,114 @@ class _Sums:
 
 class PageSums:
     """The sufficient statistics of some of an experiment's users (a page of a shard, or all):
-    exposures per variant and each metric's sums. Sums of pages add up to the experiment's."""
+    exposures per variant, each component's sums (components()) and, per ratio metric, the sum of
+    its numerator times its denominator. Sums of pages add up to the experiment's."""
 
     def __init__(self, variant_keys: list[str], metrics: list[MetricSpec]) -> None:
         self.exposures: Counter[str] = Counter()
-        self.metrics = [_Sums(variant_keys, metric.cap) for metric in metrics]
+        self.metrics = [_Sums(variant_keys, metric.cap) for metric in components(metrics)]
+        self.ratios = _ratio_positions(metrics)  # (numerator, denominator) component indexes
+        self.ratio_cross = [dict.fromkeys(variant_keys, 0.0) for _ in self.ratios]
 
     def add_user(self, variant: str, computed: UserValues, with_covariate: bool) -> None:
         self.exposures[variant] += 1
-        for index, value in enumerate(computed.values):
+        counted = [
             self.metrics[index].add(variant, value, computed.pre_values[index] if with_covariate else None)
+            for index, value in enumerate(computed.values)
+        ]
+        for (numerator, denominator), cross in zip(self.ratios, self.ratio_cross, strict=True):
+            cross[variant] += counted[numerator] * counted[denominator]
 
     def merge(self, other: "PageSums") -> None:
         self.exposures.update(other.exposures)
         for mine, theirs in zip(self.metrics, other.metrics, strict=True):
             mine.merge(theirs)
+        for my_cross, their_cross in zip(self.ratio_cross, other.ratio_cross, strict=True):
+            for variant, total in their_cross.items():
+                my_cross[variant] = my_cross.get(variant, 0.0) + total
 
     def to_json(self) -> dict[str, Any]:
         """As a page stores them: percentile caps' histograms share capping.PAGE_BINS."""
         histograms = sum(len(sums.histograms) for sums in self.metrics if sums.histograms is not None)
         bins_each = max(capping.MIN_BINS, capping.PAGE_BINS // max(1, histograms))
-        return {"exposures": dict(self.exposures), "metrics": [sums.to_json(bins_each) for sums in self.metrics]}
+        stored = {"exposures": dict(self.exposures), "metrics": [sums.to_json(bins_each) for sums in self.metrics]}
+        if self.ratios:
+            stored["ratio_cross"] = self.ratio_cross
+        return stored
 
     @classmethod
     def from_json(cls, stored: dict[str, Any]) -> "PageSums":
         sums = cls([], [])
         sums.exposures = Counter({variant: int(count) for variant, count in stored["exposures"].items()})
         sums.metrics = [_Sums.from_json(metric) for metric in stored["metrics"]]
+        sums.ratio_cross = [
+            {variant: float(total) for variant, total in cross.items()} for cross in stored.get("ratio_cross", [])
+        ]
         return sums
 
     def statistics(self, metrics: list[MetricSpec], variant_keys: list[str], pre_days: int) -> list[list[VariantData]]:
-        """Per metric, per variant: what abacus.stats analyses, capped values where capped."""
-        return [
-            [
-                sums.variant_data(metric, variant, self.exposures[variant], bool(pre_days), sums.percentile_cap(metric))
-                for variant in variant_keys
-            ]
-            for sums, metric in zip(self.metrics, metrics, strict=True)
-        ]
+        """Per metric, per variant: what abacus.stats analyses, capped values where capped; a
+        ratio as the delta method linearizes it (abacus.stats.ratio)."""
+        analysed = []
+        for metric, (first, ratio) in zip(metrics, _positions(metrics), strict=True):
+            if ratio is None:
+                sums = self.metrics[first]
+                cap = sums.percentile_cap(metric)
+                exposures = self.exposures
+                analysed.append([sums.variant_data(metric, v, exposures[v], bool(pre_days), cap) for v in variant_keys])
+            else:
+                analysed.append([linearized(self.ratio_sums(first, ratio, v)) for v in variant_keys])
+        return analysed
 
-    def cap_report(self, index: int, metric: MetricSpec, variant_keys: list[str]) -> CapReport | None:
-        """What a capped metric's cap was and whom it lowered (None: the metric has no cap)."""
+    def ratio_sums(self, first: int, ratio: int, variant: str) -> RatioSums:
+        numerator, denominator = self.metrics[first], self.metrics[first + 1]
+        return RatioSums(
+            variant,
+            self.exposures[variant],
+            numerator.values.get(variant, 0.0),
+            numerator.squares.get(variant, 0.0),
+            denominator.values.get(variant, 0.0),
+            denominator.squares.get(variant, 0.0),
+            self.ratio_cross[ratio].get(variant, 0.0),
+        )
+
+    def ratio_totals(
+        self, metrics: list[MetricSpec], index: int, variant_keys: list[str]
+    ) -> dict[str, RatioTotals] | None:
+        """A ratio metric's numerator and denominator sums per variant (None: not a ratio)."""
+        first, ratio = _positions(metrics)[index]
+        if ratio is None:
+            return None
+        totals = {v: self.ratio_sums(first, ratio, v) for v in variant_keys}
+        return {v: {"numerator": t.numerator, "denominator": t.denominator} for v, t in totals.items()}
+
+    def cap_report(self, metrics: list[MetricSpec], index: int, variant_keys: list[str]) -> CapReport | None:
+        """What the `index`-th metric's cap was and whom it lowered (None: the metric has no cap)."""
+        metric = metrics[index]
         if metric.cap is None:
             return None
-        sums = self.metrics[index]
+        sums = self.metrics[_positions(metrics)[index][0]]
         cap = metric.cap.value if metric.cap.value is not None else sums.percentile_cap(metric)
         report: CapReport = {"value": cap, "users_capped": {v: sums.lowered(v, cap) for v in variant_keys}}
         if metric.cap.percentile is not None:
             report["percentile"] = metric.cap.percentile
         return report
+
+
+def _positions(metrics: list[MetricSpec]) -> list[tuple[int, int | None]]:
+    """Per metric: the index of its first component (components()), and a ratio's among ratios."""
+    positions: list[tuple[int, int | None]] = []
+    component = ratios = 0
+    for metric in metrics:
+        positions.append((component, ratios if metric.kind == "ratio" else None))
+        ratios += metric.kind == "ratio"
+        component += len(metric.components())
+    return positions
+
+
+def _ratio_positions(metrics: list[MetricSpec]) -> list[tuple[int, int]]:
+    """Each ratio metric's numerator and denominator component indexes."""
+    return [(first, first + 1) for first, ratio in _positions(metrics) if ratio is not None]
 
 
 def counted_users(
@@ -426,7 +488,8 @@ def users_sums(
     if since is None:
         since = _first_stored_computation(experiment, counted)
     active = active_users(experiment.project_id, metrics, since, now, shard)
-    run = Run(experiment.project_id, metrics, cutoff, metrics_key(metrics, pre_days), active, pre_days, since, now)
+    key = metrics_key(metrics, pre_days)
+    run = Run(experiment.project_id, components(metrics), cutoff, key, active, pre_days, since, now)
     # Users whose values must be recomputed each wait on two requests: many at a time.
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
         all_values = pool.map(lambda user: user_values(run, user, cast(datetime, user.exposed_at)), counted)
@@ -507,6 +570,8 @@ def analyse_and_store(
             cuped=spec.cuped,
             planned_exposures=plans.planned_exposures(metric, spec, looks, _observed_control(metric, variants)),
             previous_looks=[_variant_data(look) for look in looks],
+            # A ratio's variant without a denominator yet counts no exposure: the check counts users.
+            srm_exposures=[sums.exposures[v.key] for v in spec.variants] if metric.kind == "ratio" else None,
         )
         analysis = analyse(CONVERSION if metric.kind == "conversion" else MEAN, variants, settings)
         # pydantic's JSON dump is untyped: MetricJson is its shape.
@@ -514,8 +579,10 @@ def analyse_and_store(
         if not metric.filters:
             del metric_json["filters"]  # as snapshots stored before metrics had filters have it
         metric_analysis = cast(MetricAnalysis, {**analysis, "metric": metric_json})
-        if (cap := sums.cap_report(index, metric, [v.key for v in spec.variants])) is not None:
+        if (cap := sums.cap_report(metrics, index, [v.key for v in spec.variants])) is not None:
             metric_analysis["cap"] = cap
+        if (ratio := sums.ratio_totals(metrics, index, [v.key for v in spec.variants])) is not None:
+            metric_analysis["ratio"] = ratio
         analyses.append(metric_analysis)
     primary_and_secondary: SnapshotAnalysis = {**analyses[0], "secondary_metrics": analyses[1:]}
     snapshot = SnapshotItem(
@@ -538,7 +605,8 @@ def _windows_all_final(experiment: ExperimentItem, metrics: list[MetricSpec], cu
     change them any more (retention.py): every exposure came before the stop."""
     if experiment.status != lifecycle.COMPLETE or experiment.stopped_at is None:
         return False
-    last_window_end = experiment.stopped_at + timedelta(days=max(metric.window_days for metric in metrics))
+    longest = max(metric.window_days for metric in components(metrics))
+    last_window_end = experiment.stopped_at + timedelta(days=longest)
     return cutoff >= last_window_end and retention.settled(last_window_end, now)
 
 

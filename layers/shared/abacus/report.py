@@ -183,9 +183,28 @@ def _ordinal(percentile: float) -> str:
     return number + {"1": "st", "2": "nd", "3": "rd"}[last]
 
 
+def ratio_text(metric: Mapping[str, Any]) -> str:
+    """A ratio metric in words: "ratio of purchase (sum of amount) to visit (count)"."""
+
+    def part(component: Mapping[str, Any]) -> str:
+        what = f"sum of {component.get('property')}" if component.get("kind") == "sum" else component.get("kind")
+        return f"{component.get('event')} ({what}){filters_text(component)}"
+
+    return f"ratio of {part(metric.get('numerator') or {})} to {part(metric.get('denominator') or {})}"
+
+
 def _metric_title(analysis: MetricAnalysis) -> str:
     metric = analysis["metric"]
-    return f"Secondary metric: {metric['event']} ({metric['kind']}){filters_text(metric)}"
+    if metric["kind"] == "ratio":
+        return f"Secondary metric: {ratio_text(metric)}"
+    return f"Secondary metric: {metric.get('event')} ({metric['kind']}){filters_text(metric)}"
+
+
+def _metric_words(metric: Mapping[str, Any]) -> str:
+    """The primary metric as the report's first line names it."""
+    if metric.get("kind") == "ratio":
+        return ratio_text(metric)
+    return f"{metric.get('event', '?')}, {metric.get('kind', '')}{filters_text(metric)}"
 
 
 def _text_table(analysis: Analysis) -> list[str]:
@@ -196,8 +215,7 @@ def _text_table(analysis: Analysis) -> list[str]:
 def text(snapshot: Snapshot, experiment: str) -> str:
     metric = snapshot.get("metric", {})
     lines = [
-        f"{experiment}: results for {snapshot['date']} (metric {metric.get('event', '?')}, {metric.get('kind', '')}"
-        f"{filters_text(metric)})",
+        f"{experiment}: results for {snapshot['date']} (metric {_metric_words(metric)})",
         "",
         *_text_table(snapshot),
     ]
@@ -372,6 +390,15 @@ def _html_table(analysis: Analysis) -> str:
     )
 
 
+def _metric_html(metric: Mapping[str, Any]) -> str:
+    if metric.get("kind") == "ratio":
+        return f"<b>{html.escape(ratio_text(metric))}</b>"
+    return (
+        f"<b>{html.escape(str(metric.get('event', '')))}</b> "
+        f"({html.escape(str(metric.get('kind', '')))}){html.escape(filters_text(metric))}"
+    )
+
+
 def _cap_paragraph(analysis: MetricAnalysis) -> str:
     sentence = cap_sentence(analysis)
     return f'<p class="cap">{html.escape(sentence)}</p>' if sentence else ""
@@ -402,8 +429,7 @@ def _results_body(history: list[Snapshot]) -> str:
     metric = latest.get("metric", {})
     return (
         f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
-        f"<p>Data up to {html.escape(latest['date'])}; metric <b>{html.escape(str(metric.get('event', '')))}</b> "
-        f"({html.escape(str(metric.get('kind', '')))}){html.escape(filters_text(metric))}; "
+        f"<p>Data up to {html.escape(latest['date'])}; metric {_metric_html(metric)}; "
         f"{html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
         + _cap_paragraph(latest)

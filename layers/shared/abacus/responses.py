@@ -130,6 +130,11 @@ class AppliedCap(Open):
     users_capped: dict[str, int] = Field(description="per variant, the users whose value the cap lowered")
 
 
+class RatioTotals(Open):
+    numerator: float
+    denominator: float
+
+
 class Analysis(Open):
     kind: Literal["conversion", "mean"]
     design: Literal["fixed", "spending", "msprt"] = Field(
@@ -144,6 +149,9 @@ class Analysis(Open):
     verdict: Verdict
     metric: Open
     cap: AppliedCap | None = Field(default=None, description="a capped metric's cap as applied")
+    ratio: dict[str, RatioTotals] | None = Field(
+        default=None, description="a ratio metric's sums of numerators and denominators per variant"
+    )
 
 
 class Results(Open):
@@ -162,6 +170,9 @@ class Results(Open):
     variants: list[VariantResult] | None = None
     verdict: Verdict | None = None
     cap: AppliedCap | None = Field(default=None, description="the primary metric's cap as applied, if capped")
+    ratio: dict[str, RatioTotals] | None = Field(
+        default=None, description="a ratio primary metric's sums of numerators and denominators per variant"
+    )
     secondary_metrics: list[Analysis] | None = None
 
 

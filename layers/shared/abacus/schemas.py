@@ -51,6 +51,38 @@ class VariantSpec(Strict):
     weight: Annotated[WholeNumber, Field(ge=0, le=100)]
 
 
+def _ratio_problems(metric: "MetricSpec") -> list[str]:
+    problems = []
+    if metric.numerator is None or metric.denominator is None:
+        problems.append("a ratio metric takes a numerator and a denominator, each a count or sum metric")
+    # Compared with the defaults, not the fields given: a stored definition gives every field.
+    defaults: dict[str, object] = {
+        "event": None,
+        "property": None,
+        "filters": [],
+        "cap": None,
+        "window_days": 14,
+        "baseline": None,
+    }
+    given = [name for name, default in defaults.items() if getattr(metric, name) != default]
+    if given:
+        problems.append(f"a ratio takes no {', '.join(given)}: give them to its numerator and denominator")
+    for name, part in (("numerator", metric.numerator), ("denominator", metric.denominator)):
+        if part is not None and part.kind not in ("count", "sum"):
+            problems.append(f"{name}: a count or sum metric, not {part.kind}")
+        elif part is not None and part.cap is not None and part.cap.percentile is not None:
+            problems.append(f"{name}: a ratio's parts take a cap value, not a percentile")
+    if metric.numerator is not None and metric.numerator == metric.denominator:
+        problems.append("the denominator is the numerator itself: the ratio would always be 1")
+    return problems
+
+
+def components(metrics: list["MetricSpec"]) -> list["MetricSpec"]:
+    """The metrics each user has a value of: a ratio's numerator and denominator, the others
+    themselves. The nightly job stores users' values, and sums them, per component."""
+    return [part for metric in metrics for part in metric.components()]
+
+
 Scalar = StrictBool | StrictInt | float | str
 
 
@@ -110,23 +142,44 @@ class Cap(Strict):
 class MetricSpec(Strict):
     """What counts after a user's first exposure, within `window_days`: `conversion` (did the
     event at least once), `count` (how many times), `sum` (of the numeric `property`), of the
-    events that meet every one of the `filters`."""
+    events that meet every one of the `filters`; or `ratio`: per variant, the sum of its users'
+    `numerator` over the sum of their `denominator` (each a count or sum metric)."""
 
-    event: Annotated[str, Field(min_length=1, max_length=200)]
-    kind: Literal["conversion", "count", "sum"] = "conversion"
+    event: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    kind: Literal["conversion", "count", "sum", "ratio"] = "conversion"
     property: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     window_days: Annotated[WholeNumber, Field(ge=1, le=90)] = 14
     # Only the events that meet every filter count (none: every event of the name).
     filters: Filters = []
     cap: Cap | None = None
+    numerator: "MetricSpec | None" = None
+    denominator: "MetricSpec | None" = None
     # Expected values before the experiment, for planning: a rate for conversion metrics, a
     # per-user mean and standard deviation for count and sum metrics.
     baseline: Annotated[float, Field(gt=0, lt=1)] | None = None
     baseline_mean: float | None = None
     baseline_sd: Annotated[float, Field(gt=0)] | None = None
 
+    def components(self) -> list["MetricSpec"]:
+        """The metrics whose per-user values this one is made of: a ratio's two, else itself."""
+        if self.kind == "ratio" and self.numerator is not None and self.denominator is not None:
+            return [self.numerator, self.denominator]
+        return [self]
+
+    @model_validator(mode="after")
+    def a_ratio_of_two_counts_or_sums(self) -> "MetricSpec":
+        if self.kind == "ratio":
+            _refuse(_ratio_problems(self))
+        elif self.numerator is not None or self.denominator is not None:
+            raise ValueError("only a ratio metric takes a numerator and a denominator")
+        elif self.event is None:
+            raise ValueError("event: a metric counts an event (or is a ratio of two metrics)")
+        return self
+
     @model_validator(mode="after")
     def property_fits_the_kind(self) -> "MetricSpec":
+        if self.kind == "ratio":
+            return self
         problems = []
         if self.kind == "sum" and self.property is None:
             problems.append("a sum metric needs the property to sum")

@@ -49,6 +49,9 @@ class Settings:
     design: Design | None = None  # sequential designs: spending when planned_exposures is given
     planned_exposures: int | None = None  # per variant, from the plan (its inflation included)
     previous_looks: Sequence[Sequence[VariantData]] = ()  # the earlier looks, oldest first
+    # The users the sample ratio check counts per variant, when a variant's exposures are not
+    # its users (a ratio metric's variant with no denominator yet counts none; ratio.py).
+    srm_exposures: Sequence[int] | None = None
     gamma: float = spending.DESIGN_GAMMA  # the shape of the design's Hwang-Shih-DeCani part
 
     @property
@@ -85,7 +88,8 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
         row["significant"] = adjusted is not None and adjusted < settings.alpha
 
     weights = [float((settings.weights or {}).get(key, 1.0)) for key in keys]
-    mismatch = srm.sample_ratio_mismatch([v.exposures for v in variants], weights)
+    counted = settings.srm_exposures if settings.srm_exposures is not None else [v.exposures for v in variants]
+    mismatch = srm.sample_ratio_mismatch(list(counted), weights)
     days = _days_left(kind, variants, look.raw, control_index, settings, design)
     return _finite(
         {
