@@ -75,14 +75,17 @@ def history(days: int, rates: Mapping[str, tuple[float, ...]] = RATES, users_per
             )
         ]
         cutoff = datetime.combine(FIRST_DAY + timedelta(days=day + 1), datetime.min.time(), UTC)
-        snapshot: Snapshot = {
-            **analyses[0],
-            "secondary_metrics": analyses[1:],
-            "experiment": KEY,
-            "date": (FIRST_DAY + timedelta(days=day)).isoformat(),
-            "cutoff": cutoff.isoformat(),
-            "computed_at": (cutoff + timedelta(hours=3)).isoformat(),
-            "final": False,
-        }
+        snapshot = cast(
+            Snapshot,
+            {
+                **analyses[0],
+                "secondary_metrics": analyses[1:],
+                "experiment": KEY,
+                "date": (FIRST_DAY + timedelta(days=day)).isoformat(),
+                "cutoff": cutoff.isoformat(),
+                "computed_at": (cutoff + timedelta(hours=3)).isoformat(),
+                "final": False,
+            },
+        )
         snapshots.append(snapshot)
     return snapshots

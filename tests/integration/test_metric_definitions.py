@@ -13,13 +13,14 @@ import boto3
 import numpy as np
 import pytest
 
-from abacus import experiments, ingestion, nightly, nightly_runs, report, results
+from abacus import experiments, ingestion, keys, nightly, nightly_runs, report, results
 from abacus.documents import Snapshot
 from abacus.schemas import ExperimentCreate, MetricSpec
 from abacus.settings import settings
-from abacus.storage import runs
+from abacus.storage import assignments, events, runs
+from abacus.storage.events import EventItem
 from tests.capacity import item_size
-from tests.conftest import answer, invoke, sample_event
+from tests.conftest import answer, assignment_partition, invoke, sample_event
 
 BASE = json.loads(sample_event("create_experiment")["body"])
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -329,3 +330,71 @@ def test_a_ratio_is_the_sum_of_numerators_over_the_sum_of_denominators(project):
     assert snapshot["kind"] == "mean" and snapshot["metric"]["kind"] == "ratio"
     text = report.text(snapshot, "rpo")
     assert "(metric ratio of purchase (sum of amount) to purchase (count))" in text, text
+
+
+def test_a_treatment_that_wins_but_harms_a_guardrail_is_not_shipped_and_the_verdict_says_why(project):
+    """'b' converts 40% of its users where control converts 10% (a clear win), but sends 3 errors
+    a user where control sends about 1: the errors guardrail (margin 2%) holds it back."""
+    spec = {
+        "key": "guarded",
+        "name": "Guarded",
+        "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+        "primary_metric": {"event": "purchase"},
+        "guardrail_metrics": [
+            {"event": "error", "kind": "count", "margin": 0.02},
+            {"event": "unsubscribe", "margin": 0.05},
+        ],
+    }
+    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    experiments.apply("test", "guarded", "launch", START)
+    rng = random.Random(11)
+    exposed = START + timedelta(hours=1)
+    stored = []
+    for index in range(600):
+        user, variant = f"user-{index}", ["control", "b"][index % 2]
+        assignments.assign(assignment_partition("guarded", user), user, variant, exposed, expose=True)
+        purchases = int(rng.random() < (0.4 if variant == "b" else 0.1))
+        error_count = 3 if variant == "b" else rng.choice([0, 1, 2])
+        for n, name in enumerate(["purchase"] * purchases + ["error"] * error_count):
+            at = exposed + timedelta(minutes=n + 1)
+            stored.append(
+                EventItem(
+                    keys.user_id("test", user),
+                    f"{index}-{n}",
+                    event=name,
+                    distinct_id=user,
+                    timestamp=at,
+                    received_at=at,
+                    properties={},
+                    expires_at=0,
+                    **events.receipt_keys("test", at, user, f"{index}-{n}"),
+                )
+            )
+    assert events.write_all(stored) == []
+    snapshot = ready(results.recompute("test", "guarded", START + timedelta(days=2), send=nightly_runs.work_here))
+    b = next(row for row in snapshot["variants"] if row["key"] == "b")
+    assert b["significant"] and (b["lift"]["relative"] or 0) > 1, "b wins its primary metric"
+    errors, unsubscribes = snapshot["guardrail_metrics"]
+    assert errors["guardrail"] == {"margin": 0.02, "bad_direction": "increase", "status": {"b": "harmed"}}
+    assert unsubscribes["guardrail"]["status"] == {"b": "inconclusive"}  # nobody unsubscribed
+    verdict = snapshot["verdict"]
+    assert verdict["decision"] == "held_back" and verdict["variant"] is None, verdict
+    assert "'b' harms guardrail error (count) +" in verdict["reason"], verdict
+    assert "beyond its 2% margin" in verdict["reason"], verdict
+    text = report.text(snapshot, "guarded")
+    assert text.count("Do not ship: 'b' beats 'control'") == 1, text
+    assert "Guardrail: error (count)" in text and "'b' harmed (beyond the margin)" in text, text
+
+
+@pytest.mark.parametrize(
+    ("guardrail", "words"),
+    [
+        ({"event": "error", "kind": "count", "margin": -0.1}, "greater than or equal to 0"),
+        ({"event": "error", "kind": "count", "margin": 1}, "less than 1"),
+        ({"event": "error", "kind": "count", "bad_direction": "up"}, "'increase' or 'decrease'"),
+    ],
+)
+def test_a_bad_guardrail_is_422_naming_it(project, guardrail, words):
+    messages = errors_of({"key": "bad", "guardrail_metrics": [guardrail]})
+    named = " ".join(message for field, message in messages.items() if field.startswith("guardrail_metrics[0]"))
+    assert words in named, messages

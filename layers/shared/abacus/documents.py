@@ -7,7 +7,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 # Any JSON value, where the shape is the caller's (event properties, a stored definition).
 type Json = dict[str, Json] | list[Json] | str | int | float | bool | None
-Decision = Literal["invalid", "ship", "no_effect", "keep_running"]
+Decision = Literal["invalid", "ship", "no_effect", "keep_running", "held_back"]
+GuardrailStatus = Literal["harmed", "held", "inconclusive"]
 MetricKind = Literal["conversion", "mean"]
 Design = Literal["fixed", "spending", "msprt"]
 
@@ -118,6 +119,14 @@ class RatioTotals(TypedDict):
     denominator: float
 
 
+class GuardrailResult(TypedDict):
+    """A guardrail's margin and direction, and per treatment what its analysis shows."""
+
+    margin: float
+    bad_direction: Literal["increase", "decrease"]
+    status: dict[str, GuardrailStatus]
+
+
 class MetricAnalysis(Analysis):
     """An analysis with the metric it is of (and, for a capped metric, its cap as applied; for a
     ratio, each variant's numerator and denominator)."""
@@ -125,12 +134,14 @@ class MetricAnalysis(Analysis):
     metric: MetricJson
     cap: NotRequired[CapReport]
     ratio: NotRequired[dict[str, RatioTotals]]
+    guardrail: NotRequired[GuardrailResult]  # a guardrail metric's
 
 
 class SnapshotAnalysis(MetricAnalysis):
     """What the results table stores for a day: the primary metric's analysis, the others beside it."""
 
     secondary_metrics: list[MetricAnalysis]
+    guardrail_metrics: NotRequired[list[MetricAnalysis]]
 
 
 class Snapshot(SnapshotAnalysis):

@@ -40,6 +40,7 @@ def _check_windows(spec: ExperimentFields) -> None:
     kept = settings.event_retention_days
     named = [("primary_metric", spec.primary_metric)]
     named += [(f"secondary_metrics[{i}]", metric) for i, metric in enumerate(spec.secondary_metrics)]
+    named += [(f"guardrail_metrics[{i}]", metric) for i, metric in enumerate(spec.guardrail_metrics)]
     windows = [("pre_exposure_days", spec.pre_exposure_days)]
     for name, metric in named:
         if metric.kind == "ratio":

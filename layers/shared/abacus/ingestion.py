@@ -172,7 +172,7 @@ class SumBounds:
             self._summed = {}
             for key, item in assignment.project_experiments(self.project_id).items():
                 spec = experiments.definition(item)
-                for metric in components([spec.primary_metric, *spec.secondary_metrics]):
+                for metric in components(spec.all_metrics()):
                     if metric.kind == "sum" and metric.property is not None and metric.event is not None:
                         self._summed.setdefault((metric.event, metric.property), key)
         return self._summed

@@ -15,10 +15,18 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple, cast
 
 from abacus import capping, experiments, keys, lifecycle, numbers, plans, retention, targeting
-from abacus.documents import CapReport, MetricAnalysis, MetricJson, RatioTotals, Snapshot, SnapshotAnalysis
+from abacus.documents import (
+    CapReport,
+    MetricAnalysis,
+    MetricJson,
+    RatioTotals,
+    Snapshot,
+    SnapshotAnalysis,
+    VariantAnalysis,
+)
 from abacus.exposures import refusal
-from abacus.schemas import CONTROL, Cap, ExperimentFields, MetricSpec, components
-from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
+from abacus.schemas import CONTROL, Cap, ExperimentFields, GuardrailSpec, MetricSpec, components
+from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse, guardrails
 from abacus.stats.ratio import RatioSums, linearized
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
@@ -481,7 +489,7 @@ def users_sums(
     last run (`since`: the last snapshot's computation, or without one the earliest stored values
     of these users) are read from the by-receipt index, from the shards that hold `shard`."""
     spec = experiments.definition(experiment)
-    metrics = [spec.primary_metric, *spec.secondary_metrics]
+    metrics = spec.all_metrics()
     pre_days = pre_exposure_days(spec)
     sums = PageSums([v.key for v in spec.variants], metrics)
     counted = counted_users(experiment, spec, users, cutoff)
@@ -546,7 +554,7 @@ def analyse_and_store(
     windows as they close after it; its snapshot is final (and the nightly job done with it) once
     no event can change any of those windows."""
     spec = experiments.definition(experiment)
-    metrics = [spec.primary_metric, *spec.secondary_metrics]
+    metrics = spec.all_metrics()
     experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
     # The group-sequential test's earlier looks: one snapshot per night the job ran (one Query).
     date = snapshot_date(cutoff)
@@ -584,7 +592,11 @@ def analyse_and_store(
         if (ratio := sums.ratio_totals(metrics, index, [v.key for v in spec.variants])) is not None:
             metric_analysis["ratio"] = ratio
         analyses.append(metric_analysis)
-    primary_and_secondary: SnapshotAnalysis = {**analyses[0], "secondary_metrics": analyses[1:]}
+    secondary_end = 1 + len(spec.secondary_metrics)
+    primary_and_secondary = cast(SnapshotAnalysis, {**analyses[0], "secondary_metrics": analyses[1:secondary_end]})
+    if spec.guardrail_metrics:
+        guarded = _with_guardrails(primary_and_secondary, spec.guardrail_metrics, analyses[secondary_end:])
+        primary_and_secondary = guarded
     snapshot = SnapshotItem(
         experiment_id,
         date,
@@ -623,12 +635,38 @@ def _observed_control(metric: MetricSpec, variants: list[VariantData]) -> plans.
     return plans.Baseline(mean, math.sqrt(max(0.0, (control.sum_squares - control.sum * mean) / (n - 1))))
 
 
+def _with_guardrails(
+    snapshot: SnapshotAnalysis, specs: list[GuardrailSpec], analyses: list[MetricAnalysis]
+) -> SnapshotAnalysis:
+    """The snapshot with each guardrail's analysis and status per treatment, and the primary
+    metric's verdict held back where its winner harms a guardrail (abacus.stats.guardrails)."""
+    harmed_by: dict[str, list[str]] = {}
+    for spec, analysis in zip(specs, analyses, strict=True):
+        treatments = [row for row in analysis["variants"] if row["key"] != CONTROL]
+        statuses = {row["key"]: guardrails.status(row, spec.margin, spec.bad_direction) for row in treatments}
+        analysis["guardrail"] = {"margin": spec.margin, "bad_direction": spec.bad_direction, "status": statuses}
+        for row in treatments:
+            if statuses[row["key"]] == "harmed":
+                harmed_by.setdefault(row["key"], []).append(_harm_words(spec, row))
+    verdict = guardrails.hold_back(snapshot["verdict"], snapshot["variants"], harmed_by)
+    return {**snapshot, "verdict": verdict, "guardrail_metrics": analyses}
+
+
+def _harm_words(spec: GuardrailSpec, row: VariantAnalysis) -> str:
+    """How a treatment harms a guardrail, in words: "guardrail errors (count) +12.0% [+5.0%,
+    +19.0%], beyond its 2% margin"."""
+    lift = row.get("lift")
+    low, high = (lift["relative_ci"] if lift else None) or (0.0, 0.0)
+    name = f"{spec.event} ({spec.kind})" if spec.kind != "ratio" else "a ratio guardrail"
+    change = (lift["relative"] if lift else None) or 0.0
+    return f"guardrail {name} {change:+.1%} [{low:+.1%}, {high:+.1%}], beyond its {spec.margin:.0%} margin"
+
+
 def _metric_of(snapshot: SnapshotAnalysis, index: int) -> MetricAnalysis | None:
-    """The analysis of the experiment's `index`-th metric (0: the primary) in a stored snapshot."""
-    if index == 0:
-        return snapshot
-    secondary = snapshot.get("secondary_metrics", [])
-    return secondary[index - 1] if index - 1 < len(secondary) else None
+    """The analysis of the experiment's `index`-th metric (0: the primary, then the secondary
+    ones, then the guardrails) in a stored snapshot."""
+    flat = [snapshot, *snapshot.get("secondary_metrics", []), *snapshot.get("guardrail_metrics", [])]
+    return flat[index] if index < len(flat) else None
 
 
 def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:

@@ -87,7 +87,7 @@ def run_id(cutoff: datetime, started: datetime) -> str:
 
 def _metrics_key(experiment: ExperimentItem) -> str:
     spec = experiments.definition(experiment)
-    return nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics], nightly.pre_exposure_days(spec))
+    return nightly.metrics_key(spec.all_metrics(), nightly.pre_exposure_days(spec))
 
 
 def plan(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Unit]:
@@ -145,7 +145,7 @@ def merge(unit: Unit) -> SnapshotItem | None:
     one for the same day already. Safe to repeat: the same pages give the same snapshot."""
     experiment = _current_experiment(unit)
     spec = experiments.definition(experiment)
-    total = nightly.PageSums([v.key for v in spec.variants], [spec.primary_metric, *spec.secondary_metrics])
+    total = nightly.PageSums([v.key for v in spec.variants], spec.all_metrics())
     for page in _complete_pages(unit.experiment_id, unit.run):
         total.merge(nightly.PageSums.from_json(page.stored_sums()))
     snapshot = nightly.analyse_and_store(experiment, unit.cutoff, unit.started, total)

@@ -68,6 +68,8 @@ def verdict_sentence(snapshot: Analysis) -> str:
         return f"Invalid: {verdict['reason']}. Fix the split before trusting any number here."
     if decision == "no_effect":
         return f"Stop, no effect: {verdict['reason']}."
+    if decision == "held_back":
+        return f"Do not ship: {verdict['reason']}."
     return f"Keep running: {verdict['reason']}."
 
 
@@ -115,8 +117,30 @@ def metric_verdict_sentence(analysis: Analysis) -> str:
         "invalid": "Invalid",
         "no_effect": "No effect on this metric",
         "keep_running": "Not conclusive on this metric",
+        "held_back": "Held back on this metric",
     }
     return f"{found[verdict['decision']]}: {verdict['reason']}."
+
+
+_GUARDRAIL_WORDS = {
+    "harmed": "harmed (beyond the margin)",
+    "held": "held (within the margin)",
+    "inconclusive": "not yet conclusive",
+}
+
+
+def guardrail_sentence(analysis: MetricAnalysis) -> str:
+    """A guardrail's margin and what each treatment does to it, in words."""
+    result = analysis.get("guardrail")
+    if result is None:
+        return ""
+    worse = "an increase" if result["bad_direction"] == "increase" else "a decrease"
+    statuses = ", ".join(f"'{key}' {_GUARDRAIL_WORDS[status]}" for key, status in result["status"].items())
+    return f"Guardrail: {worse} of more than {result['margin']:.1%} is a harm. {statuses}."
+
+
+def _guardrail_title(analysis: MetricAnalysis) -> str:
+    return _metric_title(analysis).replace("Secondary metric: ", "Guardrail: ", 1)
 
 
 def secondary_note(snapshot: SnapshotAnalysis) -> str:
@@ -229,6 +253,9 @@ def text(snapshot: Snapshot, experiment: str) -> str:
         lines += ["", secondary_note(snapshot)]
     for analysis in secondary:
         lines += ["", _metric_title(analysis), *_text_table(analysis), metric_verdict_sentence(analysis)]
+        lines += [sentence] if (sentence := cap_sentence(analysis)) else []
+    for analysis in snapshot.get("guardrail_metrics", []):
+        lines += ["", _guardrail_title(analysis), *_text_table(analysis), guardrail_sentence(analysis)]
         lines += [sentence] if (sentence := cap_sentence(analysis)) else []
     return "\n".join(lines)
 
@@ -404,6 +431,19 @@ def _cap_paragraph(analysis: MetricAnalysis) -> str:
     return f'<p class="cap">{html.escape(sentence)}</p>' if sentence else ""
 
 
+def _guardrail_sections(snapshot: SnapshotAnalysis) -> str:
+    """Each guardrail's table and what each treatment does to it."""
+    guarded = snapshot.get("guardrail_metrics", [])
+    if not guarded:
+        return ""
+    return "<h2>Guardrails</h2>" + "".join(
+        f'<section class="guardrail"><h3>{html.escape(_guardrail_title(analysis))}</h3>'
+        f'<p class="guardrail-status">{html.escape(guardrail_sentence(analysis))}</p>'
+        f"{_cap_paragraph(analysis)}{_html_table(analysis)}</section>"
+        for analysis in guarded
+    )
+
+
 def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
     """Each secondary metric's table and what its analysis found, under a note on the adjustment."""
     secondary = snapshot.get("secondary_metrics", [])
@@ -436,6 +476,7 @@ def _results_body(history: list[Snapshot]) -> str:
         + _html_table(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + _chart("Probability to be best", days, best, None, False)
+        + _guardrail_sections(latest)
         + _secondary_sections(latest)
     )
 
@@ -470,7 +511,7 @@ table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: 14px
 th, td {{ border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 .verdict {{ font-size: 1.2rem; padding: .75rem 1rem; border-radius: 6px; background: #eef; }}
-.verdict-ship {{ background: #e3f4e1; }} .verdict-invalid {{ background: #fde2e1; }}
+.verdict-ship {{ background: #e3f4e1; }} .verdict-invalid, .verdict-held_back {{ background: #fde2e1; }}
 figure.chart {{ margin: 1.5rem 0; }} figcaption {{ font-weight: 600; margin-bottom: .5rem; }}
 </style></head>
 <body><h1>{name}</h1><p><code>{html.escape(experiment["key"])}</code> · {html.escape(experiment.get("status", ""))}</p>

@@ -103,7 +103,10 @@ class DecideAnswer(Open):
 
 
 class Verdict(Open):
-    decision: str
+    decision: str = Field(
+        description="ship, no_effect, keep_running, invalid (sample ratio mismatch) or held_back "
+        "(the winner harms a guardrail)"
+    )
     variant: str | None
     reason: str
     days_left: int | None = Field(
@@ -135,6 +138,15 @@ class RatioTotals(Open):
     denominator: float
 
 
+class GuardrailResult(Open):
+    margin: float
+    bad_direction: Literal["increase", "decrease"]
+    status: dict[str, Literal["harmed", "held", "inconclusive"]] = Field(
+        description="per treatment: harmed (its interval wholly worse than the margin), held (wholly better), "
+        "inconclusive"
+    )
+
+
 class Analysis(Open):
     kind: Literal["conversion", "mean"]
     design: Literal["fixed", "spending", "msprt"] = Field(
@@ -152,6 +164,7 @@ class Analysis(Open):
     ratio: dict[str, RatioTotals] | None = Field(
         default=None, description="a ratio metric's sums of numerators and denominators per variant"
     )
+    guardrail: GuardrailResult | None = Field(default=None, description="a guardrail metric's margin and statuses")
 
 
 class Results(Open):
@@ -174,6 +187,9 @@ class Results(Open):
         default=None, description="a ratio primary metric's sums of numerators and denominators per variant"
     )
     secondary_metrics: list[Analysis] | None = None
+    guardrail_metrics: list[Analysis] | None = Field(
+        default=None, description="each guardrail's analysis: a treatment harming one is never shipped (held_back)"
+    )
 
 
 class Day(Open):

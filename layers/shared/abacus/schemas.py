@@ -212,6 +212,15 @@ def _refuse(problems: list[str]) -> None:
         raise ValueError("; ".join(problems))
 
 
+class GuardrailSpec(MetricSpec):
+    """A metric a treatment must not make worse: by more than `margin` (relative: 0.02 allows 2%)
+    in its bad direction (`increase` for errors, latency, unsubscribes; `decrease` for, say,
+    retention)."""
+
+    margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    bad_direction: Literal["increase", "decrease"] = "increase"
+
+
 def check_split(variants: list[VariantSpec]) -> list[VariantSpec]:
     keys = [variant.key for variant in variants]
     problems = []
@@ -238,6 +247,8 @@ class ExperimentFields(Strict):
     overrides: Overrides = {}
     primary_metric: MetricSpec
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = []
+    # Metrics a treatment must not harm: one that does is never the shipped winner.
+    guardrail_metrics: Annotated[list[GuardrailSpec], Field(max_length=10)] = []
     # The smallest relative lift worth detecting: it sizes the sample and tunes the sequential test.
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = 0.05
     # CUPED: each metric also measured over this many days before a user's first exposure, and
@@ -249,6 +260,11 @@ class ExperimentFields(Strict):
     @classmethod
     def variants_are_a_split(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
         return check_split(variants)
+
+    def all_metrics(self) -> list[MetricSpec]:
+        """The primary metric, then the secondary ones, then the guardrails: the order the nightly
+        job computes them in."""
+        return [self.primary_metric, *self.secondary_metrics, *self.guardrail_metrics]
 
     @field_validator("overrides")
     @classmethod
@@ -307,6 +323,7 @@ class ExperimentPatch(Strict):
     overrides: Overrides = NOT_GIVEN
     primary_metric: MetricSpec = NOT_GIVEN
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = NOT_GIVEN
+    guardrail_metrics: Annotated[list[GuardrailSpec], Field(max_length=10)] = NOT_GIVEN
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = NOT_GIVEN
     cuped: StrictBool = NOT_GIVEN
     pre_exposure_days: Annotated[WholeNumber, Field(ge=1, le=365)] = NOT_GIVEN
