@@ -398,3 +398,36 @@ def test_a_bad_guardrail_is_422_naming_it(project, guardrail, words):
     messages = errors_of({"key": "bad", "guardrail_metrics": [guardrail]})
     named = " ".join(message for field, message in messages.items() if field.startswith("guardrail_metrics[0]"))
     assert words in named, messages
+
+
+def test_exposures_by_day_locate_a_broken_split_in_time(project):
+    """Three days of 50/50 first exposures, but on the second 'b' gets three times control's:
+    the snapshot counts each day's first exposures per variant as stored, and names that day."""
+    spec = {
+        "key": "daily",
+        "name": "Daily",
+        "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+        "primary_metric": {"event": "purchase"},
+    }
+    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    experiments.apply("test", "daily", "launch", START)
+    per_day = {0: (100, 100), 1: (50, 150), 2: (100, 100)}
+    user = 0
+    for day, (control, b) in per_day.items():
+        for variant, count in (("control", control), ("b", b)):
+            for _ in range(count):
+                at = START + timedelta(days=day, hours=1 + user % 20)
+                name = f"user-{user}"
+                assignments.assign(assignment_partition("daily", name), name, variant, at, expose=True)
+                user += 1
+    snapshot = ready(results.recompute("test", "daily", START + timedelta(days=3), send=nightly_runs.work_here))
+    daily = snapshot["exposures_by_day"]
+    assert [(d["date"], d["exposures"]) for d in daily["days"]] == [
+        ("2026-11-01", [100, 100]),
+        ("2026-11-02", [50, 150]),
+        ("2026-11-03", [100, 100]),
+    ]
+    assert daily["first_mismatch"] == "2026-11-02" and daily["threshold"] == pytest.approx(0.001 / 3)
+    assert snapshot["srm"]["mismatch"], "the whole experiment's check fails too"
+    text = report.text(snapshot, "daily")
+    assert "By day of first exposure: the first mismatch is on 2026-11-02 (exposures 50, 150;" in text, text

@@ -119,6 +119,24 @@ class RatioTotals(TypedDict):
     denominator: float
 
 
+class DayOfExposures(TypedDict):
+    """One day's first exposures per variant (in the variants' order) and that day's check."""
+
+    date: str
+    exposures: list[int]
+    p_value: float
+    mismatch: bool
+
+
+class DailySampleRatio(TypedDict):
+    """The sample ratio check per day of first exposures: the first day it fails, at the
+    threshold shared over the days (Bonferroni)."""
+
+    days: list[DayOfExposures]
+    first_mismatch: str | None
+    threshold: float
+
+
 class GuardrailResult(TypedDict):
     """A guardrail's margin and direction, and per treatment what its analysis shows."""
 
@@ -142,6 +160,7 @@ class SnapshotAnalysis(MetricAnalysis):
 
     secondary_metrics: list[MetricAnalysis]
     guardrail_metrics: NotRequired[list[MetricAnalysis]]
+    exposures_by_day: NotRequired[DailySampleRatio]
 
 
 class Snapshot(SnapshotAnalysis):

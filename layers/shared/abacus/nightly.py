@@ -26,7 +26,7 @@ from abacus.documents import (
 )
 from abacus.exposures import refusal
 from abacus.schemas import CONTROL, Cap, ExperimentFields, GuardrailSpec, MetricSpec, components
-from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse, guardrails
+from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse, guardrails, srm
 from abacus.stats.ratio import RatioSums, linearized
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store
@@ -355,12 +355,17 @@ class PageSums:
 
     def __init__(self, variant_keys: list[str], metrics: list[MetricSpec]) -> None:
         self.exposures: Counter[str] = Counter()
+        self.exposures_by_day: dict[str, Counter[str]] = {}  # first exposures per UTC day and variant
         self.metrics = [_Sums(variant_keys, metric.cap) for metric in components(metrics)]
         self.ratios = _ratio_positions(metrics)  # (numerator, denominator) component indexes
         self.ratio_cross = [dict.fromkeys(variant_keys, 0.0) for _ in self.ratios]
 
-    def add_user(self, variant: str, computed: UserValues, with_covariate: bool) -> None:
+    def add_user(
+        self, variant: str, computed: UserValues, with_covariate: bool, exposed_at: datetime | None = None
+    ) -> None:
         self.exposures[variant] += 1
+        if exposed_at is not None:
+            self.exposures_by_day.setdefault(exposed_at.astimezone(UTC).date().isoformat(), Counter())[variant] += 1
         counted = [
             self.metrics[index].add(variant, value, computed.pre_values[index] if with_covariate else None)
             for index, value in enumerate(computed.values)
@@ -370,6 +375,8 @@ class PageSums:
 
     def merge(self, other: "PageSums") -> None:
         self.exposures.update(other.exposures)
+        for day, counts in other.exposures_by_day.items():
+            self.exposures_by_day.setdefault(day, Counter()).update(counts)
         for mine, theirs in zip(self.metrics, other.metrics, strict=True):
             mine.merge(theirs)
         for my_cross, their_cross in zip(self.ratio_cross, other.ratio_cross, strict=True):
@@ -381,6 +388,7 @@ class PageSums:
         histograms = sum(len(sums.histograms) for sums in self.metrics if sums.histograms is not None)
         bins_each = max(capping.MIN_BINS, capping.PAGE_BINS // max(1, histograms))
         stored = {"exposures": dict(self.exposures), "metrics": [sums.to_json(bins_each) for sums in self.metrics]}
+        stored["exposures_by_day"] = {day: dict(counts) for day, counts in self.exposures_by_day.items()}
         if self.ratios:
             stored["ratio_cross"] = self.ratio_cross
         return stored
@@ -389,6 +397,10 @@ class PageSums:
     def from_json(cls, stored: dict[str, Any]) -> "PageSums":
         sums = cls([], [])
         sums.exposures = Counter({variant: int(count) for variant, count in stored["exposures"].items()})
+        sums.exposures_by_day = {  # pages stored before exposures were counted by day have none
+            day: Counter({variant: int(count) for variant, count in counts.items()})
+            for day, counts in stored.get("exposures_by_day", {}).items()
+        }
         sums.metrics = [_Sums.from_json(metric) for metric in stored["metrics"]]
         sums.ratio_cross = [
             {variant: float(total) for variant, total in cross.items()} for cross in stored.get("ratio_cross", [])
@@ -502,7 +514,7 @@ def users_sums(
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
         all_values = pool.map(lambda user: user_values(run, user, cast(datetime, user.exposed_at)), counted)
         for user, computed in zip(counted, all_values, strict=True):
-            sums.add_user(user.variant, computed, bool(pre_days))
+            sums.add_user(user.variant, computed, bool(pre_days), user.exposed_at)
     return sums
 
 
@@ -592,11 +604,7 @@ def analyse_and_store(
         if (ratio := sums.ratio_totals(metrics, index, [v.key for v in spec.variants])) is not None:
             metric_analysis["ratio"] = ratio
         analyses.append(metric_analysis)
-    secondary_end = 1 + len(spec.secondary_metrics)
-    primary_and_secondary = cast(SnapshotAnalysis, {**analyses[0], "secondary_metrics": analyses[1:secondary_end]})
-    if spec.guardrail_metrics:
-        guarded = _with_guardrails(primary_and_secondary, spec.guardrail_metrics, analyses[secondary_end:])
-        primary_and_secondary = guarded
+    primary_and_secondary = _snapshot_analysis(spec, analyses, sums)
     snapshot = SnapshotItem(
         experiment_id,
         date,
@@ -633,6 +641,20 @@ def _observed_control(metric: MetricSpec, variants: list[VariantData]) -> plans.
         return plans.Baseline(rate, math.sqrt(rate * (1 - rate)))
     mean = control.sum / n
     return plans.Baseline(mean, math.sqrt(max(0.0, (control.sum_squares - control.sum * mean) / (n - 1))))
+
+
+def _snapshot_analysis(spec: ExperimentFields, analyses: list[MetricAnalysis], sums: PageSums) -> SnapshotAnalysis:
+    """The primary metric's analysis with the others beside it, the verdict held back by any
+    guardrail the winner harms, and the exposures per day with their sample ratio checks."""
+    secondary_end = 1 + len(spec.secondary_metrics)
+    snapshot = cast(SnapshotAnalysis, {**analyses[0], "secondary_metrics": analyses[1:secondary_end]})
+    if spec.guardrail_metrics:
+        snapshot = _with_guardrails(snapshot, spec.guardrail_metrics, analyses[secondary_end:])
+    if sums.exposures_by_day:
+        variant_keys = [v.key for v in spec.variants]
+        days = [(day, [counts[key] for key in variant_keys]) for day, counts in sorted(sums.exposures_by_day.items())]
+        snapshot["exposures_by_day"] = srm.by_day(days, [float(v.weight) for v in spec.variants])
+    return snapshot
 
 
 def _with_guardrails(

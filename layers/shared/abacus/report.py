@@ -185,6 +185,23 @@ def filters_text(metric: Mapping[str, Any]) -> str:
     return f" where {' and '.join(conditions)}" if conditions else ""
 
 
+def daily_srm_sentence(snapshot: SnapshotAnalysis) -> str | None:
+    """Where in time the exposures stop fitting the weights: the first day whose own check fails."""
+    daily = snapshot.get("exposures_by_day")
+    if daily is None:
+        return None
+    days = daily["days"]
+    first = daily["first_mismatch"]
+    if first is None:
+        return f"By day of first exposure ({len(days)} days): no day's exposures mismatch the weights."
+    day = next(d for d in days if d["date"] == first)
+    counts = ", ".join(str(count) for count in day["exposures"])
+    return (
+        f"By day of first exposure: the first mismatch is on {first} (exposures {counts}; "
+        f"p = {day['p_value']:.2g} < {daily['threshold']:.2g}, the threshold shared over {len(days)} days)."
+    )
+
+
 def cap_sentence(analysis: MetricAnalysis) -> str | None:
     """What a capped metric's cap was and whom it lowered, in words (None: not capped)."""
     cap = analysis.get("cap")
@@ -245,6 +262,7 @@ def text(snapshot: Snapshot, experiment: str) -> str:
     ]
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
+    lines += [sentence] if (sentence := daily_srm_sentence(snapshot)) else []
     lines.append(verdict_sentence(snapshot))
     lines += snapshot.get("explanation", [])
     lines += [sentence] if (sentence := cap_sentence(snapshot)) else []
@@ -472,6 +490,7 @@ def _results_body(history: list[Snapshot]) -> str:
         f"<p>Data up to {html.escape(latest['date'])}; metric {_metric_html(metric)}; "
         f"{html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
+        + (f'<p class="srm-by-day">{html.escape(daily)}</p>' if (daily := daily_srm_sentence(latest)) else "")
         + _cap_paragraph(latest)
         + _html_table(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)

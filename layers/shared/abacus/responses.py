@@ -187,6 +187,12 @@ class Results(Open):
         default=None, description="a ratio primary metric's sums of numerators and denominators per variant"
     )
     secondary_metrics: list[Analysis] | None = None
+    exposures_by_day: Open | None = Field(
+        default=None,
+        description="{days: [{date, exposures (per variant, in the variants' order), p_value, mismatch}], "
+        "first_mismatch, threshold}: the sample ratio check per day of first exposure, at a threshold "
+        "shared over the days",
+    )
     guardrail_metrics: list[Analysis] | None = Field(
         default=None, description="each guardrail's analysis: a treatment harming one is never shipped (held_back)"
     )

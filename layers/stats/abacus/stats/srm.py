@@ -7,7 +7,7 @@ while a broken split (a bug in assignment or in exposure logging) is caught with
 
 from scipy.special import chdtrc
 
-from abacus.documents import SampleRatioCheck
+from abacus.documents import DailySampleRatio, DayOfExposures, SampleRatioCheck
 
 THRESHOLD = 0.001
 
@@ -28,3 +28,19 @@ def sample_ratio_mismatch(exposures: list[int], weights: list[float]) -> SampleR
     statistic = sum((observed - expected) ** 2 / expected for observed, expected in cells)
     p_value = float(chdtrc(len(cells) - 1, statistic))
     return {"p_value": p_value, "mismatch": p_value < THRESHOLD}
+
+
+def by_day(days: list[tuple[str, list[int]]], weights: list[float]) -> DailySampleRatio:
+    """The check run on each day's first exposures, to locate a mismatch in time: the first day
+    whose p-value is below THRESHOLD / days (Bonferroni over the days, so that a healthy
+    experiment running many days is still flagged about once in a thousand)."""
+    threshold = THRESHOLD / max(1, len(days))
+    checked: list[DayOfExposures] = []
+    first: str | None = None
+    for date, exposures in days:
+        check = sample_ratio_mismatch(exposures, weights)
+        mismatch = check["p_value"] < threshold
+        checked.append({"date": date, "exposures": exposures, "p_value": check["p_value"], "mismatch": mismatch})
+        if mismatch and first is None:
+            first = date
+    return {"days": checked, "first_mismatch": first, "threshold": threshold}
