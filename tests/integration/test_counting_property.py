@@ -1,7 +1,7 @@
 """The nightly counting against a brute-force recount, over generated histories (Hypothesis):
 exposures reported late (up to 30 h), more than once, before the launch or after a stop, events
 late (up to 100 h) and before the exposure (CUPED's window), with properties a metric's filters
-test and values its caps lower, events resent with their uuid and
+test and values its caps lower, a funnel's steps in and out of order, events resent with their uuid and
 other content, a QA override user, nightly runs, runs that fail before their snapshot is
 written, recomputes now and reruns for past days, a stop, in any interleaving. Every snapshot
 written must count exactly what was received before it was computed; a rerun of a day before the
@@ -81,6 +81,26 @@ SPEC = {
         },
     ],
 }
+# The guardrail: a funnel of these steps ((event, whether an event takes the step by its
+# properties)), in order within FUNNEL_DAYS of the exposure.
+FUNNEL = [
+    ("view", lambda properties: "/pricing" in str(properties.get("path", "")).lower()),
+    ("buy", lambda properties: True),
+    ("view", lambda properties: True),
+]
+FUNNEL_DAYS = 4
+SPEC["guardrail_metrics"] = [
+    {
+        "kind": "funnel",
+        "steps": [
+            {"event": "view", "filters": [{"property": "path", "operator": "contains", "value": "/pricing"}]},
+            {"event": "buy"},
+            {"event": "view"},
+        ],
+        "window_days": FUNNEL_DAYS,
+        "margin": 0.05,
+    }
+]
 HOURS = st.floats(min_value=0, max_value=1, allow_nan=False)
 _SERIALS = itertools.count()
 
@@ -183,8 +203,24 @@ def user_values(
     sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None, metrics: list = METRICS
 ) -> list[tuple[str, list[tuple[float, float]]]]:
     """Each counted user's variant and, per metric, (value, pre-exposure value), uncapped."""
-    arrived = [s for s in sent if s.received <= now and not _duplicate(s, now)]
     counted = []
+    for variant, exposed, received in _exposed_users(sent, now, cutoff, stopped):
+        values = []
+        for event, kind, days, counts, _ in metrics:
+            mine = [s for s in received if s.name == event and counts(s.properties)]
+            inside = [s for s in mine if exposed <= s.at < min(exposed + timedelta(days=days), cutoff)]
+            before = [s for s in mine if exposed - PRE <= s.at < exposed]
+            values.append((_value(kind, inside), _value(kind, before)))
+        counted.append((variant, values))
+    return counted
+
+
+def _exposed_users(
+    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None
+) -> list[tuple[str, datetime, list[Sent]]]:
+    """Each counted user's variant, first exposure, and the events received from them by `now`."""
+    arrived = [s for s in sent if s.received <= now and not _duplicate(s, now)]
+    exposed_users = []
     for user in {s.user for s in arrived} - {"qa"}:  # the override user is never exposed
         reports = [
             s for s in arrived
@@ -194,16 +230,46 @@ def user_values(
             continue
         exposed = min(s.at for s in reports)
         variant = min(reports, key=lambda s: s.received).properties["variant"]
-        if exposed >= cutoff:
-            continue
-        values = []
-        for event, kind, days, counts, _ in metrics:
-            mine = [s for s in arrived if s.user == user and s.name == event and counts(s.properties)]
-            inside = [s for s in mine if exposed <= s.at < min(exposed + timedelta(days=days), cutoff)]
-            before = [s for s in mine if exposed - PRE <= s.at < exposed]
-            values.append((_value(kind, inside), _value(kind, before)))
-        counted.append((variant, values))
-    return counted
+        if exposed < cutoff:
+            exposed_users.append((variant, exposed, [s for s in arrived if s.user == user]))
+    return exposed_users
+
+
+def did_in_order(steps: list, events: list[Sent]) -> bool:
+    """Brute force: some choice of distinct events, one a step, takes the steps in time order."""
+    return any(
+        all(counts(s.properties) and s.name == event for (event, counts), s in zip(steps, chosen, strict=True))
+        and all(earlier.at <= later.at for earlier, later in itertools.pairwise(chosen))
+        for chosen in itertools.permutations(events, len(steps))
+    )
+
+
+def funnel_recount(sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None) -> dict:
+    """Per variant and step, the users who got that far; and the last step's [exposures,
+    conversions, pre-exposure conversions] (a pre-exposure value: the funnel done before)."""
+    steps = {v: [0] * len(FUNNEL) for v in ("control", "b")}
+    last = {v: [0, 0, 0] for v in ("control", "b")}
+    for variant, exposed, mine in _exposed_users(sent, now, cutoff, stopped):
+        inside = [s for s in mine if exposed <= s.at < min(exposed + timedelta(days=FUNNEL_DAYS), cutoff)]
+        before = [s for s in mine if exposed - PRE <= s.at < exposed]
+        for reached in range(1, len(FUNNEL) + 1):
+            steps[variant][reached - 1] += did_in_order(FUNNEL[:reached], inside)
+        last[variant][0] += 1
+        last[variant][1] += did_in_order(FUNNEL, inside)
+        last[variant][2] += did_in_order(FUNNEL, before)
+    return {"steps": steps, "last": last}
+
+
+def check_funnel(funnel: Any, expected: dict, what: str) -> None:
+    for variant, reached in expected["steps"].items():
+        assert [step["conversions"][variant] for step in funnel["funnel_steps"]] == reached, (what, "funnel", variant)
+        row = next(row for row in funnel["variants"] if row["key"] == variant)
+        exposures, conversions, pre = expected["last"][variant]
+        assert [row["exposures"], row["conversions"], row.get("pre_sum", 0.0)] == [exposures, conversions, pre], (
+            what,
+            "funnel's last step",
+            variant,
+        )
 
 
 def ratio_recount(sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None) -> dict:
@@ -248,6 +314,7 @@ def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datet
     metrics: list[Any] = [snapshot_analysis, *snapshot_analysis["secondary_metrics"]]
     metrics, ratio = metrics[:-1], metrics[-1]
     check_ratio(ratio, ratio_recount(sent, now, cutoff, stopped), what)
+    check_funnel(snapshot_analysis["guardrail_metrics"][0], funnel_recount(sent, now, cutoff, stopped), what)
     caps = [metric.get("cap", {}).get("value") for metric in metrics]
     for index, (*_, cap) in enumerate(METRICS):
         if isinstance(cap, tuple):  # the snapshot's percentile cap: a value within 2% of numpy's

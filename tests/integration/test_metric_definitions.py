@@ -7,7 +7,7 @@ import hashlib
 import json
 import random
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import boto3
 import numpy as np
@@ -431,3 +431,130 @@ def test_exposures_by_day_locate_a_broken_split_in_time(project):
     assert snapshot["srm"]["mismatch"], "the whole experiment's check fails too"
     text = report.text(snapshot, "daily")
     assert "By day of first exposure: the first mismatch is on 2026-11-02 (exposures 50, 150;" in text, text
+
+
+CHECKOUT_STEPS: list[dict] = [
+    {"event": "view_cart"},
+    {"event": "start_checkout", "filters": [{"property": "plan", "operator": "eq", "value": "pro"}]},
+    {"event": "purchase"},
+]
+CHECKOUT_FUNNEL = {"kind": "funnel", "steps": CHECKOUT_STEPS, "window_days": 7}
+
+
+@pytest.mark.parametrize(
+    ("metric", "field", "words"),
+    [
+        ({**CHECKOUT_FUNNEL, "steps": [{"event": "view_cart"}]}, "primary_metric.steps", "at least 2"),
+        ({**CHECKOUT_FUNNEL, "steps": [{"event": "view_cart"}] * 6}, "primary_metric.steps", "at most 5"),
+        ({"kind": "funnel"}, "primary_metric", "a funnel metric takes steps"),
+        ({**CHECKOUT_FUNNEL, "event": "purchase"}, "primary_metric", "a funnel takes no event"),
+        ({**CHECKOUT_FUNNEL, "cap": {"value": 3}}, "primary_metric", "a funnel takes no cap"),
+        (
+            {**CHECKOUT_FUNNEL, "filters": [{"property": "plan", "operator": "is_set"}]},
+            "primary_metric",
+            "give each step its event and filters",
+        ),
+        (
+            {"event": "purchase", "steps": CHECKOUT_FUNNEL["steps"]},
+            "primary_metric",
+            "only a funnel metric takes steps",
+        ),
+        ({**CHECKOUT_FUNNEL, "steps": [{"event": "a"}, {"event": ""}]}, "primary_metric.steps[1].event", "at least 1"),
+        (
+            {
+                **CHECKOUT_FUNNEL,
+                "steps": [
+                    {"event": "a"},
+                    {"event": "b", "filters": [{"property": "$feature/x", "operator": "is_set"}]},
+                ],
+            },
+            "primary_metric.steps[1].filters[0].property",
+            "never match",
+        ),
+        ({**CHECKOUT_FUNNEL, "steps": [{"event": "a"}, {"name": "b"}]}, "primary_metric.steps[1].event", "required"),
+    ],
+)
+def test_a_bad_funnel_is_422_naming_it(project, metric, field, words):
+    messages = errors_of({"key": "bad", "primary_metric": metric})
+    assert field in messages and words in messages[field], messages
+
+
+def test_a_funnel_counts_users_who_did_its_steps_in_order_within_the_window(project):
+    """Each user's events after their exposure at 01:00 (minutes after it), and how far they got:
+    steps done out of order, a step that fails its filter, a last step after the 7-day window, and
+    events that arrive late and out of the order they happened in all count as the steps say."""
+    spec = {
+        "key": "checkout",
+        "name": "Checkout",
+        "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+        "primary_metric": CHECKOUT_FUNNEL,
+    }
+    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    experiments.apply("test", "checkout", "launch", START)
+    exposed = START + timedelta(hours=1)
+    pro = {"plan": "pro"}
+    # user: (variant, [(event, minutes after exposure, properties)], steps reached)
+    users = {
+        "all-in-order": ("control", [("view_cart", 1, {}), ("start_checkout", 2, pro), ("purchase", 3, {})], 3),
+        "same-minute": ("control", [("purchase", 5, {}), ("start_checkout", 5, pro), ("view_cart", 5, {})], 3),
+        "paid-first": ("control", [("purchase", 1, {}), ("view_cart", 2, {}), ("start_checkout", 3, pro)], 2),
+        "free-plan": (
+            "control",
+            [("view_cart", 1, {}), ("start_checkout", 2, {"plan": "free"}), ("purchase", 3, {})],
+            1,
+        ),
+        "before-exposure": ("b", [("view_cart", -5, {}), ("start_checkout", 2, pro), ("purchase", 3, {})], 0),
+        "too-late": ("b", [("view_cart", 1, {}), ("start_checkout", 2, pro), ("purchase", 8 * 24 * 60, {})], 2),
+        "twice-round": (
+            "b",
+            [
+                ("start_checkout", 1, pro),
+                ("view_cart", 2, {}),
+                ("purchase", 3, {}),
+                ("start_checkout", 4, pro),
+                ("purchase", 5, {}),
+            ],
+            3,
+        ),
+    }
+    sent: list[object] = []
+    for user, (variant, steps, _) in users.items():
+        sent.append(_event("$exposure", user, exposed, {"experiment": "checkout", "variant": variant}))
+        # Sent last event first: the order events arrive in is not the order they happened in.
+        sent += [_event(name, user, exposed + timedelta(minutes=m), props) for name, m, props in reversed(steps)]
+    first_half, second_half = sent[: len(sent) // 2], sent[len(sent) // 2 :]
+    assert ingestion.ingest("test", second_half, exposed + timedelta(days=8, hours=1))["rejected"] == []
+    assert ingestion.ingest("test", first_half, exposed + timedelta(days=9))["rejected"] == []  # the day after
+    snapshot = ready(results.recompute("test", "checkout", START + timedelta(days=10), send=nightly_runs.work_here))
+    expected = {
+        variant: [sum(1 for v, _, reached in users.values() if v == variant and reached >= step) for step in (1, 2, 3)]
+        for variant in ("control", "b")
+    }
+    assert expected == {"control": [4, 3, 2], "b": [2, 2, 1]}
+    got = {variant: [step["conversions"][variant] for step in snapshot["funnel_steps"]] for variant in expected}
+    assert got == expected, snapshot["funnel_steps"]
+    assert [step["event"] for step in snapshot["funnel_steps"]] == ["view_cart", "start_checkout", "purchase"]
+    assert snapshot["funnel_steps"][1]["filters"] == [{"property": "plan", "operator": "eq", "value": "pro"}]
+    rows = {row["key"]: row for row in snapshot["variants"]}
+    assert snapshot["kind"] == "conversion", "the test is on the last step's conversion rate"
+    assert (rows["control"]["exposures"], rows["control"]["conversions"]) == (4, 2)
+    assert (rows["b"]["exposures"], rows["b"]["conversions"]) == (3, 1)
+    text = report.text(snapshot, "checkout")
+    assert 'funnel view_cart → start_checkout where plan = "pro" → purchase, in order within 7 days' in text, text
+    assert "3. purchase" in text and "2 (50.00%)" in text and "1 (33.33%)" in text, text
+    status, got_api = answer(
+        invoke("ResultsFunction", sample_event("get_results", path="/experiments/checkout/results"))
+    )
+    assert status == 200 and got_api["funnel_steps"][2]["conversions"] == {"control": 2, "b": 1}, got_api
+    page = report.page(cast(Any, {"key": "checkout", "name": "Checkout"}), [snapshot])
+    assert '<table class="funnel">' in page and "start_checkout where plan = &quot;pro&quot;" in page
+
+
+def test_a_funnels_steps_change_its_stored_values_fingerprint():
+    """Values stored for a funnel are reused only for the same steps in the same order."""
+    funnel = MetricSpec.model_validate(CHECKOUT_FUNNEL)
+    reordered = MetricSpec.model_validate({**CHECKOUT_FUNNEL, "steps": CHECKOUT_STEPS[::-1]})
+    longer = MetricSpec.model_validate({**CHECKOUT_FUNNEL, "steps": [*CHECKOUT_STEPS, {"event": "repeat"}]})
+    keys_ = {nightly.metrics_key([m]) for m in (funnel, reordered, longer)}
+    assert len(keys_) == 3
+    assert [len(part.steps or []) for part in funnel.components()] == [1, 2, 3]

@@ -16,14 +16,15 @@ Design = Literal["fixed", "spending", "msprt"]
 class MetricJson(TypedDict):
     """schemas.MetricSpec as JSON (a snapshot's copy leaves out the fields that are null)."""
 
-    event: NotRequired[str]  # all but a ratio
-    kind: Literal["conversion", "count", "sum", "ratio"]
+    event: NotRequired[str]  # all but a ratio and a funnel
+    kind: Literal["conversion", "count", "sum", "ratio", "funnel"]
     property: NotRequired[str | None]
     window_days: int
     filters: NotRequired[list[dict[str, Json]]]  # schemas.EventFilter; a snapshot's copy leaves out []
     cap: NotRequired[dict[str, float] | None]  # schemas.Cap
     numerator: NotRequired["MetricJson"]  # a ratio's
     denominator: NotRequired["MetricJson"]
+    steps: NotRequired[list[dict[str, Json]]]  # a funnel's: schemas.FunnelStep
     baseline: NotRequired[float | None]
     baseline_mean: NotRequired[float | None]
     baseline_sd: NotRequired[float | None]
@@ -112,6 +113,14 @@ class CapReport(TypedDict):
     users_capped: dict[str, int]
 
 
+class FunnelStepCounts(TypedDict):
+    """A funnel's step and, per variant, the users who did it and every step before it in order."""
+
+    event: str
+    filters: NotRequired[list[dict[str, Json]]]
+    conversions: dict[str, int]
+
+
 class RatioTotals(TypedDict):
     """A ratio metric's variant: the sums of its users' numerators and denominators."""
 
@@ -147,11 +156,12 @@ class GuardrailResult(TypedDict):
 
 class MetricAnalysis(Analysis):
     """An analysis with the metric it is of (and, for a capped metric, its cap as applied; for a
-    ratio, each variant's numerator and denominator)."""
+    ratio, each variant's numerator and denominator; for a funnel, each step's conversions)."""
 
     metric: MetricJson
     cap: NotRequired[CapReport]
     ratio: NotRequired[dict[str, RatioTotals]]
+    funnel_steps: NotRequired[list[FunnelStepCounts]]  # a funnel's, first step first
     guardrail: NotRequired[GuardrailResult]  # a guardrail metric's
 
 

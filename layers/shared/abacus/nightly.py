@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, cast
 from abacus import capping, experiments, keys, lifecycle, numbers, plans, retention, targeting
 from abacus.documents import (
     CapReport,
+    FunnelStepCounts,
     MetricAnalysis,
     MetricJson,
     RatioTotals,
@@ -25,7 +26,7 @@ from abacus.documents import (
     VariantAnalysis,
 )
 from abacus.exposures import refusal
-from abacus.schemas import CONTROL, Cap, ExperimentFields, GuardrailSpec, MetricSpec, components
+from abacus.schemas import CONTROL, Cap, ExperimentFields, FunnelStep, GuardrailSpec, MetricSpec, components
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse, guardrails, srm
 from abacus.stats.ratio import RatioSums, linearized
 from abacus.storage import assignments, events
@@ -36,6 +37,8 @@ from abacus.storage.events import EventItem, user_events
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
 
+# Metric kinds whose per-user value is 0 or 1: they are analysed as conversion rates.
+CONVERTED = ("conversion", "funnel")
 # Events received this long before the last run are looked at again: an ingest request stamps its
 # receipt time before its write lands, and the index lags the table by a moment.
 RECEIPT_MARGIN = timedelta(minutes=10)
@@ -61,18 +64,28 @@ def cutoff_of_date(date: str) -> datetime:
     return datetime.combine(datetime.fromisoformat(date).date() + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def _counts(metric: MetricSpec, event: EventItem) -> bool:
-    """Whether the metric counts this event: its name, and its properties meet the filters."""
-    return event.event == metric.event and (
-        not metric.filters or targeting.all_hold(metric.filters, event.event_properties())
+def _matches(wanted: MetricSpec | FunnelStep, event: EventItem) -> bool:
+    """Whether the event is the one a metric or a funnel's step names, and meets its filters."""
+    return event.event == wanted.event and (
+        not wanted.filters or targeting.all_hold(wanted.filters, event.event_properties())
     )
 
 
+def _counts(metric: MetricSpec, event: EventItem) -> bool:
+    """Whether the metric counts this event (a funnel: any of its steps)."""
+    if metric.steps is not None:
+        return any(_matches(step, event) for step in metric.steps)
+    return _matches(metric, event)
+
+
 def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, end: datetime) -> float:
-    """One user's value of a metric from their events: did it (1/0), how many times, or the sum."""
+    """One user's value of a metric from their events: did it (1/0), did every step in order
+    (1/0), how many times, or the sum."""
     matching = [e for e in events if start <= e.timestamp < end and _counts(metric, e)]
     if metric.kind == "conversion":
         return 1.0 if matching else 0.0
+    if metric.steps is not None:
+        return 1.0 if _did_in_order(metric.steps, matching) else 0.0
     if metric.kind == "count":
         return float(len(matching))
     total = 0.0
@@ -81,6 +94,23 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
         if numbers.summable(value):  # a number, within the bound (numbers.py says why)
             total += value
     return total
+
+
+def _did_in_order(steps: list[FunnelStep], events: list[EventItem]) -> bool:
+    """Whether the events hold the steps in order, each step a different event at the same time as
+    the one before or later. Matching each step to the earliest event that can take it leaves the
+    most events for the steps after it, so it finds the steps whenever they are there; events with
+    the same time are tried together, so that the order they were stored in does not matter."""
+    reached = 0
+    by_time: dict[datetime, list[EventItem]] = {}
+    for event in events:
+        by_time.setdefault(event.timestamp, []).append(event)
+    for moment in sorted(by_time):
+        unused = list(by_time[moment])
+        while reached < len(steps) and (taken := next((e for e in unused if _matches(steps[reached], e)), None)):
+            unused.remove(taken)
+            reached += 1
+    return reached == len(steps)
 
 
 def metrics_key(metrics: list[MetricSpec], pre_days: int = 0) -> str:
@@ -98,6 +128,8 @@ def _definition(metric: MetricSpec) -> dict[str, Any]:
     definition = metric.model_dump(mode="json", include={"event", "kind", "property", "window_days"})
     if metric.filters:
         definition["filters"] = [f.model_dump(mode="json") for f in metric.filters]
+    if metric.steps is not None:
+        definition["steps"] = [step.model_dump(mode="json") for step in metric.steps]
     return definition
 
 
@@ -129,7 +161,7 @@ def _values_are_current(
 
 
 def _converted_in_every_metric(metrics: list[MetricSpec], values: list[float]) -> bool:
-    return all(metric.kind == "conversion" and value == 1.0 for metric, value in zip(metrics, values, strict=True))
+    return all(metric.kind in CONVERTED and value == 1.0 for metric, value in zip(metrics, values, strict=True))
 
 
 class UserValues(NamedTuple):
@@ -178,7 +210,7 @@ def user_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> UserVal
     pre_start = exposed_at - timedelta(days=run.pre_days)
     start = pre_start if run.pre_days and final.pre_values is None else exposed_at
     retention.check_kept(start, run.now)
-    names = sorted({metric.event for metric in run.metrics if metric.event is not None})
+    names = sorted({name for metric in run.metrics for name in metric.event_names()})
     events = list(user_events(keys.user_id(run.project_id, user.distinct_id), names, start))
     values: list[float] = []
     pending = False
@@ -246,7 +278,7 @@ def active_users(
     shards that can hold them."""
     if since is None:
         return set()
-    names = {metric.event for metric in components(metrics)}
+    names = {name for metric in metrics for name in metric.event_names()}
     index, count = shard
     received = events.received_between(project_id, since - RECEIPT_MARGIN, now, user_shard=shard)
     return {
@@ -332,7 +364,7 @@ class _Sums:
         pre_sum = self.pre.get(variant, 0.0) if with_covariate else None
         pre_squares = self.pre_squares.get(variant, 0.0) if with_covariate else None
         cross = self.cross.get(variant, 0.0) if with_covariate else None
-        if metric.kind == "conversion":
+        if metric.kind in CONVERTED:
             conversions = round(self.values.get(variant, 0.0))
             return VariantData(variant, exposures, conversions, 0.0, 0.0, pre_sum, pre_squares, cross)
         values, squares = self.values.get(variant, 0.0), self.squares.get(variant, 0.0)
@@ -413,7 +445,7 @@ class PageSums:
         analysed = []
         for metric, (first, ratio) in zip(metrics, _positions(metrics), strict=True):
             if ratio is None:
-                sums = self.metrics[first]
+                sums = self.metrics[first + len(metric.components()) - 1]  # a funnel's: its last step
                 cap = sums.percentile_cap(metric)
                 exposures = self.exposures
                 analysed.append([sums.variant_data(metric, v, exposures[v], bool(pre_days), cap) for v in variant_keys])
@@ -442,6 +474,18 @@ class PageSums:
             return None
         totals = {v: self.ratio_sums(first, ratio, v) for v in variant_keys}
         return {v: {"numerator": t.numerator, "denominator": t.denominator} for v, t in totals.items()}
+
+    def funnel_steps(self, metrics: list[MetricSpec], index: int, variant_keys: list[str]) -> list[FunnelStepCounts]:
+        """A funnel metric's users per variant who got as far as each step ([]: not a funnel)."""
+        metric = metrics[index]
+        first = _positions(metrics)[index][0]
+        return [
+            {
+                **cast(FunnelStepCounts, step.model_dump(mode="json", exclude_defaults=True)),
+                "conversions": {v: round(self.metrics[first + reached].values.get(v, 0.0)) for v in variant_keys},
+            }
+            for reached, step in enumerate(metric.steps or [])
+        ]
 
     def cap_report(self, metrics: list[MetricSpec], index: int, variant_keys: list[str]) -> CapReport | None:
         """What the `index`-th metric's cap was and whom it lowered (None: the metric has no cap)."""
@@ -593,7 +637,7 @@ def analyse_and_store(
             # A ratio's variant without a denominator yet counts no exposure: the check counts users.
             srm_exposures=[sums.exposures[v.key] for v in spec.variants] if metric.kind == "ratio" else None,
         )
-        analysis = analyse(CONVERSION if metric.kind == "conversion" else MEAN, variants, settings)
+        analysis = analyse(CONVERSION if metric.kind in CONVERTED else MEAN, variants, settings)
         # pydantic's JSON dump is untyped: MetricJson is its shape.
         metric_json = cast(MetricJson, metric.model_dump(mode="json", exclude_none=True))
         if not metric.filters:
@@ -603,6 +647,8 @@ def analyse_and_store(
             metric_analysis["cap"] = cap
         if (ratio := sums.ratio_totals(metrics, index, [v.key for v in spec.variants])) is not None:
             metric_analysis["ratio"] = ratio
+        if steps := sums.funnel_steps(metrics, index, [v.key for v in spec.variants]):
+            metric_analysis["funnel_steps"] = steps
         analyses.append(metric_analysis)
     primary_and_secondary = _snapshot_analysis(spec, analyses, sums)
     snapshot = SnapshotItem(
@@ -636,7 +682,7 @@ def _observed_control(metric: MetricSpec, variants: list[VariantData]) -> plans.
     n = control.exposures
     if n < 2:
         return None
-    if metric.kind == "conversion":
+    if metric.kind in CONVERTED:
         rate = control.conversions / n
         return plans.Baseline(rate, math.sqrt(rate * (1 - rate)))
     mean = control.sum / n
@@ -679,7 +725,7 @@ def _harm_words(spec: GuardrailSpec, row: VariantAnalysis) -> str:
     +19.0%], beyond its 2% margin"."""
     lift = row.get("lift")
     low, high = (lift["relative_ci"] if lift else None) or (0.0, 0.0)
-    name = f"{spec.event} ({spec.kind})" if spec.kind != "ratio" else "a ratio guardrail"
+    name = f"{spec.event} ({spec.kind})" if spec.kind not in ("ratio", "funnel") else f"a {spec.kind} guardrail"
     change = (lift["relative"] if lift else None) or 0.0
     return f"guardrail {name} {change:+.1%} [{low:+.1%}, {high:+.1%}], beyond its {spec.margin:.0%} margin"
 

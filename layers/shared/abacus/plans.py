@@ -31,7 +31,7 @@ def fixed_horizon_exposures(metric: MetricSpec, mde: float, variants: int, obser
     """Exposures per variant a fixed-horizon test needs, from the metric's planning baseline or
     else the control's observed one; None when neither is known or neither can be planned from."""
     try:
-        if metric.kind == "conversion":
+        if metric.kind in ("conversion", "funnel"):  # a funnel's value is 0 or 1, like a conversion
             rate = metric.baseline or (observed.mean if observed else None)
             if rate is None:
                 return None

@@ -234,17 +234,70 @@ def ratio_text(metric: Mapping[str, Any]) -> str:
     return f"ratio of {part(metric.get('numerator') or {})} to {part(metric.get('denominator') or {})}"
 
 
+def funnel_text(metric: Mapping[str, Any]) -> str:
+    """A funnel metric in words: "funnel view_cart → checkout → purchase, in order within 7 days"."""
+    steps = " → ".join(f"{step.get('event')}{filters_text(step)}" for step in metric.get("steps") or [])
+    return f"funnel {steps}, in order within {metric.get('window_days')} days"
+
+
+def funnel_rows(analysis: MetricAnalysis) -> list[list[str]]:
+    """A funnel's table: a header of variants, then per step the users per variant who got that far
+    and their share of the variant's exposures ([]: not a funnel)."""
+    steps = analysis.get("funnel_steps")
+    if not steps:
+        return []
+    exposures = {row["key"]: row["exposures"] for row in analysis["variants"]}
+    header = ["step", *exposures]
+    return [header] + [
+        [
+            f"{number}. {step['event']}{filters_text(step)}",
+            *(_count_and_share(step["conversions"].get(v, 0), n) for v, n in exposures.items()),
+        ]
+        for number, step in enumerate(steps, start=1)
+    ]
+
+
+def _count_and_share(part: int, whole: int) -> str:
+    return f"{part:,} ({_percent(part / whole if whole else None)})"
+
+
+def _funnel_lines(analysis: MetricAnalysis) -> list[str]:
+    table = funnel_rows(analysis)
+    if not table:
+        return []
+    width = max(len(row[0]) for row in table) + 2
+    lines = ["".join([row[0].ljust(width), *(cell.rjust(22) for cell in row[1:])]) for row in table]
+    return ["Users who got as far as each step (the test is on the last):", *lines]
+
+
+def _funnel_html(analysis: MetricAnalysis) -> str:
+    table = funnel_rows(analysis)
+    if not table:
+        return ""
+    header, *body = table
+    return (
+        '<table class="funnel"><caption>Users who got as far as each step (the test is on the last)</caption>'
+        "<thead><tr>"
+        + "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in body)
+        + "</tbody></table>"
+    )
+
+
 def _metric_title(analysis: MetricAnalysis) -> str:
     metric = analysis["metric"]
-    if metric["kind"] == "ratio":
-        return f"Secondary metric: {ratio_text(metric)}"
+    if metric["kind"] in ("ratio", "funnel"):
+        return f"Secondary metric: {_metric_words(metric)}"
     return f"Secondary metric: {metric.get('event')} ({metric['kind']}){filters_text(metric)}"
 
 
 def _metric_words(metric: Mapping[str, Any]) -> str:
-    """The primary metric as the report's first line names it."""
+    """The primary metric as the report's first line names it: "purchase, count", a ratio, a funnel."""
     if metric.get("kind") == "ratio":
         return ratio_text(metric)
+    if metric.get("kind") == "funnel":
+        return funnel_text(metric)
     return f"{metric.get('event', '?')}, {metric.get('kind', '')}{filters_text(metric)}"
 
 
@@ -266,15 +319,18 @@ def text(snapshot: Snapshot, experiment: str) -> str:
     lines.append(verdict_sentence(snapshot))
     lines += snapshot.get("explanation", [])
     lines += [sentence] if (sentence := cap_sentence(snapshot)) else []
+    lines += _funnel_lines(snapshot)
     secondary = snapshot.get("secondary_metrics", [])
     if secondary:
         lines += ["", secondary_note(snapshot)]
     for analysis in secondary:
         lines += ["", _metric_title(analysis), *_text_table(analysis), metric_verdict_sentence(analysis)]
         lines += [sentence] if (sentence := cap_sentence(analysis)) else []
+        lines += _funnel_lines(analysis)
     for analysis in snapshot.get("guardrail_metrics", []):
         lines += ["", _guardrail_title(analysis), *_text_table(analysis), guardrail_sentence(analysis)]
         lines += [sentence] if (sentence := cap_sentence(analysis)) else []
+        lines += _funnel_lines(analysis)
     return "\n".join(lines)
 
 
@@ -436,8 +492,8 @@ def _html_table(analysis: Analysis) -> str:
 
 
 def _metric_html(metric: Mapping[str, Any]) -> str:
-    if metric.get("kind") == "ratio":
-        return f"<b>{html.escape(ratio_text(metric))}</b>"
+    if metric.get("kind") in ("ratio", "funnel"):
+        return f"<b>{html.escape(_metric_words(metric))}</b>"
     return (
         f"<b>{html.escape(str(metric.get('event', '')))}</b> "
         f"({html.escape(str(metric.get('kind', '')))}){html.escape(filters_text(metric))}"
@@ -457,7 +513,7 @@ def _guardrail_sections(snapshot: SnapshotAnalysis) -> str:
     return "<h2>Guardrails</h2>" + "".join(
         f'<section class="guardrail"><h3>{html.escape(_guardrail_title(analysis))}</h3>'
         f'<p class="guardrail-status">{html.escape(guardrail_sentence(analysis))}</p>'
-        f"{_cap_paragraph(analysis)}{_html_table(analysis)}</section>"
+        f"{_cap_paragraph(analysis)}{_html_table(analysis)}{_funnel_html(analysis)}</section>"
         for analysis in guarded
     )
 
@@ -470,7 +526,8 @@ def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
     return f'<h2>Secondary metrics</h2><p class="note">{html.escape(secondary_note(snapshot))}</p>' + "".join(
         f'<section class="secondary"><h3>{html.escape(_metric_title(analysis))}</h3>'
         f'<p class="metric-verdict">{html.escape(metric_verdict_sentence(analysis))} '
-        f"({html.escape(analysis.get('method', ''))})</p>{_cap_paragraph(analysis)}{_html_table(analysis)}</section>"
+        f"({html.escape(analysis.get('method', ''))})</p>{_cap_paragraph(analysis)}{_html_table(analysis)}"
+        f"{_funnel_html(analysis)}</section>"
         for analysis in secondary
     )
 
@@ -493,6 +550,7 @@ def _results_body(history: list[Snapshot]) -> str:
         + (f'<p class="srm-by-day">{html.escape(daily)}</p>' if (daily := daily_srm_sentence(latest)) else "")
         + _cap_paragraph(latest)
         + _html_table(latest)
+        + _funnel_html(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + _chart("Probability to be best", days, best, None, False)
         + _guardrail_sections(latest)

@@ -138,6 +138,14 @@ class RatioTotals(Open):
     denominator: float
 
 
+class FunnelStepResult(Open):
+    event: str
+    filters: list[Open] | None = Field(default=None, description="the step's event filters, when it has any")
+    conversions: dict[str, int] = Field(
+        description="per variant, the exposed users who did this step and every one before it, in order"
+    )
+
+
 class GuardrailResult(Open):
     margin: float
     bad_direction: Literal["increase", "decrease"]
@@ -163,6 +171,9 @@ class Analysis(Open):
     cap: AppliedCap | None = Field(default=None, description="a capped metric's cap as applied")
     ratio: dict[str, RatioTotals] | None = Field(
         default=None, description="a ratio metric's sums of numerators and denominators per variant"
+    )
+    funnel_steps: list[FunnelStepResult] | None = Field(
+        default=None, description="a funnel metric's steps, first first; the test is on the last"
     )
     guardrail: GuardrailResult | None = Field(default=None, description="a guardrail metric's margin and statuses")
 

@@ -77,6 +77,18 @@ def _ratio_problems(metric: "MetricSpec") -> list[str]:
     return problems
 
 
+def _funnel_problems(metric: "MetricSpec") -> list[str]:
+    problems = []
+    if metric.steps is None:
+        problems.append(f"a funnel metric takes steps: 2 to {MAX_FUNNEL_STEPS} events, in the order users do them")
+    given = [name for name in ("event", "property", "cap", "baseline_mean", "baseline_sd") if getattr(metric, name)]
+    if metric.filters:
+        given.append("filters")
+    if given:
+        problems.append(f"a funnel takes no {', '.join(given)}: give each step its event and filters")
+    return problems
+
+
 def components(metrics: list["MetricSpec"]) -> list["MetricSpec"]:
     """The metrics each user has a value of: a ratio's numerator and denominator, the others
     themselves. The nightly job stores users' values, and sums them, per component."""
@@ -139,14 +151,25 @@ class Cap(Strict):
         return self
 
 
+class FunnelStep(Strict):
+    """One step of a funnel: an event, counted only when its properties meet every filter."""
+
+    event: Annotated[str, Field(min_length=1, max_length=200)]
+    filters: Filters = []
+
+
+MAX_FUNNEL_STEPS = 5
+
+
 class MetricSpec(Strict):
     """What counts after a user's first exposure, within `window_days`: `conversion` (did the
     event at least once), `count` (how many times), `sum` (of the numeric `property`), of the
-    events that meet every one of the `filters`; or `ratio`: per variant, the sum of its users'
-    `numerator` over the sum of their `denominator` (each a count or sum metric)."""
+    events that meet every one of the `filters`; `funnel`: did the user do its `steps` in order;
+    or `ratio`: per variant, the sum of its users' `numerator` over the sum of their
+    `denominator` (each a count or sum metric)."""
 
     event: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    kind: Literal["conversion", "count", "sum", "ratio"] = "conversion"
+    kind: Literal["conversion", "count", "sum", "ratio", "funnel"] = "conversion"
     property: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     window_days: Annotated[WholeNumber, Field(ge=1, le=90)] = 14
     # Only the events that meet every filter count (none: every event of the name).
@@ -154,6 +177,8 @@ class MetricSpec(Strict):
     cap: Cap | None = None
     numerator: "MetricSpec | None" = None
     denominator: "MetricSpec | None" = None
+    # A funnel's steps, 2 to 5, done in this order within the window (the same time may do two).
+    steps: Annotated[list[FunnelStep], Field(min_length=2, max_length=MAX_FUNNEL_STEPS)] | None = None
     # Expected values before the experiment, for planning: a rate for conversion metrics, a
     # per-user mean and standard deviation for count and sum metrics.
     baseline: Annotated[float, Field(gt=0, lt=1)] | None = None
@@ -161,10 +186,22 @@ class MetricSpec(Strict):
     baseline_sd: Annotated[float, Field(gt=0)] | None = None
 
     def components(self) -> list["MetricSpec"]:
-        """The metrics whose per-user values this one is made of: a ratio's two, else itself."""
+        """The metrics whose per-user values this one is made of: a ratio's two; a funnel's
+        first step, its first two steps, ..., all its steps (each user's value of each: did they
+        get that far); else itself."""
         if self.kind == "ratio" and self.numerator is not None and self.denominator is not None:
             return [self.numerator, self.denominator]
+        if self.kind == "funnel" and self.steps is not None:
+            # Copies are not validated: a funnel as far as its first step has one.
+            reached = range(1, len(self.steps) + 1)
+            return [self.model_copy(update={"steps": self.steps[:count]}) for count in reached]
         return [self]
+
+    def event_names(self) -> set[str]:
+        """The names of the events this metric's values are counted from."""
+        names = {step.event for step in self.steps or []}
+        names.update(part.event for part in (self.numerator, self.denominator, self) if part and part.event)
+        return names
 
     @model_validator(mode="after")
     def a_ratio_of_two_counts_or_sums(self) -> "MetricSpec":
@@ -172,13 +209,17 @@ class MetricSpec(Strict):
             _refuse(_ratio_problems(self))
         elif self.numerator is not None or self.denominator is not None:
             raise ValueError("only a ratio metric takes a numerator and a denominator")
+        elif self.kind == "funnel":
+            _refuse(_funnel_problems(self))
+        elif self.steps is not None:
+            raise ValueError("only a funnel metric takes steps")
         elif self.event is None:
-            raise ValueError("event: a metric counts an event (or is a ratio of two metrics)")
+            raise ValueError("event: a metric counts an event (or is a ratio of two metrics, or a funnel of steps)")
         return self
 
     @model_validator(mode="after")
     def property_fits_the_kind(self) -> "MetricSpec":
-        if self.kind == "ratio":
+        if self.kind in ("ratio", "funnel"):
             return self
         problems = []
         if self.kind == "sum" and self.property is None:
