@@ -1,9 +1,10 @@
 """The nightly counting against a brute-force recount, over generated histories (Hypothesis):
 exposures reported late (up to 30 h), more than once, before the launch or after a stop, events
 late (up to 100 h) and before the exposure (CUPED's window), with properties a metric's filters
-test and values its caps lower, a funnel's steps in and out of order, events resent with their uuid and
-other content, a QA override user, nightly runs, runs that fail before their snapshot is
-written, recomputes now and reruns for past days, a stop, in any interleaving. Every snapshot
+test and values its caps lower, a funnel's steps in and out of order, exposures reporting a
+browser (the breakdown's values), events resent with their uuid and other content, a QA override
+user, nightly runs, runs that fail before their snapshot is written, recomputes now and reruns for
+past days, a stop, in any interleaving. Every snapshot
 written must count exactly what was received before it was computed; a rerun of a day before the
 launch is refused.
 
@@ -89,6 +90,8 @@ FUNNEL = [
     ("view", lambda properties: True),
 ]
 FUNNEL_DAYS = 4
+# The primary metric is broken down by the browser each exposure report carries (or none).
+SPEC["breakdowns"] = ["browser"]
 SPEC["guardrail_metrics"] = [
     {
         "kind": "funnel",
@@ -155,7 +158,9 @@ def _user_history(draw, user: str) -> list[Sent]:
     for report in range(draw(st.integers(1, 2))):
         at = first + timedelta(hours=report * 40 * draw(HOURS))
         arrives = max(at, START) + timedelta(hours=30 * draw(HOURS))
-        sent.append(Sent("$exposure", user, at, arrives, {"experiment": "exp", "variant": variant}))
+        browser = draw(st.sampled_from(["Chrome", "Firefox", None]))
+        properties = {"experiment": "exp", "variant": variant} | ({"browser": browser} if browser else {})
+        sent.append(Sent("$exposure", user, at, arrives, properties))
     for _ in range(draw(st.integers(0, 5))):
         at = first + timedelta(hours=-72 + 216 * draw(HOURS))  # from 3 days before to 6 after
         properties = {"amount": draw(st.sampled_from([9.5, 30.0, -5.0, "n/a"]))}
@@ -213,6 +218,29 @@ def user_values(
             values.append((_value(kind, inside), _value(kind, before)))
         counted.append((variant, values))
     return counted
+
+
+def breakdown_recount(sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None) -> dict:
+    """Per browser at the earliest counted exposure report (None: not sent), per variant: [users,
+    conversions of the primary metric]."""
+    event, kind, days, _, _ = METRICS[0]
+    totals: dict = {}
+    for variant, exposed, mine in _exposed_users(sent, now, cutoff, stopped):
+        first = min((s for s in mine if s.name == "$exposure" and s.at == exposed), key=lambda s: s.received)
+        browser = first.properties.get("browser")
+        inside = [s for s in mine if s.name == event and exposed <= s.at < min(exposed + timedelta(days=days), cutoff)]
+        row = totals.setdefault(browser, {v: [0, 0] for v in ("control", "b")})[variant]
+        row[0] += 1
+        row[1] += _value(kind, inside) > 0
+    return totals
+
+
+def check_breakdown(breakdown: Any, expected: dict, what: str) -> None:
+    got = {
+        segment["value"]: {row["key"]: [row["exposures"], row["conversions"]] for row in segment["variants"]}
+        for segment in breakdown["segments"]
+    }
+    assert breakdown["property"] == "browser" and got == expected, (what, "breakdown", got, expected)
 
 
 def _exposed_users(
@@ -315,6 +343,7 @@ def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datet
     metrics, ratio = metrics[:-1], metrics[-1]
     check_ratio(ratio, ratio_recount(sent, now, cutoff, stopped), what)
     check_funnel(snapshot_analysis["guardrail_metrics"][0], funnel_recount(sent, now, cutoff, stopped), what)
+    check_breakdown(snapshot_analysis["breakdowns"][0], breakdown_recount(sent, now, cutoff, stopped), what)
     caps = [metric.get("cap", {}).get("value") for metric in metrics]
     for index, (*_, cap) in enumerate(METRICS):
         if isinstance(cap, tuple):  # the snapshot's percentile cap: a value within 2% of numpy's

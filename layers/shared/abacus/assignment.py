@@ -10,7 +10,7 @@ steady state an assignment makes one DynamoDB request per experiment the user is
 
 from datetime import datetime
 
-from abacus import experiments, hashing, lifecycle, targeting
+from abacus import breakdowns, experiments, hashing, lifecycle, targeting
 from abacus.cache import TtlCache
 from abacus.errors import NotFound
 from abacus.schemas import AssignRequest
@@ -63,4 +63,5 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
     if stored is not None and not request.expose:
         return stored.variant
     variant = hashing.pick_variant(item.key, request.distinct_id, [(v.key, v.weight) for v in spec.variants])
-    return assignments.assign(partition, request.distinct_id, variant, now, expose=request.expose).variant
+    values = breakdowns.values_of(spec.breakdowns, request.properties) if spec.breakdowns else None
+    return assignments.assign(partition, request.distinct_id, variant, now, request.expose, values).variant

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 
-from abacus import assignment, experiments, exposures, lifecycle
+from abacus import assignment, breakdowns, experiments, exposures, lifecycle
 from abacus.schemas import ExperimentFields
 from abacus.storage import assignments
 from abacus.storage.events import EventItem
@@ -26,7 +26,14 @@ PARALLEL_UPDATES = 16
 # Archived experiments take nothing any more; drafts have not started.
 LAUNCHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
 
-type FirstExposures = dict[tuple[str, str], tuple[str, datetime]]
+
+class FirstExposure(NamedTuple):
+    variant: str
+    at: datetime
+    breakdown_values: list[breakdowns.Value] | None  # None: the experiment has no breakdowns
+
+
+type FirstExposures = dict[tuple[str, str], FirstExposure]
 
 
 class Attribution(NamedTuple):
@@ -62,7 +69,7 @@ def attribute(project_id: str, items: list[EventItem]) -> Attribution:
         moved = sum(
             pool.map(
                 lambda pair: assignments.record_exposure(
-                    launched[pair[0][0]][0].assignment_partition(pair[0][1]), pair[0][1], pair[1][0], pair[1][1]
+                    launched[pair[0][0]][0].assignment_partition(pair[0][1]), pair[0][1], *pair[1]
                 ),
                 firsts.items(),
             )
@@ -73,9 +80,9 @@ def attribute(project_id: str, items: list[EventItem]) -> Attribution:
 def _first_exposures(
     launched: dict[str, tuple[ExperimentItem, ExperimentFields]], items: list[EventItem]
 ) -> tuple[FirstExposures, Counter[str]]:
-    """{(experiment key, distinct_id): (variant, time)}: each user's earliest exposure the events
-    report to a launched experiment, of one of its variants, that exposures.py does not refuse;
-    and how many it refused, by reason."""
+    """{(experiment key, distinct_id): (variant, time, breakdown values)}: each user's earliest
+    exposure the events report to a launched experiment, of one of its variants, that exposures.py
+    does not refuse; and how many it refused, by reason."""
     firsts: FirstExposures = {}
     refused: Counter[str] = Counter()
     for item in items:
@@ -90,6 +97,7 @@ def _first_exposures(
         pair = (key, item.distinct_id)
         if reason:
             refused[reason] += 1
-        elif pair not in firsts or item.timestamp < firsts[pair][1]:
-            firsts[pair] = (variant, item.timestamp)
+        elif pair not in firsts or item.timestamp < firsts[pair].at:
+            values = breakdowns.values_of(spec.breakdowns, item.event_properties()) if spec.breakdowns else None
+            firsts[pair] = FirstExposure(variant, item.timestamp, values)
     return firsts, refused

@@ -111,6 +111,7 @@ class CapReport(TypedDict):
     value: float | None
     percentile: NotRequired[float]
     users_capped: dict[str, int]
+    part: NotRequired[Literal["numerator", "denominator"]]  # a ratio's capped part
 
 
 class FunnelStepCounts(TypedDict):
@@ -165,12 +166,48 @@ class MetricAnalysis(Analysis):
     guardrail: NotRequired[GuardrailResult]  # a guardrail metric's
 
 
+class SegmentRow(TypedDict):
+    """A variant within one value of a breakdown: VariantAnalysis's main numbers, with its
+    p-value Holm-adjusted across the breakdown's comparisons."""
+
+    key: str
+    exposures: int
+    conversions: NotRequired[int]
+    sum: NotRequired[float]
+    mean: float
+    adjusted_mean: NotRequired[float]
+    lift: NotRequired[Lift]
+    p_value: NotRequired[float | None]
+    p_value_adjusted: NotRequired[float | None]
+    significant: NotRequired[bool]
+
+
+class Segment(TypedDict):
+    """The primary metric among the users with one value of a breakdown property (`other`: the
+    rest of them together; `value` is then None)."""
+
+    value: Json
+    other: bool
+    users: int
+    complete: bool  # False: some of the value's users were counted in "other" (breakdown_sums.py)
+    variants: list[SegmentRow]
+    srm: SampleRatioCheck
+
+
+class Breakdown(TypedDict):
+    property: str
+    method: str
+    comparisons: int  # treatment-vs-control comparisons the Holm adjustment is across
+    segments: list[Segment]  # the most common values first, then "other"
+
+
 class SnapshotAnalysis(MetricAnalysis):
     """What the results table stores for a day: the primary metric's analysis, the others beside it."""
 
     secondary_metrics: list[MetricAnalysis]
     guardrail_metrics: NotRequired[list[MetricAnalysis]]
     exposures_by_day: NotRequired[DailySampleRatio]
+    breakdowns: NotRequired[list[Breakdown]]  # the primary metric per value of each breakdown property
 
 
 class Snapshot(SnapshotAnalysis):

@@ -14,12 +14,26 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple, cast
 
-from abacus import capping, experiments, keys, lifecycle, numbers, plans, retention, targeting
+from abacus import (
+    breakdown_analysis,
+    breakdown_sums,
+    breakdowns,
+    capping,
+    experiments,
+    keys,
+    lifecycle,
+    numbers,
+    plans,
+    retention,
+    targeting,
+)
 from abacus.documents import (
+    Breakdown,
     CapReport,
     FunnelStepCounts,
     MetricAnalysis,
     MetricJson,
+    MetricKind,
     RatioTotals,
     Snapshot,
     SnapshotAnalysis,
@@ -385,15 +399,27 @@ class PageSums:
     exposures per variant, each component's sums (components()) and, per ratio metric, the sum of
     its numerator times its denominator. Sums of pages add up to the experiment's."""
 
-    def __init__(self, variant_keys: list[str], metrics: list[MetricSpec]) -> None:
+    def __init__(self, variant_keys: list[str], metrics: list[MetricSpec], breakdowns: int = 0) -> None:
         self.exposures: Counter[str] = Counter()
         self.exposures_by_day: dict[str, Counter[str]] = {}  # first exposures per UTC day and variant
         self.metrics = [_Sums(variant_keys, metric.cap) for metric in components(metrics)]
         self.ratios = _ratio_positions(metrics)  # (numerator, denominator) component indexes
         self.ratio_cross = [dict.fromkeys(variant_keys, 0.0) for _ in self.ratios]
+        # Per breakdown, the primary metric's sums per value (breakdown_sums.py).
+        self.breakdowns: list[breakdown_sums.Segments[PageSums]] = []
+        self.primary_components = len(metrics[0].components()) if metrics else 1
+        if breakdowns:
+            segment = [breakdown_sums.segment_metric(metrics[0])]
+            make = lambda: PageSums(variant_keys, segment)  # noqa: E731 (one line, used right here)
+            self.breakdowns = [breakdown_sums.Segments(make) for _ in range(breakdowns)]
 
     def add_user(
-        self, variant: str, computed: UserValues, with_covariate: bool, exposed_at: datetime | None = None
+        self,
+        variant: str,
+        computed: UserValues,
+        with_covariate: bool,
+        exposed_at: datetime | None = None,
+        breakdown_values: list[Any] | None = None,
     ) -> None:
         self.exposures[variant] += 1
         if exposed_at is not None:
@@ -404,6 +430,12 @@ class PageSums:
         ]
         for (numerator, denominator), cross in zip(self.ratios, self.ratio_cross, strict=True):
             cross[variant] += counted[numerator] * counted[denominator]
+        if self.breakdowns:
+            first = self.primary_components
+            primary = UserValues(computed.values[:first], computed.pre_values[:first])
+            for index, segments in enumerate(self.breakdowns):
+                value = breakdown_values[index] if breakdown_values and index < len(breakdown_values) else None
+                segments.of(value).add_user(variant, primary, with_covariate)
 
     def merge(self, other: "PageSums") -> None:
         self.exposures.update(other.exposures)
@@ -414,15 +446,22 @@ class PageSums:
         for my_cross, their_cross in zip(self.ratio_cross, other.ratio_cross, strict=True):
             for variant, total in their_cross.items():
                 my_cross[variant] = my_cross.get(variant, 0.0) + total
+        for my_segments, their_segments in zip(self.breakdowns, other.breakdowns, strict=False):
+            my_segments.merge(their_segments)
 
     def to_json(self) -> dict[str, Any]:
-        """As a page stores them: percentile caps' histograms share capping.PAGE_BINS."""
+        """As a page stores them: percentile caps' histograms share capping.PAGE_BINS, and each
+        breakdown keeps its page's most common values (breakdown_sums.PAGE_VALUES)."""
         histograms = sum(len(sums.histograms) for sums in self.metrics if sums.histograms is not None)
         bins_each = max(capping.MIN_BINS, capping.PAGE_BINS // max(1, histograms))
         stored = {"exposures": dict(self.exposures), "metrics": [sums.to_json(bins_each) for sums in self.metrics]}
         stored["exposures_by_day"] = {day: dict(counts) for day, counts in self.exposures_by_day.items()}
         if self.ratios:
             stored["ratio_cross"] = self.ratio_cross
+        if self.breakdowns:
+            stored["breakdowns"] = [
+                segments.to_json(breakdown_sums.PAGE_VALUES, PageSums.to_json) for segments in self.breakdowns
+            ]
         return stored
 
     @classmethod
@@ -436,6 +475,9 @@ class PageSums:
         sums.metrics = [_Sums.from_json(metric) for metric in stored["metrics"]]
         sums.ratio_cross = [
             {variant: float(total) for variant, total in cross.items()} for cross in stored.get("ratio_cross", [])
+        ]
+        sums.breakdowns = [
+            breakdown_sums.Segments.from_json(segments, PageSums.from_json) for segments in stored.get("breakdowns", [])
         ]
         return sums
 
@@ -490,9 +532,20 @@ class PageSums:
     def cap_report(self, metrics: list[MetricSpec], index: int, variant_keys: list[str]) -> CapReport | None:
         """What the `index`-th metric's cap was and whom it lowered (None: the metric has no cap)."""
         metric = metrics[index]
+        first = _positions(metrics)[index][0]
+        if metric.kind == "ratio":  # a ratio's parts take a cap value each: the first one capped
+            capped = [(n, part) for n, part in enumerate(metric.components()) if part.cap is not None]
+            if not capped:
+                return None
+            position, part = capped[0]
+            sums = self.metrics[first + position]
+            parts: CapReport = {"value": part.cap.value if part.cap else None, "users_capped": {}}
+            parts["users_capped"] = {v: sums.lowered(v, None) for v in variant_keys}
+            parts["part"] = "numerator" if position == 0 else "denominator"
+            return parts
         if metric.cap is None:
             return None
-        sums = self.metrics[_positions(metrics)[index][0]]
+        sums = self.metrics[first]
         cap = metric.cap.value if metric.cap.value is not None else sums.percentile_cap(metric)
         report: CapReport = {"value": cap, "users_capped": {v: sums.lowered(v, cap) for v in variant_keys}}
         if metric.cap.percentile is not None:
@@ -547,7 +600,7 @@ def users_sums(
     spec = experiments.definition(experiment)
     metrics = spec.all_metrics()
     pre_days = pre_exposure_days(spec)
-    sums = PageSums([v.key for v in spec.variants], metrics)
+    sums = PageSums([v.key for v in spec.variants], metrics, len(spec.breakdowns))
     counted = counted_users(experiment, spec, users, cutoff)
     if since is None:
         since = _first_stored_computation(experiment, counted)
@@ -558,7 +611,7 @@ def users_sums(
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
         all_values = pool.map(lambda user: user_values(run, user, cast(datetime, user.exposed_at)), counted)
         for user, computed in zip(counted, all_values, strict=True):
-            sums.add_user(user.variant, computed, bool(pre_days), user.exposed_at)
+            sums.add_user(user.variant, computed, bool(pre_days), user.exposed_at, user.breakdown_values)
     return sums
 
 
@@ -696,11 +749,40 @@ def _snapshot_analysis(spec: ExperimentFields, analyses: list[MetricAnalysis], s
     snapshot = cast(SnapshotAnalysis, {**analyses[0], "secondary_metrics": analyses[1:secondary_end]})
     if spec.guardrail_metrics:
         snapshot = _with_guardrails(snapshot, spec.guardrail_metrics, analyses[secondary_end:])
+    if spec.breakdowns:
+        snapshot["breakdowns"] = _breakdowns(spec, sums)
     if sums.exposures_by_day:
         variant_keys = [v.key for v in spec.variants]
         days = [(day, [counts[key] for key in variant_keys]) for day, counts in sorted(sums.exposures_by_day.items())]
         snapshot["exposures_by_day"] = srm.by_day(days, [float(v.weight) for v in spec.variants])
     return snapshot
+
+
+def _breakdowns(spec: ExperimentFields, sums: PageSums) -> list[Breakdown]:
+    """The primary metric per value of each breakdown property: the most common values, then the
+    rest as "other" (abacus.breakdown_analysis), each with mSPRT's always-valid p-values."""
+    variant_keys = [v.key for v in spec.variants]
+    weights = {v.key: float(v.weight) for v in spec.variants}
+    settings = Settings(control=CONTROL, weights=weights, mde=spec.minimum_detectable_effect, cuped=spec.cuped)
+    pre_days = pre_exposure_days(spec)
+    metric = breakdown_sums.segment_metric(spec.primary_metric)
+    kind: MetricKind = "conversion" if metric.kind in CONVERTED else "mean"
+    results = []
+    for name, segments in zip(spec.breakdowns, sums.breakdowns, strict=True):
+        shown, other = segments.top(breakdowns.TOP_VALUES, PageSums(variant_keys, [metric]))
+        groups = [_group(shown_value, False, metric, variant_keys, pre_days) for shown_value in shown]
+        if other is not None:
+            groups.append(_group(breakdown_sums.Shown(None, other, True), True, metric, variant_keys, pre_days))
+        results.append(breakdown_analysis.breakdown(name, kind, groups, settings))
+    return results
+
+
+def _group(
+    shown: "breakdown_sums.Shown[PageSums]", other: bool, metric: MetricSpec, variant_keys: list[str], pre_days: int
+) -> breakdown_analysis.Group:
+    variants = shown.sums.statistics([metric], variant_keys, pre_days)[0]
+    srm_exposures = [shown.sums.exposures[key] for key in variant_keys] if metric.kind == "ratio" else None
+    return breakdown_analysis.Group(shown.value, other, shown.complete, variants, srm_exposures)
 
 
 def _with_guardrails(

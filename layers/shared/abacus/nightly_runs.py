@@ -145,7 +145,7 @@ def merge(unit: Unit) -> SnapshotItem | None:
     one for the same day already. Safe to repeat: the same pages give the same snapshot."""
     experiment = _current_experiment(unit)
     spec = experiments.definition(experiment)
-    total = nightly.PageSums([v.key for v in spec.variants], spec.all_metrics())
+    total = nightly.PageSums([v.key for v in spec.variants], spec.all_metrics(), len(spec.breakdowns))
     for page in _complete_pages(unit.experiment_id, unit.run):
         total.merge(nightly.PageSums.from_json(page.stored_sums()))
     snapshot = nightly.analyse_and_store(experiment, unit.cutoff, unit.started, total)

@@ -10,7 +10,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from abacus.documents import Analysis, Experiment, Lift, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
+from abacus.documents import (
+    Analysis,
+    Breakdown,
+    Experiment,
+    Lift,
+    MetricAnalysis,
+    Snapshot,
+    SnapshotAnalysis,
+    VariantAnalysis,
+)
 
 _COLOURS = [
     "#4c78a8",
@@ -211,6 +220,8 @@ def cap_sentence(analysis: MetricAnalysis) -> str | None:
     if cap["value"] is None:
         return f"Each user's value is capped at the {_ordinal(cap.get('percentile', 0))} percentile; no user yet."
     at = f"{cap['value']:,.6g}"
+    if "part" in cap:
+        return f"Each user's {cap['part']} is capped at {at}; users lowered: {lowered}."
     if "percentile" in cap:
         at += f" (the {_ordinal(cap['percentile'])} percentile of every exposed user's value, within 2%)"
     return f"Each user's value is capped at {at}; users lowered: {lowered}."
@@ -285,6 +296,74 @@ def _funnel_html(analysis: MetricAnalysis) -> str:
     )
 
 
+def breakdown_note(breakdown: Breakdown) -> str:
+    """The caveat a breakdown's table comes with."""
+    incomplete = [segment for segment in breakdown["segments"] if not segment["complete"]]
+    partly = (
+        f" {len(incomplete)} value(s) marked ~ had more distinct values beside them on a page than it keeps: "
+        "some of their users are counted in other."
+        if incomplete
+        else ""
+    )
+    return (
+        f"Breakdown by {breakdown['property']} at first exposure: {breakdown['method']} "
+        f"({breakdown['comparisons']} comparisons). It shows where an effect lies; the verdict rests on the "
+        f"whole experiment.{partly}"
+    )
+
+
+def breakdown_rows(breakdown: Breakdown) -> list[list[str]]:
+    """A breakdown's table: per value (then "other"), its users and each treatment's lift with its
+    interval and Holm-adjusted p-value."""
+    treatments = [row["key"] for row in breakdown["segments"][0]["variants"] if "lift" in row]
+    header = ["value", "users", *(f"{key}: lift (95% CI), p adj." for key in treatments)]
+    body = []
+    for segment in breakdown["segments"]:
+        label = "other" if segment["other"] else "(not set)" if segment["value"] is None else str(segment["value"])
+        cells = [label + ("" if segment["complete"] else " ~"), f"{segment['users']:,}"]
+        for key in treatments:
+            row = next((r for r in segment["variants"] if r["key"] == key), None)
+            lift = row.get("lift") if row else None
+            adjusted = row.get("p_value_adjusted") if row else None
+            cells.append(
+                "n/a"
+                if lift is None
+                else _lift_with_interval(lift) + (f", p {adjusted:.3f}" if adjusted is not None else "")
+            )
+        body.append(cells)
+    return [header, *body]
+
+
+def _breakdown_lines(snapshot: SnapshotAnalysis) -> list[str]:
+    lines: list[str] = []
+    for breakdown in snapshot.get("breakdowns", []):
+        table = breakdown_rows(breakdown)
+        width = max(len(row[0]) for row in table) + 2
+        lines += ["", breakdown_note(breakdown)]
+        lines += [
+            "".join([row[0].ljust(width), row[1].rjust(10), *(f"   {cell}" for cell in row[2:])]) for row in table
+        ]
+    return lines
+
+
+def _breakdown_sections(snapshot: SnapshotAnalysis) -> str:
+    breakdowns = snapshot.get("breakdowns", [])
+    if not breakdowns:
+        return ""
+    sections = []
+    for breakdown in breakdowns:
+        header, *body = breakdown_rows(breakdown)
+        sections.append(
+            f'<section class="breakdown"><h3>By {html.escape(breakdown["property"])}</h3>'
+            f'<p class="note">{html.escape(breakdown_note(breakdown))}</p><table><thead><tr>'
+            + "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+            + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in body)
+            + "</tbody></table></section>"
+        )
+    return "<h2>Breakdowns</h2>" + "".join(sections)
+
+
 def _metric_title(analysis: MetricAnalysis) -> str:
     metric = analysis["metric"]
     if metric["kind"] in ("ratio", "funnel"):
@@ -320,6 +399,7 @@ def text(snapshot: Snapshot, experiment: str) -> str:
     lines += snapshot.get("explanation", [])
     lines += [sentence] if (sentence := cap_sentence(snapshot)) else []
     lines += _funnel_lines(snapshot)
+    lines += _breakdown_lines(snapshot)
     secondary = snapshot.get("secondary_metrics", [])
     if secondary:
         lines += ["", secondary_note(snapshot)]
@@ -554,6 +634,7 @@ def _results_body(history: list[Snapshot]) -> str:
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + _chart("Probability to be best", days, best, None, False)
         + _guardrail_sections(latest)
+        + _breakdown_sections(latest)
         + _secondary_sections(latest)
     )
 

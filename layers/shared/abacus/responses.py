@@ -131,6 +131,9 @@ class AppliedCap(Open):
     value: float | None = Field(description="the cap each user's value was held to (null: no user yet)")
     percentile: float | None = Field(default=None, description="for a percentile cap, the percentile it was taken at")
     users_capped: dict[str, int] = Field(description="per variant, the users whose value the cap lowered")
+    part: Literal["numerator", "denominator"] | None = Field(
+        default=None, description="for a ratio metric, the part whose cap this is"
+    )
 
 
 class RatioTotals(Open):
@@ -144,6 +147,26 @@ class FunnelStepResult(Open):
     conversions: dict[str, int] = Field(
         description="per variant, the exposed users who did this step and every one before it, in order"
     )
+
+
+class SegmentResult(Open):
+    value: str | float | bool | None = Field(description="the property's value at first exposure (null: not set)")
+    other: bool = Field(description="true for the users of every value not shown, together")
+    users: int
+    complete: bool = Field(
+        description="false when a page kept too many other values to keep this one: some of its users are in other"
+    )
+    variants: list[Open] = Field(
+        description="per variant: exposures, conversions or sum, mean, lift, p_value and p_value_adjusted (Holm)"
+    )
+    srm: Open
+
+
+class BreakdownResult(Open):
+    property: str
+    method: str
+    comparisons: int = Field(description="the treatment-vs-control comparisons the Holm adjustment is across")
+    segments: list[SegmentResult] = Field(description="the 10 most common values, most users first, then other")
 
 
 class GuardrailResult(Open):
@@ -206,6 +229,12 @@ class Results(Open):
     )
     guardrail_metrics: list[Analysis] | None = Field(
         default=None, description="each guardrail's analysis: a treatment harming one is never shipped (held_back)"
+    )
+    funnel_steps: list[FunnelStepResult] | None = Field(
+        default=None, description="a funnel primary metric's steps, first first; the test is on the last"
+    )
+    breakdowns: list[BreakdownResult] | None = Field(
+        default=None, description="the primary metric per value of each of the experiment's breakdowns"
     )
 
 

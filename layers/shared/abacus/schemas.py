@@ -4,6 +4,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -17,6 +18,7 @@ from pydantic import (
 )
 
 from abacus import event_properties
+from abacus.breakdowns import MAX_BREAKDOWNS
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 VARIANT_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -276,6 +278,25 @@ def check_split(variants: list[VariantSpec]) -> list[VariantSpec]:
     return variants
 
 
+PropertyName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _breakdowns_stored(names: list[str]) -> list[str]:
+    problems = [
+        f"{event_properties.why_not_stored(name)}: a breakdown by it would have no values"
+        for name in names
+        if not event_properties.is_stored(name)
+    ]
+    if len(set(names)) != len(names):
+        problems.append("each property once")
+    _refuse(problems)
+    return names
+
+
+# Properties users are broken down by: their values at the first exposure (breakdowns.py).
+Breakdowns = Annotated[list[PropertyName], Field(max_length=MAX_BREAKDOWNS), AfterValidator(_breakdowns_stored)]
+
+
 class ExperimentFields(Strict):
     """Everything about an experiment but its key: what POST sets and PATCH changes."""
 
@@ -290,6 +311,8 @@ class ExperimentFields(Strict):
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = []
     # Metrics a treatment must not harm: one that does is never the shipped winner.
     guardrail_metrics: Annotated[list[GuardrailSpec], Field(max_length=10)] = []
+    # The primary metric is also analysed per value of each of these (the top 10, and the rest).
+    breakdowns: Breakdowns = []
     # The smallest relative lift worth detecting: it sizes the sample and tunes the sequential test.
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = 0.05
     # CUPED: each metric also measured over this many days before a user's first exposure, and
@@ -365,6 +388,7 @@ class ExperimentPatch(Strict):
     primary_metric: MetricSpec = NOT_GIVEN
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = NOT_GIVEN
     guardrail_metrics: Annotated[list[GuardrailSpec], Field(max_length=10)] = NOT_GIVEN
+    breakdowns: Breakdowns = NOT_GIVEN
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = NOT_GIVEN
     cuped: StrictBool = NOT_GIVEN
     pre_exposure_days: Annotated[WholeNumber, Field(ge=1, le=365)] = NOT_GIVEN

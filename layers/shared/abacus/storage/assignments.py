@@ -23,6 +23,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
+from abacus.breakdowns import Value
 from abacus.settings import settings
 from abacus.storage.base import TableMeta, delete_each, error_code, nullable
 
@@ -38,6 +39,9 @@ class AssignmentItem(Model):
     variant = UnicodeAttribute()
     assigned_at = UTCDateTimeAttribute()
     exposed_at = nullable(UTCDateTimeAttribute())
+    # The user's value of each of the experiment's breakdowns at the first exposure (breakdowns.py);
+    # absent for an experiment without breakdowns.
+    breakdown_values = JSONAttribute(null=True)
     # The nightly job's last computation: per-metric values, and what they were computed from.
     metric_values = JSONAttribute(null=True)
     values_exposed_at = nullable(UTCDateTimeAttribute())
@@ -55,8 +59,16 @@ def _conditional_failure(error: UpdateError) -> bool:
     return error_code(error) == "ConditionalCheckFailedException"
 
 
-def assign(experiment_id: str, distinct_id: str, variant: str, now: datetime, expose: bool) -> AssignmentItem:
-    """Stores `variant` unless the user has one already; returns the stored assignment."""
+def assign(
+    experiment_id: str,
+    distinct_id: str,
+    variant: str,
+    now: datetime,
+    expose: bool,
+    breakdown_values: list[Value] | None = None,
+) -> AssignmentItem:
+    """Stores `variant` unless the user has one already, and with `expose` the first exposure
+    (with the breakdowns' values) unless there is one; returns the stored assignment."""
     item = AssignmentItem(experiment_id, distinct_id)
     actions: list[Action] = [
         AssignmentItem.variant.set(AssignmentItem.variant | variant),
@@ -64,21 +76,30 @@ def assign(experiment_id: str, distinct_id: str, variant: str, now: datetime, ex
     ]
     if expose:
         actions.append(AssignmentItem.exposed_at.set(AssignmentItem.exposed_at | now))
+        if breakdown_values is not None:
+            # Set with the first exposure, which sets both at once: kept as long as it is.
+            actions.append(AssignmentItem.breakdown_values.set(AssignmentItem.breakdown_values | breakdown_values))
     item.update(actions=actions)
     return item
 
 
-def record_exposure(experiment_id: str, distinct_id: str, variant: str, at: datetime) -> bool:
+def record_exposure(
+    experiment_id: str, distinct_id: str, variant: str, at: datetime, breakdown_values: list[Value] | None = None
+) -> bool:
     """An exposure reported as an event: the first exposure becomes `at` when earlier than the
-    stored one (events arrive in any order); the variant stays the stored one if any."""
+    stored one (events arrive in any order), with the breakdowns' values the event carries; the
+    variant stays the stored one if any."""
     item = AssignmentItem(experiment_id, distinct_id)
+    actions: list[Action] = [
+        AssignmentItem.variant.set(AssignmentItem.variant | variant),
+        AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | at),
+        AssignmentItem.exposed_at.set(at),
+    ]
+    if breakdown_values is not None:
+        actions.append(AssignmentItem.breakdown_values.set(breakdown_values))
     try:
         item.update(
-            actions=[
-                AssignmentItem.variant.set(AssignmentItem.variant | variant),
-                AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | at),
-                AssignmentItem.exposed_at.set(at),
-            ],
+            actions=actions,
             condition=AssignmentItem.exposed_at.does_not_exist() | (AssignmentItem.exposed_at > at),
         )
     except UpdateError as error:
