@@ -1,10 +1,13 @@
 """`make demo`: start the local stack and run a two-variant experiment through it for a simulated
 week over real HTTP: each day new users are assigned (POST /assign), see the page (their exposure
-arrives as an `$exposure` event stamped that day, as an SDK reports it) and some buy; the nightly
-job runs after each day as EventBridge invokes it at 03:00 UTC. Then the results, and the report
-page whose charts show the week."""
+arrives as an `$exposure` event stamped that day, with their browser, as an SDK reports it) and
+some go through the checkout funnel to a purchase; the nightly job runs after each day as
+EventBridge invokes it at 03:00 UTC. The primary metric is the funnel, beside it revenue per order
+(a ratio, each user's revenue capped) and checkout errors as a guardrail, broken down by browser.
+Then the results, and the report page whose charts show the week."""
 
 import json
+import math
 import os
 import random
 import sys
@@ -25,45 +28,67 @@ KEY = "new-checkout"
 EXPERIMENT: dict[str, Any] = {
     "key": KEY,
     "name": "One-page checkout",
+    "hypothesis": "Fewer steps between the cart and the payment, more purchases, no more errors",
     "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
-    "primary_metric": {"event": "purchase", "window_days": 7},
+    # The funnel from the cart to the purchase: the test is on its last step.
+    "primary_metric": {
+        "kind": "funnel",
+        "steps": [{"event": "view_cart"}, {"event": "start_checkout"}, {"event": "purchase"}],
+        "window_days": 7,
+    },
+    "secondary_metrics": [
+        {  # Revenue per order, each user's revenue capped at 1,000: a bulk order cannot swing it.
+            "kind": "ratio",
+            "numerator": {"event": "purchase", "kind": "sum", "property": "amount", "cap": {"value": 1000}},
+            "denominator": {"event": "purchase", "kind": "count"},
+        }
+    ],
+    # Checkout errors must not rise by more than 10%.
+    "guardrail_metrics": [{"event": "checkout_error", "kind": "count", "margin": 0.1, "bad_direction": "increase"}],
+    "breakdowns": ["$browser"],
     "minimum_detectable_effect": 0.2,
 }
-# The simulated truth: the new checkout converts 50% better.
-TRUE_RATES = {"control": 0.20, "one-page": 0.30}
+# The simulated truth: the share of users who go on from each step to the next (view the cart,
+# start the checkout, pay). The one-page checkout loses fewer users at its checkout: about 30% of
+# its users buy, against 20%; errors and order values are alike.
+STEP_RATES = {"control": (0.6, 0.6, 0.555), "one-page": (0.6, 0.8, 0.625)}
+ERROR_RATE = 0.1
+BROWSERS = ("Chrome", "Safari", "Firefox", "Edge")
 DAYS = 7
 SEED = 20261125
 CLIENTS = 8  # the app's concurrent requests
 EVENT_BATCH = 200  # events a request, as an SDK flushes them
 
 
+def _event(name: str, distinct_id: str, at: datetime, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "event": name,
+        "distinct_id": distinct_id,
+        "uuid": f"{distinct_id}-{name}",
+        "timestamp": at.isoformat(),
+        "properties": properties or {},
+    }
+
+
 def simulate_user(client: AbacusClient, distinct_id: str, day_start: datetime) -> list[dict[str, Any]]:
     """Assigns one user (the app fetches the variant) and returns the events they go on to send:
-    their exposure when they see the page that day, and a purchase at their variant's rate."""
+    their exposure when they see the page that day (with their browser), the funnel's steps as far
+    as they get, sometimes an error, and a purchase's amount (now and then a bulk order)."""
     variant = client.assign(distinct_id, [KEY], expose=False)[KEY]
     assert variant is not None, "a running experiment without targeting assigns everyone"
     # One generator per user: the outcome does not depend on the threads' order.
     rng = random.Random(f"{SEED}-{distinct_id}")
-    seen = day_start + timedelta(hours=rng.uniform(0, 20))
-    events = [
-        {
-            "event": "$exposure",
-            "distinct_id": distinct_id,
-            "uuid": f"{distinct_id}-exposure",
-            "timestamp": seen.isoformat(),
-            "properties": {"experiment": KEY, "variant": variant},
-        }
-    ]
-    if rng.random() < TRUE_RATES[variant]:
-        bought = seen + timedelta(minutes=rng.uniform(1, 180))
-        events.append(
-            {
-                "event": "purchase",
-                "distinct_id": distinct_id,
-                "uuid": f"{distinct_id}-buy",
-                "timestamp": bought.isoformat(),
-            }
-        )
+    at = day_start + timedelta(hours=rng.uniform(0, 20))
+    exposure = {"experiment": KEY, "variant": variant, "$browser": rng.choice(BROWSERS)}
+    events = [_event("$exposure", distinct_id, at, exposure)]
+    if rng.random() < ERROR_RATE:
+        events.append(_event("checkout_error", distinct_id, at + timedelta(minutes=rng.uniform(1, 60))))
+    for step, rate in zip(("view_cart", "start_checkout", "purchase"), STEP_RATES[variant], strict=True):
+        if rng.random() >= rate:
+            break
+        at += timedelta(minutes=rng.uniform(1, 60))
+        amount = round(rng.lognormvariate(4, 0.5), 2) if rng.random() > 0.01 else 25_000.0
+        events.append(_event(step, distinct_id, at, {"amount": amount} if step == "purchase" else None))
     return events
 
 
@@ -142,7 +167,8 @@ def run_demo(users: int) -> int:
         # Launched as of the simulated week's first day: exposures before a launch do not count.
         first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time_of_day(0), tzinfo=UTC)
         client.launch(KEY, started_at=first_day)
-        print(f"Experiment '{KEY}' created and launched on {first_day:%Y-%m-%d}; true conversion rates {TRUE_RATES}")
+        rates = {variant: f"{math.prod(steps):.0%}" for variant, steps in STEP_RATES.items()}
+        print(f"Experiment '{KEY}' created and launched on {first_day:%Y-%m-%d}; true purchase rates {rates}")
         print(f"A week of traffic, {users // DAYS} new users a day, the nightly job after each day:", flush=True)
         simulate_week(stack, client, users, first_day)
         print()
