@@ -19,6 +19,7 @@ def banner(stack: LocalStack) -> str:
     creds = stack.credentials
     exports = " ".join(f"{name}={value}" for name, value in stack.client_environment().items())
     return f"""Abacus local stack on {stack.url}  (Ctrl-C stops it)
+  console        {stack.url}/console  (sign in with the admin key)
   project token  {creds.token}
   admin key      {creds.admin_key}
   DynamoDB, SQS  {stack.dynamodb_url} (moto)

@@ -1,4 +1,5 @@
-"""assign and ingest start fast: importing their handlers loads neither scipy nor numpy."""
+"""assign and ingest start fast: importing their handlers loads neither scipy nor numpy, nor the
+console (Jinja2 and its pages)."""
 
 import json
 import subprocess
@@ -13,12 +14,13 @@ import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {"scipy", "numpy"})))
+heavy = {"scipy", "numpy", "jinja2"}
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in heavy or name == "abacus.console")))
 """
 
 
 @pytest.mark.parametrize("function", ["AssignFunction", "IngestFunction"])
-def test_request_path_handlers_do_not_import_scipy_or_numpy(function):
+def test_request_path_handlers_do_not_import_scipy_numpy_or_the_console(function):
     spec = Template().functions()[function]
     handler = spec.code_dir / f"{spec.module}.py"
     loaded = subprocess.run(
@@ -32,7 +34,7 @@ def test_request_path_handlers_do_not_import_scipy_or_numpy(function):
     assert json.loads(loaded.stdout.strip().splitlines()[-1]) == []
 
 
-def test_results_handler_does_load_the_stats_engine():
+def test_results_handler_does_load_the_stats_engine_and_the_console():
     spec = Template().functions()["ResultsFunction"]
     loaded = subprocess.run(
         [sys.executable, "-c", PROBE, str(spec.code_dir / f"{spec.module}.py")],
@@ -42,4 +44,5 @@ def test_results_handler_does_load_the_stats_engine():
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"},
     )
-    assert "scipy" in json.loads(loaded.stdout.strip().splitlines()[-1])
+    loaded_modules = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert "scipy" in loaded_modules and "jinja2" in loaded_modules and "abacus.console" in loaded_modules

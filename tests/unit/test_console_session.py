@@ -10,16 +10,17 @@ NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 HASHES = {"acme": "hash-of-acme-admin-key", "other": "hash-of-other-admin-key"}
 
 
-def cookie_of(set_cookie: str) -> str:
-    """What a browser sends back for a Set-Cookie header's value."""
-    return set_cookie.split(";", 1)[0]
+def cookie_of(cookie: object) -> str:
+    """What a browser sends back for a Set-Cookie header."""
+    return str(cookie).split(";", 1)[0]
 
 
 def test_a_session_is_read_back_with_its_csrf_token():
-    session, header = console_session.start("acme", HASHES["acme"], NOW)
+    session, cookie = console_session.start("acme", HASHES["acme"], NOW)
+    header = str(cookie)
     assert header.startswith(f"{COOKIE}=acme.")
     for attribute in ("Path=/", "HttpOnly", "Secure", "SameSite=Strict", "Max-Age=28800"):
-        assert attribute in header.split("; ")
+        assert attribute in header.split("; "), header
     assert HASHES["acme"] not in header, "the cookie carries a signature, not the key's hash"
     read = console_session.from_cookies(["theme=dark", cookie_of(header)], HASHES.get, NOW + timedelta(hours=1))
     assert read == session
@@ -65,5 +66,5 @@ def test_sessions_of_two_projects_have_different_csrf_tokens():
 
 
 def test_signing_out_clears_the_cookie():
-    header = console_session.cleared_cookie()
-    assert header.startswith(f"{COOKIE}=;") and "Max-Age=0" in header
+    header = str(console_session.cleared_cookie())
+    assert header.startswith(f"{COOKIE}=;") and "Max-Age=0" in header.split("; "), header

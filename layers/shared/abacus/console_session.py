@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from http.cookies import CookieError, SimpleCookie
 from typing import NamedTuple
 
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+
 COOKIE = "__Host-abacus-console"
 LIFETIME = timedelta(hours=8)
 
@@ -32,21 +34,21 @@ def _mac(secret: str, label: str, project_id: str, expires: int) -> str:
     return hmac.new(secret.encode(), f"{label}\n{project_id}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def start(project_id: str, key_hash: str, now: datetime) -> tuple[Session, str]:
-    """A new session and its Set-Cookie header's value."""
+def start(project_id: str, key_hash: str, now: datetime) -> tuple[Session, Cookie]:
+    """A new session and the cookie that carries it."""
     expires = int((now + LIFETIME).timestamp())
     value = f"{project_id}.{expires}.{_mac(key_hash, 'session', project_id, expires)}"
     session = Session(project_id, expires, _mac(key_hash, "csrf", project_id, expires))
-    return session, set_cookie(value, int(LIFETIME.total_seconds()))
+    return session, _cookie(value, int(LIFETIME.total_seconds()))
 
 
-def set_cookie(value: str, max_age: int) -> str:
-    return f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
+def _cookie(value: str, max_age: int) -> Cookie:
+    return Cookie(COOKIE, value, path="/", secure=True, http_only=True, max_age=max_age, same_site=SameSite.STRICT_MODE)
 
 
-def cleared_cookie() -> str:
-    """The Set-Cookie value that ends a session in the browser."""
-    return set_cookie("", 0)
+def cleared_cookie() -> Cookie:
+    """The cookie that ends a session in the browser."""
+    return _cookie("", 0)
 
 
 def from_cookies(cookies: list[str], key_hash: KeyHash, now: datetime) -> Session | None:

@@ -653,13 +653,18 @@ def _probability_to_be_best(row: VariantAnalysis) -> float | None:
     return row.get("probability_to_be_best")
 
 
+def results_section(history: list[Snapshot]) -> str:
+    """The results as HTML (the verdict, tables and charts), every text in it escaped: what the
+    report page and the console show."""
+    if not history:
+        return "<p>No results yet: the nightly job computes the first snapshot after a full day running.</p>"
+    return _results_body(history)
+
+
 def page(experiment: Experiment, history: list[Snapshot]) -> str:
     """The report page for an experiment (its API description) and its snapshots, oldest first."""
     name = html.escape(experiment.get("name") or experiment["key"])
-    if not history:
-        body = "<p>No results yet: the nightly job computes the first snapshot after a full day running.</p>"
-    else:
-        body = _results_body(history)
+    body = results_section(history)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{name}: Abacus results</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

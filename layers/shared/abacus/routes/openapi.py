@@ -28,12 +28,12 @@ def document() -> dict[str, Any]:
     """The document, built once per Lambda environment. Imported here, not at the top: the other
     functions' routes and OpenAPI's models would otherwise add to every cold start of the results
     function."""
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, Server
 
-    from abacus.routes import assignment, events, experiments, results
+    from abacus.routes import assignment, console, events, experiments, results
 
     app = create_app()
-    for part in (experiments.router, assignment.router, events.router, results.router):
+    for part in (experiments.router, assignment.router, events.router, results.router, console.router):
         serving = part.api_resolver
         app.include_router(part)
         # Including a router points its request state at this resolver; give it back to the one serving it.
@@ -42,7 +42,12 @@ def document() -> dict[str, Any]:
         title="Abacus",
         version="1.0.0",
         description=DESCRIPTION,
-        security_schemes={"adminKey": HTTPBearer(description="The project's admin key")},
+        security_schemes={
+            "adminKey": HTTPBearer(description="The project's admin key"),
+            "consoleSession": APIKey.model_validate(
+                {"in": APIKeyIn.cookie, "name": "__Host-abacus-console"}
+            ).model_copy(update={"description": "The console's session, set by signing in with the admin key"}),
+        },
         servers=[Server(url="/")],
     )
     document: dict[str, Any] = json.loads(schema)

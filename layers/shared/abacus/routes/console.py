@@ -1,0 +1,166 @@
+"""The console (HTML, issue 17), served by ResultsFunction on the API's base URL: sign in with
+the admin key once, then a session cookie (console_session.py); every form it posts carries the
+session's CSRF token. Pages answer HTML, errors included; a page that needs a session sends the
+browser to sign in instead."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import Request, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.shared.cookies import Cookie
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from abacus import console, console_session, experiments, keys, results
+from abacus.console_session import Session
+from abacus.errors import NotFound
+from abacus.responses import ERROR_DESCRIPTIONS, ErrorBody
+from abacus.storage import projects
+from abacus.storage import results as result_store
+
+router = APIGatewayHttpRouter()
+TAG = ["console"]
+# A page without a session is answered too (it sends the browser to sign in): the cookie is optional.
+SESSION_SECURITY: list[dict[str, list[str]]] = [{"consoleSession": []}]
+# Pages are the console's alone: no other site may frame them, and they load nothing from elsewhere.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+SIGN_IN = "/console/sign-in"
+
+
+def _page(status: int, body: str, cookies: list[Cookie] | None = None) -> Response[str]:
+    return Response(status, content_types.TEXT_HTML, body, headers=HEADERS, cookies=cookies)
+
+
+def _see_other(location: str, cookies: list[Cookie] | None = None) -> Response[str]:
+    return Response(303, content_types.TEXT_HTML, "", headers={**HEADERS, "Location": location}, cookies=cookies)
+
+
+def _session(request: Request) -> Session | None:
+    event = request.resolved_event
+    cookies = event.cookies if isinstance(event, APIGatewayProxyEventV2) else None
+    return console_session.from_cookies(
+        cookies or [],
+        lambda project_id: projects.credential_hash(project_id, projects.ADMIN),
+        datetime.now(UTC),
+    )
+
+
+def _form(request: Request) -> dict[str, str]:
+    """A posted form's fields (the first value of each)."""
+    body = request.resolved_event.decoded_body or ""
+    return {name: values[0] for name, values in parse_qs(body, max_num_fields=20).items()}
+
+
+def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
+    """The page's answers, HTML; and 422 for a query it does not take, in the API's error shape."""
+    words = {
+        200: "The page",
+        303: "Elsewhere: signed in (to the console), signed out or without a session (to sign in)",
+        401: "The sign-in page again, saying the key is not a project's admin key",
+        403: "A form without this session's CSRF token: nothing done",
+        404: "No such experiment in the project",
+    }
+    answers: dict[int, OpenAPIResponse] = {
+        status: {"description": words[status], "content": {"text/html": {"schema": {"type": "string"}}}}
+        for status in statuses
+    }
+    answers[422] = {"description": ERROR_DESCRIPTIONS[422], "content": {"application/json": {"model": ErrorBody}}}
+    return answers
+
+
+@router.get(
+    "/console",
+    summary="The console: the project's experiments",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(200, 303),
+)
+def experiments_list(
+    request: Request,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response[str]:
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN)
+    page = experiments.page(session.project_id, 50, after)
+    now = datetime.now(UTC)
+    rows = [
+        console.listed(item, result_store.latest(keys.experiment_id(session.project_id, item["key"])), now)
+        for item in page["experiments"]
+        if not status or item["status"] == status
+    ]
+    return _page(200, console.experiments_page(session, rows, status, page["next"]))
+
+
+@router.get(SIGN_IN, summary="The console's sign-in form", tags=TAG, security=[{}], responses=_responses(200))
+def sign_in_form() -> Response[str]:
+    return _page(200, console.sign_in_page())
+
+
+@router.post(
+    SIGN_IN,
+    summary="Sign in to the console with the admin key (a form)",
+    tags=TAG,
+    security=[{}],
+    responses=_responses(303, 401),
+)
+def sign_in(request: Request) -> Response[str]:
+    key = _form(request).get("admin_key", "").strip()
+    owner = projects.key_owner(key) if key else None
+    if owner is None or owner[1] != projects.ADMIN:
+        return _page(401, console.sign_in_page("That is not a project's admin key."))
+    key_hash = projects.credential_hash(owner[0], projects.ADMIN)
+    if key_hash is None:
+        return _page(401, console.sign_in_page("That is not a project's admin key."))
+    _, cookie = console_session.start(owner[0], key_hash, datetime.now(UTC))
+    return _see_other("/console", [cookie])
+
+
+@router.post(
+    "/console/sign-out",
+    summary="Sign out of the console (a form with the CSRF token)",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(303, 403),
+)
+def sign_out(request: Request) -> Response[str]:
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN, [console_session.cleared_cookie()])
+    if not console_session.csrf_holds(session, _form(request).get("csrf_token")):
+        return _page(
+            403,
+            console.message_page(session, "Not signed out", "This form is out of date: reload the page and try again."),
+        )
+    return _see_other(SIGN_IN, [console_session.cleared_cookie()])
+
+
+@router.get(
+    "/console/experiments/<key>",
+    summary="The console: an experiment and its results",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(200, 303, 404),
+)
+def experiment(request: Request, key: str) -> Response[str]:
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN)
+    try:
+        item = experiments.get(session.project_id, key)
+    except NotFound:
+        return _page(
+            404, console.message_page(session, "No such experiment", f"This project has no experiment keyed '{key}'.")
+        )
+    described = experiments.to_api(item, with_history=False)
+    return _page(200, console.experiment_page(session, described, results.snapshots(session.project_id, key)))

@@ -1,0 +1,133 @@
+"""The console in a real browser (issue 17): Chromium, driven by Playwright, against a local stack
+over HTTP. Signing in with a wrong key shows the error on the field; the right key, typed and sent
+with the keyboard alone, opens the project's experiments; an experiment's page shows its verdict
+and charts; signing out ends the session. The key is in no page, URL, cookie a script can read
+or web storage. Screenshots of each page go to .abacus/console/ (not committed)."""
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from playwright._impl._api_structures import SetCookieParam
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from abacus_local.template import ROOT
+from tests.e2e.conftest import ADMIN_KEY, invoke_nightly
+
+SHOTS = ROOT / ".abacus" / "console"
+KEY = "console-checkout"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "make test installs Debian's chromium; run it so"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def the_key_is_nowhere(page: Page) -> None:
+    assert ADMIN_KEY not in page.url and ADMIN_KEY not in page.content()
+    readable = page.evaluate(
+        "() => [document.cookie, JSON.stringify({...localStorage}), JSON.stringify({...sessionStorage})]"
+    )
+    assert all(ADMIN_KEY not in text for text in readable), readable
+    assert "abacus-console" not in readable[0], "the session cookie is HttpOnly"
+
+
+def every_field_is_labelled(page: Page) -> None:
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select')]
+              .filter((field) => !field.labels || field.labels.length === 0).map((field) => field.outerHTML)"""
+    )
+    assert unlabelled == []
+
+
+def test_sign_in_read_results_and_sign_out(client, stack_url, page):
+    client.create_experiment(
+        {
+            "key": KEY,
+            "name": "Console checkout",
+            "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+            "primary_metric": {"event": "purchase"},
+        }
+    )
+    day = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), time(0), tzinfo=UTC)
+    client.launch(KEY, started_at=day)
+    for n in range(20):
+        user = f"console-user-{n}"
+        variant = client.assign(user, [KEY], expose=False)[KEY]
+        seen = (day + timedelta(hours=1, minutes=n)).isoformat()
+        events = [
+            {
+                "event": "$exposure",
+                "distinct_id": user,
+                "timestamp": seen,
+                "properties": {"experiment": KEY, "variant": variant},
+            }
+        ]
+        if n % 3 == 0:
+            events.append({"event": "purchase", "distinct_id": user, "timestamp": seen})
+        client.send_events(events)
+    invoke_nightly(stack_url, day + timedelta(days=1, hours=3), client, KEY)
+
+    page.goto(f"{stack_url}/console")
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")
+    every_field_is_labelled(page)
+    page.get_by_label("Admin key").fill("not-the-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not a project's admin key")
+    expect(page.get_by_label("Admin key")).to_have_attribute("aria-invalid", "true")
+    shot(page, "sign-in-refused")
+
+    # The keyboard alone: the field has the focus, Enter sends the form.
+    page.get_by_label("Admin key").focus()
+    page.keyboard.type(ADMIN_KEY)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{stack_url}/console")
+    expect(page.get_by_role("heading", name="Experiments")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text=KEY)
+    expect(row).to_contain_text("Running")
+    expect(row).to_contain_text("20")
+    every_field_is_labelled(page)
+    the_key_is_nowhere(page)
+    shot(page, "experiments")
+
+    page.get_by_role("link", name="Console checkout").click()
+    expect(page).to_have_url(f"{stack_url}/console/experiments/{KEY}")
+    expect(page.locator(".verdict")).to_be_visible()
+    assert page.locator("figure.chart svg").count() == 2
+    the_key_is_nowhere(page)
+    shot(page, "results")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")
+    page.goto(f"{stack_url}/console")
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")  # the session is gone
+
+
+def test_a_session_cookie_from_elsewhere_is_refused(stack_url, page):
+    forged = f"local.{int(datetime.now(UTC).timestamp()) + 3600}.{'0' * 64}"
+    host = urlsplit(stack_url).hostname
+    cookie: SetCookieParam = {"name": "__Host-abacus-console", "value": forged, "domain": host or "", "path": "/"}
+    page.context.add_cookies([{**cookie, "secure": True, "httpOnly": True, "sameSite": "Strict"}])
+    page.goto(f"{stack_url}/console")
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")
+    assert [c["value"] for c in page.context.cookies() if c["name"] == "__Host-abacus-console"] == [forged], "sent"
