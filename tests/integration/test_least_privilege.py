@@ -4,6 +4,7 @@ event source mapping). Each function's policy must allow every call it made
 (or Lambda would answer AccessDenied) and allow nothing it never made."""
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +39,11 @@ WORKLOAD = [
     ("ResultsFunction", "create_report_link", 201),
     ("ResultsFunction", "get_report", 200),
     ("ResultsFunction", "get_openapi_document", 200),
+    # The console: signed in, its pages read with the session cookie, signed out with the CSRF token.
+    ("ResultsFunction", "console_sign_in", 303),
+    ("ResultsFunction", "console_experiments", 200),
+    ("ResultsFunction", "console_experiment", 200),
+    ("ResultsFunction", "console_sign_out", 303),
     ("AssignFunction", "stop_experiment", 200),
     ("AssignFunction", "ship_experiment", 200),
     ("AssignFunction", "archive_experiment", 200),
@@ -71,6 +77,35 @@ def allowed(template, function: str) -> set[tuple[str, str]]:
                 name = resource["Fn::GetAtt"][0]
             pairs |= {(action.split(":", 1)[1], name) for action in actions}
     return pairs
+
+
+def prepared(name: str, console: dict[str, str]) -> dict:
+    """The workload's event `name` (a sample event, `sample:variant` for a changed one)."""
+    event = sample_event(name.split(":")[0])
+    if name == "update_experiment:targeting":
+        elsewhere = [{"conditions": [{"property": "country", "operator": "eq", "value": "FR"}]}]
+        event["body"] = json.dumps({"targeting": elsewhere})
+    if name == "nightly":  # a day after launch, so that there is a day to analyse
+        event["time"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    if name == "launch_experiment":  # running since yesterday: the sample exposures are from its run
+        event["body"] = json.dumps({"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()})
+    if name == "ship_experiment":
+        event["body"] = json.dumps({"variant": "control"})
+    if name.startswith("console_") and name != "console_sign_in":
+        event["cookies"] = [console["cookie"]]
+    if name == "console_sign_out":
+        event["body"] = f"csrf_token={console['csrf_token']}"
+    return event
+
+
+def remember_console(name: str, response: dict, console: dict[str, str]) -> None:
+    """The console's session cookie once signed in, and a page's CSRF token."""
+    if name == "console_sign_in":
+        console["cookie"] = response["cookies"][0].split(";", 1)[0]
+    if name == "console_experiments":
+        found = re.search(r'name="csrf_token" value="(\w+)"', response["body"])
+        assert found is not None
+        console["csrf_token"] = found.group(1)
 
 
 @pytest.fixture
@@ -114,20 +149,15 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, 
     # Pages of one user: a shard of the sample's users takes more than one, so the worker sends the next on.
     monkeypatch.setattr(nightly_runs, "PAGE_USERS", 1)
     calls = recorded_calls
+    console: dict[str, str] = {}
     for function, name, status in WORKLOAD:
-        event = sample_event(name.split(":")[0])
-        if name == "update_experiment:targeting":
-            elsewhere = [{"conditions": [{"property": "country", "operator": "eq", "value": "FR"}]}]
-            event["body"] = json.dumps({"targeting": elsewhere})
-        if name == "nightly":  # a day after launch, so that there is a day to analyse
-            event["time"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-        if name == "launch_experiment":  # running since yesterday: the sample exposures are from its run
-            event["body"] = json.dumps({"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()})
-        if name == "ship_experiment":
-            event["body"] = json.dumps({"variant": "control"})
-        response = invoke(function, event)
+        response = invoke(function, prepared(name, console))
         if status is not None:
-            assert response["statusCode"] == status, (name, answer(response))
+            assert response["statusCode"] == status, (
+                name,
+                response if name.startswith("console_") else answer(response),
+            )
+        remember_console(name, response, console)
     for function in FUNCTIONS:
         made, granted = calls[function], allowed(template, function)
         assert made, f"no call of {function} was recorded"
