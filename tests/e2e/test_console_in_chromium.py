@@ -1,7 +1,8 @@
 """The console in a real browser (issue 17): Chromium, driven by Playwright, against a local stack
 over HTTP. Signing in with a wrong key shows the error on the field; the right key, typed and sent
 with the keyboard alone, opens the project's experiments; an experiment's page shows its verdict
-and charts; signing out ends the session. The key is in no page, URL, cookie a script can read
+and charts; shipping a variant is confirmed on a page stating its consequence; signing out ends
+the session. The key is in no page, URL, cookie a script can read
 or web storage. Screenshots of each page go to .abacus/console/ (not committed)."""
 
 import shutil
@@ -116,6 +117,17 @@ def test_sign_in_read_results_and_sign_out(client, stack_url, page):
     assert page.locator("figure.chart svg").count() == 2
     the_key_is_nowhere(page)
     shot(page, "results")
+
+    # Ship, confirmed on a page that states the consequence.
+    page.get_by_label("Variant to ship").select_option("b")
+    page.get_by_role("button", name="Ship variant").click()
+    expect(page.get_by_role("alert")).to_contain_text("Every user, in the experiment or not, gets 'b'")
+    every_field_is_labelled(page)
+    shot(page, "ship-confirmation")
+    page.get_by_role("button", name="Yes, ship variant").click()
+    expect(page).to_have_url(f"{stack_url}/console/experiments/{KEY}")
+    expect(page.get_by_text("Complete", exact=False).first).to_be_visible()
+    assert client.call("GET", f"/experiments/{KEY}", admin=True)["shipped_variant"] == "b"
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{stack_url}/console/sign-in")

@@ -5,11 +5,12 @@ expired session, a rotated key and a form without the CSRF token are refused."""
 import re
 from datetime import UTC, datetime, timedelta
 from unittest import mock
+from urllib.parse import urlencode
 
 import pytest
 
 from abacus import console_session, projects
-from tests.conftest import ADMIN_KEY, invoke, sample_event
+from tests.conftest import ADMIN_KEY, answer, invoke, sample_event
 
 
 def sign_in(key: str = ADMIN_KEY) -> dict:
@@ -110,3 +111,43 @@ def test_signing_out_needs_the_pages_csrf_token(project):
     result = invoke("ResultsFunction", event)
     assert result["statusCode"] == 303 and result["headers"]["Location"] == "/console/sign-in"
     assert "Max-Age=0" in result["cookies"][0]
+
+
+def act(cookie: str, token: str, **fields: str) -> dict:
+    event = sample_event("console_experiment_action")
+    event["body"], event["cookies"] = urlencode({"csrf_token": token, **fields}), [cookie]
+    return invoke("ResultsFunction", event)
+
+
+def stored(key: str = "new-checkout") -> dict:
+    return answer(invoke("AssignFunction", sample_event("get_experiment", path=f"/experiments/{key}")))[1]
+
+
+def test_an_action_states_its_consequence_first_and_is_done_once_confirmed(project):
+    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("AssignFunction", sample_event("launch_experiment"))["statusCode"] == 200
+    cookie = session_cookie()
+    page = get("console_experiment", cookie)["body"]
+    token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page).group(1)  # type: ignore[union-attr]
+    assert ">Stop</button>" in page and ">Ship variant</button>" in page and ">Archive</button>" not in page
+
+    asked = act(cookie, token, action="stop")
+    assert asked["statusCode"] == 200 and "No new user will be exposed" in asked["body"]
+    assert 'name="confirmed" value="yes"' in asked["body"] and stored()["status"] == "running"
+    assert act(cookie, "0" * 64, action="stop", confirmed="yes")["statusCode"] == 403
+    assert stored()["status"] == "running", "a form without the session's token does nothing"
+    done = act(cookie, token, action="stop", confirmed="yes")
+    assert done["statusCode"] == 303 and done["headers"]["Location"] == "/console/experiments/new-checkout"
+    assert stored()["status"] == "complete"
+
+    again = act(cookie, token, action="stop", confirmed="yes")
+    assert again["statusCode"] == 409 and "cannot stop a complete experiment" in again["body"]
+    unknown = act(cookie, token, action="ship", variant="nope", confirmed="yes")
+    assert unknown["statusCode"] == 400 and "is not one of" in unknown["body"]
+    assert act(cookie, token, action="explode")["statusCode"] == 400
+    ship = act(cookie, token, action="ship", variant="one-page")
+    assert "Every user, in the experiment or not, gets &#39;one-page&#39;" in ship["body"]
+    assert act(cookie, token, action="ship", variant="one-page", confirmed="yes")["statusCode"] == 303
+    assert stored()["shipped_variant"] == "one-page"
+    assert act(cookie, token, action="recompute")["statusCode"] == 303
+    assert ">Archive</button>" in get("console_experiment", cookie)["body"]

@@ -43,10 +43,11 @@ WORKLOAD = [
     ("ResultsFunction", "console_sign_in", 303),
     ("ResultsFunction", "console_experiments", 200),
     ("ResultsFunction", "console_experiment", 200),
-    ("ResultsFunction", "console_sign_out", 303),
-    ("AssignFunction", "stop_experiment", 200),
+    # Stopped from the console's results page (confirmed): the same write as the admin route's stop.
+    ("ResultsFunction", "console_experiment_action", 303),
     ("AssignFunction", "ship_experiment", 200),
     ("AssignFunction", "archive_experiment", 200),
+    ("ResultsFunction", "console_sign_out", 303),
 ]
 
 
@@ -93,8 +94,8 @@ def prepared(name: str, console: dict[str, str]) -> dict:
         event["body"] = json.dumps({"variant": "control"})
     if name.startswith("console_") and name != "console_sign_in":
         event["cookies"] = [console["cookie"]]
-    if name == "console_sign_out":
-        event["body"] = f"csrf_token={console['csrf_token']}"
+    if name in ("console_sign_out", "console_experiment_action"):
+        event["body"] = event["body"].replace("from-the-page", console["csrf_token"])
     return event
 
 

@@ -61,6 +61,34 @@ def listed(experiment: Experiment, latest: SnapshotItem | None, now: datetime) -
     )
 
 
+@dataclass(frozen=True)
+class Action:
+    name: str  # experiments.apply's action, or "recompute"
+    words: str
+
+
+RECOMPUTE = Action("recompute", "Recompute now")
+# What each status lets the results page do (lifecycle.py refuses the rest with a 409).
+ACTIONS = {
+    lifecycle.RUNNING: [RECOMPUTE, Action("stop", "Stop"), Action("ship", "Ship variant")],
+    lifecycle.COMPLETE: [RECOMPUTE, Action("ship", "Ship variant"), Action("archive", "Archive")],
+}
+_WORDS = {action.name: action.words for actions in ACTIONS.values() for action in actions}
+
+
+def consequence(action: str, experiment: Experiment, variant: str | None) -> str:
+    """What an action does, in words, for its confirmation."""
+    if action == "stop":
+        return (
+            "No new user will be exposed. Users already in keep their variant until you ship one, and the results "
+            "go on counting their events until their windows close."
+        )
+    if action == "ship":
+        return f"Every user, in the experiment or not, gets '{variant}' from now on, and the experiment stops."
+    served = experiment.get("shipped_variant") or "control"
+    return f"Nothing about the experiment can change any more; it keeps serving '{served}' to everyone."
+
+
 def sign_in_page(error: str | None = None) -> str:
     return _templates.get_template("sign_in.html").render(session=None, error=error)
 
@@ -76,6 +104,7 @@ def experiment_page(session: Session, experiment: Experiment, history: list[Snap
     results: Any = Markup(report.results_section(history))  # noqa: S704 (escaped where it is built)
     return _templates.get_template("experiment.html").render(
         session=session,
+        actions=ACTIONS.get(experiment["status"], []),
         experiment=experiment,
         status=_STATUS_WORDS.get(experiment["status"], experiment["status"]),
         results_html=results,
@@ -84,3 +113,14 @@ def experiment_page(session: Session, experiment: Experiment, history: list[Snap
 
 def message_page(session: Session | None, title: str, message: str) -> str:
     return _templates.get_template("message.html").render(session=session, title=title, message=message)
+
+
+def confirm_page(session: Session, experiment: Experiment, action: str, variant: str | None) -> str:
+    return _templates.get_template("confirm.html").render(
+        session=session,
+        experiment=experiment,
+        action=action,
+        variant=variant,
+        words=_WORDS.get(action, action),
+        consequence=consequence(action, experiment, variant),
+    )

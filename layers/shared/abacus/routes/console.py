@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from abacus import console, console_session, experiments, keys, results
 from abacus.console_session import Session
-from abacus.errors import NotFound
+from abacus.errors import Conflict, Invalid, NotFound
 from abacus.responses import ERROR_DESCRIPTIONS, ErrorBody
 from abacus.storage import projects
 from abacus.storage import results as result_store
@@ -66,8 +66,10 @@ def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         200: "The page",
         303: "Elsewhere: signed in (to the console), signed out or without a session (to sign in)",
         401: "The sign-in page again, saying the key is not a project's admin key",
+        400: "A form that names no action the console knows: nothing done",
         403: "A form without this session's CSRF token: nothing done",
         404: "No such experiment in the project",
+        409: "An action the experiment's status does not allow, saying what to do instead",
     }
     answers: dict[int, OpenAPIResponse] = {
         status: {"description": words[status], "content": {"text/html": {"schema": {"type": "string"}}}}
@@ -164,3 +166,40 @@ def experiment(request: Request, key: str) -> Response[str]:
         )
     described = experiments.to_api(item, with_history=False)
     return _page(200, console.experiment_page(session, described, results.snapshots(session.project_id, key)))
+
+
+@router.post(
+    "/console/experiments/<key>/actions",
+    summary="The console: recompute, stop, ship a variant or archive (a form; each but recompute confirmed first)",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(200, 303, 400, 403, 404, 409),
+)
+def experiment_action(request: Request, key: str) -> Response[str]:
+    """Without `confirmed`, the page that states the action's consequence and asks again; with it
+    (or for a recompute), the action, then back to the experiment's page."""
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN)
+    form = _form(request)
+    if not console_session.csrf_holds(session, form.get("csrf_token")):
+        return _page(403, console.message_page(session, "Nothing done", "This form is out of date: reload the page."))
+    action, variant = form.get("action", ""), form.get("variant")
+    if action not in ("recompute", "stop", "ship", "archive"):
+        return _page(400, console.message_page(session, "Nothing done", f"'{action}' is not an action."))
+    try:
+        item = experiments.get(session.project_id, key)
+        if action != "recompute" and form.get("confirmed") != "yes":
+            described = experiments.to_api(item, with_history=False)
+            return _page(200, console.confirm_page(session, described, action, variant))
+        now = datetime.now(UTC)
+        if action == "recompute":
+            results.recompute(session.project_id, key, now)
+        else:
+            experiments.apply(session.project_id, key, action, now, variant=variant)
+    except NotFound:
+        return _page(404, console.message_page(session, "No such experiment", f"No experiment keyed '{key}'."))
+    except (Conflict, Invalid) as refused:  # a status that refuses it; a variant the experiment lacks
+        status = 409 if isinstance(refused, Conflict) else 400
+        return _page(status, console.message_page(session, "Not done", refused.message))
+    return _see_other(f"/console/experiments/{key}")
