@@ -9,6 +9,11 @@ request count taken out, and nothing else changed.
 - moto lists its own package's folders on disk for every request, to route it; the list is
   read once.
 
+And one thing DynamoDB guarantees and moto does not: a request sees an item whole. moto's
+UpdateItem changes the stored item in place while another thread's GetItem may be reading it
+("dictionary keys changed during iteration", a 500 that DynamoDB never gives). `one_request_at_a_time`
+runs moto's DynamoDB requests one after another, here and in the tests' in-process moto (tests/conftest.py).
+
 tests/integration/test_moto_server.py checks that patched and unpatched Queries answer the same.
 
 Run: python -m abacus_local.moto_server -H 127.0.0.1 -p PORT (moto.server's arguments)
@@ -18,17 +23,21 @@ import copy
 import functools
 import inspect
 import sys
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto import backends
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import main as moto_main
 
 _original_query = Table.query
 _original_modules = backends.list_of_moto_modules
 _QUERY_SIGNATURE = inspect.signature(_original_query)
+_original_call_action = DynamoHandler.call_action
+_dynamodb_requests = threading.RLock()
 
 
 @functools.wraps(_original_query)
@@ -49,6 +58,17 @@ def moto_modules_once() -> Iterable[str]:
     return tuple(_original_modules())
 
 
+@functools.wraps(_original_call_action)
+def call_action_alone(self: DynamoHandler) -> Any:
+    with _dynamodb_requests:
+        return _original_call_action(self)
+
+
+def one_request_at_a_time() -> None:
+    """Makes this process's moto answer one DynamoDB request at a time (for good: it only removes a race)."""
+    DynamoHandler.call_action = call_action_alone  # type: ignore[method-assign]
+
+
 def install() -> Callable[[], None]:
     """Patches moto in this process; returns what undoes it."""
     Table.query = query_one_partition  # type: ignore[method-assign]
@@ -63,4 +83,5 @@ def install() -> Callable[[], None]:
 
 if __name__ == "__main__":
     install()
+    one_request_at_a_time()
     moto_main(sys.argv[1:])

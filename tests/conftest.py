@@ -34,7 +34,11 @@ from moto import mock_aws
 
 from abacus.documents import NewProject
 from abacus_local.lambdas import LocalContext, load_handler
+from abacus_local.moto_server import one_request_at_a_time
 from abacus_local.template import ROOT, Template
+
+# The event source mappings' threads and the test's own share moto: each request sees items whole, as in DynamoDB.
+one_request_at_a_time()
 
 EVENTS_DIR = ROOT / "events"
 TOKEN = "phc_local_dev"

@@ -2,6 +2,10 @@
 answers must be moto's own, whatever the query. Random tables and queries (key conditions, sort
 order, limits and paging, filters, projections, an index), each asked with and without the patch."""
 
+import itertools
+import sys
+import threading
+
 import boto3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -130,3 +134,40 @@ def test_queries_answer_as_moto_does(stored, asked):
                 assert every_page(client, query) == expected, query
             finally:
                 uninstall()
+
+
+def test_a_get_item_never_sees_an_item_while_another_thread_updates_it():
+    """moto's UpdateItem changes the stored item in place; without one_request_at_a_time (installed
+    by tests/conftest.py, and by the local stack's server) a GetItem reading it meanwhile fails with
+    "dictionary keys changed during iteration" within a few hundred reads at this switch interval."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between almost every bytecode, as on a busy machine
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_table(client)
+            key = {"pk": {"S": "run"}, "sk": {"S": "header"}}
+            client.put_item(TableName=TABLE, Item=key)
+            done = threading.Event()
+
+            def update_forever() -> None:
+                for n in itertools.count():
+                    if done.is_set():
+                        return
+                    client.update_item(
+                        TableName=TABLE,
+                        Key=key,
+                        UpdateExpression=f"SET a{n % 40} = :v REMOVE a{(n + 20) % 40}",
+                        ExpressionAttributeValues={":v": {"S": "x"}},
+                    )
+
+            writer = threading.Thread(target=update_forever)
+            writer.start()
+            try:
+                for _ in range(600):
+                    assert client.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]["pk"] == key["pk"]
+            finally:
+                done.set()
+                writer.join()
+    finally:
+        sys.setswitchinterval(interval)
