@@ -43,6 +43,15 @@ WORKLOAD = [
     ("ResultsFunction", "console_sign_in", 303),
     ("ResultsFunction", "console_experiments", 200),
     ("ResultsFunction", "console_experiment", 200),
+    # The Implementation page and its live check (the counters /assign and /events added above).
+    ("ResultsFunction", "console_implementation", 200),
+    ("ResultsFunction", "console_live_check", 200),
+    # A draft created, checked and edited from the Creation form, and launched from its page.
+    ("ResultsFunction", "console_new_form", 200),
+    ("ResultsFunction", "console_check", 200),
+    ("ResultsFunction", "console_create:draft", 303),
+    ("ResultsFunction", "console_edit_form:draft", 200),
+    ("ResultsFunction", "console_edit:draft", 303),
     # Stopped from the console's results page (confirmed): the same write as the admin route's stop.
     ("ResultsFunction", "console_experiment_action", 303),
     ("AssignFunction", "ship_experiment", 200),
@@ -94,8 +103,14 @@ def prepared(name: str, console: dict[str, str]) -> dict:
         event["body"] = json.dumps({"variant": "control"})
     if name.startswith("console_") and name != "console_sign_in":
         event["cookies"] = [console["cookie"]]
-    if name in ("console_sign_out", "console_experiment_action"):
+    if "from-the-page" in event.get("body", ""):
         event["body"] = event["body"].replace("from-the-page", console["csrf_token"])
+    if name.endswith(":draft"):  # a draft of its own (new-checkout is running by then)
+        if "body" in event:
+            event["body"] = event["body"].replace("key=new-checkout", "key=console-draft")
+        event["rawPath"] = event["rawPath"].replace("new-checkout", "console-draft")
+        if "pathParameters" in event:
+            event["pathParameters"] = {"key": "console-draft"}
     return event
 
 

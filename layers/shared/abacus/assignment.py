@@ -10,10 +10,10 @@ steady state an assignment makes one DynamoDB request per experiment the user is
 
 from datetime import datetime
 
-from abacus import breakdowns, experiments, hashing, lifecycle, targeting
+from abacus import breakdowns, experiments, hashing, lifecycle, live_check, targeting
 from abacus.cache import TtlCache
 from abacus.errors import NotFound
-from abacus.schemas import AssignRequest
+from abacus.schemas import AssignRequest, ExperimentFields
 from abacus.storage import assignments
 from abacus.storage import experiments as experiment_store
 from abacus.storage.experiments import ExperimentItem
@@ -62,6 +62,16 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
         return None  # never exposed, and outside the targeting: out
     if stored is not None and not request.expose:
         return stored.variant
+    return _store_assignment(item, spec, partition, request, now)
+
+
+def _store_assignment(
+    item: ExperimentItem, spec: ExperimentFields, partition: str, request: AssignRequest, now: datetime
+) -> str:
+    """The user's variant, stored unless they have one, and with `expose` their first exposure."""
     variant = hashing.pick_variant(item.key, request.distinct_id, [(v.key, v.weight) for v in spec.variants])
     values = breakdowns.values_of(spec.breakdowns, request.properties) if spec.breakdowns else None
-    return assignments.assign(partition, request.distinct_id, variant, now, request.expose, values).variant
+    stored = assignments.assign(partition, request.distinct_id, variant, now, request.expose, values)
+    if request.expose and stored.exposed_at == now:  # this call's own time: it set the first exposure
+        live_check.record_first_exposure(item, stored.variant, now)
+    return stored.variant

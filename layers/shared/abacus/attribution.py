@@ -39,6 +39,8 @@ type FirstExposures = dict[tuple[str, str], FirstExposure]
 class Attribution(NamedTuple):
     moved: int  # first exposures recorded or moved earlier
     refused: Counter[str]  # exposure events that are none, by exposures.py's reason
+    first: list[tuple[str, str]]  # (experiment key, variant) of each user's first exposure recorded
+    launched: dict[str, ExperimentItem]  # the project's launched experiments, by key
 
 
 def exposure_of(item: EventItem) -> tuple[str, str] | None:
@@ -62,19 +64,23 @@ def attribute(project_id: str, items: list[EventItem]) -> Attribution:
         if item.status in LAUNCHED
     }
     firsts, refused = _first_exposures(launched, items)
+    items_of = {key: item for key, (item, _) in launched.items()}
     if not firsts:
-        return Attribution(0, refused)
+        return Attribution(0, refused, [], items_of)
+
+    def record(pair: tuple[tuple[str, str], FirstExposure]) -> str | None:
+        (key, distinct_id), exposure = pair
+        return assignments.record_exposure(launched[key][0].assignment_partition(distinct_id), distinct_id, *exposure)
+
     # One small UpdateItem per reported exposure: sent in parallel, as each waits on the network.
     with ThreadPoolExecutor(max_workers=PARALLEL_UPDATES) as pool:
-        moved = sum(
-            pool.map(
-                lambda pair: assignments.record_exposure(
-                    launched[pair[0][0]][0].assignment_partition(pair[0][1]), pair[0][1], *pair[1]
-                ),
-                firsts.items(),
-            )
-        )
-    return Attribution(moved, refused)
+        outcomes = list(pool.map(record, firsts.items()))
+    first = [
+        (key, exposure.variant)
+        for ((key, _), exposure), outcome in zip(firsts.items(), outcomes, strict=True)
+        if outcome == assignments.FIRST
+    ]
+    return Attribution(sum(outcome is not None for outcome in outcomes), refused, first, items_of)
 
 
 def _first_exposures(

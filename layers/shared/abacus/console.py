@@ -3,16 +3,22 @@ pure functions of what the routes read, so that they can be tested without a req
 
 Only ResultsFunction imports this module: assign and ingest never load the console."""
 
+import base64
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from abacus import lifecycle, report
+from abacus import console_form, lifecycle, report
 from abacus.console_session import Session
 from abacus.documents import Experiment, Snapshot
+from abacus.live_check import LiveCheck
+from abacus.stats.srm import THRESHOLD, sample_ratio_mismatch
 from abacus.storage.results import SnapshotItem
 
 _templates = Environment(
@@ -70,6 +76,7 @@ class Action:
 RECOMPUTE = Action("recompute", "Recompute now")
 # What each status lets the results page do (lifecycle.py refuses the rest with a 409).
 ACTIONS = {
+    lifecycle.DRAFT: [Action("launch", "Launch")],
     lifecycle.RUNNING: [RECOMPUTE, Action("stop", "Stop"), Action("ship", "Ship variant")],
     lifecycle.COMPLETE: [RECOMPUTE, Action("ship", "Ship variant"), Action("archive", "Archive")],
 }
@@ -82,6 +89,11 @@ def consequence(action: str, experiment: Experiment, variant: str | None) -> str
         return (
             "No new user will be exposed. Users already in keep their variant until you ship one, and the results "
             "go on counting their events until their windows close."
+        )
+    if action == "launch":
+        return (
+            "Users start getting variants and their exposures count from now. The variants, weights and metrics "
+            "are frozen while it runs; to change them, stop it and create another."
         )
     if action == "ship":
         return f"Every user, in the experiment or not, gets '{variant}' from now on, and the experiment stops."
@@ -99,16 +111,130 @@ def experiments_page(session: Session, rows: list[ListedExperiment], status: str
     )
 
 
-def experiment_page(session: Session, experiment: Experiment, history: list[Snapshot]) -> str:
+class Script:
+    """A script of templates/console, inlined in a page, and its hash for the page's
+    Content-Security-Policy (script-src allows it alone)."""
+
+    def __init__(self, name: str) -> None:
+        self.text = resources.files("abacus").joinpath("templates/console", name).read_text()
+        digest = base64.b64encode(hashlib.sha256(self.text.encode()).digest()).decode()
+        self.source = f"'sha256-{digest}'"
+
+    def markup(self) -> Any:
+        return Markup(self.text)  # noqa: S704 - our own file, no input in it
+
+
+CHECK_SCRIPT, LIVE_SCRIPT = Script("check.js"), Script("live.js")
+
+
+def _status(experiment: Experiment) -> str:
+    return _STATUS_WORDS.get(experiment["status"], experiment["status"])
+
+
+def experiment_page(
+    session: Session, experiment: Experiment, history: list[Snapshot], date: str | None, preview: str | None
+) -> str:
+    """The Results page: the results as of `date` (default the latest), the days to choose from,
+    the actions of the status; for a draft, what a user previewing gets."""
+    shown = [snapshot for snapshot in history if date is None or snapshot["date"] <= date]
     # The report's results section: its HTML is built escaped, by report.py.
-    results: Any = Markup(report.results_section(history))  # noqa: S704 (escaped where it is built)
+    results: Any = Markup(report.results_section(shown))  # noqa: S704 (escaped where it is built)
     return _templates.get_template("experiment.html").render(
         session=session,
         actions=ACTIONS.get(experiment["status"], []),
         experiment=experiment,
-        status=_STATUS_WORDS.get(experiment["status"], experiment["status"]),
+        status=_status(experiment),
         results_html=results,
+        dates=[snapshot["date"] for snapshot in reversed(history)],
+        date=shown[-1]["date"] if shown else None,
+        preview=preview,
+        previewed=experiment.get("overrides", {}).get(preview) if preview else None,
+        tab="results",
     )
+
+
+def form_page(
+    session: Session, values: Mapping[str, str], checked: console_form.Checked | None, key: str | None
+) -> str:
+    """The Creation form: empty, an experiment's values (editing a draft), or what was sent with its errors."""
+    return _templates.get_template("experiment_form.html").render(
+        session=session,
+        values=values,
+        errors=checked.errors if checked else {},
+        plan=checked.plan if checked else console_form.plan_sentence(console_form.read(values)[0], None),
+        key=key,
+        experiment={"key": key, "status": lifecycle.DRAFT},
+        action=f"/console/experiments/{key}/edit" if key else "/console/new",
+        rows=console_form.VARIANT_ROWS,
+        tab="creation",
+        script=CHECK_SCRIPT.markup(),
+    )
+
+
+def implementation_page(
+    session: Session, experiment: Experiment, live: LiveCheck | None, token: str | None, base_url: str
+) -> str:
+    """The snippets with this experiment's key and the project's token, and the live check."""
+    variants = [variant["key"] for variant in experiment["variants"]]
+    return _templates.get_template("implementation.html").render(
+        session=session,
+        experiment=experiment,
+        status=_status(experiment),
+        token=token or "<your project token>",
+        token_known=token is not None,
+        base_url=base_url,
+        treatment=variants[1] if len(variants) > 1 else variants[0],
+        metric_event=_first_event(experiment),
+        tab="implementation",
+        script=LIVE_SCRIPT.markup(),
+        **live_values(live),
+    )
+
+
+def _first_event(experiment: Experiment) -> str:
+    metric = experiment["primary_metric"]
+    if metric.get("event"):
+        return str(metric["event"])
+    parts = [*(metric.get("steps") or []), metric.get("numerator") or {}]
+    return next((str(part["event"]) for part in parts if part.get("event")), "purchase")
+
+
+def live_values(live: LiveCheck | None) -> dict[str, Any]:
+    """What the live check shows: counts, shares, the sample ratio so far and how fresh it is."""
+    if live is None:
+        return {"live": None}
+    exposures = [row.exposures for row in live.variants]
+    total = sum(exposures)
+    shares = {row.key: f"{row.exposures / total:.1%}" if total else "–" for row in live.variants}
+    check = sample_ratio_mismatch(exposures, [row.weight for row in live.variants])
+    if total == 0:
+        srm = "No exposure yet: is the flag called, and are users in the rollout and the targeting?"
+    elif check["mismatch"]:
+        srm = (
+            f"Early warning: the exposures so far do not fit the weights (p = {check['p_value']:.2g} < {THRESHOLD}). "
+            "Check that every variant reports its exposure the same way."
+        )
+    else:
+        srm = f"The exposures so far fit the weights (sample ratio p = {check['p_value']:.2g})."
+    read = live.read_at.strftime("%H:%M:%S UTC")
+    last = "No event yet."
+    if live.last_received_at is not None:
+        seconds = max(0, int((live.read_at - live.last_received_at).total_seconds()))
+        when = f"{live.last_received_at:%Y-%m-%d %H:%M:%S} UTC"
+        last = f"Last exposure or metric event received {seconds:,} s ago ({when})."
+    return {
+        "live": live,
+        "shares": shares,
+        "srm_sentence": srm,
+        "srm_warning": check["mismatch"],
+        "last_sentence": last,
+        "freshness": f"Read at {read} from counters updated as requests arrive (a request shows within about a "
+        "second); refreshed every 5 seconds. The nightly results count from the events themselves.",
+    }
+
+
+def live_fragment(live: LiveCheck | None) -> str:
+    return _templates.get_template("live.html").render(**live_values(live))
 
 
 def message_page(session: Session | None, title: str, message: str) -> str:

@@ -33,7 +33,7 @@ def definition(item: ExperimentItem) -> ExperimentFields:
     return ExperimentFields.model_validate(item.definition)
 
 
-def _check_windows(spec: ExperimentFields) -> None:
+def check_windows(spec: ExperimentFields) -> None:
     """Every window the nightly job reads (the pre-exposure one and each metric's) must fit in the
     time events are kept, with the late days and slack that make their values final before their
     events expire (retention.py); 422 naming each one that does not."""
@@ -64,7 +64,7 @@ def _check_windows(spec: ExperimentFields) -> None:
 
 
 def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
-    _check_windows(spec)
+    check_windows(spec)
     item = ExperimentItem(
         project_id,
         spec.key,
@@ -109,7 +109,7 @@ def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> 
         merged_spec = ExperimentFields.model_validate(merged)
     except ValidationError as error:
         raise Invalid.of(field_errors(error.errors())) from None
-    _check_windows(merged_spec)
+    check_windows(merged_spec)
     item.definition = merged
     _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
     _save(item)

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 from pynamodb.exceptions import PynamoDBException
 
-from abacus import assignment, attribution, experiments, keys, numbers
+from abacus import assignment, attribution, experiments, keys, live_check, numbers
 from abacus.documents import ErrorBody, IngestOutcome, Rejected
 from abacus.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.retention import LATE, LATE_EVENT_DAYS
@@ -112,6 +112,7 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
             f"events stored but not yet attributed ({type(error).__name__}): send them again, they count once",
             indexes,
         ) from error
+    live_check.after_ingest(attributed.launched, new, attributed.first, received_at)
     refused = attributed.refused.total()
     if refused:
         # The answer says how many; the log why (PostHog's SDKs read no answer).

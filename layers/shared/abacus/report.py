@@ -633,10 +633,21 @@ def _results_body(history: list[Snapshot]) -> str:
         + _funnel_html(latest)
         + _chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + _chart("Probability to be best", days, best, None, False)
+        + _exposures_chart(latest)
         + _guardrail_sections(latest)
         + _breakdown_sections(latest)
         + _secondary_sections(latest)
     )
+
+
+def _exposures_chart(snapshot: SnapshotAnalysis) -> str:
+    """First exposures per day and variant (the SRM check's days), where a broken split shows."""
+    daily = snapshot.get("exposures_by_day")
+    if not daily or not daily["days"]:
+        return ""
+    keys = [row["key"] for row in snapshot["variants"]]
+    per_day: Series = {key: [float(day["exposures"][index]) for day in daily["days"]] for index, key in enumerate(keys)}
+    return _chart("First exposures per day", [day["date"] for day in daily["days"]], per_day, None, False)
 
 
 def _relative_lift(row: VariantAnalysis) -> float | None:

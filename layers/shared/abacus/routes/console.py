@@ -14,10 +14,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from abacus import console, console_session, experiments, keys, results
+from abacus import console, console_form, console_session, experiments, keys, lifecycle, live_check, results
+from abacus.api import base_url, json_response
 from abacus.console_session import Session
 from abacus.errors import Conflict, Invalid, NotFound
 from abacus.responses import ERROR_DESCRIPTIONS, ErrorBody
+from abacus.schemas import SLUG_PATTERN, ExperimentCreate, ExperimentPatch
 from abacus.storage import projects
 from abacus.storage import results as result_store
 
@@ -26,18 +28,41 @@ TAG = ["console"]
 # A page without a session is answered too (it sends the browser to sign in): the cookie is optional.
 SESSION_SECURITY: list[dict[str, list[str]]] = [{"consoleSession": []}]
 # Pages are the console's alone: no other site may frame them, and they load nothing from elsewhere.
+# Scripts: only the console's own, inlined, allowed by their hashes (console.Script); they fetch from here.
+POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": POLICY,
 }
 SIGN_IN = "/console/sign-in"
+CHECKED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "errors": {"type": "object", "additionalProperties": {"type": "string"}},
+        "plan": {"type": "string"},
+    },
+    "required": ["errors", "plan"],
+}
 
 
-def _page(status: int, body: str, cookies: list[Cookie] | None = None) -> Response[str]:
-    return Response(status, content_types.TEXT_HTML, body, headers=HEADERS, cookies=cookies)
+def _page(
+    status: int, body: str, cookies: list[Cookie] | None = None, script: console.Script | None = None
+) -> Response[str]:
+    headers = HEADERS
+    if script is not None:
+        headers = {**HEADERS, "Content-Security-Policy": f"{POLICY}; script-src {script.source}; connect-src 'self'"}
+    return Response(status, content_types.TEXT_HTML, body, headers=headers, cookies=cookies)
+
+
+def _no_experiment(session: Session, key: str) -> Response[str]:
+    return _page(
+        404, console.message_page(session, "No such experiment", f"This project has no experiment keyed '{key}'.")
+    )
 
 
 def _see_other(location: str, cookies: list[Cookie] | None = None) -> Response[str]:
@@ -71,11 +96,16 @@ def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         404: "No such experiment in the project",
         409: "An action the experiment's status does not allow, saying what to do instead",
     }
+    html: dict = {"text/html": {"schema": {"type": "string"}}}
     answers: dict[int, OpenAPIResponse] = {
-        status: {"description": words[status], "content": {"text/html": {"schema": {"type": "string"}}}}
-        for status in statuses
+        status: {"description": words[status], "content": html} for status in statuses if status != 422
     }
     answers[422] = {"description": ERROR_DESCRIPTIONS[422], "content": {"application/json": {"model": ErrorBody}}}
+    if 422 in statuses:  # a form sent back with its errors; the API's JSON for a query it does not take
+        answers[422] = {
+            "description": "The form again, each error on its field; or " + ERROR_DESCRIPTIONS[422],
+            "content": {**html, "application/json": {"model": ErrorBody}},
+        }
     return answers
 
 
@@ -149,23 +179,188 @@ def sign_out(request: Request) -> Response[str]:
 
 @router.get(
     "/console/experiments/<key>",
-    summary="The console: an experiment and its results",
+    summary="The console: an experiment's results (as of a day) and actions; a draft's preview",
     tags=TAG,
     security=[*SESSION_SECURITY, {}],
     responses=_responses(200, 303, 404),
 )
-def experiment(request: Request, key: str) -> Response[str]:
+def experiment(
+    request: Request,
+    key: str,
+    date: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+    preview: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> Response[str]:
     session = _session(request)
     if session is None:
         return _see_other(SIGN_IN)
     try:
         item = experiments.get(session.project_id, key)
     except NotFound:
-        return _page(
-            404, console.message_page(session, "No such experiment", f"This project has no experiment keyed '{key}'.")
-        )
+        return _no_experiment(session, key)
     described = experiments.to_api(item, with_history=False)
-    return _page(200, console.experiment_page(session, described, results.snapshots(session.project_id, key)))
+    history = results.snapshots(session.project_id, key)
+    return _page(200, console.experiment_page(session, described, history, date, preview))
+
+
+@router.get(
+    "/console/new",
+    summary="The console: the form that creates an experiment (a draft)",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(200, 303),
+)
+def new_form(request: Request) -> Response[str]:
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN)
+    values = {"variant_key_0": "control", "variant_weight_0": "50", "variant_key_1": "treatment"}
+    values |= {"variant_weight_1": "50", "rollout_percentage": "100", "minimum_detectable_effect": "5"}
+    return _page(200, console.form_page(session, values, None, None), script=console.CHECK_SCRIPT)
+
+
+def _posted_form(request: Request) -> tuple[Session | None, dict[str, str], Response[str] | None]:
+    """The session and form of a post; or the answer when there is no session or no CSRF token."""
+    session = _session(request)
+    if session is None:
+        return None, {}, _see_other(SIGN_IN)
+    form = _form(request)
+    if not console_session.csrf_holds(session, form.get("csrf_token")):
+        return (
+            session,
+            form,
+            _page(403, console.message_page(session, "Nothing done", "This form is out of date: reload the page.")),
+        )
+    return session, form, None
+
+
+@router.post(
+    "/console/new",
+    summary="The console: create an experiment (a draft) from the form",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(303, 403, 409, 422),
+)
+def create(request: Request) -> Response[str]:
+    session, form, refused = _posted_form(request)
+    if refused is not None or session is None:
+        return refused or _see_other(SIGN_IN)
+    checked = console_form.check(form)
+    if not checked.errors:
+        try:
+            experiments.create(session.project_id, ExperimentCreate.model_validate(checked.fields), datetime.now(UTC))
+        except Conflict as taken:
+            checked.errors["key"] = f"key: {taken.message}"
+        else:
+            return _see_other(f"/console/experiments/{checked.fields['key']}")
+    status = 409 if "key" in checked.errors and len(checked.errors) == 1 else 422
+    return _page(status, console.form_page(session, form, checked, None), script=console.CHECK_SCRIPT)
+
+
+@router.get(
+    "/console/experiments/<key>/edit",
+    summary="The console: the form that edits a draft",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(200, 303, 404, 409),
+)
+def edit_form(request: Request, key: str) -> Response[str]:
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN)
+    try:
+        described = experiments.to_api(experiments.get(session.project_id, key), with_history=False)
+    except NotFound:
+        return _no_experiment(session, key)
+    if described["status"] != lifecycle.DRAFT:
+        message = "Only a draft can be edited: the definition of a launched experiment is frozen."
+        return _page(409, console.message_page(session, "Not a draft", message))
+    values = console_form.form_values(described)
+    return _page(200, console.form_page(session, values, None, key), script=console.CHECK_SCRIPT)
+
+
+@router.post(
+    "/console/experiments/<key>/edit",
+    summary="The console: save a draft from the form",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(303, 403, 404, 409, 422),
+)
+def edit(request: Request, key: str) -> Response[str]:
+    session, form, refused = _posted_form(request)
+    if refused is not None or session is None:
+        return refused or _see_other(SIGN_IN)
+    checked = console_form.check(form, key=key)
+    if checked.errors:
+        return _page(422, console.form_page(session, form, checked, key), script=console.CHECK_SCRIPT)
+    changes = {name: value for name, value in checked.fields.items() if name != "key"}
+    try:
+        experiments.update(session.project_id, key, ExperimentPatch.model_validate(changes), datetime.now(UTC))
+    except NotFound:
+        return _no_experiment(session, key)
+    except Conflict as frozen:
+        return _page(409, console.message_page(session, "Not saved", frozen.message))
+    return _see_other(f"/console/experiments/{key}")
+
+
+@router.post(
+    "/console/check",
+    summary="The console: the Creation form checked as the API checks it, and its plan (JSON, as you type)",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses={
+        **_responses(303, 403),
+        200: {
+            "description": "Each form field's error (none: valid), in the API's words, and the plan",
+            "content": {"application/json": {"schema": CHECKED_SCHEMA}},
+        },
+    },
+)
+def check(request: Request, key: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None) -> Response[str]:
+    session, form, refused = _posted_form(request)
+    if refused is not None or session is None:
+        return refused or _see_other(SIGN_IN)
+    checked = console_form.check(form, key=key)
+    return json_response(200, {"errors": checked.errors, "plan": checked.plan}, {"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/console/experiments/<key>/implementation",
+    summary="The console: snippets for the app, and the live check",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(200, 303, 404),
+)
+def implementation(request: Request, key: str) -> Response[str]:
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN)
+    try:
+        item = experiments.get(session.project_id, key)
+    except NotFound:
+        return _no_experiment(session, key)
+    described = experiments.to_api(item, with_history=False)
+    live = live_check.read(item, datetime.now(UTC))
+    token = projects.public_token(session.project_id)
+    page = console.implementation_page(session, described, live, token, base_url(request))
+    return _page(200, page, script=console.LIVE_SCRIPT)
+
+
+@router.get(
+    "/console/experiments/<key>/live",
+    summary="The console: the live check (an HTML fragment the Implementation page refreshes)",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses=_responses(200, 303, 404),
+)
+def live(request: Request, key: str) -> Response[str]:
+    session = _session(request)
+    if session is None:
+        return _see_other(SIGN_IN)
+    try:
+        item = experiments.get(session.project_id, key)
+    except NotFound:
+        return _no_experiment(session, key)
+    return _page(200, console.live_fragment(live_check.read(item, datetime.now(UTC))))
 
 
 @router.post(
@@ -185,7 +380,7 @@ def experiment_action(request: Request, key: str) -> Response[str]:
     if not console_session.csrf_holds(session, form.get("csrf_token")):
         return _page(403, console.message_page(session, "Nothing done", "This form is out of date: reload the page."))
     action, variant = form.get("action", ""), form.get("variant")
-    if action not in ("recompute", "stop", "ship", "archive"):
+    if action not in ("recompute", "launch", "stop", "ship", "archive"):
         return _page(400, console.message_page(session, "Nothing done", f"'{action}' is not an action."))
     try:
         item = experiments.get(session.project_id, key)

@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.constants import ATTRIBUTES, UPDATED_OLD
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -83,13 +84,16 @@ def assign(
     return item
 
 
+FIRST, EARLIER = "first", "earlier"
+
+
 def record_exposure(
     experiment_id: str, distinct_id: str, variant: str, at: datetime, breakdown_values: list[Value] | None = None
-) -> bool:
+) -> str | None:
     """An exposure reported as an event: the first exposure becomes `at` when earlier than the
     stored one (events arrive in any order), with the breakdowns' values the event carries; the
-    variant stays the stored one if any."""
-    item = AssignmentItem(experiment_id, distinct_id)
+    variant stays the stored one if any. FIRST when the user had no exposure, EARLIER when it
+    moved one earlier, None when an earlier one was stored already."""
     actions: list[Action] = [
         AssignmentItem.variant.set(AssignmentItem.variant | variant),
         AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | at),
@@ -98,15 +102,19 @@ def record_exposure(
     if breakdown_values is not None:
         actions.append(AssignmentItem.breakdown_values.set(breakdown_values))
     try:
-        item.update(
+        # The attributes as they were (UPDATED_OLD): whether there was an exposure to move.
+        answer = AssignmentItem._get_connection().update_item(
+            experiment_id,
+            range_key=distinct_id,
             actions=actions,
             condition=AssignmentItem.exposed_at.does_not_exist() | (AssignmentItem.exposed_at > at),
+            return_values=UPDATED_OLD,
         )
     except UpdateError as error:
         if _conditional_failure(error):
-            return False  # exposed earlier already
+            return None  # exposed earlier already
         raise
-    return True
+    return EARLIER if AssignmentItem.exposed_at.attr_name in answer.get(ATTRIBUTES, {}) else FIRST
 
 
 def get(experiment_id: str, distinct_id: str) -> AssignmentItem | None:
@@ -115,6 +123,15 @@ def get(experiment_id: str, distinct_id: str) -> AssignmentItem | None:
         return AssignmentItem.get(experiment_id, distinct_id, attributes_to_get=["variant", "exposed_at"])
     except AssignmentItem.DoesNotExist:
         return None
+
+
+def exposures_of(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], AssignmentItem]:
+    """The variant and first exposure of each (key, distinct_id) that has an assignment, strongly
+    consistent (an exposure just recorded is seen): BatchGetItem, 100 keys a request, unprocessed
+    keys sent again by PynamoDB."""
+    attributes = ["experiment_id", "distinct_id", "variant", "exposed_at"]
+    found = AssignmentItem.batch_get(wanted, consistent_read=True, attributes_to_get=attributes)
+    return {(item.experiment_id, item.distinct_id): item for item in found}
 
 
 def exposed_users(partitions: list[str]) -> Iterator[AssignmentItem]:
