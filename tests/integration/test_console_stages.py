@@ -6,6 +6,7 @@ requests arrive, from the counters alone."""
 import json
 import re
 from collections import Counter
+from typing import Any
 from unittest import mock
 from urllib.parse import urlencode
 
@@ -103,6 +104,7 @@ def test_the_plan_follows_the_fields(project):
     # Independently: the two-proportion sample (planning) for +10% on 20%, inflated for the sequential design.
     fixed = planning.exposures_for_conversion(0.2, 0.1)
     needed = plans.sequential_exposures(fixed)
+    assert needed is not None
     assert needed == plans.sequential_exposures(
         plans.fixed_horizon_exposures(MetricSpec(event="purchase", baseline=0.2), 0.1, 2, None)
     )
@@ -178,7 +180,7 @@ def test_the_implementation_page_has_the_snippets_and_the_live_check_counts_by_r
     # exposure count, before it or by someone never exposed do not, and a resent batch adds nothing.
     variants = {f"u{n}": assign(f"u{n}") for n in range(30)}
     variants |= {f"u{n}": assign(f"u{n}") for n in range(30)}
-    flag_calls = [
+    flag_calls: list[dict[str, Any]] = [
         {
             "event": "$feature_flag_called",
             "distinct_id": f"e{n}",

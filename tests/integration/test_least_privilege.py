@@ -105,13 +105,18 @@ def prepared(name: str, console: dict[str, str]) -> dict:
         event["cookies"] = [console["cookie"]]
     if "from-the-page" in event.get("body", ""):
         event["body"] = event["body"].replace("from-the-page", console["csrf_token"])
-    if name.endswith(":draft"):  # a draft of its own (new-checkout is running by then)
-        if "body" in event:
-            event["body"] = event["body"].replace("key=new-checkout", "key=console-draft")
-        event["rawPath"] = event["rawPath"].replace("new-checkout", "console-draft")
-        if "pathParameters" in event:
-            event["pathParameters"] = {"key": "console-draft"}
+    if name.endswith(":draft"):
+        of_a_draft(event)
     return event
+
+
+def of_a_draft(event: dict) -> None:
+    """A console event pointed at a draft of its own (new-checkout is running by then)."""
+    if "body" in event:
+        event["body"] = event["body"].replace("key=new-checkout", "key=console-draft")
+    event["rawPath"] = event["rawPath"].replace("new-checkout", "console-draft")
+    if "pathParameters" in event:
+        event["pathParameters"] = {"key": "console-draft"}
 
 
 def remember_console(name: str, response: dict, console: dict[str, str]) -> None:

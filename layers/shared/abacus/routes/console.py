@@ -4,7 +4,7 @@ session's CSRF token. Pages answer HTML, errors included; a page that needs a se
 browser to sign in instead."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Request, Response, content_types
@@ -96,7 +96,7 @@ def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         404: "No such experiment in the project",
         409: "An action the experiment's status does not allow, saying what to do instead",
     }
-    html: dict = {"text/html": {"schema": {"type": "string"}}}
+    html: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
     answers: dict[int, OpenAPIResponse] = {
         status: {"description": words[status], "content": html} for status in statuses if status != 422
     }
