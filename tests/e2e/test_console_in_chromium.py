@@ -5,6 +5,7 @@ and charts; shipping a variant is confirmed on a page stating its consequence; s
 the session. The key is in no page, URL, cookie a script can read
 or web storage. Screenshots of each page go to .abacus/console/ (not committed)."""
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
@@ -14,6 +15,7 @@ import pytest
 from playwright._impl._api_structures import SetCookieParam
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from abacus import console_session
 from abacus_local.template import ROOT
 from tests.e2e.conftest import ADMIN_KEY, invoke_nightly
 
@@ -114,7 +116,9 @@ def test_sign_in_read_results_and_sign_out(client, stack_url, page):
     page.get_by_role("link", name="Console checkout").click()
     expect(page).to_have_url(f"{stack_url}/console/experiments/{KEY}")
     expect(page.locator(".verdict")).to_be_visible()
-    assert page.locator("figure.chart svg").count() == 2
+    # Lift with its interval, probability to be best, first exposures per day.
+    assert page.locator("figure.chart svg").count() == 3
+    expect(page.locator("figcaption").filter(has_text="First exposures per day")).to_be_visible()
     the_key_is_nowhere(page)
     shot(page, "results")
 
@@ -143,3 +147,83 @@ def test_a_session_cookie_from_elsewhere_is_refused(stack_url, page):
     page.goto(f"{stack_url}/console")
     expect(page).to_have_url(f"{stack_url}/console/sign-in")
     assert [c["value"] for c in page.context.cookies() if c["name"] == "__Host-abacus-console"] == [forged], "sent"
+
+
+def sign_in_with_the_keyboard(page: Page, stack_url: str) -> None:
+    page.goto(f"{stack_url}/console")
+    page.get_by_label("Admin key").focus()
+    page.keyboard.type(ADMIN_KEY)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{stack_url}/console")
+
+
+def test_create_with_a_mistake_launch_watch_the_live_check_and_ship(client, stack_url, page):
+    """The three stages in the browser: Creation (an error on its field as you type, fixed, the
+    plan), Implementation (the snippets, the live check counting traffic as it arrives), Results
+    (recomputed now, the verdict, shipped); then signed out, and an expired session refused."""
+    key = "browser-checkout"
+    sign_in_with_the_keyboard(page, stack_url)
+    page.get_by_role("link", name="New experiment").click()
+    expect(page).to_have_url(f"{stack_url}/console/new")
+    every_field_is_labelled(page)
+    page.get_by_label("Key (lowercase").fill(key)
+    page.get_by_label("Name", exact=True).fill("Checkout in the browser")
+    page.get_by_label("Variant 2 key").fill("one-page")
+    page.get_by_label("Variant 2 weight").fill("40")  # the mistake: 50 + 40
+    variants_error = page.locator("#variants-error")
+    expect(variants_error).to_have_text("variants: weights must sum to 100, not 90")
+    page.get_by_label("Event", exact=True).fill("purchase")
+    page.get_by_label("Baseline rate today").fill("0.2")
+    page.get_by_label("Minimum detectable effect").fill("10")
+    page.get_by_label("Users a day who reach the flag").fill("2000")
+    shot(page, "creation-error")
+    page.get_by_label("Variant 2 weight").fill("50")
+    expect(variants_error).to_have_text("")
+    expect(page.locator("#plan")).to_contain_text("exposed users per variant to detect a 10% relative change")
+    expect(page.locator("#plan")).to_contain_text("At 2,000 users a day")
+    shot(page, "creation-plan")
+    page.get_by_role("button", name="Create draft").click()
+    expect(page).to_have_url(f"{stack_url}/console/experiments/{key}")
+
+    page.get_by_role("button", name="Launch").click()
+    expect(page.get_by_role("alert")).to_contain_text("Users start getting variants")
+    page.get_by_role("button", name="Yes, launch").click()
+    page.get_by_role("link", name="Implementation").click()
+    expect(page).to_have_url(f"{stack_url}/console/experiments/{key}/implementation")
+    snippets = page.locator("pre").all_inner_texts()
+    assert all(key in text and client.token in text for text in snippets), snippets
+    expect(page.locator('[data-exposures="control"]')).to_have_text("0")
+    the_key_is_nowhere(page)
+
+    # Traffic while the page is open: the live check counts it at its next refresh.
+    variants = {user: client.assign(user, [key]) for user in (f"browser-user-{n}" for n in range(24))}
+    buyers = [user for n, user in enumerate(variants) if n % 4 == 0]
+    client.send_events([{"event": "purchase", "distinct_id": user} for user in buyers])
+    for variant in ("control", "one-page"):
+        exposed = sum(1 for chosen in variants.values() if chosen[key] == variant)
+        bought = sum(1 for user in buyers if variants[user][key] == variant)
+        expect(page.locator(f'[data-exposures="{variant}"]')).to_have_text(str(exposed), timeout=15_000)
+        expect(page.locator(f'[data-metric-events="{variant}"]')).to_have_text(str(bought))
+    expect(page.locator("#live-last")).to_contain_text("received")
+    shot(page, "implementation")
+
+    page.get_by_role("link", name="Results", exact=True).click()
+    page.get_by_role("button", name="Recompute now").click()
+    expect(page.locator(".verdict")).to_be_visible(timeout=60_000)
+    shot(page, "results-recomputed")
+    page.get_by_label("Variant to ship").select_option("one-page")
+    page.get_by_role("button", name="Ship variant").click()
+    page.get_by_role("button", name="Yes, ship variant").click()
+    assert client.call("GET", f"/experiments/{key}", admin=True)["shipped_variant"] == "one-page"
+
+    [session] = [c for c in page.context.cookies() if c["name"] == "__Host-abacus-console"]
+    project_id = session["value"].split(".", 1)[0]
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")
+
+    # A session signed with the right key, but 9 hours old: refused.
+    key_hash = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()
+    _, expired = console_session.start(project_id, key_hash, datetime.now(UTC) - timedelta(hours=9))
+    page.context.add_cookies([{**session, "value": expired.value}])
+    page.goto(f"{stack_url}/console")
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")

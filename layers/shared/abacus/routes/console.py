@@ -79,10 +79,14 @@ def _session(request: Request) -> Session | None:
     )
 
 
+MAX_FORM_FIELDS = 60  # the Creation form has about 30: any further ones are no field of the console's
+
+
 def _form(request: Request) -> dict[str, str]:
-    """A posted form's fields (the first value of each)."""
+    """A posted form's fields (the first value of each), of its first MAX_FORM_FIELDS."""
     body = request.resolved_event.decoded_body or ""
-    return {name: values[0] for name, values in parse_qs(body, max_num_fields=20).items()}
+    kept = "&".join(body.split("&", MAX_FORM_FIELDS)[:MAX_FORM_FIELDS])
+    return {name: values[0] for name, values in parse_qs(kept).items()}
 
 
 def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
