@@ -14,6 +14,7 @@ with a throwaway project's keys.
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -93,3 +94,16 @@ def wait_for_snapshot(client: AbacusClient, key: str, date: str, timeout_s: floa
             return body
         assert status == 404 and time.monotonic() < deadline, (status, body)
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium (make test installs it), driven by Playwright: its own download is not reachable."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "make test installs Debian's chromium; run it so"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()

@@ -13,7 +13,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Request, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Request
 
 from abacus_local.template import ROOT
 from tests.e2e.conftest import ADMIN_KEY, TOKEN, invoke_nightly
@@ -61,16 +61,6 @@ def shop_origin(tmp_path_factory) -> Iterator[str]:
         yield f"http://localhost:{server.server_address[1]}"
     finally:
         server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "make test installs Debian's chromium; run it so"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        yield launched
-        launched.close()
 
 
 class FailedRequests:

@@ -241,3 +241,20 @@ def test_a_live_count_that_cannot_be_written_never_fails_the_request(project):
         assert assign("someone") in ("control", "one-page")
         assert send([{"event": "purchase", "distinct_id": "someone"}])["accepted"] == 1
     assert live_counts(cookie) == {"control": (0, 0), "one-page": (0, 0)}
+
+
+def test_the_form_starts_from_the_traffic_the_projects_experiments_have_seen(project):
+    from datetime import UTC, datetime, timedelta
+
+    cookie = session_cookie()
+    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    launch = sample_event("launch_experiment")
+    launch["body"] = json.dumps({"started_at": (datetime.now(UTC) - timedelta(days=2)).isoformat()})
+    assert invoke("AssignFunction", launch)["statusCode"] == 200
+    for n in range(12):
+        assign(f"seen-{n}")
+    assert invoke("ResultsFunction", sample_event("recompute_results"))["statusCode"] == 200
+    form = page("console_new_form", cookie)["body"]
+    # 12 exposures over the 2 days its results cover (its rollout is 100%): 6 users a day.
+    assert re.search(r'id="daily_users"[^>]*value="6"', form), form
+    assert "Seen: about 6 users a day reach the flag of &#39;new-checkout&#39;" in form

@@ -154,14 +154,25 @@ def experiment_page(
 
 
 def form_page(
-    session: Session, values: Mapping[str, str], checked: console_form.Checked | None, key: str | None
+    session: Session,
+    values: Mapping[str, str],
+    checked: console_form.Checked | None,
+    key: str | None,
+    seen: console_form.TrafficSeen | None = None,
 ) -> str:
-    """The Creation form: empty, an experiment's values (editing a draft), or what was sent with its errors."""
+    """The Creation form: empty (the daily users `seen` filled in), an experiment's values (editing
+    a draft), or what was sent with its errors."""
+    seen_hint = None
+    if seen is not None:
+        seen_hint = f"Seen: about {seen.daily_users:,} users a day reach the flag of '{seen.experiment}' (its results)."
     return _templates.get_template("experiment_form.html").render(
+        seen_hint=seen_hint,
         session=session,
         values=values,
         errors=checked.errors if checked else {},
-        plan=checked.plan if checked else console_form.plan_sentence(console_form.read(values)[0], None),
+        plan=checked.plan
+        if checked
+        else console_form.plan_sentence(console_form.read(values)[0], values.get("daily_users")),
         key=key,
         experiment={"key": key, "status": lifecycle.DRAFT},
         action=f"/console/experiments/{key}/edit" if key else "/console/new",

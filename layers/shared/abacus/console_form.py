@@ -7,7 +7,7 @@ nest, are JSON in a text area, as the API takes them."""
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -188,3 +188,19 @@ def form_values(experiment: Mapping[str, Any]) -> dict[str, str]:
     for name in JSON_FIELDS:
         values[name] = json.dumps(experiment[name], indent=1) if experiment.get(name) else ""
     return values
+
+
+class TrafficSeen(NamedTuple):
+    daily_users: int  # users a day who reached the flag: exposures a day over the rollout's share
+    experiment: str
+
+
+def traffic_seen(latest: Sequence[tuple[Mapping[str, Any], float, int]]) -> TrafficSeen | None:
+    """The traffic the project's experiments have seen, from each one's latest results: (its API
+    description, days its results cover, its exposures). The busiest covering a day or more."""
+    rates = [
+        TrafficSeen(round(exposures / days / (experiment.get("rollout_percentage", 100) / 100)), experiment["key"])
+        for experiment, days, exposures in latest
+        if days >= 1 and experiment.get("rollout_percentage", 100) > 0
+    ]
+    return max(rates, default=None)

@@ -219,7 +219,22 @@ def new_form(request: Request) -> Response[str]:
         return _see_other(SIGN_IN)
     values = {"variant_key_0": "control", "variant_weight_0": "50", "variant_key_1": "treatment"}
     values |= {"variant_weight_1": "50", "rollout_percentage": "100", "minimum_detectable_effect": "5"}
-    return _page(200, console.form_page(session, values, None, None), script=console.CHECK_SCRIPT)
+    seen = _traffic_seen(session.project_id)
+    if seen is not None:
+        values["daily_users"] = str(seen.daily_users)
+    return _page(200, console.form_page(session, values, None, None, seen), script=console.CHECK_SCRIPT)
+
+
+def _traffic_seen(project_id: str) -> console_form.TrafficSeen | None:
+    """The users a day the project's launched experiments (the first page of them) have seen."""
+    latest = []
+    for described in experiments.page(project_id, 50, None)["experiments"]:
+        started = described.get("started_at")
+        snapshot = result_store.latest(keys.experiment_id(project_id, described["key"])) if started else None
+        if snapshot is not None and started:
+            days = (snapshot.cutoff - datetime.fromisoformat(started)).total_seconds() / 86400
+            latest.append((described, days, sum(row["exposures"] for row in snapshot.analysis["variants"])))
+    return console_form.traffic_seen(latest)
 
 
 def _posted_form(request: Request) -> tuple[Session | None, dict[str, str], Response[str] | None]:
