@@ -165,6 +165,8 @@ def test_create_with_a_mistake_launch_watch_the_live_check_and_ship(client, stac
     page.get_by_label("Baseline rate today").fill("0.2")
     page.get_by_label("Minimum detectable effect").fill("10")
     page.get_by_label("Users a day who reach the flag").fill("2000")
+    expect(page.locator("#metric_event-error")).to_have_text("")  # an event given: that error is gone
+    expect(variants_error).to_have_text("variants: weights must sum to 100, not 90")
     shot(page, "creation-error")
     # Fixed with the keyboard alone: Tab from the variant's key to its weight, the weight replaced.
     page.get_by_label("Variant 2 key").focus()

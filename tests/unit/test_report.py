@@ -2,6 +2,7 @@
 metric of the snapshot is shown, the secondary ones as the primary, labelled as secondary."""
 
 import html
+import re
 from html.parser import HTMLParser
 
 from abacus import report
@@ -135,3 +136,23 @@ def test_the_terminal_shows_each_secondary_metric_with_the_table_the_primary_get
             assert line.split()[:3] == cells[:3]
             assert all(cell in line for cell in cells)
         assert lines[start + 2 + len(analysis["variants"])] == report.metric_verdict_sentence(analysis)
+
+
+def test_the_first_exposures_per_day_are_drawn_per_variant_with_counts_on_their_axis():
+    from abacus.stats.srm import by_day
+
+    snapshots = history(3)
+    days = [("2026-09-01", [120, 118, 0]), ("2026-09-02", [95, 101, 0]), ("2026-09-03", [130, 40, 0])]
+    latest = {**snapshots[-1], "exposures_by_day": by_day(days, [34, 33, 33])}
+    page = report.results_section([*snapshots[:-1], latest])  # type: ignore[list-item]
+    chart = page[page.index("<figcaption>First exposures per day</figcaption>") :].split("</figure>", 1)[0]
+    labels = re.findall(r'font-size="11">([^<]+)</text>', chart)
+    assert "130" in labels and "0" in labels and not any("%" in label for label in labels), labels
+    assert re.findall(r'font-size="12" fill="#[0-9a-f]+">([^<]+)</text>', chart) == ["control", "one-page", "two-page"]
+    # Each variant's line runs through its three days, higher for more exposures: control's last
+    # day (130) at the top, two-page's (0) on the zero line.
+    lines = [[float(y) for y in re.findall(r",([\d.]+)", points)] for points in re.findall(r'points="([^"]+)"', chart)]
+    assert len(lines) == 3 and all(len(line) == 3 for line in lines)
+    assert lines[0][2] == min(y for line in lines for y in line) and set(lines[2]) == {max(lines[2])}
+    without = report.results_section(snapshots)
+    assert "First exposures per day" not in without

@@ -449,7 +449,7 @@ def _figure(title: str, content: str) -> str:
     return f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption>{content}</figure>'
 
 
-def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[str]:
+def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool, counts: bool = False) -> list[str]:
     """The SVG's opening, the dashed zero line, the values' labels and the days'."""
     zero = frame.y(0)
     parts = [
@@ -459,7 +459,7 @@ def _axes(frame: _Frame, title: str, days: list[str], as_percent: bool) -> list[
         'stroke-dasharray="4 3"/>',
     ]
     for tick in _value_ticks(frame):
-        label = _tick_label(tick, frame.high - frame.low, signed=as_percent)
+        label = f"{tick:,.0f}" if counts else _tick_label(tick, frame.high - frame.low, signed=as_percent)
         parts.append(
             f'<text x="{_LEFT - 6}" y="{frame.y(tick) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>'
         )
@@ -536,15 +536,18 @@ def _series(frame: _Frame, index: int, name: str, line: list[float | None], colo
     ]
 
 
-def _chart(title: str, days: list[str], series: Series, bands: Bands | None, as_percent: bool) -> str:
-    """A line chart as inline SVG: one line per series (None gaps), optional interval bands."""
+def _chart(
+    title: str, days: list[str], series: Series, bands: Bands | None, as_percent: bool, counts: bool = False
+) -> str:
+    """A line chart as inline SVG: one line per series (None gaps), optional interval bands; values
+    labelled as percentages (signed for a lift), or as whole numbers (`counts`)."""
     bands = bands or {}
     values = [v for line in series.values() for v in line if v is not None]
     values += [v for pairs in bands.values() for pair in pairs if pair for v in pair]
     if not values or not days:
         return _figure(title, "<p>No data yet.</p>")
     frame = _frame(values, len(days))
-    parts = _axes(frame, title, days, as_percent)
+    parts = _axes(frame, title, days, as_percent, counts)
     for index, (name, line) in enumerate(series.items()):
         colour = _COLOURS[index % len(_COLOURS)]
         drawn_in = frame.of_series(index, len(series))
@@ -647,7 +650,7 @@ def _exposures_chart(snapshot: SnapshotAnalysis) -> str:
         return ""
     keys = [row["key"] for row in snapshot["variants"]]
     per_day: Series = {key: [float(day["exposures"][index]) for day in daily["days"]] for index, key in enumerate(keys)}
-    return _chart("First exposures per day", [day["date"] for day in daily["days"]], per_day, None, False)
+    return _chart("First exposures per day", [day["date"] for day in daily["days"]], per_day, None, False, counts=True)
 
 
 def _relative_lift(row: VariantAnalysis) -> float | None:

@@ -3,7 +3,7 @@
 (function () {
   var form = document.getElementById("experiment-form");
   if (!form || !window.fetch) return;
-  var timer = null;
+  var timer = null, sent = 0;
   function show(answer) {
     form.querySelectorAll("[data-error-for]").forEach(function (line) {
       var name = line.getAttribute("data-error-for");
@@ -15,12 +15,13 @@
     document.getElementById("plan").textContent = answer.plan;
   }
   function check() {
+    var mine = ++sent;  // answers can cross: only the latest request's is shown
     fetch(form.getAttribute("data-check"), {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/x-www-form-urlencoded"},
       body: new URLSearchParams(new FormData(form)).toString()
     }).then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (answer) { if (answer) show(answer); });
+      .then(function (answer) { if (answer && mine === sent) show(answer); });
   }
   form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(check, 250); });
 })();
