@@ -168,10 +168,12 @@ def test_the_implementation_page_has_the_snippets_and_the_live_check_counts_by_r
     post("console_create", cookie, FORM)
     post("console_experiment_action", cookie, {"action": "launch", "confirmed": "yes"})
     implementation = page("console_implementation", cookie)["body"]
+    # The token is typed in the browser (only its hash is kept): a placeholder the page's script replaces.
     assert (
-        'posthog.init("phc_local_dev", { api_host: "https://abc123.execute-api.us-east-1.amazonaws.com" })'
-        in implementation
+        'posthog.init("<span data-token>phc_your_project_token</span>", '
+        '{ api_host: "https://abc123.execute-api.us-east-1.amazonaws.com" })' in implementation
     )
+    assert TOKEN not in implementation
     assert 'posthog.get_feature_flag("new-checkout", "user-42")' in implementation
     assert '"experiments": ["new-checkout"]' in implementation and "abacus_local_admin" not in implementation
     assert live_counts(cookie) == {"control": (0, 0), "one-page": (0, 0)}

@@ -275,7 +275,8 @@ def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(pro
     inside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "DE"})
     first = assignment.assign("test", inside, datetime.now(UTC))["y"]
     assert first is not None
-    assert calls == [("GetItem", False), ("UpdateItem", False)]  # a new user: a read, then the write
+    # A new user: a read, then the write, and the live check's counter of first exposures.
+    assert calls == [("GetItem", False), ("UpdateItem", False), ("UpdateItem", False)]
     for request in (inside, inside.model_copy(update={"expose": False})):
         calls.clear()
         # Returning, exposed already: one eventually consistent read (a fraction of a write), no write.
@@ -294,7 +295,7 @@ def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(pro
     assignment.assign("test", quiet, datetime.now(UTC))
     calls.clear()
     assignment.assign("test", quiet.model_copy(update={"expose": True}), datetime.now(UTC))
-    assert calls == [("GetItem", False), ("UpdateItem", False)]
+    assert calls == [("GetItem", False), ("UpdateItem", False), ("UpdateItem", False)]
     assert stored_assignment("y", "quiet").exposed_at is not None
 
 

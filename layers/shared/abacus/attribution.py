@@ -36,10 +36,17 @@ class FirstExposure(NamedTuple):
 type FirstExposures = dict[tuple[str, str], FirstExposure]
 
 
+class Recorded(NamedTuple):
+    variant: str
+    at: datetime  # the user's first exposure now
+    first: bool  # the user had none before (else it moved earlier)
+
+
 class Attribution(NamedTuple):
     moved: int  # first exposures recorded or moved earlier
     refused: Counter[str]  # exposure events that are none, by exposures.py's reason
-    first: list[tuple[str, str]]  # (experiment key, variant) of each user's first exposure recorded
+    # (experiment key, distinct_id): the exposure this request stored, the user's first or an earlier one
+    recorded: dict[tuple[str, str], "Recorded"]
     launched: dict[str, ExperimentItem]  # the project's launched experiments, by key
 
 
@@ -66,7 +73,7 @@ def attribute(project_id: str, items: list[EventItem]) -> Attribution:
     firsts, refused = _first_exposures(launched, items)
     items_of = {key: item for key, (item, _) in launched.items()}
     if not firsts:
-        return Attribution(0, refused, [], items_of)
+        return Attribution(0, refused, {}, items_of)
 
     def record(pair: tuple[tuple[str, str], FirstExposure]) -> str | None:
         (key, distinct_id), exposure = pair
@@ -75,12 +82,12 @@ def attribute(project_id: str, items: list[EventItem]) -> Attribution:
     # One small UpdateItem per reported exposure: sent in parallel, as each waits on the network.
     with ThreadPoolExecutor(max_workers=PARALLEL_UPDATES) as pool:
         outcomes = list(pool.map(record, firsts.items()))
-    first = [
-        (key, exposure.variant)
-        for ((key, _), exposure), outcome in zip(firsts.items(), outcomes, strict=True)
-        if outcome == assignments.FIRST
-    ]
-    return Attribution(sum(outcome is not None for outcome in outcomes), refused, first, items_of)
+    recorded = {
+        pair: Recorded(exposure.variant, exposure.at, outcome == assignments.FIRST)
+        for (pair, exposure), outcome in zip(firsts.items(), outcomes, strict=True)
+        if outcome is not None
+    }
+    return Attribution(len(recorded), refused, recorded, items_of)
 
 
 def _first_exposures(

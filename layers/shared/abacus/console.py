@@ -124,7 +124,8 @@ class Script:
         return Markup(self.text)  # noqa: S704 - our own file, no input in it
 
 
-CHECK_SCRIPT, LIVE_SCRIPT = Script("check.js"), Script("live.js")
+CHECK_SCRIPT, IMPLEMENTATION_SCRIPT = Script("check.js"), Script("implementation.js")
+TOKEN_PLACEHOLDER = "phc_your_project_token"  # noqa: S105 - a placeholder, replaced in the browser
 
 
 def _status(experiment: Experiment) -> str:
@@ -182,22 +183,20 @@ def form_page(
     )
 
 
-def implementation_page(
-    session: Session, experiment: Experiment, live: LiveCheck | None, token: str | None, base_url: str
-) -> str:
-    """The snippets with this experiment's key and the project's token, and the live check."""
+def implementation_page(session: Session, experiment: Experiment, live: LiveCheck | None, base_url: str) -> str:
+    """The snippets with this experiment's key (and the project's token, typed in the browser: only
+    its hash is kept), and the live check."""
     variants = [variant["key"] for variant in experiment["variants"]]
     return _templates.get_template("implementation.html").render(
         session=session,
         experiment=experiment,
         status=_status(experiment),
-        token=token or "<your project token>",
-        token_known=token is not None,
+        token=TOKEN_PLACEHOLDER,
         base_url=base_url,
         treatment=variants[1] if len(variants) > 1 else variants[0],
         metric_event=_first_event(experiment),
         tab="implementation",
-        script=LIVE_SCRIPT.markup(),
+        script=IMPLEMENTATION_SCRIPT.markup(),
         **live_values(live),
     )
 

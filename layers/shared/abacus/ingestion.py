@@ -112,7 +112,7 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
             f"events stored but not yet attributed ({type(error).__name__}): send them again, they count once",
             indexes,
         ) from error
-    live_check.after_ingest(attributed.launched, new, attributed.first, received_at)
+    live_check.after_ingest(attributed.launched, new, attributed.recorded, received_at)
     refused = attributed.refused.total()
     if refused:
         # The answer says how many; the log why (PostHog's SDKs read no answer).

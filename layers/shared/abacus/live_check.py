@@ -11,7 +11,7 @@ are counted by the nightly job from the events themselves.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import NamedTuple
 
@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 from pynamodb.exceptions import PynamoDBException
 
 from abacus import experiments, keys
+from abacus.attribution import Recorded
 from abacus.storage import assignments, live_counts
 from abacus.storage.events import EventItem
 from abacus.storage.experiments import ExperimentItem
@@ -69,21 +70,30 @@ def metric_events(
     return found
 
 
-def count_metric_events(counter: Counter, items: list[EventItem], running: dict[str, ExperimentItem]) -> None:
-    """Adds the metric events sent by users exposed before them (their assignments read in one
-    BatchGetItem per 100 users, strongly consistent: exposures this request recorded count)."""
+def count_metric_events(
+    counter: Counter,
+    items: list[EventItem],
+    running: dict[str, ExperimentItem],
+    recorded: Mapping[tuple[str, str], Recorded],
+) -> None:
+    """Adds the metric events sent by users exposed before them: the exposure this request
+    recorded, else the stored one (the others' assignments read in one BatchGetItem per 100
+    users, strongly consistent)."""
     found = metric_events(items, running)
-    if not found:
-        return
-    wanted = [(running[key].assignment_partition(distinct_id), distinct_id) for key, distinct_id in found]
-    stored = assignments.exposures_of(wanted)
-    for key, distinct_id in found:
-        assignment = stored.get((running[key].assignment_partition(distinct_id), distinct_id))
-        if assignment is None or assignment.exposed_at is None:
-            continue
-        for event in found[(key, distinct_id)]:
-            if event.timestamp >= assignment.exposed_at:
-                counter.metric_event(key, assignment.variant)
+    unknown = [pair for pair in found if pair not in recorded]
+    stored = assignments.exposures_of([(running[key].assignment_partition(user), user) for key, user in unknown])
+    for (key, distinct_id), events in found.items():
+        exposure = recorded.get((key, distinct_id))
+        if exposure is not None:
+            variant, exposed_at = exposure.variant, exposure.at
+        else:
+            assignment = stored.get((running[key].assignment_partition(distinct_id), distinct_id))
+            if assignment is None or assignment.exposed_at is None:
+                continue
+            variant, exposed_at = assignment.variant, assignment.exposed_at
+        for event in events:
+            if event.timestamp >= exposed_at:
+                counter.metric_event(key, variant)
 
 
 def record_first_exposure(item: ExperimentItem, variant: str, now: datetime) -> None:
@@ -94,15 +104,19 @@ def record_first_exposure(item: ExperimentItem, variant: str, now: datetime) -> 
 
 
 def after_ingest(
-    launched: dict[str, ExperimentItem], new: list[EventItem], first_exposures: list[tuple[str, str]], now: datetime
+    launched: dict[str, ExperimentItem],
+    new: list[EventItem],
+    recorded: Mapping[tuple[str, str], Recorded],
+    now: datetime,
 ) -> None:
     """Counts an /events request: the first exposures its exposure events recorded, and its new
     events (not those resent) of the launched experiments' metrics from exposed users."""
     counter = Counter(launched)
-    for key, variant in first_exposures:
-        counter.exposed(key, variant)
+    for (key, _), exposure in recorded.items():
+        if exposure.first:
+            counter.exposed(key, exposure.variant)
     try:
-        count_metric_events(counter, new, launched)
+        count_metric_events(counter, new, launched, recorded)
     except PynamoDBException as error:
         logger.warning("live check: metric events not counted", extra={"error": type(error).__name__})
     counter.write(now)

@@ -6,9 +6,10 @@ import secrets
 from collections import Counter
 from datetime import datetime
 
+from abacus import experiments as experiment_definitions
 from abacus import keys
 from abacus.documents import NewProject, RotatedKeys
-from abacus.storage import assignments, events, experiments, results, runs
+from abacus.storage import assignments, events, experiments, live_counts, results, runs
 from abacus.storage import projects as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -57,6 +58,9 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
         deleted["assignments"] += assignments.delete_experiment(experiment.assignment_partitions())
         deleted["results"] += results.delete_experiment(experiment_id)
         deleted["nightly_runs"] += runs.delete_experiment(experiment_id)
+        if experiment.started_at is not None:
+            variants = [variant.key for variant in experiment_definitions.definition(experiment).variants]
+            deleted["live_counts"] += live_counts.delete_run(experiment_id, experiment.started_at, variants)
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)
     deleted["projects"] = store.delete_project(project_id)

@@ -359,9 +359,8 @@ def implementation(request: Request, key: str) -> Response[str]:
         return _no_experiment(session, key)
     described = experiments.to_api(item, with_history=False)
     live = live_check.read(item, datetime.now(UTC))
-    token = projects.public_token(session.project_id)
-    page = console.implementation_page(session, described, live, token, base_url(request))
-    return _page(200, page, script=console.LIVE_SCRIPT)
+    page = console.implementation_page(session, described, live, base_url(request))
+    return _page(200, page, script=console.IMPLEMENTATION_SCRIPT)
 
 
 @router.get(

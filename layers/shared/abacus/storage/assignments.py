@@ -129,6 +129,8 @@ def exposures_of(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], Assignm
     """The variant and first exposure of each (key, distinct_id) that has an assignment, strongly
     consistent (an exposure just recorded is seen): BatchGetItem, 100 keys a request, unprocessed
     keys sent again by PynamoDB."""
+    if not wanted:
+        return {}
     attributes = ["experiment_id", "distinct_id", "variant", "exposed_at"]
     found = AssignmentItem.batch_get(wanted, consistent_read=True, attributes_to_get=attributes)
     return {(item.experiment_id, item.distinct_id): item for item in found}

@@ -21,7 +21,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta
+from abacus.storage.base import TableMeta, delete_each
 
 SHARDS = 16
 KEEP_SECONDS = 90 * 86400  # after the last write: a quiet experiment's counters go by TTL
@@ -60,6 +60,13 @@ def add(experiment_id: str, launched_at: datetime, variant: str, tally: Tally, n
             LiveCountItem.expires_at.set(int(now.timestamp()) + KEEP_SECONDS),
         ]
     )
+
+
+def delete_run(experiment_id: str, launched_at: datetime, variants: list[str]) -> int:
+    """Deletes an experiment run's counters (a project deleted); how many there were."""
+    keys = [counter_key(experiment_id, launched_at, variant, shard) for variant in variants for shard in range(SHARDS)]
+    found = [item for chunk in _chunks(keys) for item in LiveCountItem.batch_get(chunk, attributes_to_get=["pk"])]
+    return delete_each(LiveCountItem, found)
 
 
 def _chunks(keys: list[str]) -> Iterator[list[str]]:

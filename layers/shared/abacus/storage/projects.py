@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
-from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from abacus.settings import settings
@@ -32,9 +31,6 @@ class ProjectItem(Model):
     created_at = UTCDateTimeAttribute()
     # On a project item: the hashes of its current credentials, by kind, so they can be rotated.
     credential_hashes: MapAttribute[str, str] = MapAttribute(null=True)
-    # On a project item: its current token itself, which is public (apps ship it, as PostHog's
-    # phc_ tokens), for the console's snippets; the admin key is only ever kept as a hash.
-    token = nullable(UnicodeAttribute())
 
 
 def hash_key(key: str) -> str:
@@ -48,12 +44,7 @@ def put_project(project_id: str, name: str, credentials: dict[str, str]) -> None
         _put_credential(project_id, kind, key, now)
     hashes = {kind: hash_key(key) for kind, key in credentials.items()}
     ProjectItem(
-        f"project#{project_id}",
-        name=name,
-        project_id=project_id,
-        created_at=now,
-        credential_hashes=hashes,
-        token=credentials.get(TOKEN),
+        f"project#{project_id}", name=name, project_id=project_id, created_at=now, credential_hashes=hashes
     ).save()
 
 
@@ -82,10 +73,7 @@ def replace_credential(project_id: str, kind: str, new_key: str) -> None:
     hashes = project.credential_hashes.as_dict() if project.credential_hashes else {}
     old = hashes.get(kind)
     hashes[kind] = hash_key(new_key)
-    actions: list[Action] = [ProjectItem.credential_hashes.set(hashes)]
-    if kind == TOKEN:
-        actions.append(ProjectItem.token.set(new_key))
-    project.update(actions=actions)
+    project.update(actions=[ProjectItem.credential_hashes.set(hashes)])
     if old and old != hashes[kind]:
         ProjectItem(f"cred#{old}").delete()
 
@@ -97,14 +85,6 @@ def credential_hash(project_id: str, kind: str) -> str | None:
     except DoesNotExist:
         return None
     return (project.credential_hashes.as_dict() if project.credential_hashes else {}).get(kind)
-
-
-def public_token(project_id: str) -> str | None:
-    """The project's current token (None for a project created before tokens were kept)."""
-    try:
-        return ProjectItem.get(f"project#{project_id}", attributes_to_get=["token"]).token
-    except DoesNotExist:
-        return None
 
 
 def key_owner(key: str) -> tuple[str, str] | None:
