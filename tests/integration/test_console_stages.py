@@ -6,6 +6,7 @@ requests arrive, from the counters alone."""
 import json
 import re
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 from urllib.parse import urlencode
@@ -202,8 +203,9 @@ def test_the_implementation_page_has_the_snippets_and_the_live_check_counts_by_r
     purchases += [{"event": "purchase", "distinct_id": "e1"}, {"event": "purchase", "distinct_id": "stranger"}]
     purchases += [{"event": "page_view", "distinct_id": "u1"}]  # no metric of it
     purchases = [{**p, "uuid": f"10000000-0000-4000-8000-{n:012d}"} for n, p in enumerate(purchases)]
-    early = {"event": "purchase", "distinct_id": "u2", "timestamp": "2020-01-01T00:00:00Z"}  # before launch
-    send([*purchases, {**early, "uuid": "20000000-0000-4000-8000-000000000000"}])
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    early = {"event": "purchase", "distinct_id": "u2", "timestamp": an_hour_ago}  # before u2's exposure
+    assert send([*purchases, {**early, "uuid": "20000000-0000-4000-8000-000000000000"}])["rejected"] == []
     send(purchases)
     exposed = Counter(variants.values())
     bought = Counter(
@@ -246,7 +248,6 @@ def test_a_live_count_that_cannot_be_written_never_fails_the_request(project):
 
 
 def test_the_form_starts_from_the_traffic_the_projects_experiments_have_seen(project):
-    from datetime import UTC, datetime, timedelta
 
     cookie = session_cookie()
     assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
