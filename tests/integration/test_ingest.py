@@ -546,3 +546,33 @@ def test_posthog_js_state_properties_are_not_stored_the_apps_are(project):
         "plan": "pro",
         "$browser": "Chrome",
     }
+
+
+def test_the_clock_correction_counts_from_when_api_gateway_received_the_request(project):
+    """PostHog's correction moves an event by (receipt - sent_at). Receipt is API Gateway's
+    requestContext.timeEpoch, not the function's clock: a cold start or a queue before the handler
+    must not move one batch's events later than the next's (a purchase before its exposure)."""
+    now = datetime.now(UTC)
+    gateway = (now - timedelta(seconds=5)).replace(microsecond=0)  # the request waited 5 s for the function
+    client_clock = datetime(2026, 1, 1, tzinfo=UTC)  # a browser whose clock is far off
+    event = sample_event("posthog_batch")
+    event["requestContext"]["timeEpoch"] = int(gateway.timestamp() * 1000)
+    event["body"] = json.dumps(
+        {
+            "api_key": TOKEN,
+            "sent_at": client_clock.isoformat(),
+            "batch": [purchase("clock-user", "c10c0000-0000-4000-8000-000000000001", client_clock)],
+        }
+    )
+    assert invoke("IngestFunction", event)["statusCode"] == 200
+    [stored] = event_store.stored([("test#clock-user", "c10c0000-0000-4000-8000-000000000001")]).values()
+    assert stored.timestamp == gateway
+    # A receipt time that is not plausibly this request's (a replayed event, a minute old) is not used.
+    event["requestContext"]["timeEpoch"] = int((now - timedelta(minutes=5)).timestamp() * 1000)
+    event["body"] = event["body"].replace(
+        "c10c0000-0000-4000-8000-000000000001", "c10c0000-0000-4000-8000-000000000002"
+    )
+    before = datetime.now(UTC)
+    assert invoke("IngestFunction", event)["statusCode"] == 200
+    [later] = event_store.stored([("test#clock-user", "c10c0000-0000-4000-8000-000000000002")]).values()
+    assert before <= later.timestamp <= datetime.now(UTC)

@@ -1,6 +1,6 @@
 """Event ingestion (project token), in Abacus's format or as PostHog's SDKs send it."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -60,13 +60,30 @@ CAPTURE_BODY = {
     tags=["events"],
     responses=documented(200, IngestOutcome, "What was stored, already stored, or refused", INGEST_ERRORS),
 )
-def post_events(batch: EventBatch) -> Response[str]:
+def post_events(batch: EventBatch, request: Request) -> Response[str]:
     project_id = token_project(batch.token)
-    return json_response(200, ingestion.ingest(project_id, batch.events, received_at=datetime.now(UTC)))
+    return json_response(200, ingestion.ingest(project_id, batch.events, received_at=received_time(request)))
+
+
+def received_time(request: Request) -> datetime:
+    """When API Gateway received the request (`requestContext.timeEpoch`), else now. PostHog's clock
+    correction moves an event by (receipt - sent_at): the function's own clock would add its cold
+    start and queueing to one batch and not the next, and could put a purchase before the exposure
+    the app reported first. Writes happen within the request, far inside the nightly job's
+    RECEIPT_MARGIN, so the receipt index misses nothing."""
+    now = datetime.now(UTC)
+    epoch = (request.resolved_event.get("requestContext") or {}).get("timeEpoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        return now
+    try:
+        received = datetime.fromtimestamp(epoch / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return now
+    return received if now - timedelta(minutes=1) <= received <= now else now
 
 
 def _capture(request: Request) -> Response[str]:
-    received_at = datetime.now(UTC)
+    received_at = received_time(request)
     token, events = posthog_capture.normalize(json_body(request), received_at)
     outcome = ingestion.ingest(token_project(token), events, received_at)
     return json_response(200, {"status": 1, **outcome})
