@@ -130,6 +130,9 @@ class Gateway(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: Gateway
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as API Gateway answers: with Nagle's algorithm the body, written after the
+    # headers, waited for the client's delayed ACK (40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         """Quiet: the functions log what matters."""
