@@ -22,6 +22,7 @@ def banner(stack: LocalStack) -> str:
   console        {stack.url}/console  (sign in with the admin key)
   project token  {creds.token}
   admin key      {creds.admin_key}
+  flags key      {creds.flags_key}  (PostHog server SDKs' personal_api_key: local evaluation)
   DynamoDB, SQS  {stack.dynamodb_url} (moto)
 
   # For the AWS CLI, boto3 and python -m abacus (a region, any credentials, the endpoints):
@@ -35,6 +36,8 @@ def banner(stack: LocalStack) -> str:
   curl -s -X POST {stack.url}/events -d '{{"token": "{creds.token}",
     "events": [{{"event": "purchase", "distinct_id": "user-1"}}]}}'
   curl -s {stack.url}/experiments/hello/results -H 'Authorization: Bearer {creds.admin_key}'
+  # The flag definitions PostHog's server SDKs poll to evaluate flags locally (the flags key):
+  curl -s {stack.url}/flags/definitions -H 'Authorization: Bearer {creds.flags_key}'
   # Tonight's nightly job, which analyses today (on macOS: date -u -v+1d +%F); it queues the
   # experiment's units, and the stack's NightlyWorkerFunction stores the snapshot a moment later:
   aws lambda invoke --endpoint-url {stack.url} --function-name ResultsFunction \\

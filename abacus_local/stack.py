@@ -23,9 +23,10 @@ from abacus_local.template import FunctionSpec, Template
 
 REGION = LOCAL_REGION
 PR_SET_PDEATHSIG = 1
-# Documented in the README; override with ABACUS_TOKEN and ABACUS_ADMIN_KEY.
+# Documented in the README; override with ABACUS_TOKEN, ABACUS_ADMIN_KEY and ABACUS_FLAGS_KEY.
 DEV_TOKEN = "phc_local_dev"  # noqa: S105 - the documented local development token
 DEV_ADMIN_KEY = "abacus_local_admin"
+DEV_FLAGS_KEY = "phs_local_dev"
 DEV_PROJECT_ID = "local"
 
 
@@ -46,6 +47,7 @@ class Credentials:
     project_id: str
     token: str
     admin_key: str
+    flags_key: str
 
 
 class LocalStack:
@@ -70,6 +72,7 @@ class LocalStack:
             DEV_PROJECT_ID,
             os.environ.get("ABACUS_TOKEN", DEV_TOKEN),
             os.environ.get("ABACUS_ADMIN_KEY", DEV_ADMIN_KEY),
+            os.environ.get("ABACUS_FLAGS_KEY", DEV_FLAGS_KEY),
         )
         self._moto: subprocess.Popen[bytes] | None = None
         self.queue_urls: dict[str, str] = {}
@@ -248,4 +251,5 @@ class LocalStack:
             project_id=self.credentials.project_id,
             token=self.credentials.token,
             admin_key=self.credentials.admin_key,
+            flags_key=self.credentials.flags_key,
         )

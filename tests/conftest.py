@@ -43,6 +43,7 @@ one_request_at_a_time()
 EVENTS_DIR = ROOT / "events"
 TOKEN = "phc_local_dev"
 ADMIN_KEY = "abacus_local_admin"
+FLAGS_KEY = "phs_local_dev"
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +84,7 @@ def project(tables) -> NewProject:
     """A project with the local development credentials (those the sample events carry)."""
     from abacus import projects
 
-    return projects.create("Test project", project_id="test", token=TOKEN, admin_key=ADMIN_KEY)
+    return projects.create("Test project", project_id="test", token=TOKEN, admin_key=ADMIN_KEY, flags_key=FLAGS_KEY)
 
 
 _handlers: dict = {}

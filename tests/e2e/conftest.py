@@ -4,8 +4,8 @@ module), in its own process as `make dev` runs it; or, when the environment name
 with a throwaway project's keys.
 
   ABACUS_E2E_API_URL           the API's base URL
-  ABACUS_E2E_TOKEN, ABACUS_E2E_ADMIN_KEY
-                               the project's token and admin key
+  ABACUS_E2E_TOKEN, ABACUS_E2E_ADMIN_KEY, ABACUS_E2E_FLAGS_KEY
+                               the project's token, admin key and flags key
   ABACUS_E2E_RESULTS_FUNCTION  the results function's name, to invoke the nightly job (whose
                                worker the stack's queue runs: the tests wait for its snapshots)
   ABACUS_E2E_LAMBDA_ENDPOINT   where Lambda's Invoke API is (unset: AWS's own)
@@ -35,6 +35,7 @@ TARGET_URL = os.environ.get("ABACUS_E2E_API_URL")
 # without credentials were answered 200 (one run of the deployed tier).
 TOKEN = os.environ.get("ABACUS_E2E_TOKEN") or f"phc_e2e_{secrets.token_hex(12)}"
 ADMIN_KEY = os.environ.get("ABACUS_E2E_ADMIN_KEY") or f"abacus_e2e_{secrets.token_hex(12)}"
+FLAGS_KEY = os.environ.get("ABACUS_E2E_FLAGS_KEY") or f"phs_e2e_{secrets.token_hex(12)}"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,12 @@ def stack_url() -> Iterator[str]:
         yield TARGET_URL.rstrip("/")
         return
     port = free_port()
-    env = os.environ | {"ABACUS_TOKEN": TOKEN, "ABACUS_ADMIN_KEY": ADMIN_KEY, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    env = os.environ | {
+        "ABACUS_TOKEN": TOKEN,
+        "ABACUS_ADMIN_KEY": ADMIN_KEY,
+        "ABACUS_FLAGS_KEY": FLAGS_KEY,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "abacus_local", "serve", "--port", str(port)],
         cwd=ROOT,

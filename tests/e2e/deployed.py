@@ -60,6 +60,7 @@ def local_stack() -> Iterator[tuple[dict[str, str], dict[str, str]]]:
     # The stack's own project gets fresh keys too: no key of the stack is a constant of the source.
     os.environ["ABACUS_TOKEN"] = f"phc_local_{secrets.token_hex(12)}"
     os.environ["ABACUS_ADMIN_KEY"] = f"abacus_local_{secrets.token_hex(12)}"
+    os.environ["ABACUS_FLAGS_KEY"] = f"phs_local_{secrets.token_hex(12)}"
     with LocalStack(port=free_port(), log_level="WARNING") as stack:
         reach = {
             "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
@@ -90,6 +91,7 @@ def run_tests(outputs: dict[str, str], project: dict[str, Any], pytest_args: lis
         "ABACUS_E2E_API_URL": outputs["ApiUrl"],
         "ABACUS_E2E_TOKEN": project["token"],
         "ABACUS_E2E_ADMIN_KEY": project["admin_key"],
+        "ABACUS_E2E_FLAGS_KEY": project["flags_key"],
         "ABACUS_E2E_RESULTS_FUNCTION": outputs["ResultsFunctionName"],
     }
     # One stack for every test: one test at a time, so that their nightly runs do not overlap.

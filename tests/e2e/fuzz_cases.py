@@ -5,7 +5,7 @@ from typing import Any
 
 from schemathesis.generation.modes import GenerationMode
 
-from tests.e2e.conftest import ADMIN_KEY, TOKEN
+from tests.e2e.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN
 
 EXISTING = ("fuzz-draft", "fuzz-running")
 
@@ -55,3 +55,13 @@ def with_admin_key(case: Any) -> None:
     headers = case.headers if case.headers is not None else {}
     if case.path.startswith("/experiments") and (is_positive(case) or "Authorization" in headers):
         case.headers = {**headers, "Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+FLAG_DEFINITIONS = ("/flags/definitions", "/api/feature_flag/local_evaluation", "/api/feature_flag/local_evaluation/")
+
+
+def with_flags_key(case: Any) -> None:
+    """The project's flags key on the flag definitions' routes, as with_admin_key does."""
+    headers = case.headers if case.headers is not None else {}
+    if case.path in FLAG_DEFINITIONS and (is_positive(case) or "Authorization" in headers):
+        case.headers = {**headers, "Authorization": f"Bearer {FLAGS_KEY}"}

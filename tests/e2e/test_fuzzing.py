@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance, unsuppor
 
 from abacus_local.client import AbacusClient
 from abacus_local.template import ROOT, Template
-from tests.e2e.conftest import ADMIN_KEY, TOKEN
-from tests.e2e.fuzz_cases import EXISTING, with_admin_key, with_project_data
+from tests.e2e.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN
+from tests.e2e.fuzz_cases import EXISTING, with_admin_key, with_flags_key, with_project_data
 
 EXAMPLES = int(os.environ.get("ABACUS_FUZZ_EXAMPLES", "40"))  # per operation, each way
 STATUSES: dict[tuple, Counter] = defaultdict(Counter)
@@ -60,6 +60,7 @@ def client(stack_url):
 def with_credentials(case) -> None:
     with_project_data(case)
     with_admin_key(case)
+    with_flags_key(case)
 
 
 @pytest.mark.parametrize("credentials", [True, False], ids=["with credentials", "without"])
@@ -126,6 +127,7 @@ def test_schemathesis_default_phases_find_nothing(api_schema, stack_url):
     environment = os.environ | {
         "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
         "ABACUS_ADMIN_KEY": ADMIN_KEY,
+        "ABACUS_FLAGS_KEY": FLAGS_KEY,
         "PYTHONPATH": str(ROOT),
     }
     finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900)

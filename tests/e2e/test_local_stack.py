@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from abacus_local.client import AbacusClient
-from abacus_local.stack import DEV_ADMIN_KEY, DEV_PROJECT_ID, DEV_TOKEN, free_port
+from abacus_local.stack import DEV_ADMIN_KEY, DEV_FLAGS_KEY, DEV_PROJECT_ID, DEV_TOKEN, free_port
 from abacus_local.template import ROOT
 from tests.e2e.conftest import TOKEN, invoke_nightly, wait_for_snapshot
 
@@ -158,12 +158,18 @@ def test_the_environment_make_dev_prints_is_all_aws_tools_need():
     process = subprocess.Popen(command, cwd=ROOT, env=clean, stdout=subprocess.PIPE, text=True)
     try:
         banner = banner_of_make_dev(process)
+        for label, key in (("project token", DEV_TOKEN), ("admin key", DEV_ADMIN_KEY), ("flags key", DEV_FLAGS_KEY)):
+            assert re.search(rf"^  {label} +{key}\b", banner, re.MULTILINE), (label, banner)
         export = next(line for line in banner.splitlines() if line.strip().startswith("export "))
         env = clean | dict(pair.split("=", 1) for pair in shlex.split(export)[1:])
         curls = banner[banner.index("  curl ") : banner.index("  # Tonight's")]
         subprocess.run(["/bin/bash", "-c", curls], cwd=ROOT, env=env, capture_output=True, check=True)
         client = AbacusClient(f"http://127.0.0.1:{port}", admin_key=DEV_ADMIN_KEY, token=DEV_TOKEN)
         assert client.call("GET", "/experiments/hello", admin=True)["status"] == "running"
+        definitions = re.search(r"^  (curl -s \S+/flags/definitions .+)$", banner, re.MULTILINE)
+        assert definitions is not None, banner
+        polled = subprocess.run(["/bin/bash", "-c", definitions.group(1)], capture_output=True, text=True, check=True)
+        assert [flag["key"] for flag in json.loads(polled.stdout)["flags"]] == ["hello"]
 
         today = datetime.now(UTC).date()
         printed = re.search(r"fileb://<\((.+)\)", banner)

@@ -9,7 +9,7 @@ import zlib
 import boto3
 import pytest
 
-from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
+from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, invoke, sample_event
 
 OTHER_TOKEN, OTHER_ADMIN = "phc_other_project_token", "abacus_other_project_admin"
 WRONG = "abacus_not_a_key_at_all"
@@ -140,7 +140,13 @@ def test_no_key_or_token_ever_reaches_the_logs_or_the_tables(template, two_proje
         logger.setLevel(logging.DEBUG)
     try:
         for route in template.routes():
-            for header in (f"Bearer {ADMIN_KEY}", f"Bearer {WRONG}", f"Bearer {TOKEN}", f"Bearer {OTHER_ADMIN}"):
+            for header in (
+                f"Bearer {ADMIN_KEY}",
+                f"Bearer {WRONG}",
+                f"Bearer {TOKEN}",
+                f"Bearer {OTHER_ADMIN}",
+                f"Bearer {FLAGS_KEY}",
+            ):
                 event = sample_for(route)
                 if "authorization" in event["headers"]:
                     event["headers"]["authorization"] = header
@@ -159,6 +165,6 @@ def test_no_key_or_token_ever_reaches_the_logs_or_the_tables(template, two_proje
     assert '"pz": {"B": "{' in stored, "no compressed properties were searched"
     printed = written.getvalue() + stored  # nor are they stored: the tables hold their hashes
     assert '"message":"nightly runs planned"' in printed and "botocore" in printed, "the logs were not captured"
-    for secret in (ADMIN_KEY, TOKEN, OTHER_ADMIN, OTHER_TOKEN, WRONG):
+    for secret in (ADMIN_KEY, TOKEN, FLAGS_KEY, OTHER_ADMIN, OTHER_TOKEN, WRONG):
         at = printed.find(secret)
         assert at < 0, f"{secret} was logged: ...{printed[max(0, at - 300) : at + 100]}"

@@ -20,7 +20,7 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pynamodb.exceptions import PynamoDBException
 
-from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event, template_resources
+from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, invoke, sample_event, template_resources
 
 FAULT_RATE = 0.2
 FAULT_KINDS = ("throttling", "500", "timeout before", "timeout after", "unprocessed")
@@ -218,7 +218,7 @@ def fresh_stack(template):
 
     assignment._definitions.clear()
     with mock_aws(), template_resources(template):
-        projects.create("Test project", project_id="test", token=TOKEN, admin_key=ADMIN_KEY)
+        projects.create("Test project", project_id="test", token=TOKEN, admin_key=ADMIN_KEY, flags_key=FLAGS_KEY)
         yield
 
 
@@ -294,3 +294,22 @@ def test_the_results_api_under_faults_answers_or_asks_to_retry(template, faults)
                 assert status in (200, 201, 503), (name, status)
         faults.enabled = False
     assert answers[503] > 0 and answers[200] > 0, answers
+
+
+def test_flag_definitions_under_faults_are_the_document_or_ask_to_retry(template, faults):
+    """An SDK polling through storage faults gets the definitions, whole, or a 503 to retry
+    (keeping the ones it has): never a 5xx of another kind, never a partial document."""
+    with fresh_stack(template):
+        create_and_launch(targeting=[{"conditions": [{"property": "plan", "operator": "eq", "value": "pro"}]}])
+        expected = answer(invoke("AssignFunction", sample_event("posthog_flag_definitions")))
+        assert expected[0] == 200 and len(expected[1]["flags"]) == 1
+        faults.rate, faults.enabled = 0.5, True
+        answers: Counter[int] = Counter()
+        for sample in ("posthog_flag_definitions", "posthog_local_evaluation") * 15:
+            status, body = answer(invoke("AssignFunction", sample_event(sample)))
+            answers[status] += 1
+            assert status in (200, 503), (status, body)
+            if status == 200:
+                assert body == expected[1]
+        faults.enabled = False
+    assert answers[503] > 0 and answers[200] > 0 and sum(faults.injected.values()) > 0, answers

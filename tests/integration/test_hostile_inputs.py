@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from tests.conftest import ADMIN_KEY, TOKEN, answer, invoke, sample_event
+from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, invoke, sample_event
 
 TEN_MB = 10 * 1024 * 1024
 INJECTIONS = [
@@ -210,6 +210,26 @@ def test_hostile_experiment_keys_in_paths_are_not_found(draft, key):
         event["pathParameters"] = {"key": key}
         status, error = answer(invoke(function, event))
         assert status == 404 and error["error"]["code"] == "not_found", (name, error)
+    assert everything_stored() == before
+
+
+HOSTILE_CREDENTIALS = [*INJECTIONS, "x" * 20_000, "phs_" + "\u0000" * 10, f"{FLAGS_KEY} {FLAGS_KEY}", FLAGS_KEY.upper()]
+
+
+@pytest.mark.parametrize("value", HOSTILE_CREDENTIALS, ids=range(len(HOSTILE_CREDENTIALS)))
+def test_hostile_flag_definition_requests_are_refused_and_leave_no_trace(draft, value):
+    """A hostile flags key, project token or If-None-Match: a 401 or 403 naming the field (or, for
+    an If-None-Match, the document), never a 5xx, and nothing stored."""
+    before = everything_stored()
+    for sample in ("posthog_flag_definitions", "posthog_local_evaluation", "posthog_local_evaluation_node"):
+        status, error = answer(invoke("AssignFunction", sample_event(sample, authorization=f"Bearer {value}")))
+        assert status == 401 and error["error"]["field"] == "Authorization", (sample, error)
+        event = sample_event(sample)
+        event["queryStringParameters"] = {"token": value, "send_cohorts": ""}
+        status, error = answer(invoke("AssignFunction", event))
+        assert (status, error.get("error", {}).get("field")) == ((200, None) if not value else (403, "token")), error
+        got = invoke("AssignFunction", sample_event(sample, **{"if-none-match": value}))
+        assert got["statusCode"] == (304 if value.strip() == "*" else 200)
     assert everything_stored() == before
 
 

@@ -27,6 +27,10 @@ WORKLOAD = [
     ("AssignFunction", "assign", 200),
     ("AssignFunction", "posthog_flags", 200),
     ("AssignFunction", "posthog_decide", 200),
+    # A PostHog server SDK polling the flag definitions with the flags key.
+    ("AssignFunction", "posthog_flag_definitions", 200),
+    ("AssignFunction", "posthog_local_evaluation", 200),
+    ("AssignFunction", "posthog_local_evaluation_node", 200),
     ("IngestFunction", "post_events", 200),
     ("IngestFunction", "posthog_batch", 200),
     ("IngestFunction", "posthog_capture", 200),

@@ -91,11 +91,18 @@ def test_against_a_loopback_endpoint_no_region_or_credentials_are_needed(dynamod
     env = environment(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url)
     created = run(COMMANDS["create"], env)
     assert created.returncode == 0, created.stderr
-    project_id = json.loads(created.stdout)["project_id"]
+    keys = json.loads(created.stdout)
+    project_id = keys["project_id"]
+    assert keys["token"].startswith("phc_") and keys["flags_key"].startswith("phs_")
     shown = run(["results", "hello", "--project", project_id], env)
     assert_one_line_error(shown, "no experiment keyed 'hello' in this project")
     rotated = run(["project", "rotate", project_id, "--admin-key"], env)
     assert rotated.returncode == 0 and "admin_key" in json.loads(rotated.stdout), rotated.stderr
+    rotated = run(["project", "rotate", project_id, "--flags-key"], env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert set(json.loads(rotated.stdout)) == {"project_id", "flags_key"}
+    assert json.loads(rotated.stdout)["flags_key"] != keys["flags_key"]
+    assert run(["project", "rotate", project_id], env).returncode == 2  # which keys? it says
 
 
 def test_a_region_given_with_a_loopback_endpoint_is_kept(dynamodb_url):

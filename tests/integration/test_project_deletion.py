@@ -73,7 +73,7 @@ def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
     capsys.readouterr()  # what the functions printed (their logs and metrics)
     assert main(["project", "delete", "test", "--yes"]) == 0
     deleted = json.loads(capsys.readouterr().out)["deleted"]
-    assert deleted["credentials"] == 2 and deleted["experiments"] == 1 and deleted["assignments"] == 2
+    assert deleted["credentials"] == 3 and deleted["experiments"] == 1 and deleted["assignments"] == 2
     assert deleted["events"] == 2 and deleted["results"] >= 1 and deleted["projects"] == 1
     assert deleted["nightly_runs"] == 1 + 16  # the run's header, a page per shard
 

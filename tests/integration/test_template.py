@@ -163,7 +163,18 @@ def test_powertools_settings_and_api_url_output(template):
     assert len(template.of_type("AWS::Serverless::HttpApi")) == 1
 
 
-APP_ROUTE_PREFIXES = ("/assign", "/array/", "/flags/", "/decide/", "/events", "/batch/", "/capture/", "/e/", "/i/v0/e/")
+APP_ROUTE_PREFIXES = (
+    "/assign",
+    "/array/",
+    "/flags/",
+    "/api/feature_flag/",
+    "/decide/",
+    "/events",
+    "/batch/",
+    "/capture/",
+    "/e/",
+    "/i/v0/e/",
+)
 
 
 def test_every_route_is_throttled_app_routes_for_production_admin_routes_for_people(template):

@@ -1,7 +1,8 @@
 """The operator's command line.
 
-  python -m abacus project create NAME            a project; prints its token and admin key once
-  python -m abacus project rotate ID [--token] [--admin-key]
+  python -m abacus project create NAME            a project; prints its token, admin key and flags
+                                                   key once
+  python -m abacus project rotate ID [--token] [--admin-key] [--flags-key]
                                                    new keys; the old ones stop working
   python -m abacus project delete ID --yes         the project and everything stored for it
   python -m abacus results KEY --project ID [--date YYYY-MM-DD]
@@ -25,8 +26,8 @@ from abacus import local_endpoint
 def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "project" and args.action == "rotate" and not (args.token or args.admin_key):
-        parser.error("rotate: say --token, --admin-key or both")
+    if args.command == "project" and args.action == "rotate" and not (args.token or args.admin_key or args.flags_key):
+        parser.error("rotate: say which keys: --token, --admin-key, --flags-key")
     local_endpoint.fill_in(os.environ)  # before abacus reads its settings: --help needs none
 
     from botocore.exceptions import BotoCoreError, ClientError
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("project_id")
     rotate.add_argument("--token", action="store_true", help="a new project token")
     rotate.add_argument("--admin-key", action="store_true", help="a new admin key")
+    rotate.add_argument("--flags-key", action="store_true", help="a new flags key (local evaluation's)")
     delete = project.add_parser("delete", help="delete a project and everything stored for it")
     delete.add_argument("project_id")
     delete.add_argument("--yes", action="store_true", required=True, help="yes, delete it: there is no undo")
@@ -82,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         answer: NewProject | RotatedKeys = (
             projects.create(args.name)
             if args.action == "create"
-            else projects.rotate(args.project_id, token=args.token, admin_key=args.admin_key)
+            else projects.rotate(args.project_id, token=args.token, admin_key=args.admin_key, flags_key=args.flags_key)
         )
         print(json.dumps(answer, indent=2))
         print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)

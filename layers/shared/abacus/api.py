@@ -34,6 +34,7 @@ from abacus.storage import projects
 
 logger = Logger()
 _tokens: TtlCache[str, tuple[str, str] | None] = TtlCache()
+_flags_keys: TtlCache[str, tuple[str, str] | None] = TtlCache()
 rate_limiter = rate_limit.from_environment()
 MAX_BODY_BYTES = 1_000_000
 LONGEST_INTEGER = 308  # digits: larger integers do not fit a double (DynamoDB numbers take 38)
@@ -249,4 +250,32 @@ def token_project(token: str) -> str:
     if kind != projects.TOKEN:
         raise Forbidden("token: that is an admin key; apps send the public project token", field="token")
     rate_limiter.check(project_id)
+    return project_id
+
+
+def flags_key_project(request: Request) -> str:
+    """The project whose flags key the request carries (Authorization: Bearer <flags key>, which
+    PostHog's server SDKs send as their personal or secure API key), checked against the project
+    token the SDKs add as `?token=` when there is one. Cached like tokens: SDKs poll every 30 s."""
+    header = request.resolved_event.headers.get("authorization") or ""
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized(
+            "Authorization: send 'Bearer <flags key>' (the SDK's personal_api_key)", field="Authorization"
+        )
+    owner = _flags_keys.get(key, lambda: projects.key_owner(key))
+    if owner is None:
+        raise Unauthorized("Authorization: unknown flags key", field="Authorization")
+    project_id, kind = owner
+    if kind != projects.FLAGS:
+        raise Forbidden(
+            f"Authorization: that is the project's {'admin key' if kind == projects.ADMIN else 'token'}; flag "
+            "definitions take its flags key (phs_...), so the admin key never goes to app servers",
+            field="Authorization",
+        )
+    token = (request.resolved_event.query_string_parameters or {}).get("token")
+    # Checked without the token's rate limit: polls must not use up the apps' requests.
+    if token and _tokens.get(token, lambda: projects.key_owner(token)) != (project_id, projects.TOKEN):
+        raise Forbidden("token: not the project token of the flags key's project", field="token")
     return project_id

@@ -8,16 +8,18 @@ exposure with one UpdateItem. Definitions come from a short-lived cache, so in
 steady state an assignment makes one DynamoDB request per experiment the user is in.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from abacus import breakdowns, experiments, hashing, lifecycle, live_check, targeting
 from abacus.cache import TtlCache
 from abacus.errors import NotFound
-from abacus.schemas import AssignRequest, ExperimentFields
+from abacus.schemas import AssignRequest, ExperimentFields, Scalar
 from abacus.storage import assignments
 from abacus.storage import experiments as experiment_store
 from abacus.storage.experiments import ExperimentItem
 
+Properties = Mapping[str, Scalar | list[Scalar] | None]
 _definitions: TtlCache[str, dict[str, ExperimentItem]] = TtlCache()
 
 
@@ -40,16 +42,35 @@ def assign(project_id: str, request: AssignRequest, now: datetime) -> dict[str, 
     return {item.key: variant_for(project_id, item, request, now) for item in chosen}
 
 
-def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
-    spec = experiments.definition(item)
-    if request.distinct_id in spec.overrides:
-        return spec.overrides[request.distinct_id]  # answered, never stored: no exposure (exposures.py)
+def stateless_variant(
+    item: ExperimentItem, spec: ExperimentFields, distinct_id: str, properties: Properties
+) -> str | None:
+    """/assign's answer for a user it has stored nothing for (what local evaluation publishes, in
+    local_evaluation.py): an override; a complete or archived experiment's served variant; nothing
+    from a draft; else, within the rollout and the targeting, the variant the user's hash picks."""
+    if distinct_id in spec.overrides:
+        return spec.overrides[distinct_id]
     if item.status in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
         return experiments.served_variant(item)
-    if item.status != lifecycle.RUNNING:
+    if item.status != lifecycle.RUNNING or not hashing.in_rollout(item.key, distinct_id, spec.rollout_percentage):
         return None
-    if not hashing.in_rollout(item.key, request.distinct_id, spec.rollout_percentage):
+    if not targeting.matches(spec.targeting, properties):
         return None
+    return _hashed_variant(item, spec, distinct_id)
+
+
+def _hashed_variant(item: ExperimentItem, spec: ExperimentFields, distinct_id: str) -> str:
+    return hashing.pick_variant(item.key, distinct_id, [(v.key, v.weight) for v in spec.variants])
+
+
+def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
+    spec = experiments.definition(item)
+    if (
+        request.distinct_id in spec.overrides  # answered, never stored: no exposure (exposures.py)
+        or item.status != lifecycle.RUNNING
+        or not hashing.in_rollout(item.key, request.distinct_id, spec.rollout_percentage)
+    ):
+        return stateless_variant(item, spec, request.distinct_id, request.properties)
     partition = item.assignment_partition(request.distinct_id)
     # Read first: a returning user (most calls) costs one eventually consistent read, no write. A
     # stale read is safe: the write below stores nothing a racing call stored first.
@@ -69,7 +90,7 @@ def _store_assignment(
     item: ExperimentItem, spec: ExperimentFields, partition: str, request: AssignRequest, now: datetime
 ) -> str:
     """The user's variant, stored unless they have one, and with `expose` their first exposure."""
-    variant = hashing.pick_variant(item.key, request.distinct_id, [(v.key, v.weight) for v in spec.variants])
+    variant = _hashed_variant(item, spec, request.distinct_id)
     values = breakdowns.values_of(spec.breakdowns, request.properties) if spec.breakdowns else None
     stored = assignments.assign(partition, request.distinct_id, variant, now, request.expose, values)
     if request.expose and stored.exposed_at == now:  # this call's own time: it set the first exposure

@@ -401,9 +401,11 @@ class NewProject(TypedDict):
     name: str
     token: str
     admin_key: str
+    flags_key: str
 
 
 class RotatedKeys(TypedDict):
     project_id: str
     token: NotRequired[str]
     admin_key: NotRequired[str]
+    flags_key: NotRequired[str]

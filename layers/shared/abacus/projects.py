@@ -1,5 +1,6 @@
-"""Projects: creating one (an id, a public project token and a secret admin key), rotating its
-keys, and deleting it with everything stored for it."""
+"""Projects: creating one (an id, a public project token, a secret admin key and a secret, read-only
+flags key for app servers that evaluate flags locally), rotating its keys, and deleting it with
+everything stored for it."""
 
 import re
 import secrets
@@ -16,23 +17,35 @@ PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def create(
-    name: str, project_id: str | None = None, token: str | None = None, admin_key: str | None = None
+    name: str,
+    project_id: str | None = None,
+    token: str | None = None,
+    admin_key: str | None = None,
+    flags_key: str | None = None,
 ) -> NewProject:
-    """Creates a project and returns {project_id, name, token, admin_key}: the only time the keys are
-    shown, as the table keeps only their hashes. Fixed values (for the local stack) may be given."""
+    """Creates a project and returns {project_id, name, token, admin_key, flags_key}: the only time
+    the keys are shown, as the table keeps only their hashes. Fixed values (for the local stack) may
+    be given."""
     project_id = project_id or secrets.token_hex(8)
     if not PROJECT_ID.fullmatch(project_id):
         # Table keys join a project id and a user's id with '#' (keys.py): an id must not hold one.
         raise ValueError("a project id is 1 to 64 lowercase letters, digits, '-' or '_'")
     token = token or f"phc_{secrets.token_urlsafe(32)}"
     admin_key = admin_key or f"abacus_{secrets.token_urlsafe(32)}"
-    store.put_project(project_id, name, {store.TOKEN: token, store.ADMIN: admin_key})
-    return {"project_id": project_id, "name": name, "token": token, "admin_key": admin_key}
+    flags_key = flags_key or _new_flags_key()
+    store.put_project(project_id, name, {store.TOKEN: token, store.ADMIN: admin_key, store.FLAGS: flags_key})
+    return {"project_id": project_id, "name": name, "token": token, "admin_key": admin_key, "flags_key": flags_key}
 
 
-def rotate(project_id: str, token: bool = False, admin_key: bool = False) -> RotatedKeys:
-    """New keys for a project (the token, the admin key or both); the old ones stop working (at
-    once for admin keys; within the cache's TTL for tokens). Returns the new keys: shown once."""
+def _new_flags_key() -> str:
+    # PostHog's prefix for its secure (feature flags) keys: the SDKs send it as their secret key.
+    return f"phs_{secrets.token_urlsafe(32)}"
+
+
+def rotate(project_id: str, token: bool = False, admin_key: bool = False, flags_key: bool = False) -> RotatedKeys:
+    """New keys for a project (any of the token, the admin key and the flags key); the old ones stop
+    working (at once for admin keys; within the cache's TTL for tokens and flags keys). A project
+    created before flags keys existed gets its first one this way. Returns the new keys: shown once."""
     answer: RotatedKeys = {"project_id": project_id}
     if token:
         answer["token"] = f"phc_{secrets.token_urlsafe(32)}"
@@ -40,6 +53,9 @@ def rotate(project_id: str, token: bool = False, admin_key: bool = False) -> Rot
     if admin_key:
         answer["admin_key"] = f"abacus_{secrets.token_urlsafe(32)}"
         store.replace_credential(project_id, store.ADMIN, answer["admin_key"])
+    if flags_key:
+        answer["flags_key"] = _new_flags_key()
+        store.replace_credential(project_id, store.FLAGS, answer["flags_key"])
     return answer
 
 

@@ -92,6 +92,21 @@ class FlagsAnswer(Open):
     errorsWhileComputingFlags: bool
 
 
+class ServerEvaluated(BaseModel):
+    key: str
+    reason: str = Field(description="What the SDKs would evaluate differently from /assign")
+
+
+class FlagDefinitions(Open):
+    flags: list[Open] = Field(description="Each running or complete experiment as a PostHog multivariate flag")
+    group_type_mapping: dict[str, str]
+    cohorts: dict[str, Open]
+    property_matching_version: int
+    evaluated_by_the_server: list[ServerEvaluated] = Field(
+        description="Experiments the SDKs must ask /flags/ for (published with ensure_experience_continuity), and why"
+    )
+
+
 class RemoteConfig(Open):
     token: str
     supportedCompression: list[str]

@@ -3,12 +3,21 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Request, Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus import assignment, posthog_config, posthog_flags
-from abacus.api import ANY_QUERY_PARAMETERS, json_response, token_project
-from abacus.responses import TOKEN_ERRORS, Assignments, DecideAnswer, FlagsAnswer, RemoteConfig, documented
+from abacus import assignment, local_evaluation, posthog_config, posthog_flags
+from abacus.api import ANY_QUERY_PARAMETERS, flags_key_project, json_response, token_project
+from abacus.responses import (
+    TOKEN_ERRORS,
+    Assignments,
+    DecideAnswer,
+    FlagDefinitions,
+    FlagsAnswer,
+    RemoteConfig,
+    documented,
+)
 from abacus.schemas import AssignRequest
 
 router = APIGatewayHttpRouter()
@@ -85,3 +94,54 @@ def remote_config_script_for_posthog_js(token: str) -> Response[str]:
 def _remote_config(token: str) -> dict[str, Any]:
     """The project's remote config: whether it has flags is whether it has experiments."""
     return posthog_config.remote_config(token, has_flags=bool(assignment.project_experiments(token_project(token))))
+
+
+# PostHog's server SDKs poll it every 30 s with the last ETag: most polls are answered 304.
+DEFINITIONS_RESPONSES: dict[int, OpenAPIResponse] = {
+    **documented(200, FlagDefinitions, "The project's running and complete experiments as flags", TOKEN_ERRORS),
+    304: {"description": "Not modified: the definitions are those of the ETag sent in If-None-Match"},
+}
+FLAGS_SECURITY: list[dict[str, list[str]]] = [{"flagsKey": []}]
+DEFINITIONS_SUMMARY = "PostHog server SDKs' flag definitions, for local evaluation (flags key)"
+
+
+@router.get(
+    "/flags/definitions",
+    summary=DEFINITIONS_SUMMARY,
+    tags=["posthog"],
+    responses=DEFINITIONS_RESPONSES,
+    security=FLAGS_SECURITY,
+    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
+)
+def flag_definitions(request: Request) -> Response[str]:
+    project_id = flags_key_project(request)
+    document = local_evaluation.definitions(assignment.project_experiments(project_id).values())
+    tag = local_evaluation.etag(document)
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if local_evaluation.not_modified(request.resolved_event.headers.get("if-none-match"), tag):
+        return Response(304, None, "", headers)
+    return json_response(200, document, headers)
+
+
+@router.get(
+    "/api/feature_flag/local_evaluation",
+    summary=DEFINITIONS_SUMMARY + ", as older SDKs ask",
+    tags=["posthog"],
+    responses=DEFINITIONS_RESPONSES,
+    security=FLAGS_SECURITY,
+    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
+)
+def flag_definitions_for_older_sdks(request: Request) -> Response[str]:
+    return flag_definitions(request)
+
+
+@router.get(
+    "/api/feature_flag/local_evaluation/",
+    summary=DEFINITIONS_SUMMARY + ", as older SDKs ask",
+    tags=["posthog"],
+    responses=DEFINITIONS_RESPONSES,
+    security=FLAGS_SECURITY,
+    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
+)
+def flag_definitions_with_a_slash(request: Request) -> Response[str]:
+    return flag_definitions(request)

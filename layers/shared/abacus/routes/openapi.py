@@ -44,6 +44,10 @@ def document() -> dict[str, Any]:
         description=DESCRIPTION,
         security_schemes={
             "adminKey": HTTPBearer(description="The project's admin key"),
+            "flagsKey": HTTPBearer(
+                description="The project's flags key (phs_...): reads flag definitions only, for PostHog's server "
+                "SDKs evaluating flags locally (their personal or secret API key)"
+            ),
             "consoleSession": APIKey.model_validate(
                 {"in": APIKeyIn.cookie, "name": "__Host-abacus-console"}
             ).model_copy(update={"description": "The console's session, set by signing in with the admin key"}),

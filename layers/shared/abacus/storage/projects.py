@@ -17,6 +17,7 @@ from abacus.storage.base import TableMeta, condition_failed, delete_each, nullab
 
 TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
 ADMIN = "admin"
+FLAGS = "flags"  # the read-only key of flag definitions, for app servers evaluating flags locally
 
 
 class ProjectItem(Model):
@@ -88,7 +89,7 @@ def credential_hash(project_id: str, kind: str) -> str | None:
 
 
 def key_owner(key: str) -> tuple[str, str] | None:
-    """(project id, kind) of a project token or admin key, or None when no project has it."""
+    """(project id, kind) of a project token, admin key or flags key, or None when no project has it."""
     digest = hash_key(key)
     try:
         item = ProjectItem.get(f"cred#{digest}")
@@ -108,7 +109,7 @@ def created_at(project_id: str) -> datetime | None:
 
 
 def delete_credentials(project_id: str) -> int:
-    """Deletes the project's credentials: its token and admin key stop opening anything."""
+    """Deletes the project's credentials: its token, admin key and flags key stop opening anything."""
     try:
         project = ProjectItem.get(f"project#{project_id}")
     except DoesNotExist:
