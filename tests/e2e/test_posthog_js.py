@@ -134,12 +134,15 @@ VISITORS = [
 ]  # fmt: skip
 
 
+PAYLOAD = {"button": "Pay now", "steps": 1}
+
+
 def test_posthog_js_in_a_browser_from_another_origin(client, stack_url, shop_origin, browser, witness):
     client.create_experiment(
         {
             "key": KEY,
             "name": "posthog-js checkout",
-            "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
+            "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50, "payload": PAYLOAD}],
             "primary_metric": {"event": "js-purchase"},
         }
     )
@@ -151,6 +154,8 @@ def test_posthog_js_in_a_browser_from_another_origin(client, stack_url, shop_ori
         assert variant == client.assign(visitor.distinct_id, [KEY], expose=False)[KEY], visitor
         seen[visitor.distinct_id] = variant
         assert page.evaluate(f"posthog.getFeatureFlag('{KEY}')") == variant  # read twice: one exposure
+        # The variant's payload, parsed, as posthog-js gives it (none for control).
+        assert page.evaluate(f"posthog.getFeatureFlagPayload('{KEY}')") == (PAYLOAD if variant == "one-page" else None)
         if visitor.buys:
             page.evaluate("posthog.capture('js-purchase', {amount: 30})")
         if visitor.leaves:

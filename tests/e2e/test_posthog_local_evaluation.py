@@ -35,13 +35,19 @@ TARGETED: dict[str, Any] = {
     ],
     "overrides": {"user-7": "blue", "user-8": "control"},
 }
+PAYLOAD = {"headline": "Checkout in one step", "discount": 0.1, "steps": ["cart", "pay"]}
 EVERYONE: dict[str, Any] = {
     "key": "local-everyone",
     "name": "Everyone",
-    "variants": [{"key": "control", "weight": 50}, {"key": "new", "weight": 50}],
+    "variants": [{"key": "control", "weight": 50}, {"key": "new", "weight": 50, "payload": PAYLOAD}],
     "primary_metric": {"event": "purchase"},
 }
 SHIPPED = EVERYONE | {"key": "local-shipped", "name": "Shipped"}
+# Two experiments of one layer: no user in both (layers.py), the SDK told so by the layer's flag.
+LAYERED = [
+    EVERYONE | {"key": "local-layer-a", "name": "Layer A", "layer": {"key": "e2e", "share": 40}},
+    TARGETED | {"key": "local-layer-b", "name": "Layer B", "layer": {"key": "e2e", "share": 60}, "overrides": {}},
+]
 SERVER_ONLY = EVERYONE | {
     "key": "local-server-only",
     "name": "Needs the server",
@@ -65,14 +71,14 @@ def experiments(stack_url):
     from tests.e2e.conftest import ADMIN_KEY
 
     client = AbacusClient(stack_url, admin_key=ADMIN_KEY, token=TOKEN)
-    for spec in (TARGETED, EVERYONE, SHIPPED, SERVER_ONLY):
+    for spec in (TARGETED, EVERYONE, SHIPPED, SERVER_ONLY, *LAYERED):
         client.create_experiment(spec)
         client.launch(spec["key"])
     client.call("POST", "/experiments/local-shipped/ship", {"variant": "new"}, admin=True)
     client.create_experiment(EVERYONE | {"key": "local-draft", "name": "Draft"})
     return {
         spec["key"]: client.call("GET", f"/experiments/{spec['key']}", admin=True)
-        for spec in (TARGETED, EVERYONE, SHIPPED)
+        for spec in (TARGETED, EVERYONE, SHIPPED, *LAYERED)
     }
 
 
@@ -99,13 +105,17 @@ def as_item(experiment: dict) -> tuple[ExperimentItem, ExperimentFields]:
         status=experiment["status"],
         definition=fields,
         shipped_variant=experiment["shipped_variant"],
+        layer_buckets=experiment["layer_buckets"],
     )
     return item, ExperimentFields.model_validate(fields)
 
 
 def test_local_evaluation_equals_assign_for_100000_users(experiments, local, client):
     assert sorted(flag["key"] for flag in local.feature_flags) == [
+        "$layer/e2e",
         "local-everyone",
+        "local-layer-a",
+        "local-layer-b",
         "local-server-only",
         "local-shipped",
         "local-targeted",
@@ -130,6 +140,7 @@ def test_local_evaluation_equals_assign_for_100000_users(experiments, local, cli
         got = {key: value or None for key, value in local_answers.items()}  # the SDK's False: not in
         if got != expected:
             mismatches.append((distinct_id, properties, got, expected))
+        assert got["local-layer-a"] is None or got["local-layer-b"] is None, distinct_id  # one of a layer
         if n < CHECKED_BY_ASSIGN:
             assert client.assign(distinct_id, list(items), expose=False, properties=properties) == expected
         answers.update(got.items())
@@ -140,8 +151,27 @@ def test_local_evaluation_equals_assign_for_100000_users(experiments, local, cli
         *[("local-targeted", v) for v in ("control", "red", "blue", None)],
         *[("local-everyone", v) for v in ("control", "new")],
         ("local-shipped", "new"),
+        *[("local-layer-a", v) for v in ("control", "new", None)],
+        *[("local-layer-b", v) for v in ("control", "red", "blue", None)],
     }
     print(f"{USERS} users x {len(items)} flags compared in {elapsed:.1f} s")
+
+
+def test_the_sdk_reads_a_variants_payload_locally_and_from_the_server(experiments, local, stack_url):
+    remote = Posthog(project_api_key=TOKEN, host=stack_url, sync_mode=True)
+    try:
+        for n in range(40):
+            distinct_id = f"payload-{n}"
+            variant = local.get_feature_flag(
+                "local-everyone", distinct_id, only_evaluate_locally=True, send_feature_flag_events=False
+            )
+            expected = PAYLOAD if variant == "new" else None
+            for sdk, only_locally in ((local, True), (remote, False)):
+                got = sdk.get_feature_flag_payload("local-everyone", distinct_id, only_evaluate_locally=only_locally)
+                assert got == expected, (distinct_id, variant, only_locally, got)
+    finally:
+        remote.shutdown()
+    assert local.get_feature_flag_payload("local-shipped", "anyone", only_evaluate_locally=True) == PAYLOAD
 
 
 def test_an_experiment_the_sdk_cannot_evaluate_is_asked_of_the_server(experiments, local):

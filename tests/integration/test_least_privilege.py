@@ -58,6 +58,11 @@ WORKLOAD = [
     ("ResultsFunction", "console_edit:draft", 303),
     # Stopped from the console's results page (confirmed): the same write as the admin route's stop.
     ("ResultsFunction", "console_experiment_action", 303),
+    # The console's draft put in a layer, launched from the console and stopped through the API:
+    # the layer's allocations and the experiment, written in one transaction each time.
+    ("AssignFunction", "update_experiment:layered", 200),
+    ("ResultsFunction", "console_experiment_action:launch-layered", 303),
+    ("AssignFunction", "stop_experiment:layered", 200),
     ("AssignFunction", "ship_experiment", 200),
     ("AssignFunction", "archive_experiment", 200),
     ("ResultsFunction", "console_sign_out", 303),
@@ -66,6 +71,13 @@ WORKLOAD = [
 
 # SQS's batch calls have no IAM action of their own: SendMessage allows SendMessageBatch.
 IAM_ACTION_OF = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage"}
+# A transaction's writes need their own actions (DynamoDB's "Using IAM with transactions").
+TRANSACTION_ACTION_OF = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 
 
 def resources_of(operation: str, params: dict) -> list[str]:
@@ -109,8 +121,17 @@ def prepared(name: str, console: dict[str, str]) -> dict:
         event["cookies"] = [console["cookie"]]
     if "from-the-page" in event.get("body", ""):
         event["body"] = event["body"].replace("from-the-page", console["csrf_token"])
-    if name.endswith(":draft"):
+    if name.endswith(":draft") or name.endswith("layered"):
         of_a_draft(event)
+    return in_a_layer(name, event)
+
+
+def in_a_layer(name: str, event: dict) -> dict:
+    """The console's draft put in a layer, and launched from the console's page."""
+    if name == "update_experiment:layered":
+        event["body"] = json.dumps({"layer": {"key": "page", "share": 50}})
+    if name == "console_experiment_action:launch-layered":
+        event["body"] = event["body"].replace("action=stop", "action=launch")
     return event
 
 
@@ -144,8 +165,13 @@ def recorded_calls(monkeypatch):
     def recording(client, operation, params):
         function = running_function()
         if client.meta.service_model.service_name in {"dynamodb", "sqs"} and function:
-            action = IAM_ACTION_OF.get(operation, operation)
-            calls[function] |= {(action, resource) for resource in resources_of(operation, params)}
+            if operation == "TransactWriteItems":  # IAM allows each of its writes by the write's own action
+                for write in params["TransactItems"]:
+                    ((kind, request),) = write.items()
+                    calls[function].add((TRANSACTION_ACTION_OF[kind], request["TableName"]))
+            else:
+                action = IAM_ACTION_OF.get(operation, operation)
+                calls[function] |= {(action, resource) for resource in resources_of(operation, params)}
         return original(client, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recording)

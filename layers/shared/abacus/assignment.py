@@ -2,16 +2,18 @@
 
 Per requested experiment: an override wins; a draft answers only overrides (for previewing); a
 complete or archived experiment serves everyone its shipped variant (or control); a running one
-checks the rollout (no request for users outside it) and the targeting (a user outside it keeps
-the variant they were exposed to: one GetItem), then stores the user's first variant and first
-exposure with one UpdateItem. Definitions come from a short-lived cache, so in
+checks its buckets of its layer and the rollout (no request for users outside them) and the
+targeting (a user outside it keeps the variant they were exposed to: one GetItem), then stores
+the user's first variant and first exposure with one UpdateItem. Definitions come from a short-lived cache, so in
 steady state an assignment makes one DynamoDB request per experiment the user is in.
 """
 
 from collections.abc import Mapping
 from datetime import datetime
 
-from abacus import breakdowns, experiments, hashing, lifecycle, live_check, targeting
+from pydantic import JsonValue
+
+from abacus import breakdowns, experiments, hashing, layers, lifecycle, live_check, targeting
 from abacus.cache import TtlCache
 from abacus.errors import NotFound
 from abacus.schemas import AssignRequest, ExperimentFields, Scalar
@@ -42,6 +44,19 @@ def assign(project_id: str, request: AssignRequest, now: datetime) -> dict[str, 
     return {item.key: variant_for(project_id, item, request, now) for item in chosen}
 
 
+def payloads(project_id: str, variants: Mapping[str, str | None]) -> dict[str, JsonValue]:
+    """{experiment key: the payload of the user's variant, or None} for the answer of /assign."""
+    known = project_experiments(project_id)
+    return {key: variant_payload(known[key], variant) for key, variant in variants.items()}
+
+
+def variant_payload(item: ExperimentItem, variant: str | None) -> JsonValue:
+    """The payload of one of the experiment's variants (None: no variant, or none given)."""
+    if variant is None:
+        return None
+    return next((v.payload for v in experiments.definition(item).variants if v.key == variant), None)
+
+
 def stateless_variant(
     item: ExperimentItem, spec: ExperimentFields, distinct_id: str, properties: Properties
 ) -> str | None:
@@ -52,11 +67,18 @@ def stateless_variant(
         return spec.overrides[distinct_id]
     if item.status in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
         return experiments.served_variant(item)
-    if item.status != lifecycle.RUNNING or not hashing.in_rollout(item.key, distinct_id, spec.rollout_percentage):
+    if item.status != lifecycle.RUNNING or not _within_its_share(item, spec, distinct_id):
         return None
     if not targeting.matches(spec.targeting, properties):
         return None
     return _hashed_variant(item, spec, distinct_id)
+
+
+def _within_its_share(item: ExperimentItem, spec: ExperimentFields, distinct_id: str) -> bool:
+    """In the experiment's buckets of its layer, if it has one, and in its rollout: hashes alone."""
+    if spec.layer is not None and not layers.holds(item.layer_buckets, spec.layer.key, distinct_id):
+        return False
+    return hashing.in_rollout(item.key, distinct_id, spec.rollout_percentage)
 
 
 def _hashed_variant(item: ExperimentItem, spec: ExperimentFields, distinct_id: str) -> str:
@@ -68,7 +90,7 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
     if (
         request.distinct_id in spec.overrides  # answered, never stored: no exposure (exposures.py)
         or item.status != lifecycle.RUNNING
-        or not hashing.in_rollout(item.key, request.distinct_id, spec.rollout_percentage)
+        or not _within_its_share(item, spec, request.distinct_id)
     ):
         return stateless_variant(item, spec, request.distinct_id, request.properties)
     partition = item.assignment_partition(request.distinct_id)

@@ -74,8 +74,10 @@ def _variants(form: Mapping[str, str], errors: dict[str, str]) -> list[dict[str,
     for row in range(VARIANT_ROWS):
         key = form.get(f"variant_key_{row}", "").strip()
         weight = _number(form, f"variant_weight_{row}", errors, whole=True)
+        payload = _json(form, f"variant_payload_{row}", errors)
         if key or weight is not None:
-            rows.append({"key": key, "weight": weight if weight is not None else 0})
+            variant = {"key": key, "weight": weight if weight is not None else 0}
+            rows.append(variant | {"payload": payload} if payload is not None else variant)
     return rows
 
 
@@ -115,7 +117,7 @@ def form_field(api_field: str) -> str:
     if head == "variants":
         index, _, rest = api_field.removeprefix("variants[").partition("]")
         name = rest.removeprefix(".")
-        return f"variant_{name}_{index}" if index.isdigit() and name in ("key", "weight") else "variants"
+        return f"variant_{name}_{index}" if index.isdigit() and name in ("key", "weight", "payload") else "variants"
     if head == "primary_metric":
         name = api_field.removeprefix("primary_metric.")
         return METRIC_FIELDS.get(name) or METRIC_NUMBERS.get(name) or "metric_event"
@@ -178,6 +180,8 @@ def form_values(experiment: Mapping[str, Any]) -> dict[str, str]:
     values = {name: str(experiment.get(name) or "") for name in ("key", "name", "hypothesis")}
     for row, variant in enumerate(experiment.get("variants", [])[:VARIANT_ROWS]):
         values[f"variant_key_{row}"], values[f"variant_weight_{row}"] = variant["key"], str(variant["weight"])
+        if variant.get("payload") is not None:
+            values[f"variant_payload_{row}"] = json.dumps(variant["payload"], indent=1, ensure_ascii=False)
     values["rollout_percentage"] = f"{experiment.get('rollout_percentage', 100):g}"
     values["overrides"] = "\n".join(f"{user} {variant}" for user, variant in experiment.get("overrides", {}).items())
     metric = experiment.get("primary_metric", {})

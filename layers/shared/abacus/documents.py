@@ -307,6 +307,7 @@ class Experiment(ExperimentFieldsJson, Plan):
     updated_at: str
     started_at: str | None
     stopped_at: str | None
+    layer_buckets: list[list[int]] | None
 
 
 class HistoryEntry(TypedDict):
@@ -366,7 +367,7 @@ class FlagReason(TypedDict):
 class FlagMetadata(TypedDict):
     id: None
     version: int | None
-    payload: None
+    payload: str | None
     has_experiment: bool
 
 

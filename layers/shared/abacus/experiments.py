@@ -5,7 +5,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from abacus import keys, lifecycle, planning, plans, retention
+from abacus import keys, layers, lifecycle, planning, plans, retention
 from abacus.documents import (
     Experiment,
     ExperimentFieldsJson,
@@ -20,6 +20,7 @@ from abacus.errors import Conflict, Invalid, NotFound, TooLarge, field_errors
 from abacus.schemas import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
 from abacus.settings import settings
 from abacus.storage import experiments as store
+from abacus.storage import layers as layer_store
 from abacus.storage import results as result_store
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
@@ -141,10 +142,48 @@ def apply(
             raise Invalid(f"variant: '{variant}' is not one of {keys_}", field="variant")
         item.shipped_variant = variant
         details["variant"] = variant
+    layer = _layer_change(project_id, item, action)
     item.status = new_status
     _record(item, now, action, details)
-    _save(item)
+    if layer is None:
+        _save(item)
+    else:
+        _save_with_layer(layer, item)
     return item
+
+
+def _layer_change(project_id: str, item: ExperimentItem, action: str) -> layer_store.LayerItem | None:
+    """The layer's allocations after `action`, for an experiment in a layer: its buckets taken at
+    its launch (409 naming layer.share when too few are free), given back when it completes."""
+    spec = definition(item)
+    if spec.layer is None or (action != "launch" and item.status != lifecycle.RUNNING):
+        return None
+    layer = layer_store.get(project_id, spec.layer.key)
+    allocations = layer_store.allocations_of(layer)
+    if action == "launch":
+        try:
+            item.layer_buckets = layers.allocate(allocations, item.key, spec.layer.share)
+        except layers.DoesNotFit as full:
+            held = ", ".join(f"'{key}' {share}%" for key, share in sorted(full.holders.items()))
+            raise Conflict(
+                f"layer.share: layer '{spec.layer.key}' has {full.free}% of its users free (running: {held}), not "
+                f"{spec.layer.share}%: lower layer.share to at most {full.free}, or stop one of them first",
+                field="layer.share",
+            ) from None
+        allocations[item.key] = item.layer_buckets
+    else:
+        allocations.pop(item.key, None)
+    layer.allocations = allocations
+    return layer
+
+
+def _save_with_layer(layer: layer_store.LayerItem, item: ExperimentItem) -> None:
+    try:
+        layer_store.save_with(layer, item)
+    except store.ChangedMeanwhile:
+        raise Conflict(
+            f"experiment '{item.key}' or its layer changed meanwhile (another launch or stop): send the action again"
+        ) from None
 
 
 def _launch_time(started_at: datetime | None, now: datetime) -> datetime:
@@ -186,6 +225,7 @@ def to_api(item: ExperimentItem, with_history: bool = True) -> Experiment:
         "updated_at": item.updated_at.isoformat(),
         "started_at": item.started_at.isoformat() if item.started_at else None,
         "stopped_at": item.stopped_at.isoformat() if item.stopped_at else None,
+        "layer_buckets": item.layer_buckets,
         **_plan(item, spec),
     }
     if with_history:

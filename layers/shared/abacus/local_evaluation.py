@@ -8,7 +8,10 @@ The translation keeps every answer the same as /assign's for a user not yet expo
   carrying the experiment's rollout (PostHog checks a rollout per group, Abacus one per
   experiment: the same hash, so the same users); no targeting is one group with no filters;
 - a complete experiment serves its shipped variant (else control) to everyone: one group whose
-  variant is fixed.
+  variant is fixed;
+- an experiment in a layer adds to each group a dependency on the layer's flag, published beside
+  it: a multivariate flag whose variants are the layer's segments, so that it evaluates to the
+  experiment's key exactly for users in the experiment's buckets (layers.py).
 
 Operators: eq -> exact [v], neq -> is_not [v], in -> exact, not_in -> is_not, contains ->
 icontains, gt/gte/lt/lte -> the same with a number, is_set -> is_set. What the SDK would evaluate
@@ -26,8 +29,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from abacus import experiments, lifecycle
-from abacus.schemas import Condition, ExperimentFields
+from abacus import experiments, layers, lifecycle
+from abacus.schemas import Condition, ExperimentFields, payload_text
 from abacus.storage.experiments import ExperimentItem
 
 PUBLISHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
@@ -44,10 +47,9 @@ class NotExpressible(ValueError):
 
 def definitions(items: Iterable[ExperimentItem]) -> dict[str, Any]:
     """The answer to the SDKs' definitions poll, for a project's experiments."""
-    flags, server_only = [], []
-    for item in sorted(items, key=lambda item: item.key):
-        if item.status not in PUBLISHED:
-            continue
+    published = sorted((item for item in items if item.status in PUBLISHED), key=lambda item: item.key)
+    flags, server_only = _layer_flags(published), []
+    for item in published:
         try:
             flags.append(flag(item))
         except NotExpressible as reason:
@@ -83,8 +85,37 @@ def flag(item: ExperimentItem) -> dict[str, Any]:
     if item.status == lifecycle.COMPLETE:
         groups = [{"properties": [], "rollout_percentage": 100, "variant": experiments.served_variant(item)}]
     else:
-        groups = _override_groups(spec) + _targeting_groups(spec)
+        groups = _override_groups(spec) + _targeting_groups(item.key, spec)
     return _flag(item, spec, {"groups": groups})
+
+
+def _layer_flags(items: list[ExperimentItem]) -> list[dict[str, Any]]:
+    """A flag per layer of the running experiments: its variants are the layer's segments, each
+    named after the experiment holding it (layers.FREE when none does), so that an experiment's
+    conditions can require the layer flag to evaluate to its key."""
+    allocations: dict[str, dict[str, layers.Ranges]] = {}
+    for item in items:
+        spec = experiments.definition(item)
+        if item.status == lifecycle.RUNNING and spec.layer is not None:
+            allocations.setdefault(spec.layer.key, {})[item.key] = item.layer_buckets or []
+    return [
+        {
+            "id": None,
+            "key": layers.flag_key(layer_key),
+            "name": f"Layer {layer_key} (Abacus: which experiment of the layer a user may be in)",
+            "active": True,
+            "deleted": False,
+            "ensure_experience_continuity": False,
+            "filters": {
+                "groups": [{"properties": [], "rollout_percentage": 100, "variant": None}],
+                "multivariate": {
+                    "variants": [{"key": owner, "rollout_percentage": size} for owner, size in layers.segments(held)]
+                },
+                "payloads": {},
+            },
+        }
+        for layer_key, held in sorted(allocations.items())
+    ]
 
 
 def _server_evaluated(item: ExperimentItem) -> dict[str, Any]:
@@ -102,8 +133,13 @@ def _flag(item: ExperimentItem, spec: ExperimentFields, filters: dict[str, Any])
         "deleted": False,
         "ensure_experience_continuity": False,
         "version": item.version,
-        "filters": {**filters, "multivariate": {"variants": variants}, "payloads": {}},
+        "filters": {**filters, "multivariate": {"variants": variants}, "payloads": _payloads(spec)},
     }
+
+
+def _payloads(spec: ExperimentFields) -> dict[str, str]:
+    """{variant: its payload as a JSON document in a string}, as PostHog's definitions carry them."""
+    return {v.key: payload_text(v.payload) for v in spec.variants if v.payload is not None}
 
 
 def _override_groups(spec: ExperimentFields) -> list[dict[str, Any]]:
@@ -120,14 +156,25 @@ def _override_groups(spec: ExperimentFields) -> list[dict[str, Any]]:
     ]
 
 
-def _targeting_groups(spec: ExperimentFields) -> list[dict[str, Any]]:
+def _targeting_groups(key: str, spec: ExperimentFields) -> list[dict[str, Any]]:
     rollout = spec.rollout_percentage
+    # In a layer: only users of its buckets, the layer flag evaluating to this experiment's key.
+    in_layer = [_in_layer(key, spec.layer.key)] if spec.layer is not None else []
     if not spec.targeting:
-        return [{"properties": [], "rollout_percentage": rollout, "variant": None}]
+        return [{"properties": in_layer, "rollout_percentage": rollout, "variant": None}]
     return [
-        {"properties": [_property(c) for c in group.conditions], "rollout_percentage": rollout, "variant": None}
+        {
+            "properties": [*in_layer, *(_property(c) for c in group.conditions)],
+            "rollout_percentage": rollout,
+            "variant": None,
+        }
         for group in spec.targeting
     ]
+
+
+def _in_layer(key: str, layer_key: str) -> dict[str, Any]:
+    flag = layers.flag_key(layer_key)
+    return {"key": flag, "type": "flag", "operator": "flag_evaluates_to", "value": key, "dependency_chain": [flag]}
 
 
 def _property(condition: Condition) -> dict[str, Any]:

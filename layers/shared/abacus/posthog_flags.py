@@ -11,11 +11,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from abacus import assignment, lifecycle
 from abacus.documents import DecideAnswer, Flag, FlagsAnswer
-from abacus.schemas import AssignRequest, DistinctId, Scalar
+from abacus.schemas import AssignRequest, DistinctId, Scalar, payload_text
 
 
 class FlagsRequest(BaseModel):
@@ -54,11 +54,13 @@ def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str,
     }
 
 
-def flags_v4(values: dict[str, str | None], versions: dict[str, int]) -> FlagsAnswer:
-    """The /flags?v=4 answer: one typed record per flag."""
+def flags_v4(values: dict[str, str | None], versions: dict[str, int], payloads: dict[str, JsonValue]) -> FlagsAnswer:
+    """The /flags?v=4 answer: one typed record per flag, its variant's payload as PostHog sends it
+    (a JSON document in a string)."""
     records: dict[str, Flag] = {}
     for key, variant in values.items():
         matched = variant is not None
+        payload = payloads.get(key)
         records[key] = {
             "key": key,
             "enabled": matched,
@@ -70,15 +72,20 @@ def flags_v4(values: dict[str, str | None], versions: dict[str, int]) -> FlagsAn
                 "description": "in the experiment" if matched else "not in the experiment",
                 "condition_index": 0 if matched else None,
             },
-            "metadata": {"id": None, "version": versions.get(key), "payload": None, "has_experiment": True},
+            "metadata": {
+                "id": None,
+                "version": versions.get(key),
+                "payload": payload_text(payload) if payload is not None else None,
+                "has_experiment": True,
+            },
         }
     return {"flags": records, "errorsWhileComputingFlags": False, "requestId": str(uuid.uuid4())}
 
 
-def decide(values: dict[str, str | None]) -> DecideAnswer:
-    """The older /decide answer: {"featureFlags": {key: variant or false}}."""
+def decide(values: dict[str, str | None], payloads: dict[str, JsonValue]) -> DecideAnswer:
+    """The older /decide answer: {"featureFlags": {key: variant or false}, "featureFlagPayloads"}."""
     return {
         "featureFlags": {key: variant if variant is not None else False for key, variant in values.items()},
-        "featureFlagPayloads": {},
+        "featureFlagPayloads": {key: payload_text(payload) for key, payload in payloads.items() if payload is not None},
         "errorsWhileComputingFlags": False,
     }

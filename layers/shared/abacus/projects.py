@@ -10,7 +10,7 @@ from datetime import datetime
 from abacus import experiments as experiment_definitions
 from abacus import keys
 from abacus.documents import NewProject, RotatedKeys
-from abacus.storage import assignments, events, experiments, live_counts, results, runs
+from abacus.storage import assignments, events, experiments, layers, live_counts, results, runs
 from abacus.storage import projects as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -69,14 +69,19 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
         raise ValueError(f"no project '{project_id}'")
     deleted: Counter[str] = Counter()
     deleted["credentials"] = store.delete_credentials(project_id)
+    layer_keys: set[str] = set()
     for experiment in experiments.in_project(project_id):
         experiment_id = keys.experiment_id(project_id, experiment.key)
+        if (layer := experiment_definitions.definition(experiment).layer) is not None:
+            layer_keys.add(layer.key)
         deleted["assignments"] += assignments.delete_experiment(experiment.assignment_partitions())
         deleted["results"] += results.delete_experiment(experiment_id)
         deleted["nightly_runs"] += runs.delete_experiment(experiment_id)
         if experiment.started_at is not None:
             variants = [variant.key for variant in experiment_definitions.definition(experiment).variants]
             deleted["live_counts"] += live_counts.delete_run(experiment_id, experiment.started_at, variants)
+    if layer_keys:
+        deleted["layers"] = layers.delete(project_id, layer_keys)
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)
     deleted["projects"] = store.delete_project(project_id)

@@ -4,7 +4,7 @@ document (GET /openapi.json), and the fuzzing tests check every answer against t
 from typing import Literal
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from abacus.schemas import ExperimentFields
 
@@ -48,6 +48,9 @@ class Experiment(ExperimentFields):
     updated_at: str
     started_at: str | None
     stopped_at: str | None
+    layer_buckets: list[list[int]] | None = Field(
+        description="In a layer: the layer's buckets (of 100) it took at its launch, as [first, end) runs; else null"
+    )
     recommended_exposures_per_variant: int | None
     estimated_days_left: float | None = Field(
         description="Running: days until the smallest variant reaches the recommended exposures at its rate so far, "
@@ -66,6 +69,9 @@ class ExperimentPage(BaseModel):
 
 class Assignments(BaseModel):
     assignments: dict[str, str | None] = Field(description="Experiment key to variant; null when not in it")
+    payloads: dict[str, JsonValue] | None = Field(
+        default=None, description="With `payloads: true`: experiment key to its variant's payload; null when none"
+    )
 
 
 class Rejected(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     ValidationInfo,
@@ -48,9 +49,31 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+MAX_PAYLOAD_BYTES = 4096
+
+
 class VariantSpec(Strict):
     key: Annotated[str, Field(pattern=VARIANT_KEY_PATTERN)]
     weight: Annotated[WholeNumber, Field(ge=0, le=100)]
+    payload: JsonValue = Field(
+        default=None,
+        description="Any JSON the app reads for this variant (a button's text, a price, a layout), at most 4 KB: "
+        "returned by /assign with `payloads: true`, by /flags/ (PostHog's get_feature_flag_payload) and in the "
+        "local evaluation definitions. Frozen while running, like the variants.",
+    )
+
+    @field_validator("payload")
+    @classmethod
+    def payload_fits(cls, payload: JsonValue) -> JsonValue:
+        size = len(payload_text(payload).encode()) if payload is not None else 0
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"at most {MAX_PAYLOAD_BYTES:,} bytes as JSON, not {size:,}")
+        return payload
+
+
+def payload_text(payload: JsonValue) -> str:
+    """A payload as PostHog's APIs carry it: a JSON document in a string."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 def _ratio_problems(metric: "MetricSpec") -> list[str]:
@@ -297,6 +320,15 @@ def _breakdowns_stored(names: list[str]) -> list[str]:
 Breakdowns = Annotated[list[PropertyName], Field(max_length=MAX_BREAKDOWNS), AfterValidator(_breakdowns_stored)]
 
 
+class LayerSpec(Strict):
+    """A layer the experiment shares with others that must not share users: it takes `share`
+    percent of the layer's users (a layer-level hash), buckets no running experiment of the layer
+    holds, at its launch."""
+
+    key: Annotated[str, Field(pattern=SLUG_PATTERN, description="The layer: any slug, the same for its experiments")]
+    share: Annotated[WholeNumber, Field(ge=1, le=100, description="Percent of the layer's users it takes")]
+
+
 class ExperimentFields(Strict):
     """Everything about an experiment but its key: what POST sets and PATCH changes."""
 
@@ -307,6 +339,8 @@ class ExperimentFields(Strict):
     rollout_percentage: Annotated[float, Field(ge=0, le=100)] = 100
     targeting: Targeting = []
     overrides: Overrides = {}
+    # Mutually exclusive experiments: a user is in at most one running experiment of a layer.
+    layer: LayerSpec | None = None
     primary_metric: MetricSpec
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = []
     # Metrics a treatment must not harm: one that does is never the shipped winner.
@@ -385,6 +419,7 @@ class ExperimentPatch(Strict):
     rollout_percentage: Annotated[float, Field(ge=0, le=100)] = NOT_GIVEN
     targeting: Targeting = NOT_GIVEN
     overrides: Overrides = NOT_GIVEN
+    layer: LayerSpec | None = NOT_GIVEN  # null: in no layer
     primary_metric: MetricSpec = NOT_GIVEN
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = NOT_GIVEN
     guardrail_metrics: Annotated[list[GuardrailSpec], Field(max_length=10)] = NOT_GIVEN
@@ -424,6 +459,9 @@ class AssignRequest(Strict):
     experiments: Annotated[list[Slug] | None, Field(max_length=100)] = None
     properties: Properties = {}
     expose: StrictBool = True
+    payloads: StrictBool = Field(
+        default=False, description="Also answer each experiment's variant payload (`payloads`: key to payload or null)"
+    )
 
 
 class EventSpec(Strict):

@@ -31,7 +31,10 @@ TAGS = ["assignment"]
     responses=documented(200, Assignments, "Each experiment's variant for the user", (*TOKEN_ERRORS, 404)),
 )
 def assign(request: AssignRequest) -> Response[str]:
-    variants = assignment.assign(token_project(request.token), request, now=datetime.now(UTC))
+    project_id = token_project(request.token)
+    variants = assignment.assign(project_id, request, now=datetime.now(UTC))
+    if request.payloads:
+        return json_response(200, {"assignments": variants, "payloads": assignment.payloads(project_id, variants)})
     return json_response(200, {"assignments": variants})
 
 
@@ -45,8 +48,9 @@ def assign(request: AssignRequest) -> Response[str]:
 def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
     project_id = token_project(request.project_token or "")
     values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
-    versions = {key: item.version for key, item in assignment.project_experiments(project_id).items()}
-    return json_response(200, posthog_flags.flags_v4(values, versions))
+    known = assignment.project_experiments(project_id)
+    versions = {key: item.version for key, item in known.items()}
+    return json_response(200, posthog_flags.flags_v4(values, versions, assignment.payloads(project_id, values)))
 
 
 @router.post(
@@ -58,7 +62,8 @@ def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]
 )
 def decide_for_older_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
     project_id = token_project(request.project_token or "")
-    return json_response(200, posthog_flags.decide(posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))))
+    values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
+    return json_response(200, posthog_flags.decide(values, assignment.payloads(project_id, values)))
 
 
 # The SDK reads it at every page load: cached a minute by the browser (and by any CDN in front).

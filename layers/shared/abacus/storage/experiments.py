@@ -43,6 +43,8 @@ class ExperimentItem(Model):
     # The assignments table's keys its users are spread over (keys.assignment_partition), fixed at
     # creation; None for an experiment created before there were shards (one key).
     assignment_shards = nullable(NumberAttribute())
+    # In a layer: the layer's buckets it took at its launch ([[first, end], ...], layers.py).
+    layer_buckets = nullable(JSONAttribute())
 
     def assignment_partition(self, distinct_id: str) -> str:
         return keys.assignment_partition(keys.experiment_id(self.project_id, self.key), distinct_id, self.shards)
