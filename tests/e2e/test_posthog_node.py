@@ -6,9 +6,10 @@ import json
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from abacus_local.template import ROOT
-from tests.e2e.conftest import TOKEN, invoke_nightly
+from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly
 
 SESSION = ROOT / "tests" / "sdk-js" / "posthog_node_session.mjs"
 
@@ -55,3 +56,49 @@ def test_posthog_node_flags_and_captures_are_counted(client, stack_url):
         exposed = [user for user in users if variants[user] == variant]
         bought = [user for user in exposed if user in buyers]
         assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(exposed), len(bought)), variant
+
+
+LOCAL = ROOT / "tests" / "sdk-js" / "posthog_node_local.mjs"
+
+
+def test_posthog_node_evaluates_flags_locally_as_assign_answers(client, stack_url):
+    """posthog-node with the project's flags key evaluates in-process, from the definitions it
+    polls: for 800 users, across a targeted experiment, a layer's two experiments (a flag
+    dependency) and a project holdout, its answers are /assign's."""
+    split = [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]
+    specs: list[dict[str, Any]] = [
+        {
+            "key": "node-holdout",
+            "variants": [{"key": "control", "weight": 10}, {"key": "rest", "weight": 90}],
+            "holdout": {"layer": None},
+        },
+        {
+            "key": "node-targeted",
+            "variants": split,
+            "rollout_percentage": 80,
+            "targeting": [{"conditions": [{"property": "plan", "operator": "in", "value": ["pro", "team"]}]}],
+        },
+        {"key": "node-layer-a", "variants": split, "layer": {"key": "node", "share": 30}},
+        {"key": "node-layer-b", "variants": split, "layer": {"key": "node", "share": 70}},
+    ]
+    for spec in specs:
+        client.create_experiment(spec | {"name": spec["key"], "primary_metric": {"event": "node-purchase"}})
+        client.launch(spec["key"])
+    keys = [spec["key"] for spec in specs]
+    plans = ["pro", "team", "free", None]
+    users = [[f"node-local-{n}", {"plan": plans[n % 4]} if plans[n % 4] else {}] for n in range(800)]
+    arguments = {"host": stack_url, "token": TOKEN, "flagsKey": FLAGS_KEY, "keys": keys, "users": users}
+    node = shutil.which("node")
+    assert node, "node is needed for the posthog-node tests"
+    finished = subprocess.run(
+        [node, str(LOCAL), json.dumps(arguments)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    answers = json.loads(finished.stdout.strip().splitlines()[-1])["answers"]
+    seen = set()
+    for user, properties in users:
+        expected = client.assign(user, keys, expose=False, properties=properties)
+        got = {key: value or None for key, value in answers[user].items()}
+        assert got == expected, (user, properties, got, expected)
+        seen |= {(key, value) for key, value in got.items()}
+    assert {("node-holdout", "control"), ("node-layer-a", "b"), ("node-layer-b", None), ("node-targeted", None)} <= seen

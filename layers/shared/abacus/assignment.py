@@ -8,15 +8,15 @@ the user's first variant and first exposure with one UpdateItem. Definitions com
 steady state an assignment makes one DynamoDB request per experiment the user is in.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pydantic import JsonValue
 
-from abacus import breakdowns, experiments, hashing, layers, lifecycle, live_check, targeting
+from abacus import breakdowns, experiments, hashing, holdouts, layers, lifecycle, live_check, targeting
 from abacus.cache import TtlCache
 from abacus.errors import NotFound
-from abacus.schemas import AssignRequest, ExperimentFields, Scalar
+from abacus.schemas import CONTROL, AssignRequest, ExperimentFields, Scalar
 from abacus.storage import assignments
 from abacus.storage import experiments as experiment_store
 from abacus.storage.experiments import ExperimentItem
@@ -41,7 +41,25 @@ def assign(project_id: str, request: AssignRequest, now: datetime) -> dict[str, 
         if missing:
             raise NotFound(f"no experiment keyed '{missing[0]}' in this project", field="experiments")
         chosen = [known[key] for key in dict.fromkeys(request.experiments)]
-    return {item.key: variant_for(project_id, item, request, now) for item in chosen}
+    answer = {item.key: variant_for(project_id, item, request, now) for item in chosen}
+    if request.expose:
+        _expose_to_holdouts(project_id, chosen, request, now)
+    return answer
+
+
+def _expose_to_holdouts(project_id: str, chosen: list[ExperimentItem], request: AssignRequest, now: datetime) -> None:
+    """A user who sees an experiment a holdout covers is exposed to the holdout too (held out or
+    not): that is who its results compare. One more GetItem (and a first exposure's UpdateItem)."""
+    known = project_experiments(project_id).values()
+    covering = {
+        holdout.key: holdout
+        for item in chosen
+        if item.status != lifecycle.DRAFT
+        for holdout in holdouts.covering(experiments.definition(item), known)
+    }
+    for key, holdout in covering.items():
+        if key not in {item.key for item in chosen}:
+            variant_for(project_id, holdout, request, now)
 
 
 def payloads(project_id: str, variants: Mapping[str, str | None]) -> dict[str, JsonValue]:
@@ -58,19 +76,27 @@ def variant_payload(item: ExperimentItem, variant: str | None) -> JsonValue:
 
 
 def stateless_variant(
-    item: ExperimentItem, spec: ExperimentFields, distinct_id: str, properties: Properties
+    item: ExperimentItem,
+    spec: ExperimentFields,
+    distinct_id: str,
+    properties: Properties,
+    covering: Sequence[ExperimentItem] = (),
 ) -> str | None:
     """/assign's answer for a user it has stored nothing for (what local evaluation publishes, in
-    local_evaluation.py): an override; a complete or archived experiment's served variant; nothing
-    from a draft; else, within the rollout and the targeting, the variant the user's hash picks."""
+    local_evaluation.py): an override; a complete or archived experiment's served variant (control
+    for a user one of the `covering` holdouts holds out); nothing from a draft; else, within its
+    layer's buckets, the rollout and the targeting, control for a user held out, or the variant the
+    user's hash picks."""
     if distinct_id in spec.overrides:
         return spec.overrides[distinct_id]
     if item.status in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
-        return experiments.served_variant(item)
+        return CONTROL if holdouts.holding_out(covering, distinct_id) else experiments.served_variant(item)
     if item.status != lifecycle.RUNNING or not _within_its_share(item, spec, distinct_id):
         return None
     if not targeting.matches(spec.targeting, properties):
         return None
+    if holdouts.holding_out(covering, distinct_id):
+        return CONTROL
     return _hashed_variant(item, spec, distinct_id)
 
 
@@ -87,12 +113,13 @@ def _hashed_variant(item: ExperimentItem, spec: ExperimentFields, distinct_id: s
 
 def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
     spec = experiments.definition(item)
+    covering = holdouts.covering(spec, project_experiments(project_id).values())
     if (
         request.distinct_id in spec.overrides  # answered, never stored: no exposure (exposures.py)
         or item.status != lifecycle.RUNNING
         or not _within_its_share(item, spec, request.distinct_id)
     ):
-        return stateless_variant(item, spec, request.distinct_id, request.properties)
+        return stateless_variant(item, spec, request.distinct_id, request.properties, covering)
     partition = item.assignment_partition(request.distinct_id)
     # Read first: a returning user (most calls) costs one eventually consistent read, no write. A
     # stale read is safe: the write below stores nothing a racing call stored first.
@@ -103,6 +130,8 @@ def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, n
         return stored.variant
     if not targeting.matches(spec.targeting, request.properties):
         return None  # never exposed, and outside the targeting: out
+    if holdouts.holding_out(covering, request.distinct_id):
+        return CONTROL  # held out: control, never stored, never an exposure (exposures.py)
     if stored is not None and not request.expose:
         return stored.variant
     return _store_assignment(item, spec, partition, request, now)

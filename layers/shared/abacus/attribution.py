@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 
-from abacus import assignment, breakdowns, experiments, exposures, lifecycle
+from abacus import assignment, breakdowns, experiments, exposures, holdouts, lifecycle
 from abacus.schemas import ExperimentFields
 from abacus.storage import assignments
 from abacus.storage.events import EventItem
@@ -98,6 +98,8 @@ def _first_exposures(
     does not refuse; and how many it refused, by reason."""
     firsts: FirstExposures = {}
     refused: Counter[str] = Counter()
+    items_of = [item for item, _ in launched.values()]
+    covering = {key: holdouts.covering(spec, items_of) for key, (_, spec) in launched.items()}
     for item in items:
         reported = exposure_of(item)
         if reported is None or reported[0] not in launched:
@@ -106,11 +108,21 @@ def _first_exposures(
         experiment, spec = launched[key]
         if variant not in {v.key for v in spec.variants}:
             continue
-        reason = exposures.refusal(experiment, spec, item.distinct_id, item.timestamp)
-        pair = (key, item.distinct_id)
+        reason = exposures.refusal(experiment, spec, item.distinct_id, item.timestamp, covering[key])
         if reason:
             refused[reason] += 1
-        elif pair not in firsts or item.timestamp < firsts[pair].at:
-            values = breakdowns.values_of(spec.breakdowns, item.event_properties()) if spec.breakdowns else None
-            firsts[pair] = FirstExposure(variant, item.timestamp, values)
+        else:
+            _keep_first(firsts, key, item, variant, spec)
+        if reason in (None, exposures.HELD_OUT):  # who saw an experiment a holdout covers: in its results
+            for holdout in covering[key]:
+                if exposures.refusal(holdout, launched[holdout.key][1], item.distinct_id, item.timestamp) is None:
+                    _keep_first(firsts, holdout.key, item, holdouts.variant_in(holdout, item.distinct_id), None)
     return firsts, refused
+
+
+def _keep_first(firsts: FirstExposures, key: str, item: EventItem, variant: str, spec: ExperimentFields | None) -> None:
+    """The event's exposure, if it is the user's earliest of the experiment in this request."""
+    pair = (key, item.distinct_id)
+    if pair not in firsts or item.timestamp < firsts[pair].at:
+        values = breakdowns.values_of(spec.breakdowns, item.event_properties()) if spec and spec.breakdowns else None
+        firsts[pair] = FirstExposure(variant, item.timestamp, values)

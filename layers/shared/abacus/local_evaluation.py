@@ -9,6 +9,8 @@ The translation keeps every answer the same as /assign's for a user not yet expo
   experiment: the same hash, so the same users); no targeting is one group with no filters;
 - a complete experiment serves its shipped variant (else control) to everyone: one group whose
   variant is fixed;
+- a running holdout's users held out get control from every experiment it covers (holdouts.py):
+  before each group, the same group with a dependency on the holdout's flag evaluating to control;
 - an experiment in a layer adds to each group a dependency on the layer's flag, published beside
   it: a multivariate flag whose variants are the layer's segments, so that it evaluates to the
   experiment's key exactly for users in the experiment's buckets (layers.py).
@@ -26,11 +28,11 @@ them with the reason.
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from abacus import experiments, layers, lifecycle
-from abacus.schemas import Condition, ExperimentFields, payload_text
+from abacus import experiments, holdouts, layers, lifecycle
+from abacus.schemas import CONTROL, Condition, ExperimentFields, payload_text
 from abacus.storage.experiments import ExperimentItem
 
 PUBLISHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
@@ -51,7 +53,7 @@ def definitions(items: Iterable[ExperimentItem]) -> dict[str, Any]:
     flags, server_only = _layer_flags(published), []
     for item in published:
         try:
-            flags.append(flag(item))
+            flags.append(flag(item, holdouts.covering(experiments.definition(item), published)))
         except NotExpressible as reason:
             flags.append(_server_evaluated(item))
             server_only.append({"key": item.key, "reason": str(reason)})
@@ -79,14 +81,24 @@ def not_modified(if_none_match: str | None, current: str) -> bool:
     return "*" in tags or current in tags
 
 
-def flag(item: ExperimentItem) -> dict[str, Any]:
-    """One experiment as a PostHog flag (NotExpressible when the SDKs would evaluate it differently)."""
+def flag(item: ExperimentItem, covering: Sequence[ExperimentItem] = ()) -> dict[str, Any]:
+    """One experiment as a PostHog flag (NotExpressible when the SDKs would evaluate it
+    differently), the users the `covering` holdouts hold out given control."""
     spec = experiments.definition(item)
     if item.status == lifecycle.COMPLETE:
-        groups = [{"properties": [], "rollout_percentage": 100, "variant": experiments.served_variant(item)}]
+        everyone: dict[str, Any] = {"properties": [], "rollout_percentage": 100, "variant": None}
+        groups = [*_held_out(everyone, covering), {**everyone, "variant": experiments.served_variant(item)}]
     else:
-        groups = _override_groups(spec) + _targeting_groups(item.key, spec)
-    return _flag(item, spec, {"groups": groups})
+        groups = [group for each in _targeting_groups(item.key, spec) for group in (*_held_out(each, covering), each)]
+    return _flag(item, spec, {"groups": _override_groups(spec) + groups})
+
+
+def _held_out(group: dict[str, Any], covering: Sequence[ExperimentItem]) -> list[dict[str, Any]]:
+    """The group's users each holdout holds out (its flag evaluating to control): control."""
+    return [
+        {**group, "properties": [*group["properties"], _evaluates_to(holdout.key, CONTROL)], "variant": CONTROL}
+        for holdout in covering
+    ]
 
 
 def _layer_flags(items: list[ExperimentItem]) -> list[dict[str, Any]]:
@@ -173,8 +185,18 @@ def _targeting_groups(key: str, spec: ExperimentFields) -> list[dict[str, Any]]:
 
 
 def _in_layer(key: str, layer_key: str) -> dict[str, Any]:
-    flag = layers.flag_key(layer_key)
-    return {"key": flag, "type": "flag", "operator": "flag_evaluates_to", "value": key, "dependency_chain": [flag]}
+    return _evaluates_to(layers.flag_key(layer_key), key)
+
+
+def _evaluates_to(flag_key: str, value: str) -> dict[str, Any]:
+    """A PostHog flag dependency: the flag `flag_key` evaluates to `value` for the user."""
+    return {
+        "key": flag_key,
+        "type": "flag",
+        "operator": "flag_evaluates_to",
+        "value": value,
+        "dependency_chain": [flag_key],
+    }
 
 
 def _property(condition: Condition) -> dict[str, Any]:

@@ -329,6 +329,27 @@ class LayerSpec(Strict):
     share: Annotated[WholeNumber, Field(ge=1, le=100, description="Percent of the layer's users it takes")]
 
 
+class HoldoutSpec(Strict):
+    """This experiment is a holdout: while it runs, its `control` share of the users gets control
+    in every other experiment of the project (or of `layer`), so its results measure what they
+    shipped, together."""
+
+    layer: Annotated[str | None, Field(pattern=SLUG_PATTERN, description="Only this layer's experiments")] = None
+
+
+def _holdout_problems(fields: dict[str, Any]) -> list[str]:
+    """What a holdout may not have: it holds out users by its own hash alone."""
+    problems = []
+    if len(fields.get("variants") or [None, None]) != 2:
+        problems.append("variants: a holdout has two, control (the users held out) and one for everyone else")
+    for name, empty in (("targeting", []), ("overrides", {}), ("layer", None)):
+        if fields.get(name, empty) != empty:
+            problems.append(f"{name}: a holdout takes none (it covers every user of its scope)")
+    if fields.get("rollout_percentage", 100) != 100:
+        problems.append("rollout_percentage: a holdout covers every user (100)")
+    return problems
+
+
 class ExperimentFields(Strict):
     """Everything about an experiment but its key: what POST sets and PATCH changes."""
 
@@ -341,6 +362,8 @@ class ExperimentFields(Strict):
     overrides: Overrides = {}
     # Mutually exclusive experiments: a user is in at most one running experiment of a layer.
     layer: LayerSpec | None = None
+    # A holdout: its control share gets control in every experiment of its scope while it runs.
+    holdout: HoldoutSpec | None = None
     primary_metric: MetricSpec
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = []
     # Metrics a treatment must not harm: one that does is never the shipped winner.
@@ -358,6 +381,16 @@ class ExperimentFields(Strict):
     @classmethod
     def variants_are_a_split(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
         return check_split(variants)
+
+    @field_validator("holdout")
+    @classmethod
+    def a_holdout_holds_out_by_its_hash_alone(
+        cls, holdout: HoldoutSpec | None, info: ValidationInfo
+    ) -> HoldoutSpec | None:
+        """Checked against the fields before it (all that matter are): named in the message."""
+        if holdout is not None and (problems := _holdout_problems(info.data)):
+            raise ValueError("; ".join(problems))
+        return holdout
 
     def all_metrics(self) -> list[MetricSpec]:
         """The primary metric, then the secondary ones, then the guardrails: the order the nightly
@@ -420,6 +453,7 @@ class ExperimentPatch(Strict):
     targeting: Targeting = NOT_GIVEN
     overrides: Overrides = NOT_GIVEN
     layer: LayerSpec | None = NOT_GIVEN  # null: in no layer
+    holdout: HoldoutSpec | None = NOT_GIVEN  # null: not a holdout
     primary_metric: MetricSpec = NOT_GIVEN
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = NOT_GIVEN
     guardrail_metrics: Annotated[list[GuardrailSpec], Field(max_length=10)] = NOT_GIVEN
