@@ -53,7 +53,7 @@ def items() -> dict:
 
 def expected(known: dict, key: str, distinct_id: str, properties: dict | None = None) -> str | None:
     spec = definitions.definition(known[key])
-    covering = holdouts.covering(spec, known.values())
+    covering = holdouts.covering(known[key], known.values())
     return assignment.stateless_variant(known[key], spec, distinct_id, properties or {}, covering)
 
 

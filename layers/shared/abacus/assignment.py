@@ -55,7 +55,7 @@ def _expose_to_holdouts(project_id: str, chosen: list[ExperimentItem], request: 
         holdout.key: holdout
         for item in chosen
         if item.status != lifecycle.DRAFT
-        for holdout in holdouts.covering(experiments.definition(item), known)
+        for holdout in holdouts.covering(item, known)
     }
     for key, holdout in covering.items():
         if key not in {item.key for item in chosen}:
@@ -113,7 +113,7 @@ def _hashed_variant(item: ExperimentItem, spec: ExperimentFields, distinct_id: s
 
 def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
     spec = experiments.definition(item)
-    covering = holdouts.covering(spec, project_experiments(project_id).values())
+    covering = holdouts.covering(item, project_experiments(project_id).values())
     if (
         request.distinct_id in spec.overrides  # answered, never stored: no exposure (exposures.py)
         or item.status != lifecycle.RUNNING

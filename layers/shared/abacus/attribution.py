@@ -99,7 +99,7 @@ def _first_exposures(
     firsts: FirstExposures = {}
     refused: Counter[str] = Counter()
     items_of = [item for item, _ in launched.values()]
-    covering = {key: holdouts.covering(spec, items_of) for key, (_, spec) in launched.items()}
+    covering = {key: holdouts.covering(item, items_of) for key, (item, _) in launched.items()}
     for item in items:
         reported = exposure_of(item)
         if reported is None or reported[0] not in launched:

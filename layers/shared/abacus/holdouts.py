@@ -16,18 +16,18 @@ everyone else. A user exposed to an experiment before a holdout launched keeps t
 from collections.abc import Iterable, Sequence
 
 from abacus import experiments, hashing, lifecycle
-from abacus.schemas import CONTROL, ExperimentFields
+from abacus.schemas import CONTROL
 from abacus.storage.experiments import ExperimentItem
 
 
-def covering(spec: ExperimentFields, known: Iterable[ExperimentItem]) -> list[ExperimentItem]:
-    """The running holdouts whose scope holds an experiment of definition `spec` (none for a holdout)."""
-    if spec.holdout is not None:
+def covering(experiment: ExperimentItem, known: Iterable[ExperimentItem]) -> list[ExperimentItem]:
+    """The running holdouts whose scope holds `experiment` (none for a holdout). It reads the stored
+    definitions' JSON, not parsed ones: /assign asks this for every experiment of a request."""
+    if experiment.definition.get("holdout") is not None:
         return []
-    layer = spec.layer.key if spec.layer is not None else None
+    layer = (experiment.definition.get("layer") or {}).get("key")
     found = []
     for item in known:
-        # The stored definition's JSON, not a parsed one: /assign asks this for every experiment.
         holdout = item.definition.get("holdout") if item.status == lifecycle.RUNNING else None
         if holdout is not None and holdout.get("layer") in (None, layer):
             found.append(item)

@@ -53,7 +53,7 @@ def definitions(items: Iterable[ExperimentItem]) -> dict[str, Any]:
     flags, server_only = _layer_flags(published), []
     for item in published:
         try:
-            flags.append(flag(item, holdouts.covering(experiments.definition(item), published)))
+            flags.append(flag(item, holdouts.covering(item, published)))
         except NotExpressible as reason:
             flags.append(_server_evaluated(item))
             server_only.append({"key": item.key, "reason": str(reason)})
