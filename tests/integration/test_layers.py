@@ -12,6 +12,7 @@ import pytest
 from abacus import assignment, layers, projects
 from abacus import experiments as definitions
 from abacus.storage import experiments as experiment_store
+from abacus.storage import layers as layer_store
 from abacus.storage.layers import LayerItem
 from tests.conftest import TOKEN, answer, invoke, sample_event
 from tests.posthog_matcher import evaluate_locally
@@ -101,12 +102,21 @@ def test_assignments_stay_put_across_a_neighbours_launch_and_completion(project)
     assert set(stored.allocations) == {"one", "three"}
 
 
-def test_two_launches_racing_for_the_last_buckets_one_wins(project):
+def test_two_launches_racing_for_the_last_buckets_one_wins(project, monkeypatch):
     create("one", 50)
     assert act("one", "launch")[0] == 200
     create("two", 40)
     create("three", 40)
     statuses: dict[str, int] = {}
+    # The race made certain: both launches read the layer before either writes.
+    both_read, read = threading.Barrier(2), layer_store.get
+
+    def read_then_wait(project_id: str, layer_key: str):
+        layer = read(project_id, layer_key)
+        both_read.wait(timeout=30)
+        return layer
+
+    monkeypatch.setattr(layer_store, "get", read_then_wait)
 
     def launch(key: str) -> None:
         statuses[key] = act(key, "launch")[0]
