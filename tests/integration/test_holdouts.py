@@ -163,3 +163,20 @@ def test_posthog_local_evaluation_gives_the_held_out_control(covered):
         for key in ("running", "shipped", "layered", "everything"):
             local = evaluate_locally(flags, key, distinct_id, {})
             assert local == expected(known, key, distinct_id), (key, distinct_id)
+
+
+def test_posthog_flags_answers_as_assign_does_for_holdouts_and_layers(covered):
+    """/flags/ (what PostHog's SDKs ask when not evaluating locally) runs /assign's rules: the
+    held out get control, from a running, a shipped and a layered experiment alike."""
+    known = items()
+    answered: Counter = Counter()
+    for distinct_id in IDS[:300]:
+        body = {"api_key": TOKEN, "distinct_id": distinct_id}
+        status, document = answer(invoke("AssignFunction", sample_event("posthog_flags", body=body)))
+        assert status == 200, document
+        for key in ("running", "shipped", "layered", "everything"):
+            variant = document["flags"][key]["variant"]
+            assert variant == expected(known, key, distinct_id), (key, distinct_id)
+            answered[key, variant] += 1
+    # Held out by the project's 10% or the layer's 20%: control for about 64% of them, b for 36%.
+    assert answered["layered", "control"] > answered["layered", "b"] > 0
