@@ -1,5 +1,6 @@
 """Variant assignment for apps (project token): Abacus's /assign and PostHog's /flags/ and /decide/."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,17 +108,23 @@ DEFINITIONS_RESPONSES: dict[int, OpenAPIResponse] = {
     304: {"description": "Not modified: the definitions are those of the ETag sent in If-None-Match"},
 }
 FLAGS_SECURITY: list[dict[str, list[str]]] = [{"flagsKey": []}]
+Handler = Callable[[Request], Response[str]]
 DEFINITIONS_SUMMARY = "PostHog server SDKs' flag definitions, for local evaluation (flags key)"
 
 
-@router.get(
-    "/flags/definitions",
-    summary=DEFINITIONS_SUMMARY,
-    tags=["posthog"],
-    responses=DEFINITIONS_RESPONSES,
-    security=FLAGS_SECURITY,
-    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
-)
+def _definitions_route(path: str, summary: str = DEFINITIONS_SUMMARY) -> Callable[[Handler], Handler]:
+    """The decorator of a path the SDKs poll for flag definitions: each takes the flags key."""
+    return router.get(
+        path,
+        summary=summary,
+        tags=["posthog"],
+        responses=DEFINITIONS_RESPONSES,
+        security=FLAGS_SECURITY,
+        openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
+    )
+
+
+@_definitions_route("/flags/definitions")
 def flag_definitions(request: Request) -> Response[str]:
     project_id = flags_key_project(request)
     document = local_evaluation.definitions(assignment.project_experiments(project_id).values())
@@ -128,25 +135,12 @@ def flag_definitions(request: Request) -> Response[str]:
     return json_response(200, document, headers)
 
 
-@router.get(
-    "/api/feature_flag/local_evaluation",
-    summary=DEFINITIONS_SUMMARY + ", as older SDKs ask",
-    tags=["posthog"],
-    responses=DEFINITIONS_RESPONSES,
-    security=FLAGS_SECURITY,
-    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
-)
+@_definitions_route("/api/feature_flag/local_evaluation", DEFINITIONS_SUMMARY + ", as older SDKs ask")
 def flag_definitions_for_older_sdks(request: Request) -> Response[str]:
     return flag_definitions(request)
 
 
-@router.get(
-    "/api/feature_flag/local_evaluation/",
-    summary=DEFINITIONS_SUMMARY + ", as older SDKs ask",
-    tags=["posthog"],
-    responses=DEFINITIONS_RESPONSES,
-    security=FLAGS_SECURITY,
-    openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
-)
+# API Gateway routes a path with a trailing slash apart: the SDKs have sent both.
+@_definitions_route("/api/feature_flag/local_evaluation/", DEFINITIONS_SUMMARY + ", as older SDKs ask")
 def flag_definitions_with_a_slash(request: Request) -> Response[str]:
     return flag_definitions(request)
