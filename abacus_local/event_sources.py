@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from abacus_local import iam
 from abacus_local.queues import queue_arn
 
 POLL_WAIT_SECONDS = 1  # long polling: SQS answers as soon as a message arrives
@@ -100,13 +101,14 @@ class QueuePoller:
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receives one batch and invokes the function with it; how many records it had."""
-        answer = self.client.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(10, self.mapping.batch_size),
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+        with iam.acting_as(self.mapping.function):  # Lambda polls with the function's execution role
+            answer = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.mapping.batch_size),
+                WaitTimeSeconds=wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
         messages = answer.get("Messages", [])
         if not messages:
             return 0
@@ -134,10 +136,11 @@ class QueuePoller:
             failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self.client.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
+            with iam.acting_as(self.mapping.function):
+                self.client.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
 
     def idle(self) -> bool:
         """No message waiting or in flight in the queue, and no batch being worked."""

@@ -89,7 +89,9 @@ def lambda_environment(spec: FunctionSpec, region: str, variables: dict[str, str
 class ExecutionEnvironment:
     """One process running one function; `invoke` sends it one event at a time."""
 
-    def __init__(self, spec: FunctionSpec, region: str, environment: dict[str, str]):
+    def __init__(
+        self, spec: FunctionSpec, region: str, environment: dict[str, str], policy: dict[str, Any] | None = None
+    ):
         self.spec = spec
         self.region = region
         requests_read, self._requests = os.pipe()
@@ -102,6 +104,8 @@ class ExecutionEnvironment:
             "memory_mb": spec.memory_mb,
             "timeout_s": spec.timeout,
             "region": region,
+            # Its execution role's policy (abacus_local.iam), which every AWS call it makes must pass.
+            "policy": policy,
         }
         command = [sys.executable, "-m", "abacus_local.runtime"]
         command += ["--requests", str(requests_read), "--responses", str(responses_write)]
@@ -178,9 +182,17 @@ class LocalFunction:
     """A function of the template and its execution environments (at most `max_environments`;
     an invocation that finds them all busy waits for one)."""
 
-    def __init__(self, spec: FunctionSpec, region: str, environment: dict[str, str], max_environments: int = 4):
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        region: str,
+        environment: dict[str, str],
+        max_environments: int = 4,
+        policy: dict[str, Any] | None = None,
+    ):
         self.spec = spec
         self.region = region
+        self.policy = policy
         self.environment = lambda_environment(spec, region, environment)
         self.max_environments = max_environments
         self._idle: list[ExecutionEnvironment] = []
@@ -206,7 +218,7 @@ class LocalFunction:
             self._starting += 1
         try:
             # A cold start, outside the lock: other invocations go on meanwhile.
-            environment = ExecutionEnvironment(self.spec, self.region, self.environment)
+            environment = ExecutionEnvironment(self.spec, self.region, self.environment, self.policy)
         finally:
             with self._changed:
                 self._starting -= 1

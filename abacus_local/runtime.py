@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from abacus_local import frames
+from abacus_local import frames, iam
 from abacus_local.lambdas import LocalContext
 from abacus_local.template import ROOT
 
@@ -65,7 +65,18 @@ def answer(handler: Handler, request: dict[str, Any], function: dict[str, Any]) 
         return {"error": error_payload(error, "Runtime.MarshalError")}
 
 
+def enforce_policy(function: dict[str, Any]) -> None:
+    """Every AWS call of this environment passes its function's IAM policy, or fails as IAM
+    refuses it; each refusal is reported on stdout, where the function's logs go."""
+    if function.get("policy") is None:
+        return
+    policy = iam.FunctionPolicy.from_json(function["policy"])
+    iam.install(lambda: {policy.function: policy}, report=lambda denial: print(denial, flush=True))
+    iam.act_as_process(policy.function)
+
+
 def serve(requests: int, responses: int, function: dict[str, Any]) -> None:
+    enforce_policy(function)  # before the project's folders leave the path, and before the handler's init
     isolate_path(Path(function["code_dir"]), [Path(layer) for layer in function["layers"]])
     try:
         handler: Handler | None = load_handler(function["handler"])

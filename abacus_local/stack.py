@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from abacus.local_endpoint import LOCAL_CREDENTIALS, LOCAL_REGION
+from abacus_local import iam
 from abacus_local.event_sources import QueuePoller
 from abacus_local.gateway import Gateway
 from abacus_local.lambdas import LocalFunction, close_all
@@ -133,8 +134,13 @@ class LocalStack:
         self._configure_environment()
         self._create_tables()
         self._create_project()
+        # Each function runs under its execution role's policy, as SAM deploys it (abacus_local.iam).
+        policies = iam.function_policies(self.template, REGION)
+        iam.install(lambda: policies, report=lambda denial: print(denial, flush=True))  # the queues' pollers
         self.functions = {
-            name: LocalFunction(spec, REGION, {**self._variables(spec), **self._local_settings()})
+            name: LocalFunction(
+                spec, REGION, {**self._variables(spec), **self._local_settings()}, policy=policies[name].to_json()
+            )
             for name, spec in self.template.functions().items()
         }
         self._start_event_sources()

@@ -1,5 +1,6 @@
 """Shared fixtures: moto-backed tables created from template.yaml, a project, handler invocation."""
 
+import functools
 import json
 import os
 import threading
@@ -33,12 +34,25 @@ import boto3
 from moto import mock_aws
 
 from abacus.documents import NewProject
+from abacus_local import iam
 from abacus_local.lambdas import LocalContext, load_handler
 from abacus_local.moto_server import one_request_at_a_time
 from abacus_local.template import ROOT, Template
 
 # The event source mappings' threads and the test's own share moto: each request sees items whole, as in DynamoDB.
 one_request_at_a_time()
+
+
+@functools.cache
+def function_policies() -> dict[str, iam.FunctionPolicy]:
+    return iam.function_policies(Template())
+
+
+# Every AWS call a handler makes (and the threads it starts, and Lambda's polling of its queue) is
+# checked against its function's policy in template.yaml, as IAM checks it deployed: every test
+# that runs a handler is a least-privilege test (the `iam_denials` fixture fails it on a refusal).
+iam.threads_inherit_identity()
+iam.install(function_policies)
 
 EVENTS_DIR = ROOT / "events"
 TOKEN = "phc_local_dev"
@@ -107,27 +121,30 @@ def invoke(function: str, event: dict):
     return answer
 
 
-_running = threading.local()
-
-
 def running_function() -> str | None:
-    """The function whose handler this thread is running (None outside one: an event source
-    mapping's own SQS calls are Lambda's, not the function's)."""
-    return getattr(_running, "function", None)
+    """The function whose handler this thread is running (None outside one)."""
+    return iam.current()
 
 
-@contextmanager
-def running_as(function: str | None):
-    outer, _running.function = running_function(), function
-    try:
-        yield
-    finally:
-        _running.function = outer
+running_as = iam.acting_as
 
 
 def _as(function: str, event: dict, context: LocalContext):
     with running_as(function):
         return _handlers[function](event, context)
+
+
+@pytest.fixture(autouse=True)
+def iam_denials(request):
+    """The calls IAM refused during the test: none, unless the test is marked `access_denied`
+    (it then reads them from this fixture's list)."""
+    start = len(iam.denials)
+    refused: list[iam.Denial] = []
+    yield refused
+    refused.extend(iam.denials[start:])
+    if refused and request.node.get_closest_marker("access_denied") is None:
+        listed = "\n".join(str(denial) for denial in refused)
+        pytest.fail(f"calls the functions' policies in template.yaml do not allow:\n{listed}", pytrace=False)
 
 
 class event_sources:

@@ -57,16 +57,28 @@ def stack_url() -> Iterator[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
+    denials: list[str] = []
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("ready "), line
         # The functions log to the stack's output: read it all, or a full pipe would stall them.
-        threading.Thread(target=process.stdout.read, daemon=True).start()
+        reader = threading.Thread(target=collect_denials, args=(process.stdout, denials), daemon=True)
+        reader.start()
         yield line.split()[1]
     finally:
         process.terminate()
         process.wait(timeout=20)
+    reader.join(timeout=10)
+    # Every function ran under its own IAM policy (abacus_local.iam): none may have been refused.
+    assert denials == [], "calls the functions' policies in template.yaml do not allow:\n" + "".join(denials)
+
+
+def collect_denials(output: Any, denials: list[str]) -> None:
+    """Reads the stack's output to its end, keeping the lines that report a call IAM refused."""
+    for line in output:
+        if line.startswith("AccessDenied: "):
+            denials.append(line)
 
 
 @pytest.fixture

@@ -146,3 +146,47 @@ def test_closing_ends_every_process(function):
     close_all([function])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+CALLER = textwrap.dedent(
+    """
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    # Nothing listens on port 9: a call that passes the IAM check fails on the network instead.
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+
+    def handler(event, context):
+        try:
+            getattr(client, event["call"])(**event["params"])
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+        except EndpointConnectionError:
+            return "passed the IAM check"
+    """
+)
+
+
+def test_an_environment_runs_under_its_functions_policy(tmp_path, capfd):
+    from tests.conftest import function_policies
+
+    (tmp_path / "app.py").write_text(CALLER)
+    spec = replace(Template().functions()["IngestFunction"], code_dir=tmp_path)
+    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    local = LocalFunction(spec, "us-east-1", credentials, policy=function_policies()["IngestFunction"].to_json())
+    try:
+        granted = {"call": "get_item", "params": {"TableName": "ProjectsTable", "Key": {"pk": {"S": "x"}}}}
+        assert local.invoke(granted) == "passed the IAM check"
+        refused = {"call": "scan", "params": {"TableName": "ExperimentsTable"}}
+        assert local.invoke(refused) == "AccessDeniedException"
+    finally:
+        close_all([local])
+    reported = [line for line in capfd.readouterr().out.splitlines() if line.startswith("AccessDenied")]
+    assert reported == [
+        "AccessDenied: IngestFunction may not dynamodb:Scan on "
+        "arn:aws:dynamodb:us-east-1:123456789012:table/ExperimentsTable (template.yaml does not grant it)"
+    ]
