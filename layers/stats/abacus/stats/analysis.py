@@ -297,7 +297,7 @@ def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design
     row["p_value_fixed"] = fixed.p_value
     row["relative_ci_fixed"] = fixed.relative_ci
     if design == MSPRT:
-        _add_msprt(row, fixed, settings)
+        _add_msprt(row, look, settings)
 
 
 def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, settings: Settings) -> bool:
@@ -330,16 +330,17 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
     return bool(tests.final_reached.all())
 
 
-def _add_msprt(row: VariantAnalysis, fixed: Comparison, settings: Settings) -> None:
+def _add_msprt(row: VariantAnalysis, look: Look, settings: Settings) -> None:
     smallest_scale = settings.tau if settings.tau is not None else abs(settings.mde)
-    p_value = relative_ci = None
-    if fixed.relative is not None and fixed.relative_variance is not None and fixed.p_value is not None:
-        p_value = sequential.always_valid_p_value(fixed.relative, fixed.relative_variance, smallest_scale)
-        relative_ci = sequential.confidence_sequence(
-            fixed.relative, fixed.relative_variance, smallest_scale, settings.alpha
-        )
-    row["lift"]["relative_ci"] = relative_ci
-    row["p_value"] = p_value
+    keys = list(look.exposures)
+    pooled = sequential.pooled_mean(
+        look.estimates[keys.index(row["key"])], look.estimates[keys.index(settings.control)]
+    )
+    fixed = look.comparisons[row["key"]]
+    row["p_value"] = sequential.p_value(fixed, pooled, smallest_scale)
+    row["lift"]["relative_ci"] = sequential.relative_confidence_sequence(
+        fixed, pooled, look.control_mean, smallest_scale, settings.alpha
+    )
 
 
 def _variance_reduction(look: Look, key: str, control: str) -> float:
@@ -392,5 +393,8 @@ def _method(settings: Settings, design: str) -> str:
         )
     if design == MSPRT:
         smallest = settings.tau if settings.tau is not None else abs(settings.mde)
-        return f"mSPRT (normal mixture over scales from {smallest:g} up) on the relative lift; Holm-adjusted"
+        return (
+            f"mSPRT (normal mixture over scales from {smallest:g} up, relative to the pooled mean) on the "
+            "difference of the means; Holm-adjusted"
+        )
     return "fixed-horizon z / Welch test; delta-method relative interval; Holm-adjusted"
