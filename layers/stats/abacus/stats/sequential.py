@@ -11,7 +11,9 @@ Abacus applies it to the difference of the means, the statistic the fixed-horizo
 tests use: Z = (m_t - m_c) / sqrt(v_t + v_c), with the mixture's scales relative to the arms'
 pooled mean m, the common mean under the null: the scale mde is an effect of mde * |m|, so the
 mixture sees the variance V / m^2. The mixture's smallest scale is the experiment's minimum
-detectable effect (default 0.05).
+detectable effect (default 0.05). Where the arms differ in size and the metric is skewed, Z is
+corrected for skewness first, as the other designs' is (skewness.py), and the confidence
+sequence inverts the corrected test.
 
 A first version tested the relative lift m_t / m_c - 1 over its delta-method standard error,
 sqrt(v_t + (m_t / m_c)^2 v_c) / m_c. Its Z is (m_t - m_c) / sqrt(v_t + (m_t / m_c)^2 v_c): the
@@ -32,6 +34,7 @@ below the fixed-horizon one (it stays valid: it is never smaller than the mSPRT'
 import math
 
 from abacus import mixture
+from abacus.stats import skewness
 from abacus.stats.frequentist import Comparison, Estimate
 
 
@@ -60,16 +63,17 @@ def pooled_mean(treatment: Estimate, control: Estimate) -> float:
 
 
 def _statistic(fixed: Comparison, pooled_mean: float) -> tuple[float, float] | None:
-    """(Z, the variance relative to the pooled mean); None without a test."""
+    """(Z corrected for skewness, the variance relative to the pooled mean); None without a test."""
     scaled = fixed.variance / (pooled_mean * pooled_mean) if pooled_mean != 0 else math.inf
     if fixed.p_value is None or not fixed.variance > 0 or not math.isfinite(scaled):
         return None
-    return fixed.absolute / math.sqrt(fixed.variance), scaled
+    return skewness.corrected_value(fixed.absolute / math.sqrt(fixed.variance), fixed.skewness), scaled
 
 
 def p_value(fixed: Comparison, pooled_mean: float, mde: float) -> float | None:
-    """A comparison's always-valid p-value: the mSPRT on the difference of the means, the
-    mixture's scales relative to the arms' pooled mean, never below the fixed-horizon p-value."""
+    """A comparison's always-valid p-value: the mSPRT on the difference of the means (corrected
+    for skewness as the fixed-horizon test is), the mixture's scales relative to the arms' pooled
+    mean, never below the fixed-horizon p-value."""
     statistic = _statistic(fixed, pooled_mean)
     always_valid = None if statistic is None else always_valid_p_value(*statistic, mde)
     return None if always_valid is None or fixed.p_value is None else max(always_valid, fixed.p_value)
@@ -84,5 +88,8 @@ def relative_confidence_sequence(
     if statistic is None or control_mean == 0:
         return None
     sd, half = math.sqrt(fixed.variance), half_width(statistic[1], mde, alpha)
-    edges = [(fixed.absolute - side * sd * half) / control_mean for side in (1, -1)]
+    edges = [
+        (fixed.absolute - sd * skewness.uncorrected_value(side * half, fixed.skewness)) / control_mean
+        for side in (1, -1)
+    ]
     return sorted(edges) if all(math.isfinite(edge) for edge in edges) else None
