@@ -19,7 +19,7 @@ for both arms, its third moment and variance pooled within the arms, which gives
     a = skewness (n_c - n_t) / sqrt(n_t n_c (n_t + n_c)).
 
 The small arm's own third moment is far too noisy for it: a separate estimate broke even equal
-splits (8.8% A/A, bench/skewness_simulation.py). Kohavi's rule of thumb, n > 355 skewness^2 per
+splits (7.8% A/A at 50/50, bench/skewness_simulation.py). Kohavi's rule of thumb, n > 355 skewness^2 per
 arm, is the one-sample |a| < 1 / sqrt(355); the explanation cites it.
 
 References: Hall (1992), "On the removal of skewness by transformation", JRSS B 54:221-228; Zhou
