@@ -37,8 +37,9 @@ margin far beyond the grid's error, at every look the night tests cannot reject 
 check that the screened and the full computation agree). gbstats: its SequentialTwoSidedTTest
 (gbstats 0.8.0, frequentist/tests.py; Waudby-Smith et al.'s asymptotic confidence sequence,
 sequential_tuning_parameter 5000, the default) on ProportionStatistic sums, and with CUPED on its
-RegressionAdjustedStatistic, at every look. mSPRT: sequential.always_valid_p_value on the same lift
-and variance at every look, the mixture's smallest scale the mde.
+RegressionAdjustedStatistic, at every look. mSPRT: sequential.always_valid_p_value on the same
+difference and variance at every look, the mixture's smallest scale the mde relative to the arms'
+pooled mean (analyse()'s "msprt" design).
 
 Setup (gbstats 0.8.0 pins numpy < 2 and pandas < 2, which have no Python 3.13 wheels; its
 sequential test imports only numpy, scipy and pydantic, so it goes into a venv of its own without
@@ -98,13 +99,14 @@ class Arm(NamedTuple):
 
 class Lifts(NamedTuple):
     """At each look, (simulations, nights): the relative lift's estimate and delta-method variance
-    (the mSPRT's statistic), and the difference of the means with its variance (the spending
-    design's)."""
+    (the fixed-horizon interval's), the difference of the means with its variance (the spending
+    design's and the mSPRT's statistic), and the arms' pooled mean (the mSPRT's scale)."""
 
     relative: Floats
     variance: Floats
     difference: Floats
     difference_variance: Floats
+    pooled_mean: Floats
 
 
 class Scenario(NamedTuple):
@@ -174,7 +176,8 @@ def lifts_of(scenario: Scenario, cuped: bool) -> Lifts:
     (mean_t, variance_t), (mean_c, variance_c) = estimates(scenario, cuped)
     relative = mean_t / mean_c - 1
     variance = variance_t / mean_c**2 + mean_t**2 * variance_c / mean_c**4
-    return Lifts(relative, variance, mean_t - mean_c, variance_t + variance_c)
+    # The arms are the same size: their pooled mean is the mean of the two.
+    return Lifts(relative, variance, mean_t - mean_c, variance_t + variance_c, (mean_t + mean_c) / 2)
 
 
 def fixed_p_values(scenario: Scenario, cuped: bool) -> Floats:
@@ -234,15 +237,21 @@ def first_below(p_values: Floats) -> Floats:
     return np.where(below.any(axis=1), below.argmax(axis=1) + 1.0, np.inf)
 
 
+def msprt_p_value(lifts: Lifts, row: int, night: int) -> float | None:
+    z = lifts.difference[row, night] / math.sqrt(lifts.difference_variance[row, night])
+    scaled = lifts.difference_variance[row, night] / lifts.pooled_mean[row, night] ** 2
+    return sequential.always_valid_p_value(float(z), float(scaled), MDE)
+
+
 def msprt_first_days(lifts: Lifts) -> Floats:
-    """The first night the mSPRT's always-valid p-value is below alpha."""
+    """The first night the mSPRT's always-valid p-value is below alpha (analysis._add_msprt: the
+    difference over its standard error, the mixture's scales relative to the pooled mean; equal
+    arms, so no skewness correction; for rates its p-value is always above the z-test's)."""
     simulations, days = lifts.relative.shape
     first = np.full(simulations, np.inf)
     for row in range(simulations):
         for night in range(days):
-            p = sequential.always_valid_p_value(
-                float(lifts.relative[row, night]), float(lifts.variance[row, night]), MDE
-            )
+            p = msprt_p_value(lifts, row, night)
             if p is not None and p < ALPHA:
                 first[row] = night + 1
                 break

@@ -9,7 +9,8 @@
    reached: its power there is the reference.
 
 Each experiment's daily counts are drawn with numpy (seeded); the p-values and intervals come
-from the engine's own functions, exactly as analyse() computes them.
+from the engine's own functions, exactly as analyse() computes them (sequential.test: the mSPRT
+on the difference of the means, its interval relative to the control's mean).
 
 Run: .venv/bin/python bench/peeking_simulation.py [experiments] [days] [users per arm per day]
 """
@@ -48,9 +49,7 @@ def first_detection(looks, sequential_test: bool) -> int | None:
     for day, (treatment, control) in enumerate(looks, start=1):
         fixed = compare(treatment, control, ALPHA, welch=False)
         if sequential_test:
-            if fixed.relative is None or fixed.relative_variance is None:
-                continue
-            p_value = sequential.always_valid_p_value(fixed.relative, fixed.relative_variance, TAU)
+            p_value = sequential.p_value(fixed, sequential.pooled_mean(treatment, control), TAU)
         else:
             p_value = fixed.p_value
         if p_value is not None and p_value < ALPHA:
@@ -79,7 +78,9 @@ def simulate(experiments: int, days: int, per_day: int, seed: int = 1) -> dict:
         assert fixed.relative is not None and fixed.relative_variance is not None and fixed.relative_ci is not None
         low, high = fixed.relative_ci
         covered_fixed += low <= true_lift <= high
-        sequence = sequential.confidence_sequence(fixed.relative, fixed.relative_variance, TAU, ALPHA)
+        sequence = sequential.relative_confidence_sequence(
+            fixed, sequential.pooled_mean(treatment, control), control.mean, TAU, ALPHA
+        )
         assert sequence is not None
         low, high = sequence
         covered_sequential += low <= true_lift <= high

@@ -60,6 +60,13 @@ class VariantAnalysis(TypedDict):
     pre_sum: NotRequired[float]
     pre_sum_squares: NotRequired[float]
     cross_sum: NotRequired[float]
+    # The skewness correction's sums (abacus.stats.skewness), where they were kept: a mean
+    # metric's sum of cubes; with the covariate its cubes and the mixed sums (pre-value times
+    # outcome squared, only for a mean metric; pre-value squared times outcome).
+    sum_cubes: NotRequired[float]
+    pre_sum_cubes: NotRequired[float]
+    cross_sum_outcome_squared: NotRequired[float]
+    cross_sum_pre_squared: NotRequired[float]
     adjusted_mean: NotRequired[float]
     adjusted_standard_error: NotRequired[float]
     variance_reduction: NotRequired[float]

@@ -306,9 +306,13 @@ class _Sums:
     """One metric's running sums per variant: of the values, their squares, and with a
     pre-exposure window, of the pre-exposure values, their squares and value times pre-value.
     A capped metric's values are capped: at its value as they are added (`capped` counts the
-    users lowered), or at its percentile once every user is in (their histograms, capping.py)."""
+    users lowered), or at its percentile once every user is in (their histograms, capping.py).
+    For the skewness correction (abacus.stats.skewness), the sums of cubes: of the values, of the
+    pre-exposure values, and the two mixed ones (value^2 pre-value, value pre-value^2); None once a
+    page stored before they were kept is added in (the total is then unknown)."""
 
     FIELDS = ("values", "squares", "pre", "pre_squares", "cross", "capped")
+    CUBE_FIELDS = ("cubes", "pre_cubes", "cross_value_squared", "cross_pre_squared")
 
     def __init__(self, variant_keys: list[str], cap: Cap | None = None) -> None:
         self.values = dict.fromkeys(variant_keys, 0.0)
@@ -321,6 +325,12 @@ class _Sums:
         self.histograms: dict[str, capping.Histogram] | None = None
         if cap is not None and cap.percentile is not None:
             self.histograms = {variant: capping.Histogram() for variant in variant_keys}
+        # A percentile cap's values are capped from the histograms, which keep no cubes: none kept.
+        kept = None if self.histograms is not None else variant_keys
+        self.cubes: dict[str, float] | None = None if kept is None else dict.fromkeys(kept, 0.0)
+        self.pre_cubes: dict[str, float] | None = None if kept is None else dict.fromkeys(kept, 0.0)
+        self.cross_value_squared: dict[str, float] | None = None if kept is None else dict.fromkeys(kept, 0.0)
+        self.cross_pre_squared: dict[str, float] | None = None if kept is None else dict.fromkeys(kept, 0.0)
 
     def add(self, variant: str, value: float, pre_value: float | None) -> float:
         """Adds a user's value; returns it as counted (capped)."""
@@ -335,13 +345,30 @@ class _Sums:
             self.pre[variant] += pre_value
             self.pre_squares[variant] += pre_value * pre_value
             self.cross[variant] += pre_value * value
+        self._add_cubes(variant, value, pre_value)
         return value
+
+    def _add_cubes(self, variant: str, value: float, pre_value: float | None) -> None:
+        if self.cubes is not None:
+            self.cubes[variant] = self.cubes.get(variant, 0.0) + value * value * value
+        if pre_value is None:
+            return
+        for name, term in (
+            ("pre_cubes", pre_value * pre_value * pre_value),
+            ("cross_value_squared", value * value * pre_value),
+            ("cross_pre_squared", value * pre_value * pre_value),
+        ):
+            if (sums := getattr(self, name)) is not None:
+                sums[variant] = sums.get(variant, 0.0) + term
 
     def merge(self, other: "_Sums") -> None:
         for name in self.FIELDS:
             mine, theirs = getattr(self, name), getattr(other, name)
             for variant, total in theirs.items():
                 mine[variant] = mine.get(variant, 0.0) + total
+        for name in self.CUBE_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, None if mine is None or theirs is None else _added(mine, theirs))
         if other.histograms is not None:
             if self.histograms is None:
                 self.histograms = {}
@@ -350,6 +377,9 @@ class _Sums:
 
     def to_json(self, bins_each: int) -> dict[str, Any]:
         stored: dict[str, Any] = {name: getattr(self, name) for name in self.FIELDS}
+        for name in self.CUBE_FIELDS:  # zeros left out: a breakdown's many segments hold mostly zeros
+            if (sums := getattr(self, name)) is not None:
+                stored[name] = _nonzero(sums)
         if self.histograms is not None:
             for histogram in self.histograms.values():
                 histogram.limit(bins_each)
@@ -361,6 +391,9 @@ class _Sums:
         sums = cls([])
         for name in cls.FIELDS:  # pages stored before caps have no `capped`
             setattr(sums, name, {variant: float(total) for variant, total in stored.get(name, {}).items()})
+        for name in cls.CUBE_FIELDS:  # pages stored before cubes were kept have none: unknown
+            cubes = stored.get(name)
+            setattr(sums, name, None if cubes is None else {variant: float(total) for variant, total in cubes.items()})
         if "histograms" in stored:
             sums.histograms = {v: capping.Histogram.from_json(h) for v, h in stored["histograms"].items()}
         return sums
@@ -378,20 +411,38 @@ class _Sums:
         pre_sum = self.pre.get(variant, 0.0) if with_covariate else None
         pre_squares = self.pre_squares.get(variant, 0.0) if with_covariate else None
         cross = self.cross.get(variant, 0.0) if with_covariate else None
+        cubes = self._cubes(variant, with_covariate)
         if metric.kind in CONVERTED:
             conversions = round(self.values.get(variant, 0.0))
-            return VariantData(variant, exposures, conversions, 0.0, 0.0, pre_sum, pre_squares, cross)
+            return VariantData(variant, exposures, conversions, 0.0, 0.0, pre_sum, pre_squares, cross, *cubes)
         values, squares = self.values.get(variant, 0.0), self.squares.get(variant, 0.0)
         if cap is not None and self.histograms is not None:
             values, squares, capped_cross, _ = capping.capped_sums(self.histograms[variant], cap)
             cross = capped_cross if with_covariate else None
-        return VariantData(variant, exposures, 0, values, squares, pre_sum, pre_squares, cross)
+        return VariantData(variant, exposures, 0, values, squares, pre_sum, pre_squares, cross, *cubes)
+
+    def _cubes(self, variant: str, with_covariate: bool) -> tuple[float | None, ...]:
+        """VariantData's sum_cubes, pre_sum_cubes, cross_sum_outcome_squared, cross_sum_pre_squared."""
+        found = [None if (sums := getattr(self, name)) is None else sums.get(variant, 0.0) for name in self.CUBE_FIELDS]
+        return (found[0], *(found[1:] if with_covariate else (None, None, None)))
 
     def lowered(self, variant: str, cap: float | None) -> int:
         """Users whose value the cap lowered (`cap`: the metric's percentile cap, if any)."""
         if cap is not None and self.histograms is not None:
             return capping.capped_sums(self.histograms[variant], cap)[3]
         return round(self.capped.get(variant, 0.0))
+
+
+def _nonzero(sums: dict[str, float]) -> dict[str, float]:
+    return {variant: total for variant, total in sums.items() if total != 0}
+
+
+def _floats(stored: dict[str, Any]) -> dict[str, float]:
+    return {variant: float(total) for variant, total in stored.items()}
+
+
+def _added(mine: dict[str, float], theirs: dict[str, float]) -> dict[str, float]:
+    return {variant: mine.get(variant, 0.0) + theirs.get(variant, 0.0) for variant in mine.keys() | theirs.keys()}
 
 
 class PageSums:
@@ -405,6 +456,11 @@ class PageSums:
         self.metrics = [_Sums(variant_keys, metric.cap) for metric in components(metrics)]
         self.ratios = _ratio_positions(metrics)  # (numerator, denominator) component indexes
         self.ratio_cross = [dict.fromkeys(variant_keys, 0.0) for _ in self.ratios]
+        # Per ratio, the sums of numerator^2 denominator and numerator denominator^2 (the skewness
+        # correction's, abacus.stats.ratio); None once a page stored before them is added in.
+        self.ratio_cubes: list[list[dict[str, float]]] | None = [
+            [dict.fromkeys(variant_keys, 0.0), dict.fromkeys(variant_keys, 0.0)] for _ in self.ratios
+        ]
         # Per breakdown, the primary metric's sums per value (breakdown_sums.py).
         self.breakdowns: list[breakdown_sums.Segments[PageSums]] = []
         self.primary_components = len(metrics[0].components()) if metrics else 1
@@ -428,8 +484,13 @@ class PageSums:
             self.metrics[index].add(variant, value, computed.pre_values[index] if with_covariate else None)
             for index, value in enumerate(computed.values)
         ]
-        for (numerator, denominator), cross in zip(self.ratios, self.ratio_cross, strict=True):
-            cross[variant] += counted[numerator] * counted[denominator]
+        for index, ((numerator, denominator), cross) in enumerate(zip(self.ratios, self.ratio_cross, strict=True)):
+            n, d = counted[numerator], counted[denominator]
+            cross[variant] += n * d
+            if self.ratio_cubes is not None:
+                squares_cross, cross_squares = self.ratio_cubes[index]
+                squares_cross[variant] += n * n * d
+                cross_squares[variant] += n * d * d
         if self.breakdowns:
             first = self.primary_components
             primary = UserValues(computed.values[:first], computed.pre_values[:first])
@@ -446,6 +507,13 @@ class PageSums:
         for my_cross, their_cross in zip(self.ratio_cross, other.ratio_cross, strict=True):
             for variant, total in their_cross.items():
                 my_cross[variant] = my_cross.get(variant, 0.0) + total
+        if self.ratio_cubes is None or other.ratio_cubes is None:
+            self.ratio_cubes = None
+        else:
+            self.ratio_cubes = [
+                [_added(mine, theirs) for mine, theirs in zip(my_pair, their_pair, strict=True)]
+                for my_pair, their_pair in zip(self.ratio_cubes, other.ratio_cubes, strict=True)
+            ]
         for my_segments, their_segments in zip(self.breakdowns, other.breakdowns, strict=False):
             my_segments.merge(their_segments)
 
@@ -454,10 +522,13 @@ class PageSums:
         breakdown keeps its page's most common values (breakdown_sums.PAGE_VALUES)."""
         histograms = sum(len(sums.histograms) for sums in self.metrics if sums.histograms is not None)
         bins_each = max(capping.MIN_BINS, capping.PAGE_BINS // max(1, histograms))
-        stored = {"exposures": dict(self.exposures), "metrics": [sums.to_json(bins_each) for sums in self.metrics]}
+        stored: dict[str, Any] = {"exposures": dict(self.exposures)}
+        stored["metrics"] = [sums.to_json(bins_each) for sums in self.metrics]
         stored["exposures_by_day"] = {day: dict(counts) for day, counts in self.exposures_by_day.items()}
         if self.ratios:
             stored["ratio_cross"] = self.ratio_cross
+            if self.ratio_cubes is not None:
+                stored["ratio_cubes"] = [[_nonzero(part) for part in pair] for pair in self.ratio_cubes]
         if self.breakdowns:
             stored["breakdowns"] = [
                 segments.to_json(breakdown_sums.PAGE_VALUES, PageSums.to_json) for segments in self.breakdowns
@@ -476,6 +547,8 @@ class PageSums:
         sums.ratio_cross = [
             {variant: float(total) for variant, total in cross.items()} for cross in stored.get("ratio_cross", [])
         ]
+        cubes = stored.get("ratio_cubes", [] if not sums.ratio_cross else None)  # None: stored before them
+        sums.ratio_cubes = None if cubes is None else [[_floats(part) for part in pair] for pair in cubes]
         sums.breakdowns = [
             breakdown_sums.Segments.from_json(segments, PageSums.from_json) for segments in stored.get("breakdowns", [])
         ]
@@ -505,7 +578,20 @@ class PageSums:
             denominator.values.get(variant, 0.0),
             denominator.squares.get(variant, 0.0),
             self.ratio_cross[ratio].get(variant, 0.0),
+            *self._ratio_cubes(numerator, denominator, ratio, variant),
         )
+
+    def _ratio_cubes(self, numerator: _Sums, denominator: _Sums, ratio: int, variant: str) -> list[float | None]:
+        """RatioSums' cubes and mixed sums (None each where they were not all kept)."""
+        if numerator.cubes is None or denominator.cubes is None or self.ratio_cubes is None:
+            return [None, None, None, None]
+        squares_cross, cross_squares = self.ratio_cubes[ratio]
+        return [
+            numerator.cubes.get(variant, 0.0),
+            denominator.cubes.get(variant, 0.0),
+            squares_cross.get(variant, 0.0),
+            cross_squares.get(variant, 0.0),
+        ]
 
     def ratio_totals(
         self, metrics: list[MetricSpec], index: int, variant_keys: list[str]
@@ -831,6 +917,10 @@ def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
             row.get("pre_sum"),
             row.get("pre_sum_squares"),
             row.get("cross_sum"),
+            row.get("sum_cubes"),
+            row.get("pre_sum_cubes"),
+            row.get("cross_sum_outcome_squared"),
+            row.get("cross_sum_pre_squared"),
         )
         for row in analysis["variants"]
     ]

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from abacus import planning
@@ -55,6 +56,11 @@ def test_array_answers_in_order():
         (EXAMPLE | {"variants": [{"key": "control", "exposures": 5}, {"key": "t", "exposures": 5}]}, "conversions"),
         (EXAMPLE | {"alpha": 2}, "alpha"),
         ([PLAN, {"plan": {"kind": "conversion"}}], "problem 1: plan.baseline"),
+        (
+            EXAMPLE | {"variants": [EXAMPLE["variants"][0] | {"pre_sum_cubes": 3.0}, EXAMPLE["variants"][1]]},  # type: ignore[index]
+            "variants.0: pre_sum_cubes, cross_sum_outcome_squared and cross_sum_pre_squared need the covariate",
+        ),
+        (EXAMPLE | {"variants": [EXAMPLE["variants"][0] | {"sum_cubes": "x"}, EXAMPLE["variants"][1]]}, "sum_cubes"),  # type: ignore[index]
     ],
 )
 def test_malformed_input_exits_2_naming_the_field(document, field):
@@ -99,3 +105,25 @@ def test_values_whose_sum_squared_overflows_get_the_answer_of_the_same_values_ne
     near_1, huge = (answer["variants"] for answer in json.loads(done.stdout))
     assert huge[1]["p_value"] == pytest.approx(near_1[1]["p_value"], rel=1e-9)
     assert huge[1]["mean"] == pytest.approx(near_1[1]["mean"] * scale, rel=1e-12)
+
+
+def test_the_sums_of_cubes_are_optional_and_correct_a_skewed_unequal_split():
+    """Issue 28, item 6: the same look with and without the sums of cubes (as a snapshot stored
+    before they were kept has it): both analyse; with them the test is corrected for skewness."""
+    rng = np.random.default_rng(28)
+    arms = {
+        key: np.where(rng.random(n) < 0.3, rng.lognormal(3, 1.5, n), 0.0) for key, n in (("control", 4000), ("b", 1000))
+    }
+    variants = [
+        {"key": key, "exposures": len(y), "sum": y.sum(), "sum_squares": (y**2).sum(), "sum_cubes": (y**3).sum()}
+        for key, y in arms.items()
+    ]
+    without = [{name: value for name, value in v.items() if name != "sum_cubes"} for v in variants]
+    problem: dict[str, object] = {"metric": {"kind": "mean"}, "sequential": False}
+    done = run([problem | {"variants": variants}, problem | {"variants": without}])
+    assert done.returncode == 0, done.stderr
+    corrected, uncorrected = json.loads(done.stdout)
+    assert corrected["variants"][1]["sum_cubes"] == variants[1]["sum_cubes"]
+    assert "sum_cubes" not in uncorrected["variants"][1]
+    assert corrected["variants"][1]["p_value"] != pytest.approx(uncorrected["variants"][1]["p_value"], rel=1e-3)
+    assert any(line.startswith("Skewness:") for line in corrected["explanation"])

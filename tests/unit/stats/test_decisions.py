@@ -64,6 +64,10 @@ def test_the_batched_lifts_are_the_engines(cuped):
             assert lifts.relative[row, night] == pytest.approx(comparison.relative, rel=1e-12, abs=1e-15)
             assert lifts.variance[row, night] == pytest.approx(comparison.relative_variance, rel=1e-12)
             assert p_values[row, night] == pytest.approx(comparison.p_value, rel=1e-9)
+            msprt = analyse("conversion", variants(draws, row, night), Settings(cuped=cuped, design="msprt"))
+            assert simulation.msprt_p_value(lifts, row, night) == pytest.approx(
+                msprt["variants"][1]["p_value"], rel=1e-9
+            )
 
 
 @pytest.mark.parametrize("cuped", [False, True])

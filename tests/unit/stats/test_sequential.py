@@ -1,21 +1,24 @@
-"""The mSPRT against its definition, and its error rates by simulation (a fast version of
-bench/peeking_simulation.py)."""
+"""The mSPRT against its definition, and its error rates by simulation (fast versions of
+bench/peeking_simulation.py and bench/msprt_small_samples.py)."""
 
 import math
 
+import numpy as np
 import pytest
 from scipy import integrate, stats
+from statsmodels.stats import proportion
 
 from abacus.stats import Settings, VariantData, analyse, sequential
+from bench import msprt_small_samples
 from bench.peeking_simulation import simulate
 
 
-@pytest.mark.parametrize(("estimate", "variance", "mde"), [(0.03, 0.0004, 0.05), (-0.1, 0.002, 0.05), (0.0, 1e-4, 0.2)])
-def test_p_value_is_one_over_the_mixture_likelihood_ratio(estimate, variance, mde):
+def mixture_ratio(estimate: float, variance: float, mde: float) -> float:
+    """Lambda by numerical integration: the average over the mixture's scales of
+    integral of N(estimate; theta, V) N(theta; 0, tau^2) dtheta / N(estimate; 0, V)."""
     sd = math.sqrt(variance)
 
     def ratio(tau):
-        # Lambda_tau = integral of N(estimate; theta, V) N(theta; 0, tau^2) dtheta / N(estimate; 0, V)
         numerator = integrate.quad(
             lambda theta: stats.norm.pdf(estimate, theta, sd) * stats.norm.pdf(theta, 0, tau),
             -12 * tau,
@@ -30,17 +33,81 @@ def test_p_value_is_one_over_the_mixture_likelihood_ratio(estimate, variance, md
     # Half the weight on tau = mde, the rest evenly over mde * 2, 4, ... up to the first past 16.
     taus = [mde * 2**j for j in range(40) if j == 0 or mde * 2 ** (j - 1) < 16]
     weights = [0.5] + [0.5 / (len(taus) - 1)] * (len(taus) - 1)
-    mixture = sum(w * ratio(tau) for w, tau in zip(weights, taus, strict=True))
-    assert sequential.always_valid_p_value(estimate, variance, mde) == pytest.approx(min(1, 1 / mixture), rel=1e-7)
+    return sum(w * ratio(tau) for w, tau in zip(weights, taus, strict=True))
 
 
-def test_confidence_sequence_inverts_the_test():
-    estimate, variance, mde, alpha = 0.04, 0.0003, 0.05, 0.05
-    interval = sequential.confidence_sequence(estimate, variance, mde, alpha)
+@pytest.mark.parametrize(("estimate", "variance", "mde"), [(0.03, 0.0004, 0.05), (-0.1, 0.002, 0.05), (0.0, 1e-4, 0.2)])
+def test_p_value_is_one_over_the_mixture_likelihood_ratio(estimate, variance, mde):
+    z = estimate / math.sqrt(variance)
+    mixture = mixture_ratio(estimate, variance, mde)
+    assert sequential.always_valid_p_value(z, variance, mde) == pytest.approx(min(1, 1 / mixture), rel=1e-7)
+
+
+def test_the_half_width_is_where_the_p_value_reaches_alpha():
+    variance, mde, alpha = 0.0003, 0.05, 0.05
+    half = sequential.half_width(variance, mde, alpha)
+    assert sequential.always_valid_p_value(half, variance, mde) == pytest.approx(alpha, rel=1e-9)
+    smaller = sequential.always_valid_p_value(0.99 * half, variance, mde)
+    assert smaller is not None and smaller > alpha
+
+
+def test_the_test_is_on_the_difference_of_the_rates_scaled_by_their_pooled_rate():
+    # 1,000 users per arm, 100 against 135 conversions. Independently: statsmodels' Wald z of the
+    # difference, the variance relative to the pooled rate (11.75%), the mixture by integration.
+    row = analyse(
+        "conversion", [VariantData("control", 1000, 100), VariantData("test", 1000, 135)], Settings(design="msprt")
+    )["variants"][1]
+    z = proportion.test_proportions_2indep(135, 1000, 100, 1000, method="wald", compare="diff").statistic
+    p_t, p_c, pooled = 0.135, 0.1, 0.1175
+    variance = (p_t * (1 - p_t) + p_c * (1 - p_c)) / 1000 / pooled**2
+    sd = math.sqrt(variance)
+    assert row["p_value"] == pytest.approx(1 / mixture_ratio(z * sd, variance, 0.05), rel=1e-6)
+    # The confidence sequence: the difference +- h standard errors, over the control's rate, where
+    # the integrated p-value at h is alpha.
+    interval = row["lift"]["relative_ci"]
     assert interval is not None
-    for edge in interval:
-        # At the sequence's edge, testing theta = edge gives p = alpha exactly.
-        assert sequential.always_valid_p_value(estimate - edge, variance, mde) == pytest.approx(alpha, rel=1e-9)
+    difference, difference_sd = p_t - p_c, sd * pooled
+    half = (interval[1] * p_c - difference) / difference_sd
+    assert (difference - interval[0] * p_c) / difference_sd == pytest.approx(half, rel=1e-9)
+    assert 1 / mixture_ratio(half * sd, variance, 0.05) == pytest.approx(0.05, rel=1e-6)
+
+
+@pytest.mark.parametrize(("control", "treatment"), [(5, 1), (1, 5)])
+def test_one_small_look_is_never_below_the_fixed_horizon_p_value(control, treatment):
+    # 5/30 against 1/30: the relative lift's delta-method variance gave p = 0.029 (significant)
+    # with the treatment low and p = 1 with it high, where the fixed-horizon p is 0.077 either way.
+    variants = [VariantData("control", 30, control), VariantData("test", 30, treatment)]
+    row = analyse("conversion", variants, Settings(design="msprt"))["variants"][1]
+    reference = proportion.test_proportions_2indep(treatment, 30, control, 30, method="wald", compare="diff").pvalue
+    assert row["p_value_fixed"] == pytest.approx(reference, rel=1e-9)
+    assert row["p_value"] is not None and row["p_value"] >= reference and not row["significant"]
+    swapped = analyse("conversion", variants[::-1], Settings(design="msprt", control="test"))["variants"][1]
+    assert swapped["p_value"] == pytest.approx(row["p_value"], rel=1e-12)
+
+
+def test_a_mean_metrics_always_valid_p_value_is_never_below_welchs():
+    # Three users an arm, values 1, 2, 3 against 10, 11, 12: Welch's t has 4 degrees of freedom
+    # (p = 3.8e-4), and the normal mixture alone would say p = 1e-10.
+    def variant(key, values):
+        return VariantData(key, len(values), sum=sum(values), sum_squares=sum(v * v for v in values))
+
+    row = analyse("mean", [variant("control", [1, 2, 3]), variant("test", [10, 11, 12])], Settings(design="msprt"))
+    treatment = row["variants"][1]
+    welch = stats.ttest_ind([10, 11, 12], [1, 2, 3], equal_var=False).pvalue
+    assert treatment["p_value_fixed"] == pytest.approx(welch, rel=1e-9)
+    p_value, fixed = treatment["p_value"], treatment["p_value_fixed"]
+    assert p_value is not None and fixed is not None and p_value >= fixed
+
+
+@pytest.mark.parametrize(("per_day", "rate"), [(20, 0.10), (50, 0.05), (100, 0.01)])
+def test_small_and_rare_samples_are_declared_different_at_most_alpha(per_day, rate):
+    # The issue's A/A: a look a day for 20 days; 7.6% and 9.1% were declared different at the
+    # first two sizes. The bench's batched p-values are the engine's (checked first).
+    rng = np.random.default_rng(per_day)
+    assert msprt_small_samples.check_against_the_engine(rng) > 0
+    arms = msprt_small_samples.draw(rng, 2000, 20, per_day, rate, rate)
+    first = msprt_small_samples.first_days(msprt_small_samples.p_values(arms, "after"))
+    assert np.isfinite(first).mean() <= 0.05
 
 
 def test_an_overwhelming_difference_is_called_whatever_the_mde():
@@ -84,7 +151,6 @@ def test_daily_peeking_keeps_false_positives_at_alpha_and_intervals_cover():
 
 def test_a_variance_that_underflows_gives_numbers():
     # 5e-324 (a subnormal) made V / (V + tau^2) exactly 0 and its logarithm an error.
-    assert sequential.always_valid_p_value(0.1, 5e-324, 0.05) == 0.0
+    assert sequential.always_valid_p_value(0.1 / math.sqrt(5e-324), 5e-324, 0.05) == 0.0
     assert sequential.always_valid_p_value(0.0, 5e-324, 0.05) == 1.0
-    interval = sequential.confidence_sequence(0.1, 5e-324, 0.05, 0.05)
-    assert interval is not None and interval[0] == pytest.approx(0.1) and interval[1] == pytest.approx(0.1)
+    assert math.isfinite(sequential.half_width(5e-324, 0.05, 0.05))

@@ -16,7 +16,7 @@ import numpy as np
 
 from abacus import numbers, planning
 from abacus.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
-from abacus.stats import bayesian, explain, looks, multiple, scaling, sequential, spending, srm, verdict
+from abacus.stats import bayesian, explain, looks, multiple, scaling, sequential, skewness, spending, srm, verdict
 from abacus.stats.estimates import CONVERSION, MEAN, Estimates, VariantData, estimate
 from abacus.stats.frequentist import FEWEST_EXPOSURES, Comparison, Estimate, compare
 from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
@@ -101,7 +101,9 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
             "method": _method(settings, design),
             "planned_exposures": settings.planned_exposures if design == SPENDING else None,
             "cuped": look.cuped,
-            "explanation": explain.sentences(design, settings.alpha, rows, look.cuped, settings.planned_exposures),
+            "explanation": explain.sentences(
+                design, settings.alpha, rows, look.cuped, settings.planned_exposures, _skewed(look, settings.control)
+            ),
             "variants": rows,
             "srm": mismatch,
             "verdict": verdict.decide(rows, settings.control, mismatch, abs(settings.mde), days, concluded),
@@ -156,7 +158,17 @@ def _check_previous_looks(
     return kept
 
 
-_VALUES = ("sum", "sum_squares", "pre_sum", "pre_sum_squares", "cross_sum")
+_VALUES = (
+    "sum",
+    "sum_squares",
+    "pre_sum",
+    "pre_sum_squares",
+    "cross_sum",
+    "sum_cubes",
+    "pre_sum_cubes",
+    "cross_sum_outcome_squared",
+    "cross_sum_pre_squared",
+)
 
 
 def _not_finite(v: VariantData) -> str | None:
@@ -204,18 +216,23 @@ def measure(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     return _look(estimate(kind, [variants], [v.key for v in variants], settings.cuped), settings)
 
 
-def _as_estimates(means: np.ndarray, variances: np.ndarray, exposures: list[int]) -> list[Estimate]:
-    return [Estimate(float(m), float(v), n) for m, v, n in zip(means, variances, exposures, strict=True)]
+def _as_estimates(means: np.ndarray, variances: np.ndarray, exposures: list[int], thirds: np.ndarray) -> list[Estimate]:
+    return [
+        Estimate(float(m), float(v), n, float(third))
+        for m, v, n, third in zip(means, variances, exposures, thirds, strict=True)
+    ]
 
 
 def _look(every: Estimates, settings: Settings, index: int = -1) -> Look:
     """The look `index` of those estimated together."""
     welch = every.kind == MEAN and not every.adjusted[index]
     exposures = [int(n) for n in every.exposures[index]]
-    raw = _as_estimates(every.raw_mean[index], every.raw_variance[index], exposures)
+    # The third moments are of what is tested: the raw values' unless CUPED adjusted them.
+    raw_thirds = every.third[index] if not every.adjusted[index] else np.full(len(exposures), np.nan)
+    raw = _as_estimates(every.raw_mean[index], every.raw_variance[index], exposures, raw_thirds)
     used, summary = raw, None
     if every.adjusted[index]:
-        used = _as_estimates(every.mean[index], every.variance[index], exposures)
+        used = _as_estimates(every.mean[index], every.variance[index], exposures, every.third[index])
         reduction = float(every.variance_reduction()[index])
         summary = CupedSummary(theta=float(every.theta[index]), variance_reduction=reduction)
     control = used[every.keys.index(settings.control)]
@@ -255,9 +272,25 @@ def _describe(
     if v.has_covariate:
         assert v.pre_sum is not None and v.pre_sum_squares is not None and v.cross_sum is not None
         row["pre_sum"], row["pre_sum_squares"], row["cross_sum"] = v.pre_sum, v.pre_sum_squares, v.cross_sum
+    _describe_cubes(kind, v, row)
     if adjusted:
         row["adjusted_mean"], row["adjusted_standard_error"] = used.mean, math.sqrt(used.variance)
     return row
+
+
+def _describe_cubes(kind: MetricKind, v: VariantData, row: VariantAnalysis) -> None:
+    """The skewness correction's sums the variant came with, as the kind uses them (a
+    conversion's cubes are its conversions), so that a snapshot's rows are the next looks' input."""
+    if kind == MEAN and v.sum_cubes is not None:
+        row["sum_cubes"] = v.sum_cubes
+    if not v.has_covariate:
+        return
+    if v.pre_sum_cubes is not None:
+        row["pre_sum_cubes"] = v.pre_sum_cubes
+    if kind == MEAN and v.cross_sum_outcome_squared is not None:
+        row["cross_sum_outcome_squared"] = v.cross_sum_outcome_squared
+    if v.cross_sum_pre_squared is not None:
+        row["cross_sum_pre_squared"] = v.cross_sum_pre_squared
 
 
 def _posteriors(kind: MetricKind, variants: list[VariantData], look: Look) -> list[_Posterior]:
@@ -297,7 +330,7 @@ def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design
     row["p_value_fixed"] = fixed.p_value
     row["relative_ci_fixed"] = fixed.relative_ci
     if design == MSPRT:
-        _add_msprt(row, fixed, settings)
+        _add_msprt(row, look, settings)
 
 
 def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, settings: Settings) -> bool:
@@ -314,7 +347,14 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
     fewest = np.minimum(every.exposures[:, columns], every.exposures[:, [control]]).T
     variance = np.where(fewest >= FEWEST_EXPOSURES, variance, np.nan)
     tests = looks.spending_tests(
-        difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma, DESIGN
+        difference,
+        variance,
+        exposures,
+        2 * settings.planned_exposures,
+        settings.alpha,
+        settings.gamma,
+        DESIGN,
+        _difference_skewness(every, columns, control),
     )
     control_mean = float(every.mean[-1, control])
     for index, row in enumerate(treatments):
@@ -330,16 +370,50 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
     return bool(tests.final_reached.all())
 
 
-def _add_msprt(row: VariantAnalysis, fixed: Comparison, settings: Settings) -> None:
+def _difference_skewness(every: Estimates, columns: list[int], control: int) -> np.ndarray:
+    """(treatments, looks): the skewness of each treatment's difference from the control."""
+    n_t, n_c = every.exposures[:, columns], every.exposures[:, [control]]
+    pooled = skewness.pooled_skewness(
+        n_t,
+        n_c,
+        every.variance[:, columns] * n_t,
+        every.variance[:, [control]] * n_c,
+        every.third[:, columns],
+        every.third[:, [control]],
+    )
+    return skewness.difference_skewness(n_t, n_c, pooled).T
+
+
+def _add_msprt(row: VariantAnalysis, look: Look, settings: Settings) -> None:
     smallest_scale = settings.tau if settings.tau is not None else abs(settings.mde)
-    p_value = relative_ci = None
-    if fixed.relative is not None and fixed.relative_variance is not None and fixed.p_value is not None:
-        p_value = sequential.always_valid_p_value(fixed.relative, fixed.relative_variance, smallest_scale)
-        relative_ci = sequential.confidence_sequence(
-            fixed.relative, fixed.relative_variance, smallest_scale, settings.alpha
-        )
-    row["lift"]["relative_ci"] = relative_ci
-    row["p_value"] = p_value
+    keys = list(look.exposures)
+    pooled = sequential.pooled_mean(
+        look.estimates[keys.index(row["key"])], look.estimates[keys.index(settings.control)]
+    )
+    fixed = look.comparisons[row["key"]]
+    row["p_value"] = sequential.p_value(fixed, pooled, smallest_scale)
+    row["lift"]["relative_ci"] = sequential.relative_confidence_sequence(
+        fixed, pooled, look.control_mean, smallest_scale, settings.alpha
+    )
+
+
+def _skewed(look: Look, control: str) -> explain.Skewed | None:
+    """The comparison whose test the skewness correction changed most, when its smaller arm is
+    below Kohavi's rule (None when no comparison's is)."""
+    corrected = [(abs(c.skewness), key) for key, c in look.comparisons.items() if c.skewness != 0]
+    if not corrected:
+        return None
+    key = max(corrected)[1]
+    keys = list(look.exposures)
+    pair = [look.estimates[keys.index(key)], look.estimates[keys.index(control)]]
+    n_t, n_c = pair[0].exposures, pair[1].exposures
+    pooled = float(
+        skewness.pooled_skewness(n_t, n_c, pair[0].variance * n_t, pair[1].variance * n_c, pair[0].third, pair[1].third)
+    )
+    arms = sorted([(n_t, key), (n_c, control)])
+    if arms[0][0] >= skewness.kohavi_users(pooled):
+        return None
+    return explain.Skewed((arms[0][1], arms[0][0]), (arms[1][1], arms[1][0]), pooled)
 
 
 def _variance_reduction(look: Look, key: str, control: str) -> float:
@@ -392,5 +466,8 @@ def _method(settings: Settings, design: str) -> str:
         )
     if design == MSPRT:
         smallest = settings.tau if settings.tau is not None else abs(settings.mde)
-        return f"mSPRT (normal mixture over scales from {smallest:g} up) on the relative lift; Holm-adjusted"
+        return (
+            f"mSPRT (normal mixture over scales from {smallest:g} up, relative to the pooled mean) on the "
+            "difference of the means; Holm-adjusted"
+        )
     return "fixed-horizon z / Welch test; delta-method relative interval; Holm-adjusted"

@@ -7,9 +7,15 @@ Raw estimates: a conversion rate p with variance p (1 - p) / n; a mean with the 
 variance over n (0 with fewer than two users); 0 and 0 for a variant without users. CUPED
 (cuped.py) applies at a look when it is asked for, every variant there has users and carries the
 covariate, and the covariate varies within the variants.
+
+Beside them, each variant's third central moment per user of what is tested (y, or CUPED's
+y - theta x), for the skewness correction (skewness.py): a conversion's follows from its rate
+(y^3 = y); a mean's needs the sum of cubes, and CUPED's also the covariate's cubes and the two
+mixed sums. NaN where a sum it needs is missing (a snapshot stored before they were kept).
 """
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from abacus.documents import MetricKind
-from abacus.stats import cuped
+from abacus.stats import cuped, skewness
 
 type Floats = npt.NDArray[np.float64]
 CONVERSION: Final = "conversion"
@@ -29,7 +35,9 @@ class VariantData:
     """Sufficient statistics of one variant: conversions for a conversion metric; sum and sum of
     squares of the per-user values for a mean metric. With a pre-exposure covariate (CUPED): the
     sum and sum of squares of each user's pre-exposure value, and the sum of pre-exposure value
-    times outcome."""
+    times outcome. For the skewness correction (optional): a mean metric's sum of cubes, and with
+    the covariate the sums of its cubes, of pre-value times outcome squared, and of pre-value
+    squared times outcome."""
 
     key: str
     exposures: int
@@ -39,6 +47,10 @@ class VariantData:
     pre_sum: float | None = None
     pre_sum_squares: float | None = None
     cross_sum: float | None = None
+    sum_cubes: float | None = None
+    pre_sum_cubes: float | None = None
+    cross_sum_outcome_squared: float | None = None  # pre-value times outcome^2
+    cross_sum_pre_squared: float | None = None  # pre-value^2 times outcome
 
     @property
     def has_covariate(self) -> bool:
@@ -59,6 +71,7 @@ class Estimates:
     variance: Floats
     theta: Floats
     unadjusted_variance: Floats  # where adjusted, the variance of the same mean without CUPED (else raw's)
+    third: Floats  # per user, the third central moment of what is tested (NaN: unknown)
 
     @property
     def adjusted(self) -> npt.NDArray[np.bool_]:
@@ -76,11 +89,13 @@ def estimate(kind: MetricKind, looks: Sequence[Sequence[VariantData]], keys: lis
     rows = [[look[key] for key in keys] for look in ordered]
     n = np.array([[v.exposures for v in row] for row in rows], dtype=np.float64)
     if kind == CONVERSION:
-        y_sum = y_squares = np.array([[v.conversions for v in row] for row in rows], dtype=np.float64)
+        y_sum = y_squares = y_cubes = np.array([[v.conversions for v in row] for row in rows], dtype=np.float64)
     else:
         y_sum = np.array([[v.sum for v in row] for row in rows], dtype=np.float64)
         y_squares = np.array([[v.sum_squares for v in row] for row in rows], dtype=np.float64)
+        y_cubes = _optional(rows, lambda v: v.sum_cubes)
     raw_mean, raw_variance = _raw(kind, n, y_sum, y_squares)
+    third = skewness.third_moment(n, y_sum, y_squares, y_cubes)
     theta = np.full(len(rows), np.nan)
     mean, variance, unadjusted = raw_mean, raw_variance, raw_variance
     covariate = np.array([all(v.has_covariate for v in row) for row in rows], dtype=bool)
@@ -93,7 +108,9 @@ def estimate(kind: MetricKind, looks: Sequence[Sequence[VariantData]], keys: lis
         mean = np.where(used, adjusted.mean, raw_mean)
         variance = np.where(used, adjusted.variance, raw_variance)
         unadjusted = np.where(used, adjusted.unadjusted_variance, raw_variance)
-    return Estimates(kind, keys, n, raw_mean, raw_variance, mean, variance, theta, unadjusted)
+        residual = _residual_third(kind, rows, moments, y_cubes, np.where(np.isfinite(theta), theta, 0.0))
+        third = np.where(used, residual, third)
+    return Estimates(kind, keys, n, raw_mean, raw_variance, mean, variance, theta, unadjusted, third)
 
 
 def _raw(kind: MetricKind, n: Floats, y_sum: Floats, y_squares: Floats) -> tuple[Floats, Floats]:
@@ -105,6 +122,26 @@ def _raw(kind: MetricKind, n: Floats, y_sum: Floats, y_squares: Floats) -> tuple
     several = n >= 2
     sample_variance = np.maximum(0.0, (y_squares - y_sum * mean) / np.where(several, n - 1, 1.0))
     return mean, np.where(several, sample_variance * per_user, 0.0)
+
+
+def _optional(rows: list[list[VariantData]], field: Callable[[VariantData], float | None]) -> Floats:
+    """An optional sum of every variant at every look, NaN where it is missing."""
+    return np.array([[math.nan if (x := field(v)) is None else x for v in row] for row in rows], dtype=np.float64)
+
+
+def _residual_third(
+    kind: MetricKind, rows: list[list[VariantData]], moments: cuped.Moments, y_cubes: Floats, theta: Floats
+) -> Floats:
+    """The third central moment per user of y - theta x, from the sums of its powers expanded:
+    sum (y - theta x)^3 = sum y^3 - 3 theta sum y^2 x + 3 theta^2 sum y x^2 - theta^3 sum x^3."""
+    t = theta[:, None]
+    x_cubes = _optional(rows, lambda v: v.pre_sum_cubes)
+    y_squared_x = moments.cross_sum if kind == CONVERSION else _optional(rows, lambda v: v.cross_sum_outcome_squared)
+    y_x_squared = _optional(rows, lambda v: v.cross_sum_pre_squared)
+    terms = (y_cubes, -3 * t * y_squared_x, 3 * t * t * y_x_squared, -(t**3) * x_cubes)
+    total = moments.y_sum - t * moments.x_sum
+    squares = moments.y_sum_squares - 2 * t * moments.cross_sum + t * t * moments.x_sum_squares
+    return skewness.third_moment(moments.count, total, squares, sum(terms), sum(np.abs(term) for term in terms))
 
 
 def _covariate(rows: list[list[VariantData]]) -> tuple[Floats, Floats, Floats]:

@@ -1,12 +1,29 @@
 """The analysis's numbers in sentences a product manager reads: what the test is and how far it
-has come, and what the CUPED adjustment did."""
+has come, what the CUPED adjustment did, and when skewness with unequal arms corrected the test."""
+
+from typing import NamedTuple
 
 from abacus.documents import CupedSummary, VariantAnalysis
 from abacus.stats.frequentist import FEWEST_EXPOSURES
+from abacus.stats.skewness import kohavi_users
+
+
+class Skewed(NamedTuple):
+    """A comparison whose test was corrected for skewness: its smaller and larger arm (key, users)
+    and the metric's skewness (pooled over the two arms)."""
+
+    smaller: tuple[str, int]
+    larger: tuple[str, int]
+    skewness: float
 
 
 def sentences(
-    design: str, alpha: float, rows: list[VariantAnalysis], cuped: CupedSummary | None, planned: int | None
+    design: str,
+    alpha: float,
+    rows: list[VariantAnalysis],
+    cuped: CupedSummary | None,
+    planned: int | None,
+    skewed: Skewed | None = None,
 ) -> list[str]:
     said = [_design(design, alpha, [row for row in rows if "lift" in row], planned)]
     few = [f"'{row['key']}'" for row in rows if row["exposures"] < FEWEST_EXPOSURES]
@@ -17,7 +34,20 @@ def sentences(
         )
     if cuped is not None:
         said.append(_cuped(cuped))
+    if skewed is not None:
+        said.append(_skewness(skewed))
     return said
+
+
+def _skewness(skewed: Skewed) -> str:
+    (small, small_users), (large, large_users) = skewed.smaller, skewed.larger
+    return (
+        f"Skewness: the metric's values are skewed (skewness {skewed.skewness:.1f}) and '{small}' has "
+        f"{small_users:,} users against {large_users:,} in '{large}'. Kohavi's rule of thumb asks "
+        f"355 × skewness² = {kohavi_users(skewed.skewness):,.0f} users per arm before a mean is near normal, so the "
+        "test is corrected for the skewness (Hall's transformation): uncorrected, an unequal split calls too many "
+        "differences that are not there."
+    )
 
 
 def _design(design: str, alpha: float, treatments: list[VariantAnalysis], planned: int | None) -> str:

@@ -5,6 +5,11 @@ conversion rates (statsmodels' `test_proportions_2indep(method="wald")`) and Wel
 means (`scipy.stats.ttest_ind_from_stats(equal_var=False)`). Relative lift m_t / m_c - 1 with its
 interval by the delta method: Var(m_t / m_c) ~ v_t / m_c^2 + m_t^2 v_c / m_c^4.
 
+The statistic is corrected for the skewness of the difference (skewness.py) where the arms'
+third moments are known, and the relative interval inverts the corrected test (the relative
+lift's skewness taken as the difference's): nothing changes for arms of equal size, where the
+skewness cancels; only an unequal split moves them.
+
 An arm with fewer than two exposures has no variance to estimate (a mean's sample variance needs
 two users; a rate's p (1 - p) / n is 0 for one user, whose rate is 0 or 1): no p-value and no
 interval then, only the lifts themselves.
@@ -15,17 +20,21 @@ from dataclasses import dataclass
 
 from scipy.special import ndtr, ndtri, stdtr
 
+from abacus.stats import skewness
+
 # Fewer exposures than this in an arm: no variance, so nothing to test or bound.
 FEWEST_EXPOSURES = 2
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A variant's mean, the variance of that mean, and the sample it came from."""
+    """A variant's mean, the variance of that mean, the sample it came from, and the third
+    central moment per user of its values (NaN: unknown)."""
 
     mean: float
     variance: float
     exposures: int
+    third: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,15 @@ class Comparison:
     relative_variance: float | None
     p_value: float | None
     relative_ci: list[float] | None
+    skewness: float = 0.0  # of the difference of the means (skewness.py); 0 when not corrected
+
+
+def difference_skewness(treatment: Estimate, control: Estimate) -> float:
+    """The skewness of m_t - m_c under the null (skewness.py); 0 when a third moment is unknown."""
+    n_t, n_c = treatment.exposures, control.exposures
+    return skewness.comparison_skewness(
+        n_t, n_c, treatment.variance * n_t, control.variance * n_c, treatment.third, control.third
+    )
 
 
 def z_quantile(alpha: float) -> float:
@@ -56,7 +74,8 @@ def compare(treatment: Estimate, control: Estimate, alpha: float, welch: bool) -
         relative = ratio - 1 if math.isfinite(ratio) else None  # a control mean too near 0 for a double
     if not testable(treatment, control):
         return Comparison(absolute, variance, relative, None, None, None)
-    p_value = _p_value(treatment, control, welch) if variance > 0 else None
+    a = difference_skewness(treatment, control)
+    p_value = _p_value(treatment, control, welch, a) if variance > 0 else None
     relative_variance = relative_ci = None
     if relative is not None:
         relative_variance = _relative_variance(treatment, control)
@@ -65,14 +84,15 @@ def compare(treatment: Estimate, control: Estimate, alpha: float, welch: bool) -
         if not (0 < relative_variance < math.inf):
             relative_variance = None
         else:
-            half = z_quantile(alpha) * math.sqrt(relative_variance)
-            relative_ci = [relative - half, relative + half]
-    return Comparison(absolute, variance, relative, relative_variance, p_value, relative_ci)
+            # The corrected test inverted (skewness.py); relative +/- z sd when a = 0.
+            sd, z = math.sqrt(relative_variance), z_quantile(alpha)
+            relative_ci = [relative - sd * skewness.uncorrected_value(side * z, a) for side in (1, -1)]
+    return Comparison(absolute, variance, relative, relative_variance, p_value, relative_ci, a)
 
 
-def _p_value(treatment: Estimate, control: Estimate, welch: bool) -> float:
+def _p_value(treatment: Estimate, control: Estimate, welch: bool, a: float) -> float:
     variance = treatment.variance + control.variance
-    statistic = (treatment.mean - control.mean) / math.sqrt(variance)
+    statistic = skewness.corrected_value((treatment.mean - control.mean) / math.sqrt(variance), a)
     if not welch:
         return float(2 * ndtr(-abs(statistic)))
     # Welch-Satterthwaite's degrees of freedom, from each arm's share of the variance: squaring

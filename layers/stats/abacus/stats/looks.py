@@ -24,6 +24,10 @@ is at most alpha; spending.nominal_p_value). Once a look has crossed, the design
 the reported p-value is the smallest over the looks so far, so the verdict does not flip back.
 The interval is the repeated confidence interval, difference +/- c sqrt(V), at the boundary of
 the last look tested.
+
+Where the arms' third moments are known, each look's Z is corrected for the skewness of the
+difference (skewness.py: Hall's transformation, 0 at equal arms) before it meets its boundary,
+and the interval inverts the corrected test: difference - sqrt(V) g^-1(+/-c).
 """
 
 from typing import NamedTuple
@@ -31,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from abacus.stats import spending
+from abacus.stats import skewness, spending
 
 type Floats = npt.NDArray[np.float64]
 # A look that adds no information sits this far above the previous one (relatively): spending.py
@@ -59,15 +63,19 @@ def spending_tests(
     alpha: float,
     gamma: float = spending.DESIGN_GAMMA,
     family: spending.Family = spending.DESIGN_FAMILY,
+    skew: Floats | None = None,
 ) -> SpendingTests:
     """Each argument (C, K): C comparisons, K looks oldest first (the last is tonight's); NaN
     marks a look without an estimate. `exposures` are the pair's (treatment plus control), and
-    the interval is on the estimate's scale."""
+    the interval is on the estimate's scale. `skew`: the skewness of each look's estimate
+    (skewness.difference_skewness), None or 0 where it is not corrected."""
     defined = np.isfinite(estimate) & np.isfinite(variance) & (variance > 0) & (exposures > 0)
     current = defined[:, -1]
     safe_variance = np.where(defined, variance, 1.0)
     fractions = _increasing(exposures / planned_pair_exposures, defined)
+    a = np.zeros_like(estimate) if skew is None else np.where(defined & np.isfinite(skew), skew, 0.0)
     z = np.where(defined, np.where(defined, estimate, 0.0) / np.sqrt(safe_variance), 0.0)
+    z = skewness.corrected(z, a)
     count = estimate.shape[0]
     p_value, boundary = np.full(count, np.nan), np.full(count, np.nan)
     final = np.zeros(count, dtype=bool)
@@ -80,10 +88,12 @@ def spending_tests(
         p_value[rows] = spending.nominal_p_value(z[rows, :length], critical, alpha).min(axis=1)
         boundary[rows] = _last_finite(critical)
         final[rows] = fractions[rows, length - 1] >= 1.0
-    half = boundary * np.sqrt(np.where(current, safe_variance[:, -1], np.nan))
+    sd = np.sqrt(np.where(current, safe_variance[:, -1], np.nan))
     centre = np.where(current, estimate[:, -1], np.nan)
+    low = centre - sd * skewness.uncorrected(boundary, a[:, -1])
+    high = centre - sd * skewness.uncorrected(-boundary, a[:, -1])
     fraction_now = np.where(current, exposures[:, -1] / planned_pair_exposures, np.nan)
-    return SpendingTests(p_value, centre - half, centre + half, fraction_now, boundary, final)
+    return SpendingTests(p_value, low, high, fraction_now, boundary, final)
 
 
 def _increasing(raw: Floats, defined: npt.NDArray[np.bool_]) -> Floats:

@@ -5,7 +5,8 @@ Analysis: {"metric": {"kind": "conversion" | "mean"}, "control", "alpha", "seque
 "planned_exposures" is given), "planned_exposures"?, "gamma"?, "cuped"?, "previous_looks"? (earlier
 looks, oldest first, each a list like "variants"), "variants": [{"key", "exposures", "conversions"}
 or {"key", "exposures", "sum", "sum_squares"}, each with "pre_sum", "pre_sum_squares" and
-"cross_sum" for CUPED]}.
+"cross_sum" for CUPED, and optionally the skewness correction's "sum_cubes" (a mean metric's),
+"pre_sum_cubes", "cross_sum_outcome_squared" (a mean metric's) and "cross_sum_pre_squared"]}.
 Planning: {"plan": {"kind", "baseline" (conversion) or "baseline_mean" and "baseline_sd" (mean),
 "mde", "alpha", "power", "variants", "daily_exposures"?, "current_exposures"?, "sequential"?,
 "design"?}}.
@@ -50,12 +51,22 @@ class Variant(_Model):
     pre_sum: float | None = None
     pre_sum_squares: Annotated[float, Field(ge=0)] | None = None
     cross_sum: float | None = None
+    sum_cubes: float | None = None
+    pre_sum_cubes: float | None = None
+    cross_sum_outcome_squared: float | None = None
+    cross_sum_pre_squared: float | None = None
 
     @model_validator(mode="after")
     def covariate_whole(self) -> "Variant":
         given = [self.pre_sum is not None, self.pre_sum_squares is not None, self.cross_sum is not None]
         if any(given) and not all(given):
             raise ValueError("pre_sum, pre_sum_squares and cross_sum come together (CUPED's covariate)")
+        covariate_cubes = (self.pre_sum_cubes, self.cross_sum_outcome_squared, self.cross_sum_pre_squared)
+        if not any(given) and any(cubes is not None for cubes in covariate_cubes):
+            raise ValueError(
+                "pre_sum_cubes, cross_sum_outcome_squared and cross_sum_pre_squared need the covariate's pre_sum, "
+                "pre_sum_squares and cross_sum"
+            )
         return self
 
     def data(self) -> VariantData:
@@ -68,6 +79,10 @@ class Variant(_Model):
             self.pre_sum,
             self.pre_sum_squares,
             self.cross_sum,
+            self.sum_cubes,
+            self.pre_sum_cubes,
+            self.cross_sum_outcome_squared,
+            self.cross_sum_pre_squared,
         )
 
 

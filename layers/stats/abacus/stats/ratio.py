@@ -6,8 +6,14 @@ R = sum of numerators / sum of denominators over its users, and its variance to 
 
 with the per-user sample variances and covariance. `linearized` turns that into the sufficient
 statistics of a mean metric with the same mean (R) and the same variance of the mean, so that
-every test, interval and sequential design of a mean metric applies to the ratio unchanged."""
+every test, interval and sequential design of a mean metric applies to the ratio unchanged.
 
+The skewness correction (skewness.py) needs the third moment of the same linearized values,
+e = (numerator - R denominator) / mean_d per user: sum e^3 = (S_nnn - 3 R S_nnd + 3 R^2 S_ndd -
+R^3 S_ddd) / mean_d^3, from the cubes of the numerators and denominators and the two mixed sums
+(numerator^2 denominator, numerator denominator^2); linearized's sum of cubes carries it."""
+
+import math
 from typing import NamedTuple
 
 from abacus.stats.estimates import VariantData
@@ -24,6 +30,11 @@ class RatioSums(NamedTuple):
     denominator: float
     denominator_squares: float
     cross: float
+    # For the skewness correction; None where they were not kept.
+    numerator_cubes: float | None = None
+    denominator_cubes: float | None = None
+    numerator_squares_cross: float | None = None  # numerator^2 times denominator
+    denominator_squares_cross: float | None = None  # numerator times denominator^2
 
 
 def defined(sums: RatioSums) -> bool:
@@ -52,4 +63,26 @@ def linearized(sums: RatioSums) -> VariantData:
     ratio = sums.numerator / sums.denominator
     if n < 2:
         return VariantData(sums.key, n, 0, ratio * n, ratio * ratio * n)
-    return VariantData(sums.key, n, 0, ratio * n, (n - 1) * ratio_variance(sums) + n * ratio * ratio)
+    variance = ratio_variance(sums)
+    squares = (n - 1) * variance + n * ratio * ratio
+    # sum of L^3 for L = R + e: n R^3 + 3 R sum e^2 + sum e^3 (sum e = 0), with the sum of
+    # squares above; its third central moment is then sum e^3 / n (skewness.third_moment).
+    residual_cubes = _residual_cubes(sums)
+    cubes = None if residual_cubes is None else n * ratio**3 + 3 * ratio * (n - 1) * variance + residual_cubes
+    return VariantData(sums.key, n, 0, ratio * n, squares, sum_cubes=cubes)
+
+
+def _residual_cubes(sums: RatioSums) -> float | None:
+    """sum e^3 over the users (above); None without the sums it needs, or when rounding in its
+    four terms passes 1% of the size the skewness is measured against (n sd^3)."""
+    parts = (sums.numerator_cubes, sums.numerator_squares_cross, sums.denominator_squares_cross, sums.denominator_cubes)
+    if any(part is None for part in parts) or sums.exposures < 3:
+        return None
+    s_nnn, s_nnd, s_ndd, s_ddd = (float(part or 0.0) for part in parts)
+    r, mean_d = sums.numerator / sums.denominator, sums.denominator / sums.exposures
+    terms = (s_nnn, -3 * r * s_nnd, 3 * r * r * s_ndd, -(r**3) * s_ddd)
+    error = 1e-12 * sum(abs(term) for term in terms) / abs(mean_d) ** 3
+    spread = sums.exposures * ratio_variance(sums) ** 1.5
+    if not math.isfinite(error) or error > 0.01 * spread:
+        return None
+    return sum(terms) / mean_d**3

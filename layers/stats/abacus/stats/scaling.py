@@ -40,8 +40,8 @@ def unit(looks: Sequence[Sequence[VariantData]]) -> float:
 
 
 def scaled(v: VariantData, by: float) -> VariantData:
-    """The variant's values divided by `by` (squares and cross-products divided twice: by^2 may
-    itself overflow)."""
+    """The variant's values divided by `by` (squares and cross-products divided twice, cubes
+    three times: a power of `by` may itself overflow)."""
     if by == 1.0:
         return v
     return replace(
@@ -51,7 +51,15 @@ def scaled(v: VariantData, by: float) -> VariantData:
         pre_sum=None if v.pre_sum is None else v.pre_sum / by,
         pre_sum_squares=None if v.pre_sum_squares is None else v.pre_sum_squares / by / by,
         cross_sum=None if v.cross_sum is None else v.cross_sum / by / by,
+        sum_cubes=_cubed(v.sum_cubes, by),
+        pre_sum_cubes=_cubed(v.pre_sum_cubes, by),
+        cross_sum_outcome_squared=_cubed(v.cross_sum_outcome_squared, by),
+        cross_sum_pre_squared=_cubed(v.cross_sum_pre_squared, by),
     )
+
+
+def _cubed(total: float | None, by: float) -> float | None:
+    return None if total is None else total / by / by / by
 
 
 def restore(rows: list[VariantAnalysis], by: float) -> None:
