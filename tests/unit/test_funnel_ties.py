@@ -22,12 +22,13 @@ def funnel(*steps: tuple[str, str | None]) -> MetricSpec:
         {
             "kind": "funnel",
             "window_days": 7,
-            "steps": [
-                {"event": name, **({"filters": [{"property": "page", "operator": "eq", "value": page}]} if page else {})}
-                for name, page in steps
-            ],
+            "steps": [{"event": name, "filters": [] if page is None else [on_page(page)]} for name, page in steps],
         }
     )
+
+
+def on_page(page: str) -> dict:
+    return {"property": "page", "operator": "eq", "value": page}
 
 
 def event(name: str, page: str, minute: int, serial: int) -> EventItem:
@@ -53,10 +54,15 @@ def converts(metric: MetricSpec, events: list[EventItem]) -> bool:
 def brute_force(steps: list[tuple[str, str | None]], events: list[tuple[str, str, int]]) -> bool:
     """Some ordered choice of distinct events takes every step, in time order (ties allowed)."""
     return any(
-        all(name == step and (page is None or seen == page) for (step, page), (name, seen, _) in zip(steps, chosen))
+        all(takes(step, drawn) for step, drawn in zip(steps, chosen, strict=True))
         and all(earlier[2] <= later[2] for earlier, later in itertools.pairwise(chosen))
         for chosen in itertools.permutations(events, len(steps))
     )
+
+
+def takes(step: tuple[str, str | None], drawn: tuple[str, str, int]) -> bool:
+    (wanted, page), (name, seen, _) = step, drawn
+    return name == wanted and (page is None or seen == page)
 
 
 def test_a_home_view_and_a_checkout_view_at_one_instant_convert_in_either_order():
