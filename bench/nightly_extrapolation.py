@@ -184,8 +184,10 @@ def deployment() -> Deployment:
 
 def planner_seconds(experiments: int, scan_requests: int) -> float:
     """The planner, one experiment after another: its latest snapshot (a Query), the run's header
-    (a PutItem), its first units (SendMessageBatch, 10 a request); the experiments' Scan first."""
-    return (scan_requests * QUERY_MS + experiments * (QUERY_MS + WRITE_MS + PLANNER_SENDS * SQS_MS)) / 1000
+    (a PutItem), its first units (SendMessageBatch, 10 a request), the header marked queued (an
+    UpdateItem, issue 28); the experiments' Scan first."""
+    per_experiment = QUERY_MS + 2 * WRITE_MS + PLANNER_SENDS * SQS_MS
+    return (scan_requests * QUERY_MS + experiments * per_experiment) / 1000
 
 
 def shard_pages(users: int, shards: int) -> list[int]:

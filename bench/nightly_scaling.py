@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -438,7 +439,11 @@ def run_night(label: str, scheduled: datetime, workers: int, users: int, experim
     MAIN_COUNTER.reset()
     started = time.perf_counter()
     summary = nightly_runs.plan_night(
-        scheduled, scheduled, work_queue.send, lambda item, error: night.failures.append(f"{item.key}: {error}")
+        scheduled,
+        scheduled,
+        work_queue.send,
+        lambda item, error: night.failures.append(f"{item.key}: {error}"),
+        f"bench-{label}-{uuid.uuid4()}",  # the invocation (Lambda's request id)
     )
     night.plan_seconds = time.perf_counter() - started
     night.units_planned = summary["units"]

@@ -105,20 +105,25 @@ _handlers: dict = {}
 _queues_created = threading.Event()  # within the `tables` fixture: moto has the template's queues
 
 
-def invoke(function: str, event: dict):
+def invoke(function: str, event: dict, request_id: str | None = None):
     """Invokes a function's handler (loaded from its CodeUri, as template.yaml says) with `event`.
     The queues' event source mappings run meanwhile, and the ResultsFunction's work queued (the
-    nightly job's units, a recompute's) is done before this returns, as deployed it is soon after."""
+    nightly job's units, a recompute's) is done before this returns (or raises), as deployed it is
+    soon after.
+    `request_id`: Lambda's, which its retries of an asynchronous invocation keep (else a new one)."""
     if function not in _handlers:
         _handlers[function] = load_handler(Template().functions()[function])
     context = LocalContext(function, 256, 10, "us-east-1")
+    if request_id is not None:
+        context = replace(context, aws_request_id=request_id)
     if function != "ResultsFunction" or not _queues_created.is_set():
         return _as(function, event, context)
     with event_sources() as pollers:
-        answer = _as(function, event, context)
-        for poller in pollers:
-            poller.wait_until_idle(timeout_s=300)
-    return answer
+        try:
+            return _as(function, event, context)
+        finally:  # what it queued is worked even when it then fails (the planner, for a retry)
+            for poller in pollers:
+                poller.wait_until_idle(timeout_s=300)
 
 
 def running_function() -> str | None:

@@ -33,7 +33,9 @@ app.include_router(console.router)
 @metrics.log_metrics
 def plan_nightly(scheduled: datetime, context: LambdaContext) -> NightlyPlan:
     """`scheduled` is when EventBridge fired (the event's `time`); the data's cut-off derives from
-    it. Plans each experiment's run and queues its first units: NightlyWorkerFunction does them."""
+    it. Plans each experiment's run and queues its first units: NightlyWorkerFunction does them.
+    Fails (NightNotPlanned) when some experiment was not planned, once the others were: Lambda
+    retries the invocation, with the same request id, and the retry carries on (plan_night)."""
     started = time.perf_counter()
 
     def on_failure(experiment: ExperimentItem, error: Exception) -> None:
@@ -41,12 +43,17 @@ def plan_nightly(scheduled: datetime, context: LambdaContext) -> NightlyPlan:
             "experiment not planned", extra={"project": experiment.project_id, "experiment": experiment.key}
         )
 
-    summary = nightly_runs.plan_night(scheduled, datetime.now(UTC), work_queue.send, on_failure)
+    summary = nightly_runs.plan_night(scheduled, datetime.now(UTC), work_queue.send, on_failure, context.aws_request_id)
     metrics.add_metric(name="ExperimentsPlanned", unit=MetricUnit.Count, value=summary["planned"])
     metrics.add_metric(name="NightlyUnitsQueued", unit=MetricUnit.Count, value=summary["units"])
     metrics.add_metric(name="ExperimentsFailed", unit=MetricUnit.Count, value=summary["failed"])
     metrics.add_metric(name="NightlyPlanDuration", unit=MetricUnit.Seconds, value=time.perf_counter() - started)
     logger.info("nightly runs planned", extra=summary)
+    if summary["failed"]:
+        raise nightly_runs.NightNotPlanned(
+            f"{summary['failed']} experiments not planned or not all their units queued (see the log): "
+            "Lambda's retry of this invocation carries on where it stopped"
+        )
     return summary
 
 

@@ -346,8 +346,9 @@ def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datet
     check_breakdown(snapshot_analysis["breakdowns"][0], breakdown_recount(sent, now, cutoff, stopped), what)
     caps = [metric.get("cap", {}).get("value") for metric in metrics]
     for index, (*_, cap) in enumerate(METRICS):
-        if isinstance(cap, tuple):  # the snapshot's percentile cap: a value within 2% of numpy's
+        if isinstance(cap, tuple):  # the snapshot's percentile cap: within 2% of numpy's, of the values above 0
             values = [values[index][0] for _, values in user_values(sent, now, cutoff, stopped)]
+            values = [value for value in values if value > 0]
             if not values:
                 assert caps[index] is None, (what, index)
                 continue

@@ -20,6 +20,7 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pynamodb.exceptions import PynamoDBException
 
+from abacus.nightly_runs import NightNotPlanned
 from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, invoke, sample_event, template_resources
 
 FAULT_RATE = 0.2
@@ -187,7 +188,7 @@ def run_workload(start: datetime, faults: "Faults | None" = None, nightly_fault_
         runs += 1
         try:
             summary = invoke("ResultsFunction", nightly)
-        except PynamoDBException:  # listing the experiments failed: Lambda retries the invocation
+        except (PynamoDBException, NightNotPlanned):  # the invocation failed: Lambda retries it
             continue
         # Planned, and its units all done: a unit failing five times waits in the dead-letter
         # queue instead, and the operator runs the night again.

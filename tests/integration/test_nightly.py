@@ -146,14 +146,20 @@ def test_an_experiment_that_fails_to_plan_does_not_stop_the_others(project, monk
         return original(experiment, cutoff, now)
 
     monkeypatch.setattr(nightly_runs, "plan", dies_on_second)
-    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 1, "units": 16, "failed": 1}
+    # The first is planned, then the invocation fails, so that Lambda retries it.
+    with pytest.raises(nightly_runs.NightNotPlanned, match="1 experiments not planned"):
+        invoke("ResultsFunction", scheduled, request_id="nightly-1")
     first = SnapshotItem.get("test#first", "2026-11-24").analysis
     with pytest.raises(SnapshotItem.DoesNotExist):
         SnapshotItem.get("test#second", "2026-11-24")
     monkeypatch.setattr(nightly_runs, "plan", original)
-    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
+    # Lambda's retry (the same request id) plans the second alone: the first's units all went out.
+    retried = invoke("ResultsFunction", scheduled, request_id="nightly-1")
+    assert retried == {"date": "2026-11-24", "planned": 2, "units": 16, "failed": 0}
     assert SnapshotItem.get("test#first", "2026-11-24").analysis == first  # the same numbers again
     assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
+    # The night run again by hand (a new invocation) plans both anew.
+    assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
 
 
 def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_finishes_the_run(project, monkeypatch):

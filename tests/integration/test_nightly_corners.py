@@ -8,7 +8,7 @@ import pytest
 
 from abacus import experiments, keys, nightly_runs
 from abacus.schemas import ExperimentCreate
-from abacus.storage import assignments, events
+from abacus.storage import assignments, events, receipt_layouts
 from abacus.storage import results as result_store
 from abacus.storage.events import EventItem
 from tests.conftest import assignment_partition, stored_assignment
@@ -209,3 +209,48 @@ def test_users_made_overrides_and_exposures_stored_before_launch_are_not_counted
     cutoff = START + timedelta(days=1)
     snapshot = nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     assert _treatment(snapshot)["exposures"] == 1
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "assignment_shards"),
+    [(32, 64, 64), (8, 32, 16), (64, 32, 16)],
+    ids=["raised from 32 to 64, 64 assignment shards", "raised from 8 to 32", "lowered from 64 to 32"],
+)
+def test_changing_the_receipt_shards_between_two_nights_loses_no_buyer(
+    project, monkeypatch, before, after, assignment_shards
+):
+    """A first night finds no purchase (every user's stored value is 0). Then users buy, received
+    under `before` receipt shards, the count changes to `after` (a stack update), more users buy,
+    and the second night runs under `after`: it must read every user who bought since the first
+    (else their stored 0 is reused), as a recount of the purchases says. Read in today's layout
+    alone, the users whose purchases sit under keys of the old count were lost: after a raise from
+    32 to 64, shards 32-63's users (stored under h % 32); after a lowering, the dropped shards'."""
+    from dataclasses import replace
+
+    from abacus import experiments as experiment_domain
+    from abacus.settings import settings
+
+    monkeypatch.setattr(experiment_domain, "settings", replace(settings, assignment_shards=assignment_shards))
+    monkeypatch.setattr(receipt_layouts, "_recorded", set())  # this environment wrote nothing yet
+    _experiment()
+    assert experiments.get("test", "exp").shards == assignment_shards
+    users = {f"u{n}": "control" if n % 2 else "b" for n in range(160)}
+    for user, variant in users.items():
+        _expose(user, variant, START + timedelta(hours=1))
+    night_one, night_two = START + timedelta(days=1), START + timedelta(days=2)
+    monkeypatch.setattr(events, "settings", replace(settings, receipt_shards=before))
+    first = nightly_runs.compute_snapshot(experiments.get("test", "exp"), night_one, night_one + timedelta(hours=3))
+    assert [row["conversions"] for row in first.analysis["variants"]] == [0, 0]
+
+    buyers: list[str] = []
+    for count, hour, every in ((before, 5, 0), (after, 8, 1)):
+        monkeypatch.setattr(events, "settings", replace(settings, receipt_shards=count))
+        at = night_one + timedelta(hours=hour)
+        for n, user in enumerate(users):
+            if n % 3 == every:
+                _event(user, f"buy-{user}", at, at)
+                buyers.append(user)
+    second = nightly_runs.compute_snapshot(experiments.get("test", "exp"), night_two, night_two + timedelta(hours=3))
+    recount = {variant: sum(users[user] == variant for user in buyers) for variant in ("control", "b")}
+    assert {row["key"]: row["conversions"] for row in second.analysis["variants"]} == recount
+    assert receipt_layouts.counts("test", night_one.date()) == {before, after}

@@ -1,7 +1,9 @@
 """The nightly job fanned out on SQS (abacus.nightly_runs, functions/results/worker.py), under the
 queue's own faults: every message delivered twice, a worker killed half-way through a unit, a
-message lost, a message of an older run delivered after a newer run finished, and two workers on
-one unit at once. Each converges on the snapshot of a run without faults, number for number.
+message lost, a message of an older run delivered after a newer run finished, two workers on one
+unit at once, and SQS refusing sends (some entries of a batch answered Failed, or the whole request
+a 503) to the planner, a worker and a recompute. Each converges on the snapshot of a run without
+faults, number for number.
 
 The data: 60 users exposed over two variants, a third of them buying, in pages of 2 users, so each
 of the experiment's 16 shards takes a chain of pages and the worker sends pages on."""
@@ -9,9 +11,11 @@ of the experiment's 16 shards takes a chain of pages and the worker sends pages 
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from abacus import experiments, ingestion, nightly, nightly_runs, work_queue
 from abacus.storage import assignments, runs
@@ -220,3 +224,111 @@ def test_a_unit_of_a_deleted_experiment_fails_its_run_without_leaving_anything(e
     projects.delete("test", datetime.now(UTC))
     nightly_runs.work_here([unit.to_json()])
     assert list(runs.RunPartItem.query(f"test#{KEY}")) == []
+
+
+class RefusingSQS:
+    """The SQS client work_queue uses, refusing what `refuses(body)` picks: as SQS answers an entry
+    of SendMessageBatch it could not take (in `Failed`, the others sent), or with `unavailable` the
+    whole request as a 503 once botocore's retries are spent."""
+
+    def __init__(self, refuses, unavailable: bool = False):
+        self.real: Any = boto3.client("sqs", region_name="us-east-1")
+        self.refuses, self.unavailable = refuses, unavailable
+        self.refused: list[dict] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:
+        refused = [entry for entry in Entries if self.refuses(json.loads(entry["MessageBody"]))]
+        self.refused += [json.loads(entry["MessageBody"]) for entry in refused]
+        if refused and self.unavailable:
+            answer: Any = {"Error": {"Code": "ServiceUnavailable"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
+            raise ClientError(answer, "SendMessageBatch")
+        taken = [entry for entry in Entries if entry not in refused]
+        answer = self.real.send_message_batch(QueueUrl=QueueUrl, Entries=taken) if taken else {}
+        failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "x"} for e in refused]
+        return {"Successful": answer.get("Successful", []), "Failed": failed}
+
+
+def run_headers(key: str) -> list[runs.RunPartItem]:
+    return [item for item in runs.RunPartItem.query(f"test#{key}") if item.part.endswith("#run")]
+
+
+def a_second_experiment_of_four_users() -> None:
+    body = json.loads(sample_event("create_experiment")["body"]) | {"key": "second"}
+    invoke("AssignFunction", sample_event("create_experiment", body=body))
+    experiments.apply("test", "second", "launch", datetime(2026, 11, 20, tzinfo=UTC))
+    for n in range(4):
+        user = f"s{n}"
+        seen = datetime(2026, 11, 23, tzinfo=UTC)
+        assignments.assign(assignment_partition("second", user), user, "control", seen, expose=True)
+
+
+def test_sends_sqs_refuses_fail_the_planner_and_lambdas_retry_carries_on_its_runs(experiment, monkeypatch):
+    """SQS takes 10 of the experiment's 16 first units and refuses 6, however often they are sent:
+    the planner plans the other experiment, then fails its invocation. Lambda's retry (the same
+    request id) finds the run the first attempt planned and sends its units again; the other
+    experiment, whose units all went out, is not planned again. One run each, the right counts."""
+    a_second_experiment_of_four_users()
+    refusing = RefusingSQS(lambda body: body["experiment"] == KEY and body["shard"] >= 10)
+    monkeypatch.setattr(work_queue, "_client", lambda: refusing)
+    with pytest.raises(nightly_runs.NightNotPlanned, match="1 experiments not planned"):
+        invoke("ResultsFunction", NIGHT, request_id="night-of-the-25th")
+    assert {body["shard"] for body in refusing.refused} == set(range(10, 16))
+    assert result_store.at(f"test#{KEY}", DATE) is None  # 10 shards of 16 queued: no snapshot of part of them
+    (header,) = run_headers(KEY)
+    assert header.queued_at is None
+
+    monkeypatch.setattr(work_queue, "_client", lambda: refusing.real)
+    retried = invoke("ResultsFunction", NIGHT, request_id="night-of-the-25th")
+    assert retried == {"date": DATE, "planned": 2, "units": 16, "failed": 0}
+    assert snapshot_counts() == expected_counts()
+    (carried_on,) = run_headers(KEY)
+    assert carried_on.part == header.part and carried_on.queued_at is not None and carried_on.merged_at is not None
+    assert len(run_headers("second")) == 1  # planned once: its units all went out the first time
+    second = result_store.at("test#second", DATE)
+    assert second is not None and second.analysis["variants"][0]["exposures"] == 4
+    assert dead_letters() == 0
+
+
+def test_sends_refused_through_every_retry_leave_the_event_to_a_new_invocation(experiment, monkeypatch):
+    """SQS unavailable (503s) for the planner's first attempt and Lambda's two retries: each fails,
+    all three carry on one run, and none writes a snapshot. The event then waits in
+    NightlyDeadLetters; invoked again with it (a new request id), the night finishes."""
+    refusing = RefusingSQS(lambda body: True, unavailable=True)
+    monkeypatch.setattr(work_queue, "_client", lambda: refusing)
+    for _ in range(3):
+        with pytest.raises(nightly_runs.NightNotPlanned):
+            invoke("ResultsFunction", NIGHT, request_id="night-of-the-25th")
+    assert len(refusing.refused) == 3 * 10  # each attempt's first batch of ten, refused whole
+    assert len(run_headers(KEY)) == 1 and result_store.at(f"test#{KEY}", DATE) is None
+    monkeypatch.setattr(work_queue, "_client", lambda: refusing.real)
+    assert invoke("ResultsFunction", NIGHT) == {"date": DATE, "planned": 1, "units": 16, "failed": 0}
+    assert snapshot_counts() == expected_counts()
+
+
+def test_a_next_page_sqs_refuses_comes_back_and_the_run_finishes(experiment, monkeypatch):
+    """A worker's send of its shard's next page is refused through work_queue's five attempts,
+    twice: each time the record fails and SQS delivers it again (after the visibility timeout),
+    the page is found stored, and its next page sent again, until SQS takes it."""
+    refusals = iter(range(10))  # two calls of send, five attempts each
+    refusing = RefusingSQS(lambda body: body["shard"] == 3 and body["page"] == 1 and next(refusals, None) is not None)
+    monkeypatch.setattr(work_queue, "_client", lambda: refusing)
+    assert invoke("ResultsFunction", NIGHT)["failed"] == 0
+    assert len(refusing.refused) == 10
+    assert snapshot_counts() == expected_counts()
+    assert dead_letters() == 0
+
+
+@pytest.mark.parametrize("unavailable", [False, True], ids=["entries failed", "request refused"])
+def test_a_recompute_whose_units_sqs_refuses_is_503_and_its_run_failed(experiment, monkeypatch, unavailable):
+    """The recompute's run is recorded as failed (nothing waits on it) and the answer is 503 with
+    Retry-After, not a 500; sent again once SQS takes units, it is ready."""
+    refusing = RefusingSQS(lambda body: body["shard"] == 7, unavailable=unavailable)
+    monkeypatch.setattr(work_queue, "_client", lambda: refusing)
+    refused = invoke("ResultsFunction", sample_event("recompute_results"))
+    assert refused["statusCode"] == 503 and refused["headers"]["Retry-After"] == "1", refused
+    assert json.loads(refused["body"])["error"]["code"] == "storage_unavailable"
+    (header,) = run_headers(KEY)
+    assert header.error is not None and "could not all be queued" in header.error
+    monkeypatch.setattr(work_queue, "_client", lambda: refusing.real)
+    ready = invoke("ResultsFunction", sample_event("recompute_results"))
+    assert ready["statusCode"] == 200 and json.loads(ready["body"])["status"] == "ready", ready

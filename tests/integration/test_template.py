@@ -138,7 +138,8 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
     }
     assert reached["AssignFunction"] == {"ProjectsTable", "ExperimentsTable", "AssignmentsTable", "ResultsTable"}
     assert reached["IngestFunction"] == {"ProjectsTable", "ExperimentsTable", "EventsTable", "AssignmentsTable"}
-    # The planner and the results API; the worker computes (users, their events) and merges.
+    # The planner and the results API; the worker computes (users, their events, the receipt
+    # shard counts the events were stored with) and merges.
     assert reached["ResultsFunction"] == {
         "ProjectsTable",
         "ExperimentsTable",
@@ -147,6 +148,7 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         "NightlyWorkQueue",
     }
     assert reached["NightlyWorkerFunction"] == {
+        "ProjectsTable",
         "ExperimentsTable",
         "AssignmentsTable",
         "EventsTable",

@@ -6,9 +6,18 @@ the bin holding the percentile's rank among every variant's users, caps at the l
 that bin (a user's value, within GAMMA of the percentile's exact value) and sums each variant's
 users capped at it, exactly: below the cap from the bins' sums, above it as the cap.
 
-A histogram keeps at most `limit` bins; past it, its lowest bins merge (their sums stay exact; the
-cap is only less precise if the percentile falls among them, which for the top percentiles needs
-more occupied bins above the percentile than a page has users there). Pure: no storage, no I/O."""
+The percentile is taken over the values above 0 ("ignore zeros", as GrowthBook offers it and
+Statsig does by default). A cap is an upper one: it never lowers a value of 0 or below, so those
+users only pulled the percentile down into them. On a sparse metric, where most users have 0 (a
+revenue metric: few buy), the percentile of every user's value is 0 itself once the zeros reach
+it, and capping every buyer at 0 erases any effect. Over the values above 0 the cap is always
+above 0, and it does not move with how many users convert, which the treatment may change.
+
+A histogram keeps at most `limit` bins; past it, its bins of 0 and below merge into one, then its
+lowest bins above 0 (their sums stay exact; the cap is only less precise if the percentile falls
+among them, which for the top percentiles needs more occupied bins above the percentile than a
+page has users there). A bin never holds values on both sides of 0, so the users above 0 are
+counted exactly. Pure: no storage, no I/O."""
 
 import math
 from dataclasses import dataclass, field
@@ -61,15 +70,22 @@ class Histogram:
                 self.bins[key] = _combined(mine, theirs)
 
     def limit(self, most: int) -> None:
-        """Merges the lowest bins until at most `most` are left (each into the one above it)."""
+        """Merges bins until at most `most` are left: those of 0 and below into one (a cap above 0
+        never lowers them), then the lowest above 0 (each into the one above it)."""
         if len(self.bins) <= most:
             return
-        ordered = sorted(self.bins)
-        lowest = len(ordered) - most + 1  # merged into one, kept at the highest of their keys
-        merged = self.bins.pop(ordered[0])
-        for key in ordered[1:lowest]:
+        self._merge_lowest([key for key in sorted(self.bins) if key <= 0])
+        above = [key for key in sorted(self.bins) if key > 0]
+        self._merge_lowest(above[: max(0, len(self.bins) - most + 1)])
+
+    def _merge_lowest(self, keys: list[int]) -> None:
+        """Merges the bins of `keys` (ascending) into one, kept at the highest of them."""
+        if len(keys) < 2:
+            return
+        merged = self.bins.pop(keys[0])
+        for key in keys[1:]:
             merged = _combined(merged, self.bins.pop(key))
-        self.bins[ordered[lowest - 1]] = merged
+        self.bins[keys[-1]] = merged
 
     def to_json(self) -> list[list[float]]:
         return [[key, *values] for key, values in sorted(self.bins.items())]
@@ -85,13 +101,16 @@ def _combined(one: list[float], other: list[float]) -> list[float]:
 
 
 def percentile_cap(histograms: list[Histogram], percentile: float) -> float | None:
-    """The cap at `percentile` of every user in `histograms` (None: no users): the largest value
-    in the bin holding the user of rank ceil(percentile x users) in ascending order (numpy's
-    "inverted_cdf" percentile, rounded up to a value within GAMMA of it)."""
+    """The cap at `percentile` of the values above 0 of the users in `histograms` (None: no such
+    value, so nothing to cap): the largest value in the bin holding the user of rank
+    ceil(percentile x users above 0) in ascending order (numpy's "inverted_cdf" percentile of
+    those values, rounded up to a value within GAMMA of it)."""
     users: dict[int, float] = {}
     largest: dict[int, float] = {}
     for histogram in histograms:
         for key, values in histogram.bins.items():
+            if key <= 0:
+                continue  # zeros and below: never capped, and they do not set the cap
             users[key] = users.get(key, 0) + values[USERS]
             largest[key] = max(largest.get(key, -math.inf), values[MAX])
     total = sum(users.values())

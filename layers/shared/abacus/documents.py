@@ -112,8 +112,9 @@ class Analysis(TypedDict):
 
 
 class CapReport(TypedDict):
-    """A capped metric's cap as applied: the value (None: no user to take a percentile of), the
-    percentile it was taken at, and per variant the users whose value it lowered."""
+    """A capped metric's cap as applied: the value (None: no user with a value above 0 to take a
+    percentile of), the percentile it was taken at (of the values above 0), and per variant the
+    users whose value it lowered."""
 
     value: float | None
     percentile: NotRequired[float]

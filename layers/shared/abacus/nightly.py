@@ -113,18 +113,41 @@ def _user_value(metric: MetricSpec, events: list[EventItem], start: datetime, en
 def _did_in_order(steps: list[FunnelStep], events: list[EventItem]) -> bool:
     """Whether the events hold the steps in order, each step a different event at the same time as
     the one before or later. Matching each step to the earliest event that can take it leaves the
-    most events for the steps after it, so it finds the steps whenever they are there; events with
-    the same time are tried together, so that the order they were stored in does not matter."""
+    most events for the steps after it, so it finds the steps whenever they are there; the events of
+    one instant are matched to the next steps together (_steps_at_one_instant), so that the order
+    they were stored in does not matter."""
     reached = 0
     by_time: dict[datetime, list[EventItem]] = {}
     for event in events:
         by_time.setdefault(event.timestamp, []).append(event)
     for moment in sorted(by_time):
-        unused = list(by_time[moment])
-        while reached < len(steps) and (taken := next((e for e in unused if _matches(steps[reached], e)), None)):
-            unused.remove(taken)
-            reached += 1
-    return reached == len(steps)
+        reached += _steps_at_one_instant(steps[reached:], by_time[moment])
+        if reached == len(steps):
+            return True
+    return False
+
+
+def _steps_at_one_instant(steps: list[FunnelStep], events: list[EventItem]) -> int:
+    """How many of `steps`, from the first on, events of one instant can take, one step an event.
+    A maximum matching (augmenting paths): a step may take an event an earlier step holds if that
+    step can move to another, so a home page view and a checkout view at the same instant take
+    `view` then `view where page = checkout` whichever of them was stored first."""
+    fits = [[index for index, event in enumerate(events) if _matches(step, event)] for step in steps]
+    holder: dict[int, int] = {}  # event index -> the step that takes it
+
+    def take(step: int, tried: set[int]) -> bool:
+        for index in fits[step]:
+            if index not in tried:
+                tried.add(index)
+                if index not in holder or take(holder[index], tried):
+                    holder[index] = step
+                    return True
+        return False
+
+    for step in range(len(steps)):
+        if not take(step, set()):
+            return step
+    return len(steps)
 
 
 def metrics_key(metrics: list[MetricSpec], pre_days: int = 0) -> str:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from abacus import experiments, keys, nightly, retention
+from abacus import experiments, keys, nightly, retention, work_queue
 from abacus.documents import NightlyPlan, NightlySummary
 from abacus.storage import assignments, runs
 from abacus.storage import experiments as experiment_store
@@ -43,6 +43,12 @@ PAGE_USERS = 5000
 class RunFailed(Exception):
     """A run that cannot finish: retrying its units would fail the same way (events expired, the
     experiment deleted or its metrics changed meanwhile). Recorded on the run, not retried."""
+
+
+class NightNotPlanned(Exception):
+    """Some experiments' runs were not planned or not all their units sent: the planner's
+    invocation fails, so that Lambda retries it (twice, then NightlyDeadLetters), and the retry
+    carries on where this attempt stopped (plan_night)."""
 
 
 @dataclass(frozen=True)
@@ -92,18 +98,32 @@ def _metrics_key(experiment: ExperimentItem) -> str:
 
 def plan(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Unit]:
     """Records a run of the experiment for `cutoff`, planned at `now`; its first units."""
-    experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
-    latest = result_store.latest(experiment_id)
-    partitions = experiment.assignment_partitions()
+    units = first_units(experiment, cutoff, now)
+    runs.start(units[0].experiment_id, units[0].run, len(units), now)
+    return units
+
+
+def first_units(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Unit]:
+    """The first unit of each shard of the experiment's run for `cutoff` planned at `now`."""
+    latest = result_store.latest(keys.experiment_id(experiment.project_id, experiment.key))
     run = run_id(cutoff, now)
-    runs.start(experiment_id, run, len(partitions), now)
     metrics_key = _metrics_key(experiment)
     shards = experiment.shards
     return [
         Unit(run, experiment.project_id, experiment.key, cutoff, now, latest.computed_at if latest else None,
              metrics_key, shard, shards, partition)
-        for shard, partition in enumerate(partitions)
+        for shard, partition in enumerate(experiment.assignment_partitions())
     ]  # fmt: skip
+
+
+def queue(units: list[Unit], send: Callable[[list[dict[str, Any]]], None]) -> None:
+    """Sends a recompute's units; when the queue refuses some (work_queue.NotSent), the run is
+    recorded as failed, so that nothing waits on it, and NotSent raised."""
+    try:
+        send([unit.to_json() for unit in units])
+    except work_queue.NotSent as error:
+        runs.failed(units[0].experiment_id, units[0].run, f"its units could not all be queued: {error}")
+        raise
 
 
 def _current_experiment(unit: Unit) -> ExperimentItem:
@@ -236,25 +256,49 @@ def plan_night(
     now: datetime,
     send: Callable[[list[dict[str, Any]]], None],
     on_failure: Callable[[ExperimentItem, Exception], None],
+    invocation: str,
 ) -> NightlyPlan:
     """Plans a run of every running experiment of every project launched before the cut-off,
     and of every stopped one until its final snapshot, and sends their first units (`send`);
-    one experiment's failure to plan does not stop the rest."""
+    one experiment's failure to plan does not stop the rest. `invocation` is the Lambda request
+    id, which Lambda's retries of a failed invocation keep: a retry plans its runs with the first
+    attempt's start, so it finds them, skips those whose units were all sent and sends again the
+    units of the others (all of them: a unit sent twice is harmless), rather than starting runs
+    that would leave the first attempt's unfinished ones behind."""
     cutoff = nightly.cutoff_for(scheduled)
+    started, first_attempt = runs.planner_started(invocation, now)
     planned = units = failed = 0
     for experiment in experiment_store.all_to_analyse():
         if not nightly.launched_before(experiment, cutoff):
             continue  # a night before the launch (a rerun of a past night): nothing to count yet
         try:
-            first = plan(experiment, cutoff, now)
-            send([unit.to_json() for unit in first])
+            units += _plan_and_queue(experiment, cutoff, started, send, first_attempt)
         except Exception as error:  # noqa: BLE001 - one experiment's failure must not stop the others
             on_failure(experiment, error)
             failed += 1
             continue
         planned += 1
-        units += len(first)
     return {"date": nightly.snapshot_date(cutoff), "planned": planned, "units": units, "failed": failed}
+
+
+def _plan_and_queue(
+    experiment: ExperimentItem,
+    cutoff: datetime,
+    started: datetime,
+    send: Callable[[list[dict[str, Any]]], None],
+    first_attempt: bool,
+) -> int:
+    """Plans the experiment's run started at `started` (or on a retry finds it), sends its first
+    units and records them queued; how many units were sent (0: an earlier attempt sent them all)."""
+    experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
+    run = run_id(cutoff, started)
+    header = None if first_attempt else runs.header(experiment_id, run)
+    if header is not None and header.queued_at is not None:
+        return 0
+    first = plan(experiment, cutoff, started) if header is None else first_units(experiment, cutoff, started)
+    send([unit.to_json() for unit in first])
+    runs.queued(experiment_id, run, datetime.now(UTC))
+    return len(first)
 
 
 def wait_for(unit: Unit, seconds: float, poll: float = 0.2) -> runs.RunPartItem | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from abacus import experiments as experiment_definitions
 from abacus import keys
 from abacus.documents import NewProject, RotatedKeys
-from abacus.storage import assignments, events, experiments, layers, live_counts, results, runs
+from abacus.storage import assignments, events, experiments, layers, live_counts, receipt_layouts, results, runs
 from abacus.storage import projects as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -63,7 +63,8 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     """Deletes a project and everything stored for it; returns the items deleted per table. Its
     keys go first, so nothing new arrives meanwhile; its own item last, so that a deletion that
     stops half-way can be run again. Events are found through the receipt index, from the
-    project's creation until `now`; the rate limit's counters expire by themselves within the hour."""
+    project's creation until `now` (each day under every shard count it was stored with, whose
+    records go after them); the rate limit's counters expire by themselves within the hour."""
     created = store.created_at(project_id)
     if created is None:
         raise ValueError(f"no project '{project_id}'")
@@ -84,5 +85,6 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
         deleted["layers"] = layers.delete(project_id, layer_keys)
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)
+    deleted["receipt_layouts"] = receipt_layouts.delete_project(project_id, created.date(), now.date())
     deleted["projects"] = store.delete_project(project_id)
     return dict(deleted)

@@ -218,12 +218,15 @@ def cap_sentence(analysis: MetricAnalysis) -> str | None:
         return None
     lowered = ", ".join(f"{count:,} in {variant}" for variant, count in cap["users_capped"].items())
     if cap["value"] is None:
-        return f"Each user's value is capped at the {_ordinal(cap.get('percentile', 0))} percentile; no user yet."
+        return (
+            f"Each user's value is capped at the {_ordinal(cap.get('percentile', 0))} percentile of the values "
+            "above 0; no user has one yet."
+        )
     at = f"{cap['value']:,.6g}"
     if "part" in cap:
         return f"Each user's {cap['part']} is capped at {at}; users lowered: {lowered}."
     if "percentile" in cap:
-        at += f" (the {_ordinal(cap['percentile'])} percentile of every exposed user's value, within 2%)"
+        at += f" (the {_ordinal(cap['percentile'])} percentile of the exposed users' values above 0, within 2%)"
     return f"Each user's value is capped at {at}; users lowered: {lowered}."
 
 

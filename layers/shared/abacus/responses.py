@@ -149,8 +149,12 @@ class Cuped(Open):
 
 
 class AppliedCap(Open):
-    value: float | None = Field(description="the cap each user's value was held to (null: no user yet)")
-    percentile: float | None = Field(default=None, description="for a percentile cap, the percentile it was taken at")
+    value: float | None = Field(
+        description="the cap each user's value was held to (null: no user with a value above 0 yet)"
+    )
+    percentile: float | None = Field(
+        default=None, description="for a percentile cap, the percentile of the values above 0 it was taken at"
+    )
     users_capped: dict[str, int] = Field(description="per variant, the users whose value the cap lowered")
     part: Literal["numerator", "denominator"] | None = Field(
         default=None, description="for a ratio metric, the part whose cap this is"

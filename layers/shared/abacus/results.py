@@ -110,7 +110,7 @@ def recompute(
             field="as_of" if as_of else None,
         )
     units = nightly_runs.plan(experiment, cutoff, now)
-    send([unit.to_json() for unit in units])
+    nightly_runs.queue(units, send)  # work_queue.NotSent (503): the run recorded as failed
     date = nightly.snapshot_date(cutoff)
     finished = nightly_runs.wait_for(units[0], wait_seconds)
     if finished is None:

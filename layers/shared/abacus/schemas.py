@@ -164,7 +164,8 @@ Filters = Annotated[list[EventFilter], Field(max_length=20)]
 class Cap(Strict):
     """A cap on each user's value of a count or sum metric, so that one customer's bulk order
     cannot swing the test: `value`, or the `percentile` of the experiment's exposed users' values
-    (all variants together, computed each night): the same cap for every variant."""
+    above 0 (all variants together, computed each night; a value of 0 or below is never lowered,
+    and does not set it): the same cap for every variant."""
 
     value: Annotated[float, Field(gt=0)] | None = None
     percentile: Annotated[float, Field(ge=0.5, lt=1)] | None = None

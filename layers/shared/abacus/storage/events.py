@@ -7,7 +7,9 @@ The by-receipt index finds what a project received since a time. Its key is shar
 index key takes about 1,000 writes a second and DynamoDB cannot split a key whose sort key only
 grows: one key a day would cap a project near 1,000 events a second, and an index that cannot keep
 up throttles the table's writes too. Readers Query every shard in parallel, and the unsharded key
-events stored before the shards were introduced have (`project#YYYY-MM-DD`).
+events stored before the shards were introduced have (`project#YYYY-MM-DD`). The shard count may
+change: the writer records the counts each day was stored with (storage/receipt_layouts.py), and
+readers read the keys of every one of them.
 
 Writes go 25 at a time with BatchWriteItem; items DynamoDB leaves unprocessed are sent again with
 exponential backoff and full jitter (throttling and 5xx answers are retried by botocore itself).
@@ -16,7 +18,7 @@ exponential backoff and full jitter (throttling and 5xx answers are retried by b
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any, TypedDict
@@ -32,6 +34,7 @@ from pynamodb.models import Model
 
 from abacus import keys
 from abacus.settings import settings
+from abacus.storage import receipt_layouts
 from abacus.storage.base import CompressedJSONAttribute, TableMeta, delete_each
 
 BATCH_SIZE = 25
@@ -85,21 +88,30 @@ def receipt_keys(project_id: str, received_at: datetime, distinct_id: str, uuid:
     are found in one shard of the index."""
     shard = keys.shard_of(distinct_id, settings.receipt_shards)
     return {
-        "receipt_day": f"{project_id}#{received_at.date().isoformat()}#{shard:02d}",
+        "receipt_day": f"{_day_key(project_id, received_at.date())}#{shard:02d}",
         "receipt": f"{received_at.isoformat()}#{uuid}",
     }
 
 
-def receipt_day_keys(project_id: str, day: date, user_shard: tuple[int, int | None] = (0, None)) -> list[str]:
-    """The by-receipt keys of a project's day: its shards, and the unsharded key of events stored
-    before there were shards. With `user_shard` (index, count), only the shards that can hold that
-    shard's users: both shards are the same hash modulo two counts, so receipt shard r can hold
-    users of shard `index` only when r and `index` agree modulo gcd(receipt shards, count)."""
-    unsharded = f"{project_id}#{day.isoformat()}"
+def _day_key(project_id: str, day: date) -> str:
+    return f"{project_id}#{day.isoformat()}"
+
+
+def receipt_day_keys(
+    project_id: str, day: date, user_shard: tuple[int, int | None] = (0, None), layouts: Iterable[int] = ()
+) -> list[str]:
+    """The by-receipt keys of a project's day stored with each of `layouts` (shard counts) and
+    with today's: their shards, and the unsharded key of events stored before there were shards.
+    With `user_shard` (index, count), only the shards that can hold that shard's users: both
+    shards are the same hash modulo two counts, so receipt shard r of a layout of L shards can
+    hold users of shard `index` only when r and `index` agree modulo gcd(L, count)."""
     index, count = user_shard
-    common = math.gcd(settings.receipt_shards, count) if count else 1
-    shards = [shard for shard in range(settings.receipt_shards) if shard % common == index % common]
-    return [unsharded, *(f"{unsharded}#{shard:02d}" for shard in shards)]
+    shards: set[int] = set()
+    for layout in {settings.receipt_shards, *layouts}:
+        common = math.gcd(layout, count) if count else 1
+        shards.update(shard for shard in range(layout) if shard % common == index % common)
+    unsharded = _day_key(project_id, day)
+    return [unsharded, *(f"{unsharded}#{shard:02d}" for shard in sorted(shards))]
 
 
 def received_between(
@@ -114,9 +126,10 @@ def received_between(
         return list(EventItem.by_receipt.query(key, window))
 
     day = start.date()
-    with ThreadPoolExecutor(max_workers=min(16, settings.receipt_shards + 1)) as pool:
+    with ThreadPoolExecutor(max_workers=16) as pool:
         while day <= end.date():
-            for shard in pool.map(read, receipt_day_keys(project_id, day, user_shard)):
+            layouts = receipt_layouts.counts(project_id, day)  # the day's shard counts, else today's alone
+            for shard in pool.map(read, receipt_day_keys(project_id, day, user_shard, layouts)):
                 yield from shard
             day += timedelta(days=1)
 
@@ -140,7 +153,11 @@ def stored(keys: list[tuple[str, str]]) -> dict[tuple[str, str], EventItem]:
 
 
 def write_all(items: list[EventItem], sleep: Callable[[float], None] = time.sleep) -> list[EventItem]:
-    """Stores the items; returns those still unprocessed after every retry (empty when all stored)."""
+    """Stores the items; returns those still unprocessed after every retry (empty when all stored).
+    First records the shard count of each project's day they are received on (receipt_layouts):
+    none of them is stored before a reader can know which keys to read it under."""
+    for project_id, day in {(item.user_id.split("#", 1)[0], item.received_at.date()) for item in items}:
+        receipt_layouts.record(project_id, day, settings.receipt_shards)
     connection = EventItem._get_connection()
     failed: list[EventItem] = []
     for start in range(0, len(items), BATCH_SIZE):

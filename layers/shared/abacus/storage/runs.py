@@ -8,6 +8,9 @@ far, keyed (experiment_id, part). A run is `date#started`; its parts are
   user it covers. The first write of a page wins (a condition), so a page delivered twice, or
   computed by two workers at once, keeps one set of users and one chain of pages after it.
 
+And one item per planner invocation, `planner#<request id>` / `started`: when its first attempt
+started, so that Lambda's retries of it (the same request id) carry on the same runs.
+
 One experiment's runs share its key, so deleting an experiment finds them. The key takes a run's
 writes (a page every few seconds per worker, at most NightlyMaxConcurrency at once): far below a
 partition's 1,000 a second. Items expire (TTL) after PARTS_KEPT_DAYS: longer than a message can
@@ -43,6 +46,7 @@ class RunPartItem(Model):
     # The header's
     shards = nullable(NumberAttribute())
     shards_done = UnicodeSetAttribute(null=True)
+    queued_at = nullable(UTCDateTimeAttribute())  # when all the run's first units were sent
     merged_at = nullable(UTCDateTimeAttribute())
     error = nullable(UnicodeAttribute())
     # A page's: the users it covers are those after `start_after` up to and including `last`
@@ -50,6 +54,8 @@ class RunPartItem(Model):
     start_after = nullable(UnicodeAttribute())
     last = nullable(UnicodeAttribute())
     sums = JSONAttribute(null=True)  # pages stored before percentile caps; now packed_sums
+    # A planner invocation's: when its first attempt started
+    started_at = nullable(UTCDateTimeAttribute())
     packed_sums = CompressedJSONAttribute(null=True)  # zlib: a percentile cap's histograms are large
 
     def stored_sums(self) -> dict[str, Any]:
@@ -76,8 +82,31 @@ def _expires(now: datetime) -> int:
 
 
 def start(experiment_id: str, run: str, shards: int, now: datetime) -> None:
-    """Writes the run's header (again for a planner retried: the same values)."""
+    """Writes the run's header, before any of its units is sent."""
     RunPartItem(experiment_id, header_part(run), shards=shards, expires_at=_expires(now)).save()
+
+
+def queued(experiment_id: str, run: str, at: datetime) -> None:
+    """Records that every first unit of the run was sent (an update: workers may be marking
+    shards done already)."""
+    RunPartItem(experiment_id, header_part(run)).update(
+        actions=[RunPartItem.queued_at.set(at)], condition=RunPartItem.part.exists()
+    )
+
+
+def planner_started(invocation: str, now: datetime) -> tuple[datetime, bool]:
+    """When the planner invocation `invocation` (Lambda's request id, the same for its retries)
+    first started, and whether that is now (a first attempt) rather than an earlier attempt's."""
+    item = RunPartItem(f"planner#{invocation}", "started", started_at=now, expires_at=_expires(now))
+    try:
+        item.save(condition=RunPartItem.part.does_not_exist())
+    except PutError as error:
+        if not condition_failed(error):
+            raise
+        stored = RunPartItem.get(f"planner#{invocation}", "started", consistent_read=True)
+        assert stored.started_at is not None, "a planner item has its start"
+        return stored.started_at, False
+    return now, True
 
 
 def header(experiment_id: str, run: str) -> RunPartItem | None:
