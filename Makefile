@@ -59,8 +59,8 @@ lint: venv
 
 validate: venv $(CHECKOV_VENV)/.installed
 	$(BIN)/sam validate --lint
-	$(BIN)/cfn-lint template.yaml
-	$(CHECKOV) -f template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(BIN)/cfn-lint template.yaml docs/edge.yaml
+	$(CHECKOV) -f template.yaml -f docs/edge.yaml --framework cloudformation --compact --quiet --skip-download
 
 # checkov pins an older boto3 than the project's: it gets a virtual environment of its own.
 $(CHECKOV_VENV)/.installed: requirements-checkov.lock | $(UV)

@@ -179,17 +179,28 @@ APP_ROUTE_PREFIXES = (
 )
 
 
+def expected_throttle(path: str) -> str:
+    """Each route's throttling parameter: production traffic, people's admin routes, the console,
+    and the console's sign-in (the one admin route without a credential)."""
+    if path.startswith(APP_ROUTE_PREFIXES):
+        return "AppRouteRateLimit"
+    if path == "/console/sign-in":
+        return "SignInRouteRateLimit"
+    return "ConsoleRouteRateLimit" if path.startswith("/console") else "AdminRouteRateLimit"
+
+
 def test_every_route_is_throttled_app_routes_for_production_admin_routes_for_people(template):
     api = template.resources["HttpApi"]["Properties"]
     settings = api["RouteSettings"]
     for route in template.routes():
         limits = settings[f"{route.method} {route.path}"]
-        expected = "AppRouteRateLimit" if route.path.startswith(APP_ROUTE_PREFIXES) else "AdminRouteRateLimit"
+        expected = expected_throttle(route.path)
         assert limits == {"ThrottlingRateLimit": {"Ref": expected}, "ThrottlingBurstLimit": {"Ref": expected}}
     assert set(settings) == {f"{route.method} {route.path}" for route in template.routes()}
     assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] <= 10
-    parameters = template.document["Parameters"]
-    assert parameters["AdminRouteRateLimit"]["Default"] < parameters["AppRouteRateLimit"]["Default"]
+    defaults = {name: p["Default"] for name, p in template.document["Parameters"].items()}
+    assert defaults["SignInRouteRateLimit"] < defaults["AdminRouteRateLimit"] < defaults["AppRouteRateLimit"]
+    assert defaults["ConsoleRouteRateLimit"] < defaults["AppRouteRateLimit"]
 
 
 def test_the_token_rate_limit_is_a_parameter_and_its_counters_expire(template):
