@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from abacus_local.client import AbacusClient
+from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient
 from abacus_local.stack import DEV_ADMIN_KEY, DEV_FLAGS_KEY, DEV_PROJECT_ID, DEV_TOKEN, free_port
 from abacus_local.template import ROOT
 from tests.e2e.conftest import TOKEN, invoke_nightly, wait_for_snapshot
@@ -85,7 +85,7 @@ def test_unreadable_body_is_400_over_http(stack_url):
         stack_url + "/events", data=b"\xff\xfe{", method="POST", headers={"content-type": "application/json"}
     )
     with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(request, timeout=10)
+        urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S)
     assert error.value.code == 400
     assert json.loads(error.value.read())["error"]["field"] == "body"
 
@@ -198,7 +198,7 @@ def test_a_method_no_route_has_gets_api_gateways_404(stack_url, method):
     """API Gateway answers any method a path has no route for with 404 {"message": "Not Found"}."""
     host, port = urlsplit(stack_url).hostname, urlsplit(stack_url).port
     for path in ("/assign", "/experiments/some-key", "/openapi.json", "/nowhere"):
-        connection = http.client.HTTPConnection(host, port, timeout=10)
+        connection = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_S)
         try:
             connection.request(method, path)
             response = connection.getresponse()

@@ -20,10 +20,9 @@ from abacus.documents import (
 from abacus.errors import Conflict, Invalid, NotFound, Unauthorized
 from abacus.storage import projects
 from abacus.storage import results as store
+from abacus.timeouts import RECOMPUTE_WAIT_SECONDS
 
 LINK_LIFETIME = timedelta(minutes=15)
-# How long a recompute waits for its run (API Gateway ends a request at 30 s).
-RECOMPUTE_WAIT_SECONDS = 20.0
 
 
 def pending(key: str, status: str) -> PendingResults:
