@@ -87,7 +87,11 @@ def _run(args: argparse.Namespace) -> int:
             else projects.rotate(args.project_id, token=args.token, admin_key=args.admin_key, flags_key=args.flags_key)
         )
         print(json.dumps(answer, indent=2))
-        print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)
+        print(
+            "Keep the admin key and the flags key now: Abacus stores only their hashes and cannot show them "
+            "again (the public token is on the console's Implementation page).",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -183,15 +183,19 @@ def form_page(
     )
 
 
-def implementation_page(session: Session, experiment: Experiment, live: LiveCheck | None, base_url: str) -> str:
-    """The snippets with this experiment's key (and the project's token, typed in the browser: only
-    its hash is kept), and the live check."""
+def implementation_page(
+    session: Session, experiment: Experiment, live: LiveCheck | None, base_url: str, token: str | None
+) -> str:
+    """The snippets with this experiment's key and the project's token, ready to paste, and the
+    live check. A project created before its token was kept readable (`token` None) gets a field
+    to type it in, which the page's script puts in the snippets."""
     variants = [variant["key"] for variant in experiment["variants"]]
     return _templates.get_template("implementation.html").render(
         session=session,
         experiment=experiment,
         status=_status(experiment),
-        token=TOKEN_PLACEHOLDER,
+        token=token or TOKEN_PLACEHOLDER,
+        token_known=token is not None,
         base_url=base_url,
         treatment=variants[1] if len(variants) > 1 else variants[0],
         metric_event=_first_event(experiment),

@@ -359,7 +359,8 @@ def implementation(request: Request, key: str) -> Response[str]:
         return _no_experiment(session, key)
     described = experiments.to_api(item, with_history=False)
     live = live_check.read(item, datetime.now(UTC))
-    page = console.implementation_page(session, described, live, base_url(request))
+    token = projects.public_token(session.project_id)
+    page = console.implementation_page(session, described, live, base_url(request), token)
     return _page(200, page, script=console.IMPLEMENTATION_SCRIPT)
 
 
