@@ -20,8 +20,14 @@ def run_posthog_node(stack_url: str, key: str, users: list[str], buyers: list[st
     node = shutil.which("node")
     assert node, "node is needed for the posthog-node tests"
     assert (SESSION.parent / "node_modules" / "posthog-node").exists(), "make test installs tests/sdk-js (npm ci)"
-    arguments = {"host": stack_url, "token": TOKEN, "key": key, "users": users, "buyers": buyers}
-    arguments["timeoutMs"] = TIMEOUT_MS
+    arguments = {
+        "host": stack_url,
+        "token": TOKEN,
+        "key": key,
+        "users": users,
+        "buyers": buyers,
+        "timeoutMs": TIMEOUT_MS,
+    }
     finished = subprocess.run(
         [node, str(SESSION), json.dumps(arguments | {"personProperties": properties})],
         capture_output=True,

@@ -2,7 +2,6 @@
 answer: the gateway's timeout, within which a recompute waits for its run. A fuzzed recompute
 once waited its 20 s while schemathesis gave up after its default 10 s (issue 28)."""
 
-from abacus import results
 from abacus.timeouts import GATEWAY_TIMEOUT_SECONDS, RECOMPUTE_WAIT_SECONDS
 from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient
 from abacus_local.template import Template
@@ -10,7 +9,7 @@ from tests.e2e import test_fuzzing, test_posthog_node, witness
 
 
 def test_a_recompute_waits_inside_the_gateways_timeout():
-    assert results.RECOMPUTE_WAIT_SECONDS == RECOMPUTE_WAIT_SECONDS < GATEWAY_TIMEOUT_SECONDS
+    assert RECOMPUTE_WAIT_SECONDS < GATEWAY_TIMEOUT_SECONDS
 
 
 def test_no_route_shortens_or_lengthens_the_gateways_timeout():
