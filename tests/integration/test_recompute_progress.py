@@ -30,7 +30,7 @@ def held(monkeypatch) -> list[dict]:
     """The nightly job's units, queued but not worked: the worker has not run yet."""
     units: list[dict] = []
     monkeypatch.setattr(work_queue, "send", lambda bodies, queue_url=None: units.extend(bodies))
-    monkeypatch.setattr(console_routes, "RECOMPUTE_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(console_routes, "CONSOLE_RECOMPUTE_WAIT_SECONDS", 0.5)
     return units
 
 

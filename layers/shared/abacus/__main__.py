@@ -28,6 +28,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from abacus import local_endpoint
+from abacus.timeouts import RECOMPUTE_FOLLOW_SECONDS
 
 if TYPE_CHECKING:  # abacus reads its settings when imported: the commands import it once they are set
     from abacus.results import RunProgress
@@ -83,9 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument(
         "--wait",
         type=_seconds,
-        default=900.0,
+        default=RECOMPUTE_FOLLOW_SECONDS,
         metavar="SECONDS",
-        help="how long --recompute waits for its snapshot (default 900: 15 minutes)",
+        help=f"how long --recompute waits for its snapshot (default {RECOMPUTE_FOLLOW_SECONDS:g})",
     )
     return parser
 

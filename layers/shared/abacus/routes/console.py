@@ -425,12 +425,12 @@ def experiment_action(request: Request, key: str) -> Response[str]:
 
 # A recompute from the console waits this long for its run (the API's waits RECOMPUTE_WAIT_SECONDS):
 # a bigger one goes on to the Results page, which shows its progress and reloads until it is done.
-RECOMPUTE_WAIT_SECONDS = 5.0
+CONSOLE_RECOMPUTE_WAIT_SECONDS = 5.0
 
 
 def _recompute(project_id: str, key: str, now: datetime) -> str:
     """Starts a recompute and waits a little for it; where the browser goes next: the Results page
     following its run. Conflict when the run failed meanwhile."""
     started = results.start_recompute(project_id, key, now)
-    results.finish_recompute(started, RECOMPUTE_WAIT_SECONDS)
+    results.finish_recompute(started, CONSOLE_RECOMPUTE_WAIT_SECONDS)
     return f"/console/experiments/{key}?{urlencode({'run': started.run})}"
