@@ -31,6 +31,8 @@ def held(monkeypatch) -> list[dict]:
     units: list[dict] = []
     monkeypatch.setattr(work_queue, "send", lambda bodies, queue_url=None: units.extend(bodies))
     monkeypatch.setattr(console_routes, "CONSOLE_RECOMPUTE_WAIT_SECONDS", 0.5)
+    # The product's own wait (conftest.py lets in-process runs take longer).
+    monkeypatch.setattr(results, "RECOMPUTE_WAIT_SECONDS", RECOMPUTE_WAIT_SECONDS)
     return units
 
 

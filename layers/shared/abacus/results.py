@@ -128,10 +128,11 @@ def start_recompute(
     return Recompute(project_id, key, units[0], nightly.snapshot_date(cutoff), as_of)
 
 
-def finish_recompute(started: Recompute, wait_seconds: float = RECOMPUTE_WAIT_SECONDS) -> Results:
-    """The recompute's snapshot once its run finishes within `wait_seconds`, else pending
-    (computing on; read it later). Conflict when the run cannot finish."""
-    finished = nightly_runs.wait_for(started.first_unit, wait_seconds)
+def finish_recompute(started: Recompute, wait_seconds: float | None = None) -> Results:
+    """The recompute's snapshot once its run finishes within `wait_seconds` (RECOMPUTE_WAIT_SECONDS
+    by default), else pending (computing on; read it later). Conflict when the run cannot finish."""
+    wait = RECOMPUTE_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    finished = nightly_runs.wait_for(started.first_unit, wait)
     if finished is None:
         return {
             "experiment": started.key,
@@ -153,7 +154,7 @@ def recompute(
     now: datetime,
     as_of: str | None = None,
     send: Callable[[list[dict[str, Any]]], None] | None = None,
-    wait_seconds: float = RECOMPUTE_WAIT_SECONDS,
+    wait_seconds: float | None = None,
 ) -> Results:
     """Computes and stores a snapshot now (data up to now), or for the past day `as_of`, through
     the nightly job's queue as the nightly run does: ready when the run finishes within
