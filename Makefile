@@ -14,7 +14,7 @@ UV := $(BIN)/uv
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium sdk-js openapi e2e-aws e2e-local
+.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium sdk-js posthog-js openapi e2e-aws e2e-local
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
@@ -24,7 +24,7 @@ help:
 	@echo "make lock   recompile the locks (requirements*.lock) after a requirements file changed"
 	@echo "make e2e-aws    the end-to-end tests against the deployed stack AWS_SAM_STACK_NAME (make e2e-local: a local one)"
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/.paths posthog-js
 
 # Every environment installs from a lock: all dependencies, transitive ones included, pinned with
 # their hashes (tools/lock.py says which lock is which and why uv). `make lock` recompiles them after
@@ -42,9 +42,22 @@ $(UV): requirements-uv.lock
 
 $(VENV)/.installed: requirements-dev.lock $(UV)
 	$(UV) pip sync -q --require-hashes --compile-bytecode --python $(BIN)/python requirements-dev.lock
-	# The layers' sources go on the venv's path, as /opt/python is in Lambda.
-	printf '%s\n' "$(CURDIR)/layers/shared" "$(CURDIR)/layers/stats" "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/abacus-dev.pth"
 	touch $@
+
+# The layers' sources go on the venv's path, as /opt/python is in Lambda (written again when this
+# Makefile changes, so that an existing venv gets a new layer).
+$(VENV)/.paths: Makefile $(VENV)/.installed
+	printf '%s\n' "$(CURDIR)/layers/shared" "$(CURDIR)/layers/stats" "$(CURDIR)/layers/posthog-js" "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/abacus-dev.pth"
+	touch $@
+
+# posthog-js's browser bundles that AssignFunction serves at /static/ (PostHogJsLayer): fetched from
+# npm as layers/posthog-js/package-lock.json pins them, beside the layer's Makefile, which sam build
+# runs for the deployed layer; never committed. node and npm are needed.
+POSTHOG_JS := layers/posthog-js/abacus/posthog_js/.fetched
+posthog-js: $(POSTHOG_JS)
+
+$(POSTHOG_JS): layers/posthog-js/package-lock.json
+	$(MAKE) --no-print-directory -C layers/posthog-js bundles
 
 demo: venv
 	$(BIN)/python -m abacus_local demo
@@ -108,4 +121,5 @@ bench: build
 	$(BIN)/python bench/cold_import.py
 
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache tests/sdk-js/node_modules
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache tests/sdk-js/node_modules \
+		layers/posthog-js/node_modules layers/posthog-js/abacus

@@ -42,7 +42,9 @@ def banner(stack: LocalStack) -> str:
   # experiment's units, and the stack's NightlyWorkerFunction stores the snapshot a moment later:
   aws lambda invoke --endpoint-url {stack.url} --function-name ResultsFunction \\
     --payload fileb://<({TONIGHT}) /dev/stdout
-  .venv/bin/python -m abacus results hello --project {creds.project_id}"""
+  .venv/bin/python -m abacus results hello --project {creds.project_id}
+  # Or compute them now (data up to now) and wait for the snapshot, its progress on stderr:
+  .venv/bin/python -m abacus results hello --project {creds.project_id} --recompute"""
 
 
 def serve(port: int | None, with_banner: bool) -> int:

@@ -9,6 +9,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from abacus.timeouts import GATEWAY_TIMEOUT_SECONDS
+
+# How long a client waits for an answer. API Gateway answers every request within its timeout (a
+# recompute waits RECOMPUTE_WAIT_SECONDS of it for its run); the local stack cuts no request off
+# there, so a loaded machine gets as long again before a client gives up.
+REQUEST_TIMEOUT_S = 2 * GATEWAY_TIMEOUT_SECONDS
+
 
 class ApiError(Exception):
     def __init__(self, status: int, body: dict):
@@ -18,7 +25,13 @@ class ApiError(Exception):
 
 
 class AbacusClient:
-    def __init__(self, base_url: str, admin_key: str | None = None, token: str | None = None, timeout: float = 30):
+    def __init__(
+        self,
+        base_url: str,
+        admin_key: str | None = None,
+        token: str | None = None,
+        timeout: float = REQUEST_TIMEOUT_S,
+    ):
         self.base_url = base_url.rstrip("/")
         self.admin_key = admin_key
         self.token = token

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from abacus import report
 from abacus.documents import ReadyResults
-from abacus_local.client import AbacusClient, lambda_client
+from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient, lambda_client
 from abacus_local.stack import LocalStack
 from abacus_local.template import ROOT
 
@@ -151,7 +151,7 @@ def save_report(client: AbacusClient) -> None:
     link = client.call("POST", f"/experiments/{KEY}/report/link", admin=True)
     page = ROOT / ".abacus" / "demo-report.html"
     page.parent.mkdir(exist_ok=True)
-    with urllib.request.urlopen(link["url"], timeout=30) as response:  # noqa: S310 - our own local URL
+    with urllib.request.urlopen(link["url"], timeout=REQUEST_TIMEOUT_S) as response:  # noqa: S310 - our own local URL
         page.write_bytes(response.read())
     print(f"\nThe report page: {page}\n(while a stack runs, its signed link works for 15 minutes: {link['url']})")
 

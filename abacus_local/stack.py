@@ -89,8 +89,9 @@ class LocalStack:
 
     def client_environment(self) -> dict[str, str]:
         """What an AWS tool or SDK (the AWS CLI, boto3, `python -m abacus`) needs to reach this stack:
-        its region, placeholder credentials (moto and the local Invoke API take any), and the
-        endpoints of its DynamoDB and of its Lambda Invoke API."""
+        its region, placeholder credentials (moto and the local Invoke API take any), the
+        endpoints of its DynamoDB, SQS and Lambda Invoke API, and the nightly job's queue (where
+        `python -m abacus results --recompute` sends its work)."""
         return {
             "AWS_REGION": REGION,  # the AWS CLI v2's and Lambda's
             "AWS_DEFAULT_REGION": REGION,  # boto3's and the AWS CLI v1's
@@ -98,6 +99,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "AWS_ENDPOINT_URL_SQS": self.dynamodb_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.url,
+            "NIGHTLY_QUEUE_URL": self.queue_urls["NightlyWorkQueue"],
         }
 
     def outputs(self) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""AssignFunction: experiments and their lifecycle (admin key), variant assignment (project token).
+"""AssignFunction: experiments and their lifecycle (admin key), variant assignment (project token),
+posthog-js's browser bundles (/static/: PostHogJsLayer).
 The routes are in the shared layer (abacus.routes), where the OpenAPI document is built from them."""
 
 from typing import Any
@@ -9,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from abacus import invocations
 from abacus.api import create_app
-from abacus.routes import assignment, experiments
+from abacus.routes import assignment, experiments, posthog_scripts
 
 logger = Logger()
 # No Powertools Tracer on the request path: importing the X-Ray SDK costs about 100 ms of every
@@ -17,6 +18,7 @@ logger = Logger()
 app = create_app()
 app.include_router(experiments.router)
 app.include_router(assignment.router)
+app.include_router(posthog_scripts.router)
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.

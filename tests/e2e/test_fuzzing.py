@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
-from abacus_local.client import AbacusClient
+from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient
 from abacus_local.template import ROOT, Template
 from tests.e2e.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN
 from tests.e2e.fuzz_cases import EXISTING, with_admin_key, with_flags_key, with_project_data
@@ -33,6 +33,8 @@ STATUSES: dict[tuple, Counter] = defaultdict(Counter)
 # Schema cannot say (weights summing to 100, one control variant): those are 422s by design.
 EXCLUDED = [unsupported_method, positive_data_acceptance]
 PHASES_EXAMPLES = int(os.environ.get("ABACUS_FUZZ_PHASES_EXAMPLES", "10"))  # per operation and phase
+# Schemathesis gives up after 10 s by default; a recompute may wait RECOMPUTE_WAIT_SECONDS.
+CALL_TIMEOUT_S = REQUEST_TIMEOUT_S
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 OPERATIONS = sorted((r.method, r.path) for r in Template().routes() if r.path != "/openapi.json")
@@ -74,7 +76,7 @@ def test_fuzzed_requests_get_documented_answers_and_no_5xx(api_schema, method, p
     def fuzz(case):
         if credentials:
             with_credentials(case)
-        response = case.call_and_validate(excluded_checks=EXCLUDED)
+        response = case.call_and_validate(excluded_checks=EXCLUDED, timeout=CALL_TIMEOUT_S)
         STATUSES[(method, path, credentials)][response.status_code] += 1
 
     fuzz()
@@ -93,14 +95,14 @@ def status_summary():
 
 
 def test_the_document_is_served_naming_its_server(stack_url):
-    with urllib.request.urlopen(stack_url + "/openapi.json", timeout=10) as response:
+    with urllib.request.urlopen(stack_url + "/openapi.json", timeout=REQUEST_TIMEOUT_S) as response:
         document = json.loads(response.read())
     assert document["servers"] == [{"url": stack_url}]
 
 
 @pytest.mark.local_only  # Swagger UI is the local stack's page
 def test_swagger_ui_is_served(stack_url):
-    with urllib.request.urlopen(stack_url + "/docs", timeout=10) as response:
+    with urllib.request.urlopen(stack_url + "/docs", timeout=REQUEST_TIMEOUT_S) as response:
         page = response.read().decode()
     assert response.headers["content-type"].startswith("text/html")
     assert "SwaggerUIBundle" in page and '"title": "Abacus"' in page
@@ -118,9 +120,7 @@ def test_schemathesis_default_phases_find_nothing(api_schema, stack_url):
         f"--max-examples={PHASES_EXAMPLES}",
         f"--exclude-checks={','.join(check.__name__ for check in EXCLUDED)}",
         "--workers=2",
-        # A recompute on demand reads every exposed user of the experiment, one moto request or
-        # two each: fuzzing assigns hundreds, and the local moto is ten times slower than DynamoDB.
-        "--request-timeout=60",
+        f"--request-timeout={CALL_TIMEOUT_S:g}",
         "--generation-database=none",
         "--no-color",
     ]

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from abacus_local.client import AbacusClient
+from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient
 from abacus_local.stack import DEV_ADMIN_KEY, DEV_FLAGS_KEY, DEV_PROJECT_ID, DEV_TOKEN, free_port
 from abacus_local.template import ROOT
 from tests.e2e.conftest import TOKEN, invoke_nightly, wait_for_snapshot
@@ -85,7 +85,7 @@ def test_unreadable_body_is_400_over_http(stack_url):
         stack_url + "/events", data=b"\xff\xfe{", method="POST", headers={"content-type": "application/json"}
     )
     with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(request, timeout=10)
+        urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S)
     assert error.value.code == 400
     assert json.loads(error.value.read())["error"]["field"] == "body"
 
@@ -110,7 +110,11 @@ def test_make_demo_prints_a_result_and_leaves_nothing_running():
 
 def without_aws_settings() -> dict[str, str]:
     """This process's environment without any AWS setting (region, credentials, profile, endpoint)."""
-    kept = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "ABACUS_"))}
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "ABACUS_")) and name != "NIGHTLY_QUEUE_URL"
+    }
     nothing = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     return kept | nothing | {"AWS_EC2_METADATA_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
 
@@ -122,7 +126,7 @@ def banner_of_make_dev(process: subprocess.Popen[str]) -> str:
     watchdog = threading.Timer(120, process.kill)  # a banner never printed ends the test, not the run
     watchdog.start()
     try:
-        while not lines or "python -m abacus results" not in lines[-1]:
+        while not lines or f"python -m abacus results hello --project {DEV_PROJECT_ID} --recompute" not in lines[-1]:
             line = process.stdout.readline()
             assert line, "the stack stopped before its banner was printed: " + "".join(lines)
             lines.append(line)
@@ -188,6 +192,11 @@ def test_the_environment_make_dev_prints_is_all_aws_tools_need():
 
         shown = python(["-m", "abacus", "results", "hello", "--project", DEV_PROJECT_ID], env)
         assert shown.returncode == 0 and covered in shown.stdout, shown.stderr
+        recompute = banner.strip().splitlines()[-1].strip()  # as printed: the queue's URL is in the export line
+        assert recompute.endswith("--recompute"), banner
+        now = subprocess.run(["/bin/bash", "-c", recompute], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert now.returncode == 0 and today.isoformat() in now.stdout, now.stderr
+        assert ", stored (" in now.stderr.splitlines()[-1], now.stderr
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -198,7 +207,7 @@ def test_a_method_no_route_has_gets_api_gateways_404(stack_url, method):
     """API Gateway answers any method a path has no route for with 404 {"message": "Not Found"}."""
     host, port = urlsplit(stack_url).hostname, urlsplit(stack_url).port
     for path in ("/assign", "/experiments/some-key", "/openapi.json", "/nowhere"):
-        connection = http.client.HTTPConnection(host, port, timeout=10)
+        connection = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_S)
         try:
             connection.request(method, path)
             response = connection.getresponse()

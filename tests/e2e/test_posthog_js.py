@@ -4,6 +4,8 @@ Chromium, on a page served from another origin than the API: its remote config, 
 land, the flag is the variant /assign gives, and the nightly results count every exposure and
 conversion exactly once."""
 
+import json
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request
 
+from abacus_local.client import REQUEST_TIMEOUT_S
 from abacus_local.template import ROOT
 from tests.e2e.conftest import ADMIN_KEY, TOKEN, invoke_nightly
 from tests.e2e.witness import Delivery, Witness
@@ -212,3 +215,96 @@ def test_a_page_on_another_origin_reaches_the_app_routes_but_never_the_admin_rou
     # The JSON POST passed its preflight; the admin key's Authorization header is refused by it.
     assert outcome == {"assign": 200, "admin": "TypeError"}
     context.close()
+
+
+# PostHog's HTML snippet, as PostHog publishes it for every page of a site (its Docusaurus plugin,
+# pinned in tests/sdk-js/package.json, writes it into each page's head): read from the package,
+# used verbatim. It loads posthog-js from `<api_host>/static/array.js`.
+SNIPPET_SOURCE = ROOT / "tests" / "sdk-js" / "node_modules" / "posthog-docusaurus" / "src" / "index.js"
+SNIPPET_KEY = "snippet-checkout"
+LOADED_MS = REQUEST_TIMEOUT_S * 1000  # the script and the remote config, each a request to the API
+SNIPPET_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>shop</title>
+<script>
+{snippet}
+posthog.init({token}, {config})
+</script></head>
+<body><script>
+window.flagRead = new Promise((resolve) => posthog.onFeatureFlags(() => resolve(posthog.getFeatureFlag({key}))));
+</script></body></html>
+"""
+
+
+def posthog_snippet() -> str:
+    source = SNIPPET_SOURCE.read_text()
+    found = re.search(r"!function\(t,e\)\{.*?\}\(document,window\.posthog\|\|\[\]\);", source, re.DOTALL)
+    assert found is not None, "make test installs tests/sdk-js (npm ci); run it so"
+    return found.group(0)
+
+
+@pytest.fixture
+def snippet_site(tmp_path, witness) -> Iterator[str]:
+    """A shop's page with PostHog's snippet in its head, api_host the API (through the witness),
+    served from another origin than the API's."""
+    # The plugin's init: api_host and the site's options. Under automation posthog-js takes the
+    # browser for a bot and drops its events: PostHog's advice for end-to-end tests is this option.
+    config = {"api_host": witness.url, "opt_out_useragent_filter": True}
+    init = {"token": json.dumps(TOKEN), "config": json.dumps(config)}
+    page = SNIPPET_PAGE.format(snippet=posthog_snippet(), key=json.dumps(SNIPPET_KEY), **init)
+    (tmp_path / "index.html").write_text(page)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+
+
+def test_posthog_js_installed_with_posthogs_html_snippet(client, stack_url, browser, witness, snippet_site):
+    """The snippet loads array.js from Abacus, and posthog-js then reads its flag (the variant
+    /assign gives), reports the exposure, and captures a purchase, each counted by the nightly job."""
+    assert "/static/array.js" in posthog_snippet()
+    client.create_experiment(
+        {
+            "key": SNIPPET_KEY,
+            "name": "Snippet checkout",
+            "variants": [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50}],
+            "primary_metric": {"event": "snippet-purchase"},
+        }
+    )
+    client.launch(SNIPPET_KEY)
+    visitors = {}
+    for buys in (True, True, False):
+        context = browser.new_context()
+        failures = FailedRequests(context, witness.url)
+        page = context.new_page()
+        page.goto(snippet_site)
+        # posthog-js is loaded (from the API's /static/array.js) and started: window.posthog is the SDK.
+        page.wait_for_function("() => window.posthog && window.posthog.__loaded === true", timeout=LOADED_MS)
+        variant = page.evaluate("window.flagRead")
+        distinct_id = page.evaluate("posthog.get_distinct_id()")
+        assert variant == client.assign(distinct_id, [SNIPPET_KEY], expose=False)[SNIPPET_KEY]
+        if buys:
+            page.evaluate("posthog.capture('snippet-purchase', {amount: 30})")
+            witness.wait_for("snippet-purchase", distinct_id)
+        witness.wait_for("$feature_flag_called", distinct_id)
+        page.goto(snippet_site)  # the next page: array.js comes from the browser's cache
+        assert page.evaluate("window.flagRead") == variant
+        # PostHog's docs' snippet now loads array.js as a CORS request (crossOrigin="anonymous"): answered so.
+        cors = page.evaluate(
+            "(url) => fetch(url, {mode: 'cors'}).then((r) => [r.status, r.headers.get('content-type')])",
+            f"{stack_url}/static/array.js",
+        )
+        assert cors == [200, "text/javascript; charset=utf-8"]
+        witness.wait_until_idle()
+        assert not failures.failed, failures.failed
+        context.close()
+        visitors[distinct_id] = (variant, buys)
+    loads = [d for d in witness.deliveries if d.path == "/static/array.js"]
+    assert [d.status for d in loads] == [200] * len(visitors), witness.summary()  # once a visitor: cached a day
+
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, SNIPPET_KEY)
+    rows = {row["key"]: row for row in client.results(SNIPPET_KEY)["variants"]}
+    for variant in ("control", "one-page"):
+        users = [buys for seen, buys in visitors.values() if seen == variant]
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(users), sum(users)), variant

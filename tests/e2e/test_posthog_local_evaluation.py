@@ -14,6 +14,7 @@ from posthog import Posthog
 from abacus import assignment
 from abacus.schemas import ExperimentFields
 from abacus.storage.experiments import ExperimentItem
+from abacus_local.client import REQUEST_TIMEOUT_S
 from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly
 
 USERS = 100_000
@@ -89,7 +90,8 @@ def local(stack_url):
         host=stack_url,
         secret_key=FLAGS_KEY,
         sync_mode=True,
-        feature_flags_request_timeout_seconds=10,
+        timeout=REQUEST_TIMEOUT_S,
+        feature_flags_request_timeout_seconds=REQUEST_TIMEOUT_S,
     )
     sdk.load_feature_flags()
     yield sdk

@@ -8,17 +8,26 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from abacus_local.client import REQUEST_TIMEOUT_S
 from abacus_local.template import ROOT
 from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly
 
 SESSION = ROOT / "tests" / "sdk-js" / "posthog_node_session.mjs"
+TIMEOUT_MS = int(REQUEST_TIMEOUT_S * 1000)  # the SDK's, for every request it makes to the API
 
 
 def run_posthog_node(stack_url: str, key: str, users: list[str], buyers: list[str], properties: dict) -> dict:
     node = shutil.which("node")
     assert node, "node is needed for the posthog-node tests"
     assert (SESSION.parent / "node_modules" / "posthog-node").exists(), "make test installs tests/sdk-js (npm ci)"
-    arguments = {"host": stack_url, "token": TOKEN, "key": key, "users": users, "buyers": buyers}
+    arguments = {
+        "host": stack_url,
+        "token": TOKEN,
+        "key": key,
+        "users": users,
+        "buyers": buyers,
+        "timeoutMs": TIMEOUT_MS,
+    }
     finished = subprocess.run(
         [node, str(SESSION), json.dumps(arguments | {"personProperties": properties})],
         capture_output=True,
@@ -88,6 +97,7 @@ def test_posthog_node_evaluates_flags_locally_as_assign_answers(client, stack_ur
     plans = ["pro", "team", "free", None]
     users = [[f"node-local-{n}", {"plan": plans[n % 4]} if plans[n % 4] else {}] for n in range(800)]
     arguments = {"host": stack_url, "token": TOKEN, "flagsKey": FLAGS_KEY, "keys": keys, "users": users}
+    arguments["timeoutMs"] = TIMEOUT_MS
     node = shutil.which("node")
     assert node, "node is needed for the posthog-node tests"
     finished = subprocess.run(

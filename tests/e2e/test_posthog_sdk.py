@@ -6,12 +6,20 @@ import pytest
 from posthog import Posthog
 
 from abacus import hashing
+from abacus_local.client import REQUEST_TIMEOUT_S
 from tests.e2e.conftest import TOKEN, invoke_nightly
 
 
 @pytest.fixture
 def posthog_client(stack_url):
-    client = Posthog(project_api_key=TOKEN, host=stack_url, sync_mode=True, feature_flags_request_timeout_seconds=10)
+    # The SDK gives up on /flags/ after 3 s and on captures after 15 s: the API may take the gateway's 30 s.
+    client = Posthog(
+        project_api_key=TOKEN,
+        host=stack_url,
+        sync_mode=True,
+        timeout=REQUEST_TIMEOUT_S,
+        feature_flags_request_timeout_seconds=REQUEST_TIMEOUT_S,
+    )
     yield client
     client.shutdown()
 

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from abacus import hashing
+from abacus_local.client import REQUEST_TIMEOUT_S
 from tests.e2e.conftest import invoke_nightly
 
 DAYS, USERS_PER_DAY = 6, 160
@@ -102,14 +103,14 @@ def test_report_opens_from_a_signed_link_and_shows_its_charts(client, stack_url)
         simulate(client, stack_url, "days-effect", {"control": 0.2, "treatment": 0.4})
     link = client.call("POST", "/experiments/days-effect/report/link", admin=True)["url"]
     assert client.admin_key not in link
-    with urllib.request.urlopen(link, timeout=30) as response:  # no Authorization header: the link alone
+    with urllib.request.urlopen(link, timeout=REQUEST_TIMEOUT_S) as response:  # no Authorization header: the link alone
         page = response.read().decode()
     assert "<svg" in page and "Ship" in page and "polyline" in page
     # The test that ran, in a sentence.
     assert 'class="explanation"' in page and ("group-sequential test" in page or "always-valid test" in page)
     tampered = link.replace("signature=", "signature=0")
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(tampered, timeout=30)
+        urllib.request.urlopen(tampered, timeout=REQUEST_TIMEOUT_S)
     assert refused.value.code == 401
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

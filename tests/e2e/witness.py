@@ -16,6 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from abacus_local.client import REQUEST_TIMEOUT_S
+
+FORWARD_TIMEOUT_S = REQUEST_TIMEOUT_S  # how long a forwarded request may wait for the API
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -64,7 +67,7 @@ class Witness(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def wait_for(self, event_name: str, distinct_id: str, timeout_s: float = 30) -> list[Delivery]:
+    def wait_for(self, event_name: str, distinct_id: str, timeout_s: float = REQUEST_TIMEOUT_S) -> list[Delivery]:
         """The captures carrying that event of that user answered 200, once there is one."""
         deadline = time.monotonic() + timeout_s
         with self.lock:
@@ -74,7 +77,7 @@ class Witness(ThreadingHTTPServer):
                 self.lock.wait(left)
             return found
 
-    def wait_until_idle(self, timeout_s: float = 30) -> None:
+    def wait_until_idle(self, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
         with self.lock:
             while self.in_flight:
@@ -108,7 +111,7 @@ class _Forwarder(BaseHTTPRequestHandler):
                 self.server.target + self.path, data=body or None, headers=headers, method=self.command
             )
             try:
-                with urllib.request.urlopen(request, timeout=30) as answer:
+                with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_S) as answer:
                     status, answer_headers, answer_body = answer.status, answer.headers, answer.read()
             except urllib.error.HTTPError as error:
                 status, answer_headers, answer_body = error.code, error.headers, error.read()

@@ -169,12 +169,12 @@ def test_the_implementation_page_has_the_snippets_and_the_live_check_counts_by_r
     post("console_create", cookie, FORM)
     post("console_experiment_action", cookie, {"action": "launch", "confirmed": "yes"})
     implementation = page("console_implementation", cookie)["body"]
-    # The token is typed in the browser (only its hash is kept): a placeholder the page's script replaces.
+    # The project's token, public, is in the snippets: ready to paste, no field to type it in.
     assert (
-        'posthog.init("<span data-token>phc_your_project_token</span>", '
+        f'posthog.init("<span data-token>{TOKEN}</span>", '
         '{ api_host: "https://abc123.execute-api.us-east-1.amazonaws.com" })' in implementation
     )
-    assert TOKEN not in implementation
+    assert 'id="project-token"' not in implementation
     assert 'posthog.get_feature_flag("new-checkout", "user-42")' in implementation
     assert '"experiments": ["new-checkout"]' in implementation and "abacus_local_admin" not in implementation
     assert live_counts(cookie) == {"control": (0, 0), "one-page": (0, 0)}
@@ -214,6 +214,39 @@ def test_the_implementation_page_has_the_snippets_and_the_live_check_counts_by_r
     assert live_counts(cookie) == {key: (exposed[key], bought[key]) for key in ("control", "one-page")}
     fragment = page("console_live_check", cookie)["body"]
     assert "The exposures so far fit the weights" in fragment and "Last exposure or metric event received" in fragment
+
+
+def test_a_project_from_before_readable_tokens_types_its_token_in_until_it_is_rotated(project):
+    """A project created when only the token's hash was kept has no readable token: the page asks
+    for it (the script puts it in the snippets); a rotated token is kept readable from then on."""
+    from abacus import projects
+    from abacus.storage.projects import ProjectItem
+
+    ProjectItem("project#test").update(actions=[ProjectItem.public_token.remove()])  # as such an item is
+    cookie = session_cookie()
+    post("console_create", cookie, FORM)
+    implementation = page("console_implementation", cookie)["body"]
+    assert 'id="project-token"' in implementation and TOKEN not in implementation
+    assert 'posthog.init("<span data-token>phc_your_project_token</span>"' in implementation
+    rotated = projects.rotate("test", token=True)["token"]
+    implementation = page("console_implementation", cookie)["body"]
+    assert f'posthog.init("<span data-token>{rotated}</span>"' in implementation
+    assert 'id="project-token"' not in implementation and TOKEN not in implementation
+
+
+def test_only_the_public_token_is_kept_readable_and_a_request_still_finds_it_by_its_hash(project):
+    from abacus import projects
+    from abacus.storage.projects import ProjectItem, hash_key, key_owner
+
+    item = ProjectItem.get("project#test")
+    assert item.public_token == TOKEN
+    stored = json.dumps(item.serialize())
+    assert project["admin_key"] not in stored and project["flags_key"] not in stored
+    assert key_owner(TOKEN) == ("test", "token") and hash_key(TOKEN) in stored
+    rotated = projects.rotate("test", token=True, admin_key=True, flags_key=True)
+    item = ProjectItem.get("project#test")
+    assert item.public_token == rotated["token"] and key_owner(TOKEN) is None
+    assert rotated["admin_key"] not in json.dumps(item.serialize())
 
 
 def test_the_live_check_warns_early_of_a_sample_ratio_mismatch(project):

@@ -377,10 +377,14 @@ def test_project_commands_create_and_rotate(tables, capsys):
     assert key_owner(created["admin_key"]) is None
     assert key_owner(rotated["admin_key"]) == (created["project_id"], "admin")
     assert key_owner(created["token"]) == (created["project_id"], "token")  # untouched
-    # Only hashes are stored.
+    # Only hashes of the secrets are stored; the public token, readable on its project's item alone.
     table = boto3.resource("dynamodb", region_name="us-east-1").Table("ProjectsTable")
-    dump = json.dumps(table.scan()["Items"], default=str)
-    assert created["token"] not in dump and rotated["admin_key"] not in dump
+    items = table.scan()["Items"]
+    dump = json.dumps(items, default=str)
+    assert rotated["admin_key"] not in dump and created["admin_key"] not in dump and created["flags_key"] not in dump
+    assert [item["pk"] for item in items if created["token"] in json.dumps(item, default=str)] == [
+        f"project#{created['project_id']}"
+    ]
     assert main(["project", "rotate", "missing", "--token"]) == 2
 
 

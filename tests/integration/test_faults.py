@@ -314,3 +314,15 @@ def test_flag_definitions_under_faults_are_the_document_or_ask_to_retry(template
                 assert body == expected[1]
         faults.enabled = False
     assert answers[503] > 0 and answers[200] > 0 and sum(faults.injected.values()) > 0, answers
+
+
+def test_posthog_js_bundles_are_served_whatever_storage_does(template, faults):
+    """PostHog's snippet loads array.js from the API: it reads no table, so storage faults never
+    keep the SDK from a page (the flags and captures then retry as above)."""
+    with fresh_stack(template):
+        faults.rate, faults.enabled = 1.0, True
+        for sample in ("posthog_array_js", "posthog_array_full_js", "posthog_array_full_no_external_js"):
+            served = invoke("AssignFunction", sample_event(sample))
+            assert served["statusCode"] == 200 and served["isBase64Encoded"], sample
+        assert answer(invoke("AssignFunction", sample_event("posthog_flags")))[0] == 503  # storage is down
+        faults.enabled = False

@@ -345,3 +345,37 @@ def test_thousands_of_invalid_values_list_the_first_fifty(project):
     assert status == 422 and len(error["error"]["errors"]) == 50, error["error"]["message"][:200]
     assert error["error"]["field"] == "overrides.user-0"
     assert error["error"]["message"].endswith("; and 19950 more")
+
+
+HOSTILE_BUNDLE_HEADERS = [
+    {"accept-encoding": "gzip;q=" + "9" * 10_000},
+    {"accept-encoding": ",;=" * 5_000},
+    {"if-none-match": '"' + "a" * 50_000 + '"'},
+    {"if-none-match": "W/" * 10_000},
+    *({"if-none-match": value, "accept-encoding": value} for value in INJECTIONS),
+]
+
+
+@pytest.mark.parametrize("headers", HOSTILE_BUNDLE_HEADERS, ids=range(len(HOSTILE_BUNDLE_HEADERS)))
+def test_hostile_headers_to_posthog_js_bundles_get_the_bundle_or_a_304(draft, headers):
+    """posthog-js's bundles (GET /static/array*.js) take no credentials and read no table: whatever
+    Accept-Encoding or If-None-Match they are sent, the bundle or a 304, never another answer."""
+    before = everything_stored()
+    for sample in ("posthog_array_js", "posthog_array_full_js", "posthog_array_full_es5_js"):
+        event = sample_event(sample)
+        event["headers"] |= headers
+        assert invoke("AssignFunction", event)["statusCode"] in (200, 304), sample
+    assert everything_stored() == before
+
+
+@pytest.mark.parametrize("run", [*INJECTIONS, "2026-11-24#" + "9" * 60, "2026-11-24", "x" * 2000])
+def test_a_hostile_run_on_the_results_page_is_a_422_naming_it(draft, run):
+    """The console's Results page follows a recompute's run (`?run=date#started`): anything else
+    is refused naming the field, before any table is read."""
+    from tests.integration.test_console import session_cookie
+
+    event = sample_event("console_experiment")
+    event["cookies"] = [session_cookie()]
+    event["queryStringParameters"] = {"run": run}
+    status, error = answer(invoke("ResultsFunction", event))
+    assert status == 422 and error["error"]["field"] == "run", error

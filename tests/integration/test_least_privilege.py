@@ -34,6 +34,8 @@ WORKLOAD = [
     ("AssignFunction", "posthog_flag_definitions", 200),
     ("AssignFunction", "posthog_local_evaluation", 200),
     ("AssignFunction", "posthog_local_evaluation_node", 200),
+    # posthog-js's bundle for PostHog's HTML snippet: no AWS call at all.
+    ("AssignFunction", "posthog_array_js", 200),
     ("IngestFunction", "post_events", 200),
     ("IngestFunction", "posthog_batch", 200),
     ("IngestFunction", "posthog_capture", 200),

@@ -5,6 +5,7 @@ no region or credentials."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +14,14 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from abacus.local_endpoint import LOCAL_CREDENTIALS
 from abacus_local.dynamodb import create_tables
+from abacus_local.event_sources import QueuePoller
+from abacus_local.lambdas import LocalFunction, close_all
+from abacus_local.queues import create_queues
 from abacus_local.stack import free_port
 from abacus_local.template import ROOT, Template
+from tests.conftest import function_policies
 
 COMMANDS = {
     "create": ["project", "create", "My shop"],
@@ -109,3 +115,117 @@ def test_a_region_given_with_a_loopback_endpoint_is_kept(dynamodb_url):
     """The local stack's tables are in us-east-1: another region asked for finds none of them."""
     env = environment(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url, AWS_REGION="eu-west-1")
     assert_one_line_error(run(COMMANDS["create"], env), "table ProjectsTable not found")
+
+
+SEED = """
+import sys
+from datetime import UTC, datetime
+from abacus import assignment, experiments, projects
+from abacus.schemas import AssignRequest, ExperimentCreate
+
+now = datetime.now(UTC)
+projects.create("Shop", project_id="cli", token="phc_cli", admin_key="abacus_cli", flags_key="phs_cli")
+for key in sys.argv[1:]:
+    spec = {"key": key, "name": key, "primary_metric": {"event": "purchase"},
+            "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]}
+    experiments.create("cli", ExperimentCreate.model_validate(spec), now)
+    experiments.apply("cli", key, "launch", now)
+    for n in range(12):
+        assignment.assign("cli", AssignRequest(token="phc_cli", distinct_id=f"user-{n}"), now)
+"""
+
+
+@pytest.fixture(scope="module")
+def recompute_env(dynamodb_url) -> tuple[dict[str, str], dict[str, str]]:
+    """The local stack's moto (DynamoDB and SQS) with the template's queues, two running
+    experiments of project `cli`, and the environment `make dev` prints (the queue's URL in it)."""
+    sqs = boto3.client(
+        "sqs", region_name="us-east-1", endpoint_url=dynamodb_url, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    queues = create_queues(Template(), sqs, "us-east-1")
+    env = environment(
+        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url,
+        AWS_ENDPOINT_URL_SQS=dynamodb_url,
+        NIGHTLY_QUEUE_URL=queues["NightlyWorkQueue"],
+    )
+    seeded = subprocess.run(
+        [sys.executable, "-c", SEED, "waited", "late"],
+        cwd=ROOT,
+        env=env | {"AWS_REGION": "us-east-1", **LOCAL_CREDENTIALS},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    return env, queues
+
+
+def run_the_worker(env: dict[str, str], queues: dict[str, str]) -> None:
+    """NightlyWorkerFunction as the local stack runs it (its own process, its template settings),
+    fed by its queue's event source mapping until the queue is empty."""
+    template = Template()
+    [mapping] = [m for m in template.queue_mappings() if m.function == "NightlyWorkerFunction"]
+    spec = template.functions()["NightlyWorkerFunction"]
+    endpoints = {name: env[name] for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS")}
+    variables = {name: queues.get(value, value) for name, value in spec.environment.items()}
+    settings = {
+        **LOCAL_CREDENTIALS,
+        **endpoints,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    policy = function_policies()["NightlyWorkerFunction"].to_json()  # under its own IAM policy, as deployed
+    worker = LocalFunction(spec, "us-east-1", {**variables, **settings}, max_environments=1, policy=policy)
+    sqs = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url=env["AWS_ENDPOINT_URL_SQS"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    try:
+        with QueuePoller(mapping, sqs, queues[mapping.queue], "us-east-1", worker.invoke) as poller:
+            poller.wait_until_idle(timeout_s=300)
+    finally:
+        close_all([worker])
+
+
+def test_results_recompute_waits_for_its_snapshot_showing_the_runs_progress(recompute_env):
+    """`python -m abacus results KEY --project ID --recompute`: the worker has not run when the
+    command starts, so it reports 0 of 16 shards done, then the shards as the worker does them, and
+    prints the snapshot once stored."""
+    env, queues = recompute_env
+    command = [sys.executable, "-m", "abacus", "results", "waited", "--project", "cli", "--recompute"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert re.fullmatch(r"recomputing the snapshot of \d{4}-\d{2}-\d{2}: 0 of 16 shards done \(\d+ s\)\n", first), (
+            first
+        )
+        run_the_worker(env, queues)
+        stdout, rest = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, rest
+    lines = rest.strip().splitlines()
+    assert re.fullmatch(r"recomputing the snapshot of \S+: 16 of 16 shards done, stored \(\d+ s\)", lines[-1]), rest
+    assert "Traceback" not in rest
+    exposed = re.findall(r"^(control|b) +(\d+) ", stdout, re.MULTILINE)  # the report's table
+    assert sum(int(count) for _, count in exposed) == 12 and len(exposed) == 2, stdout
+
+
+def test_results_recompute_past_its_wait_says_so_in_one_line(recompute_env):
+    env, _ = recompute_env
+    waited = run(["results", "late", "--project", "cli", "--recompute", "--wait", "1.5"], env)
+    assert waited.returncode == 1, waited.stdout
+    error = waited.stderr.strip().splitlines()[-1]
+    assert re.match(
+        r"error: the snapshot of \d{4}-\d{2}-\d{2} is not stored after 1.5 s \(0 of 16 shards done\)", error
+    )
+    assert "--date" in error and "NightlyWorkDeadLetters" in error and "Traceback" not in waited.stderr
+    without_queue = {name: value for name, value in env.items() if name != "NIGHTLY_QUEUE_URL"}
+    refused = run(["results", "late", "--project", "cli", "--recompute"], without_queue)
+    assert_one_line_error(refused, "no queue for the recompute's work: set NIGHTLY_QUEUE_URL")
+    nothing = run(["results", "late", "--project", "cli", "--recompute", "--wait", "0"], env)
+    assert nothing.returncode == 2 and "--wait: 0: a number of seconds above 0" in nothing.stderr

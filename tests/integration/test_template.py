@@ -31,15 +31,16 @@ def test_four_python313_functions_with_thin_handlers(template):
 
 def test_layers_are_built_by_sam_from_their_folders(template):
     layers = template.of_type("AWS::Serverless::LayerVersion")
-    assert set(layers) == {"SharedLayer", "StatsLayer"}
+    assert set(layers) == {"SharedLayer", "StatsLayer", "PostHogJsLayer"}
     for layer in layers.values():
         assert layer["Metadata"]["BuildMethod"] in {"makefile", "python3.13"}
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
         assert layer["Properties"]["ContentUri"].startswith("layers/")
     for name in ("ResultsFunction", "NightlyWorkerFunction"):
         assert {"Ref": "StatsLayer"} in template.resources[name]["Properties"]["Layers"]
-    for name in ("AssignFunction", "IngestFunction"):
-        assert "Layers" not in template.resources[name]["Properties"], "assign and ingest must not load scipy"
+    # assign and ingest never load scipy; posthog-js's bundles are assign's alone (it serves them).
+    assert template.resources["AssignFunction"]["Properties"]["Layers"] == [{"Ref": "PostHogJsLayer"}]
+    assert "Layers" not in template.resources["IngestFunction"]["Properties"]
 
 
 def test_every_route_has_a_sample_event(template):
@@ -176,6 +177,7 @@ APP_ROUTE_PREFIXES = (
     "/capture/",
     "/e/",
     "/i/v0/e/",
+    "/static/",  # posthog-js's bundles, loaded by every page of an app
 )
 
 

@@ -7,20 +7,31 @@
   python -m abacus project delete ID --yes         the project and everything stored for it
   python -m abacus results KEY --project ID [--date YYYY-MM-DD]
                                                    an experiment's results, as the report shows them
+  python -m abacus results KEY --project ID --recompute [--date YYYY-MM-DD] [--wait SECONDS]
+                                                   computes them now (or for that past day) through
+                                                   the nightly job's queue, showing the run's
+                                                   progress on stderr until its snapshot is stored
 
 It talks to the tables with the operator's AWS credentials: the table names come from the
-environment (PROJECTS_TABLE..., the stack's outputs), and AWS_ENDPOINT_URL_DYNAMODB points it at
-the local stack's moto server (on loopback it needs no region or credentials). A failure is one
-line on stderr: exit status 2 for what was asked (no such project, a bad date), 1 when AWS or
-DynamoDB failed (no region, no credentials, a table not found, no answer).
+environment (PROJECTS_TABLE..., the stack's outputs; a recompute also needs RUNS_TABLE and
+NIGHTLY_QUEUE_URL), and AWS_ENDPOINT_URL_DYNAMODB points it at the local stack's moto server (on
+loopback it needs no region or credentials). A failure is one line on stderr: exit status 2 for
+what was asked (no such project, a bad date, a run that cannot finish), 1 when AWS or DynamoDB
+failed (no region, no credentials, a table not found, no answer, no queue, a recompute not done
+within its wait).
 """
 
 import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from abacus import local_endpoint
+from abacus.timeouts import RECOMPUTE_FOLLOW_SECONDS
+
+if TYPE_CHECKING:  # abacus reads its settings when imported: the commands import it once they are set
+    from abacus.results import RunProgress
 
 
 def main(argv: list[str]) -> int:
@@ -65,7 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("key")
     shown.add_argument("--project", required=True, help="the project id")
     shown.add_argument("--date", help="a past day (default: the latest snapshot)")
+    shown.add_argument(
+        "--recompute",
+        action="store_true",
+        help="compute the snapshot now (with --date: of that day) through the nightly job's queue and wait for it",
+    )
+    shown.add_argument(
+        "--wait",
+        type=_seconds,
+        default=RECOMPUTE_FOLLOW_SECONDS,
+        metavar="SECONDS",
+        help=f"how long --recompute waits for its snapshot (default {RECOMPUTE_FOLLOW_SECONDS:g})",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: a number of seconds above 0")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -74,6 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     from abacus import projects, report, results
     from abacus.documents import NewProject, RotatedKeys
 
+    if args.command == "results" and args.recompute:
+        return _recompute(args)
     if args.command == "results":
         shown = results.snapshot(args.project, args.key, args.date)
         print(shown["message"] if shown["status"] == "pending" else report.text(shown, args.key))
@@ -87,8 +119,66 @@ def _run(args: argparse.Namespace) -> int:
             else projects.rotate(args.project_id, token=args.token, admin_key=args.admin_key, flags_key=args.flags_key)
         )
         print(json.dumps(answer, indent=2))
-        print("Keep the keys now: Abacus stores only their hashes and cannot show them again.", file=sys.stderr)
+        print(
+            "Keep the admin key and the flags key now: Abacus stores only their hashes and cannot show them "
+            "again (the public token is on the console's Implementation page).",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _recompute(args: argparse.Namespace) -> int:
+    """Starts a recompute, shows its run's progress on stderr until its snapshot is stored (printed
+    as `results` prints it) or `--wait` seconds pass."""
+    from datetime import UTC, datetime
+
+    from abacus import report, results
+    from abacus.settings import settings
+
+    if not settings.nightly_queue_url:
+        return _fail("no queue for the recompute's work: set NIGHTLY_QUEUE_URL (the NightlyWorkQueueUrl output)", 1)
+    started = results.start_recompute(args.project, args.key, datetime.now(UTC), as_of=args.date)
+    progress = results.follow(started, args.wait, _ProgressLines(started.date))
+    if progress is not None and progress.error is not None:
+        raise results.failure(started, progress.error)
+    if progress is None or not progress.merged:
+        done = f"{progress.shards_done} of {progress.shards}" if progress else "no record of its"
+        return _fail(
+            f"the snapshot of {started.date} is not stored after {args.wait:g} s ({done} shards done): its run "
+            f"goes on through the nightly job's queue; read it later with `python -m abacus results {args.key} "
+            f"--project {args.project} --date {started.date}` (a unit of work that failed five times waits in "
+            "NightlyWorkDeadLetters: redrive it once its cause is fixed)",
+            1,
+        )
+    shown = results.snapshot(args.project, args.key, started.date)
+    print(shown["message"] if shown["status"] == "pending" else report.text(shown, args.key))
+    return 0
+
+
+class _ProgressLines:
+    """A line on stderr for each change of a run's progress, and every REPEAT_S seconds meanwhile."""
+
+    REPEAT_S = 10.0
+
+    def __init__(self, date: str) -> None:
+        import time
+
+        self.date, self.clock, self.started = date, time.monotonic, time.monotonic()
+        self.last: tuple[int, int, bool] | None = None  # shards done, shards, merged
+        self.printed_at = 0.0
+
+    def __call__(self, progress: "RunProgress") -> None:
+        now, state = self.clock(), (progress.shards_done, progress.shards, progress.merged)
+        if state == self.last and now - self.printed_at < self.REPEAT_S:
+            return
+        self.last, self.printed_at = state, now
+        stored = ", stored" if progress.merged else ""
+        print(
+            f"recomputing the snapshot of {self.date}: {progress.shards_done} of {progress.shards} shards done"
+            f"{stored} ({now - self.started:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _fail(message: str, status: int) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from abacus import console_form, lifecycle, report
+from abacus import console_form, lifecycle, report, results
 from abacus.console_session import Session
 from abacus.documents import Experiment, Snapshot
 from abacus.live_check import LiveCheck
@@ -132,11 +132,67 @@ def _status(experiment: Experiment) -> str:
     return _STATUS_WORDS.get(experiment["status"], experiment["status"])
 
 
+# How often the Results page reloads itself while a recompute's run goes on (a meta refresh: no
+# script needed), until its snapshot is stored or results.RECOMPUTE_BOUND has passed.
+RECOMPUTE_REFRESH_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class RecomputeNotice:
+    """What the Results page says of a recompute it follows, and whether it reloads itself."""
+
+    sentence: str
+    shards_done: int
+    shards: int
+    refresh_seconds: int | None
+    trouble: bool  # it failed, is late, or is not known
+
+
+def _duration(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
+
+
+def recompute_notice(progress: results.RunProgress | None, now: datetime) -> RecomputeNotice:
+    """The notice of a recompute from its run's progress (None: no such run is kept)."""
+    if progress is None:
+        words = "This recompute's run is no longer kept (runs expire after 16 days): the results below are the latest."
+        return RecomputeNotice(words, 0, 0, None, trouble=True)
+    done, shards, date = progress.shards_done, progress.shards, progress.date
+    if progress.error is not None:
+        words = f"The recompute could not finish: {progress.error}. The snapshots stored before are unchanged."
+        return RecomputeNotice(words, done, shards, None, trouble=True)
+    if progress.merged:
+        return RecomputeNotice(f"Recomputed: the snapshot of {date} is stored, below.", done, shards, None, False)
+    bound = int(results.RECOMPUTE_BOUND.total_seconds() // 60)
+    if progress.late(now):
+        words = (
+            f"The snapshot of {date} is still not stored {bound} minutes after the recompute started ({done} of "
+            f"{shards} shards of its users done), so this page no longer reloads itself. Its run goes on through "
+            "the nightly job's queue: reload this page to look again. A unit of its work that failed five times "
+            "waits in the NightlyWorkDeadLetters queue: redrive it once the cause is fixed and the run carries on "
+            '(README, "The nightly job"), or recompute again.'
+        )
+        return RecomputeNotice(words, done, shards, None, trouble=True)
+    words = (
+        f"Recomputing the snapshot of {date}: {done} of {shards} shards of its users done, "
+        f"{_duration((now - progress.started).total_seconds())} since it started. This page reloads itself every "
+        f"{RECOMPUTE_REFRESH_SECONDS} seconds until the snapshot is stored, for up to {bound} minutes."
+    )
+    return RecomputeNotice(words, done, shards, RECOMPUTE_REFRESH_SECONDS, trouble=False)
+
+
 def experiment_page(
-    session: Session, experiment: Experiment, history: list[Snapshot], date: str | None, preview: str | None
+    session: Session,
+    experiment: Experiment,
+    history: list[Snapshot],
+    date: str | None,
+    preview: str | None,
+    recompute: RecomputeNotice | None = None,
 ) -> str:
     """The Results page: the results as of `date` (default the latest), the days to choose from,
-    the actions of the status; for a draft, what a user previewing gets."""
+    the actions of the status; for a draft, what a user previewing gets; and how a recompute it
+    follows is going."""
     shown = [snapshot for snapshot in history if date is None or snapshot["date"] <= date]
     # The report's results section: its HTML is built escaped, by report.py.
     results: Any = Markup(report.results_section(shown))  # noqa: S704 (escaped where it is built)
@@ -151,6 +207,7 @@ def experiment_page(
         preview=preview,
         previewed=experiment.get("overrides", {}).get(preview) if preview else None,
         tab="results",
+        recompute=recompute,
     )
 
 
@@ -183,15 +240,19 @@ def form_page(
     )
 
 
-def implementation_page(session: Session, experiment: Experiment, live: LiveCheck | None, base_url: str) -> str:
-    """The snippets with this experiment's key (and the project's token, typed in the browser: only
-    its hash is kept), and the live check."""
+def implementation_page(
+    session: Session, experiment: Experiment, live: LiveCheck | None, base_url: str, token: str | None
+) -> str:
+    """The snippets with this experiment's key and the project's token, ready to paste, and the
+    live check. A project created before its token was kept readable (`token` None) gets a field
+    to type it in, which the page's script puts in the snippets."""
     variants = [variant["key"] for variant in experiment["variants"]]
     return _templates.get_template("implementation.html").render(
         session=session,
         experiment=experiment,
         status=_status(experiment),
-        token=TOKEN_PLACEHOLDER,
+        token=token or TOKEN_PLACEHOLDER,
+        token_known=token is not None,
         base_url=base_url,
         treatment=variants[1] if len(variants) > 1 else variants[0],
         metric_event=_first_event(experiment),

@@ -24,8 +24,9 @@ def create(
     flags_key: str | None = None,
 ) -> NewProject:
     """Creates a project and returns {project_id, name, token, admin_key, flags_key}: the only time
-    the keys are shown, as the table keeps only their hashes. Fixed values (for the local stack) may
-    be given."""
+    the admin key and the flags key are shown, as the table keeps only their hashes (the token,
+    public, is kept readable too, for the console's snippets). Fixed values (for the local stack)
+    may be given."""
     project_id = project_id or secrets.token_hex(8)
     if not PROJECT_ID.fullmatch(project_id):
         # Table keys join a project id and a user's id with '#' (keys.py): an id must not hold one.

@@ -3,7 +3,9 @@ links that open the report page in a browser without the admin key in the URL.""
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,12 +20,11 @@ from abacus.documents import (
     VariantAnalysis,
 )
 from abacus.errors import Conflict, Invalid, NotFound, Unauthorized
-from abacus.storage import projects
+from abacus.storage import projects, runs
 from abacus.storage import results as store
+from abacus.timeouts import RECOMPUTE_FOLLOW_SECONDS, RECOMPUTE_WAIT_SECONDS
 
 LINK_LIFETIME = timedelta(minutes=15)
-# How long a recompute waits for its run (API Gateway ends a request at 30 s).
-RECOMPUTE_WAIT_SECONDS = 20.0
 
 
 def pending(key: str, status: str) -> PendingResults:
@@ -86,17 +87,30 @@ def _history_variant(row: VariantAnalysis) -> HistoryVariant:
     }
 
 
-def recompute(
+@dataclass(frozen=True)
+class Recompute:
+    """A recompute under way: the run computing the snapshot of `date` (storage.runs keys it)."""
+
+    project_id: str
+    key: str
+    first_unit: nightly_runs.Unit
+    date: str
+    as_of: str | None
+
+    @property
+    def run(self) -> str:
+        return self.first_unit.run
+
+
+def start_recompute(
     project_id: str,
     key: str,
     now: datetime,
     as_of: str | None = None,
-    send: Callable[[list[dict[str, Any]]], None] = work_queue.send,
-    wait_seconds: float = RECOMPUTE_WAIT_SECONDS,
-) -> Results:
-    """Computes and stores a snapshot now (data up to now), or for the past day `as_of`, through
-    the nightly job's queue as the nightly run does: ready when the run finishes within
-    `wait_seconds`, else pending (computing on; read it later)."""
+    send: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> Recompute:
+    """Plans a run computing the snapshot of now (data up to now), or of the past day `as_of`, and
+    sends its units to the nightly job's queue (`send`, by default work_queue.send)."""
     experiment = experiments.get(project_id, key)
     if experiment.started_at is None:
         raise Conflict(f"experiment '{key}' never ran: there is nothing to analyse; {_to_run(key, experiment.status)}")
@@ -110,22 +124,103 @@ def recompute(
             field="as_of" if as_of else None,
         )
     units = nightly_runs.plan(experiment, cutoff, now)
-    nightly_runs.queue(units, send)  # work_queue.NotSent (503): the run recorded as failed
-    date = nightly.snapshot_date(cutoff)
-    finished = nightly_runs.wait_for(units[0], wait_seconds)
+    nightly_runs.queue(units, send or work_queue.send)  # work_queue.NotSent (503): the run recorded as failed
+    return Recompute(project_id, key, units[0], nightly.snapshot_date(cutoff), as_of)
+
+
+def finish_recompute(started: Recompute, wait_seconds: float | None = None) -> Results:
+    """The recompute's snapshot once its run finishes within `wait_seconds` (RECOMPUTE_WAIT_SECONDS
+    by default), else pending (computing on; read it later). Conflict when the run cannot finish."""
+    wait = RECOMPUTE_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    finished = nightly_runs.wait_for(started.first_unit, wait)
     if finished is None:
         return {
-            "experiment": key,
+            "experiment": started.key,
             "status": "pending",
-            "message": f"computing the snapshot of {date}: read it in a minute at "
-            f"GET /experiments/{key}/results?date={date}",
+            "message": f"computing the snapshot of {started.date}: read it in a minute at "
+            f"GET /experiments/{started.key}/results?date={started.date}",
         }
     if finished.error is not None:
-        raise _run_failed(key, finished.error, as_of)
-    stored = store.at(keys.experiment_id(project_id, key), date)
+        raise _run_failed(started.key, finished.error, started.as_of)
+    stored = store.at(keys.experiment_id(started.project_id, started.key), started.date)
     if stored is None:  # merged, and removed since (the experiment deleted meanwhile)
-        raise NotFound(f"no results for {date}", field="date")
-    return {"status": "ready", **nightly.snapshot_to_api(stored, key)}
+        raise NotFound(f"no results for {started.date}", field="date")
+    return {"status": "ready", **nightly.snapshot_to_api(stored, started.key)}
+
+
+def recompute(
+    project_id: str,
+    key: str,
+    now: datetime,
+    as_of: str | None = None,
+    send: Callable[[list[dict[str, Any]]], None] | None = None,
+    wait_seconds: float | None = None,
+) -> Results:
+    """Computes and stores a snapshot now (data up to now), or for the past day `as_of`, through
+    the nightly job's queue as the nightly run does: ready when the run finishes within
+    `wait_seconds`, else pending (computing on; read it later)."""
+    return finish_recompute(start_recompute(project_id, key, now, as_of, send), wait_seconds)
+
+
+RECOMPUTE_BOUND = timedelta(seconds=RECOMPUTE_FOLLOW_SECONDS)
+# A run is `date#started` (nightly_runs.run_id), started being the recompute's time, in UTC.
+RUN_PATTERN = r"^\d{4}-\d{2}-\d{2}#\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?\+00:00$"
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A recompute's run as its header tells it: its shards done out of its shards."""
+
+    date: str  # the snapshot's
+    started: datetime
+    shards: int
+    shards_done: int
+    merged: bool
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.merged or self.error is not None
+
+    def late(self, now: datetime) -> bool:
+        """Still running RECOMPUTE_BOUND after it started."""
+        return not self.finished and now - self.started > RECOMPUTE_BOUND
+
+
+def run_progress(project_id: str, key: str, run: str) -> RunProgress | None:
+    """Where the experiment's run `run` is; None when no such run is kept (runs expire after 16 days)."""
+    header = runs.header(keys.experiment_id(project_id, key), run)
+    if header is None:
+        return None
+    date, _, started = run.partition("#")
+    return RunProgress(
+        date=date,
+        started=datetime.fromisoformat(started),
+        shards=int(header.shards or 0),
+        shards_done=len(header.shards_done or ()),
+        merged=header.merged_at is not None,
+        error=header.error,
+    )
+
+
+def follow(
+    started: Recompute, seconds: float, on_progress: Callable[[RunProgress], None], poll: float = 1.0
+) -> RunProgress | None:
+    """Reads the recompute's progress every `poll` seconds, giving each read to `on_progress`,
+    until its run finishes or `seconds` pass; the last read."""
+    deadline = time.monotonic() + seconds
+    while True:
+        progress = run_progress(started.project_id, started.key, started.run)
+        if progress is not None:
+            on_progress(progress)
+        if progress is None or progress.finished or time.monotonic() >= deadline:
+            return progress
+        time.sleep(poll)
+
+
+def failure(started: Recompute, error: str) -> Conflict:
+    """A recompute's run that cannot finish, as the API's 409 says it."""
+    return _run_failed(started.key, error, started.as_of)
 
 
 def _run_failed(key: str, error: str, as_of: str | None) -> Conflict:

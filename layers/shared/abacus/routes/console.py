@@ -5,7 +5,7 @@ browser to sign in instead."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from aws_lambda_powertools.event_handler import Request, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -193,7 +193,9 @@ def experiment(
     key: str,
     date: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
     preview: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    run: Annotated[str | None, Query(pattern=results.RUN_PATTERN, max_length=64)] = None,
 ) -> Response[str]:
+    """`run`: a recompute's run, whose progress the page shows, reloading itself until it is done."""
     session = _session(request)
     if session is None:
         return _see_other(SIGN_IN)
@@ -202,8 +204,11 @@ def experiment(
     except NotFound:
         return _no_experiment(session, key)
     described = experiments.to_api(item, with_history=False)
+    notice = None
+    if run is not None:
+        notice = console.recompute_notice(results.run_progress(session.project_id, key, run), datetime.now(UTC))
     history = results.snapshots(session.project_id, key)
-    return _page(200, console.experiment_page(session, described, history, date, preview))
+    return _page(200, console.experiment_page(session, described, history, date, preview, notice))
 
 
 @router.get(
@@ -359,7 +364,8 @@ def implementation(request: Request, key: str) -> Response[str]:
         return _no_experiment(session, key)
     described = experiments.to_api(item, with_history=False)
     live = live_check.read(item, datetime.now(UTC))
-    page = console.implementation_page(session, described, live, base_url(request))
+    token = projects.public_token(session.project_id)
+    page = console.implementation_page(session, described, live, base_url(request), token)
     return _page(200, page, script=console.IMPLEMENTATION_SCRIPT)
 
 
@@ -407,12 +413,24 @@ def experiment_action(request: Request, key: str) -> Response[str]:
             return _page(200, console.confirm_page(session, described, action, variant))
         now = datetime.now(UTC)
         if action == "recompute":
-            results.recompute(session.project_id, key, now)
-        else:
-            experiments.apply(session.project_id, key, action, now, variant=variant)
+            return _see_other(_recompute(session.project_id, key, now))
+        experiments.apply(session.project_id, key, action, now, variant=variant)
     except NotFound:
         return _page(404, console.message_page(session, "No such experiment", f"No experiment keyed '{key}'."))
     except (Conflict, Invalid) as refused:  # a status that refuses it; a variant the experiment lacks
         status = 409 if isinstance(refused, Conflict) else 400
         return _page(status, console.message_page(session, "Not done", refused.message))
     return _see_other(f"/console/experiments/{key}")
+
+
+# A recompute from the console waits this long for its run (the API's waits RECOMPUTE_WAIT_SECONDS):
+# a bigger one goes on to the Results page, which shows its progress and reloads until it is done.
+CONSOLE_RECOMPUTE_WAIT_SECONDS = 5.0
+
+
+def _recompute(project_id: str, key: str, now: datetime) -> str:
+    """Starts a recompute and waits a little for it; where the browser goes next: the Results page
+    following its run. Conflict when the run failed meanwhile."""
+    started = results.start_recompute(project_id, key, now)
+    results.finish_recompute(started, CONSOLE_RECOMPUTE_WAIT_SECONDS)
+    return f"/console/experiments/{key}?{urlencode({'run': started.run})}"

@@ -30,10 +30,11 @@ def document() -> dict[str, Any]:
     function."""
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, Server
 
-    from abacus.routes import assignment, console, events, experiments, results
+    from abacus.routes import assignment, console, events, experiments, posthog_scripts, results
 
     app = create_app()
-    for part in (experiments.router, assignment.router, events.router, results.router, console.router):
+    parts = (experiments.router, assignment.router, posthog_scripts.router, events.router, results.router)
+    for part in (*parts, console.router):
         serving = part.api_resolver
         app.include_router(part)
         # Including a router points its request state at this resolver; give it back to the one serving it.

@@ -1,7 +1,10 @@
 """The projects table: projects, and their credentials stored as SHA-256 hashes.
 
-Items: `project#<id>` (name, created_at) and `cred#<sha256 of key>` (project_id, kind). A key is
-found by its hash, so the table never holds a usable key.
+Items: `project#<id>` (name, created_at, its credentials' hashes, its public token) and
+`cred#<sha256 of key>` (project_id, kind). A key is found by its hash, so the table never holds a
+usable secret: the admin key and the flags key are kept as hashes alone. The project token is
+public (every app ships it in its JavaScript), so the project's item also keeps it readable, for
+the console's snippets; requests are still looked up by its hash.
 """
 
 import hashlib
@@ -10,6 +13,7 @@ from datetime import UTC, datetime
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from abacus.settings import settings
@@ -32,6 +36,8 @@ class ProjectItem(Model):
     created_at = UTCDateTimeAttribute()
     # On a project item: the hashes of its current credentials, by kind, so they can be rotated.
     credential_hashes: MapAttribute[str, str] = MapAttribute(null=True)
+    # On a project item: its current project token, which is public (None: created before it was kept).
+    public_token = nullable(UnicodeAttribute())
 
 
 def hash_key(key: str) -> str:
@@ -45,7 +51,12 @@ def put_project(project_id: str, name: str, credentials: dict[str, str]) -> None
         _put_credential(project_id, kind, key, now)
     hashes = {kind: hash_key(key) for kind, key in credentials.items()}
     ProjectItem(
-        f"project#{project_id}", name=name, project_id=project_id, created_at=now, credential_hashes=hashes
+        f"project#{project_id}",
+        name=name,
+        project_id=project_id,
+        created_at=now,
+        credential_hashes=hashes,
+        public_token=credentials.get(TOKEN),
     ).save()
 
 
@@ -74,15 +85,31 @@ def replace_credential(project_id: str, kind: str, new_key: str) -> None:
     hashes = project.credential_hashes.as_dict() if project.credential_hashes else {}
     old = hashes.get(kind)
     hashes[kind] = hash_key(new_key)
-    project.update(actions=[ProjectItem.credential_hashes.set(hashes)])
+    project.update(actions=[ProjectItem.credential_hashes.set(hashes), *_readable(kind, new_key)])
     if old and old != hashes[kind]:
         ProjectItem(f"cred#{old}").delete()
+
+
+def _readable(kind: str, key: str) -> list[Action]:
+    """The update that keeps a new project token readable on the project's item; none for the
+    admin key and the flags key, which are secret."""
+    return [ProjectItem.public_token.set(key)] if kind == TOKEN else []
+
+
+def public_token(project_id: str) -> str | None:
+    """The project's current token, for the console's snippets; None for a project created before
+    tokens were kept readable (or no such project)."""
+    try:
+        return ProjectItem.get(f"project#{project_id}", attributes_to_get=["public_token"]).public_token
+    except DoesNotExist:
+        return None
 
 
 def credential_hash(project_id: str, kind: str) -> str | None:
     """The hash of a project's current key of `kind` (what signed report links are keyed with)."""
     try:
-        project = ProjectItem.get(f"project#{project_id}")
+        # Only the hashes: the item's public token is read only where it is shown (public_token).
+        project = ProjectItem.get(f"project#{project_id}", attributes_to_get=["credential_hashes"])
     except DoesNotExist:
         return None
     return (project.credential_hashes.as_dict() if project.credential_hashes else {}).get(kind)
