@@ -193,6 +193,7 @@ def test_every_route_is_throttled_app_routes_for_production_admin_routes_for_peo
 def test_the_token_rate_limit_is_a_parameter_and_its_counters_expire(template):
     variables = template.document["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["ABACUS_TOKEN_RATE_LIMIT_PER_MINUTE"] == {"Ref": "TokenRateLimitPerMinute"}
+    assert variables["ABACUS_UNKNOWN_KEY_RATE_LIMIT_PER_MINUTE"] == {"Ref": "UnknownKeyRateLimitPerMinute"}
     ttl = template.resources["ProjectsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 
