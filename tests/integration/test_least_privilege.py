@@ -1,5 +1,5 @@
 """Least privilege, proven by use: every route's sample request and the nightly job run against
-moto while each DynamoDB and SQS call is recorded (the nightly job's worker is run by the queue's
+moto while each DynamoDB, SQS and Secrets Manager call is recorded (the nightly job's worker is run by the queue's
 event source mapping). Each function's policy must allow every call it made
 (or Lambda would answer AccessDenied) and allow nothing it never made."""
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.client import BaseClient
 
-from tests.conftest import answer, invoke, running_as, running_function, sample_event
+from tests.conftest import answer, invoke, running_as, running_function, sample_event, secret_arns
 from tests.integration.test_template import FUNCTIONS, statements
 
 # The sample requests in an order where each succeeds: (function, sample event, status).
@@ -81,9 +81,13 @@ TRANSACTION_ACTION_OF = {
 
 
 def resources_of(operation: str, params: dict) -> list[str]:
-    """The policy resources a call needs: its tables, Table/index/name for an index, its queue."""
+    """The policy resources a call needs: its tables, Table/index/name for an index, its queue, its
+    secret (by logical id, whether the call names it by name or by ARN)."""
     if "QueueUrl" in params:
         return [params["QueueUrl"].rsplit("/", 1)[-1]]
+    if "SecretId" in params:
+        by_arn = {arn: logical_id for logical_id, arn in secret_arns.items()}
+        return [by_arn.get(params["SecretId"], params["SecretId"])]
     tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
     if params.get("IndexName"):
         return [f"{table}/index/{params['IndexName']}" for table in tables]
@@ -99,6 +103,8 @@ def allowed(template, function: str) -> set[tuple[str, str]]:
             if "Fn::Sub" in resource:
                 table, _, index = resource["Fn::Sub"].partition(".Arn}/index/")
                 name = f"{table.removeprefix('${')}/index/{index}"
+            elif "Ref" in resource:  # a secret: !Ref is its ARN
+                name = resource["Ref"]
             else:
                 name = resource["Fn::GetAtt"][0]
             pairs |= {(action.split(":", 1)[1], name) for action in actions}
@@ -156,7 +162,7 @@ def remember_console(name: str, response: dict, console: dict[str, str]) -> None
 
 @pytest.fixture
 def recorded_calls(monkeypatch):
-    """Every DynamoDB and SQS call a function's handler makes, by function (the worker's too, run
+    """Every DynamoDB, SQS and Secrets Manager call a function's handler makes, by function (the worker's too, run
     by the queue's event source mapping in another thread)."""
     calls: dict[str, set[tuple[str, str]]] = {function: set() for function in FUNCTIONS}
     # botocore-stubs leave out this private method, which every client call goes through.
@@ -164,7 +170,7 @@ def recorded_calls(monkeypatch):
 
     def recording(client, operation, params):
         function = running_function()
-        if client.meta.service_model.service_name in {"dynamodb", "sqs"} and function:
+        if client.meta.service_model.service_name in {"dynamodb", "sqs", "secretsmanager"} and function:
             if operation == "TransactWriteItems":  # IAM allows each of its writes by the write's own action
                 for write in params["TransactItems"]:
                     ((kind, request),) = write.items()

@@ -231,7 +231,11 @@ def _from_request(error: Mapping[str, Any]) -> bool:
 
 def base_url(request: Request) -> str:
     """The API's address as the client called it (scheme and domain), for links and the document."""
-    event = request.resolved_event
+    return own_origin(request.resolved_event)
+
+
+def own_origin(event: object) -> str:
+    """The API's origin (scheme and domain) as the client called it, from an HTTP API event."""
     if not isinstance(event, APIGatewayProxyEventV2):
         raise TypeError("the functions serve API Gateway's HTTP API (payload 2.0) events only")
     return f"{event.headers.get('x-forwarded-proto', 'https')}://{event.request_context.domain_name}"

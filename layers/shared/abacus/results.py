@@ -1,13 +1,12 @@
 """The results API's domain: snapshots by date, the daily history, recomputing now, and signed
 links that open the report page in a browser without the admin key in the URL."""
 
-import hashlib
 import hmac
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from abacus import experiments, keys, lifecycle, nightly, nightly_runs, work_queue
+from abacus import experiments, keys, lifecycle, nightly, nightly_runs, signing, work_queue
 from abacus.documents import (
     HistoryDay,
     HistoryVariant,
@@ -18,10 +17,10 @@ from abacus.documents import (
     VariantAnalysis,
 )
 from abacus.errors import Conflict, Invalid, NotFound, Unauthorized
-from abacus.storage import projects
 from abacus.storage import results as store
 
 LINK_LIFETIME = timedelta(minutes=15)
+LINK_CLOCK_SKEW = timedelta(minutes=1)  # two environments' clocks may differ: see console_session.CLOCK_SKEW
 # How long a recompute waits for its run (API Gateway ends a request at 30 s).
 RECOMPUTE_WAIT_SECONDS = 20.0
 
@@ -146,27 +145,30 @@ def _to_run(key: str, status: str) -> str:
 
 
 def _signature(project_id: str, key: str, expires: int) -> str:
-    secret = projects.credential_hash(project_id, projects.ADMIN)
-    if secret is None:
+    signing_key = signing.project_key(project_id)
+    if signing_key is None:
         raise NotFound("no such project")
-    return hmac.new(secret.encode(), f"{project_id}\n{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+    return signing.mac(signing_key, "report", project_id, key, expires)
 
 
 def signed_query(project_id: str, key: str, now: datetime) -> dict[str, str]:
-    """Query parameters that open the report for LINK_LIFETIME. Keyed with the admin key's hash:
-    rotating the admin key voids every link."""
+    """Query parameters that open the report for LINK_LIFETIME, signed with the project's signing
+    key (signing.py): rotating the admin key, or the stack's signing secret, voids every link."""
     expires = int((now + LINK_LIFETIME).timestamp())
     return {"project": project_id, "expires": str(expires), "signature": _signature(project_id, key, expires)}
 
 
 def check_link(key: str, query: dict[str, str], now: datetime) -> str:
-    """The project a signed link opens; Unauthorized when it is forged or expired."""
+    """The project a signed link opens; Unauthorized when it is forged or expired, or ends later
+    than a link made now would (whatever signed it)."""
     try:
         project_id, expires, signature = query["project"], int(query["expires"]), query["signature"]
     except (KeyError, ValueError):
         raise Unauthorized("send the admin key, or open a signed link", field="Authorization") from None
     if expires < now.timestamp():
         raise Unauthorized("this link has expired: ask for a new one", field="signature")
+    if expires > (now + LINK_LIFETIME + LINK_CLOCK_SKEW).timestamp():
+        raise Unauthorized("this link is not valid", field="signature")
     try:
         expected = _signature(project_id, key, expires)
     except NotFound:
