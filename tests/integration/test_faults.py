@@ -359,3 +359,48 @@ def test_the_console_under_faults_signs_in_and_out_or_asks_to_retry(template, fa
         faults.enabled = False
     assert faults.by_service["secretsmanager"] > 0 and faults.by_service["DynamoDB_20120810"] > 0, faults.by_service
     assert CLIENT_RETRIES["ResultsFunction"] > 0, "no request met more faults than botocore's retries take"
+
+
+POSTHOG_ROUTES = (
+    ("AssignFunction", "posthog_flags"),
+    ("AssignFunction", "posthog_decide"),
+    ("AssignFunction", "posthog_remote_config"),
+    ("AssignFunction", "posthog_remote_config_script"),
+    ("IngestFunction", "posthog_batch"),
+    ("IngestFunction", "posthog_capture"),
+)
+
+
+def with_unknown_token(function: str, sample: str) -> dict:
+    event = sample_event(sample)
+    if "pathParameters" in event:
+        event["rawPath"] = event["rawPath"].replace(TOKEN, "phc_made_up")
+        event["pathParameters"] = {"token": "phc_made_up"}
+    else:
+        event["body"] = event["body"].replace(TOKEN, "phc_made_up")
+    return event
+
+
+def test_token_routes_under_faults_answer_or_ask_to_retry_and_count_unknown_keys_without_failing(
+    template, faults, monkeypatch
+):
+    """Issue 28: the token lookups (known, unknown and remembered) and both per-minute counters,
+    shared at every request, under storage faults: the answer, a 401 for a made-up token, or a
+    503 to send again; a counter that cannot be written never refuses a request."""
+    from abacus import api
+    from abacus.rate_limit import RateLimiter
+
+    monkeypatch.setattr(api, "rate_limiter", RateLimiter(1_000_000, share_every_seconds=0))
+    monkeypatch.setattr(api, "unknown_key_limiter", RateLimiter(1_000_000, share_every_seconds=0))
+    with fresh_stack(template):
+        create_and_launch()
+        faults.rate, faults.enabled = 0.6, True
+        answers: Counter[tuple[str, int]] = Counter()
+        for _ in range(4):
+            for function, sample in POSTHOG_ROUTES:
+                for event, kind in ((sample_event(sample), "known"), (with_unknown_token(function, sample), "unknown")):
+                    status = invoke(function, event)["statusCode"]
+                    answers[(kind, status)] += 1
+                    assert status in ((200, 503) if kind == "known" else (401, 503)), (sample, kind, status)
+        faults.enabled = False
+    assert answers[("known", 200)] and answers[("unknown", 401)] and answers[("known", 503)], answers
