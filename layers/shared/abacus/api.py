@@ -43,7 +43,7 @@ UNKNOWN_KEYS_KEPT = 1_000
 _unknown_keys: TtlCache[str, bool] = TtlCache(max_entries=UNKNOWN_KEYS_KEPT)
 rate_limiter = rate_limit.from_environment()
 unknown_key_limiter = rate_limit.unknown_keys_from_environment()
-# No token or key is longer (Abacus's are 47 characters): a longer one is refused before any lookup.
+# No token or key is longer (Abacus's are 47 to 50 characters): a longer one is refused before any lookup.
 MAX_CREDENTIAL_LENGTH = 200
 # Where validated requests carry a token (Powertools' error locations): /assign, /events, /flags/,
 # /decide/, and the remote config's path.
