@@ -1,5 +1,5 @@
-"""Starting the whole local stack: moto as DynamoDB and SQS, the tables and queues, a project, the
-gateway, and the functions' SQS event source mappings."""
+"""Starting the whole local stack: moto as DynamoDB, SQS and Secrets Manager, the tables, queues and
+secrets, a project, the gateway, and the functions' SQS event source mappings."""
 
 import ctypes
 import os
@@ -20,6 +20,7 @@ from abacus_local.event_sources import QueuePoller
 from abacus_local.gateway import Gateway
 from abacus_local.lambdas import LocalFunction, close_all
 from abacus_local.queues import create_queues
+from abacus_local.secretsmanager import create_secrets
 from abacus_local.template import FunctionSpec, Template
 
 REGION = LOCAL_REGION
@@ -77,6 +78,7 @@ class LocalStack:
         )
         self._moto: subprocess.Popen[bytes] | None = None
         self.queue_urls: dict[str, str] = {}
+        self.secret_arns: dict[str, str] = {}
         self.pollers: list[QueuePoller] = []
         self.gateway: Gateway | None = None
         self.functions: dict[str, LocalFunction] = {}
@@ -98,6 +100,7 @@ class LocalStack:
             **LOCAL_CREDENTIALS,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "AWS_ENDPOINT_URL_SQS": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.dynamodb_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.url,
             "NIGHTLY_QUEUE_URL": self.queue_urls["NightlyWorkQueue"],
         }
@@ -133,6 +136,7 @@ class LocalStack:
         )
         self._wait_for_moto()
         self._create_queues()
+        self._create_secrets()
         self._configure_environment()
         self._create_tables()
         self._create_project()
@@ -192,6 +196,7 @@ class LocalStack:
             **LOCAL_CREDENTIALS,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "AWS_ENDPOINT_URL_SQS": self.dynamodb_url,  # moto's server answers every service
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.dynamodb_url,
             "ABACUS_CACHE_SECONDS": self.cache_seconds,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self.log_level,
@@ -206,8 +211,10 @@ class LocalStack:
         os.environ.update({"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, **self._local_settings()})
 
     def _variables(self, spec: FunctionSpec) -> dict[str, str]:
-        """A function's template variables, a `!Ref` to a queue made its local URL (as deployed)."""
-        return {name: self.queue_urls.get(value, value) for name, value in spec.environment.items()}
+        """A function's template variables, a `!Ref` to a queue made its local URL and one to a
+        secret its ARN (as deployed)."""
+        local = {**self.queue_urls, **self.secret_arns}
+        return {name: local.get(value, value) for name, value in spec.environment.items()}
 
     def _sqs(self) -> Any:
         import boto3
@@ -220,8 +227,22 @@ class LocalStack:
             aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
+    def _secretsmanager(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "secretsmanager",
+            region_name=REGION,
+            endpoint_url=self.dynamodb_url,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
     def _create_queues(self) -> None:
         self.queue_urls = create_queues(self.template, self._sqs(), REGION)
+
+    def _create_secrets(self) -> None:
+        self.secret_arns = create_secrets(self.template, self._secretsmanager())
 
     def _start_event_sources(self) -> None:
         """Each SQS event of the template polled as Lambda's event source mapping polls it, at most

@@ -69,21 +69,32 @@ def template() -> Template:
 TEST_VISIBILITY_TIMEOUT = 1
 
 
+# {logical id: ARN} of the template's secrets in the current moto mock (the functions name them by
+# their logical id, as deployed by ARN: settings.signing_secret's default).
+secret_arns: dict[str, str] = {}
+
+
 @contextmanager
 def template_resources(template: Template):
-    """Every table and queue of template.yaml, empty, in the moto mock already started; while it
-    lasts, `invoke` runs the queues' event source mappings."""
+    """Every table, queue and secret of template.yaml, empty, in the moto mock already started;
+    while it lasts, `invoke` runs the queues' event source mappings."""
+    from aws_lambda_powertools.utilities import parameters
+
     from abacus_local.dynamodb import create_tables
     from abacus_local.queues import create_queues
+    from abacus_local.secretsmanager import create_secrets
 
     create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
     urls = create_queues(template, boto3.client("sqs", region_name="us-east-1"), "us-east-1", TEST_VISIBILITY_TIMEOUT)
     assert urls["NightlyWorkQueue"] == os.environ["NIGHTLY_QUEUE_URL"]
+    secret_arns.update(create_secrets(template, boto3.client("secretsmanager", region_name="us-east-1")))
+    parameters.clear_caches()  # a secret read from an earlier mock is not this one's
     _queues_created.set()
     try:
         yield
     finally:
         _queues_created.clear()
+        secret_arns.clear()
 
 
 @pytest.fixture

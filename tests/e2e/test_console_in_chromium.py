@@ -2,19 +2,23 @@
 over HTTP. Signing in with a wrong key shows the error on the field; the right key, typed and sent
 with the keyboard alone, opens the project's experiments; an experiment's page shows its verdict
 and charts; shipping a variant is confirmed on a page stating its consequence; signing out ends
-the session. The key is in no page, URL, cookie a script can read
-or web storage. Screenshots of each page go to .abacus/console/ (not committed)."""
+the session, a copy of its cookie included. The key is in no page, URL, cookie a script can read
+or web storage. A page of another site can neither sign the browser in (login CSRF) nor frame the
+report. Screenshots of each page go to .abacus/console/ (not committed)."""
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import pytest
 from playwright._impl._api_structures import SetCookieParam
 from playwright.sync_api import Browser, Page, expect
 
-from abacus import console_session
+from abacus import signing
 from abacus_local.template import ROOT
 from tests.e2e.conftest import ADMIN_KEY, invoke_nightly
 
@@ -129,7 +133,7 @@ def test_sign_in_read_results_and_sign_out(client, stack_url, page):
 
 
 def test_a_session_cookie_from_elsewhere_is_refused(stack_url, page):
-    forged = f"local.{int(datetime.now(UTC).timestamp()) + 3600}.{'0' * 64}"
+    forged = f"local.{'0' * 32}.{int(datetime.now(UTC).timestamp()) + 3600}.{'0' * 64}"
     host = urlsplit(stack_url).hostname
     cookie: SetCookieParam = {"name": "__Host-abacus-console", "value": forged, "domain": host or "", "path": "/"}
     page.context.add_cookies([{**cookie, "secure": True, "httpOnly": True, "sameSite": "Strict"}])
@@ -217,13 +221,87 @@ def test_create_with_a_mistake_launch_watch_the_live_check_and_ship(client, stac
     assert client.call("GET", f"/experiments/{key}", admin=True)["shipped_variant"] == "one-page"
 
     [session] = [c for c in page.context.cookies() if c["name"] == "__Host-abacus-console"]
-    project_id = session["value"].split(".", 1)[0]
+    project_id, session_id, expires, _ = session["value"].split(".")
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{stack_url}/console/sign-in")
 
-    # A session signed with the right key, but 9 hours old: refused.
-    key_hash = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()
-    _, expired = console_session.start(project_id, key_hash, datetime.now(UTC) - timedelta(hours=9))
-    page.context.add_cookies([{**session, "value": expired.value}])
+    # The cookie as copied before signing out: the session has ended on the server too.
+    page.context.add_cookies([session])
     page.goto(f"{stack_url}/console")
     expect(page).to_have_url(f"{stack_url}/console/sign-in")
+
+    # Signed with what a read of the projects table gives (the admin key's hash): refused.
+    key_hash = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()
+    signature = signing.mac(key_hash.encode(), "session", project_id, session_id, expires)
+    page.context.add_cookies([{**session, "value": f"{project_id}.{session_id}.{expires}.{signature}"}])
+    page.goto(f"{stack_url}/console")
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")
+
+
+class _AttackerSite(BaseHTTPRequestHandler):
+    pages: ClassVar[dict[str, str]] = {}  # path: HTML, what the test puts there
+
+    def do_GET(self) -> None:
+        body = self.pages.get(self.path, "").encode()
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        """Quiet."""
+
+
+@pytest.fixture(scope="module")
+def attacker() -> Iterator[str]:
+    """Another site: localhost and a port of its own, where the API is 127.0.0.1 (a real server on
+    loopback: Chromium's Private Network Access rules would not let a page from nowhere frame it)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AttackerSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def attacker_page(attacker: str, path: str, html: str) -> str:
+    """The URL of a page of the other site holding `html`."""
+    _AttackerSite.pages[f"/{path}"] = html
+    return f"{attacker}/{path}"
+
+
+def test_a_page_of_another_site_cannot_sign_the_browser_in(stack_url, attacker, page):
+    """Login CSRF: a page of another site posts its owner's admin key to the sign-in form, so that
+    the victim would work in the attacker's project. The browser gets the refusal and no session."""
+    form = (
+        f'<form id="f" method="post" action="{stack_url}/console/sign-in">'
+        f'<input name="admin_key" value="{ADMIN_KEY}"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+    page.goto(attacker_page(attacker, "sign-in.html", form))
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")
+    expect(page.get_by_role("alert")).to_contain_text("sent from another site")
+    shot(page, "login-csrf-refused")
+    assert [c for c in page.context.cookies() if c["name"] == "__Host-abacus-console"] == []
+    page.goto(f"{stack_url}/console")  # the victim opens the console afterwards: not signed in
+    expect(page).to_have_url(f"{stack_url}/console/sign-in")
+
+
+def test_the_report_page_cannot_be_framed_by_another_site(client, stack_url, attacker, page):
+    key = "framed-report"
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "Framed report",
+            "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+            "primary_metric": {"event": "purchase"},
+        }
+    )
+    link = client.call("POST", f"/experiments/{key}/report/link", admin=True)["url"]
+    page.goto(attacker_page(attacker, "frame.html", f'<iframe src="{link}" width="800" height="600"></iframe>'))
+    # goto waits for the page's load event, which waits for its frame's: left empty.
+    [framed] = [frame for frame in page.frames if frame != page.main_frame]
+    assert not framed.url.startswith(stack_url), framed.url
+    assert "Framed report" not in framed.content(), "the report was shown in another site's frame"
+    page.goto(link)  # the link itself opens the report, with nothing refused by its policy
+    expect(page.get_by_text("Framed report").first).to_be_visible()

@@ -114,6 +114,38 @@ def test_a_signed_link_opens_only_its_own_projects_report(two_projects):
     assert invoke("ResultsFunction", event)["statusCode"] == 401
 
 
+def test_a_signed_link_is_refused_when_forged_from_the_tables_or_dated_beyond_its_lifetime(two_projects):
+    """Issue 28: a link signed with the admin key's hash, which the projects table holds (as links
+    were before, or as they are now but without the secret), opens nothing; one dated 2100,
+    signed with the project's real key, neither."""
+    import hashlib
+    import hmac
+    from datetime import UTC, datetime
+
+    from abacus import results, signing
+
+    event = sample_event("get_report", authorization=None)
+    event["queryStringParameters"] = results.signed_query("test", "new-checkout", datetime.now(UTC))
+    assert invoke("ResultsFunction", event)["statusCode"] == 200
+    expires = event["queryStringParameters"]["expires"]
+    admin_key_hash = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()
+    message = f"test\nnew-checkout\n{expires}".encode()
+    old_style = hmac.new(admin_key_hash.encode(), message, hashlib.sha256).hexdigest()
+    by_hash = signing.mac(admin_key_hash.encode(), "report", "test", "new-checkout", expires)
+    for signature in (old_style, by_hash):
+        event["queryStringParameters"] = {"project": "test", "expires": expires, "signature": signature}
+        assert answer(invoke("ResultsFunction", event))[0] == 401
+    key = signing.project_key("test")
+    assert key is not None
+    in_2100 = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
+    signature = signing.mac(key, "report", "test", "new-checkout", in_2100)
+    event["queryStringParameters"] = {"project": "test", "expires": str(in_2100), "signature": signature}
+    assert answer(invoke("ResultsFunction", event)) == (
+        401,
+        {"error": {"code": "unauthorized", "message": "this link is not valid", "field": "signature"}},
+    )
+
+
 @pytest.mark.parametrize(
     ("function", "sample", "field"),
     [("AssignFunction", "assign", "token"), ("IngestFunction", "post_events", "token")],

@@ -30,10 +30,13 @@ EXPERIMENT = "new-checkout"
 
 
 class Faults:
-    """Wraps moto's request handler: each DynamoDB request draws a fault, or none."""
+    """Wraps moto's request handler: each DynamoDB request (and each of `services`' requests,
+    named by the prefix of their X-Amz-Target) draws a fault, or none."""
 
     def __init__(self, rate: float, seed: int):
         self.rate, self.random, self.enabled = rate, random.Random(seed), False
+        self.services: tuple[str, ...] = ("DynamoDB_",)
+        self.by_service: Counter = Counter()  # faults injected, by service (X-Amz-Target's prefix)
         self.injected: Counter = Counter()
         self.lock = threading.Lock()
 
@@ -44,9 +47,14 @@ class Faults:
             target = request.headers.get("X-Amz-Target", b"")
             target = target.decode() if isinstance(target, bytes) else target
             send = lambda: original(stubber, event_name, request, **kwargs)  # noqa: E731
-            if not faults.enabled or not target.startswith("DynamoDB_"):
+            if not faults.enabled or not target.startswith(faults.services):
                 return send()
-            return faults.inject(target.split(".")[1], request, send)
+            injected = sum(faults.injected.values())
+            try:
+                return faults.inject(target.split(".")[1], request, send)
+            finally:
+                if sum(faults.injected.values()) > injected:
+                    faults.by_service[target.split(".")[0]] += 1
 
         monkeypatch.setattr(BotocoreStubber, "__call__", handle)
 
@@ -326,3 +334,86 @@ def test_posthog_js_bundles_are_served_whatever_storage_does(template, faults):
             assert served["statusCode"] == 200 and served["isBase64Encoded"], sample
         assert answer(invoke("AssignFunction", sample_event("posthog_flags")))[0] == 503  # storage is down
         faults.enabled = False
+
+
+def until_answered(event: dict, done: tuple[int, ...], attempts: int = 60) -> dict:
+    """A console request sent as a browser's user would: again after a 503; each time by an
+    environment that has not read the signing secret yet, so that its reads meet faults too."""
+    from aws_lambda_powertools.utilities import parameters
+
+    for _ in range(attempts):
+        parameters.clear_caches()
+        response = invoke("ResultsFunction", event)
+        assert response["statusCode"] in (*done, 503), (response["statusCode"], response["body"][:300])
+        if response["statusCode"] in done:
+            return response
+        CLIENT_RETRIES["ResultsFunction"] += 1
+    raise AssertionError(f"never done: {event['rawPath']}")
+
+
+def test_the_console_under_faults_signs_in_and_out_or_asks_to_retry(template, faults):
+    """DynamoDB and Secrets Manager faults under signing in, reading a page and signing out: each
+    answers its page or redirect, or a 503 to send again, never another 5xx. A sign-out answered
+    with its redirect has ended the session: its cookie opens nothing after, faults or not."""
+    import re
+
+    with fresh_stack(template):
+        faults.rate, faults.services, faults.enabled = 0.6, ("DynamoDB_", "secretsmanager."), True
+        for _ in range(5):
+            signed_in = until_answered(sample_event("console_sign_in"), done=(303,))
+            cookie = signed_in["cookies"][0].split(";", 1)[0]
+            page = until_answered({**sample_event("console_experiments"), "cookies": [cookie]}, done=(200,))
+            token = re.search(r'name="csrf_token" value="(\w+)"', page["body"])
+            assert token is not None
+            sign_out = {**sample_event("console_sign_out"), "cookies": [cookie], "body": f"csrf_token={token.group(1)}"}
+            until_answered(sign_out, done=(303,))
+            after = until_answered({**sample_event("console_experiments"), "cookies": [cookie]}, done=(200, 303))
+            assert after["statusCode"] == 303, "a session signed out under faults still opens the console"
+        faults.enabled = False
+    assert faults.by_service["secretsmanager"] > 0 and faults.by_service["DynamoDB_20120810"] > 0, faults.by_service
+    assert CLIENT_RETRIES["ResultsFunction"] > 0, "no request met more faults than botocore's retries take"
+
+
+POSTHOG_ROUTES = (
+    ("AssignFunction", "posthog_flags"),
+    ("AssignFunction", "posthog_decide"),
+    ("AssignFunction", "posthog_remote_config"),
+    ("AssignFunction", "posthog_remote_config_script"),
+    ("IngestFunction", "posthog_batch"),
+    ("IngestFunction", "posthog_capture"),
+)
+
+
+def with_unknown_token(function: str, sample: str) -> dict:
+    event = sample_event(sample)
+    if "pathParameters" in event:
+        event["rawPath"] = event["rawPath"].replace(TOKEN, "phc_made_up")
+        event["pathParameters"] = {"token": "phc_made_up"}
+    else:
+        event["body"] = event["body"].replace(TOKEN, "phc_made_up")
+    return event
+
+
+def test_token_routes_under_faults_answer_or_ask_to_retry_and_count_unknown_keys_without_failing(
+    template, faults, monkeypatch
+):
+    """Issue 28: the token lookups (known, unknown and remembered) and both per-minute counters,
+    shared at every request, under storage faults: the answer, a 401 for a made-up token, or a
+    503 to send again; a counter that cannot be written never refuses a request."""
+    from abacus import api
+    from abacus.rate_limit import RateLimiter
+
+    monkeypatch.setattr(api, "rate_limiter", RateLimiter(1_000_000, share_every_seconds=0))
+    monkeypatch.setattr(api, "unknown_key_limiter", RateLimiter(1_000_000, share_every_seconds=0))
+    with fresh_stack(template):
+        create_and_launch()
+        faults.rate, faults.enabled = 0.6, True
+        answers: Counter[tuple[str, int]] = Counter()
+        for _ in range(4):
+            for function, sample in POSTHOG_ROUTES:
+                for event, kind in ((sample_event(sample), "known"), (with_unknown_token(function, sample), "unknown")):
+                    status = invoke(function, event)["statusCode"]
+                    answers[(kind, status)] += 1
+                    assert status in ((200, 503) if kind == "known" else (401, 503)), (sample, kind, status)
+        faults.enabled = False
+    assert answers[("known", 200)] and answers[("unknown", 401)] and answers[("known", 503)], answers

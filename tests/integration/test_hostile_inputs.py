@@ -2,7 +2,10 @@
 error shape, and leaves the tables exactly as they were."""
 
 import base64
+import gc
+import gzip
 import json
+import tracemalloc
 
 import boto3
 import pytest
@@ -221,13 +224,15 @@ def test_hostile_flag_definition_requests_are_refused_and_leave_no_trace(draft, 
     """A hostile flags key, project token or If-None-Match: a 401 or 403 naming the field (or, for
     an If-None-Match, the document), never a 5xx, and nothing stored."""
     before = everything_stored()
+    too_long = len(value) > 200  # refused as no key is that long, before any lookup
     for sample in ("posthog_flag_definitions", "posthog_local_evaluation", "posthog_local_evaluation_node"):
         status, error = answer(invoke("AssignFunction", sample_event(sample, authorization=f"Bearer {value}")))
-        assert status == 401 and error["error"]["field"] == "Authorization", (sample, error)
+        assert status == (400 if too_long else 401) and error["error"]["field"] == "Authorization", (sample, error)
         event = sample_event(sample)
         event["queryStringParameters"] = {"token": value, "send_cohorts": ""}
         status, error = answer(invoke("AssignFunction", event))
-        assert (status, error.get("error", {}).get("field")) == ((200, None) if not value else (403, "token")), error
+        expected = (200, None) if not value else (400 if too_long else 403, "token")
+        assert (status, error.get("error", {}).get("field")) == expected, error
         got = invoke("AssignFunction", sample_event(sample, **{"if-none-match": value}))
         assert got["statusCode"] == (304 if value.strip() == "*" else 200)
     assert everything_stored() == before
@@ -379,3 +384,213 @@ def test_a_hostile_run_on_the_results_page_is_a_422_naming_it(draft, run):
     event["queryStringParameters"] = {"run": run}
     status, error = answer(invoke("ResultsFunction", event))
     assert status == 422 and error["error"]["field"] == "run", error
+
+
+# Issue 28: every route that takes a token or key, with it where the route reads it: (id, function,
+# event, the field named).
+def _with_token(sample: str, field: str, value: str) -> dict:
+    """The sample with its token sent as `field` alone."""
+    event = sample_event(sample)
+    body = {name: sent for name, sent in json.loads(event["body"]).items() if name not in ("api_key", "token")}
+    event["body"] = json.dumps(body | {field: value})
+    return event
+
+
+def _captured_with(sample: str, value: str) -> dict:
+    """A capture route's sample with one plain event and its token as `api_key`."""
+    event = sample_event(sample)
+    event["headers"] = {**event["headers"], "content-type": "application/json"}
+    event["headers"].pop("content-encoding", None)
+    event["body"] = json.dumps({"api_key": value, "event": "purchase", "distinct_id": "user-42"})
+    event["isBase64Encoded"] = False
+    return event
+
+
+def _in_the_path(sample: str, value: str) -> dict:
+    event = sample_event(sample)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = event["rawPath"].replace(TOKEN, value)
+    event["pathParameters"] = {"token": value}
+    return event
+
+
+def _in_the_query(sample: str, value: str) -> dict:
+    event = sample_event(sample)
+    event["queryStringParameters"] = {**event["queryStringParameters"], "token": value}
+    return event
+
+
+CREDENTIAL_ROUTES = [
+    ("assign", "AssignFunction", lambda v: _with_token("assign", "token", v), "token"),
+    ("events", "IngestFunction", lambda v: _with_token("post_events", "token", v), "token"),
+    ("flags api_key", "AssignFunction", lambda v: _with_token("posthog_flags", "api_key", v), "api_key"),
+    ("decide token", "AssignFunction", lambda v: _with_token("posthog_decide", "token", v), "token"),
+    *[
+        (sample, "IngestFunction", lambda v, sample=sample: _captured_with(sample, v), "api_key")
+        for sample in ("posthog_batch", "posthog_capture", "posthog_e", "posthog_i_v0_e")
+    ],
+    ("config", "AssignFunction", lambda v: _in_the_path("posthog_remote_config", v), "token"),
+    ("config.js", "AssignFunction", lambda v: _in_the_path("posthog_remote_config_script", v), "token"),
+    (
+        "definitions key",
+        "AssignFunction",
+        lambda v: sample_event("posthog_flag_definitions", authorization=f"Bearer {v}"),
+        "Authorization",
+    ),
+    ("definitions token", "AssignFunction", lambda v: _in_the_query("posthog_flag_definitions", v), "token"),
+    (
+        "admin key",
+        "AssignFunction",
+        lambda v: sample_event("create_experiment", authorization=f"Bearer {v}"),
+        "Authorization",
+    ),
+    (
+        "results admin key",
+        "ResultsFunction",
+        lambda v: sample_event("get_results", authorization=f"Bearer {v}"),
+        "Authorization",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "request_with", "field"), [c[1:] for c in CREDENTIAL_ROUTES], ids=[c[0] for c in CREDENTIAL_ROUTES]
+)
+def test_a_credential_longer_than_any_key_is_a_400_naming_its_field_before_any_lookup(
+    draft, monkeypatch, function, request_with, field
+):
+    """No key is longer than 200 characters: a longer one is refused on every route that takes
+    one, naming where it was sent, without a lookup (nothing hashed, read or cached for it)."""
+    from abacus.storage import projects
+
+    looked_up: list[str] = []
+    original = projects.key_owner
+
+    def recorded(key: str):
+        looked_up.append(key)
+        return original(key)
+
+    monkeypatch.setattr(projects, "key_owner", recorded)
+    before = everything_stored()
+    status, error = answer(invoke(function, request_with("k" * 201)))
+    assert (status, error["error"]["field"]) == (400, field), error
+    assert "longer than 200 characters" in error["error"]["message"]
+    assert looked_up == [] and everything_stored() == before
+    # 200 is not too long: looked up, and unknown (a ?token= not the flags key's project's: 403).
+    status, error = answer(invoke(function, request_with("k" * 200)))
+    assert status in (401, 403) and "k" * 200 in looked_up, error
+
+
+@pytest.fixture
+def deployed_caches(monkeypatch):
+    """The token and key caches with the deployed TTL (the tests run with none), emptied."""
+    from abacus import api
+
+    for cache in (api._tokens, api._flags_keys, api._unknown_keys):
+        cache.clear()
+        monkeypatch.setattr(cache, "ttl_seconds", 30.0)
+    yield api
+    for cache in (api._tokens, api._flags_keys, api._unknown_keys):
+        cache.clear()
+
+
+def traced_bytes() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def test_unknown_tokens_of_the_longest_length_leave_the_caches_bounded(draft, deployed_caches):
+    """Made-up tokens of 200 characters, each new: every one refused, none kept among the known
+    tokens, the unknown ones in an LRU that stays at its size; memory held stops growing once it
+    is full. (Before issue 28 each was cached until the cache held 10,000.)"""
+    api = deployed_caches
+    kept = api.UNKNOWN_KEYS_KEPT
+
+    def send(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            made_up = f"phc_{n:06d}".ljust(200, "x")
+            status, _ = answer(invoke("IngestFunction", with_body("post_events", events(event(), token=made_up))))
+            assert status == 401
+
+    assert answer(invoke("IngestFunction", sample_event("post_events")))[0] == 200  # the real token, cached
+    tracemalloc.start()
+    try:
+        send(0, kept + 100)  # the LRU fills, everything a request sets up is in place
+        full = traced_bytes()
+        send(kept + 100, kept + 100)  # as many again, all new
+        later = traced_bytes()
+    finally:
+        tracemalloc.stop()
+    assert len(api._tokens) == 1 and len(api._unknown_keys) == kept
+    # A made-up token kept costs about 500 bytes: 1,100 more would hold some 550 KB.
+    assert later - full < 100_000, f"{later - full} bytes more held after {kept + 100} more made-up tokens"
+
+
+def gzip_capture(token: str) -> dict:
+    body = gzip.compress(json.dumps({"api_key": token, "batch": [event()]}).encode())
+    request = sample_event("posthog_batch")
+    request["headers"]["content-encoding"] = "gzip"
+    request["body"], request["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return request
+
+
+def test_gzip_bodies_carrying_a_token_of_nearly_a_megabyte_are_400s_and_hold_nothing(draft, deployed_caches):
+    """The report's case: about 60 gzip requests, each with its own 0.9 MB token, grew an
+    environment by 54 MB. Each is a 400 naming api_key, and nothing of them stays in memory."""
+    requests = [gzip_capture(f"phc_{n:02d}".ljust(900_000, "x")) for n in range(61)]
+    tracemalloc.start()
+    try:
+        # The resolver keeps the request it answered last until the next one: one is sent before.
+        answers = [answer(invoke("IngestFunction", requests[0]))]
+        before = traced_bytes()
+        answers += [answer(invoke("IngestFunction", request)) for request in requests[1:]]
+        after = traced_bytes()
+    finally:
+        tracemalloc.stop()
+    assert {(status, error["error"]["field"]) for status, error in answers} == {(400, "api_key")}
+    assert len(deployed_caches._tokens) == 0 and len(deployed_caches._unknown_keys) == 0
+    assert after - before < 1_000_000, f"{after - before} bytes held after 60 requests"
+
+
+def test_unknown_keys_are_counted_and_limited_together_and_known_ones_never_are(draft, monkeypatch):
+    """Issue 28: requests with tokens or flags keys no project owns count in one bucket, all
+    projects together (429 past its limit); the project's own requests are unaffected by it."""
+    import time
+
+    from abacus import api, rate_limit
+    from abacus.storage.rate_limits import shard_hits
+
+    now = time.time()
+    monkeypatch.setenv("ABACUS_UNKNOWN_KEY_RATE_LIMIT_PER_MINUTE", "3")  # UnknownKeyRateLimitPerMinute
+    limiter = rate_limit.unknown_keys_from_environment()
+    limiter.share_every_seconds, limiter.shard, limiter._clock = 0, 5, lambda: now
+    monkeypatch.setattr(api, "unknown_key_limiter", limiter)
+    made_up = [
+        ("IngestFunction", with_body("post_events", events(event(), token="phc_made_up"))),
+        ("AssignFunction", _in_the_path("posthog_remote_config", "phc_made_up_too")),
+        ("AssignFunction", sample_event("posthog_flag_definitions", authorization="Bearer phs_made_up")),
+        ("AssignFunction", with_body("assign", {"token": "phc_made_up", "distinct_id": "u"})),
+    ]
+    answers = [answer(invoke(function, request)) for function, request in made_up]
+    assert [status for status, _ in answers] == [401, 401, 401, 429]
+    assert answers[3][1]["error"]["field"] == "token" and "unknown keys" in answers[3][1]["error"]["message"]
+    assert shard_hits(rate_limit.UNKNOWN_KEYS, int(now // 60)) == {5: 4}
+    assert answer(invoke("IngestFunction", sample_event("post_events")))[0] == 200
+    assert answer(invoke("AssignFunction", sample_event("posthog_flag_definitions")))[0] == 200
+
+
+def test_the_remote_config_does_not_spend_the_tokens_budget(draft, monkeypatch):
+    """Anyone holding the public token may read the remote config as often as they like: /assign
+    and /events keep their whole budget."""
+    import time
+
+    from abacus import api
+    from abacus.rate_limit import RateLimiter
+
+    now = time.time()
+    monkeypatch.setattr(api, "rate_limiter", RateLimiter(2, share_every_seconds=0, clock=lambda: now))
+    for sample in ("posthog_remote_config", "posthog_remote_config_script") * 5:
+        response = invoke("AssignFunction", sample_event(sample))
+        assert response["statusCode"] == 200 and response["headers"]["Cache-Control"] == "public, max-age=60"
+    assert answer(invoke("AssignFunction", sample_event("assign")))[0] == 200
+    assert answer(invoke("IngestFunction", sample_event("post_events")))[0] == 200
+    assert answer(invoke("AssignFunction", sample_event("assign")))[0] == 429  # the budget, spent by them alone

@@ -114,6 +114,9 @@ def test_policies_name_actions_and_tables_no_wildcards(template, function):
             if "Fn::Sub" in resource:  # a table's index, named: ${Table.Arn}/index/name
                 table, _, index = resource["Fn::Sub"].partition(".Arn}/index/")
                 assert table.removeprefix("${") in template.tables() and index and "*" not in index
+            elif "Ref" in resource:  # a secret (its !Ref is its ARN), read and nothing else
+                assert resource["Ref"] in template.of_type("AWS::SecretsManager::Secret"), f"{function}: {resource}"
+                assert actions == ["secretsmanager:GetSecretValue"], f"{function}: {actions}"
             else:
                 queues = template.of_type("AWS::SQS::Queue")
                 assert resource["Fn::GetAtt"][0] in {*template.tables(), *queues}, f"{function}: {resource}"
@@ -123,6 +126,8 @@ def table_of(resource: dict) -> str:
     """The table a policy resource names: !GetAtt Table.Arn, or !Sub ${Table.Arn}/index/name."""
     if "Fn::Sub" in resource:
         return resource["Fn::Sub"].partition(".Arn}")[0].removeprefix("${")
+    if "Ref" in resource:
+        return resource["Ref"]
     return resource["Fn::GetAtt"][0]
 
 
@@ -147,6 +152,7 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         "ResultsTable",
         "NightlyRunsTable",
         "NightlyWorkQueue",
+        "SigningSecret",  # sessions and report links are signed here alone
     }
     assert reached["NightlyWorkerFunction"] == {
         "ProjectsTable",
@@ -208,6 +214,7 @@ def test_every_route_is_throttled_app_routes_for_production_admin_routes_for_peo
 def test_the_token_rate_limit_is_a_parameter_and_its_counters_expire(template):
     variables = template.document["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["ABACUS_TOKEN_RATE_LIMIT_PER_MINUTE"] == {"Ref": "TokenRateLimitPerMinute"}
+    assert variables["ABACUS_UNKNOWN_KEY_RATE_LIMIT_PER_MINUTE"] == {"Ref": "UnknownKeyRateLimitPerMinute"}
     ttl = template.resources["ProjectsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 
@@ -226,3 +233,22 @@ def test_browsers_may_call_the_app_routes_but_never_send_an_admin_key(template):
     # The admin key travels in Authorization: a header no other origin may send.
     assert [header.lower() for header in cors["AllowHeaders"]] == ["content-type"]
     assert cors.get("AllowCredentials", False) is False
+
+
+def test_the_signing_secret_is_generated_and_only_the_results_function_reads_it(template):
+    """Issue 28: sessions and report links are keyed by a secret outside the tables, a random value
+    Secrets Manager generates, which the results function alone may read (and not change)."""
+    secret = template.resources["SigningSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32 and "SecretString" not in secret["Properties"]
+    results = template.resources["ResultsFunction"]["Properties"]
+    assert results["Environment"]["Variables"]["SIGNING_SECRET"] == {"Ref": "SigningSecret"}
+    readers = {
+        function
+        for function in FUNCTIONS
+        for statement in statements(template.resources[function])
+        if {"Ref": "SigningSecret"}
+        in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    }
+    assert readers == {"ResultsFunction"}

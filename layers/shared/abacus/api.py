@@ -33,9 +33,21 @@ from abacus.route_query import current_route
 from abacus.storage import projects
 
 logger = Logger()
-_tokens: TtlCache[str, tuple[str, str] | None] = TtlCache()
-_flags_keys: TtlCache[str, tuple[str, str] | None] = TtlCache()
+type Owner = tuple[str, str]  # (project id, kind of key)
+# Keys a project owns, by kind asked for: at most one entry per such key, whatever callers send.
+_tokens: TtlCache[str, Owner | None] = TtlCache()
+_flags_keys: TtlCache[str, Owner | None] = TtlCache()
+# Keys no project owns, remembered a while so that an app still sending a rotated token costs one
+# read per environment and CacheSeconds; a small LRU, so that keys made up cannot grow it.
+UNKNOWN_KEYS_KEPT = 1_000
+_unknown_keys: TtlCache[str, bool] = TtlCache(max_entries=UNKNOWN_KEYS_KEPT)
 rate_limiter = rate_limit.from_environment()
+unknown_key_limiter = rate_limit.unknown_keys_from_environment()
+# No token or key is longer (Abacus's are 47 to 50 characters): a longer one is refused before any lookup.
+MAX_CREDENTIAL_LENGTH = 200
+# Where validated requests carry a token (Powertools' error locations): /assign, /events, /flags/,
+# /decide/, and the remote config's path.
+CREDENTIAL_FIELDS = {("body", "token"), ("body", "api_key"), ("path", "token")}
 MAX_BODY_BYTES = 1_000_000
 LONGEST_INTEGER = 308  # digits: larger integers do not fit a double (DynamoDB numbers take 38)
 # Every route under it takes the admin key; the others (assign, events) take the project token.
@@ -202,6 +214,11 @@ def validation_error(errors: Sequence[Mapping[str, Any]]) -> AbacusError:
     if unreadable is not None:
         reason = unreadable.get("ctx", {}).get("error", "unreadable")
         return BadRequest(f"body: not valid JSON ({reason})", field="body")
+    # A credential too long is refused as the routes that read theirs outside a body refuse it.
+    for error in errors:
+        location = tuple(error.get("loc", ()))
+        if error.get("type") == "string_too_long" and location in CREDENTIAL_FIELDS:
+            return _too_long(location[-1])
     # Powertools puts where the value came from first (body, query): the field is named as sent.
     located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} if _from_request(error) else error for error in errors]
     return Invalid.of(field_errors(located))
@@ -214,7 +231,11 @@ def _from_request(error: Mapping[str, Any]) -> bool:
 
 def base_url(request: Request) -> str:
     """The API's address as the client called it (scheme and domain), for links and the document."""
-    event = request.resolved_event
+    return own_origin(request.resolved_event)
+
+
+def own_origin(event: object) -> str:
+    """The API's origin (scheme and domain) as the client called it, from an HTTP API event."""
     if not isinstance(event, APIGatewayProxyEventV2):
         raise TypeError("the functions serve API Gateway's HTTP API (payload 2.0) events only")
     return f"{event.headers.get('x-forwarded-proto', 'https')}://{event.request_context.domain_name}"
@@ -225,13 +246,30 @@ def admin_project(request: Request) -> str:
     return project_of_admin_key(request.resolved_event.headers)
 
 
+def bounded_credential(value: str, field: str) -> str:
+    """`value`, a credential; 400 naming `field` when it is longer than any key, so that nothing
+    is looked up, hashed or kept for it."""
+    if len(value) > MAX_CREDENTIAL_LENGTH:
+        raise _too_long(field)
+    return value
+
+
+def _too_long(field: str) -> BadRequest:
+    return BadRequest(f"{field}: longer than {MAX_CREDENTIAL_LENGTH} characters, which no key is", field=field)
+
+
+def _bearer(headers: Mapping[str, str]) -> tuple[str, str]:
+    """(scheme, key) of the Authorization header, the key bounded."""
+    scheme, _, key = (headers.get("authorization") or "").partition(" ")
+    return scheme, bounded_credential(key.strip(), "Authorization")
+
+
 def project_of_admin_key(headers: Mapping[str, str]) -> str:
     """The project whose admin key the headers carry (Authorization: Bearer <admin key>)."""
-    header = headers.get("authorization") or ""
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    scheme, key = _bearer(headers)
+    if scheme.lower() != "bearer" or not key:
         raise Unauthorized("Authorization: send 'Bearer <admin key>'", field="Authorization")
-    owner = projects.key_owner(key.strip())
+    owner = projects.key_owner(key)
     if owner is None:
         raise Unauthorized("Authorization: unknown admin key", field="Authorization")
     project_id, kind = owner
@@ -240,16 +278,32 @@ def project_of_admin_key(headers: Mapping[str, str]) -> str:
     return project_id
 
 
-def token_project(token: str) -> str:
-    """The project a public project token belongs to. Tokens are cached for the cache's TTL (the
-    request path reads them on every call); admin keys never are, so a rotated one stops at once."""
-    owner = _tokens.get(token, lambda: projects.key_owner(token))
+def _cached_owner(key: str, known: TtlCache[str, Owner | None], field: str) -> Owner | None:
+    """(project id, kind) of a token or flags key, or None: cached for the TTL when a project owns
+    it, remembered in the small LRU of unknown keys when none does. A request with an unknown key
+    counts in the unknown keys' bucket (429 naming `field` past its limit)."""
+    if not _unknown_keys.holds(key):
+        owner = known.get(key, lambda: projects.key_owner(key), keep=lambda found: found is not None)
+        if owner is not None:
+            return owner
+        _unknown_keys.put(key, True)
+    unknown_key_limiter.check(rate_limit.UNKNOWN_KEYS, field)
+    return None
+
+
+def token_project(token: str, field: str = "token", counted: bool = True) -> str:
+    """The project a public project token belongs to (`field` names where it was sent). Tokens
+    are cached for the cache's TTL (the request path reads them on every call); admin keys never
+    are, so a rotated one stops at once. `counted`: the request spends the token's per-minute
+    budget (TokenRateLimitPerMinute); the remote config's does not."""
+    owner = _cached_owner(bounded_credential(token, field), _tokens, field)
     if owner is None:
-        raise Unauthorized("token: unknown project token", field="token")
+        raise Unauthorized(f"{field}: unknown project token", field=field)
     project_id, kind = owner
     if kind != projects.TOKEN:
-        raise Forbidden("token: that is an admin key; apps send the public project token", field="token")
-    rate_limiter.check(project_id)
+        raise Forbidden(f"{field}: that is an admin key; apps send the public project token", field=field)
+    if counted:
+        rate_limiter.check(project_id, field)
     return project_id
 
 
@@ -257,14 +311,13 @@ def flags_key_project(request: Request) -> str:
     """The project whose flags key the request carries (Authorization: Bearer <flags key>, which
     PostHog's server SDKs send as their personal or secure API key), checked against the project
     token the SDKs add as `?token=` when there is one. Cached like tokens: SDKs poll every 30 s."""
-    header = request.resolved_event.headers.get("authorization") or ""
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
+    scheme, key = _bearer(request.resolved_event.headers)
+    token = bounded_credential((request.resolved_event.query_string_parameters or {}).get("token") or "", "token")
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized(
             "Authorization: send 'Bearer <flags key>' (the SDK's personal_api_key)", field="Authorization"
         )
-    owner = _flags_keys.get(key, lambda: projects.key_owner(key))
+    owner = _cached_owner(key, _flags_keys, "Authorization")
     if owner is None:
         raise Unauthorized("Authorization: unknown flags key", field="Authorization")
     project_id, kind = owner
@@ -274,8 +327,7 @@ def flags_key_project(request: Request) -> str:
             "definitions take its flags key (phs_...), so the admin key never goes to app servers",
             field="Authorization",
         )
-    token = (request.resolved_event.query_string_parameters or {}).get("token")
     # Checked without the token's rate limit: polls must not use up the apps' requests.
-    if token and _tokens.get(token, lambda: projects.key_owner(token)) != (project_id, projects.TOKEN):
+    if token and _cached_owner(token, _tokens, "token") != (project_id, projects.TOKEN):
         raise Forbidden("token: not the project token of the flags key's project", field="token")
     return project_id

@@ -35,6 +35,11 @@ class FlagsRequest(BaseModel):
     def project_token(self) -> str | None:
         return self.api_key or self.token
 
+    @property
+    def token_field(self) -> str:
+        """The field the project token came in, for errors to name."""
+        return "api_key" if self.api_key else "token"
+
 
 def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str, str | None]:
     """{flag key: variant, or None when the user is not in it}."""

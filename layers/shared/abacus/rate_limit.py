@@ -40,8 +40,8 @@ WINDOW_SECONDS = 60
 class TooManyRequests(AbacusError):
     status, code = 429, "too_many_requests"
 
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message, field="token")
+    def __init__(self, message: str, retry_after: int, field: str = "token"):
+        super().__init__(message, field=field)
         self.retry_after = retry_after
 
     def headers(self) -> dict[str, str]:
@@ -74,8 +74,10 @@ class RateLimiter:
         add_hits: Callable[[str, int, int, int], int] = rate_limits.add_hits,
         read_hits: Callable[[str, int, int], Mapping[int, int]] = rate_limits.shard_hits,
         clock: Callable[[], float] = time.time,
+        counted: str = "requests",
     ):
         self.limit_per_minute = limit_per_minute
+        self.counted = counted  # what the 429's message says there were too many of
         self.share_every_seconds = share_every_seconds
         self.shards = shards
         # This environment's shard: random, so that the environments spread over the shards evenly.
@@ -86,8 +88,9 @@ class RateLimiter:
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
 
-    def check(self, project_id: str) -> None:
-        """Counts one request of the project; TooManyRequests (429) when the minute's limit is reached."""
+    def check(self, project_id: str, field: str = "token") -> None:
+        """Counts one request of the project; TooManyRequests (429, naming `field`) when the minute's
+        limit is reached."""
         if self.limit_per_minute <= 0:
             return
         now = self._clock()
@@ -105,8 +108,9 @@ class RateLimiter:
         if window.total > self.limit_per_minute:
             retry_after = max(1, math.ceil((minute + 1) * WINDOW_SECONDS - now))
             raise TooManyRequests(
-                f"token: more than {self.limit_per_minute} requests this minute; retry in {retry_after} s",
+                f"{field}: more than {self.limit_per_minute} {self.counted} this minute; retry in {retry_after} s",
                 retry_after,
+                field,
             )
 
     def _share(self, project_id: str, window: _Window, hits: int) -> None:
@@ -130,3 +134,16 @@ class RateLimiter:
 
 def from_environment() -> RateLimiter:
     return RateLimiter(int(os.environ.get("ABACUS_TOKEN_RATE_LIMIT_PER_MINUTE", "0")))
+
+
+# The bucket every request carrying an unknown token or flags key counts in, all projects together
+# (`rate#UNKNOWN#<minute>#NN`: a project id is lowercase, so never this one).
+UNKNOWN_KEYS = "UNKNOWN"
+
+
+def unknown_keys_from_environment() -> RateLimiter:
+    """The limit of requests with unknown keys (template parameter UnknownKeyRateLimitPerMinute):
+    they are counted as a project's are, in the bucket UNKNOWN_KEYS, so that keys made up cannot
+    send the stack unmetered traffic."""
+    limit = int(os.environ.get("ABACUS_UNKNOWN_KEY_RATE_LIMIT_PER_MINUTE", "0"))
+    return RateLimiter(limit, counted="requests with unknown keys")

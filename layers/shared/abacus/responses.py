@@ -281,7 +281,7 @@ class ReportLink(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Unreadable body: not JSON, not UTF-8 or not gzip",
+    400: "Unreadable body (not JSON, not UTF-8 or not gzip), or a token or key longer than 200 characters",
     401: "Missing or unknown credentials",
     403: "Credentials of the wrong kind (a project token on an admin route, or the reverse)",
     404: "No such experiment in this project",

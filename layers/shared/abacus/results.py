@@ -1,7 +1,6 @@
 """The results API's domain: snapshots by date, the daily history, recomputing now, and signed
 links that open the report page in a browser without the admin key in the URL."""
 
-import hashlib
 import hmac
 import time
 from collections.abc import Callable
@@ -9,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from abacus import experiments, keys, lifecycle, nightly, nightly_runs, work_queue
+from abacus import experiments, keys, lifecycle, nightly, nightly_runs, signing, work_queue
 from abacus.documents import (
     HistoryDay,
     HistoryVariant,
@@ -20,11 +19,12 @@ from abacus.documents import (
     VariantAnalysis,
 )
 from abacus.errors import Conflict, Invalid, NotFound, Unauthorized
-from abacus.storage import projects, runs
 from abacus.storage import results as store
+from abacus.storage import runs
 from abacus.timeouts import RECOMPUTE_FOLLOW_SECONDS, RECOMPUTE_WAIT_SECONDS
 
 LINK_LIFETIME = timedelta(minutes=15)
+LINK_CLOCK_SKEW = timedelta(minutes=1)  # two environments' clocks may differ: see console_session.CLOCK_SKEW
 
 
 def pending(key: str, status: str) -> PendingResults:
@@ -241,27 +241,30 @@ def _to_run(key: str, status: str) -> str:
 
 
 def _signature(project_id: str, key: str, expires: int) -> str:
-    secret = projects.credential_hash(project_id, projects.ADMIN)
-    if secret is None:
+    signing_key = signing.project_key(project_id)
+    if signing_key is None:
         raise NotFound("no such project")
-    return hmac.new(secret.encode(), f"{project_id}\n{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+    return signing.mac(signing_key, "report", project_id, key, expires)
 
 
 def signed_query(project_id: str, key: str, now: datetime) -> dict[str, str]:
-    """Query parameters that open the report for LINK_LIFETIME. Keyed with the admin key's hash:
-    rotating the admin key voids every link."""
+    """Query parameters that open the report for LINK_LIFETIME, signed with the project's signing
+    key (signing.py): rotating the admin key, or the stack's signing secret, voids every link."""
     expires = int((now + LINK_LIFETIME).timestamp())
     return {"project": project_id, "expires": str(expires), "signature": _signature(project_id, key, expires)}
 
 
 def check_link(key: str, query: dict[str, str], now: datetime) -> str:
-    """The project a signed link opens; Unauthorized when it is forged or expired."""
+    """The project a signed link opens; Unauthorized when it is forged or expired, or ends later
+    than a link made now would (whatever signed it)."""
     try:
         project_id, expires, signature = query["project"], int(query["expires"]), query["signature"]
     except (KeyError, ValueError):
         raise Unauthorized("send the admin key, or open a signed link", field="Authorization") from None
     if expires < now.timestamp():
         raise Unauthorized("this link has expired: ask for a new one", field="signature")
+    if expires > (now + LINK_LIFETIME + LINK_CLOCK_SKEW).timestamp():
+        raise Unauthorized("this link is not valid", field="signature")
     try:
         expected = _signature(project_id, key, expires)
     except NotFound:

@@ -13,6 +13,7 @@ class Settings:
     results_table: str
     runs_table: str
     nightly_queue_url: str  # where the nightly job's units of work are sent (SQS)
+    signing_secret: str  # the Secrets Manager secret that keys sessions and report links (ARN or name)
     region: str | None
     event_retention_days: int
     receipt_shards: int  # the by-receipt index's keys a project's day is spread over
@@ -29,6 +30,7 @@ def load_settings() -> Settings:
         results_table=env.get("RESULTS_TABLE", "ResultsTable"),
         runs_table=env.get("RUNS_TABLE", "NightlyRunsTable"),
         nightly_queue_url=env.get("NIGHTLY_QUEUE_URL", ""),
+        signing_secret=env.get("SIGNING_SECRET", "SigningSecret"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "90")),
         receipt_shards=int(env.get("EVENT_RECEIPT_SHARDS", "32")),

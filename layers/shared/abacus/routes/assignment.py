@@ -2,14 +2,15 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Request, Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus import assignment, local_evaluation, posthog_config, posthog_flags
-from abacus.api import ANY_QUERY_PARAMETERS, flags_key_project, json_response, token_project
+from abacus.api import ANY_QUERY_PARAMETERS, MAX_CREDENTIAL_LENGTH, flags_key_project, json_response, token_project
 from abacus.responses import (
     TOKEN_ERRORS,
     Assignments,
@@ -47,7 +48,7 @@ def assign(request: AssignRequest) -> Response[str]:
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
 def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
-    project_id = token_project(request.project_token or "")
+    project_id = token_project(request.project_token or "", request.token_field)
     values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
     known = assignment.project_experiments(project_id)
     versions = {key: item.version for key, item in known.items()}
@@ -62,13 +63,18 @@ def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
 def decide_for_older_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
-    project_id = token_project(request.project_token or "")
+    project_id = token_project(request.project_token or "", request.token_field)
     values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
     return json_response(200, posthog_flags.decide(values, assignment.payloads(project_id, values)))
 
 
 # The SDK reads it at every page load: cached a minute by the browser (and by any CDN in front).
+# It does not spend the token's per-minute budget, which anyone holding the public token could
+# then use up for /assign and /events: it costs no DynamoDB read in steady state (the token and
+# the experiments are cached per environment) and API Gateway throttles its route.
 REMOTE_CONFIG_CACHE = {"Cache-Control": "public, max-age=60"}
+# The project token in the path: no token is longer (a longer one is a 400 naming `token`).
+PathToken = Annotated[str, Path(max_length=MAX_CREDENTIAL_LENGTH)]
 
 
 @router.get(
@@ -78,7 +84,7 @@ REMOTE_CONFIG_CACHE = {"Cache-Control": "public, max-age=60"}
     responses=documented(200, RemoteConfig, "Compressions, whether there are flags, products off", TOKEN_ERRORS),
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
-def remote_config_for_posthog_js(token: str) -> Response[str]:
+def remote_config_for_posthog_js(token: PathToken) -> Response[str]:
     return json_response(200, _remote_config(token), REMOTE_CONFIG_CACHE)
 
 
@@ -92,14 +98,15 @@ def remote_config_for_posthog_js(token: str) -> Response[str]:
     },
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
-def remote_config_script_for_posthog_js(token: str) -> Response[str]:
+def remote_config_script_for_posthog_js(token: PathToken) -> Response[str]:
     script = posthog_config.remote_config_script(_remote_config(token))
     return Response(200, "application/javascript", script, REMOTE_CONFIG_CACHE)
 
 
 def _remote_config(token: str) -> dict[str, Any]:
     """The project's remote config: whether it has flags is whether it has experiments."""
-    return posthog_config.remote_config(token, has_flags=bool(assignment.project_experiments(token_project(token))))
+    project_id = token_project(token, counted=False)
+    return posthog_config.remote_config(token, has_flags=bool(assignment.project_experiments(project_id)))
 
 
 # PostHog's server SDKs poll it every 30 s with the last ETag: most polls are answered 304.

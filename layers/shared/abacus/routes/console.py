@@ -7,38 +7,28 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
-from aws_lambda_powertools.event_handler import Request, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from abacus import console, console_form, console_session, experiments, keys, lifecycle, live_check, results
-from abacus.api import base_url, json_response
+from abacus import console, console_form, console_session, experiments, keys, lifecycle, live_check, results, signing
+from abacus.api import MAX_CREDENTIAL_LENGTH, base_url, json_response, own_origin
 from abacus.console_session import Session
 from abacus.errors import Conflict, Invalid, NotFound
+from abacus.page_headers import html_response
 from abacus.responses import ERROR_DESCRIPTIONS, ErrorBody
 from abacus.schemas import SLUG_PATTERN, ExperimentCreate, ExperimentPatch
-from abacus.storage import projects
+from abacus.storage import console_sessions, projects
 from abacus.storage import results as result_store
 
 router = APIGatewayHttpRouter()
 TAG = ["console"]
 # A page without a session is answered too (it sends the browser to sign in): the cookie is optional.
 SESSION_SECURITY: list[dict[str, list[str]]] = [{"consoleSession": []}]
-# Pages are the console's alone: no other site may frame them, and they load nothing from elsewhere.
-# Scripts: only the console's own, inlined, allowed by their hashes (console.Script); they fetch from here.
-POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": POLICY,
-}
 SIGN_IN = "/console/sign-in"
 CHECKED_SCHEMA = {
     "type": "object",
@@ -53,10 +43,7 @@ CHECKED_SCHEMA = {
 def _page(
     status: int, body: str, cookies: list[Cookie] | None = None, script: console.Script | None = None
 ) -> Response[str]:
-    headers = HEADERS
-    if script is not None:
-        headers = {**HEADERS, "Content-Security-Policy": f"{POLICY}; script-src {script.source}; connect-src 'self'"}
-    return Response(status, content_types.TEXT_HTML, body, headers=headers, cookies=cookies)
+    return html_response(status, body, cookies, script.source if script is not None else None)
 
 
 def _no_experiment(session: Session, key: str) -> Response[str]:
@@ -66,17 +53,31 @@ def _no_experiment(session: Session, key: str) -> Response[str]:
 
 
 def _see_other(location: str, cookies: list[Cookie] | None = None) -> Response[str]:
-    return Response(303, content_types.TEXT_HTML, "", headers={**HEADERS, "Location": location}, cookies=cookies)
+    return html_response(303, "", cookies, location=location)
 
 
 def _session(request: Request) -> Session | None:
+    """The request's session: signed with its project's key, and not signed out (one GetItem of
+    the project for its key, one of the session)."""
     event = request.resolved_event
     cookies = event.cookies if isinstance(event, APIGatewayProxyEventV2) else None
-    return console_session.from_cookies(
-        cookies or [],
-        lambda project_id: projects.credential_hash(project_id, projects.ADMIN),
-        datetime.now(UTC),
-    )
+    session = console_session.from_cookies(cookies or [], signing.project_key, datetime.now(UTC))
+    if session is None or console_sessions.expiry(session.project_id, session.session_id) != session.expires:
+        return None
+    return session
+
+
+def same_origin_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+    """The middleware of every console form: a browser's request sent from a page of another site
+    is refused (403) before anything is read or done, signing in included (login CSRF)."""
+    event = app.current_event
+    if console_session.sent_from_elsewhere(event.headers, own_origin(event)):
+        message = "This form was sent from another site: nothing was done. Open the console at its own address."
+        return _page(403, console.message_page(None, "Refused", message))
+    return next_middleware(app)
+
+
+FORM = [same_origin_only]  # the middlewares of every route a console form posts to
 
 
 MAX_FORM_FIELDS = 60  # the Creation form has about 30: any further ones are no field of the console's
@@ -95,8 +96,8 @@ def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         200: "The page",
         303: "Elsewhere: signed in (to the console), signed out or without a session (to sign in)",
         401: "The sign-in page again, saying the key is not a project's admin key",
-        400: "A form that names no action the console knows: nothing done",
-        403: "A form without this session's CSRF token: nothing done",
+        400: "A form that names no action the console knows, or a key longer than any: nothing done",
+        403: "A form without this session's CSRF token, or sent from another site: nothing done",
         404: "No such experiment in the project",
         409: "An action the experiment's status does not allow, saying what to do instead",
     }
@@ -148,26 +149,30 @@ def sign_in_form() -> Response[str]:
     summary="Sign in to the console with the admin key (a form)",
     tags=TAG,
     security=[{}],
-    responses=_responses(303, 401),
+    responses=_responses(303, 400, 401, 403),
+    middlewares=FORM,
 )
 def sign_in(request: Request) -> Response[str]:
     key = _form(request).get("admin_key", "").strip()
+    if len(key) > MAX_CREDENTIAL_LENGTH:
+        words = f"That is not a project's admin key: admin_key is longer than {MAX_CREDENTIAL_LENGTH} characters."
+        return _page(400, console.sign_in_page(words))
     owner = projects.key_owner(key) if key else None
-    if owner is None or owner[1] != projects.ADMIN:
+    signing_key = signing.project_key(owner[0]) if owner is not None and owner[1] == projects.ADMIN else None
+    if owner is None or signing_key is None:
         return _page(401, console.sign_in_page("That is not a project's admin key."))
-    key_hash = projects.credential_hash(owner[0], projects.ADMIN)
-    if key_hash is None:
-        return _page(401, console.sign_in_page("That is not a project's admin key."))
-    _, cookie = console_session.start(owner[0], key_hash, datetime.now(UTC))
+    session, cookie = console_session.start(owner[0], signing_key, datetime.now(UTC))
+    console_sessions.put(session.project_id, session.session_id, session.expires)
     return _see_other("/console", [cookie])
 
 
 @router.post(
     "/console/sign-out",
-    summary="Sign out of the console (a form with the CSRF token)",
+    summary="Sign out of the console (a form with the CSRF token): the session ends on the server too",
     tags=TAG,
     security=[*SESSION_SECURITY, {}],
     responses=_responses(303, 403),
+    middlewares=FORM,
 )
 def sign_out(request: Request) -> Response[str]:
     session = _session(request)
@@ -178,6 +183,7 @@ def sign_out(request: Request) -> Response[str]:
             403,
             console.message_page(session, "Not signed out", "This form is out of date: reload the page and try again."),
         )
+    console_sessions.delete(session.project_id, session.session_id)
     return _see_other(SIGN_IN, [console_session.cleared_cookie()])
 
 
@@ -263,6 +269,7 @@ def _posted_form(request: Request) -> tuple[Session | None, dict[str, str], Resp
     tags=TAG,
     security=[*SESSION_SECURITY, {}],
     responses=_responses(303, 403, 409, 422),
+    middlewares=FORM,
 )
 def create(request: Request) -> Response[str]:
     session, form, refused = _posted_form(request)
@@ -308,6 +315,7 @@ def edit_form(request: Request, key: str) -> Response[str]:
     tags=TAG,
     security=[*SESSION_SECURITY, {}],
     responses=_responses(303, 403, 404, 409, 422),
+    middlewares=FORM,
 )
 def edit(request: Request, key: str) -> Response[str]:
     session, form, refused = _posted_form(request)
@@ -338,6 +346,7 @@ def edit(request: Request, key: str) -> Response[str]:
             "content": {"application/json": {"schema": CHECKED_SCHEMA}},
         },
     },
+    middlewares=FORM,
 )
 def check(request: Request, key: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None) -> Response[str]:
     session, form, refused = _posted_form(request)
@@ -393,6 +402,7 @@ def live(request: Request, key: str) -> Response[str]:
     tags=TAG,
     security=[*SESSION_SECURITY, {}],
     responses=_responses(200, 303, 400, 403, 404, 409),
+    middlewares=FORM,
 )
 def experiment_action(request: Request, key: str) -> Response[str]:
     """Without `confirmed`, the page that states the action's consequence and asks again; with it

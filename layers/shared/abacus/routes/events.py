@@ -23,7 +23,7 @@ CAPTURE_EVENT = {
         "uuid": {"description": "Deduplicates resends"},
         "timestamp": {"description": "ISO 8601 or epoch milliseconds"},
         "properties": {"description": "The event's properties"},
-        "api_key": {"type": "string", "description": "The project token (or `token`)"},
+        "api_key": {"type": "string", "maxLength": 200, "description": "The project token (or `token`)"},
     },
 }
 CAPTURE_BODY = {
@@ -42,7 +42,7 @@ CAPTURE_BODY = {
                         "type": "object",
                         "required": ["batch"],
                         "properties": {
-                            "api_key": {"type": "string", "description": "The project token"},
+                            "api_key": {"type": "string", "maxLength": 200, "description": "The project token"},
                             "batch": {"type": "array", "items": CAPTURE_EVENT, "maxItems": 1000},
                             "sent_at": {"type": "string", "description": "When the SDK sent it (clock skew)"},
                         },
@@ -85,7 +85,7 @@ def received_time(request: Request) -> datetime:
 def _capture(request: Request) -> Response[str]:
     received_at = received_time(request)
     token, events = posthog_capture.normalize(json_body(request), received_at)
-    outcome = ingestion.ingest(token_project(token), events, received_at)
+    outcome = ingestion.ingest(token_project(token, "api_key"), events, received_at)
     return json_response(200, {"status": 1, **outcome})
 
 

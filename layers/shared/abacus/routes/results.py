@@ -5,13 +5,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler import Request, Response, content_types
+from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus import experiments, report, results
 from abacus.api import admin_project, base_url, json_response
+from abacus.page_headers import html_response
 from abacus.responses import (
     ADMIN_ERRORS,
     ERROR_DESCRIPTIONS,
@@ -117,5 +118,4 @@ def get_report(
         project_id = results.check_link(key, {k: v for k, v in link.items() if v is not None}, datetime.now(UTC))
     item = experiments.get(project_id, key)
     page = report.page(experiments.to_api(item, with_history=False), results.snapshots(project_id, key))
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    return Response(status_code=200, content_type=content_types.TEXT_HTML, body=page, headers=headers)
+    return html_response(200, page)
