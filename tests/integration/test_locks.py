@@ -6,6 +6,7 @@ recompute them, so a requirements file edited without `make lock` fails here, on
 """
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -142,10 +143,37 @@ def test_lock_pins_what_the_dev_environment_tests(lock):
         assert dev[package] == version, f"{name(lock)} pins {package}=={version}, the dev lock {dev[package]}"
 
 
+def makefile_lines(makefile: Path) -> list[str]:
+    return re.sub(r"\\\n", " ", makefile.read_text()).splitlines()
+
+
 def test_every_install_is_from_a_lock_with_its_hashes_checked():
+    npm_layers = [lock.parent / "Makefile" for lock in ROOT.glob("layers/*/package-lock.json")]
     for makefile in [ROOT / "Makefile", *ROOT.glob("layers/*/Makefile")]:
-        lines = re.sub(r"\\\n", " ", makefile.read_text()).splitlines()
+        if makefile in npm_layers:
+            continue
+        lines = makefile_lines(makefile)
         installs = [line for line in lines if re.search(r"pip (install|sync) ", line)]
         assert installs, name(makefile)
         for line in installs:
             assert "--require-hashes" in line and re.search(r"-r \S+\.lock|sync .* \S+\.lock$", line), line
+
+
+@pytest.mark.parametrize("lock", sorted(ROOT.glob("layers/*/package-lock.json")), ids=name)
+def test_every_npm_layer_installs_its_lock_with_integrity_checked(lock):
+    """`npm ci` installs exactly package-lock.json and checks each package's integrity hash
+    (`npm install` may re-resolve); no install script runs at build time."""
+    lines = [line for line in makefile_lines(lock.parent / "Makefile") if not line.lstrip().startswith("#")]
+    installs = [line for line in lines if re.search(r"\bnpm (ci|install|i|add|update)\b", line)]
+    assert installs, name(lock.parent / "Makefile")
+    for line in installs:
+        assert re.search(r"\bnpm ci\b", line) and "--ignore-scripts" in line, line
+    packages = json.loads(lock.read_text())["packages"]
+    declared = json.loads((lock.parent / "package.json").read_text())["dependencies"]
+    assert packages[""]["dependencies"] == declared, f"{name(lock)} is stale: run npm install there"
+    for path, package in packages.items():
+        if path:
+            assert re.fullmatch(r"sha512-[A-Za-z0-9+/]+=*", package.get("integrity", "")), path
+    for dependency, version in declared.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{dependency} is not pinned: {version}"
+        assert packages[f"node_modules/{dependency}"]["version"] == version, dependency
