@@ -2,7 +2,8 @@
 environments, each a process of its own (`abacus_local.runtime`: own memory, own cold start, the
 function's own environment variables and layers) that takes one invocation at a time. A busy
 function gets another environment, up to a concurrency limit; an invocation that outlives the
-function's Timeout is stopped and its environment discarded, as Lambda does."""
+function's Timeout (times `timeout_slack`, below) is stopped and its environment discarded, as
+Lambda does."""
 
 import importlib.util
 import json
@@ -90,10 +91,17 @@ class ExecutionEnvironment:
     """One process running one function; `invoke` sends it one event at a time."""
 
     def __init__(
-        self, spec: FunctionSpec, region: str, environment: dict[str, str], policy: dict[str, Any] | None = None
+        self,
+        spec: FunctionSpec,
+        region: str,
+        environment: dict[str, str],
+        policy: dict[str, Any] | None = None,
+        timeout_slack: float = 1.0,
     ):
         self.spec = spec
         self.region = region
+        # The handler sees its Timeout (the context's remaining time); it is stopped after this.
+        self.limit_s = spec.timeout * timeout_slack
         requests_read, self._requests = os.pipe()
         self._responses, responses_write = os.pipe()
         description = {
@@ -132,7 +140,7 @@ class ExecutionEnvironment:
         except OSError:
             self.close()
             raise FunctionError(self._exit_error()) from None
-        answer = self._receive(self.spec.timeout, request_id)
+        answer = self._receive(self.limit_s, request_id)
         if "error" in answer:
             raise FunctionError(answer["error"])
         return answer["result"]
@@ -180,7 +188,9 @@ class ExecutionEnvironment:
 
 class LocalFunction:
     """A function of the template and its execution environments (at most `max_environments`;
-    an invocation that finds them all busy waits for one)."""
+    an invocation that finds them all busy waits for one). `timeout_slack` stretches only the
+    point where an invocation is stopped (abacus_local.stack says why the local stack needs it);
+    the handler's context still counts down its own Timeout."""
 
     def __init__(
         self,
@@ -189,8 +199,10 @@ class LocalFunction:
         environment: dict[str, str],
         max_environments: int = 4,
         policy: dict[str, Any] | None = None,
+        timeout_slack: float = 1.0,
     ):
         self.spec = spec
+        self.timeout_slack = timeout_slack
         self.region = region
         self.policy = policy
         self.environment = lambda_environment(spec, region, environment)
@@ -218,7 +230,9 @@ class LocalFunction:
             self._starting += 1
         try:
             # A cold start, outside the lock: other invocations go on meanwhile.
-            environment = ExecutionEnvironment(self.spec, self.region, self.environment, self.policy)
+            environment = ExecutionEnvironment(
+                self.spec, self.region, self.environment, self.policy, self.timeout_slack
+            )
         finally:
             with self._changed:
                 self._starting -= 1
