@@ -121,6 +121,21 @@ def test_an_invocation_past_the_timeout_is_stopped_and_its_environment_replaced(
         close_all([local])
 
 
+def test_the_slack_stretches_only_where_an_invocation_is_stopped(function_spec):
+    """The local stack's slack (abacus_local.stack.TIMEOUT_SLACK): a handler past its Timeout
+    but inside the slack finishes, and it saw its own Timeout counting down."""
+    local = LocalFunction(replace(function_spec, timeout=1), "us-east-1", {}, max_environments=1, timeout_slack=3)
+    try:
+        answer = local.invoke({"sleep": 1.5})
+        assert answer["remaining_ms"] == 0  # its context: past its 1 s
+        with pytest.raises(FunctionError) as failed:
+            local.invoke({"sleep": 30})
+        assert failed.value.payload["errorType"] == "Sandbox.Timedout"
+        assert "after 3.00 seconds" in failed.value.payload["errorMessage"]
+    finally:
+        close_all([local])
+
+
 def test_a_crashed_environment_is_replaced(function):
     pid = function.invoke({})["pid"]
     with pytest.raises(FunctionError) as failed:
