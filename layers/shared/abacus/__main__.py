@@ -5,6 +5,8 @@
   python -m abacus project rotate ID [--token] [--admin-key] [--flags-key]
                                                    new keys; the old ones stop working
   python -m abacus project delete ID --yes         the project and everything stored for it
+  python -m abacus project move-keys               moves the keys of projects created before the
+                                                   credentials table to it (once, after upgrading)
   python -m abacus results KEY --project ID [--date YYYY-MM-DD]
                                                    an experiment's results, as the report shows them
   python -m abacus results KEY --project ID --recompute [--date YYYY-MM-DD] [--wait SECONDS]
@@ -13,7 +15,7 @@
                                                    progress on stderr until its snapshot is stored
 
 It talks to the tables with the operator's AWS credentials: the table names come from the
-environment (PROJECTS_TABLE..., the stack's outputs; a recompute also needs RUNS_TABLE and
+environment (PROJECTS_TABLE, CREDENTIALS_TABLE..., the stack's outputs; a recompute also needs RUNS_TABLE and
 NIGHTLY_QUEUE_URL), and AWS_ENDPOINT_URL_DYNAMODB points it at the local stack's moto server (on
 loopback it needs no region or credentials). A failure is one line on stderr: exit status 2 for
 what was asked (no such project, a bad date, a run that cannot finish), 1 when AWS or DynamoDB
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     delete = project.add_parser("delete", help="delete a project and everything stored for it")
     delete.add_argument("project_id")
     delete.add_argument("--yes", action="store_true", required=True, help="yes, delete it: there is no undo")
+    project.add_parser("move-keys", help="move keys kept in the projects table to the credentials table")
     shown = commands.add_parser("results", help="print an experiment's results")
     shown.add_argument("key")
     shown.add_argument("--project", required=True, help="the project id")
@@ -112,6 +115,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.action == "delete":
         deleted = projects.delete(args.project_id, datetime.now(UTC))
         print(json.dumps({"project_id": args.project_id, "deleted": deleted}, indent=2))
+    elif args.action == "move-keys":
+        print(json.dumps({"keys_moved": projects.move_keys()}, indent=2))
     else:
         answer: NewProject | RotatedKeys = (
             projects.create(args.name)

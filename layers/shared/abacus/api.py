@@ -30,7 +30,7 @@ from abacus.errors import (
     field_errors,
 )
 from abacus.route_query import current_route
-from abacus.storage import projects
+from abacus.storage import credentials
 
 logger = Logger()
 type Owner = tuple[str, str]  # (project id, kind of key)
@@ -269,11 +269,11 @@ def project_of_admin_key(headers: Mapping[str, str]) -> str:
     scheme, key = _bearer(headers)
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("Authorization: send 'Bearer <admin key>'", field="Authorization")
-    owner = projects.key_owner(key)
+    owner = credentials.key_owner(key)
     if owner is None:
         raise Unauthorized("Authorization: unknown admin key", field="Authorization")
     project_id, kind = owner
-    if kind != projects.ADMIN:
+    if kind != credentials.ADMIN:
         raise Forbidden("Authorization: a project token cannot reach admin routes", field="Authorization")
     return project_id
 
@@ -283,7 +283,7 @@ def _cached_owner(key: str, known: TtlCache[str, Owner | None], field: str) -> O
     it, remembered in the small LRU of unknown keys when none does. A request with an unknown key
     counts in the unknown keys' bucket (429 naming `field` past its limit)."""
     if not _unknown_keys.holds(key):
-        owner = known.get(key, lambda: projects.key_owner(key), keep=lambda found: found is not None)
+        owner = known.get(key, lambda: credentials.key_owner(key), keep=lambda found: found is not None)
         if owner is not None:
             return owner
         _unknown_keys.put(key, True)
@@ -300,7 +300,7 @@ def token_project(token: str, field: str = "token", counted: bool = True) -> str
     if owner is None:
         raise Unauthorized(f"{field}: unknown project token", field=field)
     project_id, kind = owner
-    if kind != projects.TOKEN:
+    if kind != credentials.TOKEN:
         raise Forbidden(f"{field}: that is an admin key; apps send the public project token", field=field)
     if counted:
         rate_limiter.check(project_id, field)
@@ -321,13 +321,13 @@ def flags_key_project(request: Request) -> str:
     if owner is None:
         raise Unauthorized("Authorization: unknown flags key", field="Authorization")
     project_id, kind = owner
-    if kind != projects.FLAGS:
+    if kind != credentials.FLAGS:
         raise Forbidden(
-            f"Authorization: that is the project's {'admin key' if kind == projects.ADMIN else 'token'}; flag "
+            f"Authorization: that is the project's {'admin key' if kind == credentials.ADMIN else 'token'}; flag "
             "definitions take its flags key (phs_...), so the admin key never goes to app servers",
             field="Authorization",
         )
     # Checked without the token's rate limit: polls must not use up the apps' requests.
-    if token and _cached_owner(token, _tokens, "token") != (project_id, projects.TOKEN):
+    if token and _cached_owner(token, _tokens, "token") != (project_id, credentials.TOKEN):
         raise Forbidden("token: not the project token of the flags key's project", field="token")
     return project_id

@@ -5,12 +5,22 @@ everything stored for it."""
 import re
 import secrets
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 
 from abacus import experiments as experiment_definitions
 from abacus import keys
 from abacus.documents import NewProject, RotatedKeys
-from abacus.storage import assignments, events, experiments, layers, live_counts, receipt_layouts, results, runs
+from abacus.storage import (
+    assignments,
+    credentials,
+    events,
+    experiments,
+    layers,
+    live_counts,
+    receipt_layouts,
+    results,
+    runs,
+)
 from abacus.storage import projects as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -34,7 +44,12 @@ def create(
     token = token or f"phc_{secrets.token_urlsafe(32)}"
     admin_key = admin_key or f"abacus_{secrets.token_urlsafe(32)}"
     flags_key = flags_key or _new_flags_key()
-    store.put_project(project_id, name, {store.TOKEN: token, store.ADMIN: admin_key, store.FLAGS: flags_key})
+    # The project first: keys stored without it would open a project that is not there, where a
+    # project stored without its keys (a failure between the two) opens nothing.
+    store.put_project(project_id, name, token)
+    credentials.put_project(
+        project_id, {credentials.TOKEN: token, credentials.ADMIN: admin_key, credentials.FLAGS: flags_key}
+    )
     return {"project_id": project_id, "name": name, "token": token, "admin_key": admin_key, "flags_key": flags_key}
 
 
@@ -50,13 +65,14 @@ def rotate(project_id: str, token: bool = False, admin_key: bool = False, flags_
     answer: RotatedKeys = {"project_id": project_id}
     if token:
         answer["token"] = f"phc_{secrets.token_urlsafe(32)}"
-        store.replace_credential(project_id, store.TOKEN, answer["token"])
+        credentials.replace_credential(project_id, credentials.TOKEN, answer["token"])
+        store.set_public_token(project_id, answer["token"])
     if admin_key:
         answer["admin_key"] = f"abacus_{secrets.token_urlsafe(32)}"
-        store.replace_credential(project_id, store.ADMIN, answer["admin_key"])
+        credentials.replace_credential(project_id, credentials.ADMIN, answer["admin_key"])
     if flags_key:
         answer["flags_key"] = _new_flags_key()
-        store.replace_credential(project_id, store.FLAGS, answer["flags_key"])
+        credentials.replace_credential(project_id, credentials.FLAGS, answer["flags_key"])
     return answer
 
 
@@ -70,7 +86,7 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     if created is None:
         raise ValueError(f"no project '{project_id}'")
     deleted: Counter[str] = Counter()
-    deleted["credentials"] = store.delete_credentials(project_id)
+    deleted["credentials"] = credentials.delete_project(project_id)
     layer_keys: set[str] = set()
     for experiment in experiments.in_project(project_id):
         experiment_id = keys.experiment_id(project_id, experiment.key)
@@ -89,3 +105,17 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     deleted["receipt_layouts"] = receipt_layouts.delete_project(project_id, created.date(), now.date())
     deleted["projects"] = store.delete_project(project_id)
     return dict(deleted)
+
+
+def move_keys() -> dict[str, int]:
+    """Moves the keys of projects created before the credentials table existed from the projects
+    table, which the functions may write, to the credentials table, which they may only read;
+    {project id: keys moved}. Safe to run again: a project already moved is not found again, and one whose move
+    stopped half-way is moved anew (the same items, written again)."""
+    moved = {}
+    for project_id, hashes in store.legacy_credentials().items():
+        created = store.created_at(project_id) or datetime.now(UTC)
+        credentials.put_hashes(project_id, hashes, created)
+        store.forget_legacy_credentials(project_id, hashes)
+        moved[project_id] = len(hashes)
+    return moved

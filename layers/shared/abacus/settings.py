@@ -7,6 +7,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Settings:
     projects_table: str
+    credentials_table: str  # every project's keys, as hashes: the functions may only read it
     experiments_table: str
     assignments_table: str
     events_table: str
@@ -24,6 +25,7 @@ def load_settings() -> Settings:
     env = os.environ
     return Settings(
         projects_table=env.get("PROJECTS_TABLE", "ProjectsTable"),
+        credentials_table=env.get("CREDENTIALS_TABLE", "CredentialsTable"),
         experiments_table=env.get("EXPERIMENTS_TABLE", "ExperimentsTable"),
         assignments_table=env.get("ASSIGNMENTS_TABLE", "AssignmentsTable"),
         events_table=env.get("EVENTS_TABLE", "EventsTable"),

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from abacus.errors import StorageUnavailable
 from abacus.settings import settings
-from abacus.storage import projects
+from abacus.storage import credentials
 
 logger = Logger()
 # Five minutes: one GetSecretValue per environment that often (a few cents a month however busy),
@@ -42,7 +42,7 @@ def mac(key: bytes, label: str, *fields: str | int) -> str:
 
 def project_key(project_id: str) -> bytes | None:
     """The project's signing key, or None when there is no such project (or it has no admin key)."""
-    admin_key_hash = projects.credential_hash(project_id, projects.ADMIN)
+    admin_key_hash = credentials.credential_hash(project_id, credentials.ADMIN)
     if admin_key_hash is None:
         return None
     return derive(stack_secret(), admin_key_hash)

@@ -22,7 +22,7 @@ from abacus.errors import Conflict, Invalid, NotFound
 from abacus.page_headers import html_response
 from abacus.responses import ERROR_DESCRIPTIONS, ErrorBody
 from abacus.schemas import SLUG_PATTERN, ExperimentCreate, ExperimentPatch
-from abacus.storage import console_sessions, projects
+from abacus.storage import console_sessions, credentials, projects
 from abacus.storage import results as result_store
 
 router = APIGatewayHttpRouter()
@@ -157,8 +157,8 @@ def sign_in(request: Request) -> Response[str]:
     if len(key) > MAX_CREDENTIAL_LENGTH:
         words = f"That is not a project's admin key: admin_key is longer than {MAX_CREDENTIAL_LENGTH} characters."
         return _page(400, console.sign_in_page(words))
-    owner = projects.key_owner(key) if key else None
-    signing_key = signing.project_key(owner[0]) if owner is not None and owner[1] == projects.ADMIN else None
+    owner = credentials.key_owner(key) if key else None
+    signing_key = signing.project_key(owner[0]) if owner is not None and owner[1] == credentials.ADMIN else None
     if owner is None or signing_key is None:
         return _page(401, console.sign_in_page("That is not a project's admin key."))
     session, cookie = console_session.start(owner[0], signing_key, datetime.now(UTC))

@@ -19,6 +19,7 @@ from abacus.settings import settings
 # Each table's variable, and the stack output that gives its name.
 TABLE_VARIABLES = {
     "PROJECTS_TABLE": "ProjectsTableName",
+    "CREDENTIALS_TABLE": "CredentialsTableName",
     "EXPERIMENTS_TABLE": "ExperimentsTableName",
     "ASSIGNMENTS_TABLE": "AssignmentsTableName",
     "EVENTS_TABLE": "EventsTableName",

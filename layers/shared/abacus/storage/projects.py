@@ -1,27 +1,20 @@
-"""The projects table: projects, and their credentials stored as SHA-256 hashes.
+"""The projects table's project items: `project#<id>` (name, created_at, its public token).
 
-Items: `project#<id>` (name, created_at, its credentials' hashes, its public token) and
-`cred#<sha256 of key>` (project_id, kind). A key is found by its hash, so the table never holds a
-usable secret: the admin key and the flags key are kept as hashes alone. The project token is
-public (every app ships it in its JavaScript), so the project's item also keeps it readable, for
-the console's snippets; requests are still looked up by its hash.
+The project token is public (every app ships it in its JavaScript), so the project's item keeps it
+readable, for the console's snippets; requests are looked up by its hash in the credentials table
+(storage/credentials.py), which holds every key and which no function may write. Before issue 28
+the keys' hashes were kept here too (`cred#<hash>` items and the project item's
+`credential_hashes`): `legacy_credentials` finds them for the move.
 """
 
-import hashlib
-import hmac
 from datetime import UTC, datetime
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
-from pynamodb.expressions.update import Action
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from abacus.settings import settings
-from abacus.storage.base import TableMeta, condition_failed, delete_each, nullable
-
-TOKEN = "token"  # noqa: S105 - a credential kind, not a secret
-ADMIN = "admin"
-FLAGS = "flags"  # the read-only key of flag definitions, for app servers evaluating flags locally
+from abacus.storage.base import TableMeta, delete_each, nullable
 
 
 class ProjectItem(Model):
@@ -31,69 +24,25 @@ class ProjectItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     name = nullable(UnicodeAttribute())
     project_id = UnicodeAttribute()
-    kind = nullable(UnicodeAttribute())
-    key_hash = nullable(UnicodeAttribute())
     created_at = UTCDateTimeAttribute()
-    # On a project item: the hashes of its current credentials, by kind, so they can be rotated.
-    credential_hashes: MapAttribute[str, str] = MapAttribute(null=True)
-    # On a project item: its current project token, which is public (None: created before it was kept).
+    # Its current project token, which is public (None: created before it was kept).
     public_token = nullable(UnicodeAttribute())
+    # Before issue 28: the hashes of its keys, by kind (they are in the credentials table now).
+    credential_hashes: MapAttribute[str, str] = MapAttribute(null=True)
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def put_project(project_id: str, name: str, credentials: dict[str, str]) -> None:
-    """Stores a project and its credentials ({kind: key}); keys already stored for it are kept."""
-    now = datetime.now(UTC)
-    for kind, key in credentials.items():
-        _put_credential(project_id, kind, key, now)
-    hashes = {kind: hash_key(key) for kind, key in credentials.items()}
+def put_project(project_id: str, name: str, token: str | None) -> None:
+    """Stores a project's item, with its public token."""
     ProjectItem(
-        f"project#{project_id}",
-        name=name,
-        project_id=project_id,
-        created_at=now,
-        credential_hashes=hashes,
-        public_token=credentials.get(TOKEN),
+        f"project#{project_id}", name=name, project_id=project_id, created_at=datetime.now(UTC), public_token=token
     ).save()
 
 
-def _put_credential(project_id: str, kind: str, key: str, now: datetime) -> None:
-    digest = hash_key(key)
-    item = ProjectItem(f"cred#{digest}", project_id=project_id, kind=kind, key_hash=digest, created_at=now)
-    try:
-        # Never let one project's key be taken over by another.
-        item.save(
-            condition=ProjectItem.pk.does_not_exist()
-            | ((ProjectItem.project_id == project_id) & (ProjectItem.kind == kind))
-        )
-    except PutError as error:
-        if condition_failed(error):
-            raise ValueError(f"that {kind} key already belongs to another project") from error
-        raise
-
-
-def replace_credential(project_id: str, kind: str, new_key: str) -> None:
-    """Rotation: `new_key` opens the project from now on, and its previous key of that kind no longer."""
-    try:
-        project = ProjectItem.get(f"project#{project_id}")
-    except DoesNotExist:
-        raise ValueError(f"no project '{project_id}'") from None
-    _put_credential(project_id, kind, new_key, datetime.now(UTC))
-    hashes = project.credential_hashes.as_dict() if project.credential_hashes else {}
-    old = hashes.get(kind)
-    hashes[kind] = hash_key(new_key)
-    project.update(actions=[ProjectItem.credential_hashes.set(hashes), *_readable(kind, new_key)])
-    if old and old != hashes[kind]:
-        ProjectItem(f"cred#{old}").delete()
-
-
-def _readable(kind: str, key: str) -> list[Action]:
-    """The update that keeps a new project token readable on the project's item; none for the
-    admin key and the flags key, which are secret."""
-    return [ProjectItem.public_token.set(key)] if kind == TOKEN else []
+def set_public_token(project_id: str, token: str) -> None:
+    """A rotated project token, kept readable for the console's snippets."""
+    ProjectItem(f"project#{project_id}").update(
+        actions=[ProjectItem.public_token.set(token)], condition=ProjectItem.pk.exists()
+    )
 
 
 def public_token(project_id: str) -> str | None:
@@ -105,28 +54,6 @@ def public_token(project_id: str) -> str | None:
         return None
 
 
-def credential_hash(project_id: str, kind: str) -> str | None:
-    """The hash of a project's current key of `kind` (what signed report links are keyed with)."""
-    try:
-        # Only the hashes: the item's public token is read only where it is shown (public_token).
-        project = ProjectItem.get(f"project#{project_id}", attributes_to_get=["credential_hashes"])
-    except DoesNotExist:
-        return None
-    return (project.credential_hashes.as_dict() if project.credential_hashes else {}).get(kind)
-
-
-def key_owner(key: str) -> tuple[str, str] | None:
-    """(project id, kind) of a project token, admin key or flags key, or None when no project has it."""
-    digest = hash_key(key)
-    try:
-        item = ProjectItem.get(f"cred#{digest}")
-    except DoesNotExist:
-        return None
-    if item.kind is None or not hmac.compare_digest(item.key_hash or "", digest):
-        return None
-    return item.project_id, item.kind
-
-
 def created_at(project_id: str) -> datetime | None:
     """When the project was created, or None when there is no such project."""
     try:
@@ -135,15 +62,18 @@ def created_at(project_id: str) -> datetime | None:
         return None
 
 
-def delete_credentials(project_id: str) -> int:
-    """Deletes the project's credentials: its token, admin key and flags key stop opening anything."""
-    try:
-        project = ProjectItem.get(f"project#{project_id}")
-    except DoesNotExist:
-        return 0
-    hashes = project.credential_hashes.as_dict() if project.credential_hashes else {}
-    owned = [ProjectItem(f"cred#{digest}") for digest in hashes.values()]
-    return delete_each(ProjectItem, owned)
+def legacy_credentials() -> dict[str, dict[str, str]]:
+    """{project id: {kind: key hash}} of the projects whose keys this table still holds, as it did
+    before issue 28 (one Scan: an operator's one-off move, `python -m abacus project move-keys`)."""
+    found = ProjectItem.scan(ProjectItem.pk.startswith("project#") & ProjectItem.credential_hashes.exists())
+    return {item.project_id: item.credential_hashes.as_dict() for item in found if item.credential_hashes}
+
+
+def forget_legacy_credentials(project_id: str, hashes: dict[str, str]) -> int:
+    """Removes a project's keys from this table once the credentials table holds them."""
+    deleted = delete_each(ProjectItem, [ProjectItem(f"cred#{digest}") for digest in hashes.values()])
+    ProjectItem(f"project#{project_id}").update(actions=[ProjectItem.credential_hashes.remove()])
+    return deleted
 
 
 def delete_project(project_id: str) -> int:
