@@ -46,8 +46,9 @@ PRICE_GB_SECOND, PRICE_REQUEST = 0.0000166667, 0.20 / 1e6
 MEMORY_GB, EVENTS_PER_REQUEST = 0.256, 100
 
 
-def _launch_with_exposed_users(assign, context, key: str, users: list[str]) -> None:
-    """Creates and launches an experiment through AssignFunction, with every user exposed to control."""
+def _launch_with_exposed_users(admin, context, key: str, users: list[str]) -> None:
+    """Creates and launches an experiment through the admin routes (ResultsFunction's), with every
+    user exposed to control."""
     from abacus.storage.assignments import AssignmentItem
 
     for name in ("create_experiment", "launch_experiment"):
@@ -57,7 +58,7 @@ def _launch_with_exposed_users(assign, context, key: str, users: list[str]) -> N
             event["body"] = json.dumps(json.loads(event["body"]) | {"key": key})
         else:
             event["rawPath"] = f"/experiments/{key}/launch"
-        assign(event, context)
+        admin(event, context)
     from abacus.storage.experiments import ExperimentItem
 
     experiment = ExperimentItem.get("bench", key)
@@ -79,12 +80,12 @@ def scenario(experiments: int, batches: int) -> dict:
         api._tokens.clear()
 
         projects.create("Bench", project_id="bench", token="phc_bench", admin_key="abacus_bench")
-        assign = load_handler(template.functions()["AssignFunction"])
+        admin = load_handler(template.functions()["ResultsFunction"])
         ingest = load_handler(template.functions()["IngestFunction"])
         context = LocalContext("bench", 256, 10, "us-east-1")
         users = [f"user-{i}" for i in range(100)]
         for index in range(experiments):
-            _launch_with_exposed_users(assign, context, f"exp-{index}", users)
+            _launch_with_exposed_users(admin, context, f"exp-{index}", users)
         template_event = json.loads((ROOT / "events" / "post_events.json").read_text())
         bodies = []
         for batch in range(batches):

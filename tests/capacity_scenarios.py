@@ -90,10 +90,10 @@ def backend() -> Iterator[None]:
 
 def launch_sample_experiment() -> None:
     """The sample experiment, created and launched through the API, running since yesterday."""
-    created = answer(invoke("AssignFunction", sample_event("create_experiment")))
+    created = answer(invoke("ResultsFunction", sample_event("create_experiment")))
     check(created[0] == 201, created)
     yesterday = {"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
-    launched = answer(invoke("AssignFunction", sample_event("launch_experiment", body=yesterday)))
+    launched = answer(invoke("ResultsFunction", sample_event("launch_experiment", body=yesterday)))
     check(launched[0] == 200, launched)
 
 

@@ -124,6 +124,11 @@ def invoke(function: str, event: dict, request_id: str | None = None):
     `request_id`: Lambda's, which its retries of an asynchronous invocation keep (else a new one)."""
     if function not in _handlers:
         _handlers[function] = load_handler(Template().functions()[function])
+    route_functions = _route_functions()
+    if isinstance(event, dict) and function in route_functions.values():
+        # An HTTP API event goes to the function API Gateway would send it to.
+        served_by = route_functions.get(str(event.get("routeKey")), function)
+        assert served_by == function, f"{event['routeKey']} is {served_by}'s route in template.yaml, not {function}'s"
     context = LocalContext(function, 256, 10, "us-east-1")
     if request_id is not None:
         context = replace(context, aws_request_id=request_id)
@@ -135,6 +140,17 @@ def invoke(function: str, event: dict, request_id: str | None = None):
         finally:  # what it queued is worked even when it then fails (the planner, for a retry)
             for poller in pollers:
                 poller.wait_until_idle(timeout_s=300)
+
+
+@functools.cache
+def _route_functions() -> dict[str, str]:
+    """{route key: the function template.yaml gives it}."""
+    return {route.route_key: route.function for route in Template().routes()}
+
+
+def function_of(event: dict) -> str:
+    """The function template.yaml gives the route of an HTTP API event."""
+    return _route_functions()[event["routeKey"]]
 
 
 def running_function() -> str | None:

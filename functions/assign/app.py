@@ -1,6 +1,7 @@
-"""AssignFunction: experiments and their lifecycle (admin key), variant assignment (project token),
-posthog-js's browser bundles (/static/: PostHogJsLayer).
-The routes are in the shared layer (abacus.routes), where the OpenAPI document is built from them."""
+"""AssignFunction: variant assignment and PostHog's flags (project token), local evaluation's
+definitions (flags key), posthog-js's browser bundles (/static/: PostHogJsLayer). It serves no
+admin route (ResultsFunction does), so the role behind /assign can write no experiment. The routes
+are in the shared layer (abacus.routes), where the OpenAPI document is built from them."""
 
 from typing import Any
 
@@ -10,13 +11,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from abacus import invocations
 from abacus.api import create_app
-from abacus.routes import assignment, experiments, posthog_scripts
+from abacus.routes import assignment, posthog_scripts
 
 logger = Logger()
 # No Powertools Tracer on the request path: importing the X-Ray SDK costs about 100 ms of every
 # cold start. Lambda's active tracing (template.yaml) still traces each invocation.
 app = create_app()
-app.include_router(experiments.router)
 app.include_router(assignment.router)
 app.include_router(posthog_scripts.router)
 

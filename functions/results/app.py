@@ -1,8 +1,8 @@
 """ResultsFunction: the nightly job's planner (EventBridge schedule: its units of work go to the
 queue NightlyWorkerFunction takes, worker.py), recomputing one experiment for a past day (direct
-invocation, through the same queue), the results API and report page (routes in
-abacus.routes.results), the console (abacus.routes.console), and the OpenAPI document of the
-whole API (abacus.routes.openapi)."""
+invocation, through the same queue), the admin routes of experiments and their lifecycle
+(abacus.routes.experiments), the results API and report page (abacus.routes.results), the console
+(abacus.routes.console), and the OpenAPI document of the whole API (abacus.routes.openapi)."""
 
 import time
 from collections.abc import Mapping
@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from abacus import invocations, nightly_runs, results, work_queue
 from abacus.api import create_app
 from abacus.documents import NightlyPlan, Results
-from abacus.routes import console, openapi
+from abacus.routes import console, experiments, openapi
 from abacus.routes import results as results_routes
 from abacus.storage.experiments import ExperimentItem
 
@@ -25,6 +25,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = create_app()
+app.include_router(experiments.router)
 app.include_router(results_routes.router)
 app.include_router(openapi.router)
 app.include_router(console.router)

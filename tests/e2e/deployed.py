@@ -27,6 +27,7 @@ from abacus_local.template import ROOT
 # Stack output -> the environment variable that abacus reads it from.
 TABLE_OUTPUTS = {
     "ProjectsTableName": "PROJECTS_TABLE",
+    "CredentialsTableName": "CREDENTIALS_TABLE",
     "ExperimentsTableName": "EXPERIMENTS_TABLE",
     "AssignmentsTableName": "ASSIGNMENTS_TABLE",
     "EventsTableName": "EVENTS_TABLE",

@@ -33,13 +33,13 @@ def two_projects(project):
     from abacus import projects
 
     projects.create("Other", project_id="other", token=OTHER_TOKEN, admin_key=OTHER_ADMIN)
-    assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
-    assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 200
+    assert answer(invoke("ResultsFunction", sample_event("create_experiment")))[0] == 201
+    assert answer(invoke("ResultsFunction", sample_event("launch_experiment")))[0] == 200
     assert invoke("ResultsFunction", sample_event("recompute_results"))["statusCode"] == 200
 
 
 def stored_experiment() -> dict:
-    return answer(invoke("AssignFunction", sample_event("get_experiment")))[1]
+    return answer(invoke("ResultsFunction", sample_event("get_experiment")))[1]
 
 
 CREDENTIALS = {

@@ -50,7 +50,7 @@ def test_without_a_session_the_console_sends_the_browser_to_sign_in(project):
 
 
 def test_signing_in_lists_the_projects_experiments_with_their_status(project):
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
     page = get("console_experiments", session_cookie())
     assert page["statusCode"] == 200, page
     body = page["body"]
@@ -70,8 +70,8 @@ def test_signing_in_lists_the_projects_experiments_with_their_status(project):
 
 
 def test_an_experiments_page_shows_its_results(project):
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
-    assert invoke("AssignFunction", sample_event("launch_experiment"))["statusCode"] == 200
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("launch_experiment"))["statusCode"] == 200
     assert invoke("ResultsFunction", sample_event("recompute_results"))["statusCode"] == 200
     page = get("console_experiment", session_cookie())
     assert page["statusCode"] == 200, page
@@ -137,7 +137,7 @@ def test_signing_out_ends_the_session_on_the_server(project):
     token = csrf_token(cookie)
     assert sign_out(cookie, token)["statusCode"] == 303
     assert get("console_experiments", cookie)["statusCode"] == 303, "the copied cookie still opens the console"
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
     refused = act(cookie, token, action="launch", confirmed="yes")
     assert refused["statusCode"] == 303 and refused["headers"]["Location"] == "/console/sign-in"
     assert stored()["status"] == "draft", "a signed-out session launched the experiment"
@@ -250,7 +250,7 @@ def form_post(name: str, headers: dict[str, str]) -> dict:
 def test_a_console_form_a_browser_sent_from_another_site_is_refused_and_does_nothing(project, headers):
     """Login CSRF (an attacker's page signing the victim into the attacker's project) and every
     other cross-site form: refused before anything is read or written."""
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
     for name in CONSOLE_FORMS:
         event = form_post(name, headers)
         before = everything_in_the_tables()
@@ -261,7 +261,7 @@ def test_a_console_form_a_browser_sent_from_another_site_is_refused_and_does_not
 
 @pytest.mark.parametrize("headers", FROM_HERE, ids=range(len(FROM_HERE)))
 def test_a_console_form_sent_from_the_console_itself_or_without_browser_headers_works(project, headers):
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
     done = {name: invoke("ResultsFunction", form_post(name, headers))["statusCode"] for name in CONSOLE_FORMS}
     assert done == {
         "console_sign_in": 303,
@@ -288,7 +288,7 @@ def test_the_report_page_cannot_be_framed_and_has_the_consoles_headers(project):
     headers: no frame may hold it, it loads nothing from elsewhere, it is never sniffed or stored."""
     from abacus import results
 
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
     with_key = invoke("ResultsFunction", sample_event("get_report"))
     event = sample_event("get_report", authorization=None)
     event["queryStringParameters"] = results.signed_query("test", "new-checkout", datetime.now(UTC))
@@ -319,12 +319,12 @@ def act(cookie: str, token: str, **fields: str) -> dict:
 
 
 def stored(key: str = "new-checkout") -> dict:
-    return answer(invoke("AssignFunction", sample_event("get_experiment", path=f"/experiments/{key}")))[1]
+    return answer(invoke("ResultsFunction", sample_event("get_experiment", path=f"/experiments/{key}")))[1]
 
 
 def test_an_action_states_its_consequence_first_and_is_done_once_confirmed(project):
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
-    assert invoke("AssignFunction", sample_event("launch_experiment"))["statusCode"] == 200
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("launch_experiment"))["statusCode"] == 200
     cookie = session_cookie()
     page = get("console_experiment", cookie)["body"]
     token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page).group(1)  # type: ignore[union-attr]

@@ -65,7 +65,7 @@ def page(name: str, cookie: str, key: str = "new-checkout", **query: str) -> dic
 def stored(key: str = "new-checkout") -> dict:
     event = sample_event("get_experiment")
     event["rawPath"], event["pathParameters"] = f"/experiments/{key}", {"key": key}
-    return json.loads(invoke("AssignFunction", event)["body"])
+    return json.loads(invoke("ResultsFunction", event)["body"])
 
 
 def test_the_form_is_checked_with_the_apis_rules_each_error_on_its_field(project):
@@ -86,7 +86,7 @@ def test_the_form_is_checked_with_the_apis_rules_each_error_on_its_field(project
     }
     api["body"] = json.dumps({**body, "primary_metric": {"event": "purchase"}})
     api_errors = {
-        e["field"]: e["message"] for e in json.loads(invoke("AssignFunction", api)["body"])["error"]["errors"]
+        e["field"]: e["message"] for e in json.loads(invoke("ResultsFunction", api)["body"])["error"]["errors"]
     }
     assert errors["key"] == f"key: {api_errors['key']}" and errors["variants"] == f"variants: {api_errors['variants']}"
     # Sent without JavaScript: the form again, 422, each error on its field, nothing stored.
@@ -95,7 +95,7 @@ def test_the_form_is_checked_with_the_apis_rules_each_error_on_its_field(project
     assert re.search(r'id="variant_weight_1"[^>]*value="40"', sent["body"])
     assert 'id="variants-error" class="error" data-error-for="variants" role="alert">variants: weights' in sent["body"]
     assert re.search(r'id="key"[^>]*aria-invalid="true"', sent["body"])
-    assert invoke("AssignFunction", sample_event("get_experiment"))["statusCode"] == 404
+    assert invoke("ResultsFunction", sample_event("get_experiment"))["statusCode"] == 404
 
 
 def test_the_plan_follows_the_fields(project):
@@ -236,13 +236,16 @@ def test_a_project_from_before_readable_tokens_types_its_token_in_until_it_is_ro
 
 def test_only_the_public_token_is_kept_readable_and_a_request_still_finds_it_by_its_hash(project):
     from abacus import projects
-    from abacus.storage.projects import ProjectItem, hash_key, key_owner
+    from abacus.storage.credentials import CredentialItem, hash_key, key_owner
+    from abacus.storage.projects import ProjectItem
 
     item = ProjectItem.get("project#test")
     assert item.public_token == TOKEN
     stored = json.dumps(item.serialize())
     assert project["admin_key"] not in stored and project["flags_key"] not in stored
-    assert key_owner(TOKEN) == ("test", "token") and hash_key(TOKEN) in stored
+    # Requests find the token by its hash, in the credentials table.
+    hashes = json.dumps(CredentialItem.get("project#test").serialize())
+    assert key_owner(TOKEN) == ("test", "token") and hash_key(TOKEN) in hashes
     rotated = projects.rotate("test", token=True, admin_key=True, flags_key=True)
     item = ProjectItem.get("project#test")
     assert item.public_token == rotated["token"] and key_owner(TOKEN) is None
@@ -283,10 +286,10 @@ def test_a_live_count_that_cannot_be_written_never_fails_the_request(project):
 def test_the_form_starts_from_the_traffic_the_projects_experiments_have_seen(project):
 
     cookie = session_cookie()
-    assert invoke("AssignFunction", sample_event("create_experiment"))["statusCode"] == 201
+    assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
     launch = sample_event("launch_experiment")
     launch["body"] = json.dumps({"started_at": (datetime.now(UTC) - timedelta(days=2)).isoformat()})
-    assert invoke("AssignFunction", launch)["statusCode"] == 200
+    assert invoke("ResultsFunction", launch)["statusCode"] == 200
     for n in range(12):
         assign(f"seen-{n}")
     assert invoke("ResultsFunction", sample_event("recompute_results"))["statusCode"] == 200

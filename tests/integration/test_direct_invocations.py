@@ -62,7 +62,7 @@ def test_a_unit_of_work_it_cannot_read_fails_and_comes_back(project):
     queue); alone, the invocation fails (Powertools' default: the whole batch comes back)."""
     from abacus import experiments, nightly_runs
 
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     experiment = experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, tzinfo=UTC))
     unit = nightly_runs.plan(experiment, datetime(2026, 11, 25, tzinfo=UTC), datetime.now(UTC))[0]
 
@@ -117,7 +117,7 @@ def test_a_scheduled_event_without_its_time_names_it(tables):
     ],
 )
 def test_a_recompute_payload_names_the_field_that_is_wrong(project, payload, field):
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     with pytest.raises(InvalidInvocation) as refused:
         invoke("ResultsFunction", payload)
     assert refused.value.field == field and refused.value.message.startswith(f"{field}: "), refused.value.message

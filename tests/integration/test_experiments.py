@@ -16,6 +16,7 @@ from tests.conftest import (
     TOKEN,
     answer,
     assignment_partition,
+    function_of,
     invoke,
     sample_event,
     stored_assignment,
@@ -26,8 +27,8 @@ BASE = json.loads(sample_event("create_experiment")["body"])
 
 
 def call(name: str, body: dict | None = None, path: str | None = None, **headers) -> tuple[int, dict]:
-    function = "ResultsFunction" if name == "get_results" else "AssignFunction"
-    return answer(invoke(function, sample_event(name, body=body, path=path, **headers)))
+    event = sample_event(name, body=body, path=path, **headers)
+    return answer(invoke(function_of(event), event))
 
 
 def create(key: str = "new-checkout", **fields) -> dict:
@@ -123,13 +124,13 @@ def test_listing_is_paged(project):
     status, first = call("list_experiments", path="/experiments")
     event = sample_event("list_experiments")
     event["rawQueryString"], event["queryStringParameters"] = "limit=2", {"limit": "2"}
-    status, first = answer(invoke("AssignFunction", event))
+    status, first = answer(invoke("ResultsFunction", event))
     assert status == 200 and [e["key"] for e in first["experiments"]] == ["exp-0", "exp-1"] and first["next"]
     event["queryStringParameters"] = {"limit": "2", "after": first["next"]}
-    second = answer(invoke("AssignFunction", event))[1]
+    second = answer(invoke("ResultsFunction", event))[1]
     assert [e["key"] for e in second["experiments"]] == ["exp-2", "exp-3"]
     event["queryStringParameters"] = {"limit": "0"}
-    assert answer(invoke("AssignFunction", event))[0] == 422
+    assert answer(invoke("ResultsFunction", event))[0] == 422
 
 
 def test_a_launch_may_be_dated_back_but_not_ahead_nor_before_events_can_arrive(project):
@@ -367,7 +368,7 @@ def test_the_pre_exposure_window_reaches_no_further_back_than_events_are_kept(pr
 
 def test_project_commands_create_and_rotate(tables, capsys):
     from abacus.__main__ import main
-    from abacus.storage.projects import key_owner
+    from abacus.storage.credentials import key_owner
 
     assert main(["project", "create", "Shop"]) == 0
     created = json.loads(capsys.readouterr().out)

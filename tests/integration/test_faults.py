@@ -149,9 +149,9 @@ def until_done(function: str, event: dict, done: tuple[int, ...], attempts: int 
 
 def create_and_launch(started_at: datetime | None = None, **fields):
     spec = json.loads(sample_event("create_experiment")["body"]) | fields
-    until_done("AssignFunction", sample_event("create_experiment", body=spec), done=(201, 409))
+    until_done("ResultsFunction", sample_event("create_experiment", body=spec), done=(201, 409))
     launch = {"started_at": started_at.isoformat()} if started_at else None
-    until_done("AssignFunction", sample_event("launch_experiment", body=launch), done=(200, 409))
+    until_done("ResultsFunction", sample_event("launch_experiment", body=launch), done=(200, 409))
 
 
 def exposure_and_purchase_batches(start: datetime) -> list[list[dict]]:
@@ -281,8 +281,8 @@ def test_experiment_changes_under_faults_are_applied_once(template, faults):
         create_and_launch(rollout_percentage=10)
         for percentage in (20, 40, 60, 80):
             patch = sample_event("update_experiment", body={"rollout_percentage": percentage})
-            until_done("AssignFunction", patch, done=(200, 409))
-        _status, experiment, _ = until_done("AssignFunction", sample_event("get_experiment"), done=(200,))
+            until_done("ResultsFunction", patch, done=(200, 409))
+        _status, experiment, _ = until_done("ResultsFunction", sample_event("get_experiment"), done=(200,))
         faults.enabled = False
     assert faults.injected["timeout after"] >= 1 and sum(faults.injected.values()) >= 5, faults.injected
     assert experiment["rollout_percentage"] == 80

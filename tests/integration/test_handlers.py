@@ -11,19 +11,19 @@ VALID_EXPERIMENT = json.loads(sample_event("create_experiment")["body"])
 
 def create_and_launch(key: str = "new-checkout") -> None:
     body = json.loads(sample_event("create_experiment")["body"]) | {"key": key}
-    assert answer(invoke("AssignFunction", sample_event("create_experiment", body=body)))[0] == 201
-    launched = invoke("AssignFunction", sample_event("launch_experiment", path=f"/experiments/{key}/launch"))
+    assert answer(invoke("ResultsFunction", sample_event("create_experiment", body=body)))[0] == 201
+    launched = invoke("ResultsFunction", sample_event("launch_experiment", path=f"/experiments/{key}/launch"))
     assert answer(launched)[0] == 200
 
 
 def test_walking_skeleton_from_sample_events(project):
-    status, created = answer(invoke("AssignFunction", sample_event("create_experiment")))
+    status, created = answer(invoke("ResultsFunction", sample_event("create_experiment")))
     assert status == 201 and created["status"] == "draft"
 
-    status, fetched = answer(invoke("AssignFunction", sample_event("get_experiment")))
+    status, fetched = answer(invoke("ResultsFunction", sample_event("get_experiment")))
     assert status == 200 and fetched["key"] == "new-checkout"
 
-    status, launched = answer(invoke("AssignFunction", sample_event("launch_experiment")))
+    status, launched = answer(invoke("ResultsFunction", sample_event("launch_experiment")))
     assert status == 200 and launched["status"] == "running" and launched["started_at"]
 
     status, assigned = answer(invoke("AssignFunction", sample_event("assign")))
@@ -47,7 +47,7 @@ def test_walking_skeleton_from_sample_events(project):
     variant = assigned["assignments"]["new-checkout"]
     assert rows[variant]["exposures"] == 1 and rows[variant]["conversions"] == 1
 
-    status, stopped = answer(invoke("AssignFunction", sample_event("stop_experiment")))
+    status, stopped = answer(invoke("ResultsFunction", sample_event("stop_experiment")))
     assert status == 200 and stopped["status"] == "complete"
 
 
@@ -75,7 +75,7 @@ def test_assignment_without_expose_records_no_exposure(project):
 
 
 def test_draft_experiment_assigns_nobody(project):
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     status, assigned = answer(invoke("AssignFunction", sample_event("assign")))
     assert status == 200 and assigned == {"assignments": {"new-checkout": None}}
 
@@ -106,10 +106,10 @@ def test_bad_events_are_rejected_one_by_one(project):
 @pytest.mark.parametrize(
     ("function", "name", "change", "status", "field"),
     [
-        ("AssignFunction", "create_experiment", {"body": None, "raw": "{not json"}, 400, "body"),
-        ("AssignFunction", "create_experiment", {"body": {"key": "x"}}, 422, "name"),
-        ("AssignFunction", "create_experiment", {"body": VALID_EXPERIMENT | {"key": "Bad Key!"}}, 422, "key"),
-        ("AssignFunction", "create_experiment", {"body": VALID_EXPERIMENT | {"key": "k#1"}}, 422, "key"),
+        ("ResultsFunction", "create_experiment", {"body": None, "raw": "{not json"}, 400, "body"),
+        ("ResultsFunction", "create_experiment", {"body": {"key": "x"}}, 422, "name"),
+        ("ResultsFunction", "create_experiment", {"body": VALID_EXPERIMENT | {"key": "Bad Key!"}}, 422, "key"),
+        ("ResultsFunction", "create_experiment", {"body": VALID_EXPERIMENT | {"key": "k#1"}}, 422, "key"),
         ("AssignFunction", "assign", {"body": {"token": TOKEN, "distinct_id": ""}}, 422, "distinct_id"),
         ("AssignFunction", "assign", {"body": {"token": TOKEN, "distinct_id": "x" * 201}}, 422, "distinct_id"),
         ("IngestFunction", "post_events", {"raw": "[1, 2"}, 400, "body"),
@@ -128,7 +128,7 @@ def test_malformed_requests_get_a_4xx_naming_the_field(project, function, name, 
 def test_weights_must_sum_to_100(project):
     body = json.loads(sample_event("create_experiment")["body"])
     body["variants"][1]["weight"] = 60
-    status, answer_body = answer(invoke("AssignFunction", sample_event("create_experiment", body=body)))
+    status, answer_body = answer(invoke("ResultsFunction", sample_event("create_experiment", body=body)))
     assert status == 422 and answer_body["error"]["field"] == "variants"
     assert "sum to 100" in answer_body["error"]["message"]
 
@@ -138,7 +138,7 @@ def test_weights_must_sum_to_100(project):
     [(None, 401), ("Bearer wrong", 401), ("Basic abc", 401), (f"Bearer {TOKEN}", 403)],
 )
 def test_admin_routes_refuse_wrong_credentials(project, authorization, status):
-    for function, name in [("AssignFunction", "create_experiment"), ("ResultsFunction", "get_results")]:
+    for function, name in [("ResultsFunction", "create_experiment"), ("ResultsFunction", "get_results")]:
         got, body = answer(invoke(function, sample_event(name, authorization=authorization)))
         assert got == status and body["error"]["field"] == "Authorization"
 
@@ -154,7 +154,7 @@ def test_unknown_token_is_refused(project):
 
 
 def test_unknown_experiment_is_404(project):
-    status, body = answer(invoke("AssignFunction", sample_event("get_experiment")))
+    status, body = answer(invoke("ResultsFunction", sample_event("get_experiment")))
     assert status == 404
     status, body = answer(invoke("ResultsFunction", sample_event("get_results")))
     assert status == 404
@@ -163,14 +163,14 @@ def test_unknown_experiment_is_404(project):
 
 
 def test_lifecycle_refusals_are_409(project):
-    invoke("AssignFunction", sample_event("create_experiment"))
-    assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 409
-    status, body = answer(invoke("AssignFunction", sample_event("stop_experiment")))
+    invoke("ResultsFunction", sample_event("create_experiment"))
+    assert answer(invoke("ResultsFunction", sample_event("create_experiment")))[0] == 409
+    status, body = answer(invoke("ResultsFunction", sample_event("stop_experiment")))
     assert status == 409 and "draft" in body["error"]["message"]
-    invoke("AssignFunction", sample_event("launch_experiment"))
-    assert answer(invoke("AssignFunction", sample_event("launch_experiment")))[0] == 409
-    invoke("AssignFunction", sample_event("stop_experiment"))
-    assert answer(invoke("AssignFunction", sample_event("stop_experiment")))[0] == 409
+    invoke("ResultsFunction", sample_event("launch_experiment"))
+    assert answer(invoke("ResultsFunction", sample_event("launch_experiment")))[0] == 409
+    invoke("ResultsFunction", sample_event("stop_experiment"))
+    assert answer(invoke("ResultsFunction", sample_event("stop_experiment")))[0] == 409
     status, assigned = answer(invoke("AssignFunction", sample_event("assign")))
     assert assigned["assignments"]["new-checkout"] == "control"
 
@@ -179,14 +179,15 @@ def test_another_projects_admin_key_sees_nothing(project):
     from abacus import projects
 
     other = projects.create("Other")
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     status, _ = answer(
-        invoke("AssignFunction", sample_event("get_experiment", authorization=f"Bearer {other['admin_key']}"))
+        invoke("ResultsFunction", sample_event("get_experiment", authorization=f"Bearer {other['admin_key']}"))
     )
     assert status == 404
 
 
 @pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
 def test_json_bodies_are_read_whatever_the_content_type(project, content_type):
-    status, body = answer(invoke("AssignFunction", sample_event("create_experiment", **{"content-type": content_type})))
+    event = sample_event("create_experiment", **{"content-type": content_type})
+    status, body = answer(invoke("ResultsFunction", event))
     assert status == 201, body

@@ -10,7 +10,7 @@ import pytest
 from abacus import assignment, holdouts
 from abacus import experiments as definitions
 from abacus.storage import experiments as experiment_store
-from tests.conftest import TOKEN, answer, invoke, sample_event, stored_assignments
+from tests.conftest import TOKEN, answer, function_of, invoke, sample_event, stored_assignments
 from tests.posthog_matcher import evaluate_locally
 
 BASE = json.loads(sample_event("create_experiment")["body"])
@@ -19,8 +19,8 @@ IDS = [f"user-{n}" for n in range(100_000)]
 
 
 def call(name: str, body: dict | None = None, path: str | None = None) -> tuple[int, dict]:
-    function = "ResultsFunction" if name in ("get_results", "recompute_results") else "AssignFunction"
-    return answer(invoke(function, sample_event(name, body=body, path=path)))
+    event = sample_event(name, body=body, path=path)
+    return answer(invoke(function_of(event), event))
 
 
 def create(key: str, launch: bool = True, **fields) -> None:

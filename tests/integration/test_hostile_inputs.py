@@ -53,14 +53,14 @@ def event(**fields) -> dict:
 # (id, sample event, function, raw body or JSON body, status, field named)
 BODIES = [
     ("invalid UTF-8 events", "post_events", "IngestFunction", b'{"token": "\xff\xfe"}', 400, "body"),
-    ("invalid UTF-8 experiment", "create_experiment", "AssignFunction", b"\xc3\x28{", 400, "body"),
+    ("invalid UTF-8 experiment", "create_experiment", "ResultsFunction", b"\xc3\x28{", 400, "body"),
     ("invalid UTF-8 capture", "posthog_batch", "IngestFunction", b"\xff\xff\xff", 400, "body"),
     ("10 MB events", "post_events", "IngestFunction", b'{"token": "' + b"a" * TEN_MB + b'"}', 413, "body"),
     ("10 MB capture", "posthog_capture", "IngestFunction", b"[" + b"{}," * (TEN_MB // 3) + b"{}]", 413, "body"),
     ("10 MB assign", "assign", "AssignFunction", b" " * TEN_MB, 413, "body"),
     ("deep nesting events", "post_events", "IngestFunction", deep(100_000).encode(), 400, "body"),
     ("deep nesting capture", "posthog_e", "IngestFunction", deep(100_000).encode(), 400, "body"),
-    ("deep nesting experiment", "create_experiment", "AssignFunction", deep(100_000).encode(), 400, "body"),
+    ("deep nesting experiment", "create_experiment", "ResultsFunction", deep(100_000).encode(), 400, "body"),
     (
         "deep properties",
         "post_events",
@@ -81,7 +81,7 @@ BODIES = [
     (
         "huge float",
         "create_experiment",
-        "AssignFunction",
+        "ResultsFunction",
         json.dumps(experiment()).replace("50", "1e999", 1).encode(),
         400,
         "body",
@@ -97,7 +97,7 @@ BODIES = [
     (
         "integer weight overflow",
         "create_experiment",
-        "AssignFunction",
+        "ResultsFunction",
         experiment(variants=[{"key": "control", "weight": 10**300}, {"key": "b", "weight": 50}]),
         422,
         "variants[0].weight",
@@ -106,9 +106,9 @@ BODIES = [
     ("null token", "post_events", "IngestFunction", {"token": None, "events": [event()]}, 422, "token"),
     ("null events", "post_events", "IngestFunction", {"token": TOKEN, "events": None}, 422, "events"),
     ("null distinct_id", "assign", "AssignFunction", {"token": TOKEN, "distinct_id": None}, 422, "distinct_id"),
-    ("null everything", "create_experiment", "AssignFunction", dict.fromkeys(experiment()), 422, "name"),
-    ("null variant", "create_experiment", "AssignFunction", experiment(variants=[None, None]), 422, "variants[0]"),
-    ("null in a patch", "update_experiment", "AssignFunction", {"name": None}, 422, "name"),
+    ("null everything", "create_experiment", "ResultsFunction", dict.fromkeys(experiment()), 422, "name"),
+    ("null variant", "create_experiment", "ResultsFunction", experiment(variants=[None, None]), 422, "variants[0]"),
+    ("null in a patch", "update_experiment", "ResultsFunction", {"name": None}, 422, "name"),
     ("null capture", "posthog_capture", "IngestFunction", b"null", 400, "body"),
     ("null batch", "posthog_batch", "IngestFunction", {"api_key": TOKEN, "batch": None}, 400, "batch"),
     ("a list as capture properties", "posthog_capture", "IngestFunction", [{"properties": [1, 2]}], 401, "api_key"),
@@ -124,7 +124,7 @@ BODIES = [
     (
         "huge targeting list",
         "create_experiment",
-        "AssignFunction",
+        "ResultsFunction",
         experiment(targeting=[{"conditions": [{"property": "p", "operator": "in", "value": list(range(5000))}]}]),
         422,
         "targeting[0].conditions[0].value",
@@ -138,7 +138,7 @@ BODIES = [
         None,
     ),
     *[
-        (f"experiment key {text!r}", "create_experiment", "AssignFunction", experiment(key=text), 422, "key")
+        (f"experiment key {text!r}", "create_experiment", "ResultsFunction", experiment(key=text), 422, "key")
         for text in INJECTIONS
     ],
     *[
@@ -179,7 +179,7 @@ def with_body(name: str, body) -> dict:
 
 @pytest.fixture
 def draft(project):
-    status, _ = answer(invoke("AssignFunction", with_body("create_experiment", experiment(key="new-checkout"))))
+    status, _ = answer(invoke("ResultsFunction", with_body("create_experiment", experiment(key="new-checkout"))))
     assert status == 201
 
 
@@ -203,8 +203,8 @@ def test_hostile_body_gets_its_4xx_and_leaves_no_trace(draft, sample, function, 
 def test_hostile_experiment_keys_in_paths_are_not_found(draft, key):
     before = everything_stored()
     for name, function in [
-        ("get_experiment", "AssignFunction"),
-        ("launch_experiment", "AssignFunction"),
+        ("get_experiment", "ResultsFunction"),
+        ("launch_experiment", "ResultsFunction"),
         ("get_results", "ResultsFunction"),
     ]:
         event = sample_event(name)
@@ -261,7 +261,7 @@ def test_unusual_distinct_ids_are_stored_as_they_are_and_never_collide(project, 
 def test_an_injection_in_a_name_is_stored_verbatim_and_escaped_in_the_report(project):
     name = "<script>alert(1)</script> {{7*7}} '; DROP TABLE x; --"
     status, created = answer(
-        invoke("AssignFunction", with_body("create_experiment", experiment(key="new-checkout", name=name)))
+        invoke("ResultsFunction", with_body("create_experiment", experiment(key="new-checkout", name=name)))
     )
     assert status == 201 and created["name"] == name
     event = sample_event("get_report")
@@ -274,10 +274,10 @@ def test_an_injection_in_a_name_is_stored_verbatim_and_escaped_in_the_report(pro
 def test_unknown_query_parameters_are_refused_naming_them(project):
     event = sample_event("list_experiments")
     event["queryStringParameters"] = {"limt": "10"}
-    status, error = answer(invoke("AssignFunction", event))
+    status, error = answer(invoke("ResultsFunction", event))
     assert status == 422 and error["error"]["field"] == "limt"
     event["headers"].pop("authorization")
-    status, error = answer(invoke("AssignFunction", event))
+    status, error = answer(invoke("ResultsFunction", event))
     assert status == 401, "credentials are checked first"
 
 
@@ -296,13 +296,13 @@ def test_admin_key_is_not_accepted_where_a_token_belongs(project):
 def test_an_experiment_over_dynamodbs_item_limit_is_a_413_and_stays_as_it_was(project):
     overrides = {f"{'u' * 190}{n:04d}": "b" for n in range(900)}  # about 180 KB
     status, _ = answer(
-        invoke("AssignFunction", with_body("create_experiment", experiment(key="new-checkout", overrides=overrides)))
+        invoke("ResultsFunction", with_body("create_experiment", experiment(key="new-checkout", overrides=overrides)))
     )
     assert status == 201
     before = everything_stored()
     # The change is recorded with its old and new values: the item would pass 400 KB.
     changed = {user: "control" for user in overrides}
-    status, error = answer(invoke("AssignFunction", with_body("update_experiment", {"overrides": changed})))
+    status, error = answer(invoke("ResultsFunction", with_body("update_experiment", {"overrides": changed})))
     assert status == 413 and error["error"]["field"] == "body", error
     assert everything_stored() == before
 
@@ -339,14 +339,14 @@ def test_a_project_token_over_its_rate_limit_gets_429_with_retry_after(project, 
 def test_every_unknown_query_parameter_is_named(project):
     event = sample_event("list_experiments")
     event["queryStringParameters"] = {"limt": "10", "afer": "x"}
-    status, error = answer(invoke("AssignFunction", event))
+    status, error = answer(invoke("ResultsFunction", event))
     assert status == 422 and error["error"]["field"] == "afer"
     assert [entry["field"] for entry in error["error"]["errors"]] == ["afer", "limt"]
 
 
 def test_thousands_of_invalid_values_list_the_first_fifty(project):
     overrides = {f"user-{i}": i for i in range(20_000)}  # about 400 KB, every value not a string
-    status, error = answer(invoke("AssignFunction", with_body("create_experiment", experiment(overrides=overrides))))
+    status, error = answer(invoke("ResultsFunction", with_body("create_experiment", experiment(overrides=overrides))))
     assert status == 422 and len(error["error"]["errors"]) == 50, error["error"]["message"][:200]
     assert error["error"]["field"] == "overrides.user-0"
     assert error["error"]["message"].endswith("; and 19950 more")
@@ -439,7 +439,7 @@ CREDENTIAL_ROUTES = [
     ("definitions token", "AssignFunction", lambda v: _in_the_query("posthog_flag_definitions", v), "token"),
     (
         "admin key",
-        "AssignFunction",
+        "ResultsFunction",
         lambda v: sample_event("create_experiment", authorization=f"Bearer {v}"),
         "Authorization",
     ),
@@ -460,16 +460,16 @@ def test_a_credential_longer_than_any_key_is_a_400_naming_its_field_before_any_l
 ):
     """No key is longer than 200 characters: a longer one is refused on every route that takes
     one, naming where it was sent, without a lookup (nothing hashed, read or cached for it)."""
-    from abacus.storage import projects
+    from abacus.storage import credentials
 
     looked_up: list[str] = []
-    original = projects.key_owner
+    original = credentials.key_owner
 
     def recorded(key: str):
         looked_up.append(key)
         return original(key)
 
-    monkeypatch.setattr(projects, "key_owner", recorded)
+    monkeypatch.setattr(credentials, "key_owner", recorded)
     before = everything_stored()
     status, error = answer(invoke(function, request_with("k" * 201)))
     assert (status, error["error"]["field"]) == (400, field), error

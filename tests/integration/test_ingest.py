@@ -23,9 +23,9 @@ from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path, sto
 def launch_sample_experiment() -> None:
     """The sample experiment, launched through the API as running since yesterday: the exposures
     these tests send, stamped seconds to minutes ago, are from its run."""
-    assert answer(invoke("AssignFunction", sample_event("create_experiment")))[0] == 201
+    assert answer(invoke("ResultsFunction", sample_event("create_experiment")))[0] == 201
     yesterday = {"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
-    assert answer(invoke("AssignFunction", sample_event("launch_experiment", body=yesterday)))[0] == 200
+    assert answer(invoke("ResultsFunction", sample_event("launch_experiment", body=yesterday)))[0] == 200
 
 
 def launched_days_ago(days: float, **fields: Any) -> datetime:
@@ -33,7 +33,7 @@ def launched_days_ago(days: float, **fields: Any) -> datetime:
     tests launch theirs)."""
     started = datetime.now(UTC) - timedelta(days=days)
     body = json.loads(sample_event("create_experiment")["body"]) | fields
-    assert answer(invoke("AssignFunction", sample_event("create_experiment", body=body)))[0] == 201
+    assert answer(invoke("ResultsFunction", sample_event("create_experiment", body=body)))[0] == 201
     experiments.apply("test", "new-checkout", "launch", started)
     return started
 
@@ -425,7 +425,7 @@ def native_exposure(distinct_id: str, uuid: str, at: datetime, variant: str = "o
 
 def test_exposures_before_the_launch_are_refused(project):
     launch_sample_experiment()
-    started = datetime.fromisoformat(answer(invoke("AssignFunction", sample_event("get_experiment")))[1]["started_at"])
+    started = datetime.fromisoformat(answer(invoke("ResultsFunction", sample_event("get_experiment")))[1]["started_at"])
     # An exposure stamped 10 days before the launch, a purchase the day after it: neither counts
     # (20 days before, as reported, is past the 14 days an event may arrive late: refused outright).
     events = [

@@ -14,7 +14,7 @@ from abacus import experiments as definitions
 from abacus.storage import experiments as experiment_store
 from abacus.storage import layers as layer_store
 from abacus.storage.layers import LayerItem
-from tests.conftest import TOKEN, answer, invoke, sample_event
+from tests.conftest import TOKEN, answer, function_of, invoke, sample_event
 from tests.posthog_matcher import evaluate_locally
 
 BASE = json.loads(sample_event("create_experiment")["body"])
@@ -22,7 +22,8 @@ IDS = [f"user-{n}" for n in range(100_000)]
 
 
 def call(name: str, body: dict | None = None, path: str | None = None) -> tuple[int, dict]:
-    return answer(invoke("AssignFunction", sample_event(name, body=body, path=path)))
+    event = sample_event(name, body=body, path=path)
+    return answer(invoke(function_of(event), event))
 
 
 def create(key: str, share: int, layer: str = "checkout", **fields) -> None:

@@ -19,14 +19,14 @@ from tests.integration.test_template import FUNCTIONS, statements
 
 # The sample requests in an order where each succeeds: (function, sample event, status).
 WORKLOAD = [
-    ("AssignFunction", "create_experiment", 201),
-    ("AssignFunction", "list_experiments", 200),
-    ("AssignFunction", "get_experiment", 200),
-    ("AssignFunction", "update_experiment", 200),
-    ("AssignFunction", "launch_experiment", 200),
+    ("ResultsFunction", "create_experiment", 201),
+    ("ResultsFunction", "list_experiments", 200),
+    ("ResultsFunction", "get_experiment", 200),
+    ("ResultsFunction", "update_experiment", 200),
+    ("ResultsFunction", "launch_experiment", 200),
     ("AssignFunction", "assign", 200),
     # The targeting changed under an exposed user: their variant is read back (sticky).
-    ("AssignFunction", "update_experiment:targeting", 200),
+    ("ResultsFunction", "update_experiment:targeting", 200),
     ("AssignFunction", "assign", 200),
     ("AssignFunction", "posthog_flags", 200),
     ("AssignFunction", "posthog_decide", 200),
@@ -70,13 +70,13 @@ WORKLOAD = [
     ("ResultsFunction", "nightly:final", None),
     # The console's draft put in a layer, launched from the console and stopped through the API:
     # the layer's allocations and the experiment, written in one transaction each time.
-    ("AssignFunction", "update_experiment:layered", 200),
+    ("ResultsFunction", "update_experiment:layered", 200),
     ("ResultsFunction", "console_experiment_action:launch-layered", 303),
-    ("AssignFunction", "stop_experiment:layered", 200),
+    ("ResultsFunction", "stop_experiment:layered", 200),
     ("ResultsFunction", "console_experiment_action:ship-layered", 303),
     ("ResultsFunction", "console_experiment_action:archive-layered", 303),
-    ("AssignFunction", "ship_experiment", 200),
-    ("AssignFunction", "archive_experiment", 200),
+    ("ResultsFunction", "ship_experiment", 200),
+    ("ResultsFunction", "archive_experiment", 200),
     ("ResultsFunction", "console_sign_out", 303),
 ]
 

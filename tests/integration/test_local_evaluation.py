@@ -9,7 +9,7 @@ import pytest
 from abacus import assignment, projects
 from abacus import experiments as definitions_of
 from abacus.storage import experiments as experiment_store
-from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, invoke, sample_event
+from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, function_of, invoke, sample_event
 from tests.posthog_matcher import evaluate_locally
 
 BASE = json.loads(sample_event("create_experiment")["body"])
@@ -17,7 +17,8 @@ OTHER_TOKEN, OTHER_FLAGS = "phc_other_project", "phs_other_project"
 
 
 def admin(name: str, body: dict | None = None, path: str | None = None) -> tuple[int, dict]:
-    return answer(invoke("AssignFunction", sample_event(name, body=body, path=path)))
+    event = sample_event(name, body=body, path=path)
+    return answer(invoke(function_of(event), event))
 
 
 def create(key: str, launch: bool = True, **fields) -> None:

@@ -194,7 +194,7 @@ def test_an_environment_runs_under_its_functions_policy(tmp_path, capfd):
     credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
     local = LocalFunction(spec, "us-east-1", credentials, policy=function_policies()["IngestFunction"].to_json())
     try:
-        granted = {"call": "get_item", "params": {"TableName": "ProjectsTable", "Key": {"pk": {"S": "x"}}}}
+        granted = {"call": "get_item", "params": {"TableName": "CredentialsTable", "Key": {"pk": {"S": "x"}}}}
         assert local.invoke(granted) == "passed the IAM check"
         refused = {"call": "scan", "params": {"TableName": "ExperimentsTable"}}
         assert local.invoke(refused) == "AccessDeniedException"

@@ -28,7 +28,7 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def create(body: dict) -> tuple[int, dict]:
-    return answer(invoke("AssignFunction", sample_event("create_experiment", body=BASE | body)))
+    return answer(invoke("ResultsFunction", sample_event("create_experiment", body=BASE | body)))
 
 
 def errors_of(body: dict) -> dict[str, str]:
@@ -54,7 +54,7 @@ def test_filters_are_kept_with_the_metric_and_shown_back(project):
         {"property": "plan", "operator": "eq", "value": "pro"},
         {"property": "path", "operator": "contains", "value": "/checkout"},
     ]
-    status, got = answer(invoke("AssignFunction", sample_event("get_experiment", path="/experiments/filtered")))
+    status, got = answer(invoke("ResultsFunction", sample_event("get_experiment", path="/experiments/filtered")))
     assert status == 200 and got["primary_metric"]["filters"][0]["value"] == "pro", got
 
 
@@ -650,7 +650,7 @@ def test_breakdowns_are_frozen_while_the_experiment_runs(project):
     experiments.create("test", spec, START - timedelta(days=1))
     experiments.apply("test", "frozen", "launch", START)
     patch = sample_event("update_experiment", body={"breakdowns": ["plan"]}, path="/experiments/frozen")
-    status, got = answer(invoke("AssignFunction", patch))
+    status, got = answer(invoke("ResultsFunction", patch))
     assert status == 409 and got["error"]["field"] == "breakdowns", got
 
 

@@ -110,7 +110,7 @@ def test_statistics_equal_a_brute_force_recount(project):
 def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
     from abacus.storage.results import SnapshotItem
 
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
     scheduled = json.loads(sample_path("nightly").read_text())
     first = invoke("ResultsFunction", scheduled)
@@ -126,7 +126,7 @@ def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
 def _two_experiments_of_four_users() -> None:
     for key in ("first", "second"):
         body = json.loads(sample_event("create_experiment")["body"]) | {"key": key}
-        invoke("AssignFunction", sample_event("create_experiment", body=body))
+        invoke("ResultsFunction", sample_event("create_experiment", body=body))
         experiments.apply("test", key, "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposures
         for n in range(4):
             partition = assignment_partition(key, f"u{n}")
@@ -200,7 +200,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
 
 
 def test_one_experiment_recomputed_for_a_past_day(project):
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposure
     partition = assignment_partition("new-checkout", "u")
     assignments.assign(partition, "u", "control", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
@@ -221,7 +221,7 @@ def test_one_experiment_recomputed_for_a_past_day(project):
 def test_a_night_before_the_launch_gets_no_snapshot(project, launched, analysed):
     """The sample nightly event (03:00 on 2026-11-25: data up to midnight) finds nothing to count
     for an experiment launched at or after that midnight, and stores no snapshot of 0 exposures."""
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     experiments.apply("test", "new-checkout", "launch", launched)
     scheduled = json.loads(sample_path("nightly").read_text())
     assert invoke("ResultsFunction", scheduled)["planned"] == analysed
@@ -233,7 +233,7 @@ def test_a_night_before_the_launch_gets_no_snapshot(project, launched, analysed)
 
 
 def test_no_recompute_for_a_day_before_the_launch(project):
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, 12, tzinfo=UTC))
     with pytest.raises(Conflict) as refused:
         invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-19"})
@@ -246,7 +246,7 @@ def test_no_recompute_for_a_day_before_the_launch(project):
 def test_results_command_prints_the_report_as_text(project, capsys):
     from abacus.__main__ import main
 
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
     assert main(["results", "new-checkout", "--project", "test"]) == 0
     assert "no results yet" in capsys.readouterr().out
@@ -268,7 +268,7 @@ def test_the_terminal_and_the_report_show_the_secondary_metrics(project, capsys)
 
     body = json.loads(sample_event("create_experiment")["body"])
     body["secondary_metrics"] = [{"event": "view", "kind": "count"}, {"event": "buy", "kind": "sum", "property": "x"}]
-    invoke("AssignFunction", sample_event("create_experiment", body=body))
+    invoke("ResultsFunction", sample_event("create_experiment", body=body))
     experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))
     for n, variant in enumerate(["control", "one-page"] * 3):
         user = f"u{n}"

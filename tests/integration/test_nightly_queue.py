@@ -31,7 +31,7 @@ DATE = "2026-11-24"
 @pytest.fixture
 def experiment(project, monkeypatch):
     monkeypatch.setattr(nightly_runs, "PAGE_USERS", 2)
-    invoke("AssignFunction", sample_event("create_experiment"))
+    invoke("ResultsFunction", sample_event("create_experiment"))
     experiments.apply("test", KEY, "launch", datetime(2026, 11, 20, tzinfo=UTC))
     seen = datetime(2026, 11, 23, 12, tzinfo=UTC)
     purchases: list[object] = []
@@ -254,7 +254,7 @@ def run_headers(key: str) -> list[runs.RunPartItem]:
 
 def a_second_experiment_of_four_users() -> None:
     body = json.loads(sample_event("create_experiment")["body"]) | {"key": "second"}
-    invoke("AssignFunction", sample_event("create_experiment", body=body))
+    invoke("ResultsFunction", sample_event("create_experiment", body=body))
     experiments.apply("test", "second", "launch", datetime(2026, 11, 20, tzinfo=UTC))
     for n in range(4):
         user = f"s{n}"

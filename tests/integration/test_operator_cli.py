@@ -27,9 +27,17 @@ COMMANDS = {
     "create": ["project", "create", "My shop"],
     "rotate": ["project", "rotate", "local", "--token"],
     "delete": ["project", "delete", "local", "--yes"],
+    "move-keys": ["project", "move-keys"],
     "results": ["results", "hello", "--project", "local"],
 }
-TABLE_VARIABLES = ("PROJECTS_TABLE", "EXPERIMENTS_TABLE", "ASSIGNMENTS_TABLE", "EVENTS_TABLE", "RESULTS_TABLE")
+TABLE_VARIABLES = (
+    "PROJECTS_TABLE",
+    "CREDENTIALS_TABLE",
+    "EXPERIMENTS_TABLE",
+    "ASSIGNMENTS_TABLE",
+    "EVENTS_TABLE",
+    "RESULTS_TABLE",
+)
 
 
 def environment(**variables: str) -> dict[str, str]:

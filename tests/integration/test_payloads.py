@@ -8,7 +8,7 @@ import re
 import pytest
 from posthog.types import FeatureFlagResult
 
-from tests.conftest import TOKEN, answer, invoke, sample_event
+from tests.conftest import TOKEN, answer, function_of, invoke, sample_event
 from tests.integration.test_console import session_cookie
 from tests.integration.test_console_stages import FORM, post, stored
 
@@ -18,7 +18,8 @@ VARIANTS = [{"key": "control", "weight": 50}, {"key": "one-page", "weight": 50, 
 
 
 def admin(name: str, body: dict | None = None, path: str | None = None) -> tuple[int, dict]:
-    return answer(invoke("AssignFunction", sample_event(name, body=body, path=path)))
+    event = sample_event(name, body=body, path=path)
+    return answer(invoke(function_of(event), event))
 
 
 @pytest.fixture

@@ -39,8 +39,8 @@ def mentions(items: dict[str, list[dict]], project_id: str) -> dict[str, int]:
 def a_project_with_data(project_id: str, token: str, admin_key: str) -> None:
     """An experiment, launched, a user assigned, events sent (one an exposure), results computed."""
     bearer = f"Bearer {admin_key}"
-    assert answer(invoke("AssignFunction", sample_event("create_experiment", authorization=bearer)))[0] == 201
-    assert answer(invoke("AssignFunction", sample_event("launch_experiment", authorization=bearer)))[0] == 200
+    assert answer(invoke("ResultsFunction", sample_event("create_experiment", authorization=bearer)))[0] == 201
+    assert answer(invoke("ResultsFunction", sample_event("launch_experiment", authorization=bearer)))[0] == 200
     assign = sample_event("assign", body={"token": token, "distinct_id": f"{project_id}-user"})
     assert answer(invoke("AssignFunction", assign))[0] == 200
     exposure = {"experiment": "new-checkout", "variant": "control"}
@@ -63,6 +63,7 @@ def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
     before = stored_items()
     assert set(mentions(before, "test")) == {
         "ProjectsTable",
+        "CredentialsTable",
         "ExperimentsTable",
         "AssignmentsTable",
         "EventsTable",
@@ -73,7 +74,7 @@ def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
     capsys.readouterr()  # what the functions printed (their logs and metrics)
     assert main(["project", "delete", "test", "--yes"]) == 0
     deleted = json.loads(capsys.readouterr().out)["deleted"]
-    assert deleted["credentials"] == 3 and deleted["experiments"] == 1 and deleted["assignments"] == 2
+    assert deleted["credentials"] == 4 and deleted["experiments"] == 1 and deleted["assignments"] == 2
     assert deleted["events"] == 2 and deleted["results"] >= 1 and deleted["projects"] == 1
     assert deleted["nightly_runs"] == 1 + 16  # the run's header, a page per shard
 
@@ -85,7 +86,7 @@ def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
     assert mentions(after, "other") == mentions(before, "other")  # the other project is whole
 
     refused = sample_event("get_experiment", authorization=f"Bearer {project['admin_key']}")
-    assert answer(invoke("AssignFunction", refused))[0] == 401
+    assert answer(invoke("ResultsFunction", refused))[0] == 401
     assert main(["project", "delete", "test", "--yes"]) == 2  # no such project any more
     with pytest.raises(SystemExit):
         main(["project", "delete", "other"])  # --yes is required

@@ -66,6 +66,7 @@ def test_tables_are_on_demand_recoverable_and_retained(template):
     tables = template.tables()
     assert set(tables) == {
         "ProjectsTable",
+        "CredentialsTable",
         "ExperimentsTable",
         "AssignmentsTable",
         "EventsTable",
@@ -84,12 +85,32 @@ def test_tables_are_on_demand_recoverable_and_retained(template):
         assert tables[name]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "ConditionCheckItem", "PartiQLInsert")
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_no_function_can_mint_or_change_a_credential(function):
+    """Issue 28: the keys are the operator's alone to write (python -m abacus project ...): no
+    function's role, as SAM deploys it, may write the credentials table, whatever its code does;
+    and the role behind /assign, /flags and the bundles writes no experiment either."""
+    from abacus_local.iam import ACCOUNT_ID, REGION
+    from tests.conftest import function_policies
+
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/"
+    policy = function_policies()[function]
+    for action in WRITES:
+        assert not policy.allows(f"dynamodb:{action}", table + "CredentialsTable"), (function, action)
+        if function == "AssignFunction":
+            assert not policy.allows(f"dynamodb:{action}", table + "ExperimentsTable"), action
+
+
 def test_models_match_the_tables_key_schema(template, tables):
-    from abacus.storage import assignments, events, experiments, projects, results, runs
+    from abacus.storage import assignments, credentials, events, experiments, projects, results, runs
 
     models = {
         "NightlyRunsTable": runs.RunPartItem,
         "ProjectsTable": projects.ProjectItem,
+        "CredentialsTable": credentials.CredentialItem,
         "ExperimentsTable": experiments.ExperimentItem,
         "AssignmentsTable": assignments.AssignmentItem,
         "EventsTable": events.EventItem,
@@ -142,11 +163,13 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         }
         for function in FUNCTIONS
     }
-    assert reached["AssignFunction"] == {"ProjectsTable", "ExperimentsTable", "AssignmentsTable", "ResultsTable"}
-    assert reached["IngestFunction"] == {"ProjectsTable", "ExperimentsTable", "EventsTable", "AssignmentsTable"}
-    # The planner and the results API; the worker computes (users, their events, the receipt
-    # shard counts the events were stored with) and merges.
+    keys = {"CredentialsTable"}  # read by every function that checks a key; written by none
+    assert reached["AssignFunction"] == {*keys, "ProjectsTable", "ExperimentsTable", "AssignmentsTable"}
+    assert reached["IngestFunction"] == {*keys, "ProjectsTable", "ExperimentsTable", "EventsTable", "AssignmentsTable"}
+    # The admin routes, the console, the planner and the results API; the worker computes (users,
+    # their events, the receipt shard counts the events were stored with) and merges.
     assert reached["ResultsFunction"] == {
+        *keys,
         "ProjectsTable",
         "ExperimentsTable",
         "ResultsTable",

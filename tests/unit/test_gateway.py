@@ -36,9 +36,9 @@ def test_binary_or_compressed_body_is_base64():
 
 def test_routes_prefer_the_most_specific_path():
     route, _ = route_for("/experiments/abc/results", "GET")
-    assert route.function == "ResultsFunction"
+    assert route.path == "/experiments/{key}/results"
     route, _ = route_for("/experiments/abc", "GET")
-    assert route.function == "AssignFunction"
+    assert route.path == "/experiments/{key}"
 
 
 def test_function_results_become_http_responses():

@@ -154,7 +154,7 @@ def test_deny_wins_and_a_condition_never_allows():
 def test_a_call_outside_the_policy_fails_as_aws_fails_it_and_is_reported(tables, iam_denials):
     client = boto3.client("dynamodb", region_name="us-east-1")
     with iam.acting_as("IngestFunction"):
-        client.get_item(TableName="ProjectsTable", Key={"pk": {"S": "project#x"}})  # granted
+        client.get_item(TableName="CredentialsTable", Key={"pk": {"S": "cred#x"}})  # granted
         with pytest.raises(ClientError) as refused:
             client.scan(TableName="EventsTable")
     error = refused.value.response["Error"]
