@@ -161,6 +161,10 @@ def test_posthog_js_in_a_browser_from_another_origin(client, stack_url, shop_ori
         assert page.evaluate(f"posthog.getFeatureFlagPayload('{KEY}')") == (PAYLOAD if variant == "one-page" else None)
         if visitor.buys:
             page.evaluate("posthog.capture('js-purchase', {amount: 30})")
+            if not visitor.leaves:
+                # Sent while the page stays, as its batch is: a page load before the batch's flush
+                # would have posthog-js send it on unload, by beacon (a busy machine's race).
+                witness.wait_for("js-purchase", visitor.distinct_id)
         if visitor.leaves:
             page.click("#away")
             page.wait_for_url("**/away.html")
