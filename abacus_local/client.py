@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from abacus.timeouts import GATEWAY_TIMEOUT_SECONDS
+from abacus.core.timeouts import GATEWAY_TIMEOUT_SECONDS
 
 # How long a client waits for an answer. API Gateway answers every request within its timeout (a
 # recompute waits RECOMPUTE_WAIT_SECONDS of it for its run); the local stack cuts no request off

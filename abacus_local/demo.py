@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
 from typing import Any, cast
 
-from abacus import report
-from abacus.documents import ReadyResults
+from abacus.core.documents import ReadyResults
+from abacus.results import report
 from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient, lambda_client
 from abacus_local.stack import LocalStack
 from abacus_local.template import ROOT

@@ -8,24 +8,13 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from abacus_local import iam
 from abacus_local.queues import queue_arn
+from abacus_local.template import QueueMapping
 
 POLL_WAIT_SECONDS = 1  # long polling: SQS answers as soon as a message arrives
-
-
-@dataclass(frozen=True)
-class QueueMapping:
-    """An SQS event of a function in the template."""
-
-    function: str
-    queue: str  # the queue's logical id
-    batch_size: int
-    maximum_concurrency: int
-    report_batch_item_failures: bool
 
 
 def sqs_event(messages: list[dict[str, Any]], region: str, queue_name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from abacus.local_endpoint import LOCAL_CREDENTIALS, LOCAL_REGION
+from abacus.storage.local_endpoint import LOCAL_CREDENTIALS, LOCAL_REGION
 from abacus_local import iam
 from abacus_local.event_sources import QueuePoller
 from abacus_local.gateway import Gateway

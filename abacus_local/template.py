@@ -3,12 +3,21 @@
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from abacus_local.event_sources import QueueMapping
+
+@dataclass(frozen=True)
+class QueueMapping:
+    """An SQS event of a function in the template."""
+
+    function: str
+    queue: str  # the queue's logical id
+    batch_size: int
+    maximum_concurrency: int
+    report_batch_item_failures: bool
+
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -181,10 +190,8 @@ class Template:
                 routes.append(Route(name, method, path, _path_pattern(path)))
         return sorted(routes, key=lambda r: (r.path.count("{"), -len(r.path)))
 
-    def queue_mappings(self) -> list["QueueMapping"]:
+    def queue_mappings(self) -> list[QueueMapping]:
         """Every function's SQS event (its event source mapping), with Lambda's defaults."""
-        from abacus_local.event_sources import QueueMapping
-
         found = []
         for name, resource in self.of_type("AWS::Serverless::Function").items():
             for event in resource["Properties"].get("Events", {}).values():

@@ -23,7 +23,7 @@ EVENTS_PER_REQUEST = 10  # assumed posthog-js batch
 
 # (label, units, WRU per unit, RRU per unit, Lambda invocations per unit, GB, seconds per invocation,
 #  API Gateway requests per unit, SQS requests per unit)
-# The nightly job's fan-out, per page of PAGE_USERS users (abacus.nightly_runs): the page's item
+# The nightly job's fan-out, per page of PAGE_USERS users (abacus.nightly.runs): the page's item
 # PutItem (its partial sums, up to 2 KB: 2 WRU) and its strongly consistent GetItem (1 RRU); the
 # experiment's GetItem (0.5 RRU) and the by-receipt index's 3 keys Queried (0.5 RRU each at least);
 # SQS: one SendMessage, and a ReceiveMessage and a DeleteMessageBatch shared by a batch of 2; one

@@ -69,7 +69,8 @@ import numpy.typing as npt
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from abacus import planning, plans
+from abacus.core import planning
+from abacus.experiments import plans
 from abacus.stats import Settings, VariantData, analyse, looks, sequential, spending
 
 type Floats = npt.NDArray[np.float64]

@@ -35,6 +35,7 @@ import boto3
 from moto import mock_aws
 from pynamodb.connection import base
 
+from abacus.experiments import definitions
 from abacus_local.dynamodb import create_tables
 from abacus_local.lambdas import LocalContext, load_handler
 from abacus_local.template import ROOT, Template
@@ -73,10 +74,11 @@ def scenario(experiments: int, batches: int) -> dict:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(template, client)
-        from abacus import api, assignment, projects
+        from abacus import projects
+        from abacus.http import api
 
         # Each scenario is a fresh backend: nothing cached from the one before.
-        assignment._definitions.clear()
+        definitions._definitions.clear()
         api._tokens.clear()
 
         projects.create("Bench", project_id="bench", token="phc_bench", admin_key="abacus_bench")

@@ -15,7 +15,7 @@ realistic sizes, before and after it tested the difference of the means.
 (v_t + (m_t / m_c)^2 v_c) / m_c^2, the mixture's scales relative lifts. "after": the engine's
 test (abacus.stats.analysis, sequential.py), on the difference of the means over sqrt(v_t + v_c),
 the scales relative to the arms' pooled mean, its p-value never below the fixed-horizon one. Both
-are computed over arrays of experiments at once with the mixture of abacus.mixture; the bench
+are computed over arrays of experiments at once with the mixture of abacus.core.mixture; the bench
 checks its "after" p-values against analyse() itself (and the CLI's problem.solve) on a sample
 of looks before it reports anything, so what it measures is the engine's test.
 
@@ -32,7 +32,7 @@ import numpy.typing as npt
 from scipy import stats
 from scipy.special import ndtr
 
-from abacus import mixture, planning
+from abacus.core import mixture, planning
 from abacus.stats import Settings, VariantData, analyse
 from abacus.stats.problem import solve
 

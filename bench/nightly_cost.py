@@ -38,8 +38,8 @@ CUTOFF = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def experiment(key: str):
-    from abacus import experiments
-    from abacus.schemas import ExperimentCreate
+    from abacus.experiments import definitions
+    from abacus.experiments.spec import ExperimentCreate
 
     spec = ExperimentCreate.model_validate(
         {
@@ -50,16 +50,16 @@ def experiment(key: str):
             "secondary_metrics": [{"event": "order", "kind": "sum", "property": "amount"}],
         }
     )
-    experiments.create("p", spec, NOW - timedelta(days=10))
-    return experiments.apply("p", key, "launch", NOW - timedelta(days=10))
+    definitions.create("p", spec, NOW - timedelta(days=10))
+    return definitions.apply("p", key, "launch", NOW - timedelta(days=10))
 
 
 def stored_key(spec) -> str:
     """What the nightly job requires stored values to have been computed for (CUPED's window too)."""
-    from abacus import nightly
+    from abacus.nightly import compute
 
     metrics = [spec.primary_metric, *spec.secondary_metrics]
-    return nightly.metrics_key(metrics, nightly.pre_exposure_days(spec))
+    return compute.metrics_key(metrics, compute.pre_exposure_days(spec))
 
 
 def users_with_values(item, count: int, metrics_key: str) -> None:
@@ -104,10 +104,11 @@ def measure(run) -> tuple[float, dict]:
 def one_experiment(users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
-        from abacus import experiments, nightly_runs
+        from abacus.experiments import definitions
+        from abacus.nightly import runs
 
         item = experiment("e")
-        spec = experiments.definition(item)
+        spec = definitions.definition(item)
         users_with_values(item, users, stored_key(spec))
         from abacus.storage.results import SnapshotItem
 
@@ -118,7 +119,7 @@ def one_experiment(users: int) -> None:
             computed_at=NOW - timedelta(days=1),
             analysis={"variants": [], "secondary_metrics": []},  # no earlier look: only when it ran
         ).save()
-        elapsed, cost = measure(lambda: nightly_runs.compute_snapshot(item, CUTOFF, NOW))
+        elapsed, cost = measure(lambda: runs.compute_snapshot(item, CUTOFF, NOW))
         print(f"1 experiment, {users:>7} exposed users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"{cost['items_read']} items read, requests {cost['requests']}")  # fmt: skip
 
@@ -126,7 +127,7 @@ def one_experiment(users: int) -> None:
 def first_night_per_user(users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
-        from abacus import nightly_runs
+        from abacus.nightly import runs
         from abacus.storage import assignments
 
         item = experiment("f")
@@ -135,7 +136,7 @@ def first_night_per_user(users: int) -> None:
             assignments.assign(
                 item.assignment_partition(user), user, ("control", "b")[i % 2], NOW - timedelta(days=5), expose=True
             )
-        elapsed, cost = measure(lambda: nightly_runs.compute_snapshot(item, CUTOFF, NOW))
+        elapsed, cost = measure(lambda: runs.compute_snapshot(item, CUTOFF, NOW))
         print(f"first night, {users} users: {elapsed / users * 1000:.2f} ms and requests per user "
               f"{ {k: round(v / users, 2) for k, v in cost['requests'].items()} }")  # fmt: skip
 
@@ -143,15 +144,14 @@ def first_night_per_user(users: int) -> None:
 def many_experiments(count: int, users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
-        from abacus import experiments, nightly_runs
+        from abacus.experiments import definitions
+        from abacus.nightly import runs
 
         for n in range(count):
             item = experiment(f"e{n}")
-            spec = experiments.definition(item)
+            spec = definitions.definition(item)
             users_with_values(item, users, stored_key(spec))
-        elapsed, cost = measure(
-            lambda: nightly_runs.run_all(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err))
-        )
+        elapsed, cost = measure(lambda: runs.run_all(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err)))
         print(f"{count} running experiments x {users} users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"requests {cost['requests']}")  # fmt: skip
 

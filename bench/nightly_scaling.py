@@ -1,10 +1,10 @@
 """The nightly job fanned out (issue 15): wall time and requests per user of a night run through
 the real flow, on moto's server in its own process (as the local stack runs it).
 
-The planner (nightly_runs.plan_night) queues each experiment's first units (work_queue.send);
+The planner (runs.plan_night) queues each experiment's first units (work_queue.send);
 W worker processes (multiprocessing, spawn) each poll NightlyWorkQueue as NightlyWorkerFunction's
 event source mapping does (a batch of at most the template's BatchSize), work each unit
-(nightly_runs.work), send the next page's unit and delete the batch, until every snapshot is stored.
+(runs.work), send the next page's unit and delete the batch, until every snapshot is stored.
 Every request of every process is counted by operation and table (botocore's
 BaseClient._make_api_call wrapped), with the read units of what a Query, Scan or GetItem returned
 and the write units of what a PutItem or UpdateItem wrote (the item an UpdateItem returns, ALL_NEW),
@@ -147,20 +147,20 @@ def merged(reports: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, fl
 def work_unit(body: str, done: Any) -> None:
     """What NightlyWorkerFunction does with one record (functions/results/worker.py's work_one);
     its snapshot, failure or error told to `done`."""
-    from abacus import nightly_runs, work_queue
-    from abacus.storage import runs
+    from abacus.nightly import runs, work_queue
+    from abacus.storage import nightly_runs
 
-    unit = nightly_runs.Unit.from_json(json.loads(body))
+    unit = runs.Unit.from_json(json.loads(body))
     try:
-        step = nightly_runs.work(unit)
-    except nightly_runs.RunFailed as error:
-        runs.failed(unit.experiment_id, unit.run, str(error))
+        step = runs.work(unit)
+    except runs.RunFailed as error:
+        nightly_runs.failed(unit.experiment_id, unit.run, str(error))
         done.put(("failed", unit.experiment_id, str(error)))
         return
     except Exception as error:  # noqa: BLE001 - reported: the benchmark stops rather than waits
         done.put(("error", unit.experiment_id, repr(error)))
         return
-    if isinstance(step, nightly_runs.Unit):
+    if isinstance(step, runs.Unit):
         work_queue.send([step.to_json()])
     elif step is not None:
         done.put(("snapshot", unit.experiment_id, ""))
@@ -171,7 +171,7 @@ def worker(queue_url: str, batch: int, stop: EventType, ready: Any, done: Any, r
     until `stop`. Reports its request counts, CPU and units when stopped."""
     counter = RequestCounter()
     counter.install()
-    from abacus import work_queue
+    from abacus.nightly import work_queue
     from abacus.storage import assignments
     from abacus.storage.base import TableMeta
 
@@ -287,8 +287,8 @@ def configure_environment(moto: MotoServer) -> None:
 
 
 def create_experiment(key: str) -> Any:
-    from abacus import experiments
-    from abacus.schemas import ExperimentCreate
+    from abacus.experiments import definitions
+    from abacus.experiments.spec import ExperimentCreate
 
     spec = ExperimentCreate.model_validate(
         {
@@ -299,8 +299,8 @@ def create_experiment(key: str) -> Any:
             "secondary_metrics": [{"event": "purchase", "kind": "sum", "property": "amount"}],
         }
     )
-    experiments.create(PROJECT, spec, NOW - timedelta(days=10))
-    return experiments.apply(PROJECT, key, "launch", NOW - timedelta(days=10))
+    definitions.create(PROJECT, spec, NOW - timedelta(days=10))
+    return definitions.apply(PROJECT, key, "launch", NOW - timedelta(days=10))
 
 
 def in_threads(work: Callable[[list[Any]], None], items: list[Any]) -> None:
@@ -316,15 +316,16 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
     import boto3
     from boto3.dynamodb.types import TypeDeserializer
 
-    from abacus import experiments, nightly
+    from abacus.experiments import definitions
+    from abacus.nightly import compute
     from abacus.storage.assignments import AssignmentItem
 
     wire = TypeDeserializer()
     metrics_keys = {}
     for experiment, _, _ in users:
         if experiment.key not in metrics_keys:
-            spec = experiments.definition(experiment)
-            metrics_keys[experiment.key] = nightly.metrics_key([spec.primary_metric, *spec.secondary_metrics], 0)
+            spec = definitions.definition(experiment)
+            metrics_keys[experiment.key] = compute.metrics_key([spec.primary_metric, *spec.secondary_metrics], 0)
 
     def stored(experiment: Any, n: int, user: str) -> dict[str, Any]:
         item = AssignmentItem(experiment.assignment_partition(user), user, variant=("control", "b")[n % 2],
@@ -333,7 +334,7 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
             bought = n % 10 < PURCHASE_SHARE
             item.metric_values = [float(bought), float(40 + len(user) % 20) if bought else 0.0]
             item.pre_values, item.values_exposed_at, item.values_pending = [], EXPOSED, False
-            item.values_cutoff, item.values_computed_at = nightly.cutoff_for(NOW), NOW
+            item.values_cutoff, item.values_computed_at = compute.cutoff_for(NOW), NOW
             item.values_metrics = metrics_keys[experiment.key]
         return {name: wire.deserialize(cast(Any, value)) for name, value in item.serialize().items()}
 
@@ -348,12 +349,13 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
 
 def seed_earlier_snapshot(experiment: Any) -> None:
     """The snapshot the night at NOW stored (no look the group-sequential test would reuse)."""
-    from abacus import keys, nightly
+    from abacus.core import keys
+    from abacus.nightly import compute
     from abacus.storage.results import SnapshotItem
 
-    cutoff = nightly.cutoff_for(NOW)
+    cutoff = compute.cutoff_for(NOW)
     SnapshotItem(
-        keys.experiment_id(experiment.project_id, experiment.key), nightly.snapshot_date(cutoff), cutoff=cutoff,
+        keys.experiment_id(experiment.project_id, experiment.key), compute.snapshot_date(cutoff), cutoff=cutoff,
         computed_at=NOW, analysis={"variants": [], "secondary_metrics": []},
     ).save()  # fmt: skip
 
@@ -361,7 +363,7 @@ def seed_earlier_snapshot(experiment: Any) -> None:
 def seed_purchases(buyers: list[str]) -> None:
     """A purchase an hour after exposure for each buyer (storage.events.write_all: the item and
     its by-receipt index entry)."""
-    from abacus import keys
+    from abacus.core import keys
     from abacus.storage import events
 
     at, received = EXPOSED + timedelta(hours=1), EXPOSED + timedelta(hours=1, minutes=1)
@@ -422,7 +424,7 @@ class Night:
 
 def run_night(label: str, scheduled: datetime, workers: int, users: int, experiments: int, batch: int) -> Night:
     """Starts the workers, plans the night (timed from here), waits for every snapshot."""
-    from abacus import nightly_runs, work_queue
+    from abacus.nightly import runs, work_queue
 
     night = Night(label, workers, users, experiments)
     context = mp.get_context("spawn")
@@ -438,7 +440,7 @@ def run_night(label: str, scheduled: datetime, workers: int, users: int, experim
         ready.get(timeout=300)
     MAIN_COUNTER.reset()
     started = time.perf_counter()
-    summary = nightly_runs.plan_night(
+    summary = runs.plan_night(
         scheduled,
         scheduled,
         work_queue.send,
@@ -477,8 +479,8 @@ MAIN_COUNTER = RequestCounter()
 def stored_sizes(moto: MotoServer, experiment_keys: list[str]) -> dict[str, float]:
     """Average and largest sizes (DynamoDB's rules) of the first shard's stored assignments,
     of the purchases, and of the runs table's items: what an UpdateItem writes is sized here."""
-    from abacus import keys
-    from abacus.settings import settings
+    from abacus.core import keys
+    from abacus.core.settings import settings
 
     client = moto.client("dynamodb")
     partition = keys.assignment_partitions(keys.experiment_id(PROJECT, experiment_keys[0]), settings.assignment_shards)

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from abacus import planning
+from abacus.core import planning
 from abacus.stats import sequential
 from abacus.stats.frequentist import Estimate, compare
 

@@ -47,7 +47,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from abacus import planning, plans
+from abacus.core import planning
+from abacus.experiments import plans
 from abacus.stats import Settings, VariantData, analyse, skewness, spending
 from abacus.stats.estimates import estimate
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from abacus.documents import MetricKind
+from abacus.core.documents import MetricKind
 from abacus.stats import Settings, VariantData, analyse
 from abacus_local.template import ROOT, Template
 from bench.built import lambda_path, runtime_sdk_dir

@@ -47,7 +47,7 @@ def held() -> int:
 
 
 def cached() -> str:
-    from abacus import api
+    from abacus.http import api
 
     counts = {"known": len(api._tokens._entries)}
     if hasattr(api, "_unknown_keys"):  # not before issue 28: unknown tokens were cached as known ones

@@ -571,7 +571,7 @@ def pynamodb_clients() -> list[BaseClient]:
     import abacus.storage.assignments
     import abacus.storage.events
     import abacus.storage.experiments
-    import abacus.storage.projects
+    import abacus.storage.project_items
     import abacus.storage.rate_limits
     import abacus.storage.results  # noqa: F401 - every model of the product, defined
 

@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from abacus.cache import TtlCache
-from abacus.rate_limit import RateLimiter
+from abacus.core.cache import TtlCache
+from abacus.experiments import definitions
+from abacus.http.rate_limit import RateLimiter
 from abacus.storage import rate_limits
 from abacus_local.template import Template
 from tests.capacity import CapacityRecorder, KeyRate, key_rates
@@ -57,10 +58,10 @@ class Measured(NamedTuple):
 @contextmanager
 def deployed_caches() -> Iterator[None]:
     """The token and definition caches with the deployed TTL, emptied before and after."""
-    from abacus import api, assignment
+    from abacus.http import api
 
     seconds = float(Template().parameters["CacheSeconds"]["Default"])
-    caches: list[TtlCache[Any, Any]] = [api._tokens, assignment._definitions]
+    caches: list[TtlCache[Any, Any]] = [api._tokens, definitions._definitions]
     saved = [cache.ttl_seconds for cache in caches]
     for cache in caches:
         cache.clear()

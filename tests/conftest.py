@@ -33,7 +33,7 @@ os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 import boto3
 from moto import mock_aws
 
-from abacus.documents import NewProject
+from abacus.core.documents import NewProject
 from abacus_local import iam
 from abacus_local.lambdas import LocalContext, load_handler
 from abacus_local.moto_server import one_request_at_a_time

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
-from abacus.documents import Experiment, MetricAnalysis, MetricJson, Snapshot
+from abacus.core.documents import Experiment, MetricAnalysis, MetricJson, Snapshot
 from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
 
 KEY = "new-checkout"

@@ -9,8 +9,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import invocations
-from abacus.api import create_app
+from abacus.http import invocations
+from abacus.http.api import create_app
 from abacus.routes import assignment, posthog_scripts
 
 logger = Logger()

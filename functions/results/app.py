@@ -14,9 +14,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import invocations, nightly_runs, results, work_queue
-from abacus.api import create_app
-from abacus.documents import NightlyPlan, Results
+from abacus.core.documents import NightlyPlan, Results
+from abacus.http import invocations
+from abacus.http.api import create_app
+from abacus.nightly import runs, work_queue
+from abacus.results import snapshots
 from abacus.routes import console, experiments, openapi
 from abacus.routes import results as results_routes
 from abacus.storage.experiments import ExperimentItem
@@ -44,14 +46,14 @@ def plan_nightly(scheduled: datetime, context: LambdaContext) -> NightlyPlan:
             "experiment not planned", extra={"project": experiment.project_id, "experiment": experiment.key}
         )
 
-    summary = nightly_runs.plan_night(scheduled, datetime.now(UTC), work_queue.send, on_failure, context.aws_request_id)
+    summary = runs.plan_night(scheduled, datetime.now(UTC), work_queue.send, on_failure, context.aws_request_id)
     metrics.add_metric(name="ExperimentsPlanned", unit=MetricUnit.Count, value=summary["planned"])
     metrics.add_metric(name="NightlyUnitsQueued", unit=MetricUnit.Count, value=summary["units"])
     metrics.add_metric(name="ExperimentsFailed", unit=MetricUnit.Count, value=summary["failed"])
     metrics.add_metric(name="NightlyPlanDuration", unit=MetricUnit.Seconds, value=time.perf_counter() - started)
     logger.info("nightly runs planned", extra=summary)
     if summary["failed"]:
-        raise nightly_runs.NightNotPlanned(
+        raise runs.NightNotPlanned(
             f"{summary['failed']} experiments not planned or not all their units queued (see the log): "
             "Lambda's retry of this invocation carries on where it stopped"
         )
@@ -62,7 +64,7 @@ def recompute_one(event: dict[str, Any]) -> Results:
     """{"project", "experiment", "as_of"?: "YYYY-MM-DD"}: one experiment, for a past day or now,
     through the queue as the nightly job (pending if it takes longer than RECOMPUTE_WAIT_SECONDS)."""
     request = invocations.recompute_request(event)
-    answer = results.recompute(request.project, request.experiment, datetime.now(UTC), request.as_of)
+    answer = snapshots.recompute(request.project, request.experiment, datetime.now(UTC), request.as_of)
     logger.info("recompute", extra={"experiment": request.experiment, "status": answer["status"]})
     return answer
 

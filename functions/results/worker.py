@@ -1,5 +1,5 @@
 """NightlyWorkerFunction: the nightly job's units of work, from SQS (its event source mapping).
-Each message is one page of one experiment's users (abacus.nightly_runs); a page that fails is
+Each message is one page of one experiment's users (abacus.nightly.runs); a page that fails is
 reported as a batch item failure, so only it comes back, and after the queue's maxReceiveCount it
 waits in the dead-letter queue for a redrive."""
 
@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus import invocations, nightly_runs, work_queue
-from abacus.storage import runs
+from abacus.http import invocations
+from abacus.nightly import runs, work_queue
+from abacus.storage import nightly_runs
 
 logger = Logger()
 tracer = Tracer()
@@ -22,17 +23,17 @@ metrics = Metrics()
 
 
 def work_one(record: SQSRecord) -> None:
-    unit = nightly_runs.Unit.from_json(json.loads(record.body))
+    unit = runs.Unit.from_json(json.loads(record.body))
     context = {"experiment": unit.experiment_id, "run": unit.run, "shard": unit.shard, "page": unit.page}
     try:
-        step = nightly_runs.work(unit)
-    except nightly_runs.RunFailed as error:
+        step = runs.work(unit)
+    except runs.RunFailed as error:
         # Retrying would fail the same way: recorded on the run (a recompute answers with it), not retried.
-        runs.failed(unit.experiment_id, unit.run, str(error))
+        nightly_runs.failed(unit.experiment_id, unit.run, str(error))
         logger.error("run failed", extra={**context, "reason": str(error)})
         metrics.add_metric(name="NightlyRunsFailed", unit=MetricUnit.Count, value=1)
         return
-    if isinstance(step, nightly_runs.Unit):
+    if isinstance(step, runs.Unit):
         # Sent before this message is deleted: a crash in between sends it again, which is harmless.
         work_queue.send([step.to_json()])
     elif step is not None:

@@ -18,7 +18,7 @@ import pytest
 from playwright._impl._api_structures import SetCookieParam
 from playwright.sync_api import Browser, Page, expect
 
-from abacus import signing
+from abacus.results import signing
 from abacus_local.template import ROOT
 from tests.e2e.conftest import ADMIN_KEY, invoke_nightly
 

@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from abacus import hashing
+from abacus.core import hashing
 from abacus_local.client import AbacusClient
 from tests.e2e.conftest import TOKEN, invoke_nightly
 

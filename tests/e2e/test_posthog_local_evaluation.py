@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from posthog import Posthog
 
-from abacus import assignment
-from abacus.schemas import ExperimentFields
+from abacus.assignment import sticky
+from abacus.experiments.spec import ExperimentFields
 from abacus.storage.experiments import ExperimentItem
 from abacus_local.client import REQUEST_TIMEOUT_S
 from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly
@@ -138,7 +138,7 @@ def test_local_evaluation_equals_assign_for_100000_users(experiments, local, cli
             )
             for key in items
         }
-        expected = {key: assignment.stateless_variant(*items[key], distinct_id, properties) for key in items}
+        expected = {key: sticky.stateless_variant(*items[key], distinct_id, properties) for key in items}
         got = {key: value or None for key, value in local_answers.items()}  # the SDK's False: not in
         if got != expected:
             mismatches.append((distinct_id, properties, got, expected))

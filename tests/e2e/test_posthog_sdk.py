@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from posthog import Posthog
 
-from abacus import hashing
+from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
 from tests.e2e.conftest import TOKEN, invoke_nightly
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from abacus import hashing
+from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
 from tests.e2e.conftest import invoke_nightly
 

@@ -13,6 +13,6 @@ IN_PROCESS_RECOMPUTE_WAIT_S = 300.0
 
 @pytest.fixture(autouse=True)
 def recomputes_wait_for_the_in_process_worker(monkeypatch):
-    from abacus import results
+    from abacus.results import snapshots
 
-    monkeypatch.setattr(results, "RECOMPUTE_WAIT_SECONDS", IN_PROCESS_RECOMPUTE_WAIT_S)
+    monkeypatch.setattr(snapshots, "RECOMPUTE_WAIT_SECONDS", IN_PROCESS_RECOMPUTE_WAIT_S)

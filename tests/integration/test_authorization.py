@@ -103,13 +103,13 @@ def test_another_projects_admin_key_reaches_nothing_of_this_project(template, tw
 def test_a_signed_link_opens_only_its_own_projects_report(two_projects):
     from datetime import UTC, datetime
 
-    from abacus import results
+    from abacus.results import snapshots
 
-    query = results.signed_query("other", "new-checkout", datetime.now(UTC))
+    query = snapshots.signed_query("other", "new-checkout", datetime.now(UTC))
     event = sample_event("get_report", authorization=None)
     event["queryStringParameters"] = query
     assert invoke("ResultsFunction", event)["statusCode"] == 404  # project "other" has no such experiment
-    forged = {**results.signed_query("test", "new-checkout", datetime.now(UTC)), "project": "other"}
+    forged = {**snapshots.signed_query("test", "new-checkout", datetime.now(UTC)), "project": "other"}
     event["queryStringParameters"] = forged
     assert invoke("ResultsFunction", event)["statusCode"] == 401
 
@@ -122,10 +122,10 @@ def test_a_signed_link_is_refused_when_forged_from_the_tables_or_dated_beyond_it
     import hmac
     from datetime import UTC, datetime
 
-    from abacus import results, signing
+    from abacus.results import signing, snapshots
 
     event = sample_event("get_report", authorization=None)
-    event["queryStringParameters"] = results.signed_query("test", "new-checkout", datetime.now(UTC))
+    event["queryStringParameters"] = snapshots.signed_query("test", "new-checkout", datetime.now(UTC))
     assert invoke("ResultsFunction", event)["statusCode"] == 200
     expires = event["queryStringParameters"]["expires"]
     admin_key_hash = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()

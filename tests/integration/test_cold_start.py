@@ -15,7 +15,7 @@ spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 heavy = {"scipy", "numpy", "jinja2"}
-print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in heavy or name == "abacus.console")))
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in heavy or name == "abacus.console.pages")))
 """
 
 
@@ -45,4 +45,4 @@ def test_results_handler_does_load_the_stats_engine_and_the_console():
         env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"},
     )
     loaded_modules = json.loads(loaded.stdout.strip().splitlines()[-1])
-    assert "scipy" in loaded_modules and "jinja2" in loaded_modules and "abacus.console" in loaded_modules
+    assert "scipy" in loaded_modules and "jinja2" in loaded_modules and "abacus.console.pages" in loaded_modules

@@ -14,7 +14,9 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-from abacus import console_session, projects, signing
+from abacus import projects
+from abacus.console import sessions
+from abacus.results import signing
 from tests.conftest import ADMIN_KEY, answer, invoke, sample_event
 
 
@@ -95,7 +97,7 @@ def test_a_forged_expired_or_rotated_session_is_sent_to_sign_in(project):
     project_id, session_id, expires, signature = value.split(".")
     forged = f"{name}={project_id}.{session_id}.{int(expires) - 3600}.{signature}"
     assert get("console_experiments", forged)["statusCode"] == 303
-    later = datetime.now(UTC) + console_session.LIFETIME + timedelta(seconds=1)
+    later = datetime.now(UTC) + sessions.LIFETIME + timedelta(seconds=1)
     with mock.patch("abacus.routes.console.datetime") as clock:
         clock.now.return_value = later
         assert get("console_experiments", cookie)["statusCode"] == 303, "expired"
@@ -194,7 +196,7 @@ def test_a_session_dated_2100_is_refused_though_signed_with_the_right_key(projec
     key = signing.project_key(project_id)  # the secret itself, as only the results function reads it
     assert key is not None
     in_2100 = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
-    _, dated = console_session.signed(project_id, session_id, in_2100, key)
+    _, dated = sessions.signed(project_id, session_id, in_2100, key)
     assert get("console_experiments", str(dated).split(";", 1)[0])["statusCode"] == 303
 
 
@@ -286,12 +288,12 @@ PAGE_HEADERS = (
 def test_the_report_page_cannot_be_framed_and_has_the_consoles_headers(project):
     """Issue 28: the report page, opened with the admin key or a signed link, sends the console's
     headers: no frame may hold it, it loads nothing from elsewhere, it is never sniffed or stored."""
-    from abacus import results
+    from abacus.results import snapshots
 
     assert invoke("ResultsFunction", sample_event("create_experiment"))["statusCode"] == 201
     with_key = invoke("ResultsFunction", sample_event("get_report"))
     event = sample_event("get_report", authorization=None)
-    event["queryStringParameters"] = results.signed_query("test", "new-checkout", datetime.now(UTC))
+    event["queryStringParameters"] = snapshots.signed_query("test", "new-checkout", datetime.now(UTC))
     with_link = invoke("ResultsFunction", event)
     console_page = get("console_experiments", session_cookie())
     for report in (with_key, with_link):

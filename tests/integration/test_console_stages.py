@@ -11,8 +11,9 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlencode
 
-from abacus import planning, plans
-from abacus.schemas import MetricSpec
+from abacus.core import planning
+from abacus.experiments import plans
+from abacus.experiments.spec import MetricSpec
 from tests.conftest import TOKEN, invoke, sample_event
 from tests.integration.test_console import session_cookie
 
@@ -220,7 +221,7 @@ def test_a_project_from_before_readable_tokens_types_its_token_in_until_it_is_ro
     """A project created when only the token's hash was kept has no readable token: the page asks
     for it (the script puts it in the snippets); a rotated token is kept readable from then on."""
     from abacus import projects
-    from abacus.storage.projects import ProjectItem
+    from abacus.storage.project_items import ProjectItem
 
     ProjectItem("project#test").update(actions=[ProjectItem.public_token.remove()])  # as such an item is
     cookie = session_cookie()
@@ -237,7 +238,7 @@ def test_a_project_from_before_readable_tokens_types_its_token_in_until_it_is_ro
 def test_only_the_public_token_is_kept_readable_and_a_request_still_finds_it_by_its_hash(project):
     from abacus import projects
     from abacus.storage.credentials import CredentialItem, hash_key, key_owner
-    from abacus.storage.projects import ProjectItem
+    from abacus.storage.project_items import ProjectItem
 
     item = ProjectItem.get("project#test")
     assert item.public_token == TOKEN

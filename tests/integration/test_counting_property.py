@@ -26,9 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from abacus import experiments, ingestion, nightly, nightly_runs, projects, results
-from abacus.errors import Conflict
-from abacus.schemas import ExperimentCreate
+from abacus import projects
+from abacus.core.errors import Conflict
+from abacus.experiments import definitions
+from abacus.experiments.spec import ExperimentCreate
+from abacus.ingestion import ingest
+from abacus.nightly import compute, runs
+from abacus.results import snapshots
 from abacus.storage import results as result_store
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -338,7 +342,7 @@ def counted(analysis: Any) -> list[dict[str, list[float]]]:
 
 
 def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datetime, what: str) -> None:
-    stopped = experiments.get("test", "exp").stopped_at
+    stopped = definitions.get("test", "exp").stopped_at
     metrics: list[Any] = [snapshot_analysis, *snapshot_analysis["secondary_metrics"]]
     metrics, ratio = metrics[:-1], metrics[-1]
     check_ratio(ratio, ratio_recount(sent, now, cutoff, stopped), what)
@@ -379,22 +383,22 @@ def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -
     with mock_aws():
         create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
         projects.create("Fuzz", project_id="test", token="phc_fuzz", admin_key="fuzz_admin")
-        experiments.create("test", ExperimentCreate.model_validate(SPEC), START - timedelta(days=1))
-        experiments.apply("test", "exp", "launch", START)
+        definitions.create("test", ExperimentCreate.model_validate(SPEC), START - timedelta(days=1))
+        definitions.apply("test", "exp", "launch", START)
         timeline: list[tuple[datetime, int, str, Any]] = [(s.received, 0, "arrive", s) for s in sent]
         timeline += [(at, 1, kind, arg) for at, kind, arg in runs]
         for at, _, kind, arg in sorted(timeline, key=lambda entry: (entry[0], entry[1])):
             if kind == "arrive":
-                outcome = ingestion.ingest("test", [arg.raw()], at)
+                outcome = ingest.ingest("test", [arg.raw()], at)
                 assert outcome["rejected"] == [], outcome
             elif kind == "stop":
-                experiments.apply("test", "exp", "stop", at)
+                definitions.apply("test", "exp", "stop", at)
             elif kind == "nightly":
                 _nightly(at, fails=bool(arg), sent=sent)
             elif kind == "now":
                 _recompute(at, at, None, sent)
             else:
-                _recompute(at, nightly.cutoff_of_date(str(arg)), str(arg), sent)
+                _recompute(at, compute.cutoff_of_date(str(arg)), str(arg), sent)
 
 
 def _recompute(at: datetime, cutoff: datetime, as_of: str | None, sent: list[Sent]) -> None:
@@ -402,9 +406,9 @@ def _recompute(at: datetime, cutoff: datetime, as_of: str | None, sent: list[Sen
     the launch, which has nothing to count."""
     if cutoff <= START:
         with pytest.raises(Conflict, match="was launched on 2026-11-01"):
-            results.recompute("test", "exp", at, as_of=as_of, send=nightly_runs.work_here)
+            snapshots.recompute("test", "exp", at, as_of=as_of, send=runs.work_here)
         return
-    answer = results.recompute("test", "exp", at, as_of=as_of, send=nightly_runs.work_here)
+    answer = snapshots.recompute("test", "exp", at, as_of=as_of, send=runs.work_here)
     check(answer, sent, at, cutoff, f"recompute for {as_of or 'now'} at {at}")
 
 
@@ -413,13 +417,13 @@ def _nightly(at: datetime, fails: bool, sent: list[Sent]) -> None:
     failures: list[Exception] = []
     if fails:
         with mock.patch.object(result_store, "put_unless_newer", side_effect=RuntimeError("throttled")):
-            summary = nightly_runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
+            summary = runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
         assert summary["failed"] == 1 and isinstance(failures[0], RuntimeError)
         return
-    summary = nightly_runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
+    summary = runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
     assert summary["failed"] == 0, failures
-    cutoff = nightly.cutoff_for(at)
-    snapshot = result_store.at("test#exp", nightly.snapshot_date(cutoff))
+    cutoff = compute.cutoff_for(at)
+    snapshot = result_store.at("test#exp", compute.snapshot_date(cutoff))
     assert snapshot is not None
     check(snapshot.analysis, sent, at, cutoff, f"nightly at {at}")
 

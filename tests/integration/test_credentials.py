@@ -12,7 +12,7 @@ def keep_the_keys_in_the_projects_table(project_id: str, keys: dict[str, str]) -
     """The project's keys as a stack created before issue 28 kept them: `cred#<hash>` items and the
     project item's `credential_hashes`, in the projects table; none in the credentials table."""
     from abacus.storage import credentials
-    from abacus.storage.projects import ProjectItem
+    from abacus.storage.project_items import ProjectItem
 
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     hashes = {kind: credentials.hash_key(key) for kind, key in keys.items()}
@@ -30,7 +30,7 @@ def keep_the_keys_in_the_projects_table(project_id: str, keys: dict[str, str]) -
 
 def test_keys_kept_in_the_projects_table_open_nothing_until_moved_then_everything(project):
     from abacus import projects
-    from abacus.storage.projects import ProjectItem
+    from abacus.storage.project_items import ProjectItem
 
     keep_the_keys_in_the_projects_table("test", {"token": TOKEN, "admin": ADMIN_KEY, "flags": FLAGS_KEY})
     # A key in the projects table, which the public functions may write, opens nothing.

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from abacus.errors import InvalidInvocation
+from abacus.core.errors import InvalidInvocation
 from tests.conftest import invoke, sample_event, sample_path
 
 FUNCTIONS = ["AssignFunction", "IngestFunction", "ResultsFunction"]
@@ -60,11 +60,12 @@ def test_a_unit_of_work_it_cannot_read_fails_and_comes_back(project):
     """A record whose body is not a unit fails: beside a good one it is reported in
     batchItemFailures (SQS brings back only it, and after 5 receives moves it to the dead-letter
     queue); alone, the invocation fails (Powertools' default: the whole batch comes back)."""
-    from abacus import experiments, nightly_runs
+    from abacus.experiments import definitions
+    from abacus.nightly import runs
 
     invoke("ResultsFunction", sample_event("create_experiment"))
-    experiment = experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, tzinfo=UTC))
-    unit = nightly_runs.plan(experiment, datetime(2026, 11, 25, tzinfo=UTC), datetime.now(UTC))[0]
+    experiment = definitions.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, tzinfo=UTC))
+    unit = runs.plan(experiment, datetime(2026, 11, 25, tzinfo=UTC), datetime.now(UTC))[0]
 
     def record(message_id: str, body: str) -> dict:
         return {"messageId": message_id, "receiptHandle": "r", "body": body, "eventSource": "aws:sqs", "attributes": {}}

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from abacus import assignment, projects
-from abacus.cache import TtlCache
+from abacus import projects
+from abacus.assignment import sticky
+from abacus.core.cache import TtlCache
+from abacus.experiments import definitions
 from abacus.storage.assignments import AssignmentItem
 from tests.conftest import (
     ADMIN_KEY,
@@ -259,12 +261,12 @@ def test_projects_are_isolated(project):
 def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(project, monkeypatch):
     from pynamodb.connection import base
 
-    from abacus.schemas import AssignRequest
+    from abacus.experiments.spec import AssignRequest
 
     create("y", targeting=[{"conditions": [{"property": "country", "operator": "eq", "value": "DE"}]}])
     action("y", "launch_experiment")
-    monkeypatch.setattr(assignment, "_definitions", TtlCache(ttl_seconds=60))
-    assignment.assign("test", AssignRequest(token=TOKEN, distinct_id="warm"), datetime.now(UTC))  # fills the cache
+    monkeypatch.setattr(definitions, "_definitions", TtlCache(ttl_seconds=60))
+    sticky.assign("test", AssignRequest(token=TOKEN, distinct_id="warm"), datetime.now(UTC))  # fills the cache
     calls: list[tuple[str, bool]] = []
     original = base.Connection.dispatch
 
@@ -274,28 +276,28 @@ def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(pro
 
     monkeypatch.setattr(base.Connection, "dispatch", dispatching)
     inside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "DE"})
-    first = assignment.assign("test", inside, datetime.now(UTC))["y"]
+    first = sticky.assign("test", inside, datetime.now(UTC))["y"]
     assert first is not None
     # A new user: a read, then the write, and the live check's counter of first exposures.
     assert calls == [("GetItem", False), ("UpdateItem", False), ("UpdateItem", False)]
     for request in (inside, inside.model_copy(update={"expose": False})):
         calls.clear()
         # Returning, exposed already: one eventually consistent read (a fraction of a write), no write.
-        assert assignment.assign("test", request, datetime.now(UTC))["y"] == first
+        assert sticky.assign("test", request, datetime.now(UTC))["y"] == first
         assert calls == [("GetItem", False)]
     calls.clear()
     # Outside the targeting now, exposed before: keeps the variant, for the same one read (sticky).
     outside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "FR"})
-    assert assignment.assign("test", outside, datetime.now(UTC))["y"] == first
+    assert sticky.assign("test", outside, datetime.now(UTC))["y"] == first
     assert calls == [("GetItem", False)]
     calls.clear()
     # Assigned without exposure, then exposed: the write that records the first exposure.
     quiet = AssignRequest(
         token=TOKEN, distinct_id="quiet", experiments=["y"], properties={"country": "DE"}, expose=False
     )
-    assignment.assign("test", quiet, datetime.now(UTC))
+    sticky.assign("test", quiet, datetime.now(UTC))
     calls.clear()
-    assignment.assign("test", quiet.model_copy(update={"expose": True}), datetime.now(UTC))
+    sticky.assign("test", quiet.model_copy(update={"expose": True}), datetime.now(UTC))
     assert calls == [("GetItem", False), ("UpdateItem", False), ("UpdateItem", False)]
     assert stored_assignment("y", "quiet").exposed_at is not None
 
@@ -326,7 +328,7 @@ def test_first_exposure_is_recorded_once_when_returning_and_new_calls_race(proje
 
 def test_planning_fields(project):
     created = create("p", primary_metric={"event": "purchase", "baseline": 0.1}, minimum_detectable_effect=0.05)
-    from abacus import planning
+    from abacus.core import planning
 
     # Sized for the group-sequential test the nightly job runs.
     expected = planning.exposures_for_conversion(0.1, 0.05) * planning.SPENDING_INFLATION
@@ -456,7 +458,7 @@ def test_an_experiments_users_spread_over_its_shards_and_an_unsharded_one_keeps_
     old = ExperimentItem.get("test", "old")
     old.assignment_shards = None
     old.save()
-    assignment._definitions.clear()
+    definitions._definitions.clear()
     variant = assign("old-user", ["old"])["old"]
     assert AssignmentItem.get("test#old", "old-user").variant == variant
 

@@ -20,7 +20,8 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from pynamodb.exceptions import PynamoDBException
 
-from abacus.nightly_runs import NightNotPlanned
+from abacus.experiments import definitions
+from abacus.nightly.runs import NightNotPlanned
 from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, invoke, sample_event, template_resources
 
 FAULT_RATE = 0.2
@@ -223,9 +224,9 @@ def scan(table: str) -> list[dict]:
 @contextmanager
 def fresh_stack(template):
     """moto with the template's tables and queues, and the test project."""
-    from abacus import assignment, projects
+    from abacus import projects
 
-    assignment._definitions.clear()
+    definitions._definitions.clear()
     with mock_aws(), template_resources(template):
         projects.create("Test project", project_id="test", token=TOKEN, admin_key=ADMIN_KEY, flags_key=FLAGS_KEY)
         yield
@@ -400,8 +401,8 @@ def test_token_routes_under_faults_answer_or_ask_to_retry_and_count_unknown_keys
     """Issue 28: the token lookups (known, unknown and remembered) and both per-minute counters,
     shared at every request, under storage faults: the answer, a 401 for a made-up token, or a
     503 to send again; a counter that cannot be written never refuses a request."""
-    from abacus import api
-    from abacus.rate_limit import RateLimiter
+    from abacus.http import api
+    from abacus.http.rate_limit import RateLimiter
 
     monkeypatch.setattr(api, "rate_limiter", RateLimiter(1_000_000, share_every_seconds=0))
     monkeypatch.setattr(api, "unknown_key_limiter", RateLimiter(1_000_000, share_every_seconds=0))

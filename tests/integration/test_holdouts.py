@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from abacus import assignment, holdouts
-from abacus import experiments as definitions
+from abacus.assignment import sticky
+from abacus.experiments import definitions as definitions
+from abacus.experiments import holdouts
 from abacus.storage import experiments as experiment_store
 from tests.conftest import TOKEN, answer, function_of, invoke, sample_event, stored_assignments
 from tests.posthog_matcher import evaluate_locally
@@ -54,7 +55,7 @@ def items() -> dict:
 def expected(known: dict, key: str, distinct_id: str, properties: dict | None = None) -> str | None:
     spec = definitions.definition(known[key])
     covering = holdouts.covering(known[key], known.values())
-    return assignment.stateless_variant(known[key], spec, distinct_id, properties or {}, covering)
+    return sticky.stateless_variant(known[key], spec, distinct_id, properties or {}, covering)
 
 
 def test_a_holdout_takes_no_targeting_overrides_or_third_variant(project):

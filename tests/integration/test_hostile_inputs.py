@@ -317,8 +317,8 @@ def test_a_project_id_cannot_hold_the_key_separator():
 def test_a_project_token_over_its_rate_limit_gets_429_with_retry_after(project, monkeypatch):
     import time
 
-    from abacus import api
-    from abacus.rate_limit import RateLimiter
+    from abacus.http import api
+    from abacus.http.rate_limit import RateLimiter
     from abacus.storage.rate_limits import RateWindowItem, counter_key, shard_hits
 
     now = time.time()
@@ -483,7 +483,7 @@ def test_a_credential_longer_than_any_key_is_a_400_naming_its_field_before_any_l
 @pytest.fixture
 def deployed_caches(monkeypatch):
     """The token and key caches with the deployed TTL (the tests run with none), emptied."""
-    from abacus import api
+    from abacus.http import api
 
     for cache in (api._tokens, api._flags_keys, api._unknown_keys):
         cache.clear()
@@ -556,7 +556,7 @@ def test_unknown_keys_are_counted_and_limited_together_and_known_ones_never_are(
     projects together (429 past its limit); the project's own requests are unaffected by it."""
     import time
 
-    from abacus import api, rate_limit
+    from abacus.http import api, rate_limit
     from abacus.storage.rate_limits import shard_hits
 
     now = time.time()
@@ -583,8 +583,8 @@ def test_the_remote_config_does_not_spend_the_tokens_budget(draft, monkeypatch):
     and /events keep their whole budget."""
     import time
 
-    from abacus import api
-    from abacus.rate_limit import RateLimiter
+    from abacus.http import api
+    from abacus.http.rate_limit import RateLimiter
 
     now = time.time()
     monkeypatch.setattr(api, "rate_limiter", RateLimiter(2, share_every_seconds=0, clock=lambda: now))

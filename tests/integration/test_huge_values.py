@@ -10,9 +10,11 @@ from typing import Any
 import boto3
 import pytest
 
-from abacus import experiments, keys, nightly
-from abacus.api import json_response
-from abacus.schemas import ExperimentCreate
+from abacus.core import keys
+from abacus.experiments import definitions
+from abacus.experiments.spec import ExperimentCreate
+from abacus.http.api import json_response
+from abacus.nightly import compute
 from abacus.stats import Settings, VariantData, analyse
 from abacus.storage import assignments, events
 from abacus.storage.events import EventItem
@@ -42,8 +44,8 @@ def create_experiment() -> ExperimentCreate:
             "primary_metric": {"event": "buy", "kind": "sum", "property": "amount", "window_days": 30},
         }
     )
-    experiments.create("test", spec, START)
-    experiments.apply("test", KEY, "launch", START)
+    definitions.create("test", spec, START)
+    definitions.apply("test", KEY, "launch", START)
     return spec
 
 
@@ -114,7 +116,7 @@ def test_the_nightly_job_ignores_values_beyond_the_bound_and_stores_only_finite_
     ]
     assert events.write_all(stored) == []
     cached = stored_assignment(KEY, "cached")
-    key = nightly.metrics_key([spec.primary_metric], nightly.pre_exposure_days(spec))
+    key = compute.metrics_key([spec.primary_metric], compute.pre_exposure_days(spec))
     assignments.save_values(cached, [1e200], [0.0], START + timedelta(days=3), key, False, START + timedelta(days=3))
     store_old_snapshot("2026-11-20")
 

@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 import pytest
 from pynamodb.exceptions import PutError
 
-from abacus import experiments, nightly, nightly_runs
+from abacus.experiments import definitions
+from abacus.nightly import compute, runs
 from abacus.storage import events as event_store
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
@@ -34,7 +35,7 @@ def launched_days_ago(days: float, **fields: Any) -> datetime:
     started = datetime.now(UTC) - timedelta(days=days)
     body = json.loads(sample_event("create_experiment")["body"]) | fields
     assert answer(invoke("ResultsFunction", sample_event("create_experiment", body=body)))[0] == 201
-    experiments.apply("test", "new-checkout", "launch", started)
+    definitions.apply("test", "new-checkout", "launch", started)
     return started
 
 
@@ -93,7 +94,7 @@ def test_feature_flag_called_is_an_exposure_and_purchase_is_attributed(project):
 
 
 def test_sent_at_corrects_the_client_clock():
-    from abacus.posthog_capture import normalize
+    from abacus.posthog.capture import normalize
 
     received = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
     body = {"api_key": "t", "sent_at": "2026-11-25T11:00:00+00:00", "batch": [
@@ -312,12 +313,12 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
         reads.append(user_id)
         return original(user_id, *args)
 
-    monkeypatch.setattr(nightly, "user_events", reading)
+    monkeypatch.setattr(compute, "user_events", reading)
 
     def run(days: int) -> None:
         # As if each run happened `days` days from now.
         later = datetime.now(UTC) + timedelta(days=days)
-        assert nightly_runs.run_all(later, now=later, on_failure=lambda *_: pytest.fail("failed"))["analysed"] == 1
+        assert runs.run_all(later, now=later, on_failure=lambda *_: pytest.fail("failed"))["analysed"] == 1
 
     run(1)
     assert len(reads) == 5  # first night: every exposed user's values are computed once
@@ -327,7 +328,7 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
     post([{"event": "purchase", "distinct_id": "n3", "uuid": "q3"}])
     # The runs' clocks are faked days ahead, so n3's purchase is stamped before run 3's window: a
     # margin of two days brings it in, as the real ten minutes do for writes landing as a run starts.
-    monkeypatch.setattr(nightly, "RECEIPT_MARGIN", timedelta(days=2))
+    monkeypatch.setattr(compute, "RECEIPT_MARGIN", timedelta(days=2))
     run(3)
     assert reads == ["test#n3"]
 
@@ -445,7 +446,7 @@ def test_exposures_before_the_launch_are_refused(project):
 def test_exposures_after_the_stop_are_refused_and_those_from_the_run_count_however_late(project):
     now = datetime.now(UTC)
     launched_days_ago(10)
-    experiments.apply("test", "new-checkout", "stop", now - timedelta(days=3))
+    definitions.apply("test", "new-checkout", "stop", now - timedelta(days=3))
     status, body = post(
         [
             native_exposure("after", "a1", now - timedelta(days=1)),
@@ -481,7 +482,7 @@ def test_posthog_js_remote_config_lets_the_sdk_proceed(project):
 
 
 def test_a_projects_day_is_spread_over_the_receipt_shards_and_unsharded_events_are_still_read(project):
-    from abacus.settings import settings
+    from abacus.core.settings import settings
 
     now = datetime.now(UTC)
     batch = [sent("spread", f"spread-{i}", f"00000000-0000-4000-8000-{i:012d}", now) for i in range(400)]

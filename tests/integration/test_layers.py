@@ -9,11 +9,13 @@ from collections import Counter
 
 import pytest
 
-from abacus import assignment, layers, projects
-from abacus import experiments as definitions
+from abacus import projects
+from abacus.assignment import sticky
+from abacus.experiments import definitions as definitions
+from abacus.experiments import experiment_layers
 from abacus.storage import experiments as experiment_store
-from abacus.storage import layers as layer_store
-from abacus.storage.layers import LayerItem
+from abacus.storage import layer_allocations as layer_store
+from abacus.storage.layer_allocations import LayerItem
 from tests.conftest import TOKEN, answer, function_of, invoke, sample_event
 from tests.posthog_matcher import evaluate_locally
 
@@ -41,7 +43,7 @@ def answers(keys: list[str]) -> dict[str, Counter]:
     items = {item.key: item for item in experiment_store.in_project("test") if item.key in keys}
     return {
         key: Counter(
-            assignment.stateless_variant(items[key], definitions.definition(items[key]), distinct_id, {})
+            sticky.stateless_variant(items[key], definitions.definition(items[key]), distinct_id, {})
             for distinct_id in IDS
         )
         for key in keys
@@ -52,7 +54,7 @@ def members(key: str) -> set[str]:
     item = experiment_store.get("test", key)
     assert item is not None
     spec = definitions.definition(item)
-    return {d for d in IDS if assignment.stateless_variant(item, spec, d, {}) is not None}
+    return {d for d in IDS if sticky.stateless_variant(item, spec, d, {}) is not None}
 
 
 def assign(distinct_id: str, keys: list[str] | None = None) -> dict:
@@ -155,7 +157,7 @@ def test_posthog_local_evaluation_of_a_layer_equals_assign(project):
     assert act("four", "launch")[0] == 200
     document = json.loads(invoke("AssignFunction", sample_event("posthog_flag_definitions"))["body"])
     flags = {flag["key"]: flag for flag in document["flags"]}
-    assert layers.flag_key("checkout") in flags
+    assert experiment_layers.flag_key("checkout") in flags
     items = {item.key: item for item in experiment_store.in_project("test")}
     seen: Counter = Counter()
     for n, distinct_id in enumerate(IDS):
@@ -163,7 +165,7 @@ def test_posthog_local_evaluation_of_a_layer_equals_assign(project):
         for key in ("one", "three", "four"):
             local = evaluate_locally(flags, key, distinct_id, properties)
             spec = definitions.definition(items[key])
-            expected = assignment.stateless_variant(items[key], spec, distinct_id, properties)
+            expected = sticky.stateless_variant(items[key], spec, distinct_id, properties)
             assert local == expected, (key, distinct_id, local, expected)
             seen[key, expected is not None] += 1
     assert all(seen[key, True] > 5_000 for key in ("one", "three", "four")), seen

@@ -14,11 +14,16 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from abacus import assignment, experiments, ingestion, keys, nightly, nightly_runs, report, results
-from abacus.documents import Snapshot
-from abacus.schemas import AssignRequest, ExperimentCreate, MetricSpec, Scalar
-from abacus.settings import settings
-from abacus.storage import assignments, events, runs
+from abacus.assignment import sticky
+from abacus.core import keys
+from abacus.core.documents import Snapshot
+from abacus.core.settings import settings
+from abacus.experiments import definitions
+from abacus.experiments.spec import AssignRequest, ExperimentCreate, MetricSpec, Scalar
+from abacus.ingestion import ingest
+from abacus.nightly import compute, runs
+from abacus.results import report, snapshots
+from abacus.storage import assignments, events, nightly_runs
 from abacus.storage.events import EventItem
 from tests.capacity import item_size
 from tests.conftest import answer, assignment_partition, invoke, sample_event
@@ -112,8 +117,8 @@ def test_only_events_meeting_every_filter_are_counted(project):
             {"event": "purchase", "kind": "count"},
         ],
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "exp", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "exp", "launch", START)
     exposed = START + timedelta(hours=1)
     # (user, variant, [properties of each purchase after the exposure])
     users: list[tuple[str, str, list[dict]]] = [
@@ -130,8 +135,8 @@ def test_only_events_meeting_every_filter_are_counted(project):
     for user, variant, purchases in users:
         sent.append(_event("$exposure", user, exposed, {"experiment": "exp", "variant": variant}))
         sent += [_event("purchase", user, exposed + timedelta(minutes=n + 1), p) for n, p in enumerate(purchases)]
-    assert ingestion.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
-    snapshot = ready(results.recompute("test", "exp", START + timedelta(days=2), send=nightly_runs.work_here))
+    assert ingest.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
+    snapshot = ready(snapshots.recompute("test", "exp", START + timedelta(days=2), send=runs.work_here))
     # a: 1 matching purchase (PRO is pro: values compare as case-insensitive strings), of 10;
     # b: none; c: 3 (a list property matches when an element does), of 5 + 5 (the third has no amount).
     conversions = {row["key"]: row["conversions"] for row in snapshot["variants"]}
@@ -155,9 +160,9 @@ def test_a_metric_without_filters_is_stored_as_before(project):
     metric = MetricSpec.model_validate({"event": "buy", "kind": "count", "window_days": 2})
     # The fingerprint of this definition before filters existed (sha256 of its JSON, first 16).
     before = json.dumps([{"event": "buy", "kind": "count", "property": None, "window_days": 2}])
-    assert nightly.metrics_key([metric]) == hashlib.sha256(before.encode()).hexdigest()[:16]
+    assert compute.metrics_key([metric]) == hashlib.sha256(before.encode()).hexdigest()[:16]
     filtered = metric.model_copy(update={"filters": MetricSpec.model_validate(PRO_PURCHASES).filters})
-    assert nightly.metrics_key([filtered]) != nightly.metrics_key([metric])
+    assert compute.metrics_key([filtered]) != compute.metrics_key([metric])
 
 
 def ready(answer: object) -> Snapshot:
@@ -206,8 +211,8 @@ def test_caps_lower_each_users_value_and_the_report_says_whom(project):
             {"event": "purchase", "kind": "sum", "property": "amount"},
         ],
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "caps", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "caps", "launch", START)
     exposed = START + timedelta(hours=1)
     amounts = {"control": list(range(1, 11)), "b": [*range(11, 21), 10_000]}
     sent: list[object] = []
@@ -216,8 +221,8 @@ def test_caps_lower_each_users_value_and_the_report_says_whom(project):
             user = f"{variant}-{n}"
             sent.append(_event("$exposure", user, exposed, {"experiment": "caps", "variant": variant}))
             sent.append(_event("purchase", user, exposed + timedelta(minutes=1), {"amount": amount}))
-    assert ingestion.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
-    snapshot = ready(results.recompute("test", "caps", START + timedelta(days=2), send=nightly_runs.work_here))
+    assert ingest.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
+    snapshot = ready(snapshots.recompute("test", "caps", START + timedelta(days=2), send=runs.work_here))
     sums = {row["key"]: (row["sum"], row["sum_squares"]) for row in snapshot["variants"]}
     assert sums["control"] == (55.0, float(sum(v * v for v in range(1, 11))))
     assert sums["b"] == (155.0 + 50, float(sum(v * v for v in range(11, 21)) + 50 * 50))
@@ -254,8 +259,8 @@ def test_a_sparse_revenue_metric_is_capped_at_a_percentile_of_its_values_above_z
         "primary_metric": {"event": "purchase", "kind": "sum", "property": "amount", "cap": {"percentile": 0.9}},
         "cuped": False,
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "sparse", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "sparse", "launch", START)
     exposed = START + timedelta(hours=1)
     rng = random.Random(28)
     values: dict[str, list[float]] = {"control": [], "b": []}
@@ -269,10 +274,10 @@ def test_a_sparse_revenue_metric_is_capped_at_a_percentile_of_its_values_above_z
             amount = round(rng.lognormvariate(3, 0.6) * (1.5 if variant == "b" else 1.0), 2)
             purchases.append(_event("purchase", user, exposed + timedelta(minutes=5), {"amount": amount}))
         values[variant].append(amount)
-    assert ingestion.ingest("test", purchases, exposed + timedelta(hours=1))["rejected"] == []
+    assert ingest.ingest("test", purchases, exposed + timedelta(hours=1))["rejected"] == []
     everyone = np.array(values["control"] + values["b"])
     assert float(np.mean(everyone == 0)) == 0.9 and np.quantile(everyone, 0.9, method="inverted_cdf") == 0.0
-    snapshot = ready(results.recompute("test", "sparse", START + timedelta(days=2), send=nightly_runs.work_here))
+    snapshot = ready(snapshots.recompute("test", "sparse", START + timedelta(days=2), send=runs.work_here))
 
     exact = float(np.quantile(everyone[everyone > 0], 0.9, method="inverted_cdf"))
     cap = snapshot["cap"]["value"]
@@ -305,26 +310,26 @@ def test_a_page_with_percentile_caps_stays_well_under_dynamodbs_item_limit(
     rng = random.Random(5)
     variant_keys = ["control", *(f"v{n}" for n in range(variants - 1))]
     metric = MetricSpec.model_validate({"event": "buy", "kind": "count", "cap": {"percentile": 0.99}})
-    sums = nightly.PageSums(variant_keys, [metric] * capped_metrics, breakdowns)
-    for n in range(nightly_runs.PAGE_USERS):
+    sums = compute.PageSums(variant_keys, [metric] * capped_metrics, breakdowns)
+    for n in range(runs.PAGE_USERS):
         values = [rng.lognormvariate(3, 2) for _ in range(capped_metrics)]
         properties = [f"{'x' * 90}{n}-{b}" for b in range(breakdowns)]
         sums.add_user(
             variant_keys[n % variants],
-            nightly.UserValues(values, [rng.random()] * capped_metrics),
+            compute.UserValues(values, [rng.random()] * capped_metrics),
             True,
             None,
             properties,
         )
-    runs.put_page("test#exp", "2026-11-25#run", 0, 0, ("a", "b"), sums.to_json(), START)
+    nightly_runs.put_page("test#exp", "2026-11-25#run", 0, 0, ("a", "b"), sums.to_json(), START)
     stored = boto3.client("dynamodb", region_name="us-east-1").get_item(
         TableName=settings.runs_table,
-        Key={"experiment_id": {"S": "test#exp"}, "part": {"S": runs.page_part("2026-11-25#run", 0, 0)}},
+        Key={"experiment_id": {"S": "test#exp"}, "part": {"S": nightly_runs.page_part("2026-11-25#run", 0, 0)}},
     )["Item"]
     assert item_size(stored) < 250_000, item_size(stored)  # 55 KB, 178 KB and 222 KB measured (204 before cubes)
     # What the merge reads back is what was stored.
-    page = runs.page("test#exp", "2026-11-25#run", 0, 0)
-    assert page is not None and nightly.PageSums.from_json(page.stored_sums()).exposures == sums.exposures
+    page = nightly_runs.page("test#exp", "2026-11-25#run", 0, 0)
+    assert page is not None and compute.PageSums.from_json(page.stored_sums()).exposures == sums.exposures
 
 
 REVENUE_PER_ORDER = {
@@ -374,8 +379,8 @@ def test_a_ratio_is_the_sum_of_numerators_over_the_sum_of_denominators(project):
         "variants": [{"key": "control", "weight": 34}, {"key": "b", "weight": 33}, {"key": "c", "weight": 33}],
         "primary_metric": REVENUE_PER_ORDER,
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "rpo", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "rpo", "launch", START)
     exposed = START + timedelta(hours=1)
     purchases = {"u1": [10, 30], "u2": [20], "u3": [900], "u4": [], "u5": []}
     variants = {"u1": "control", "u2": "control", "u3": "b", "u4": "b", "u5": "c"}
@@ -385,8 +390,8 @@ def test_a_ratio_is_the_sum_of_numerators_over_the_sum_of_denominators(project):
         sent += [
             _event("purchase", user, exposed + timedelta(minutes=n + 1), {"amount": a}) for n, a in enumerate(amounts)
         ]
-    assert ingestion.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
-    snapshot = ready(results.recompute("test", "rpo", START + timedelta(days=2), send=nightly_runs.work_here))
+    assert ingest.ingest("test", sent, exposed + timedelta(hours=1))["rejected"] == []
+    snapshot = ready(snapshots.recompute("test", "rpo", START + timedelta(days=2), send=runs.work_here))
     assert snapshot["ratio"] == {
         "control": {"numerator": 60.0, "denominator": 3.0},
         "b": {"numerator": 500.0, "denominator": 1.0},
@@ -416,8 +421,8 @@ def test_a_treatment_that_wins_but_harms_a_guardrail_is_not_shipped_and_the_verd
             {"event": "unsubscribe", "margin": 0.05},
         ],
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "guarded", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "guarded", "launch", START)
     rng = random.Random(11)
     exposed = START + timedelta(hours=1)
     stored = []
@@ -442,7 +447,7 @@ def test_a_treatment_that_wins_but_harms_a_guardrail_is_not_shipped_and_the_verd
                 )
             )
     assert events.write_all(stored) == []
-    snapshot = ready(results.recompute("test", "guarded", START + timedelta(days=2), send=nightly_runs.work_here))
+    snapshot = ready(snapshots.recompute("test", "guarded", START + timedelta(days=2), send=runs.work_here))
     b = next(row for row in snapshot["variants"] if row["key"] == "b")
     assert b["significant"] and (b["lift"]["relative"] or 0) > 1, "b wins its primary metric"
     errors, unsubscribes = snapshot["guardrail_metrics"]
@@ -480,8 +485,8 @@ def test_exposures_by_day_locate_a_broken_split_in_time(project):
         "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
         "primary_metric": {"event": "purchase"},
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "daily", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "daily", "launch", START)
     per_day = {0: (100, 100), 1: (50, 150), 2: (100, 100)}
     user = 0
     for day, (control, b) in per_day.items():
@@ -491,7 +496,7 @@ def test_exposures_by_day_locate_a_broken_split_in_time(project):
                 name = f"user-{user}"
                 assignments.assign(assignment_partition("daily", name), name, variant, at, expose=True)
                 user += 1
-    snapshot = ready(results.recompute("test", "daily", START + timedelta(days=3), send=nightly_runs.work_here))
+    snapshot = ready(snapshots.recompute("test", "daily", START + timedelta(days=3), send=runs.work_here))
     daily = snapshot["exposures_by_day"]
     assert [(d["date"], d["exposures"]) for d in daily["days"]] == [
         ("2026-11-01", [100, 100]),
@@ -560,8 +565,8 @@ def test_a_funnel_counts_users_who_did_its_steps_in_order_within_the_window(proj
         "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
         "primary_metric": CHECKOUT_FUNNEL,
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "checkout", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "checkout", "launch", START)
     exposed = START + timedelta(hours=1)
     pro = {"plan": "pro"}
     # user: (variant, [(event, minutes after exposure, properties)], steps reached)
@@ -594,9 +599,9 @@ def test_a_funnel_counts_users_who_did_its_steps_in_order_within_the_window(proj
         # Sent last event first: the order events arrive in is not the order they happened in.
         sent += [_event(name, user, exposed + timedelta(minutes=m), props) for name, m, props in reversed(steps)]
     first_half, second_half = sent[: len(sent) // 2], sent[len(sent) // 2 :]
-    assert ingestion.ingest("test", second_half, exposed + timedelta(days=8, hours=1))["rejected"] == []
-    assert ingestion.ingest("test", first_half, exposed + timedelta(days=9))["rejected"] == []  # the day after
-    snapshot = ready(results.recompute("test", "checkout", START + timedelta(days=10), send=nightly_runs.work_here))
+    assert ingest.ingest("test", second_half, exposed + timedelta(days=8, hours=1))["rejected"] == []
+    assert ingest.ingest("test", first_half, exposed + timedelta(days=9))["rejected"] == []  # the day after
+    snapshot = ready(snapshots.recompute("test", "checkout", START + timedelta(days=10), send=runs.work_here))
     expected = {
         variant: [sum(1 for v, _, reached in users.values() if v == variant and reached >= step) for step in (1, 2, 3)]
         for variant in ("control", "b")
@@ -626,7 +631,7 @@ def test_a_funnels_steps_change_its_stored_values_fingerprint():
     funnel = MetricSpec.model_validate(CHECKOUT_FUNNEL)
     reordered = MetricSpec.model_validate({**CHECKOUT_FUNNEL, "steps": CHECKOUT_STEPS[::-1]})
     longer = MetricSpec.model_validate({**CHECKOUT_FUNNEL, "steps": [*CHECKOUT_STEPS, {"event": "repeat"}]})
-    keys_ = {nightly.metrics_key([m]) for m in (funnel, reordered, longer)}
+    keys_ = {compute.metrics_key([m]) for m in (funnel, reordered, longer)}
     assert len(keys_) == 3
     assert [len(part.steps or []) for part in funnel.components()] == [1, 2, 3]
 
@@ -647,15 +652,15 @@ def test_a_bad_breakdown_is_422_naming_it(project, breakdowns, field, words):
 
 def test_breakdowns_are_frozen_while_the_experiment_runs(project):
     spec = ExperimentCreate.model_validate({**BASE, "key": "frozen", "breakdowns": ["country"]})
-    experiments.create("test", spec, START - timedelta(days=1))
-    experiments.apply("test", "frozen", "launch", START)
+    definitions.create("test", spec, START - timedelta(days=1))
+    definitions.apply("test", "frozen", "launch", START)
     patch = sample_event("update_experiment", body={"breakdowns": ["plan"]}, path="/experiments/frozen")
     status, got = answer(invoke("ResultsFunction", patch))
     assert status == 409 and got["error"]["field"] == "breakdowns", got
 
 
 def _stored_breakdown_values(key: str, user: str) -> list | None:
-    item = experiments.get("test", key)
+    item = definitions.get("test", key)
     stored = assignments.AssignmentItem.get(item.assignment_partition(user), user)
     return stored.breakdown_values
 
@@ -664,12 +669,12 @@ def test_breakdown_values_are_those_of_the_first_exposure(project):
     """From /assign's properties, or from the exposure event's: the earliest exposure's, whatever
     order the events arrive in; a property not sent, or not a scalar, is None."""
     spec = ExperimentCreate.model_validate({**BASE, "key": "by", "breakdowns": ["plan", "$browser", "seats"]})
-    experiments.create("test", spec, START - timedelta(days=1))
-    experiments.apply("test", "by", "launch", START)
+    definitions.create("test", spec, START - timedelta(days=1))
+    definitions.apply("test", "by", "launch", START)
     request = AssignRequest(token="phc", distinct_id="u1", properties={"plan": "pro", "$browser": "Firefox"})
-    assignment.assign("test", request, START + timedelta(hours=1))
+    sticky.assign("test", request, START + timedelta(hours=1))
     again = AssignRequest(token="phc", distinct_id="u1", properties={"plan": "free", "$browser": "Chrome"})
-    assignment.assign("test", again, START + timedelta(hours=2))
+    sticky.assign("test", again, START + timedelta(hours=2))
     assert _stored_breakdown_values("by", "u1") == ["pro", "Firefox", None]
 
     def exposure(hours: int, browser: str, seats: object) -> dict:
@@ -677,13 +682,13 @@ def test_breakdown_values_are_those_of_the_first_exposure(project):
         return _event("$feature_flag_called", "u2", START + timedelta(hours=hours), properties)
 
     received = START + timedelta(days=1)
-    assert ingestion.ingest("test", [exposure(5, "Chrome", 3)], received)["rejected"] == []
+    assert ingest.ingest("test", [exposure(5, "Chrome", 3)], received)["rejected"] == []
     assert _stored_breakdown_values("by", "u2") == [None, "Chrome", 3]
-    assert ingestion.ingest("test", [exposure(7, "Edge", 4), exposure(3, "Safari", [1])], received)["rejected"] == []
+    assert ingest.ingest("test", [exposure(7, "Edge", 4), exposure(3, "Safari", [1])], received)["rejected"] == []
     assert _stored_breakdown_values("by", "u2") == [None, "Safari", None], "the earlier exposure's, arriving later"
     long_name = "x" * 300
     request = AssignRequest(token="phc", distinct_id="u3", properties={"plan": long_name, "seats": 2.5})
-    assignment.assign("test", request, START + timedelta(hours=1))
+    sticky.assign("test", request, START + timedelta(hours=1))
     assert _stored_breakdown_values("by", "u3") == ["x" * 100, None, 2.5]
 
 
@@ -700,8 +705,8 @@ def test_breakdowns_analyse_the_top_values_and_other_with_holm_across_the_breakd
         "minimum_detectable_effect": 0.5,
         "breakdowns": ["country", "plan"],
     }
-    experiments.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
-    experiments.apply("test", "bd", "launch", START)
+    definitions.create("test", ExperimentCreate.model_validate(spec), START - timedelta(days=1))
+    definitions.apply("test", "bd", "launch", START)
     rng = random.Random(16)
     exposed = START + timedelta(hours=1)
     users = []
@@ -713,12 +718,12 @@ def test_breakdowns_analyse_the_top_values_and_other_with_holm_across_the_breakd
             if plan:
                 properties["plan"] = plan
             request = AssignRequest(token="phc", distinct_id=user, properties=properties)
-            variant = assignment.assign("test", request, exposed)["bd"]
+            variant = sticky.assign("test", request, exposed)["bd"]
             converted = rng.random() < (0.8 if variant == "b" and country < 3 else 0.2)
             users.append((properties.get("country"), properties.get("plan"), variant, converted, user))
     purchases: list[object] = [_event("purchase", u[4], exposed + timedelta(hours=1), {}) for u in users if u[3]]
-    assert ingestion.ingest("test", purchases, exposed + timedelta(hours=2))["rejected"] == []
-    snapshot = ready(results.recompute("test", "bd", START + timedelta(days=2), send=nightly_runs.work_here))
+    assert ingest.ingest("test", purchases, exposed + timedelta(hours=2))["rejected"] == []
+    snapshot = ready(snapshots.recompute("test", "bd", START + timedelta(days=2), send=runs.work_here))
     by_country, by_plan = snapshot["breakdowns"]
     assert by_country["property"] == "country" and by_plan["property"] == "plan"
 

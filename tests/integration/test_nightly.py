@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from abacus import experiments, keys, nightly, nightly_runs
-from abacus.errors import Conflict
-from abacus.schemas import ExperimentCreate
+from abacus.core import keys
+from abacus.core.errors import Conflict
+from abacus.experiments import definitions
+from abacus.experiments.spec import ExperimentCreate
+from abacus.nightly import compute, runs
 from abacus.storage import assignments, events
 from abacus.storage import results as result_store
 from abacus.storage.events import EventItem
@@ -69,8 +71,8 @@ def test_statistics_equal_a_brute_force_recount(project):
         }
     )
     start = datetime(2026, 11, 1, tzinfo=UTC)
-    experiments.create("test", spec, start)
-    experiments.apply("test", "exp", "launch", start)
+    definitions.create("test", spec, start)
+    definitions.apply("test", "exp", "launch", start)
     cutoff = datetime(2026, 11, 10, tzinfo=UTC)
     users, stored = _random_users(random.Random(7), start)
     assert events.write_all(stored) == []
@@ -95,7 +97,7 @@ def test_statistics_equal_a_brute_force_recount(project):
     money = brute_force("buy", 5, lambda inside: sum(e[2] for e in inside if isinstance(e[2], float)))
 
     metrics = [spec.primary_metric, *spec.secondary_metrics]
-    got = nightly.metric_statistics("test", experiments.get("test", "exp"), metrics, cutoff)
+    got = compute.metric_statistics("test", definitions.get("test", "exp"), metrics, cutoff)
     assert {v.key: [v.exposures, v.conversions] for v in got[0]} == {k: [t[0], t[1]] for k, t in conversion.items()}
     for v in got[0]:
         assert [v.pre_sum, v.pre_sum_squares, v.cross_sum] == conversion[v.key][3:]
@@ -111,7 +113,7 @@ def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
     from abacus.storage.results import SnapshotItem
 
     invoke("ResultsFunction", sample_event("create_experiment"))
-    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
+    definitions.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
     scheduled = json.loads(sample_path("nightly").read_text())
     first = invoke("ResultsFunction", scheduled)
     # One run planned, a unit per shard of the experiment's users, worked through the queue.
@@ -127,7 +129,7 @@ def _two_experiments_of_four_users() -> None:
     for key in ("first", "second"):
         body = json.loads(sample_event("create_experiment")["body"]) | {"key": key}
         invoke("ResultsFunction", sample_event("create_experiment", body=body))
-        experiments.apply("test", key, "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposures
+        definitions.apply("test", key, "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposures
         for n in range(4):
             partition = assignment_partition(key, f"u{n}")
             assignments.assign(partition, f"u{n}", "control", datetime(2026, 11, 20, tzinfo=UTC), expose=True)
@@ -138,21 +140,21 @@ def test_an_experiment_that_fails_to_plan_does_not_stop_the_others(project, monk
 
     _two_experiments_of_four_users()
     scheduled = json.loads(sample_path("nightly").read_text())
-    original = nightly_runs.plan
+    original = runs.plan
 
     def dies_on_second(experiment, cutoff, now):
         if experiment.key == "second":
             raise RuntimeError("DynamoDB went away")
         return original(experiment, cutoff, now)
 
-    monkeypatch.setattr(nightly_runs, "plan", dies_on_second)
+    monkeypatch.setattr(runs, "plan", dies_on_second)
     # The first is planned, then the invocation fails, so that Lambda retries it.
-    with pytest.raises(nightly_runs.NightNotPlanned, match="1 experiments not planned"):
+    with pytest.raises(runs.NightNotPlanned, match="1 experiments not planned"):
         invoke("ResultsFunction", scheduled, request_id="nightly-1")
     first = SnapshotItem.get("test#first", "2026-11-24").analysis
     with pytest.raises(SnapshotItem.DoesNotExist):
         SnapshotItem.get("test#second", "2026-11-24")
-    monkeypatch.setattr(nightly_runs, "plan", original)
+    monkeypatch.setattr(runs, "plan", original)
     # Lambda's retry (the same request id) plans the second alone: the first's units all went out.
     retried = invoke("ResultsFunction", scheduled, request_id="nightly-1")
     assert retried == {"date": "2026-11-24", "planned": 2, "units": 16, "failed": 0}
@@ -173,7 +175,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
 
     _two_experiments_of_four_users()
     scheduled = json.loads(sample_path("nightly").read_text())
-    original = nightly.users_sums
+    original = compute.users_sums
     attempts = []
 
     def dies_on_second(experiment, *args, **kwargs):
@@ -182,7 +184,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
             raise RuntimeError("DynamoDB went away")
         return original(experiment, *args, **kwargs)
 
-    monkeypatch.setattr(nightly, "users_sums", dies_on_second)
+    monkeypatch.setattr(compute, "users_sums", dies_on_second)
     assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
     assert SnapshotItem.get("test#first", "2026-11-24").analysis["variants"][0]["exposures"] == 4
     with pytest.raises(SnapshotItem.DoesNotExist):
@@ -193,7 +195,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
     assert int(waiting["Attributes"]["ApproximateNumberOfMessages"]) == 16  # each of second's shards
     assert len(attempts) == 16 * 5
 
-    monkeypatch.setattr(nightly, "users_sums", original)
+    monkeypatch.setattr(compute, "users_sums", original)
     assert redrive(sqs, dead, sqs.get_queue_url(QueueName="NightlyWorkQueue")["QueueUrl"]) == 16
     invoke("ResultsFunction", {"project": "test", "experiment": "first"})  # the queue is worked meanwhile
     assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
@@ -201,7 +203,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
 
 def test_one_experiment_recomputed_for_a_past_day(project):
     invoke("ResultsFunction", sample_event("create_experiment"))
-    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposure
+    definitions.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the exposure
     partition = assignment_partition("new-checkout", "u")
     assignments.assign(partition, "u", "control", datetime(2026, 11, 20, 12, tzinfo=UTC), expose=True)
     answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-20"})
@@ -222,7 +224,7 @@ def test_a_night_before_the_launch_gets_no_snapshot(project, launched, analysed)
     """The sample nightly event (03:00 on 2026-11-25: data up to midnight) finds nothing to count
     for an experiment launched at or after that midnight, and stores no snapshot of 0 exposures."""
     invoke("ResultsFunction", sample_event("create_experiment"))
-    experiments.apply("test", "new-checkout", "launch", launched)
+    definitions.apply("test", "new-checkout", "launch", launched)
     scheduled = json.loads(sample_path("nightly").read_text())
     assert invoke("ResultsFunction", scheduled)["planned"] == analysed
     assert (result_store.latest("test#new-checkout") is not None) == bool(analysed)
@@ -234,7 +236,7 @@ def test_a_night_before_the_launch_gets_no_snapshot(project, launched, analysed)
 
 def test_no_recompute_for_a_day_before_the_launch(project):
     invoke("ResultsFunction", sample_event("create_experiment"))
-    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, 12, tzinfo=UTC))
+    definitions.apply("test", "new-checkout", "launch", datetime(2026, 11, 20, 12, tzinfo=UTC))
     with pytest.raises(Conflict) as refused:
         invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-19"})
     assert refused.value.field == "as_of" and "launched on 2026-11-20" in refused.value.message
@@ -247,7 +249,7 @@ def test_results_command_prints_the_report_as_text(project, capsys):
     from abacus.__main__ import main
 
     invoke("ResultsFunction", sample_event("create_experiment"))
-    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
+    definitions.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))  # before the night
     assert main(["results", "new-checkout", "--project", "test"]) == 0
     assert "no results yet" in capsys.readouterr().out
     assignments.assign(
@@ -269,7 +271,7 @@ def test_the_terminal_and_the_report_show_the_secondary_metrics(project, capsys)
     body = json.loads(sample_event("create_experiment")["body"])
     body["secondary_metrics"] = [{"event": "view", "kind": "count"}, {"event": "buy", "kind": "sum", "property": "x"}]
     invoke("ResultsFunction", sample_event("create_experiment", body=body))
-    experiments.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))
+    definitions.apply("test", "new-checkout", "launch", datetime(2026, 11, 19, tzinfo=UTC))
     for n, variant in enumerate(["control", "one-page"] * 3):
         user = f"u{n}"
         assignments.assign(
@@ -303,8 +305,8 @@ def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(projec
                 "primary_metric": {"event": "buy", "kind": kind, "window_days": 30},
             }
         )
-        experiments.create("test", spec, start)
-        experiments.apply("test", key, "launch", start)
+        definitions.create("test", spec, start)
+        definitions.apply("test", key, "launch", start)
         assignments.assign(assignment_partition(key, "buyer"), "buyer", "b", start, expose=True)
     saved: list[str] = []
     original_save = assignments.save_values
@@ -328,7 +330,7 @@ def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(projec
         cutoff = start + timedelta(days=day + 1)
         totals = {}
         for key in ("converts", "counts"):
-            snapshot = nightly_runs.compute_snapshot(experiments.get("test", key), cutoff, cutoff + timedelta(hours=3))
+            snapshot = runs.compute_snapshot(definitions.get("test", key), cutoff, cutoff + timedelta(hours=3))
             row = snapshot.analysis["variants"][1]
             totals[key] = row["conversions"] if "conversions" in row else row["sum"]
         return totals
@@ -354,8 +356,8 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
             "primary_metric": {"event": "visit", "window_days": 30},
         }
     )
-    experiments.create("test", spec, start)
-    experiments.apply("test", "converted", "launch", start)
+    definitions.create("test", spec, start)
+    definitions.apply("test", "converted", "launch", start)
     assignments.assign(assignment_partition("converted", "fan"), "fan", "b", start, expose=True)
     reads: list[str] = []
     original_read = events.user_events
@@ -364,7 +366,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
         reads.append(user_id)
         return original_read(user_id, *args)
 
-    monkeypatch.setattr(nightly, "user_events", counting_read)
+    monkeypatch.setattr(compute, "user_events", counting_read)
 
     def visit(day: int) -> None:
         at = start + timedelta(days=day, hours=12)
@@ -377,9 +379,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
 
     def conversions(day: int) -> int:
         cutoff = start + timedelta(days=day + 1)
-        snapshot = nightly_runs.compute_snapshot(
-            experiments.get("test", "converted"), cutoff, cutoff + timedelta(hours=3)
-        )
+        snapshot = runs.compute_snapshot(definitions.get("test", "converted"), cutoff, cutoff + timedelta(hours=3))
         return int(snapshot.analysis["variants"][1]["conversions"])
 
     visit(1)
@@ -405,8 +405,8 @@ def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
         }
     )
     start = datetime(2026, 11, 1, tzinfo=UTC)
-    experiments.create("test", spec, start)
-    experiments.apply("test", "week", "launch", start)
+    definitions.create("test", spec, start)
+    definitions.apply("test", "week", "launch", start)
     rng = random.Random(3)
     stored = []
     snapshots = []
@@ -436,7 +436,7 @@ def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
         assert events.write_all(stored) == []
         stored = []
         cutoff = start + timedelta(days=day + 1)
-        snapshot = nightly_runs.compute_snapshot(experiments.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
+        snapshot = runs.compute_snapshot(definitions.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
         snapshots.append(snapshot.analysis)
     return snapshots
 
@@ -477,7 +477,7 @@ def _problem_variant(row: dict) -> dict:
 
 def test_cuped_off_and_a_planning_baseline(project):
     looks = _nightly_week(cuped=False, baseline=0.2)
-    from abacus import planning
+    from abacus.core import planning
 
     expected = math.ceil(planning.exposures_for_conversion(0.2, 0.05) * planning.SPENDING_INFLATION)
     assert {look["planned_exposures"] for look in looks} == {expected}

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from abacus import experiments, keys, nightly_runs
-from abacus.schemas import ExperimentCreate
+from abacus.core import keys
+from abacus.experiments import definitions
+from abacus.experiments.spec import ExperimentCreate
+from abacus.nightly import runs
 from abacus.storage import assignments, events, receipt_layouts
 from abacus.storage import results as result_store
 from abacus.storage.events import EventItem
@@ -28,8 +30,8 @@ def _experiment(key: str = "exp", window_days: int = 3, kind: str = "conversion"
             "primary_metric": metric,
         }
     )
-    experiments.create("test", spec, START)
-    experiments.apply("test", key, "launch", START)
+    definitions.create("test", spec, START)
+    definitions.apply("test", key, "launch", START)
 
 
 def _event(user: str, uuid: str, at: datetime, received_at: datetime, amount: float = 30.0) -> None:
@@ -71,16 +73,16 @@ def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
 
     monkeypatch.setattr(result_store, "put_unless_newer", fails)
     with pytest.raises(RuntimeError):
-        nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+        runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     monkeypatch.undo()
     stored = stored_assignment("exp", "late buyer")
     assert stored.metric_values == [0.0]  # the failed run's values were saved
 
     _event("late buyer", "p1", exposed + timedelta(hours=5), received_at=cutoff + timedelta(hours=3, minutes=30))
-    retry = nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=4))
+    retry = runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=4))
     assert _treatment(retry)["conversions"] == 1
-    later = nightly_runs.compute_snapshot(
-        experiments.get("test", "exp"), cutoff + timedelta(days=1), cutoff + timedelta(days=1, hours=3)
+    later = runs.compute_snapshot(
+        definitions.get("test", "exp"), cutoff + timedelta(days=1), cutoff + timedelta(days=1, hours=3)
     )
     assert _treatment(later)["conversions"] == 1
 
@@ -95,9 +97,9 @@ def _expire(before: datetime) -> None:
 def _kept_days(monkeypatch, days: int) -> None:
     import dataclasses
 
-    from abacus import experiments as experiment_module
-    from abacus import retention
-    from abacus.settings import settings
+    from abacus.core import retention
+    from abacus.core.settings import settings
+    from abacus.experiments import definitions as experiment_module
 
     shorter = dataclasses.replace(settings, event_retention_days=days)
     monkeypatch.setattr(retention, "settings", shorter)
@@ -117,9 +119,7 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
 
     def night(day: int):
         cutoff = START + timedelta(days=day)
-        return _treatment(
-            nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
-        )
+        return _treatment(runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3)))
 
     expected = {"conversion": ("conversions", 1), "sum": ("sum", 30.0)}[kind]
     for day in (3, 20, 40, 47, 60):
@@ -127,23 +127,23 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
     _expire(START + timedelta(days=100) - timedelta(days=46))
     _event("buyer", "again", START + timedelta(days=100), received_at=START + timedelta(days=100))
     assert night(101)[expected[0]] == expected[1]
-    from abacus import results
-    from abacus.errors import Conflict
+    from abacus.core.errors import Conflict
+    from abacus.results import snapshots
 
     later = START + timedelta(days=101, hours=5)
     # Inside the window, after the purchase: the stored values still answer for it, rightly.
     assert (
-        _row(results.recompute("test", "exp", later, as_of="2026-11-20", send=nightly_runs.work_here))[expected[0]]
+        _row(snapshots.recompute("test", "exp", later, as_of="2026-11-20", send=runs.work_here))[expected[0]]
         == expected[1]
     )
     # Before the purchase: only the expired raw events could say.
     with pytest.raises(Conflict, match="have expired") as refused:
-        results.recompute("test", "exp", later, as_of="2026-11-02", send=nightly_runs.work_here)
+        snapshots.recompute("test", "exp", later, as_of="2026-11-02", send=runs.work_here)
     assert "read the snapshot stored for that day: GET /experiments/exp/results?date=2026-11-02" in str(refused.value)
 
 
 def test_an_experiment_whose_windows_outlast_the_events_is_refused(project, monkeypatch):
-    from abacus.errors import Invalid
+    from abacus.core.errors import Invalid
 
     _kept_days(monkeypatch, 46)
     with pytest.raises(Invalid, match=r"primary_metric\.window_days: at most 30 days"):
@@ -153,7 +153,7 @@ def test_an_experiment_whose_windows_outlast_the_events_is_refused(project, monk
          "primary_metric": {"event": "buy"}, "pre_exposure_days": 31},
     )  # fmt: skip
     with pytest.raises(Invalid, match="pre_exposure_days"):
-        experiments.create("test", spec, START)
+        definitions.create("test", spec, START)
 
 
 def test_a_stopped_experiment_gets_its_final_results(project):
@@ -166,15 +166,15 @@ def test_a_stopped_experiment_gets_its_final_results(project):
     experiment_id = keys.experiment_id("test", "exp")
     _expose("early", "b", START + timedelta(hours=5))
     night = START + timedelta(days=1, hours=3)
-    assert nightly_runs.run_all(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
+    assert runs.run_all(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
     late_exposure = START + timedelta(days=1, hours=10)  # after the last cut-off, before the stop
     _expose("late", "b", late_exposure)
-    experiments.apply("test", "exp", "stop", START + timedelta(days=1, hours=12))
+    definitions.apply("test", "exp", "stop", START + timedelta(days=1, hours=12))
     _event("late", "buy-after-stop", late_exposure + timedelta(days=2), received_at=late_exposure + timedelta(days=2))
 
     def night_of(day: int) -> Any:
         scheduled = START + timedelta(days=day, hours=3)
-        return nightly_runs.run_all(scheduled, scheduled, on_failure=lambda e, err: pytest.fail(str(err)))
+        return runs.run_all(scheduled, scheduled, on_failure=lambda e, err: pytest.fail(str(err)))
 
     assert night_of(2) == {"date": "2026-11-02", "analysed": 1, "failed": 0}
     snapshot = _latest(experiment_id)
@@ -190,24 +190,24 @@ def test_a_stopped_experiment_gets_its_final_results(project):
     stopped: Any = experiment_store.get("test", "exp")
     assert stopped.results_final
     assert night_of(20) == {"date": "2026-11-20", "analysed": 0, "failed": 0}
-    from abacus import results
+    from abacus.results import snapshots
 
-    served: Any = results.snapshot("test", "exp")
+    served: Any = snapshots.snapshot("test", "exp")
     assert served["final"] is True
 
 
 def test_users_made_overrides_and_exposures_stored_before_launch_are_not_counted(project):
     # Exposures the ingestion now refuses may be stored already (before the rule, or before the
     # user became a QA override): the nightly job does not count them either.
-    from abacus.schemas import ExperimentPatch
+    from abacus.experiments.spec import ExperimentPatch
 
     _experiment()
     _expose("customer", "b", START + timedelta(hours=5))
     _expose("tester", "b", START + timedelta(hours=6))
     _expose("before launch", "b", START - timedelta(days=3))
-    experiments.update("test", "exp", ExperimentPatch.model_validate({"overrides": {"tester": "b"}}), START)
+    definitions.update("test", "exp", ExperimentPatch.model_validate({"overrides": {"tester": "b"}}), START)
     cutoff = START + timedelta(days=1)
-    snapshot = nightly_runs.compute_snapshot(experiments.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+    snapshot = runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     assert _treatment(snapshot)["exposures"] == 1
 
 
@@ -227,19 +227,19 @@ def test_changing_the_receipt_shards_between_two_nights_loses_no_buyer(
     32 to 64, shards 32-63's users (stored under h % 32); after a lowering, the dropped shards'."""
     from dataclasses import replace
 
-    from abacus import experiments as experiment_domain
-    from abacus.settings import settings
+    from abacus.core.settings import settings
+    from abacus.experiments import definitions as experiment_domain
 
     monkeypatch.setattr(experiment_domain, "settings", replace(settings, assignment_shards=assignment_shards))
     monkeypatch.setattr(receipt_layouts, "_recorded", set())  # this environment wrote nothing yet
     _experiment()
-    assert experiments.get("test", "exp").shards == assignment_shards
+    assert definitions.get("test", "exp").shards == assignment_shards
     users = {f"u{n}": "control" if n % 2 else "b" for n in range(160)}
     for user, variant in users.items():
         _expose(user, variant, START + timedelta(hours=1))
     night_one, night_two = START + timedelta(days=1), START + timedelta(days=2)
     monkeypatch.setattr(events, "settings", replace(settings, receipt_shards=before))
-    first = nightly_runs.compute_snapshot(experiments.get("test", "exp"), night_one, night_one + timedelta(hours=3))
+    first = runs.compute_snapshot(definitions.get("test", "exp"), night_one, night_one + timedelta(hours=3))
     assert [row["conversions"] for row in first.analysis["variants"]] == [0, 0]
 
     buyers: list[str] = []
@@ -250,7 +250,7 @@ def test_changing_the_receipt_shards_between_two_nights_loses_no_buyer(
             if n % 3 == every:
                 _event(user, f"buy-{user}", at, at)
                 buyers.append(user)
-    second = nightly_runs.compute_snapshot(experiments.get("test", "exp"), night_two, night_two + timedelta(hours=3))
+    second = runs.compute_snapshot(definitions.get("test", "exp"), night_two, night_two + timedelta(hours=3))
     recount = {variant: sum(users[user] == variant for user in buyers) for variant in ("control", "b")}
     assert {row["key"]: row["conversions"] for row in second.analysis["variants"]} == recount
     assert receipt_layouts.counts("test", night_one.date()) == {before, after}

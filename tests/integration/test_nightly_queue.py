@@ -1,4 +1,4 @@
-"""The nightly job fanned out on SQS (abacus.nightly_runs, functions/results/worker.py), under the
+"""The nightly job fanned out on SQS (abacus.nightly.runs, functions/results/worker.py), under the
 queue's own faults: every message delivered twice, a worker killed half-way through a unit, a
 message lost, a message of an older run delivered after a newer run finished, two workers on one
 unit at once, and SQS refusing sends (some entries of a batch answered Failed, or the whole request
@@ -17,8 +17,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from abacus import experiments, ingestion, nightly, nightly_runs, work_queue
-from abacus.storage import assignments, runs
+from abacus.experiments import definitions
+from abacus.ingestion import ingest
+from abacus.nightly import compute, runs, work_queue
+from abacus.storage import assignments, nightly_runs
 from abacus.storage import results as result_store
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
 
@@ -32,7 +34,7 @@ DATE = "2026-11-24"
 def experiment(project, monkeypatch):
     monkeypatch.setattr(nightly_runs, "PAGE_USERS", 2)
     invoke("ResultsFunction", sample_event("create_experiment"))
-    experiments.apply("test", KEY, "launch", datetime(2026, 11, 20, tzinfo=UTC))
+    definitions.apply("test", KEY, "launch", datetime(2026, 11, 20, tzinfo=UTC))
     seen = datetime(2026, 11, 23, 12, tzinfo=UTC)
     purchases: list[object] = []
     for n in range(USERS):
@@ -42,8 +44,8 @@ def experiment(project, monkeypatch):
         if n % 3 == 0:
             at = (seen + timedelta(hours=1)).isoformat()
             purchases.append({"event": "purchase", "distinct_id": user, "uuid": f"buy-{n}", "timestamp": at})
-    assert ingestion.ingest("test", purchases, seen + timedelta(hours=2))["accepted"] == len(purchases)
-    return experiments.get("test", KEY)
+    assert ingest.ingest("test", purchases, seen + timedelta(hours=2))["accepted"] == len(purchases)
+    return definitions.get("test", KEY)
 
 
 def expected_counts() -> dict[str, tuple[int, int]]:
@@ -69,9 +71,9 @@ def dead_letters() -> int:
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
-def pages_of_the_run() -> list[runs.RunPartItem]:
-    (header,) = [item for item in runs.RunPartItem.query(f"test#{KEY}") if item.part.endswith("#run")]
-    return runs.pages(f"test#{KEY}", header.part.removesuffix("#run"))
+def pages_of_the_run() -> list[nightly_runs.RunPartItem]:
+    (header,) = [item for item in nightly_runs.RunPartItem.query(f"test#{KEY}") if item.part.endswith("#run")]
+    return nightly_runs.pages(f"test#{KEY}", header.part.removesuffix("#run"))
 
 
 def test_a_night_through_the_queue_counts_every_user_once_in_chains_of_pages(experiment):
@@ -101,7 +103,7 @@ def test_a_worker_killed_half_way_leaves_its_message_to_be_delivered_again(exper
     target = {
         "before sending the next page": (work_queue, "send"),
         "before marking the shard done": (runs, "shard_done"),
-        "in the merge": (nightly, "analyse_and_store"),
+        "in the merge": (compute, "analyse_and_store"),
     }[where]
     original = getattr(*target)
     killed: list[str] = []
@@ -158,20 +160,20 @@ def test_a_late_message_of_an_older_run_does_not_replace_a_newer_snapshot(experi
     invoke("ResultsFunction", NIGHT)
     newer = result_store.at(f"test#{KEY}", DATE)
     assert newer is not None and snapshot_counts()["control"][0] == expected_counts()["control"][0] + 1
-    nightly_runs.work_here(held)  # delivered at last: its run finishes, and merges
+    runs.work_here(held)  # delivered at last: its run finishes, and merges
     stored = result_store.at(f"test#{KEY}", DATE)
     assert stored is not None and stored.computed_at == newer.computed_at
     assert snapshot_counts()["control"][0] == expected_counts()["control"][0] + 1
 
 
 def test_two_workers_on_one_unit_at_once_keep_one_chain_of_pages(experiment):
-    units = nightly_runs.plan(experiment, nightly.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC)), datetime.now(UTC))
+    units = runs.plan(experiment, compute.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC)), datetime.now(UTC))
     barrier = threading.Barrier(2)
 
     def work_all(unit_list):
         barrier.wait()
         for unit in unit_list:
-            nightly_runs.run_inline(unit)
+            runs.run_inline(unit)
 
     threads = [threading.Thread(target=work_all, args=(units,)) for _ in range(2)]
     for thread in threads:
@@ -186,19 +188,21 @@ def test_a_page_computed_twice_at_once_keeps_the_first_pages_users(experiment, m
     landed), reads the shard after a new user joined it and so ends its page on another user.
     B's write must lose to A's, and B carry on where A's page ends: else the two pages after it
     would not form one chain (users counted twice, or none)."""
-    from abacus import keys
+    from abacus.core import keys
 
-    cutoff = nightly.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
-    units = nightly_runs.plan(experiment, cutoff, datetime.now(UTC))
+    cutoff = compute.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    units = runs.plan(experiment, cutoff, datetime.now(UTC))
     unit = next(u for u in units if len(assignments.page(u.partition, None, 3)) == 3)
-    after_a = nightly_runs.work(unit)
-    assert isinstance(after_a, nightly_runs.Unit)
+    after_a = runs.work(unit)
+    assert isinstance(after_a, runs.Unit)
     joined = next(f"a-{n}" for n in range(1000) if keys.shard_of(f"a-{n}", 16) == unit.shard)
     assignments.assign(unit.partition, joined, "control", datetime(2026, 11, 23, tzinfo=UTC), expose=True)
-    looked = runs.page
+    looked = nightly_runs.page
     monkeypatch.setattr(runs, "page", lambda *args: None)  # B looked before A's page was there
-    monkeypatch.setattr(runs, "put_page", _after(runs.put_page, lambda: monkeypatch.setattr(runs, "page", looked)))
-    after_b = nightly_runs.work(unit)
+    monkeypatch.setattr(
+        runs, "put_page", _after(nightly_runs.put_page, lambda: monkeypatch.setattr(runs, "page", looked))
+    )
+    after_b = runs.work(unit)
     assert after_b == after_a
     stored = looked(unit.experiment_id, unit.run, unit.shard, 0)
     assert stored is not None and stored.last == after_a.start_after
@@ -219,11 +223,11 @@ def test_a_unit_of_a_deleted_experiment_fails_its_run_without_leaving_anything(e
     fails without a retry, and stores nothing (no header brought back without its expiry)."""
     from abacus import projects
 
-    cutoff = nightly.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
-    unit = nightly_runs.plan(experiment, cutoff, datetime.now(UTC))[0]
+    cutoff = compute.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    unit = runs.plan(experiment, cutoff, datetime.now(UTC))[0]
     projects.delete("test", datetime.now(UTC))
-    nightly_runs.work_here([unit.to_json()])
-    assert list(runs.RunPartItem.query(f"test#{KEY}")) == []
+    runs.work_here([unit.to_json()])
+    assert list(nightly_runs.RunPartItem.query(f"test#{KEY}")) == []
 
 
 class RefusingSQS:
@@ -248,14 +252,14 @@ class RefusingSQS:
         return {"Successful": answer.get("Successful", []), "Failed": failed}
 
 
-def run_headers(key: str) -> list[runs.RunPartItem]:
-    return [item for item in runs.RunPartItem.query(f"test#{key}") if item.part.endswith("#run")]
+def run_headers(key: str) -> list[nightly_runs.RunPartItem]:
+    return [item for item in nightly_runs.RunPartItem.query(f"test#{key}") if item.part.endswith("#run")]
 
 
 def a_second_experiment_of_four_users() -> None:
     body = json.loads(sample_event("create_experiment")["body"]) | {"key": "second"}
     invoke("ResultsFunction", sample_event("create_experiment", body=body))
-    experiments.apply("test", "second", "launch", datetime(2026, 11, 20, tzinfo=UTC))
+    definitions.apply("test", "second", "launch", datetime(2026, 11, 20, tzinfo=UTC))
     for n in range(4):
         user = f"s{n}"
         seen = datetime(2026, 11, 23, tzinfo=UTC)
@@ -270,7 +274,7 @@ def test_sends_sqs_refuses_fail_the_planner_and_lambdas_retry_carries_on_its_run
     a_second_experiment_of_four_users()
     refusing = RefusingSQS(lambda body: body["experiment"] == KEY and body["shard"] >= 10)
     monkeypatch.setattr(work_queue, "_client", lambda: refusing)
-    with pytest.raises(nightly_runs.NightNotPlanned, match="1 experiments not planned"):
+    with pytest.raises(runs.NightNotPlanned, match="1 experiments not planned"):
         invoke("ResultsFunction", NIGHT, request_id="night-of-the-25th")
     assert {body["shard"] for body in refusing.refused} == set(range(10, 16))
     assert result_store.at(f"test#{KEY}", DATE) is None  # 10 shards of 16 queued: no snapshot of part of them
@@ -296,7 +300,7 @@ def test_sends_refused_through_every_retry_leave_the_event_to_a_new_invocation(e
     refusing = RefusingSQS(lambda body: True, unavailable=True)
     monkeypatch.setattr(work_queue, "_client", lambda: refusing)
     for _ in range(3):
-        with pytest.raises(nightly_runs.NightNotPlanned):
+        with pytest.raises(runs.NightNotPlanned):
             invoke("ResultsFunction", NIGHT, request_id="night-of-the-25th")
     assert len(refusing.refused) == 3 * 10  # each attempt's first batch of ten, refused whole
     assert len(run_headers(KEY)) == 1 and result_store.at(f"test#{KEY}", DATE) is None

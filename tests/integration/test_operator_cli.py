@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from abacus.local_endpoint import LOCAL_CREDENTIALS
+from abacus.storage.local_endpoint import LOCAL_CREDENTIALS
 from abacus_local.dynamodb import create_tables
 from abacus_local.event_sources import QueuePoller
 from abacus_local.lambdas import LocalFunction, close_all
@@ -128,18 +128,20 @@ def test_a_region_given_with_a_loopback_endpoint_is_kept(dynamodb_url):
 SEED = """
 import sys
 from datetime import UTC, datetime
-from abacus import assignment, experiments, projects
-from abacus.schemas import AssignRequest, ExperimentCreate
+from abacus.assignment import sticky
+from abacus.experiments import definitions
+from abacus import projects
+from abacus.experiments.spec import AssignRequest, ExperimentCreate
 
 now = datetime.now(UTC)
 projects.create("Shop", project_id="cli", token="phc_cli", admin_key="abacus_cli", flags_key="phs_cli")
 for key in sys.argv[1:]:
     spec = {"key": key, "name": key, "primary_metric": {"event": "purchase"},
             "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}]}
-    experiments.create("cli", ExperimentCreate.model_validate(spec), now)
-    experiments.apply("cli", key, "launch", now)
+    definitions.create("cli", ExperimentCreate.model_validate(spec), now)
+    definitions.apply("cli", key, "launch", now)
     for n in range(12):
-        assignment.assign("cli", AssignRequest(token="phc_cli", distinct_id=f"user-{n}"), now)
+        sticky.assign("cli", AssignRequest(token="phc_cli", distinct_id=f"user-{n}"), now)
 """
 
 

@@ -7,15 +7,15 @@ import gzip
 
 import pytest
 
-from abacus import posthog_scripts
+from abacus.posthog import scripts
 from abacus_local.template import ROOT
 from tests.conftest import invoke, sample_event
 
 DIST = ROOT / "layers" / "posthog-js" / "node_modules" / "posthog-js" / "dist"
-SAMPLES = {name: "posthog_" + name.replace(".", "_").replace("-", "_") for name in posthog_scripts.BUNDLES}
+SAMPLES = {name: "posthog_" + name.replace(".", "_").replace("-", "_") for name in scripts.BUNDLES}
 
 
-@pytest.mark.parametrize("name", posthog_scripts.BUNDLES)
+@pytest.mark.parametrize("name", scripts.BUNDLES)
 def test_each_bundle_is_served_compressed_and_cached_a_day(project, name):
     served = invoke("AssignFunction", sample_event(SAMPLES[name]))
     assert served["statusCode"] == 200 and served["isBase64Encoded"]
@@ -39,6 +39,6 @@ def test_no_other_file_is_reachable(template):
     """The routes are the five bundles' exact paths: API Gateway answers anything else under
     /static/ (another dist file, a traversal) with its own 404, no function invoked."""
     paths = {route.path for route in template.routes() if route.path.startswith("/static/")}
-    assert paths == {f"/static/{name}" for name in posthog_scripts.BUNDLES}
+    assert paths == {f"/static/{name}" for name in scripts.BUNDLES}
     for path in ("/static/recorder.js", "/static/../../etc/passwd", "/static/array.js.gz", "/static/x/array.js"):
         assert not any(route.pattern.match(path) for route in template.routes()), path

@@ -1,7 +1,7 @@
 """A recompute whose run takes longer than its wait (issue 28): the API answers 202 pending; the
 console's Results page shows the run's progress (its shards done out of its shards, from the run's
 header) and reloads itself with a meta refresh (no script needed) until the snapshot is stored,
-or says plainly that it is late once results.RECOMPUTE_BOUND has passed, and what to do; a run
+or says plainly that it is late once snapshots.RECOMPUTE_BOUND has passed, and what to do; a run
 that cannot finish says why. Through ResultsFunction's handler, the nightly worker held back (its
 units queued but not worked), then run."""
 
@@ -11,11 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from abacus import keys, nightly_runs, results, work_queue
+from abacus.core import keys
+from abacus.core.timeouts import RECOMPUTE_WAIT_SECONDS
+from abacus.nightly import runs, work_queue
+from abacus.results import snapshots
 from abacus.routes import console as console_routes
-from abacus.storage import runs
+from abacus.storage import nightly_runs
 from abacus.storage.experiments import ExperimentItem
-from abacus.timeouts import RECOMPUTE_WAIT_SECONDS
 from tests.conftest import answer, invoke, sample_event
 from tests.integration.test_console import session_cookie
 from tests.integration.test_console_stages import FORM, assign, page, post
@@ -32,7 +34,7 @@ def held(monkeypatch) -> list[dict]:
     monkeypatch.setattr(work_queue, "send", lambda bodies, queue_url=None: units.extend(bodies))
     monkeypatch.setattr(console_routes, "CONSOLE_RECOMPUTE_WAIT_SECONDS", 0.5)
     # The product's own wait (conftest.py lets in-process runs take longer).
-    monkeypatch.setattr(results, "RECOMPUTE_WAIT_SECONDS", RECOMPUTE_WAIT_SECONDS)
+    monkeypatch.setattr(snapshots, "RECOMPUTE_WAIT_SECONDS", RECOMPUTE_WAIT_SECONDS)
     return units
 
 
@@ -72,11 +74,11 @@ def test_the_results_page_follows_a_recompute_until_its_snapshot_is_stored(runni
     assert f"Recomputing the snapshot of {date}: 0 of {SHARDS} shards of its users done" in body
     assert f'<progress max="{SHARDS}" value="0"' in body and 'class="verdict' not in body
 
-    nightly_runs.work_here(held[:6])  # the worker gets to some of its units
+    runs.work_here(held[:6])  # the worker gets to some of its units
     body = results_page(running, run)
     assert REFRESH in body and f"6 of {SHARDS} shards of its users done" in body
 
-    nightly_runs.work_here(held[6:])  # and to the rest: the run merges its snapshot
+    runs.work_here(held[6:])  # and to the rest: the run merges its snapshot
     body = results_page(running, run)
     assert REFRESH not in body and "<progress" not in body
     assert f"Recomputed: the snapshot of {date} is stored, below." in body
@@ -87,9 +89,9 @@ def test_past_its_bound_the_page_says_the_recompute_is_late_and_what_to_do(runni
     """Runs planned (data up to now) a minute before and a minute after the bound's start."""
     now = datetime.now(UTC)
     experiment = ExperimentItem.get("test", KEY)
-    almost = nightly_runs.plan(experiment, now, now - results.RECOMPUTE_BOUND + timedelta(minutes=1))
-    late = nightly_runs.plan(experiment, now, now - results.RECOMPUTE_BOUND - timedelta(minutes=1))
-    nightly_runs.work_here([unit.to_json() for unit in late[:3]])  # three of the late run's units
+    almost = runs.plan(experiment, now, now - snapshots.RECOMPUTE_BOUND + timedelta(minutes=1))
+    late = runs.plan(experiment, now, now - snapshots.RECOMPUTE_BOUND - timedelta(minutes=1))
+    runs.work_here([unit.to_json() for unit in late[:3]])  # three of the late run's units
     assert REFRESH in results_page(running, almost[0].run)
     body = results_page(running, late[0].run)
     assert REFRESH not in body
@@ -101,7 +103,7 @@ def test_past_its_bound_the_page_says_the_recompute_is_late_and_what_to_do(runni
 
 def test_a_run_that_cannot_finish_says_why_and_stops_reloading(running, held):
     run = recompute_from_the_console(running)
-    runs.failed(keys.experiment_id("test", KEY), run, "raw events of 2026-11-01 have expired")
+    nightly_runs.failed(keys.experiment_id("test", KEY), run, "raw events of 2026-11-01 have expired")
     body = results_page(running, run)
     assert REFRESH not in body
     assert "The recompute could not finish: raw events of 2026-11-01 have expired." in body
@@ -128,7 +130,7 @@ def test_the_api_answers_202_pending_after_its_wait_and_the_snapshot_once_stored
     event = sample_event("get_results", path=path)
     event["rawQueryString"], event["queryStringParameters"] = f"date={date}", {"date": date}
     assert answer(invoke("ResultsFunction", event))[0] == 404  # not yet stored
-    nightly_runs.work_here(held)
+    runs.work_here(held)
     status, snapshot = answer(invoke("ResultsFunction", event))
     assert status == 200 and snapshot["status"] == "ready" and snapshot["date"] == date
     assert sum(row["exposures"] for row in snapshot["variants"]) == 12

@@ -14,7 +14,7 @@ from datetime import date
 
 import pytest
 
-from abacus import report
+from abacus.results import report
 from tests.report_history import EXPERIMENT, history
 
 MEASURE = """<script>

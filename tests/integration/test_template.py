@@ -105,11 +105,11 @@ def test_no_function_can_mint_or_change_a_credential(function):
 
 
 def test_models_match_the_tables_key_schema(template, tables):
-    from abacus.storage import assignments, credentials, events, experiments, projects, results, runs
+    from abacus.storage import assignments, credentials, events, experiments, nightly_runs, project_items, results
 
     models = {
-        "NightlyRunsTable": runs.RunPartItem,
-        "ProjectsTable": projects.ProjectItem,
+        "NightlyRunsTable": nightly_runs.RunPartItem,
+        "ProjectsTable": project_items.ProjectItem,
         "CredentialsTable": credentials.CredentialItem,
         "ExperimentsTable": experiments.ExperimentItem,
         "AssignmentsTable": assignments.AssignmentItem,

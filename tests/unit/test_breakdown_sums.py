@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from abacus import breakdown_sums
-from abacus.breakdown_sums import Segments
+from abacus.nightly import breakdown_sums
+from abacus.nightly.breakdown_sums import Segments
 
 
 class Users:

@@ -3,7 +3,7 @@ recently used dropped first, and only the values its caller keeps (issue 28)."""
 
 from functools import partial
 
-from abacus.cache import TtlCache
+from abacus.core.cache import TtlCache
 
 
 def test_a_full_cache_drops_the_least_recently_used_entry_alone():

@@ -1,4 +1,4 @@
-"""Percentile caps (abacus.capping) against numpy's percentile of the values above 0 and a
+"""Percentile caps (abacus.nightly.capping) against numpy's percentile of the values above 0 and a
 brute-force winsorization of the raw values: the cap is a user's value within GAMMA of the exact
 percentile, and the capped sums are exact, however the users were split into pages and however far
 the pages' histograms were cut down to their bin limit."""
@@ -10,8 +10,8 @@ import random
 import numpy as np
 import pytest
 
-from abacus import capping
-from abacus.capping import Histogram
+from abacus.nightly import capping
+from abacus.nightly.capping import Histogram
 
 
 def users(rng: random.Random, count: int) -> list[tuple[str, float, float]]:
@@ -173,8 +173,8 @@ def test_a_plus_50_percent_lift_on_a_sparse_metric_is_found_under_a_percentile_c
     percentile of every value, 0 here, every buyer was 0: no lift, no p-value, keep_running."""
     from scipy import stats as scipy_stats
 
-    from abacus.nightly import PageSums, UserValues
-    from abacus.schemas import MetricSpec
+    from abacus.experiments.spec import MetricSpec
+    from abacus.nightly.compute import PageSums, UserValues
     from abacus.stats import MEAN, Settings, analyse
 
     metric = MetricSpec.model_validate(

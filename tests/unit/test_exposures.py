@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from abacus import exposures
-from abacus.schemas import ExperimentFields
+from abacus.experiments import exposures
+from abacus.experiments.spec import ExperimentFields
 from abacus.storage.experiments import ExperimentItem
 
 LAUNCH = datetime(2026, 11, 1, tzinfo=UTC)

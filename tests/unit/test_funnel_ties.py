@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abacus import nightly
-from abacus.schemas import MetricSpec
+from abacus.experiments.spec import MetricSpec
+from abacus.nightly import compute
 from abacus.storage.events import EventItem
 
 EXPOSED = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -48,7 +48,7 @@ def event(name: str, page: str, minute: int, serial: int) -> EventItem:
 
 
 def converts(metric: MetricSpec, events: list[EventItem]) -> bool:
-    return nightly._user_value(metric, events, EXPOSED, END) == 1.0
+    return compute._user_value(metric, events, EXPOSED, END) == 1.0
 
 
 def brute_force(steps: list[tuple[str, str | None]], events: list[tuple[str, str, int]]) -> bool:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from scipy.stats import chi2_contingency, chisquare
 
-from abacus import hashing
+from abacus.core import hashing
 
 
 def test_bucket_is_posthogs_formula():
@@ -68,7 +68,7 @@ def test_users_shard_evenly_and_the_shard_is_the_sha1_prefix():
     import hashlib
     from collections import Counter
 
-    from abacus.keys import shard_of
+    from abacus.core.keys import shard_of
 
     assert shard_of("user-42", 16) == int(hashlib.sha1(b"user-42").hexdigest()[:8], 16) % 16
     counts = Counter(shard_of(f"user-{index}", 16) for index in range(16_000))

@@ -1,7 +1,7 @@
 import pytest
 
-from abacus import lifecycle
-from abacus.errors import Conflict
+from abacus.core.errors import Conflict
+from abacus.experiments import lifecycle
 
 
 def test_allowed_transitions():

@@ -1,4 +1,4 @@
-"""The nightly job's per-variant sums (nightly.PageSums) carry what the skewness correction needs:
+"""The nightly job's per-variant sums (compute.PageSums) carry what the skewness correction needs:
 sums of cubes, and with a covariate its cubes and the mixed sums, and a ratio's mixed sums. They
 add up over pages, survive a page's JSON, and are unknown (None), never undercounted, when a page
 stored before them is among those added."""
@@ -9,8 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from abacus import nightly
-from abacus.schemas import MetricSpec
+from abacus.experiments.spec import MetricSpec
+from abacus.nightly import compute
 from abacus.stats import MEAN, Settings, analyse, skewness
 from abacus.stats.ratio import ratio_variance
 
@@ -37,24 +37,24 @@ def users(seed: int, count: int) -> list[tuple[str, float, float, float]]:
     return made
 
 
-def page_of(rows: list[tuple[str, float, float, float]], metrics: list[MetricSpec]) -> nightly.PageSums:
-    sums = nightly.PageSums(KEYS, metrics)
+def page_of(rows: list[tuple[str, float, float, float]], metrics: list[MetricSpec]) -> compute.PageSums:
+    sums = compute.PageSums(KEYS, metrics)
     for variant, amount, pre, orders in rows:
         values = {"sum": amount, "conversion": float(amount > 0), "count": orders}
         parts = [part for metric in metrics for part in metric.components()]
         computed = [values[part.kind] for part in parts]
-        sums.add_user(variant, nightly.UserValues(computed, [pre] * len(parts)), True)
+        sums.add_user(variant, compute.UserValues(computed, [pre] * len(parts)), True)
     return sums
 
 
-def stored(sums: nightly.PageSums) -> nightly.PageSums:
+def stored(sums: compute.PageSums) -> compute.PageSums:
     """As a worker stores a page and the merge reads it back."""
-    return nightly.PageSums.from_json(json.loads(json.dumps(sums.to_json())))
+    return compute.PageSums.from_json(json.loads(json.dumps(sums.to_json())))
 
 
 def test_pages_add_up_to_the_users_cubes_and_mixed_sums():
     rows = users(1, 3000)
-    merged = nightly.PageSums(KEYS, [REVENUE])
+    merged = compute.PageSums(KEYS, [REVENUE])
     for start in range(0, len(rows), 700):
         merged.merge(stored(page_of(rows[start : start + 700], [REVENUE])))
     data = merged.statistics([REVENUE], KEYS, pre_days=14)[0]
@@ -67,7 +67,7 @@ def test_pages_add_up_to_the_users_cubes_and_mixed_sums():
         assert variant.cross_sum_pre_squared == pytest.approx((y * x * x).sum(), rel=1e-12)
     # The snapshot's rows keep them, and an analysis of those rows (the next nights' earlier looks) is the same.
     analysis = analyse(MEAN, data, Settings(sequential=False))
-    again = analyse(MEAN, nightly._variant_data(analysis), Settings(sequential=False))  # type: ignore[arg-type]
+    again = analyse(MEAN, compute._variant_data(analysis), Settings(sequential=False))  # type: ignore[arg-type]
     assert again["variants"] == analysis["variants"]
     assert analysis["variants"][1]["sum_cubes"] == data[1].sum_cubes
 
@@ -76,12 +76,12 @@ def test_a_page_stored_before_cubes_makes_them_unknown_not_smaller():
     rows = users(2, 800)
     old = page_of(rows[:400], [REVENUE]).to_json()
     for metric in old["metrics"]:
-        for name in nightly._Sums.CUBE_FIELDS:
+        for name in compute._Sums.CUBE_FIELDS:
             del metric[name]
     for order in ([old, page_of(rows[400:], [REVENUE]).to_json()], [page_of(rows[400:], [REVENUE]).to_json(), old]):
-        merged = nightly.PageSums(KEYS, [REVENUE])
+        merged = compute.PageSums(KEYS, [REVENUE])
         for page in order:
-            merged.merge(nightly.PageSums.from_json(page))
+            merged.merge(compute.PageSums.from_json(page))
         data = merged.statistics([REVENUE], KEYS, pre_days=14)[0]
         assert all(v.sum_cubes is None and v.cross_sum_pre_squared is None for v in data)
         assert sum(v.exposures for v in data) == 800  # the rest of the sums are whole
@@ -105,7 +105,7 @@ def test_a_percentile_capped_metric_has_no_cubes():
 
 def test_a_ratios_mixed_sums_add_up_and_give_the_linearized_third_moment():
     rows = users(5, 2000)
-    merged = nightly.PageSums(KEYS, [PER_ORDER])
+    merged = compute.PageSums(KEYS, [PER_ORDER])
     for start in range(0, len(rows), 500):
         merged.merge(stored(page_of(rows[start : start + 500], [PER_ORDER])))
     for variant in KEYS:
@@ -123,4 +123,4 @@ def test_a_ratios_mixed_sums_add_up_and_give_the_linearized_third_moment():
         assert third == pytest.approx(((linear - linear.mean()) ** 3).mean(), rel=1e-6)
     old = merged.to_json()
     del old["ratio_cubes"]
-    assert nightly.PageSums.from_json(old).ratio_sums(0, 0, "b").numerator_squares_cross is None
+    assert compute.PageSums.from_json(old).ratio_sums(0, 0, "b").numerator_squares_cross is None

@@ -5,7 +5,7 @@ import random
 import pytest
 from posthog.feature_flags import match_feature_flag_properties
 
-from abacus import hashing
+from abacus.core import hashing
 
 FLAGS = [
     ("checkout-test", 100, [("control", 50), ("test", 50)]),

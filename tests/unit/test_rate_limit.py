@@ -3,7 +3,7 @@ second per environment: added to the environment's shard of the counter, and eve
 
 import pytest
 
-from abacus.rate_limit import RateLimiter, TooManyRequests
+from abacus.http.rate_limit import RateLimiter, TooManyRequests
 from abacus.storage import rate_limits
 
 

@@ -5,8 +5,8 @@ import html
 import re
 from html.parser import HTMLParser
 
-from abacus import report
-from abacus.documents import MetricAnalysis, VariantAnalysis
+from abacus.core.documents import MetricAnalysis, VariantAnalysis
+from abacus.results import report
 from tests.report_history import EXPERIMENT, KEY, history
 
 

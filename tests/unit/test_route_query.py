@@ -1,4 +1,4 @@
-"""abacus.route_query reads Powertools' internals (no public API tells a middleware the matched
+"""abacus.http.route_query reads Powertools' internals (no public API tells a middleware the matched
 route's query parameters): these tests pin what it reads, so that a Powertools upgrade that moves
 it fails here, by name, rather than letting unknown query parameters through."""
 
@@ -11,12 +11,12 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from abacus.route_query import CurrentRoute, PowertoolsChanged, current_route
+from abacus.http.route_query import CurrentRoute, PowertoolsChanged, current_route
 from tests.conftest import sample_event
 
 UPGRADE_BROKE_IT = (
     f"aws-lambda-powertools {version('aws-lambda-powertools')} no longer keeps the matched route's query "
-    "parameters where abacus/route_query.py reads them: update it (and this test) before upgrading"
+    "parameters where abacus/http/route_query.py reads them: update it (and this test) before upgrading"
 )
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from abacus.schemas import TargetingGroup
-from abacus.targeting import matches
+from abacus.experiments.spec import TargetingGroup
+from abacus.experiments.targeting import matches
 
 
 def group(*conditions) -> TargetingGroup:

@@ -2,7 +2,7 @@
 answer: the gateway's timeout, within which a recompute waits for its run. A fuzzed recompute
 once waited its 20 s while schemathesis gave up after its default 10 s (issue 28)."""
 
-from abacus.timeouts import GATEWAY_TIMEOUT_SECONDS, RECOMPUTE_WAIT_SECONDS
+from abacus.core.timeouts import GATEWAY_TIMEOUT_SECONDS, RECOMPUTE_WAIT_SECONDS
 from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient
 from abacus_local.template import Template
 from tests.e2e import test_fuzzing, test_posthog_node, witness

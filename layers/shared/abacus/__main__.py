@@ -29,11 +29,11 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from abacus import local_endpoint
-from abacus.timeouts import RECOMPUTE_FOLLOW_SECONDS
+from abacus.core.timeouts import RECOMPUTE_FOLLOW_SECONDS
+from abacus.storage import local_endpoint
 
 if TYPE_CHECKING:  # abacus reads its settings when imported: the commands import it once they are set
-    from abacus.results import RunProgress
+    from abacus.results.snapshots import RunProgress
 
 
 def main(argv: list[str]) -> int:
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
     from pynamodb.exceptions import PynamoDBException
 
-    from abacus.errors import AbacusError
+    from abacus.core.errors import AbacusError
     from abacus.storage.failures import describe
 
     # Every failure is a line on stderr: 2 for what was asked, 1 for AWS or DynamoDB.
@@ -104,13 +104,14 @@ def _seconds(text: str) -> float:
 def _run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from abacus import projects, report, results
-    from abacus.documents import NewProject, RotatedKeys
+    from abacus import projects
+    from abacus.core.documents import NewProject, RotatedKeys
+    from abacus.results import report, snapshots
 
     if args.command == "results" and args.recompute:
         return _recompute(args)
     if args.command == "results":
-        shown = results.snapshot(args.project, args.key, args.date)
+        shown = snapshots.snapshot(args.project, args.key, args.date)
         print(shown["message"] if shown["status"] == "pending" else report.text(shown, args.key))
     elif args.action == "delete":
         deleted = projects.delete(args.project_id, datetime.now(UTC))
@@ -137,15 +138,15 @@ def _recompute(args: argparse.Namespace) -> int:
     as `results` prints it) or `--wait` seconds pass."""
     from datetime import UTC, datetime
 
-    from abacus import report, results
-    from abacus.settings import settings
+    from abacus.core.settings import settings
+    from abacus.results import report, snapshots
 
     if not settings.nightly_queue_url:
         return _fail("no queue for the recompute's work: set NIGHTLY_QUEUE_URL (the NightlyWorkQueueUrl output)", 1)
-    started = results.start_recompute(args.project, args.key, datetime.now(UTC), as_of=args.date)
-    progress = results.follow(started, args.wait, _ProgressLines(started.date))
+    started = snapshots.start_recompute(args.project, args.key, datetime.now(UTC), as_of=args.date)
+    progress = snapshots.follow(started, args.wait, _ProgressLines(started.date))
     if progress is not None and progress.error is not None:
-        raise results.failure(started, progress.error)
+        raise snapshots.failure(started, progress.error)
     if progress is None or not progress.merged:
         done = f"{progress.shards_done} of {progress.shards}" if progress else "no record of its"
         return _fail(
@@ -155,7 +156,7 @@ def _recompute(args: argparse.Namespace) -> int:
             "NightlyWorkDeadLetters: redrive it once its cause is fixed)",
             1,
         )
-    shown = results.snapshot(args.project, args.key, started.date)
+    shown = snapshots.snapshot(args.project, args.key, started.date)
     print(shown["message"] if shown["status"] == "pending" else report.text(shown, args.key))
     return 0
 

@@ -7,21 +7,21 @@ import secrets
 from collections import Counter
 from datetime import UTC, datetime
 
-from abacus import experiments as experiment_definitions
-from abacus import keys
-from abacus.documents import NewProject, RotatedKeys
+from abacus.core import keys
+from abacus.core.documents import NewProject, RotatedKeys
+from abacus.experiments import definitions as experiment_definitions
 from abacus.storage import (
     assignments,
     credentials,
     events,
     experiments,
-    layers,
+    layer_allocations,
     live_counts,
+    nightly_runs,
     receipt_layouts,
     results,
-    runs,
 )
-from abacus.storage import projects as store
+from abacus.storage import project_items as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -94,12 +94,12 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
             layer_keys.add(layer.key)
         deleted["assignments"] += assignments.delete_experiment(experiment.assignment_partitions())
         deleted["results"] += results.delete_experiment(experiment_id)
-        deleted["nightly_runs"] += runs.delete_experiment(experiment_id)
+        deleted["nightly_runs"] += nightly_runs.delete_experiment(experiment_id)
         if experiment.started_at is not None:
             variants = [variant.key for variant in experiment_definitions.definition(experiment).variants]
             deleted["live_counts"] += live_counts.delete_run(experiment_id, experiment.started_at, variants)
     if layer_keys:
-        deleted["layers"] = layers.delete(project_id, layer_keys)
+        deleted["layers"] = layer_allocations.delete(project_id, layer_keys)
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)
     deleted["receipt_layouts"] = receipt_layouts.delete_project(project_id, created.date(), now.date())

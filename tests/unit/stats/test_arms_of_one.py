@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from abacus.documents import Analysis, MetricKind
+from abacus.core.documents import Analysis, MetricKind
 from abacus.stats import Settings, VariantData, analyse
 
 DESIGNS: dict[str, dict[str, Any]] = {

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from abacus.documents import Analysis
+from abacus.core.documents import Analysis
 from abacus.stats import Settings, VariantData, analyse, bayesian
 from abacus.stats.posteriors import NormalPosteriors
 

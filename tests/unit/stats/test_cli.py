@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from abacus import planning
+from abacus.core import planning
 
 EXAMPLE = {
     "metric": {"kind": "conversion"},

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from abacus import planning
+from abacus.core import planning
 from abacus.stats import Settings, VariantData, analyse
 from abacus.stats.analysis import measure
 from bench import decisions_simulation as simulation

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats import proportion
 
-from abacus.documents import MetricKind, VariantAnalysis
+from abacus.core.documents import MetricKind, VariantAnalysis
 from abacus.stats import Settings, VariantData, analyse
 
 FIXED = Settings(sequential=False)

@@ -3,7 +3,7 @@ and the verdict once a winner that harms a guardrail is held back."""
 
 import pytest
 
-from abacus.documents import VariantAnalysis, Verdict
+from abacus.core.documents import VariantAnalysis, Verdict
 from abacus.stats import guardrails
 
 

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import pytest
 
-from abacus.documents import Analysis
+from abacus.core.documents import Analysis
 from abacus.stats import Settings, VariantData, analyse
 from tests.unit.stats.test_verdict_and_edges import finite_everywhere
 

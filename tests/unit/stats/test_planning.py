@@ -7,7 +7,7 @@ from scipy.stats import norm
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import power_proportions_2indep
 
-from abacus import planning
+from abacus.core import planning
 
 
 @pytest.mark.parametrize(("baseline", "mde", "alpha", "power"), [(0.1, 0.05, 0.05, 0.8), (0.02, 0.1, 0.01, 0.9)])
@@ -77,7 +77,7 @@ def test_planning_needs_no_scipy():
     import subprocess
     import sys
 
-    probe = "import sys, abacus.planning; print(any(m.split('.')[0] in ('scipy', 'numpy') for m in sys.modules))"
+    probe = "import sys, abacus.core.planning; print(any(m.split('.')[0] in ('scipy', 'numpy') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

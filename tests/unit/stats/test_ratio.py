@@ -6,7 +6,7 @@ and its power) through the whole analysis."""
 import numpy as np
 import pytest
 
-from abacus.documents import Analysis
+from abacus.core.documents import Analysis
 from abacus.stats import MEAN, Settings, analyse
 from abacus.stats.ratio import RatioSums, linearized, ratio_variance
 

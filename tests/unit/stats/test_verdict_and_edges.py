@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from abacus.documents import Analysis
+from abacus.core.documents import Analysis
 from abacus.stats import Settings, VariantData, analyse
 
 

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from abacus.api import admin_project
-from abacus.responses import ADMIN_ERRORS, documented
+from abacus.http.api import admin_project
+from abacus.http.responses import ADMIN_ERRORS, documented
 
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminKey": []}]
 # An admin route's parameter: the project whose admin key the request carries.

@@ -9,9 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus import assignment, local_evaluation, posthog_config, posthog_flags
-from abacus.api import ANY_QUERY_PARAMETERS, MAX_CREDENTIAL_LENGTH, flags_key_project, json_response, token_project
-from abacus.responses import (
+from abacus.assignment import sticky
+from abacus.experiments import definitions
+from abacus.experiments.spec import AssignRequest
+from abacus.http.api import ANY_QUERY_PARAMETERS, MAX_CREDENTIAL_LENGTH, flags_key_project, json_response, token_project
+from abacus.http.responses import (
     TOKEN_ERRORS,
     Assignments,
     DecideAnswer,
@@ -20,7 +22,7 @@ from abacus.responses import (
     RemoteConfig,
     documented,
 )
-from abacus.schemas import AssignRequest
+from abacus.posthog import config, flags, local_evaluation
 
 router = APIGatewayHttpRouter()
 TAGS = ["assignment"]
@@ -34,9 +36,9 @@ TAGS = ["assignment"]
 )
 def assign(request: AssignRequest) -> Response[str]:
     project_id = token_project(request.token)
-    variants = assignment.assign(project_id, request, now=datetime.now(UTC))
+    variants = sticky.assign(project_id, request, now=datetime.now(UTC))
     if request.payloads:
-        return json_response(200, {"assignments": variants, "payloads": assignment.payloads(project_id, variants)})
+        return json_response(200, {"assignments": variants, "payloads": sticky.payloads(project_id, variants)})
     return json_response(200, {"assignments": variants})
 
 
@@ -47,12 +49,12 @@ def assign(request: AssignRequest) -> Response[str]:
     responses=documented(200, FlagsAnswer, "Each experiment as a multivariate flag", TOKEN_ERRORS),
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
-def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
+def flags_for_posthog_sdks(request: flags.FlagsRequest) -> Response[str]:
     project_id = token_project(request.project_token or "", request.token_field)
-    values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
-    known = assignment.project_experiments(project_id)
+    values = flags.evaluate(project_id, request, now=datetime.now(UTC))
+    known = definitions.project_experiments(project_id)
     versions = {key: item.version for key, item in known.items()}
-    return json_response(200, posthog_flags.flags_v4(values, versions, assignment.payloads(project_id, values)))
+    return json_response(200, flags.flags_v4(values, versions, sticky.payloads(project_id, values)))
 
 
 @router.post(
@@ -62,10 +64,10 @@ def flags_for_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]
     responses=documented(200, DecideAnswer, "Each experiment's variant, or false", TOKEN_ERRORS),
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
-def decide_for_older_posthog_sdks(request: posthog_flags.FlagsRequest) -> Response[str]:
+def decide_for_older_posthog_sdks(request: flags.FlagsRequest) -> Response[str]:
     project_id = token_project(request.project_token or "", request.token_field)
-    values = posthog_flags.evaluate(project_id, request, now=datetime.now(UTC))
-    return json_response(200, posthog_flags.decide(values, assignment.payloads(project_id, values)))
+    values = flags.evaluate(project_id, request, now=datetime.now(UTC))
+    return json_response(200, flags.decide(values, sticky.payloads(project_id, values)))
 
 
 # The SDK reads it at every page load: cached a minute by the browser (and by any CDN in front).
@@ -99,14 +101,14 @@ def remote_config_for_posthog_js(token: PathToken) -> Response[str]:
     openapi_extensions={"parameters": [ANY_QUERY_PARAMETERS]},
 )
 def remote_config_script_for_posthog_js(token: PathToken) -> Response[str]:
-    script = posthog_config.remote_config_script(_remote_config(token))
+    script = config.remote_config_script(_remote_config(token))
     return Response(200, "application/javascript", script, REMOTE_CONFIG_CACHE)
 
 
 def _remote_config(token: str) -> dict[str, Any]:
     """The project's remote config: whether it has flags is whether it has experiments."""
     project_id = token_project(token, counted=False)
-    return posthog_config.remote_config(token, has_flags=bool(assignment.project_experiments(project_id)))
+    return config.remote_config(token, has_flags=bool(definitions.project_experiments(project_id)))
 
 
 # PostHog's server SDKs poll it every 30 s with the last ETag: most polls are answered 304.
@@ -134,7 +136,7 @@ def _definitions_route(path: str, summary: str = DEFINITIONS_SUMMARY) -> Callabl
 @_definitions_route("/flags/definitions")
 def flag_definitions(request: Request) -> Response[str]:
     project_id = flags_key_project(request)
-    document = local_evaluation.definitions(assignment.project_experiments(project_id).values())
+    document = local_evaluation.definitions(definitions.project_experiments(project_id).values())
     tag = local_evaluation.etag(document)
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if local_evaluation.not_modified(request.resolved_event.headers.get("if-none-match"), tag):

@@ -1,5 +1,5 @@
 """The console (HTML, issue 17), served by ResultsFunction on the API's base URL: sign in with
-the admin key once, then a session cookie (console_session.py); every form it posts carries the
+the admin key once, then a session cookie (sessions.py); every form it posts carries the
 session's CSRF token. Pages answer HTML, errors included; a page that needs a session sends the
 browser to sign in instead."""
 
@@ -15,14 +15,19 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from abacus import console, console_form, console_session, experiments, keys, lifecycle, live_check, results, signing
-from abacus.api import MAX_CREDENTIAL_LENGTH, base_url, json_response, own_origin
-from abacus.console_session import Session
-from abacus.errors import Conflict, Invalid, NotFound
-from abacus.page_headers import html_response
-from abacus.responses import ERROR_DESCRIPTIONS, ErrorBody
-from abacus.schemas import SLUG_PATTERN, ExperimentCreate, ExperimentPatch
-from abacus.storage import console_sessions, credentials, projects
+from abacus.assignment import live_check
+from abacus.console import experiment_form, pages, sessions
+from abacus.console.sessions import Session
+from abacus.core import keys
+from abacus.core.errors import Conflict, Invalid, NotFound
+from abacus.core.keys import SLUG_PATTERN
+from abacus.experiments import definitions, lifecycle
+from abacus.experiments.spec import ExperimentCreate, ExperimentPatch
+from abacus.http.api import MAX_CREDENTIAL_LENGTH, base_url, json_response, own_origin
+from abacus.http.page_headers import html_response
+from abacus.http.responses import ERROR_DESCRIPTIONS, ErrorBody
+from abacus.results import signing, snapshots
+from abacus.storage import console_sessions, credentials, project_items
 from abacus.storage import results as result_store
 
 router = APIGatewayHttpRouter()
@@ -41,14 +46,14 @@ CHECKED_SCHEMA = {
 
 
 def _page(
-    status: int, body: str, cookies: list[Cookie] | None = None, script: console.Script | None = None
+    status: int, body: str, cookies: list[Cookie] | None = None, script: pages.Script | None = None
 ) -> Response[str]:
     return html_response(status, body, cookies, script.source if script is not None else None)
 
 
 def _no_experiment(session: Session, key: str) -> Response[str]:
     return _page(
-        404, console.message_page(session, "No such experiment", f"This project has no experiment keyed '{key}'.")
+        404, pages.message_page(session, "No such experiment", f"This project has no experiment keyed '{key}'.")
     )
 
 
@@ -61,7 +66,7 @@ def _session(request: Request) -> Session | None:
     the project for its key, one of the session)."""
     event = request.resolved_event
     cookies = event.cookies if isinstance(event, APIGatewayProxyEventV2) else None
-    session = console_session.from_cookies(cookies or [], signing.project_key, datetime.now(UTC))
+    session = sessions.from_cookies(cookies or [], signing.project_key, datetime.now(UTC))
     if session is None or console_sessions.expiry(session.project_id, session.session_id) != session.expires:
         return None
     return session
@@ -71,9 +76,9 @@ def same_origin_only(app: APIGatewayHttpResolver, next_middleware: NextMiddlewar
     """The middleware of every console form: a browser's request sent from a page of another site
     is refused (403) before anything is read or done, signing in included (login CSRF)."""
     event = app.current_event
-    if console_session.sent_from_elsewhere(event.headers, own_origin(event)):
+    if sessions.sent_from_elsewhere(event.headers, own_origin(event)):
         message = "This form was sent from another site: nothing was done. Open the console at its own address."
-        return _page(403, console.message_page(None, "Refused", message))
+        return _page(403, pages.message_page(None, "Refused", message))
     return next_middleware(app)
 
 
@@ -129,19 +134,19 @@ def experiments_list(
     session = _session(request)
     if session is None:
         return _see_other(SIGN_IN)
-    page = experiments.page(session.project_id, 50, after)
+    page = definitions.page(session.project_id, 50, after)
     now = datetime.now(UTC)
     rows = [
-        console.listed(item, result_store.latest(keys.experiment_id(session.project_id, item["key"])), now)
+        pages.listed(item, result_store.latest(keys.experiment_id(session.project_id, item["key"])), now)
         for item in page["experiments"]
         if not status or item["status"] == status
     ]
-    return _page(200, console.experiments_page(session, rows, status, page["next"]))
+    return _page(200, pages.experiments_page(session, rows, status, page["next"]))
 
 
 @router.get(SIGN_IN, summary="The console's sign-in form", tags=TAG, security=[{}], responses=_responses(200))
 def sign_in_form() -> Response[str]:
-    return _page(200, console.sign_in_page())
+    return _page(200, pages.sign_in_page())
 
 
 @router.post(
@@ -156,12 +161,12 @@ def sign_in(request: Request) -> Response[str]:
     key = _form(request).get("admin_key", "").strip()
     if len(key) > MAX_CREDENTIAL_LENGTH:
         words = f"That is not a project's admin key: admin_key is longer than {MAX_CREDENTIAL_LENGTH} characters."
-        return _page(400, console.sign_in_page(words))
+        return _page(400, pages.sign_in_page(words))
     owner = credentials.key_owner(key) if key else None
     signing_key = signing.project_key(owner[0]) if owner is not None and owner[1] == credentials.ADMIN else None
     if owner is None or signing_key is None:
-        return _page(401, console.sign_in_page("That is not a project's admin key."))
-    session, cookie = console_session.start(owner[0], signing_key, datetime.now(UTC))
+        return _page(401, pages.sign_in_page("That is not a project's admin key."))
+    session, cookie = sessions.start(owner[0], signing_key, datetime.now(UTC))
     console_sessions.put(session.project_id, session.session_id, session.expires)
     return _see_other("/console", [cookie])
 
@@ -177,14 +182,14 @@ def sign_in(request: Request) -> Response[str]:
 def sign_out(request: Request) -> Response[str]:
     session = _session(request)
     if session is None:
-        return _see_other(SIGN_IN, [console_session.cleared_cookie()])
-    if not console_session.csrf_holds(session, _form(request).get("csrf_token")):
+        return _see_other(SIGN_IN, [sessions.cleared_cookie()])
+    if not sessions.csrf_holds(session, _form(request).get("csrf_token")):
         return _page(
             403,
-            console.message_page(session, "Not signed out", "This form is out of date: reload the page and try again."),
+            pages.message_page(session, "Not signed out", "This form is out of date: reload the page and try again."),
         )
     console_sessions.delete(session.project_id, session.session_id)
-    return _see_other(SIGN_IN, [console_session.cleared_cookie()])
+    return _see_other(SIGN_IN, [sessions.cleared_cookie()])
 
 
 @router.get(
@@ -199,22 +204,22 @@ def experiment(
     key: str,
     date: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
     preview: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    run: Annotated[str | None, Query(pattern=results.RUN_PATTERN, max_length=64)] = None,
+    run: Annotated[str | None, Query(pattern=snapshots.RUN_PATTERN, max_length=64)] = None,
 ) -> Response[str]:
     """`run`: a recompute's run, whose progress the page shows, reloading itself until it is done."""
     session = _session(request)
     if session is None:
         return _see_other(SIGN_IN)
     try:
-        item = experiments.get(session.project_id, key)
+        item = definitions.get(session.project_id, key)
     except NotFound:
         return _no_experiment(session, key)
-    described = experiments.to_api(item, with_history=False)
+    described = definitions.to_api(item, with_history=False)
     notice = None
     if run is not None:
-        notice = console.recompute_notice(results.run_progress(session.project_id, key, run), datetime.now(UTC))
-    history = results.snapshots(session.project_id, key)
-    return _page(200, console.experiment_page(session, described, history, date, preview, notice))
+        notice = pages.recompute_notice(snapshots.run_progress(session.project_id, key, run), datetime.now(UTC))
+    history = snapshots.snapshots(session.project_id, key)
+    return _page(200, pages.experiment_page(session, described, history, date, preview, notice))
 
 
 @router.get(
@@ -233,19 +238,19 @@ def new_form(request: Request) -> Response[str]:
     seen = _traffic_seen(session.project_id)
     if seen is not None:
         values["daily_users"] = str(seen.daily_users)
-    return _page(200, console.form_page(session, values, None, None, seen), script=console.CHECK_SCRIPT)
+    return _page(200, pages.form_page(session, values, None, None, seen), script=pages.CHECK_SCRIPT)
 
 
-def _traffic_seen(project_id: str) -> console_form.TrafficSeen | None:
+def _traffic_seen(project_id: str) -> experiment_form.TrafficSeen | None:
     """The users a day the project's launched experiments (the first page of them) have seen."""
     latest = []
-    for described in experiments.page(project_id, 50, None)["experiments"]:
+    for described in definitions.page(project_id, 50, None)["experiments"]:
         started = described.get("started_at")
         snapshot = result_store.latest(keys.experiment_id(project_id, described["key"])) if started else None
         if snapshot is not None and started:
             days = (snapshot.cutoff - datetime.fromisoformat(started)).total_seconds() / 86400
             latest.append((described, days, sum(row["exposures"] for row in snapshot.analysis["variants"])))
-    return console_form.traffic_seen(latest)
+    return experiment_form.traffic_seen(latest)
 
 
 def _posted_form(request: Request) -> tuple[Session | None, dict[str, str], Response[str] | None]:
@@ -254,11 +259,11 @@ def _posted_form(request: Request) -> tuple[Session | None, dict[str, str], Resp
     if session is None:
         return None, {}, _see_other(SIGN_IN)
     form = _form(request)
-    if not console_session.csrf_holds(session, form.get("csrf_token")):
+    if not sessions.csrf_holds(session, form.get("csrf_token")):
         return (
             session,
             form,
-            _page(403, console.message_page(session, "Nothing done", "This form is out of date: reload the page.")),
+            _page(403, pages.message_page(session, "Nothing done", "This form is out of date: reload the page.")),
         )
     return session, form, None
 
@@ -275,16 +280,16 @@ def create(request: Request) -> Response[str]:
     session, form, refused = _posted_form(request)
     if refused is not None or session is None:
         return refused or _see_other(SIGN_IN)
-    checked = console_form.check(form)
+    checked = experiment_form.check(form)
     if not checked.errors:
         try:
-            experiments.create(session.project_id, ExperimentCreate.model_validate(checked.fields), datetime.now(UTC))
+            definitions.create(session.project_id, ExperimentCreate.model_validate(checked.fields), datetime.now(UTC))
         except Conflict as taken:
             checked.errors["key"] = f"key: {taken.message}"
         else:
             return _see_other(f"/console/experiments/{checked.fields['key']}")
     status = 409 if "key" in checked.errors and len(checked.errors) == 1 else 422
-    return _page(status, console.form_page(session, form, checked, None), script=console.CHECK_SCRIPT)
+    return _page(status, pages.form_page(session, form, checked, None), script=pages.CHECK_SCRIPT)
 
 
 @router.get(
@@ -299,14 +304,14 @@ def edit_form(request: Request, key: str) -> Response[str]:
     if session is None:
         return _see_other(SIGN_IN)
     try:
-        described = experiments.to_api(experiments.get(session.project_id, key), with_history=False)
+        described = definitions.to_api(definitions.get(session.project_id, key), with_history=False)
     except NotFound:
         return _no_experiment(session, key)
     if described["status"] != lifecycle.DRAFT:
         message = "Only a draft can be edited: the definition of a launched experiment is frozen."
-        return _page(409, console.message_page(session, "Not a draft", message))
-    values = console_form.form_values(described)
-    return _page(200, console.form_page(session, values, None, key), script=console.CHECK_SCRIPT)
+        return _page(409, pages.message_page(session, "Not a draft", message))
+    values = experiment_form.form_values(described)
+    return _page(200, pages.form_page(session, values, None, key), script=pages.CHECK_SCRIPT)
 
 
 @router.post(
@@ -321,16 +326,16 @@ def edit(request: Request, key: str) -> Response[str]:
     session, form, refused = _posted_form(request)
     if refused is not None or session is None:
         return refused or _see_other(SIGN_IN)
-    checked = console_form.check(form, key=key)
+    checked = experiment_form.check(form, key=key)
     if checked.errors:
-        return _page(422, console.form_page(session, form, checked, key), script=console.CHECK_SCRIPT)
+        return _page(422, pages.form_page(session, form, checked, key), script=pages.CHECK_SCRIPT)
     changes = {name: value for name, value in checked.fields.items() if name != "key"}
     try:
-        experiments.update(session.project_id, key, ExperimentPatch.model_validate(changes), datetime.now(UTC))
+        definitions.update(session.project_id, key, ExperimentPatch.model_validate(changes), datetime.now(UTC))
     except NotFound:
         return _no_experiment(session, key)
     except Conflict as frozen:
-        return _page(409, console.message_page(session, "Not saved", frozen.message))
+        return _page(409, pages.message_page(session, "Not saved", frozen.message))
     return _see_other(f"/console/experiments/{key}")
 
 
@@ -352,7 +357,7 @@ def check(request: Request, key: Annotated[str | None, Query(pattern=SLUG_PATTER
     session, form, refused = _posted_form(request)
     if refused is not None or session is None:
         return refused or _see_other(SIGN_IN)
-    checked = console_form.check(form, key=key)
+    checked = experiment_form.check(form, key=key)
     return json_response(200, {"errors": checked.errors, "plan": checked.plan}, {"Cache-Control": "no-store"})
 
 
@@ -368,14 +373,14 @@ def implementation(request: Request, key: str) -> Response[str]:
     if session is None:
         return _see_other(SIGN_IN)
     try:
-        item = experiments.get(session.project_id, key)
+        item = definitions.get(session.project_id, key)
     except NotFound:
         return _no_experiment(session, key)
-    described = experiments.to_api(item, with_history=False)
+    described = definitions.to_api(item, with_history=False)
     live = live_check.read(item, datetime.now(UTC))
-    token = projects.public_token(session.project_id)
-    page = console.implementation_page(session, described, live, base_url(request), token)
-    return _page(200, page, script=console.IMPLEMENTATION_SCRIPT)
+    token = project_items.public_token(session.project_id)
+    page = pages.implementation_page(session, described, live, base_url(request), token)
+    return _page(200, page, script=pages.IMPLEMENTATION_SCRIPT)
 
 
 @router.get(
@@ -390,10 +395,10 @@ def live(request: Request, key: str) -> Response[str]:
     if session is None:
         return _see_other(SIGN_IN)
     try:
-        item = experiments.get(session.project_id, key)
+        item = definitions.get(session.project_id, key)
     except NotFound:
         return _no_experiment(session, key)
-    return _page(200, console.live_fragment(live_check.read(item, datetime.now(UTC))))
+    return _page(200, pages.live_fragment(live_check.read(item, datetime.now(UTC))))
 
 
 @router.post(
@@ -411,25 +416,25 @@ def experiment_action(request: Request, key: str) -> Response[str]:
     if session is None:
         return _see_other(SIGN_IN)
     form = _form(request)
-    if not console_session.csrf_holds(session, form.get("csrf_token")):
-        return _page(403, console.message_page(session, "Nothing done", "This form is out of date: reload the page."))
+    if not sessions.csrf_holds(session, form.get("csrf_token")):
+        return _page(403, pages.message_page(session, "Nothing done", "This form is out of date: reload the page."))
     action, variant = form.get("action", ""), form.get("variant")
     if action not in ("recompute", "launch", "stop", "ship", "archive"):
-        return _page(400, console.message_page(session, "Nothing done", f"'{action}' is not an action."))
+        return _page(400, pages.message_page(session, "Nothing done", f"'{action}' is not an action."))
     try:
-        item = experiments.get(session.project_id, key)
+        item = definitions.get(session.project_id, key)
         if action != "recompute" and form.get("confirmed") != "yes":
-            described = experiments.to_api(item, with_history=False)
-            return _page(200, console.confirm_page(session, described, action, variant))
+            described = definitions.to_api(item, with_history=False)
+            return _page(200, pages.confirm_page(session, described, action, variant))
         now = datetime.now(UTC)
         if action == "recompute":
             return _see_other(_recompute(session.project_id, key, now))
-        experiments.apply(session.project_id, key, action, now, variant=variant)
+        definitions.apply(session.project_id, key, action, now, variant=variant)
     except NotFound:
-        return _page(404, console.message_page(session, "No such experiment", f"No experiment keyed '{key}'."))
+        return _page(404, pages.message_page(session, "No such experiment", f"No experiment keyed '{key}'."))
     except (Conflict, Invalid) as refused:  # a status that refuses it; a variant the experiment lacks
         status = 409 if isinstance(refused, Conflict) else 400
-        return _page(status, console.message_page(session, "Not done", refused.message))
+        return _page(status, pages.message_page(session, "Not done", refused.message))
     return _see_other(f"/console/experiments/{key}")
 
 
@@ -441,6 +446,6 @@ CONSOLE_RECOMPUTE_WAIT_SECONDS = 5.0
 def _recompute(project_id: str, key: str, now: datetime) -> str:
     """Starts a recompute and waits a little for it; where the browser goes next: the Results page
     following its run. Conflict when the run failed meanwhile."""
-    started = results.start_recompute(project_id, key, now)
-    results.finish_recompute(started, CONSOLE_RECOMPUTE_WAIT_SECONDS)
+    started = snapshots.start_recompute(project_id, key, now)
+    snapshots.finish_recompute(started, CONSOLE_RECOMPUTE_WAIT_SECONDS)
     return f"/console/experiments/{key}?{urlencode({'run': started.run})}"

@@ -5,10 +5,11 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus import ingestion, posthog_capture
-from abacus.api import ANY_QUERY_PARAMETERS, json_body, json_response, token_project
-from abacus.responses import TOKEN_ERRORS, CaptureOutcome, IngestOutcome, documented
-from abacus.schemas import EventBatch
+from abacus.experiments.spec import EventBatch
+from abacus.http.api import ANY_QUERY_PARAMETERS, json_body, json_response, token_project
+from abacus.http.responses import TOKEN_ERRORS, CaptureOutcome, IngestOutcome, documented
+from abacus.ingestion import ingest
+from abacus.posthog import capture
 
 router = APIGatewayHttpRouter()
 INGEST_ERRORS = (*TOKEN_ERRORS, 503)
@@ -62,7 +63,7 @@ CAPTURE_BODY = {
 )
 def post_events(batch: EventBatch, request: Request) -> Response[str]:
     project_id = token_project(batch.token)
-    return json_response(200, ingestion.ingest(project_id, batch.events, received_at=received_time(request)))
+    return json_response(200, ingest.ingest(project_id, batch.events, received_at=received_time(request)))
 
 
 def received_time(request: Request) -> datetime:
@@ -84,8 +85,8 @@ def received_time(request: Request) -> datetime:
 
 def _capture(request: Request) -> Response[str]:
     received_at = received_time(request)
-    token, events = posthog_capture.normalize(json_body(request), received_at)
-    outcome = ingestion.ingest(token_project(token, "api_key"), events, received_at)
+    token, events = capture.normalize(json_body(request), received_at)
+    outcome = ingest.ingest(token_project(token, "api_key"), events, received_at)
     return json_response(200, {"status": 1, **outcome})
 
 

@@ -8,11 +8,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus import experiments
-from abacus.api import json_response
-from abacus.responses import ADMIN_ERRORS, Experiment, ExperimentPage
+from abacus.experiments import definitions
+from abacus.experiments.spec import ExperimentCreate, ExperimentPatch, LaunchRequest, ShipRequest
+from abacus.http.api import json_response
+from abacus.http.responses import ADMIN_ERRORS, Experiment, ExperimentPage
 from abacus.routes import AdminProject, admin_operation
-from abacus.schemas import ExperimentCreate, ExperimentPatch, LaunchRequest, ShipRequest
 
 router = APIGatewayHttpRouter()
 CHANGE_ERRORS = (*ADMIN_ERRORS, 409)
@@ -26,8 +26,8 @@ type RouteHandler = Callable[..., Response[str]]
     ),
 )
 def create_experiment(project_id: AdminProject, spec: ExperimentCreate) -> Response[str]:
-    item = experiments.create(project_id, spec, now=datetime.now(UTC))
-    return json_response(201, experiments.to_api(item))
+    item = definitions.create(project_id, spec, now=datetime.now(UTC))
+    return json_response(201, definitions.to_api(item))
 
 
 @router.get(
@@ -46,7 +46,7 @@ def list_experiments(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response[str]:
-    return json_response(200, experiments.page(project_id, limit, after))
+    return json_response(200, definitions.page(project_id, limit, after))
 
 
 @router.get(
@@ -61,7 +61,7 @@ def list_experiments(
     ),
 )
 def get_experiment(project_id: AdminProject, key: str) -> Response[str]:
-    return json_response(200, experiments.to_api(experiments.get(project_id, key)))
+    return json_response(200, definitions.to_api(definitions.get(project_id, key)))
 
 
 @router.patch(
@@ -76,13 +76,13 @@ def get_experiment(project_id: AdminProject, key: str) -> Response[str]:
     ),
 )
 def update_experiment(project_id: AdminProject, key: str, patch: ExperimentPatch) -> Response[str]:
-    item = experiments.update(project_id, key, patch, now=datetime.now(UTC))
-    return json_response(200, experiments.to_api(item))
+    item = definitions.update(project_id, key, patch, now=datetime.now(UTC))
+    return json_response(200, definitions.to_api(item))
 
 
 def _lifecycle(project_id: str, key: str, action: str, variant: str | None = None) -> Response[str]:
-    item = experiments.apply(project_id, key, action, now=datetime.now(UTC), variant=variant)
-    return json_response(200, experiments.to_api(item))
+    item = definitions.apply(project_id, key, action, now=datetime.now(UTC), variant=variant)
+    return json_response(200, definitions.to_api(item))
 
 
 def _lifecycle_route(action: str, summary: str) -> Callable[[RouteHandler], RouteHandler]:
@@ -95,8 +95,8 @@ def _lifecycle_route(action: str, summary: str) -> Callable[[RouteHandler], Rout
 @_lifecycle_route("launch", "Launch a draft: assignment starts (from `started_at` when it ran already)")
 def launch_experiment(project_id: AdminProject, key: str, request: LaunchRequest | None = None) -> Response[str]:
     started_at = request.started_at if request else None
-    item = experiments.apply(project_id, key, "launch", now=datetime.now(UTC), started_at=started_at)
-    return json_response(200, experiments.to_api(item))
+    item = definitions.apply(project_id, key, "launch", now=datetime.now(UTC), started_at=started_at)
+    return json_response(200, definitions.to_api(item))
 
 
 @_lifecycle_route("stop", "Stop a running experiment: everyone gets control")

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Request, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus.api import base_url, create_app
+from abacus.http.api import base_url, create_app
 
 router = APIGatewayHttpRouter()
 DESCRIPTION = (

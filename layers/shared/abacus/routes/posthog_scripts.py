@@ -1,4 +1,4 @@
-"""posthog-js's browser bundles (GET /static/array.js and its variants: abacus.posthog_scripts),
+"""posthog-js's browser bundles (GET /static/array.js and its variants: abacus.posthog.scripts),
 which PostHog's HTML snippet loads from its api_host. AssignFunction serves them: the function
 of posthog-js's other requests (its remote config, its flags), warm from app traffic, and the only
 one with PostHogJsLayer. No credentials: the bundles are public, like npm's."""
@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus import posthog_scripts
-from abacus.api import ANY_QUERY_PARAMETERS
-from abacus.responses import ERROR_DESCRIPTIONS, ErrorBody
+from abacus.http.api import ANY_QUERY_PARAMETERS
+from abacus.http.responses import ERROR_DESCRIPTIONS, ErrorBody
+from abacus.posthog import scripts
 
 router = APIGatewayHttpRouter()
 RESPONSES: dict[int, OpenAPIResponse] = {
@@ -40,11 +40,11 @@ def _serve(name: str) -> None:
     )
     def bundle(request: Request) -> Response[str]:
         headers = request.resolved_event.headers
-        served = posthog_scripts.answer(name, headers.get("accept-encoding", ""), headers.get("if-none-match", ""))
+        served = scripts.answer(name, headers.get("accept-encoding", ""), headers.get("if-none-match", ""))
         return _binary(served)
 
 
-def _binary(served: posthog_scripts.Answer) -> Response[str]:
+def _binary(served: scripts.Answer) -> Response[str]:
     """A binary answer, base64 in the function's result as API Gateway takes it. (Powertools would
     encode a bytes body itself, but its response validation first decodes it as UTF-8.)"""
     response = Response(served.status, None, base64.b64encode(served.body).decode(), served.headers)
@@ -52,5 +52,5 @@ def _binary(served: posthog_scripts.Answer) -> Response[str]:
     return response
 
 
-for _name in posthog_scripts.BUNDLES:
+for _name in scripts.BUNDLES:
     _serve(_name)

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus import experiments, report, results
-from abacus.api import admin_project, base_url, json_response
-from abacus.page_headers import html_response
-from abacus.responses import (
+from abacus.experiments import definitions
+from abacus.http.api import admin_project, base_url, json_response
+from abacus.http.page_headers import html_response
+from abacus.http.responses import (
     ADMIN_ERRORS,
     ERROR_DESCRIPTIONS,
     ErrorBody,
@@ -21,6 +21,7 @@ from abacus.responses import (
     Results,
     ResultsHistory,
 )
+from abacus.results import report, snapshots
 from abacus.routes import ADMIN_SECURITY, AdminProject, admin_operation
 
 router = APIGatewayHttpRouter()
@@ -40,7 +41,7 @@ router = APIGatewayHttpRouter()
 def get_results(
     project_id: AdminProject, key: str, date: Annotated[str | None, Query(max_length=10)] = None
 ) -> Response[str]:
-    return json_response(200, results.snapshot(project_id, key, date))
+    return json_response(200, snapshots.snapshot(project_id, key, date))
 
 
 @router.get(
@@ -50,7 +51,7 @@ def get_results(
     ),
 )
 def get_history(project_id: AdminProject, key: str) -> Response[str]:
-    return json_response(200, results.history(project_id, key))
+    return json_response(200, snapshots.history(project_id, key))
 
 
 RECOMPUTE_DOCUMENTATION = admin_operation(
@@ -65,7 +66,7 @@ RECOMPUTE_DOCUMENTATION["responses"][202] = {
 
 @router.post("/experiments/<key>/results", **RECOMPUTE_DOCUMENTATION)
 def recompute_results(project_id: AdminProject, key: str) -> Response[str]:
-    answer = results.recompute(project_id, key, now=datetime.now(UTC))
+    answer = snapshots.recompute(project_id, key, now=datetime.now(UTC))
     return json_response(200 if answer["status"] == "ready" else 202, answer)
 
 
@@ -81,10 +82,10 @@ def recompute_results(project_id: AdminProject, key: str) -> Response[str]:
     ),
 )
 def report_link(project_id: AdminProject, key: str, request: Request) -> Response[str]:
-    experiments.get(project_id, key)
-    query = urlencode(results.signed_query(project_id, key, datetime.now(UTC)))
+    definitions.get(project_id, key)
+    query = urlencode(snapshots.signed_query(project_id, key, datetime.now(UTC)))
     url = f"{base_url(request)}/experiments/{key}/report?{query}"
-    return json_response(201, {"url": url, "expires_in_seconds": int(results.LINK_LIFETIME.total_seconds())})
+    return json_response(201, {"url": url, "expires_in_seconds": int(snapshots.LINK_LIFETIME.total_seconds())})
 
 
 REPORT_RESPONSES: dict[int, OpenAPIResponse] = {
@@ -115,7 +116,7 @@ def get_report(
         project_id = admin_project(request)
     else:
         link = {"project": project, "expires": expires, "signature": signature}
-        project_id = results.check_link(key, {k: v for k, v in link.items() if v is not None}, datetime.now(UTC))
-    item = experiments.get(project_id, key)
-    page = report.page(experiments.to_api(item, with_history=False), results.snapshots(project_id, key))
+        project_id = snapshots.check_link(key, {k: v for k, v in link.items() if v is not None}, datetime.now(UTC))
+    item = definitions.get(project_id, key)
+    page = report.page(definitions.to_api(item, with_history=False), snapshots.snapshots(project_id, key))
     return html_response(200, page)

@@ -24,8 +24,8 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from abacus.breakdowns import Value
-from abacus.settings import settings
+from abacus.core.breakdowns import Value
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta, delete_each, error_code, nullable
 
 

@@ -12,7 +12,7 @@ from pynamodb.attributes import Attribute, BinaryAttribute
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 
 
 class TableMeta:

@@ -11,7 +11,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta
 
 

@@ -17,7 +17,7 @@ from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttri
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta, condition_failed, delete_each, nullable
 
 TOKEN = "token"  # noqa: S105 - a credential kind, not a secret

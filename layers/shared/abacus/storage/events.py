@@ -32,8 +32,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from abacus import keys
-from abacus.settings import settings
+from abacus.core import keys
+from abacus.core.settings import settings
 from abacus.storage import receipt_layouts
 from abacus.storage.base import CompressedJSONAttribute, TableMeta, delete_each
 

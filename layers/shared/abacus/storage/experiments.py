@@ -1,6 +1,6 @@
 """The experiments table: one item per experiment, keyed (project_id, key).
 
-The definition (what POST and PATCH set, validated by abacus.schemas.ExperimentFields) is kept as
+The definition (what POST and PATCH set, validated by abacus.experiments.spec.ExperimentFields) is kept as
 one JSON document beside the status, its times and the history of changes. Every write is a
 conditional save on `version`, so two concurrent changes cannot both win.
 """
@@ -18,8 +18,8 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
-from abacus import keys
-from abacus.settings import settings
+from abacus.core import keys
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta, delete_each, error_code, error_message, nullable
 
 

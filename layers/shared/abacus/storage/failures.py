@@ -14,7 +14,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 from pynamodb.exceptions import PynamoDBException
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 
 # Each table's variable, and the stack output that gives its name.
 TABLE_VARIABLES = {

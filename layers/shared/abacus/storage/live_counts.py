@@ -20,7 +20,7 @@ from typing import NamedTuple
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta, delete_each
 
 SHARDS = 16

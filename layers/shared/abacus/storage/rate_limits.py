@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta
 
 KEEP_SECONDS = 3600

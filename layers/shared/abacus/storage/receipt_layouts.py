@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pynamodb.attributes import NumberAttribute, NumberSetAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta, delete_each
 
 SHARDS = 16

@@ -12,14 +12,14 @@ from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribut
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-from abacus.settings import settings
+from abacus.core.settings import settings
 from abacus.storage.base import TableMeta, condition_failed, delete_each
 
 
 class FiniteJSONAttribute(JSONAttribute):
     """JSON that holds no NaN or Infinity (which Python writes and no other reader takes): storing
     one is a ValueError, as the analyses never hold one. Read as written: a snapshot stored before
-    may hold them, and only the API's answers need them null (abacus.numbers.dumps)."""
+    may hold them, and only the API's answers need them null (abacus.core.numbers.dumps)."""
 
     def serialize(self, value: Any) -> str | None:
         return None if value is None else json.dumps(value, allow_nan=False)

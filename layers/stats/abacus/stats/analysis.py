@@ -14,8 +14,8 @@ from typing import Final, Literal, NamedTuple, cast
 
 import numpy as np
 
-from abacus import numbers, planning
-from abacus.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
+from abacus.core import numbers, planning
+from abacus.core.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
 from abacus.stats import bayesian, explain, looks, multiple, scaling, sequential, skewness, spending, srm, verdict
 from abacus.stats.estimates import CONVERSION, MEAN, Estimates, VariantData, estimate
 from abacus.stats.frequentist import FEWEST_EXPOSURES, Comparison, Estimate, compare

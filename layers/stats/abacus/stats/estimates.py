@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from abacus.documents import MetricKind
+from abacus.core.documents import MetricKind
 from abacus.stats import cuped, skewness
 
 type Floats = npt.NDArray[np.float64]

@@ -3,7 +3,7 @@ has come, what the CUPED adjustment did, and when skewness with unequal arms cor
 
 from typing import NamedTuple
 
-from abacus.documents import CupedSummary, VariantAnalysis
+from abacus.core.documents import CupedSummary, VariantAnalysis
 from abacus.stats.frequentist import FEWEST_EXPOSURES
 from abacus.stats.skewness import kohavi_users
 

@@ -12,7 +12,7 @@ the other winners, or none, and says which guardrail held each back."""
 
 from typing import Literal
 
-from abacus.documents import GuardrailStatus, VariantAnalysis, Verdict
+from abacus.core.documents import GuardrailStatus, VariantAnalysis, Verdict
 
 BadDirection = Literal["increase", "decrease"]
 

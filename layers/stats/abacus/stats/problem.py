@@ -17,8 +17,8 @@ from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abacus import planning
-from abacus.documents import Analysis
+from abacus.core import planning
+from abacus.core.documents import Analysis
 from abacus.stats import spending
 from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.spending import DESIGN_FAMILY, DESIGN_GAMMA

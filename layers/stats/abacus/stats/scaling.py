@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from abacus.documents import VariantAnalysis
+from abacus.core.documents import VariantAnalysis
 from abacus.stats.estimates import VariantData
 
 _LARGEST, _SMALLEST = 2.0**64, 2.0**-64

@@ -33,7 +33,7 @@ below the fixed-horizon one (it stays valid: it is never smaller than the mSPRT'
 
 import math
 
-from abacus import mixture
+from abacus.core import mixture
 from abacus.stats import skewness
 from abacus.stats.frequentist import Comparison, Estimate
 

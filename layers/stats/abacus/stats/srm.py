@@ -7,7 +7,7 @@ while a broken split (a bug in assignment or in exposure logging) is caught with
 
 from scipy.special import chdtrc
 
-from abacus.documents import DailySampleRatio, DayOfExposures, SampleRatioCheck
+from abacus.core.documents import DailySampleRatio, DayOfExposures, SampleRatioCheck
 
 THRESHOLD = 0.001
 

@@ -14,8 +14,8 @@
    (before, null, and the reason says so).
 """
 
-from abacus.documents import SampleRatioCheck, VariantAnalysis, Verdict
-from abacus.planning import DaysLeft
+from abacus.core.documents import SampleRatioCheck, VariantAnalysis, Verdict
+from abacus.core.planning import DaysLeft
 
 
 def decide(

@@ -1,0 +1,143 @@
+"""Deciding which variant a user sees, stickily, and recording their first exposure.
+
+Per requested experiment: an override wins; a draft answers only overrides (for previewing); a
+complete or archived experiment serves everyone its shipped variant (or control); a running one
+checks its buckets of its layer and the rollout (no request for users outside them) and the
+targeting (a user outside it keeps the variant they were exposed to: one GetItem), then stores
+the user's first variant and first exposure with one UpdateItem. Definitions come from a short-lived cache, so in
+steady state an assignment makes one DynamoDB request per experiment the user is in.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from pydantic import JsonValue
+
+from abacus.assignment import live_check
+from abacus.core import breakdowns, hashing
+from abacus.core.errors import NotFound
+from abacus.experiments import definitions, experiment_layers, holdouts, lifecycle, targeting
+from abacus.experiments.spec import CONTROL, AssignRequest, ExperimentFields, Scalar
+from abacus.storage import assignments
+from abacus.storage.experiments import ExperimentItem
+
+Properties = Mapping[str, Scalar | list[Scalar] | None]
+
+
+def assign(project_id: str, request: AssignRequest, now: datetime) -> dict[str, str | None]:
+    """{experiment key: variant, or None when the user is not in it} for the requested experiments
+    (default: every running one)."""
+    known = definitions.project_experiments(project_id)
+    if request.experiments is None:
+        chosen = [item for item in known.values() if item.status == lifecycle.RUNNING]
+    else:
+        missing = [key for key in request.experiments if key not in known]
+        if missing:
+            raise NotFound(f"no experiment keyed '{missing[0]}' in this project", field="experiments")
+        chosen = [known[key] for key in dict.fromkeys(request.experiments)]
+    answer = {item.key: variant_for(project_id, item, request, now) for item in chosen}
+    if request.expose:
+        _expose_to_holdouts(project_id, chosen, request, now)
+    return answer
+
+
+def _expose_to_holdouts(project_id: str, chosen: list[ExperimentItem], request: AssignRequest, now: datetime) -> None:
+    """A user who sees an experiment a holdout covers is exposed to the holdout too (held out or
+    not): that is who its results compare. One more GetItem (and a first exposure's UpdateItem)."""
+    known = definitions.project_experiments(project_id).values()
+    covering = {
+        holdout.key: holdout
+        for item in chosen
+        if item.status != lifecycle.DRAFT
+        for holdout in holdouts.covering(item, known)
+    }
+    for key, holdout in covering.items():
+        if key not in {item.key for item in chosen}:
+            variant_for(project_id, holdout, request, now)
+
+
+def payloads(project_id: str, variants: Mapping[str, str | None]) -> dict[str, JsonValue]:
+    """{experiment key: the payload of the user's variant, or None} for the answer of /assign."""
+    known = definitions.project_experiments(project_id)
+    return {key: variant_payload(known[key], variant) for key, variant in variants.items()}
+
+
+def variant_payload(item: ExperimentItem, variant: str | None) -> JsonValue:
+    """The payload of one of the experiment's variants (None: no variant, or none given)."""
+    if variant is None:
+        return None
+    return next((v.payload for v in definitions.definition(item).variants if v.key == variant), None)
+
+
+def stateless_variant(
+    item: ExperimentItem,
+    spec: ExperimentFields,
+    distinct_id: str,
+    properties: Properties,
+    covering: Sequence[ExperimentItem] = (),
+) -> str | None:
+    """/assign's answer for a user it has stored nothing for (what local evaluation publishes, in
+    local_evaluation.py): an override; a complete or archived experiment's served variant (control
+    for a user one of the `covering` holdouts holds out); nothing from a draft; else, within its
+    layer's buckets, the rollout and the targeting, control for a user held out, or the variant the
+    user's hash picks."""
+    if distinct_id in spec.overrides:
+        return spec.overrides[distinct_id]
+    if item.status in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
+        return CONTROL if holdouts.holding_out(covering, distinct_id) else definitions.served_variant(item)
+    if item.status != lifecycle.RUNNING or not _within_its_share(item, spec, distinct_id):
+        return None
+    if not targeting.matches(spec.targeting, properties):
+        return None
+    if holdouts.holding_out(covering, distinct_id):
+        return CONTROL
+    return _hashed_variant(item, spec, distinct_id)
+
+
+def _within_its_share(item: ExperimentItem, spec: ExperimentFields, distinct_id: str) -> bool:
+    """In the experiment's buckets of its layer, if it has one, and in its rollout: hashes alone."""
+    if spec.layer is not None and not experiment_layers.holds(item.layer_buckets, spec.layer.key, distinct_id):
+        return False
+    return hashing.in_rollout(item.key, distinct_id, spec.rollout_percentage)
+
+
+def _hashed_variant(item: ExperimentItem, spec: ExperimentFields, distinct_id: str) -> str:
+    return hashing.pick_variant(item.key, distinct_id, [(v.key, v.weight) for v in spec.variants])
+
+
+def variant_for(project_id: str, item: ExperimentItem, request: AssignRequest, now: datetime) -> str | None:
+    spec = definitions.definition(item)
+    covering = holdouts.covering(item, definitions.project_experiments(project_id).values())
+    if (
+        request.distinct_id in spec.overrides  # answered, never stored: no exposure (exposures.py)
+        or item.status != lifecycle.RUNNING
+        or not _within_its_share(item, spec, request.distinct_id)
+    ):
+        return stateless_variant(item, spec, request.distinct_id, request.properties, covering)
+    partition = item.assignment_partition(request.distinct_id)
+    # Read first: a returning user (most calls) costs one eventually consistent read, no write. A
+    # stale read is safe: the write below stores nothing a racing call stored first.
+    stored = assignments.get(partition, request.distinct_id)
+    if stored is not None and stored.exposed_at is not None:
+        # Sticky: an exposed user keeps their variant, whatever this request's properties or a
+        # changed targeting say (leaving would bias the results).
+        return stored.variant
+    if not targeting.matches(spec.targeting, request.properties):
+        return None  # never exposed, and outside the targeting: out
+    if holdouts.holding_out(covering, request.distinct_id):
+        return CONTROL  # held out: control, never stored, never an exposure (exposures.py)
+    if stored is not None and not request.expose:
+        return stored.variant
+    return _store_assignment(item, spec, partition, request, now)
+
+
+def _store_assignment(
+    item: ExperimentItem, spec: ExperimentFields, partition: str, request: AssignRequest, now: datetime
+) -> str:
+    """The user's variant, stored unless they have one, and with `expose` their first exposure."""
+    variant = _hashed_variant(item, spec, request.distinct_id)
+    values = breakdowns.values_of(spec.breakdowns, request.properties) if spec.breakdowns else None
+    stored = assignments.assign(partition, request.distinct_id, variant, now, request.expose, values)
+    if request.expose and stored.exposed_at == now:  # this call's own time: it set the first exposure
+        live_check.record_first_exposure(item, stored.variant, now)
+    return stored.variant

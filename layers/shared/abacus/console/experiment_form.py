@@ -1,0 +1,210 @@
+"""The console's Creation form (issue 17): its fields as an experiment, checked by the API's own
+validation (schemas.ExperimentCreate, definitions.check_windows), each error put on the field it
+names; and the plan the fields make, as they change. Pure: tested without a request.
+
+Simple fields are inputs of their own; targeting and the secondary and guardrail metrics, which
+nest, are JSON in a text area, as the API takes them."""
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from abacus.core.documents import FieldError
+from abacus.core.errors import Invalid, field_errors
+from abacus.experiments import definitions, plans
+from abacus.experiments.spec import ExperimentCreate
+
+VARIANT_ROWS = 6
+JSON_FIELDS = ("targeting", "secondary_metrics", "guardrail_metrics")
+# The primary metric's form fields, by the metric's own field names.
+METRIC_FIELDS = {"event": "metric_event", "kind": "metric_kind", "property": "metric_property"}
+METRIC_NUMBERS = {"window_days": "metric_window_days", "baseline": "metric_baseline"}
+
+
+class Checked(NamedTuple):
+    fields: dict[str, Any]  # the experiment as the API takes it (what could be read of the form)
+    errors: dict[str, str]  # form field: what is wrong, in the API's words
+    plan: str  # the plan in a sentence (or what it needs)
+
+
+def _number(form: Mapping[str, str], name: str, errors: dict[str, str], whole: bool = False) -> float | int | None:
+    text = form.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        errors[name] = f"{name}: '{text}' is not a number"
+        return None
+    if whole and value.is_integer():
+        return int(value)
+    return value
+
+
+def _json(form: Mapping[str, str], name: str, errors: dict[str, str]) -> Any:
+    text = form.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        errors[name] = f"{name}: not JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+        return None
+
+
+def _overrides(form: Mapping[str, str], errors: dict[str, str]) -> dict[str, str]:
+    """Lines of `distinct_id variant`."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(form.get("overrides", "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            errors["overrides"] = f"overrides: line {number} is not 'user-id variant'"
+            continue
+        found[parts[0].strip()] = parts[1]
+    return found
+
+
+def _variants(form: Mapping[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for row in range(VARIANT_ROWS):
+        key = form.get(f"variant_key_{row}", "").strip()
+        weight = _number(form, f"variant_weight_{row}", errors, whole=True)
+        payload = _json(form, f"variant_payload_{row}", errors)
+        if key or weight is not None:
+            variant = {"key": key, "weight": weight if weight is not None else 0}
+            rows.append(variant | {"payload": payload} if payload is not None else variant)
+    return rows
+
+
+def _primary_metric(form: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    metric: dict[str, Any] = {name: form[field].strip() for name, field in METRIC_FIELDS.items() if form.get(field)}
+    if metric.get("kind") != "sum":
+        metric.pop("property", None)  # the field stays on the form for a switch back to sum
+    for name, field in METRIC_NUMBERS.items():
+        value = _number(form, field, errors, whole=name == "window_days")
+        if value is not None:
+            metric[name] = value
+    return metric
+
+
+def read(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The experiment the form describes, and the fields that could not even be read."""
+    errors: dict[str, str] = {}
+    fields: dict[str, Any] = {name: form.get(name, "").strip() for name in ("key", "name", "hypothesis")}
+    fields["variants"] = _variants(form, errors)
+    rollout = _number(form, "rollout_percentage", errors)
+    if rollout is not None:
+        fields["rollout_percentage"] = rollout
+    fields["overrides"] = _overrides(form, errors)
+    fields["primary_metric"] = _primary_metric(form, errors)
+    mde = _number(form, "minimum_detectable_effect", errors)
+    if mde is not None:
+        fields["minimum_detectable_effect"] = mde / 100  # the form says percent
+    for name in JSON_FIELDS:
+        value = _json(form, name, errors)
+        fields[name] = value if value is not None else []
+    return fields, errors
+
+
+def form_field(api_field: str) -> str:
+    """The form field an API error names (`variants[1].weight` is variant_weight_1)."""
+    head = api_field.split(".", 1)[0].split("[", 1)[0]
+    if head == "variants":
+        index, _, rest = api_field.removeprefix("variants[").partition("]")
+        name = rest.removeprefix(".")
+        return f"variant_{name}_{index}" if index.isdigit() and name in ("key", "weight", "payload") else "variants"
+    if head == "primary_metric":
+        name = api_field.removeprefix("primary_metric.")
+        return METRIC_FIELDS.get(name) or METRIC_NUMBERS.get(name) or "metric_event"
+    if head == "minimum_detectable_effect":
+        return "minimum_detectable_effect"
+    return head or "key"
+
+
+def check(form: Mapping[str, str], key: str | None = None) -> Checked:
+    """The form's experiment checked as POST /experiments would check it (editing a draft: with
+    its `key`, which stays), and the plan it makes at the daily users the form says."""
+    fields, errors = read(form)
+    if key is not None:
+        fields["key"] = key
+    found: list[FieldError] = []
+    try:
+        definitions.check_windows(ExperimentCreate.model_validate(fields))
+    except ValidationError as invalid:
+        found = field_errors(invalid.errors())
+    except Invalid as invalid:
+        found = invalid.errors
+    for error in found:
+        errors.setdefault(form_field(error["field"]), f"{error['field']}: {error['message']}")
+    return Checked(fields, errors, plan_sentence(fields, form.get("daily_users")))
+
+
+def plan_sentence(fields: Mapping[str, Any], daily_users: str | None) -> str:
+    """Users needed per variant for the minimum detectable effect, and days at the traffic told."""
+    try:
+        spec = ExperimentCreate.model_validate({**fields, "key": "plan"})
+    except ValidationError:
+        return "The plan shows once the variants and the primary metric are valid."
+    fixed = plans.fixed_horizon_exposures(spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants), None)
+    needed = plans.sequential_exposures(fixed)
+    if needed is None:
+        return (
+            "Give the primary metric a baseline (its rate today, or its mean and standard deviation) to plan the "
+            "sample; without one the plan is made from the control's first results."
+        )
+    sentence = (
+        f"{needed:,} exposed users per variant to detect a {spec.minimum_detectable_effect:.0%} relative change "
+        f"(5% false positives, 80% power, {len(spec.variants)} variants)."
+    )
+    try:
+        daily = float(daily_users or "")
+    except ValueError:
+        return sentence + " Say how many users a day reach the flag to see how many days that takes."
+    smallest = min(v.weight for v in spec.variants if v.weight > 0) / 100 * spec.rollout_percentage / 100
+    if daily <= 0 or smallest <= 0:
+        return sentence
+    days = math.ceil(needed / (daily * smallest))
+    return sentence + (
+        f" At {daily:,.0f} users a day, the smallest variant ({smallest:.0%} of them) gets there in about "
+        f"{days:,} day{'s' if days != 1 else ''}."
+    )
+
+
+def form_values(experiment: Mapping[str, Any]) -> dict[str, str]:
+    """An experiment's fields as the form's values (editing a draft)."""
+    values = {name: str(experiment.get(name) or "") for name in ("key", "name", "hypothesis")}
+    for row, variant in enumerate(experiment.get("variants", [])[:VARIANT_ROWS]):
+        values[f"variant_key_{row}"], values[f"variant_weight_{row}"] = variant["key"], str(variant["weight"])
+        if variant.get("payload") is not None:
+            values[f"variant_payload_{row}"] = json.dumps(variant["payload"], indent=1, ensure_ascii=False)
+    values["rollout_percentage"] = f"{experiment.get('rollout_percentage', 100):g}"
+    values["overrides"] = "\n".join(f"{user} {variant}" for user, variant in experiment.get("overrides", {}).items())
+    metric = experiment.get("primary_metric", {})
+    for name, field in {**METRIC_FIELDS, **METRIC_NUMBERS}.items():
+        if metric.get(name) is not None:
+            values[field] = f"{metric[name]:g}" if isinstance(metric[name], float) else str(metric[name])
+    values["minimum_detectable_effect"] = f"{experiment.get('minimum_detectable_effect', 0.05) * 100:g}"
+    for name in JSON_FIELDS:
+        values[name] = json.dumps(experiment[name], indent=1) if experiment.get(name) else ""
+    return values
+
+
+class TrafficSeen(NamedTuple):
+    daily_users: int  # users a day who reached the flag: exposures a day over the rollout's share
+    experiment: str
+
+
+def traffic_seen(latest: Sequence[tuple[Mapping[str, Any], float, int]]) -> TrafficSeen | None:
+    """The traffic the project's experiments have seen, from each one's latest results: (its API
+    description, days its results cover, its exposures). The busiest covering a day or more."""
+    rates = [
+        TrafficSeen(round(exposures / days / (experiment.get("rollout_percentage", 100) / 100)), experiment["key"])
+        for experiment, days, exposures in latest
+        if days >= 1 and experiment.get("rollout_percentage", 100) > 0
+    ]
+    return max(rates, default=None)

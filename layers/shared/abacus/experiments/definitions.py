@@ -1,0 +1,307 @@
+"""Creating experiments, changing them, moving them through their statuses, and describing them."""
+
+from datetime import datetime
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from abacus.core import keys, planning, retention
+from abacus.core.cache import TtlCache
+from abacus.core.documents import (
+    Experiment,
+    ExperimentFieldsJson,
+    ExperimentPage,
+    ExperimentWithHistory,
+    FieldError,
+    HistoryEntry,
+    Plan,
+    SnapshotAnalysis,
+)
+from abacus.core.errors import Conflict, Invalid, NotFound, TooLarge, field_errors
+from abacus.core.settings import settings
+from abacus.experiments import experiment_layers, lifecycle, plans
+from abacus.experiments.spec import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
+from abacus.storage import experiments as store
+from abacus.storage import layer_allocations as layer_store
+from abacus.storage import results as result_store
+from abacus.storage.experiments import ExperimentItem
+from abacus.storage.results import SnapshotItem
+
+# DynamoDB's item limit: an experiment and its history of changes are one item.
+TOO_LARGE = "experiment: over the 400 KB an experiment can take; shorten its overrides or description"
+# Each project's experiments, for the functions that read them on every request (assign, ingest).
+_definitions: TtlCache[str, dict[str, ExperimentItem]] = TtlCache()
+
+
+def project_experiments(project_id: str) -> dict[str, ExperimentItem]:
+    """A project's experiments by key, from the cache (one Query per project per TTL)."""
+    return _definitions.get(project_id, lambda: {item.key: item for item in store.in_project(project_id)})
+
+
+def definition(item: ExperimentItem) -> ExperimentFields:
+    """The experiment's validated definition (variants, targeting, metrics...)."""
+    return ExperimentFields.model_validate(item.definition)
+
+
+def check_windows(spec: ExperimentFields) -> None:
+    """Every window the nightly job reads (the pre-exposure one and each metric's) must fit in the
+    time events are kept, with the late days and slack that make their values final before their
+    events expire (retention.py); 422 naming each one that does not."""
+    kept = settings.event_retention_days
+    named = [("primary_metric", spec.primary_metric)]
+    named += [(f"secondary_metrics[{i}]", metric) for i, metric in enumerate(spec.secondary_metrics)]
+    named += [(f"guardrail_metrics[{i}]", metric) for i, metric in enumerate(spec.guardrail_metrics)]
+    windows = [("pre_exposure_days", spec.pre_exposure_days)]
+    for name, metric in named:
+        if metric.kind == "ratio":
+            parts = zip(("numerator", "denominator"), metric.components(), strict=True)
+            windows += [(f"{name}.{part}.window_days", m.window_days) for part, m in parts]
+        else:
+            windows.append((f"{name}.window_days", metric.window_days))
+    longest = kept - retention.days_needed(0)
+    too_long: list[FieldError] = [
+        {
+            "field": field,
+            "message": f"at most {longest} days while events are kept {kept} days (EventRetentionDays): "
+            f"{days} days need {retention.days_needed(days)} ({retention.LATE_EVENT_DAYS} for late events, "
+            f"{retention.NIGHTS_OF_SLACK} nights of slack)",
+        }
+        for field, days in windows
+        if retention.days_needed(days) > kept
+    ]
+    if too_long:
+        raise Invalid.of(too_long)
+
+
+def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
+    check_windows(spec)
+    item = ExperimentItem(
+        project_id,
+        spec.key,
+        status=lifecycle.DRAFT,
+        definition=spec.model_dump(mode="json", exclude={"key"}),
+        created_at=now,
+        updated_at=now,
+        history=[{"at": now.isoformat(), "action": "create"}],
+        assignment_shards=settings.assignment_shards,
+    )
+    try:
+        store.insert(item)
+    except store.AlreadyExists:
+        raise Conflict(
+            f"an experiment keyed '{spec.key}' already exists in this project: choose another key, "
+            f"or change that one with PATCH /experiments/{spec.key}",
+            field="key",
+        ) from None
+    except store.TooLargeToStore:
+        raise TooLarge(TOO_LARGE, field="body") from None
+    return item
+
+
+def get(project_id: str, key: str) -> ExperimentItem:
+    item = store.get(project_id, key)
+    if item is None:
+        raise NotFound(f"no experiment keyed '{key}' in this project", field="key")
+    return item
+
+
+def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> ExperimentItem:
+    """Applies the fields given in `patch`, if the experiment's status lets them change."""
+    item = get(project_id, key)
+    current = item.definition
+    given = patch.model_dump(mode="json", exclude_unset=True)
+    changes = {field: (current.get(field), value) for field, value in given.items() if current.get(field) != value}
+    if not changes:
+        return item
+    lifecycle.check_changes(item.status, changes)
+    merged = {**current, **given}
+    try:
+        merged_spec = ExperimentFields.model_validate(merged)
+    except ValidationError as error:
+        raise Invalid.of(field_errors(error.errors())) from None
+    check_windows(merged_spec)
+    item.definition = merged
+    _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
+    _save(item)
+    return item
+
+
+def apply(
+    project_id: str,
+    key: str,
+    action: str,
+    now: datetime,
+    variant: str | None = None,
+    started_at: datetime | None = None,
+) -> ExperimentItem:
+    """A lifecycle action: launch (dated back to `started_at` if given), stop, ship (with
+    `variant`), archive; 409 when the status refuses it."""
+    item = get(project_id, key)
+    new_status = lifecycle.next_status(item.status, action)
+    details: dict[str, str | None] = {"from": item.status, "to": new_status}
+    if action == "launch":
+        item.started_at = _launch_time(started_at, now)
+        if started_at is not None:
+            details["started_at"] = item.started_at.isoformat()
+    if action in ("stop", "ship") and item.stopped_at is None:
+        item.stopped_at = now
+    if action == "ship":
+        keys_ = [v.key for v in definition(item).variants]
+        if variant not in keys_:
+            raise Invalid(f"variant: '{variant}' is not one of {keys_}", field="variant")
+        item.shipped_variant = variant
+        details["variant"] = variant
+    layer = _layer_change(project_id, item, action)
+    item.status = new_status
+    _record(item, now, action, details)
+    if layer is None:
+        _save(item)
+    else:
+        _save_with_layer(layer, item)
+    return item
+
+
+def _layer_change(project_id: str, item: ExperimentItem, action: str) -> layer_store.LayerItem | None:
+    """The layer's allocations after `action`, for an experiment in a layer: its buckets taken at
+    its launch (409 naming layer.share when too few are free), given back when it completes."""
+    spec = definition(item)
+    if spec.layer is None or (action != "launch" and item.status != lifecycle.RUNNING):
+        return None
+    layer = layer_store.get(project_id, spec.layer.key)
+    allocations = layer_store.allocations_of(layer)
+    if action == "launch":
+        try:
+            item.layer_buckets = experiment_layers.allocate(allocations, item.key, spec.layer.share)
+        except experiment_layers.DoesNotFit as full:
+            held = ", ".join(f"'{key}' {share}%" for key, share in sorted(full.holders.items()))
+            raise Conflict(
+                f"layer.share: layer '{spec.layer.key}' has {full.free}% of its users free (running: {held}), not "
+                f"{spec.layer.share}%: lower layer.share to at most {full.free}, or stop one of them first",
+                field="layer.share",
+            ) from None
+        allocations[item.key] = item.layer_buckets
+    else:
+        allocations.pop(item.key, None)
+    layer.allocations = allocations
+    return layer
+
+
+def _save_with_layer(layer: layer_store.LayerItem, item: ExperimentItem) -> None:
+    try:
+        layer_store.save_with(layer, item)
+    except store.ChangedMeanwhile:
+        raise Conflict(
+            f"experiment '{item.key}' or its layer changed meanwhile (another launch or stop): send the action again"
+        ) from None
+
+
+def _launch_time(started_at: datetime | None, now: datetime) -> datetime:
+    """When the experiment starts: now, or earlier for one that ran already (its exposures count
+    only from then on, see exposures.py); never later, nor before the oldest events that can
+    still arrive (retention.py)."""
+    if started_at is None:
+        return now
+    if started_at > now:
+        raise Invalid("started_at: in the future; launch then, or now", field="started_at")
+    if started_at < now - retention.LATE:
+        raise Invalid(
+            f"started_at: more than {retention.LATE_EVENT_DAYS} days ago, before any event that can still arrive",
+            field="started_at",
+        )
+    return started_at
+
+
+def page(project_id: str, limit: int, after: str | None) -> ExperimentPage:
+    items, next_after = store.page(project_id, limit, after)
+    return {"experiments": [to_api(item, with_history=False) for item in items], "next": next_after}
+
+
+def served_variant(item: ExperimentItem) -> str:
+    """What a complete or archived experiment serves everyone: the shipped variant, else control."""
+    return item.shipped_variant or CONTROL
+
+
+def to_api(item: ExperimentItem, with_history: bool = True) -> Experiment:
+    spec = definition(item)
+    # pydantic's JSON dump is untyped: ExperimentFieldsJson is its shape.
+    fields = cast(ExperimentFieldsJson, spec.model_dump(mode="json"))
+    answer: Experiment = {
+        "key": item.key,
+        "status": item.status,
+        **fields,
+        "shipped_variant": item.shipped_variant,
+        "created_at": item.created_at.isoformat(),
+        "updated_at": item.updated_at.isoformat(),
+        "started_at": item.started_at.isoformat() if item.started_at else None,
+        "stopped_at": item.stopped_at.isoformat() if item.stopped_at else None,
+        "layer_buckets": item.layer_buckets,
+        **_plan(item, spec),
+    }
+    if with_history:
+        described: ExperimentWithHistory = {**answer, "history": item.history}
+        return described
+    return answer
+
+
+def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:
+    """Recommended exposures per variant for the group-sequential test Abacus runs (plans.py): the
+    plan the latest results were tested against, or else one from the metric's baseline; once
+    running, the days left at the rate so far."""
+    snapshot = None
+    if item.status != lifecycle.DRAFT:
+        snapshot = result_store.latest(keys.experiment_id(item.project_id, item.key))
+    analysis: SnapshotAnalysis | None = snapshot.analysis if snapshot else None
+    rows = analysis["variants"] if analysis else []
+    needed = analysis.get("planned_exposures") if analysis else None
+    if needed is None:
+        control = next((row for row in rows if row["key"] == CONTROL), None)
+        observed = None
+        if control and control["exposures"] > 1:
+            observed = plans.Baseline(control["mean"], control["standard_error"] * control["exposures"] ** 0.5)
+        fixed = plans.fixed_horizon_exposures(
+            spec.primary_metric, spec.minimum_detectable_effect, len(spec.variants), observed
+        )
+        needed = plans.sequential_exposures(fixed)
+    days_left = _days_left(item, needed, snapshot)
+    return {
+        "recommended_exposures_per_variant": needed,
+        "estimated_days_left": days_left.days,
+        "estimated_days_left_reason": days_left.unknown_because,
+    }
+
+
+def _days_left(item: ExperimentItem, needed: int | None, snapshot: SnapshotItem | None) -> planning.DaysLeft:
+    """Days to the planned exposures at the rate of the latest results, once they cover a full
+    day of exposures; else None and why."""
+    if item.status != lifecycle.RUNNING:
+        why = "estimated once it has run a full day" if item.status == lifecycle.DRAFT else "it is not running"
+        return planning.DaysLeft(None, why)
+    if needed is None:
+        return planning.DaysLeft(
+            None,
+            "cannot be estimated without a plan: give the primary metric a baseline, or wait for its first results",
+        )
+    if snapshot is None or item.started_at is None:
+        return planning.DaysLeft(None, "estimated from the nightly results once it has run a full day")
+    days = (snapshot.cutoff - item.started_at).total_seconds() / 86400
+    return planning.days_left(needed, min(row["exposures"] for row in snapshot.analysis["variants"]), days)
+
+
+def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any]) -> None:
+    item.updated_at = now
+    entry: HistoryEntry = {"at": now.isoformat(), "action": action}
+    if details:
+        entry["changes"] = details
+    item.history = [*item.history, entry]
+
+
+def _save(item: ExperimentItem) -> None:
+    try:
+        store.save(item)
+    except store.ChangedMeanwhile:
+        raise Conflict(
+            f"experiment '{item.key}' changed meanwhile (another request): "
+            f"GET /experiments/{item.key} and send the change again if it still applies"
+        ) from None
+    except store.TooLargeToStore:
+        raise TooLarge(TOO_LARGE, field="body") from None

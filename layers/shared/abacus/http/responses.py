@@ -1,0 +1,310 @@
+"""What the API answers, as pydantic models: they document each route's responses in the OpenAPI
+document (GET /openapi.json), and the fuzzing tests check every answer against them."""
+
+from typing import Literal
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from abacus.experiments.spec import ExperimentFields
+
+
+class Open(BaseModel):
+    """A documented object that may carry more than the fields listed."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The field as sent: `variants[1].key`, `primary_metric.kind`")
+    message: str = Field(description="What is wrong with it, and what it should be")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="bad_request, unauthorized, forbidden, not_found, conflict, too_large, invalid, ...")
+    message: str = Field(description="What was wrong and what to do, naming the field (every field, for a 422)")
+    field: str | None = Field(default=None, description="The field at fault, where there is one (a 422's first)")
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 only: every field at fault (the first 50), each with what is wrong"
+    )
+    not_stored: list[int] | None = Field(default=None, description="503 only: the events to send again")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class HistoryEntry(Open):
+    at: str
+    action: str
+
+
+class Experiment(ExperimentFields):
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    status: Literal["draft", "running", "complete", "archived"]
+    shipped_variant: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    stopped_at: str | None
+    layer_buckets: list[list[int]] | None = Field(
+        description="In a layer: the layer's buckets (of 100) it took at its launch, as [first, end) runs; else null"
+    )
+    recommended_exposures_per_variant: int | None
+    estimated_days_left: float | None = Field(
+        description="Running: days until the smallest variant reaches the recommended exposures at its rate so far, "
+        "from the latest results once they cover a full day of exposures; else null"
+    )
+    estimated_days_left_reason: str | None = Field(
+        description="Why estimated_days_left is null (not running, no plan, less than a full day of exposures)"
+    )
+    history: list[HistoryEntry] | None = None
+
+
+class ExperimentPage(BaseModel):
+    experiments: list[Experiment]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last")
+
+
+class Assignments(BaseModel):
+    assignments: dict[str, str | None] = Field(description="Experiment key to variant; null when not in it")
+    payloads: dict[str, JsonValue] | None = Field(
+        default=None, description="With `payloads: true`: experiment key to its variant's payload; null when none"
+    )
+
+
+class Rejected(BaseModel):
+    index: int
+    error: str
+
+
+class IngestOutcome(BaseModel):
+    accepted: int = Field(description="Events stored now")
+    duplicates: int = Field(description="Events already stored before (same uuid and distinct_id)")
+    rejected: list[Rejected] = Field(description="Events refused, with why; the others are stored")
+    refused_exposures: int = Field(
+        description="Exposure events among these (stored now or before) that count as no exposure: stamped "
+        "before the experiment's launch or after its stop, or of a user with an override"
+    )
+
+
+class CaptureOutcome(IngestOutcome):
+    status: Literal[1]
+
+
+class FlagsAnswer(Open):
+    flags: dict[str, Open]
+    errorsWhileComputingFlags: bool
+
+
+class ServerEvaluated(BaseModel):
+    key: str
+    reason: str = Field(description="What the SDKs would evaluate differently from /assign")
+
+
+class FlagDefinitions(Open):
+    flags: list[Open] = Field(description="Each running or complete experiment as a PostHog multivariate flag")
+    group_type_mapping: dict[str, str]
+    cohorts: dict[str, Open]
+    property_matching_version: int
+    evaluated_by_the_server: list[ServerEvaluated] = Field(
+        description="Experiments the SDKs must ask /flags/ for (published with ensure_experience_continuity), and why"
+    )
+
+
+class RemoteConfig(Open):
+    token: str
+    supportedCompression: list[str]
+    hasFeatureFlags: bool
+
+
+class DecideAnswer(Open):
+    featureFlags: dict[str, str | bool]
+
+
+class Verdict(Open):
+    decision: str = Field(
+        description="ship, no_effect, keep_running, invalid (sample ratio mismatch) or held_back "
+        "(the winner harms a guardrail)"
+    )
+    variant: str | None
+    reason: str
+    days_left: int | None = Field(
+        default=None,
+        description="keep_running: days to the planned sample at the rate so far; null before a full day of "
+        "exposures (the reason says so)",
+    )
+
+
+class VariantResult(Open):
+    key: str
+    exposures: int
+    mean: float | None
+
+
+class Cuped(Open):
+    theta: float
+    variance_reduction: float = Field(description="how much the pre-exposure adjustment narrowed the variance")
+
+
+class AppliedCap(Open):
+    value: float | None = Field(
+        description="the cap each user's value was held to (null: no user with a value above 0 yet)"
+    )
+    percentile: float | None = Field(
+        default=None, description="for a percentile cap, the percentile of the values above 0 it was taken at"
+    )
+    users_capped: dict[str, int] = Field(description="per variant, the users whose value the cap lowered")
+    part: Literal["numerator", "denominator"] | None = Field(
+        default=None, description="for a ratio metric, the part whose cap this is"
+    )
+
+
+class RatioTotals(Open):
+    numerator: float
+    denominator: float
+
+
+class FunnelStepResult(Open):
+    event: str
+    filters: list[Open] | None = Field(default=None, description="the step's event filters, when it has any")
+    conversions: dict[str, int] = Field(
+        description="per variant, the exposed users who did this step and every one before it, in order"
+    )
+
+
+class SegmentResult(Open):
+    value: str | float | bool | None = Field(description="the property's value at first exposure (null: not set)")
+    other: bool = Field(description="true for the users of every value not shown, together")
+    users: int
+    complete: bool = Field(
+        description="false when a page kept too many other values to keep this one: some of its users are in other"
+    )
+    variants: list[Open] = Field(
+        description="per variant: exposures, conversions or sum, mean, lift, p_value and p_value_adjusted (Holm)"
+    )
+    srm: Open
+
+
+class BreakdownResult(Open):
+    property: str
+    method: str
+    comparisons: int = Field(description="the treatment-vs-control comparisons the Holm adjustment is across")
+    segments: list[SegmentResult] = Field(description="the 10 most common values, most users first, then other")
+
+
+class GuardrailResult(Open):
+    margin: float
+    bad_direction: Literal["increase", "decrease"]
+    status: dict[str, Literal["harmed", "held", "inconclusive"]] = Field(
+        description="per treatment: harmed (its interval wholly worse than the margin), held (wholly better), "
+        "inconclusive"
+    )
+
+
+class Analysis(Open):
+    kind: Literal["conversion", "mean"]
+    design: Literal["fixed", "spending", "msprt"] = Field(
+        description="spending: group-sequential (alpha spending over the plan); msprt: always-valid; fixed: one look"
+    )
+    method: str
+    planned_exposures: int | None = Field(description="per variant, the spending design's plan")
+    cuped: Cuped | None = Field(description="the CUPED adjustment, when the variants carry a pre-exposure covariate")
+    explanation: list[str] = Field(description="the design and the adjustment in sentences")
+    variants: list[VariantResult]
+    srm: Open
+    verdict: Verdict
+    metric: Open
+    cap: AppliedCap | None = Field(default=None, description="a capped metric's cap as applied")
+    ratio: dict[str, RatioTotals] | None = Field(
+        default=None, description="a ratio metric's sums of numerators and denominators per variant"
+    )
+    funnel_steps: list[FunnelStepResult] | None = Field(
+        default=None, description="a funnel metric's steps, first first; the test is on the last"
+    )
+    guardrail: GuardrailResult | None = Field(default=None, description="a guardrail metric's margin and statuses")
+
+
+class Results(Open):
+    """`status` is pending (with `message`) before the first snapshot, else ready with the analysis
+    of the primary metric at the top level and `secondary_metrics` beside it."""
+
+    status: Literal["ready", "pending"]
+    experiment: str
+    message: str | None = None
+    date: str | None = None
+    cutoff: str | None = None
+    computed_at: str | None = None
+    final: bool | None = Field(
+        default=None, description="a stopped experiment's last snapshot, once no late event can change its windows"
+    )
+    variants: list[VariantResult] | None = None
+    verdict: Verdict | None = None
+    cap: AppliedCap | None = Field(default=None, description="the primary metric's cap as applied, if capped")
+    ratio: dict[str, RatioTotals] | None = Field(
+        default=None, description="a ratio primary metric's sums of numerators and denominators per variant"
+    )
+    secondary_metrics: list[Analysis] | None = None
+    exposures_by_day: Open | None = Field(
+        default=None,
+        description="{days: [{date, exposures (per variant, in the variants' order), p_value, mismatch}], "
+        "first_mismatch, threshold}: the sample ratio check per day of first exposure, at a threshold "
+        "shared over the days",
+    )
+    guardrail_metrics: list[Analysis] | None = Field(
+        default=None, description="each guardrail's analysis: a treatment harming one is never shipped (held_back)"
+    )
+    funnel_steps: list[FunnelStepResult] | None = Field(
+        default=None, description="a funnel primary metric's steps, first first; the test is on the last"
+    )
+    breakdowns: list[BreakdownResult] | None = Field(
+        default=None, description="the primary metric per value of each of the experiment's breakdowns"
+    )
+
+
+class Day(Open):
+    date: str
+    exposures: int
+    verdict: str
+    variants: list[Open]
+
+
+class ResultsHistory(BaseModel):
+    experiment: str
+    days: list[Day]
+
+
+class ReportLink(BaseModel):
+    url: str
+    expires_in_seconds: int
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Unreadable body (not JSON, not UTF-8 or not gzip), or a token or key longer than 200 characters",
+    401: "Missing or unknown credentials",
+    403: "Credentials of the wrong kind (a project token on an admin route, or the reverse)",
+    404: "No such experiment in this project",
+    429: "Over the project token's requests a minute: retry after Retry-After seconds",
+    409: "Not allowed in the experiment's status, a key taken, or changed meanwhile: the message says what to do",
+    413: "Body over 1 MB (also once decompressed) or more than 1,000 events",
+    422: "Fields are invalid: `errors` lists every one with what is wrong, `field` names the first",
+    503: "Storage refused after retries: send the request again (for events, those in `not_stored`)",
+}
+ADMIN_ERRORS = (400, 401, 403, 404, 413, 422, 503)
+TOKEN_ERRORS = (400, 401, 403, 413, 422, 429, 503)
+
+
+def documented(
+    status: int, model: type[BaseModel], description: str, errors: tuple[int, ...]
+) -> dict[int, OpenAPIResponse]:
+    """The `responses` of a route: its success answer and the errors it can give, one shape each."""
+    answers: dict[int, OpenAPIResponse] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for code in sorted(set(errors)):
+        answers[code] = {
+            "description": ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return answers

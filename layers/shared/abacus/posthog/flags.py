@@ -1,0 +1,97 @@
+"""PostHog's feature-flag API (`POST /flags/?v=4`, and `/decide/` for older SDKs), answered from
+Abacus experiments, so that `Posthog(project_api_key=token, host=api_url).get_feature_flag(key,
+distinct_id)` returns the user's variant.
+
+Every experiment of the project but archived ones is evaluated as a flag of the same key, with
+the user's `person_properties` as targeting properties. No exposure is recorded here: the PostHog
+SDK reports one itself, as a `$feature_flag_called` event, when the app uses the flag.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from abacus.assignment import sticky
+from abacus.core.documents import DecideAnswer, Flag, FlagsAnswer
+from abacus.experiments import definitions, lifecycle
+from abacus.experiments.spec import AssignRequest, DistinctId, Scalar, payload_text
+
+
+class FlagsRequest(BaseModel):
+    """The part of PostHog's /flags request body that Abacus reads; the rest is ignored."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"api_key": "phc_project_token", "distinct_id": "user-42"}]},
+    )
+    api_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    token: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    distinct_id: DistinctId
+    person_properties: dict[str, Any] = {}
+    flag_keys_to_evaluate: list[str] | None = None
+
+    @property
+    def project_token(self) -> str | None:
+        return self.api_key or self.token
+
+    @property
+    def token_field(self) -> str:
+        """The field the project token came in, for errors to name."""
+        return "api_key" if self.api_key else "token"
+
+
+def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str, str | None]:
+    """{flag key: variant, or None when the user is not in it}."""
+    known = definitions.project_experiments(project_id)
+    wanted = request.flag_keys_to_evaluate
+    # Only flat scalar properties can be targeted; anything else is ignored, as PostHog ignores it.
+    properties: dict[str, Scalar | list[Scalar] | None] = {
+        k: v for k, v in request.person_properties.items() if isinstance(v, str | int | float | bool | type(None))
+    }
+    assign_request = AssignRequest(
+        token=request.project_token or "-", distinct_id=request.distinct_id, properties=properties, expose=False
+    )
+    return {
+        key: sticky.variant_for(project_id, item, assign_request, now)
+        for key, item in known.items()
+        if item.status != lifecycle.ARCHIVED and (wanted is None or key in wanted)
+    }
+
+
+def flags_v4(values: dict[str, str | None], versions: dict[str, int], payloads: dict[str, JsonValue]) -> FlagsAnswer:
+    """The /flags?v=4 answer: one typed record per flag, its variant's payload as PostHog sends it
+    (a JSON document in a string)."""
+    records: dict[str, Flag] = {}
+    for key, variant in values.items():
+        matched = variant is not None
+        payload = payloads.get(key)
+        records[key] = {
+            "key": key,
+            "enabled": matched,
+            "variant": variant,
+            "value": variant if variant is not None else False,
+            "failed": False,
+            "reason": {
+                "code": "condition_match" if matched else "no_condition_match",
+                "description": "in the experiment" if matched else "not in the experiment",
+                "condition_index": 0 if matched else None,
+            },
+            "metadata": {
+                "id": None,
+                "version": versions.get(key),
+                "payload": payload_text(payload) if payload is not None else None,
+                "has_experiment": True,
+            },
+        }
+    return {"flags": records, "errorsWhileComputingFlags": False, "requestId": str(uuid.uuid4())}
+
+
+def decide(values: dict[str, str | None], payloads: dict[str, JsonValue]) -> DecideAnswer:
+    """The older /decide answer: {"featureFlags": {key: variant or false}, "featureFlagPayloads"}."""
+    return {
+        "featureFlags": {key: variant if variant is not None else False for key, variant in values.items()},
+        "featureFlagPayloads": {key: payload_text(payload) for key, payload in payloads.items() if payload is not None},
+        "errorsWhileComputingFlags": False,
+    }

@@ -1,0 +1,231 @@
+"""PostHog's local evaluation: a project's running and complete experiments described as PostHog
+multivariate flags, which PostHog's server SDKs poll (every 30 s by default) and evaluate
+in-process with the same hashing as /assign (hashing.py).
+
+The translation keeps every answer the same as /assign's for a user not yet exposed:
+- overrides come first, one condition group per variant: `distinct_id` in the ids, rollout 100;
+- then one group per targeting group (OR), its conditions as person property filters (AND), each
+  carrying the experiment's rollout (PostHog checks a rollout per group, Abacus one per
+  experiment: the same hash, so the same users); no targeting is one group with no filters;
+- a complete experiment serves its shipped variant (else control) to everyone: one group whose
+  variant is fixed;
+- a running holdout's users held out get control from every experiment it covers (holdouts.py):
+  before each group, the same group with a dependency on the holdout's flag evaluating to control;
+- an experiment in a layer adds to each group a dependency on the layer's flag, published beside
+  it: a multivariate flag whose variants are the layer's segments, so that it evaluates to the
+  experiment's key exactly for users in the experiment's buckets (experiment_layers.py).
+
+Operators: eq -> exact [v], neq -> is_not [v], in -> exact, not_in -> is_not, contains ->
+icontains, gt/gte/lt/lte -> the same with a number, is_set -> is_set. What the SDK would evaluate
+differently is not translated: is_not_set (the SDK cannot tell a property not sent, and calls a
+null one set), a numeric comparison with a value that is not a number (Abacus then compares text,
+the SDK never matches) and a condition on `distinct_id` (the SDK fills it in with the user's id).
+Such an experiment is published with `ensure_experience_continuity`, which makes the SDK ask the
+server (/flags/) for it, so its answer is never a different one; `evaluated_by_the_server` lists
+them with the reason.
+"""
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from abacus.experiments import experiment_layers, holdouts, lifecycle
+from abacus.experiments.definitions import definition, served_variant
+from abacus.experiments.spec import CONTROL, Condition, ExperimentFields, payload_text
+from abacus.storage.experiments import ExperimentItem
+from abacus.storage.layer_allocations import Ranges
+
+PUBLISHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
+_OPERATORS = {"eq": "exact", "neq": "is_not", "in": "exact", "not_in": "is_not", "contains": "icontains"}
+_NUMERIC = ("gt", "gte", "lt", "lte")
+# What the SDKs take for a number (posthog-python's _NUMERIC_STRING_PATTERN): Python's float()
+# also takes " 1", "1_0", "inf" and "nan".
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class NotExpressible(ValueError):
+    """A definition the SDKs would evaluate differently from /assign."""
+
+
+def definitions(items: Iterable[ExperimentItem]) -> dict[str, Any]:
+    """The answer to the SDKs' definitions poll, for a project's experiments."""
+    published = sorted((item for item in items if item.status in PUBLISHED), key=lambda item: item.key)
+    flags, server_only = _layer_flags(published), []
+    for item in published:
+        try:
+            flags.append(flag(item, holdouts.covering(item, published)))
+        except NotExpressible as reason:
+            flags.append(_server_evaluated(item))
+            server_only.append({"key": item.key, "reason": str(reason)})
+    # property_matching_version 2: exact compares text only ("false" is not "anything not true").
+    return {
+        "flags": flags,
+        "group_type_mapping": {},
+        "cohorts": {},
+        "property_matching_version": 2,
+        "evaluated_by_the_server": server_only,
+    }
+
+
+def etag(document: dict[str, Any]) -> str:
+    """A strong ETag of the document: the same definitions, the same tag, on every instance."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
+
+
+def not_modified(if_none_match: str | None, current: str) -> bool:
+    """Whether an If-None-Match header names the current ETag (weak or strong, or `*`)."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or current in tags
+
+
+def flag(item: ExperimentItem, covering: Sequence[ExperimentItem] = ()) -> dict[str, Any]:
+    """One experiment as a PostHog flag (NotExpressible when the SDKs would evaluate it
+    differently), the users the `covering` holdouts hold out given control."""
+    spec = definition(item)
+    if item.status == lifecycle.COMPLETE:
+        everyone: dict[str, Any] = {"properties": [], "rollout_percentage": 100, "variant": None}
+        groups = [*_held_out(everyone, covering), {**everyone, "variant": served_variant(item)}]
+    else:
+        groups = [group for each in _targeting_groups(item.key, spec) for group in (*_held_out(each, covering), each)]
+    return _flag(item, spec, {"groups": _override_groups(spec) + groups})
+
+
+def _held_out(group: dict[str, Any], covering: Sequence[ExperimentItem]) -> list[dict[str, Any]]:
+    """The group's users each holdout holds out (its flag evaluating to control): control."""
+    return [
+        {**group, "properties": [*group["properties"], _evaluates_to(holdout.key, CONTROL)], "variant": CONTROL}
+        for holdout in covering
+    ]
+
+
+def _layer_flags(items: list[ExperimentItem]) -> list[dict[str, Any]]:
+    """A flag per layer of the running experiments: its variants are the layer's segments, each
+    named after the experiment holding it (experiment_layers.FREE when none does), so that an experiment's
+    conditions can require the layer flag to evaluate to its key."""
+    allocations: dict[str, dict[str, Ranges]] = {}
+    for item in items:
+        spec = definition(item)
+        if item.status == lifecycle.RUNNING and spec.layer is not None:
+            allocations.setdefault(spec.layer.key, {})[item.key] = item.layer_buckets or []
+    return [
+        {
+            "id": None,
+            "key": experiment_layers.flag_key(layer_key),
+            "name": f"Layer {layer_key} (Abacus: which experiment of the layer a user may be in)",
+            "active": True,
+            "deleted": False,
+            "ensure_experience_continuity": False,
+            "filters": {
+                "groups": [{"properties": [], "rollout_percentage": 100, "variant": None}],
+                "multivariate": {
+                    "variants": [
+                        {"key": owner, "rollout_percentage": size} for owner, size in experiment_layers.segments(held)
+                    ]
+                },
+                "payloads": {},
+            },
+        }
+        for layer_key, held in sorted(allocations.items())
+    ]
+
+
+def _server_evaluated(item: ExperimentItem) -> dict[str, Any]:
+    spec = definition(item)
+    return {**_flag(item, spec, {"groups": []}), "ensure_experience_continuity": True}
+
+
+def _flag(item: ExperimentItem, spec: ExperimentFields, filters: dict[str, Any]) -> dict[str, Any]:
+    variants = [{"key": v.key, "name": v.key, "rollout_percentage": v.weight} for v in spec.variants]
+    return {
+        "id": None,
+        "key": item.key,
+        "name": spec.name,
+        "active": True,
+        "deleted": False,
+        "ensure_experience_continuity": False,
+        "version": item.version,
+        "filters": {**filters, "multivariate": {"variants": variants}, "payloads": _payloads(spec)},
+    }
+
+
+def _payloads(spec: ExperimentFields) -> dict[str, str]:
+    """{variant: its payload as a JSON document in a string}, as PostHog's definitions carry them."""
+    return {v.key: payload_text(v.payload) for v in spec.variants if v.payload is not None}
+
+
+def _override_groups(spec: ExperimentFields) -> list[dict[str, Any]]:
+    by_variant: dict[str, list[str]] = {}
+    for distinct_id, variant in spec.overrides.items():
+        by_variant.setdefault(variant, []).append(distinct_id)
+    return [
+        {
+            "properties": [{"key": "distinct_id", "type": "person", "operator": "exact", "value": ids}],
+            "rollout_percentage": 100,
+            "variant": variant,
+        }
+        for variant, ids in by_variant.items()
+    ]
+
+
+def _targeting_groups(key: str, spec: ExperimentFields) -> list[dict[str, Any]]:
+    rollout = spec.rollout_percentage
+    # In a layer: only users of its buckets, the layer flag evaluating to this experiment's key.
+    in_layer = [_in_layer(key, spec.layer.key)] if spec.layer is not None else []
+    if not spec.targeting:
+        return [{"properties": in_layer, "rollout_percentage": rollout, "variant": None}]
+    return [
+        {
+            "properties": [*in_layer, *(_property(c) for c in group.conditions)],
+            "rollout_percentage": rollout,
+            "variant": None,
+        }
+        for group in spec.targeting
+    ]
+
+
+def _in_layer(key: str, layer_key: str) -> dict[str, Any]:
+    return _evaluates_to(experiment_layers.flag_key(layer_key), key)
+
+
+def _evaluates_to(flag_key: str, value: str) -> dict[str, Any]:
+    """A PostHog flag dependency: the flag `flag_key` evaluates to `value` for the user."""
+    return {
+        "key": flag_key,
+        "type": "flag",
+        "operator": "flag_evaluates_to",
+        "value": value,
+        "dependency_chain": [flag_key],
+    }
+
+
+def _property(condition: Condition) -> dict[str, Any]:
+    """A targeting condition as a PostHog person property filter."""
+    if condition.property == "distinct_id":
+        raise NotExpressible("targeting on 'distinct_id': the SDKs fill it in with the user's id")
+    operator = condition.operator
+    if operator == "is_not_set":
+        raise NotExpressible("targeting with is_not_set: the SDKs cannot tell a property that was not sent")
+    if operator == "is_set":
+        return {"key": condition.property, "type": "person", "operator": "is_set", "value": "is_set"}
+    if operator in _NUMERIC:
+        if not _is_number(condition.value):
+            raise NotExpressible(
+                f"targeting with {operator} '{condition.value}': not a number, which Abacus compares as text"
+            )
+        return {"key": condition.property, "type": "person", "operator": operator, "value": condition.value}
+    # exact and is_not take a list (any of), icontains one text.
+    value = condition.value if operator == "contains" or isinstance(condition.value, list) else [condition.value]
+    return {"key": condition.property, "type": "person", "operator": _OPERATORS[operator], "value": value}
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return value == value and abs(value) != float("inf")
+    return isinstance(value, str) and _NUMBER_TEXT.fullmatch(value) is not None
