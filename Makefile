@@ -14,12 +14,13 @@ UV := $(BIN)/uv
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lock demo dev test lint validate build unit bench clean chromium sdk-js posthog-js openapi e2e-aws e2e-local
+.PHONY: help venv lock demo dev test check lint validate build unit bench clean chromium sdk-js posthog-js openapi e2e-aws e2e-local
 
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
 	@echo "make dev    run the local stack on http://127.0.0.1:$${ABACUS_PORT:-3000} until Ctrl-C"
-	@echo "make test   lint, sam validate --lint, cfn-lint, checkov, sam build, pytest"
+	@echo "make check  while working (under a minute): ruff, mypy, the import contracts, the fast unit tests"
+	@echo "make test   the whole suite, as CI runs it: lint, sam validate --lint, cfn-lint, checkov, sam build, pytest"
 	@echo "make bench  sam build, then the benchmarks under bench/"
 	@echo "make lock   recompile the locks (requirements*.lock) after a requirements file changed"
 	@echo "make e2e-aws    the end-to-end tests against the deployed stack AWS_SAM_STACK_NAME (make e2e-local: a local one)"
@@ -69,6 +70,12 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+# What to run while working: lint and the unit tier (pure code, no moto, no network) without the
+# statistical simulations (marked slow), which make test runs with everything else.
+check: lint
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests/unit
 
 validate: venv $(CHECKOV_VENV)/.installed
 	$(BIN)/sam validate --lint

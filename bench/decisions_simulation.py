@@ -71,7 +71,8 @@ from scipy.special import ndtr, ndtri
 
 from abacus.core import planning
 from abacus.experiments import plans
-from abacus.stats import Settings, VariantData, analyse, looks, sequential, spending
+from abacus.stats import looks, sequential, spending
+from abacus.stats.analysis import Settings, VariantData, analyse
 
 type Floats = npt.NDArray[np.float64]
 

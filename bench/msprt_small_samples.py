@@ -33,7 +33,7 @@ from scipy import stats
 from scipy.special import ndtr
 
 from abacus.core import mixture, planning
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.problem import solve
 
 type Floats = npt.NDArray[np.float64]

@@ -49,7 +49,8 @@ from scipy import stats
 
 from abacus.core import planning
 from abacus.experiments import plans
-from abacus.stats import Settings, VariantData, analyse, skewness, spending
+from abacus.stats import skewness, spending
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.estimates import estimate
 
 type Floats = npt.NDArray[np.float64]

@@ -15,7 +15,7 @@ import sys
 import time
 
 from abacus.core.documents import MetricKind
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus_local.template import ROOT, Template
 from bench.built import lambda_path, runtime_sdk_dir
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 from abacus.core.documents import Experiment, MetricAnalysis, MetricJson, Snapshot
-from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse
+from abacus.stats.analysis import CONVERSION, MEAN, Settings, VariantData, analyse
 
 KEY = "new-checkout"
 EXPERIMENT = cast(Experiment, {"key": KEY, "name": "One-page checkout", "status": "running"})

@@ -15,7 +15,7 @@ from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
 from abacus.http.api import json_response
 from abacus.nightly import compute
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.storage import assignments, events
 from abacus.storage.events import EventItem
 from abacus.storage.results import SnapshotItem

@@ -249,7 +249,7 @@ def test_a_sparse_revenue_metric_is_capped_at_a_percentile_of_its_values_above_z
     90th percentile of the values above 0 (numpy's, within 2%), the capped sums and the lift are a
     brute force's, the fixed-horizon p-value is scipy's Welch test on the capped values, and the
     report says what the percentile was taken over. (The lift found at a size that finds it:
-    tests/unit/test_capping.py, through the same sums without DynamoDB.)"""
+    tests/unit/nightly/test_capping.py, through the same sums without DynamoDB.)"""
     from scipy import stats as scipy_stats
 
     spec = {

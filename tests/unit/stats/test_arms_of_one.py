@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from abacus.core.documents import Analysis, MetricKind
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 
 DESIGNS: dict[str, dict[str, Any]] = {
     "fixed": {"sequential": False},

@@ -8,7 +8,8 @@ import pytest
 from scipy import integrate, special, stats
 
 from abacus.core.documents import Analysis
-from abacus.stats import Settings, VariantData, analyse, bayesian
+from abacus.stats import bayesian
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.posteriors import NormalPosteriors
 
 # The README's promise for both Bayesian numbers (the worst error in these cases is under 1e-12).
@@ -94,6 +95,7 @@ def conversion(counts: list[tuple[int, int]]) -> Analysis:
     return analyse("conversion", variants, Settings())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("counts", CASES)
 def test_conversion_best_and_loss_match_quadrature_to_1e10(counts):
     rows = conversion(counts)["variants"]
@@ -185,6 +187,7 @@ def test_a_narrow_normal_posterior_among_wide_ones(relative_sd):
     assert_close(best, loss, reference_point_mass(10.5, 3, normals))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exposures", [10**9, 10**10])
 def test_huge_counts_among_wide_posteriors(exposures):
     counts = [(1_000 + 50 * i, 100 + 8 * i) for i in range(7)]

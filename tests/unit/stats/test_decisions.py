@@ -15,8 +15,7 @@ import pytest
 from scipy import stats
 
 from abacus.core import planning
-from abacus.stats import Settings, VariantData, analyse
-from abacus.stats.analysis import measure
+from abacus.stats.analysis import Settings, VariantData, analyse, measure
 from bench import decisions_simulation as simulation
 
 DAYS, PLANNED_DAY = simulation.DAYS, simulation.PLANNED_DAY

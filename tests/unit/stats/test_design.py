@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from scipy.stats import norm
 
-from abacus.stats import Settings, VariantData, analyse, spending
+from abacus.stats import spending
+from abacus.stats.analysis import Settings, VariantData, analyse
 
 PLANNED = 20_000
 

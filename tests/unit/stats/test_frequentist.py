@@ -7,7 +7,7 @@ from scipy import stats
 from statsmodels.stats import proportion
 
 from abacus.core.documents import MetricKind, VariantAnalysis
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 
 FIXED = Settings(sequential=False)
 

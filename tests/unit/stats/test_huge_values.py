@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 
 from abacus.core.documents import Analysis
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 from tests.unit.stats.test_verdict_and_edges import finite_everywhere
 
 DESIGNS: dict[str, dict[str, Any]] = {

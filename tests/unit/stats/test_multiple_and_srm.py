@@ -5,7 +5,8 @@ import pytest
 from scipy.stats import chisquare
 from statsmodels.stats.multitest import multipletests
 
-from abacus.stats import Settings, VariantData, analyse, srm
+from abacus.stats import srm
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.multiple import holm
 from abacus.stats.srm import sample_ratio_mismatch
 
@@ -67,6 +68,7 @@ def test_the_check_by_day_names_the_first_day_the_split_broke():
         assert result["p_value"] == pytest.approx(chisquare(exposures).pvalue, rel=1e-9, abs=1e-300)
 
 
+@pytest.mark.slow
 def test_a_healthy_split_over_many_days_is_flagged_about_once_in_a_thousand():
     """2,000 simulated healthy experiments of 60 days each: the share with any day flagged stays
     near the single check's 0.1% (Bonferroni), where an unshared 0.001 would flag about 6%."""

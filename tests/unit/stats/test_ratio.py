@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from abacus.core.documents import Analysis
-from abacus.stats import MEAN, Settings, analyse
+from abacus.stats.analysis import MEAN, Settings, analyse
 from abacus.stats.ratio import RatioSums, linearized, ratio_variance
 
 
@@ -81,6 +81,7 @@ def treatment(analysis: Analysis) -> tuple[float, list[float]]:
     return p_value, lift["relative_ci"]
 
 
+@pytest.mark.slow
 def test_the_interval_covers_the_true_lift_94_to_96_percent():
     # 4,000 experiments: at a true 95% the share has a standard error of 0.34 points, so 94-96%
     # is 2.9 standard errors either side; the seed is fixed, so CI runs these same experiments.
@@ -89,6 +90,7 @@ def test_the_interval_covers_the_true_lift_94_to_96_percent():
     assert 0.94 <= np.mean(covered) <= 0.96, np.mean(covered)
 
 
+@pytest.mark.slow
 def test_with_no_effect_the_test_rejects_about_5_percent_and_with_one_it_finds_it():
     aa = simulated_analyses(seed=4, experiments=4000, lift=0.0)
     false_positives = np.mean([treatment(analysis)[0] < 0.05 for analysis in aa])

@@ -8,7 +8,8 @@ import pytest
 from scipy import integrate, stats
 from statsmodels.stats import proportion
 
-from abacus.stats import Settings, VariantData, analyse, sequential
+from abacus.stats import sequential
+from abacus.stats.analysis import Settings, VariantData, analyse
 from bench import msprt_small_samples
 from bench.peeking_simulation import simulate
 
@@ -136,6 +137,7 @@ def test_sequential_fields_beside_the_fixed_ones():
     assert interval is not None and fixed_interval is not None and interval[0] < fixed_interval[0]
 
 
+@pytest.mark.slow
 def test_daily_peeking_keeps_false_positives_at_alpha_and_intervals_cover():
     # 2,000 experiments looked at daily for 56 days (2,000 users per arm a day, 10% baseline).
     result = simulate(experiments=2000, days=56, per_day=2000, seed=11)

@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats import proportion
 
-from abacus.stats import Settings, VariantData, analyse, skewness, spending
+from abacus.stats import skewness, spending
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.ratio import RatioSums, linearized
 from bench import skewness_simulation
 
@@ -86,6 +87,7 @@ def test_the_transformation_is_halls_increasing_and_inverted(a):
     assert skewness.corrected(skewness.uncorrected(corrected, a), a) == pytest.approx(corrected, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_the_correction_brings_welchs_false_positives_back_to_alpha():
     # 20,000 A/A comparisons of 60 skewed users against 540 (a 10/90 split), one look each: the
     # uncorrected test rejects about 11%; corrected, near 5% (Edgeworth's first term removed).
@@ -197,6 +199,7 @@ def test_the_spending_designs_look_tests_the_corrected_statistic():
     assert hall((difference - high) / sd, a) == pytest.approx(-critical, rel=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", [0.2, 0.1])
 def test_the_spending_design_at_an_unequal_split_keeps_false_positives_at_alpha(split):
     # The A/A (1,500 users a night, looks to twice the plan): 6.7% at 80/20 uncorrected.

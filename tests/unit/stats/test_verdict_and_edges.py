@@ -6,7 +6,7 @@ import math
 import pytest
 
 from abacus.core.documents import Analysis
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 
 
 def finite_everywhere(value) -> bool:

@@ -1,1 +1,5 @@
-"""TODO"""
+"""Which variant a user sees, stickily (sticky), and the live check's counters of first exposures
+and metric events (live_check), which /assign and /events both add to.
+
+May import: core, storage, experiments.
+"""

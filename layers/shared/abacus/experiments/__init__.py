@@ -1,1 +1,7 @@
-"""TODO"""
+"""Experiments themselves: their definitions (create, change, launch, stop, ship, archive,
+describe), the statuses and what each lets change (lifecycle), targeting, experiment layers
+(mutually exclusive experiments), holdouts, plans (exposures per variant), what counts as an
+exposure, and the request schemas an experiment is written in (spec).
+
+May import: core, storage.
+"""

@@ -1,7 +1,7 @@
 """What a middleware needs to know of the route being served: the query parameters its handler
 declares, and its OpenAPI extensions. The one place Abacus reads Powertools' internals: 3.37 has
 no public way to know them (`app.request` gives the matched path and method, not the parameters).
-tests/unit/test_route_query.py pins what this reads, so that an upgrade that moves it fails there,
+tests/unit/http/test_route_query.py pins what this reads, so that an upgrade that moves it fails there,
 by name, instead of letting unknown query parameters through."""
 
 from collections.abc import Mapping

@@ -11,7 +11,7 @@ from typing import NamedTuple, cast
 
 from abacus.core.breakdowns import Value
 from abacus.core.documents import Analysis, Breakdown, MetricKind, Segment, SegmentRow, VariantAnalysis
-from abacus.stats import Settings, VariantData, analyse
+from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.multiple import holm
 
 ROW_FIELDS = ("key", "exposures", "conversions", "sum", "mean", "adjusted_mean", "lift", "p_value")

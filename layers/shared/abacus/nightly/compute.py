@@ -31,7 +31,8 @@ from abacus.experiments import definitions, lifecycle, plans, targeting
 from abacus.experiments.exposures import refusal
 from abacus.experiments.spec import CONTROL, Cap, ExperimentFields, FunnelStep, GuardrailSpec, MetricSpec, components
 from abacus.nightly import breakdown_analysis, breakdown_sums, capping
-from abacus.stats import CONVERSION, MEAN, Settings, VariantData, analyse, guardrails, srm
+from abacus.stats import guardrails, srm
+from abacus.stats.analysis import CONVERSION, MEAN, Settings, VariantData, analyse
 from abacus.stats.ratio import RatioSums, linearized
 from abacus.storage import assignments, events
 from abacus.storage import experiments as experiment_store

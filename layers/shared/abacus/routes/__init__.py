@@ -3,44 +3,7 @@
 
 Handlers take what they need by injection (Depends(admin_project), Request) rather than from the
 router's current event, so a router can also be included in the resolver that builds the document.
+
+Admin routes share routes/admin.py. May import: every package of Abacus; nothing imports routes but
+the functions' handlers (and the OpenAPI document's generator).
 """
-
-from typing import Annotated, TypedDict
-
-from aws_lambda_powertools.event_handler import Depends
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel
-
-from abacus.http.api import admin_project
-from abacus.http.responses import ADMIN_ERRORS, documented
-
-ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminKey": []}]
-# An admin route's parameter: the project whose admin key the request carries.
-AdminProject = Annotated[str, Depends(admin_project)]
-
-
-class RouteDocumentation(TypedDict):
-    """The keywords a route decorator takes for the OpenAPI document and the admin key."""
-
-    summary: str
-    tags: list[str]
-    security: list[dict[str, list[str]]]
-    responses: dict[int, OpenAPIResponse]
-
-
-def admin_operation(
-    tag: str,
-    summary: str,
-    status: int,
-    model: type[BaseModel],
-    description: str,
-    errors: tuple[int, ...] = ADMIN_ERRORS,
-) -> RouteDocumentation:
-    """The keywords of an admin route's decorator: its summary and tag for the OpenAPI document,
-    the admin key it takes, and its answers (success and errors)."""
-    return {
-        "summary": summary,
-        "tags": [tag],
-        "security": ADMIN_SECURITY,
-        "responses": documented(status, model, description, errors),
-    }

@@ -12,7 +12,7 @@ from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate, ExperimentPatch, LaunchRequest, ShipRequest
 from abacus.http.api import json_response
 from abacus.http.responses import ADMIN_ERRORS, Experiment, ExperimentPage
-from abacus.routes import AdminProject, admin_operation
+from abacus.routes.admin import AdminProject, admin_operation
 
 router = APIGatewayHttpRouter()
 CHANGE_ERRORS = (*ADMIN_ERRORS, 409)

@@ -22,7 +22,7 @@ from abacus.http.responses import (
     ResultsHistory,
 )
 from abacus.results import report, snapshots
-from abacus.routes import ADMIN_SECURITY, AdminProject, admin_operation
+from abacus.routes.admin import ADMIN_SECURITY, AdminProject, admin_operation
 
 router = APIGatewayHttpRouter()
 

@@ -11,7 +11,8 @@ import pytest
 
 from abacus.experiments.spec import MetricSpec
 from abacus.nightly import compute
-from abacus.stats import MEAN, Settings, analyse, skewness
+from abacus.stats import skewness
+from abacus.stats.analysis import MEAN, Settings, analyse
 from abacus.stats.ratio import ratio_variance
 
 REVENUE = MetricSpec.model_validate({"event": "buy", "kind": "sum", "property": "amount"})

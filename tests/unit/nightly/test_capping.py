@@ -175,7 +175,7 @@ def test_a_plus_50_percent_lift_on_a_sparse_metric_is_found_under_a_percentile_c
 
     from abacus.experiments.spec import MetricSpec
     from abacus.nightly.compute import PageSums, UserValues
-    from abacus.stats import MEAN, Settings, analyse
+    from abacus.stats.analysis import MEAN, Settings, analyse
 
     metric = MetricSpec.model_validate(
         {"event": "purchase", "kind": "sum", "property": "amount", "cap": {"percentile": 0.9}}
