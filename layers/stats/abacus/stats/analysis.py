@@ -5,6 +5,9 @@ Estimates are CUPED-adjusted when the variants carry a pre-exposure covariate (c
 test is, by design: a group-sequential test spending alpha over the planned information
 (looks.py, spending.py) when there is a plan; the always-valid mSPRT (sequential.py) otherwise
 or when asked; a fixed-horizon test when not sequential.
+
+The problem is checked first (checks.py); each variant's row, with its Bayesian numbers, comes
+from describe.py, and this module adds the comparisons with the control, the tests and the rest.
 """
 
 import math
@@ -16,15 +19,24 @@ import numpy as np
 
 from abacus.core import numbers, planning
 from abacus.core.documents import Analysis, CupedSummary, MetricKind, VariantAnalysis
-from abacus.stats import bayesian, explain, looks, multiple, scaling, sequential, skewness, spending, srm, verdict
+from abacus.stats import (
+    checks,
+    describe,
+    explain,
+    looks,
+    multiple,
+    scaling,
+    sequential,
+    skewness,
+    spending,
+    srm,
+    verdict,
+)
 from abacus.stats.estimates import CONVERSION, MEAN, Estimates, VariantData, estimate
 from abacus.stats.frequentist import FEWEST_EXPOSURES, Comparison, Estimate, compare
-from abacus.stats.posteriors import BetaPosteriors, NormalPosteriors, credible_interval
 from abacus.stats.spending import DESIGN_FAMILY as DESIGN
 
 __all__ = ["CONVERSION", "MEAN", "Settings", "VariantData", "analyse", "measure"]
-# A zero-variance mean metric is a point mass; numerically, a normal this narrow (relative to its scale).
-_POINT_MASS_SD = 1e-12
 NOT_FINITE = "Some numbers are null: they are beyond what a double can hold."
 
 
@@ -63,7 +75,15 @@ class Settings:
 
 def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Analysis:
     """The full analysis of one metric. See README.md, "Statistics", for every field."""
-    previous = _check(kind, variants, settings)
+    previous = checks.check(
+        kind,
+        variants,
+        control=settings.control,
+        alpha=settings.alpha,
+        spending=settings.resolved_design == SPENDING,
+        planned_exposures=settings.planned_exposures,
+        previous_looks=settings.previous_looks,
+    )
     keys = [v.key for v in variants]
     control_index = keys.index(settings.control)
     design = settings.resolved_design
@@ -71,11 +91,7 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     by = scaling.unit(taken) if kind == MEAN else 1.0
     every = estimate(kind, [[scaling.scaled(v, by) for v in look] for look in taken], keys, settings.cuped)
     look = _look(every, settings)
-    posteriors = _posteriors(kind, variants, look)
-    rows = [
-        _describe(kind, v, raw, adjusted, posterior, look.cuped is not None)
-        for v, raw, adjusted, posterior in zip(variants, look.raw, look.estimates, posteriors, strict=True)
-    ]
+    rows = describe.rows(kind, variants, look.raw, look.estimates, look.cuped is not None)
     treatments = [row for index, row in enumerate(rows) if index != control_index]
     for row in treatments:
         _add_comparison(row, look, settings, design)
@@ -121,84 +137,6 @@ def _finite(analysis: Analysis) -> Analysis:
     return nulled
 
 
-def _check(kind: MetricKind, variants: list[VariantData], settings: Settings) -> list[Sequence[VariantData]]:
-    """ValueError naming the first field that makes the problem one that cannot be analysed;
-    returns the earlier looks to test with (those whose numbers are finite)."""
-    if kind not in (CONVERSION, MEAN):
-        raise ValueError(f"metric.kind: '{kind}' is not 'conversion' or 'mean'")
-    if not 2 <= len(variants) <= 10:
-        raise ValueError("variants: between 2 and 10 variants")
-    keys = [v.key for v in variants]
-    if len(set(keys)) != len(keys):
-        raise ValueError("variants: keys must be unique")
-    if settings.control not in keys:
-        raise ValueError(f"control: no variant keyed '{settings.control}'")
-    if not 0 < settings.alpha < 1:
-        raise ValueError("alpha: must be between 0 and 1")
-    if settings.resolved_design == SPENDING and not (settings.planned_exposures or 0) > 0:
-        raise ValueError("planned_exposures: the spending design needs the plan's exposures per variant")
-    for v in variants:
-        _check_variant(kind, v)
-    return _check_previous_looks(kind, sorted(keys), settings.previous_looks)
-
-
-def _check_previous_looks(
-    kind: MetricKind, keys: list[str], looks: Sequence[Sequence[VariantData]]
-) -> list[Sequence[VariantData]]:
-    """The earlier looks, checked, but for those holding a number that is not finite (a snapshot
-    stored before values were bounded may): left out, as a night the job did not run."""
-    kept = []
-    for index, previous in enumerate(looks):
-        if sorted(v.key for v in previous) != keys:
-            raise ValueError(f"previous_looks[{index}]: must have the same variants as variants")
-        if all(_not_finite(v) is None for v in previous):
-            for v in previous:
-                _check_variant(kind, v)
-            kept.append(previous)
-    return kept
-
-
-_VALUES = (
-    "sum",
-    "sum_squares",
-    "pre_sum",
-    "pre_sum_squares",
-    "cross_sum",
-    "sum_cubes",
-    "pre_sum_cubes",
-    "cross_sum_outcome_squared",
-    "cross_sum_pre_squared",
-)
-
-
-def _not_finite(v: VariantData) -> str | None:
-    """The first of the variant's values that is NaN or infinite."""
-    return next(
-        (name for name in _VALUES if (value := getattr(v, name)) is not None and not math.isfinite(value)), None
-    )
-
-
-def _check_variant(kind: MetricKind, v: VariantData) -> None:
-    if v.exposures < 0:
-        raise ValueError(f"variants.{v.key}.exposures: must not be negative")
-    if (name := _not_finite(v)) is not None:
-        raise ValueError(f"variants.{v.key}.{name}: not a finite number")
-    if kind == CONVERSION and not 0 <= v.conversions <= v.exposures:
-        raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
-    if kind == MEAN and v.exposures > 0 and _below_square_of_sum(v.sum, v.sum_squares, v.exposures):
-        raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
-    if v.has_covariate and v.exposures > 0:
-        assert v.pre_sum is not None and v.pre_sum_squares is not None
-        if _below_square_of_sum(v.pre_sum, v.pre_sum_squares, v.exposures):
-            raise ValueError(f"variants.{v.key}.pre_sum_squares: smaller than pre_sum^2 / exposures, impossible")
-
-
-def _below_square_of_sum(total: float, squares: float, count: int) -> bool:
-    """Whether a sum of squares is below sum^2 / count (beyond rounding), which no values give.
-    The sum is divided before it is multiplied: its square overflows from 1.3e154 on."""
-    return squares < total * (total / count) * (1 - 1e-9) - 1e-9
-
-
 class Look(NamedTuple):
     """One look at the data: each variant's raw estimate, the estimate the tests use (CUPED-adjusted
     when it applies), the adjustment's summary, and each treatment's comparison with the control."""
@@ -242,77 +180,6 @@ def _look(every: Estimates, settings: Settings, index: int = -1) -> Look:
         if key != settings.control
     }
     return Look(raw, used, summary, comparisons, dict(zip(every.keys, exposures, strict=True)), control.mean)
-
-
-class _Posterior(NamedTuple):
-    """A variant's Bayesian numbers; None for a mean metric without a posterior to compare."""
-
-    credible_interval: list[float] | None = None
-    probability_to_be_best: float | None = None
-    expected_loss: float | None = None
-
-
-def _describe(
-    kind: MetricKind, v: VariantData, raw: Estimate, used: Estimate, posterior: _Posterior, adjusted: bool
-) -> VariantAnalysis:
-    interval, best, loss = posterior
-    row: VariantAnalysis = {
-        "key": v.key,
-        "exposures": v.exposures,
-        "mean": raw.mean,
-        "standard_error": math.sqrt(raw.variance),
-        "credible_interval": interval,
-        "probability_to_be_best": best,
-        "expected_loss": loss,
-    }
-    if kind == CONVERSION:
-        row["conversions"] = v.conversions
-    else:
-        row["sum"], row["sum_squares"] = v.sum, v.sum_squares
-    if v.has_covariate:
-        assert v.pre_sum is not None and v.pre_sum_squares is not None and v.cross_sum is not None
-        row["pre_sum"], row["pre_sum_squares"], row["cross_sum"] = v.pre_sum, v.pre_sum_squares, v.cross_sum
-    _describe_cubes(kind, v, row)
-    if adjusted:
-        row["adjusted_mean"], row["adjusted_standard_error"] = used.mean, math.sqrt(used.variance)
-    return row
-
-
-def _describe_cubes(kind: MetricKind, v: VariantData, row: VariantAnalysis) -> None:
-    """The skewness correction's sums the variant came with, as the kind uses them (a
-    conversion's cubes are its conversions), so that a snapshot's rows are the next looks' input."""
-    if kind == MEAN and v.sum_cubes is not None:
-        row["sum_cubes"] = v.sum_cubes
-    if not v.has_covariate:
-        return
-    if v.pre_sum_cubes is not None:
-        row["pre_sum_cubes"] = v.pre_sum_cubes
-    if kind == MEAN and v.cross_sum_outcome_squared is not None:
-        row["cross_sum_outcome_squared"] = v.cross_sum_outcome_squared
-    if v.cross_sum_pre_squared is not None:
-        row["cross_sum_pre_squared"] = v.cross_sum_pre_squared
-
-
-def _posteriors(kind: MetricKind, variants: list[VariantData], look: Look) -> list[_Posterior]:
-    """Beta posteriors of conversion rates; normal ones of means, and of any CUPED-adjusted mean."""
-    posteriors: BetaPosteriors | NormalPosteriors
-    if kind == CONVERSION and look.cuped is None:
-        a = np.array([1.0 + v.conversions for v in variants])
-        b = np.array([1.0 + v.exposures - v.conversions for v in variants])
-        posteriors = BetaPosteriors(a, b)
-    elif all(v.exposures >= 2 for v in variants):
-        means = np.array([e.mean for e in look.estimates])
-        sds = np.array([math.sqrt(e.variance) for e in look.estimates])
-        posteriors = NormalPosteriors(means, np.maximum(sds, _POINT_MASS_SD * np.maximum(1.0, np.abs(means))))
-    else:
-        # A mean metric with fewer than two exposures in a variant has no posterior to compare.
-        return [_Posterior() for _ in variants]
-    intervals = credible_interval(posteriors)
-    best, loss = bayesian.best_and_loss(posteriors)
-    return [
-        _Posterior([float(intervals[index, 0]), float(intervals[index, 1])], float(best[index]), float(loss[index]))
-        for index in range(len(variants))
-    ]
 
 
 def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design: str) -> None:

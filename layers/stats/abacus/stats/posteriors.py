@@ -70,7 +70,7 @@ class NormalPosteriors:
 
     def _z(self, start: Floats, offset: Floats) -> Floats:
         # start - mean is exact near the mean: a posterior only a few thousand float64 steps wide
-        # (analysis.py's floor for a point mass) is evaluated where the nodes really are.
+        # (describe.py's floor for a point mass) is evaluated where the nodes really are.
         return (start - self.mean[:, None] + offset) / self.sd[:, None]
 
     def density(self, start: Floats, offset: Floats) -> Floats:
