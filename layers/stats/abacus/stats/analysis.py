@@ -62,7 +62,7 @@ class Settings:
 
 
 def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Analysis:
-    """The full analysis of one metric. See README.md, "Statistics", for every field."""
+    """The full analysis of one metric. See docs/statistics.md for every field."""
     previous = _check(kind, variants, settings)
     keys = [v.key for v in variants]
     control_index = keys.index(settings.control)
