@@ -25,7 +25,8 @@ from abacus_local.template import FunctionSpec, Template
 
 REGION = LOCAL_REGION
 PR_SET_PDEATHSIG = 1
-# Documented in the README; override with ABACUS_TOKEN, ABACUS_ADMIN_KEY and ABACUS_FLAGS_KEY.
+# Documented in the README's quickstart and docs/local-stack.md; override with ABACUS_TOKEN, ABACUS_ADMIN_KEY
+# and ABACUS_FLAGS_KEY.
 DEV_TOKEN = "phc_local_dev"  # noqa: S105 - the documented local development token
 DEV_ADMIN_KEY = "abacus_local_admin"
 DEV_FLAGS_KEY = "phs_local_dev"

@@ -124,6 +124,8 @@ def test_the_served_document_is_the_committed_one_with_its_server(document):
 
 
 def test_an_experiments_status_has_one_name(document):
-    # The API's field is `status`: the README and the document's texts say so too, never "stage".
-    for name, text in [("README.md", (ROOT / "README.md").read_text()), ("the document", json.dumps(document))]:
+    # The API's field is `status`: the README, the docs and the document's texts say so too, never "stage".
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    texts = [(str(page.relative_to(ROOT)), page.read_text()) for page in pages]
+    for name, text in [*texts, ("the document", json.dumps(document))]:
         assert not re.findall(r".{0,30}\bstages?\b.{0,30}", text, re.IGNORECASE), name

@@ -12,7 +12,7 @@ from abacus.stats import bayesian
 from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.stats.posteriors import NormalPosteriors
 
-# The README's promise for both Bayesian numbers (the worst error in these cases is under 1e-12).
+# docs/statistics.md's promise for both Bayesian numbers (the worst error in these cases is under 1e-12).
 TOLERANCE = 1e-10
 CASES = [
     [(10_000, 1_000), (10_000, 1_080)],

@@ -173,7 +173,7 @@ def recompute_notice(progress: snapshots.RunProgress | None, now: datetime) -> R
             f"{shards} shards of its users done), so this page no longer reloads itself. Its run goes on through "
             "the nightly job's queue: reload this page to look again. A unit of its work that failed five times "
             "waits in the NightlyWorkDeadLetters queue: redrive it once the cause is fixed and the run carries on "
-            '(README, "The nightly job"), or recompute again.'
+            '(docs/nightly.md, "What fails, and where it goes"), or recompute again.'
         )
         return RecomputeNotice(words, done, shards, None, trouble=True)
     words = (

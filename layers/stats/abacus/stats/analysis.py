@@ -74,7 +74,7 @@ class Settings:
 
 
 def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Analysis:
-    """The full analysis of one metric. See README.md, "Statistics", for every field."""
+    """The full analysis of one metric. See docs/statistics.md for every field."""
     previous = checks.check(
         kind,
         variants,
