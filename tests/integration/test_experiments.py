@@ -261,7 +261,7 @@ def test_projects_are_isolated(project):
 def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(project, monkeypatch):
     from pynamodb.connection import base
 
-    from abacus.experiments.spec import AssignRequest
+    from abacus.assignment.spec import AssignRequest
 
     create("y", targeting=[{"conditions": [{"property": "country", "operator": "eq", "value": "DE"}]}])
     action("y", "launch_experiment")

@@ -15,11 +15,13 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from abacus.assignment import sticky
+from abacus.assignment.spec import AssignRequest
 from abacus.core import keys
 from abacus.core.documents import Snapshot
 from abacus.core.settings import settings
 from abacus.experiments import definitions
-from abacus.experiments.spec import AssignRequest, ExperimentCreate, MetricSpec, Scalar
+from abacus.experiments.metrics_spec import MetricSpec, Scalar
+from abacus.experiments.spec import ExperimentCreate
 from abacus.ingestion import ingest
 from abacus.nightly import compute, runs
 from abacus.results import snapshots

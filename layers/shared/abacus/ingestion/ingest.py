@@ -15,8 +15,9 @@ from abacus.core.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.core.retention import LATE, LATE_EVENT_DAYS
 from abacus.core.settings import settings
 from abacus.experiments import definitions
-from abacus.experiments.spec import EventSpec, components
+from abacus.experiments.metrics_spec import components
 from abacus.ingestion import attribution
+from abacus.ingestion.spec import EventSpec
 from abacus.storage import events as store
 from abacus.storage.events import EventItem
 
