@@ -36,8 +36,7 @@ from abacus.routes.console_access import (
     see_other,
     session_of,
 )
-from abacus.storage import console_sessions, credentials, project_items
-from abacus.storage import results as result_store
+from abacus.storage import console_sessions, credentials, project_items, results
 
 router = APIGatewayHttpRouter()
 # Registered by a call, not as a decorator: Powertools' exception_handler is not annotated.
@@ -100,7 +99,7 @@ def experiments_list(
     page = definitions.page(session.project_id, 50, after)
     now = datetime.now(UTC)
     rows = [
-        pages.listed(item, result_store.latest(keys.experiment_id(session.project_id, item["key"])), now)
+        pages.listed(item, results.latest(keys.experiment_id(session.project_id, item["key"])), now)
         for item in page["experiments"]
         if not status or item["status"] == status
     ]
@@ -203,7 +202,7 @@ def _traffic_seen(project_id: str) -> experiment_form.TrafficSeen | None:
     latest = []
     for described in definitions.page(project_id, 50, None)["experiments"]:
         started = described.get("started_at")
-        snapshot = result_store.latest(keys.experiment_id(project_id, described["key"])) if started else None
+        snapshot = results.latest(keys.experiment_id(project_id, described["key"])) if started else None
         if snapshot is not None and started:
             days = (snapshot.cutoff - datetime.fromisoformat(started)).total_seconds() / 86400
             latest.append((described, days, sum(row["exposures"] for row in snapshot.analysis["variants"])))
