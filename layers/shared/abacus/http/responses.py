@@ -21,7 +21,9 @@ from abacus.core import documents
 from abacus.experiments.spec import ExperimentFields
 
 
-def documenting(descriptions: Mapping[str, str] | None = None, *, open_object: bool = False) -> Callable[[Any], Any]:
+def documenting[T: type](
+    descriptions: Mapping[str, str] | None = None, *, open_object: bool = False
+) -> Callable[[T], T]:
     """Documents a TypedDict of abacus.core.documents as an answer: each named field with its
     description, and (open_object) as an object that may carry more than the fields listed."""
 
