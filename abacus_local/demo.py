@@ -19,7 +19,7 @@ from datetime import time as time_of_day
 from typing import Any, cast
 
 from abacus.core.documents import ReadyResults
-from abacus.results import report
+from abacus.results.report import text_report
 from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient, lambda_client
 from abacus_local.stack import LocalStack
 from abacus_local.template import ROOT
@@ -172,7 +172,7 @@ def run_demo(users: int) -> int:
         print(f"A week of traffic, {users // DAYS} new users a day, the nightly job after each day:", flush=True)
         simulate_week(stack, client, users, first_day)
         print()
-        print(report.text(cast(ReadyResults, client.results(KEY)), KEY))
+        print(text_report.text(cast(ReadyResults, client.results(KEY)), KEY))
         save_report(client)
     print("\nThe local stack has stopped.")
     return 0

@@ -19,8 +19,7 @@ from abacus.http import invocations
 from abacus.http.api import create_app
 from abacus.nightly import runs, work_queue
 from abacus.results import snapshots
-from abacus.routes import console, experiments, openapi
-from abacus.routes import results as results_routes
+from abacus.routes import console, experiments, openapi, results
 from abacus.storage.experiments import ExperimentItem
 
 logger = Logger()
@@ -28,7 +27,7 @@ tracer = Tracer()
 metrics = Metrics()
 app = create_app()
 app.include_router(experiments.router)
-app.include_router(results_routes.router)
+app.include_router(results.router)
 app.include_router(openapi.router)
 app.include_router(console.router)
 

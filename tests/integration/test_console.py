@@ -98,7 +98,7 @@ def test_a_forged_expired_or_rotated_session_is_sent_to_sign_in(project):
     forged = f"{name}={project_id}.{session_id}.{int(expires) - 3600}.{signature}"
     assert get("console_experiments", forged)["statusCode"] == 303
     later = datetime.now(UTC) + sessions.LIFETIME + timedelta(seconds=1)
-    with mock.patch("abacus.routes.console.datetime") as clock:
+    with mock.patch("abacus.routes.console_access.datetime") as clock:
         clock.now.return_value = later
         assert get("console_experiments", cookie)["statusCode"] == 303, "expired"
     assert get("console_experiments", cookie)["statusCode"] == 200

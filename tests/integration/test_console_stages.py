@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from abacus.core import planning
 from abacus.experiments import plans
-from abacus.experiments.spec import MetricSpec
+from abacus.experiments.metrics_spec import MetricSpec
 from tests.conftest import TOKEN, invoke, sample_event
 from tests.integration.test_console import session_cookie
 

@@ -33,7 +33,7 @@ from abacus.experiments.spec import ExperimentCreate
 from abacus.ingestion import ingest
 from abacus.nightly import compute, runs
 from abacus.results import snapshots
-from abacus.storage import results as result_store
+from abacus.storage import results
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 PRE = timedelta(days=14)  # CUPED's default pre-exposure window
@@ -416,14 +416,14 @@ def _nightly(at: datetime, fails: bool, sent: list[Sent]) -> None:
     """A nightly run; one that `fails` stores users' values, then dies before its snapshot."""
     failures: list[Exception] = []
     if fails:
-        with mock.patch.object(result_store, "put_unless_newer", side_effect=RuntimeError("throttled")):
+        with mock.patch.object(results, "put_unless_newer", side_effect=RuntimeError("throttled")):
             summary = runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
         assert summary["failed"] == 1 and isinstance(failures[0], RuntimeError)
         return
     summary = runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
     assert summary["failed"] == 0, failures
     cutoff = compute.cutoff_for(at)
-    snapshot = result_store.at("test#exp", compute.snapshot_date(cutoff))
+    snapshot = results.at("test#exp", compute.snapshot_date(cutoff))
     assert snapshot is not None
     check(snapshot.analysis, sent, at, cutoff, f"nightly at {at}")
 

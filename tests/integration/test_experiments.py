@@ -89,12 +89,12 @@ def test_every_conflict_names_the_next_step(project, monkeypatch):
     )
     status, body = answer(invoke("ResultsFunction", sample_event("recompute_results", path="/experiments/dup/results")))
     assert status == 409 and "launch it (POST /experiments/dup/launch)" in body["error"]["message"], body
-    from abacus.storage import experiments as store
+    from abacus.storage import experiments
 
     def changed_meanwhile(item):
-        raise store.ChangedMeanwhile
+        raise experiments.ChangedMeanwhile
 
-    monkeypatch.setattr(store, "save", changed_meanwhile)
+    monkeypatch.setattr(experiments, "save", changed_meanwhile)
     status, body = patch("dup", {"name": "other"})
     assert status == 409 and "GET /experiments/dup and send the change again" in body["error"]["message"], body
 
@@ -261,7 +261,7 @@ def test_projects_are_isolated(project):
 def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(project, monkeypatch):
     from pynamodb.connection import base
 
-    from abacus.experiments.spec import AssignRequest
+    from abacus.assignment.spec import AssignRequest
 
     create("y", targeting=[{"conditions": [{"property": "country", "operator": "eq", "value": "DE"}]}])
     action("y", "launch_experiment")

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from abacus.assignment import sticky
-from abacus.experiments import definitions as definitions
-from abacus.experiments import holdouts
-from abacus.storage import experiments as experiment_store
+from abacus.experiments import definitions, holdouts
+from abacus.storage import experiments
 from tests.conftest import TOKEN, answer, function_of, invoke, sample_event, stored_assignments
 from tests.posthog_matcher import evaluate_locally
 
@@ -49,7 +48,7 @@ def covered(project):
 
 
 def items() -> dict:
-    return {item.key: item for item in experiment_store.in_project("test")}
+    return {item.key: item for item in experiments.in_project("test")}
 
 
 def expected(known: dict, key: str, distinct_id: str, properties: dict | None = None) -> str | None:

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 import pytest
 from pynamodb.exceptions import PutError
 
+import abacus.storage.events
 from abacus.experiments import definitions
 from abacus.nightly import compute, runs
-from abacus.storage import events as event_store
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
 from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path, stored_assignment
@@ -307,7 +307,7 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
         invoke("AssignFunction", sample_event("assign", body=body))
     post([{"event": "purchase", "distinct_id": "n0", "uuid": "q0"}])
     reads = []
-    original = event_store.user_events
+    original = abacus.storage.events.user_events
 
     def reading(user_id, *args):
         reads.append(user_id)
@@ -501,7 +501,9 @@ def test_a_projects_day_is_spread_over_the_receipt_shards_and_unsharded_events_a
     )  # fmt: skip
     legacy.save()
     later = datetime.now(UTC)
-    found = {item.distinct_id for item in event_store.received_between("test", now - timedelta(minutes=1), later)}
+    found = {
+        item.distinct_id for item in abacus.storage.events.received_between("test", now - timedelta(minutes=1), later)
+    }
     assert found == {f"spread-{i}" for i in range(400)} | {"legacy-user"}
 
 
@@ -519,7 +521,10 @@ def test_properties_are_stored_compressed_and_events_stored_before_as_json_are_r
     old = dict(raw, uuid={"S": "old-uuid"}, properties={"S": json.dumps({"amount": 7})})
     del old["pz"]
     boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=EventItem.Meta.table_name, Item=old)
-    read = {e.uuid: e.event_properties() for e in event_store.user_events(item.user_id, ["buy"], now - timedelta(1))}
+    read = {
+        e.uuid: e.event_properties()
+        for e in abacus.storage.events.user_events(item.user_id, ["buy"], now - timedelta(1))
+    }
     assert read == {item.uuid: {"amount": 12.5}, "old-uuid": {"amount": 7}}
 
 
@@ -566,7 +571,7 @@ def test_the_clock_correction_counts_from_when_api_gateway_received_the_request(
         }
     )
     assert invoke("IngestFunction", event)["statusCode"] == 200
-    [stored] = event_store.stored([("test#clock-user", "c10c0000-0000-4000-8000-000000000001")]).values()
+    [stored] = abacus.storage.events.stored([("test#clock-user", "c10c0000-0000-4000-8000-000000000001")]).values()
     assert stored.timestamp == gateway
     # A receipt time that is not plausibly this request's (a replayed event, a minute old) is not used.
     event["requestContext"]["timeEpoch"] = int((now - timedelta(minutes=5)).timestamp() * 1000)
@@ -575,5 +580,5 @@ def test_the_clock_correction_counts_from_when_api_gateway_received_the_request(
     )
     before = datetime.now(UTC)
     assert invoke("IngestFunction", event)["statusCode"] == 200
-    [later] = event_store.stored([("test#clock-user", "c10c0000-0000-4000-8000-000000000002")]).values()
+    [later] = abacus.storage.events.stored([("test#clock-user", "c10c0000-0000-4000-8000-000000000002")]).values()
     assert before <= later.timestamp <= datetime.now(UTC)

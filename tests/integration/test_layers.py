@@ -11,10 +11,8 @@ import pytest
 
 from abacus import projects
 from abacus.assignment import sticky
-from abacus.experiments import definitions as definitions
-from abacus.experiments import experiment_layers
-from abacus.storage import experiments as experiment_store
-from abacus.storage import layer_allocations as layer_store
+from abacus.experiments import definitions, experiment_layers
+from abacus.storage import experiments, layer_allocations
 from abacus.storage.layer_allocations import LayerItem
 from tests.conftest import TOKEN, answer, function_of, invoke, sample_event
 from tests.posthog_matcher import evaluate_locally
@@ -40,7 +38,7 @@ def act(key: str, action: str, body: dict | None = None) -> tuple[int, dict]:
 def answers(keys: list[str]) -> dict[str, Counter]:
     """Every id's variant in each experiment, by /assign's rules for a user it has stored nothing
     for (what the 100,000 are checked on; a sample goes through /assign itself below)."""
-    items = {item.key: item for item in experiment_store.in_project("test") if item.key in keys}
+    items = {item.key: item for item in experiments.in_project("test") if item.key in keys}
     return {
         key: Counter(
             sticky.stateless_variant(items[key], definitions.definition(items[key]), distinct_id, {})
@@ -51,7 +49,7 @@ def answers(keys: list[str]) -> dict[str, Counter]:
 
 
 def members(key: str) -> set[str]:
-    item = experiment_store.get("test", key)
+    item = experiments.get("test", key)
     assert item is not None
     spec = definitions.definition(item)
     return {d for d in IDS if sticky.stateless_variant(item, spec, d, {}) is not None}
@@ -112,14 +110,14 @@ def test_two_launches_racing_for_the_last_buckets_one_wins(project, monkeypatch)
     create("three", 40)
     statuses: dict[str, int] = {}
     # The race made certain: both launches read the layer before either writes.
-    both_read, read = threading.Barrier(2), layer_store.get
+    both_read, read = threading.Barrier(2), layer_allocations.get
 
     def read_then_wait(project_id: str, layer_key: str):
         layer = read(project_id, layer_key)
         both_read.wait(timeout=30)
         return layer
 
-    monkeypatch.setattr(layer_store, "get", read_then_wait)
+    monkeypatch.setattr(layer_allocations, "get", read_then_wait)
 
     def launch(key: str) -> None:
         statuses[key] = act(key, "launch")[0]
@@ -130,7 +128,7 @@ def test_two_launches_racing_for_the_last_buckets_one_wins(project, monkeypatch)
     for thread in threads:
         thread.join()
     assert sorted(statuses.values()) == [200, 409], statuses
-    running = [item.key for item in experiment_store.in_project("test") if item.status == "running"]
+    running = [item.key for item in experiments.in_project("test") if item.status == "running"]
     allocations = LayerItem.get("layer#test#checkout").allocations
     assert sorted(allocations) == sorted(running) and len(running) == 2
     taken = [b for ranges in allocations.values() for first, end in ranges for b in range(first, end)]
@@ -158,7 +156,7 @@ def test_posthog_local_evaluation_of_a_layer_equals_assign(project):
     document = json.loads(invoke("AssignFunction", sample_event("posthog_flag_definitions"))["body"])
     flags = {flag["key"]: flag for flag in document["flags"]}
     assert experiment_layers.flag_key("checkout") in flags
-    items = {item.key: item for item in experiment_store.in_project("test")}
+    items = {item.key: item for item in experiments.in_project("test")}
     seen: Counter = Counter()
     for n, distinct_id in enumerate(IDS):
         properties = {"plan": "pro"} if n % 2 else {"plan": "free"}

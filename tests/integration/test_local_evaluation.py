@@ -8,8 +8,8 @@ import pytest
 
 from abacus import projects
 from abacus.assignment import sticky
-from abacus.experiments import definitions as definitions_of
-from abacus.storage import experiments as experiment_store
+from abacus.experiments.definitions import definition
+from abacus.storage import experiments
 from tests.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN, answer, function_of, invoke, sample_event
 from tests.posthog_matcher import evaluate_locally
 
@@ -119,10 +119,10 @@ def test_posthog_pythons_evaluation_of_the_definitions_is_assigns_answer(five_ex
     """The SDK's own matcher on the published flags: each user's variant is /assign's (stateless
     part, here; tests/e2e/test_posthog_local_evaluation.py compares the SDK with /assign itself)."""
     flags = {flag["key"]: flag for flag in published()["flags"]}
-    items = {item.key: item for item in experiment_store.in_project("test")}
+    items = {item.key: item for item in experiments.in_project("test")}
     for key in ("checkout", "shipped"):
         item = items[key]
-        spec = definitions_of.definition(item)
+        spec = definition(item)
         for distinct_id, properties in PEOPLE:
             local = evaluate_locally(flags, key, distinct_id, properties)
             expected = sticky.stateless_variant(item, spec, distinct_id, properties)

@@ -15,14 +15,17 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from abacus.assignment import sticky
+from abacus.assignment.spec import AssignRequest
 from abacus.core import keys
 from abacus.core.documents import Snapshot
 from abacus.core.settings import settings
 from abacus.experiments import definitions
-from abacus.experiments.spec import AssignRequest, ExperimentCreate, MetricSpec, Scalar
+from abacus.experiments.metrics_spec import MetricSpec, Scalar
+from abacus.experiments.spec import ExperimentCreate
 from abacus.ingestion import ingest
 from abacus.nightly import compute, runs
-from abacus.results import report, snapshots
+from abacus.results import snapshots
+from abacus.results.report import html_page, text_report
 from abacus.storage import assignments, events, nightly_runs
 from abacus.storage.events import EventItem
 from tests.capacity import item_size
@@ -149,7 +152,7 @@ def test_only_events_meeting_every_filter_are_counted(project):
     assert every == {"control": 4.0, "b": 3.0}
     assert snapshot["metric"]["filters"] == PRO_PURCHASES["filters"]
     assert "filters" not in secondary[3]["metric"], "a snapshot leaves out a metric's empty filters"
-    text = report.text(snapshot, "exp")
+    text = text_report.text(snapshot, "exp")
     assert 'metric purchase, conversion where plan = "pro" and path contains "/checkout")' in text, text
     assert "Secondary metric: purchase (count) where plan is not set" in text, text
 
@@ -234,7 +237,7 @@ def test_caps_lower_each_users_value_and_the_report_says_whom(project):
     assert {row["key"]: row["sum"] for row in by_percentile["variants"]} == {"control": 55.0, "b": 155.0 - 20 + 19 * 2}
     assert "cap" not in uncapped and {row["key"]: row["sum"] for row in uncapped["variants"]}["b"] == 10_155.0
     assert by_percentile["metric"]["cap"] == {"percentile": 0.9}
-    text = report.text(snapshot, "caps")
+    text = text_report.text(snapshot, "caps")
     assert "Each user's value is capped at 50; users lowered: 0 in control, 1 in b." in text, text
     assert (
         "capped at 19 (the 90th percentile of the exposed users' values above 0, within 2%); "
@@ -295,7 +298,7 @@ def test_a_sparse_revenue_metric_is_capped_at_a_percentile_of_its_values_above_z
     assert relative == pytest.approx(capped["b"].mean() / capped["control"].mean() - 1, rel=1e-9)
     assert relative is not None and relative > 0.3
     assert rows["b"]["p_value_fixed"] == pytest.approx(welch.pvalue, rel=1e-3)
-    text = report.text(snapshot, "sparse")
+    text = text_report.text(snapshot, "sparse")
     assert "(the 90th percentile of the exposed users' values above 0, within 2%)" in text, text
 
 
@@ -403,7 +406,7 @@ def test_a_ratio_is_the_sum_of_numerators_over_the_sum_of_denominators(project):
     assert snapshot["srm"]["p_value"] > 0.3, "the sample ratio check counts users: 2, 2 and 1"
     assert snapshot["kind"] == "mean" and snapshot["metric"]["kind"] == "ratio"
     assert snapshot["cap"] == {"value": 500.0, "users_capped": {"control": 0, "b": 1, "c": 0}, "part": "numerator"}
-    text = report.text(snapshot, "rpo")
+    text = text_report.text(snapshot, "rpo")
     assert "(metric ratio of purchase (sum of amount) to purchase (count))" in text, text
     assert "Each user's numerator is capped at 500; users lowered: 0 in control, 1 in b, 0 in c." in text, text
 
@@ -457,7 +460,7 @@ def test_a_treatment_that_wins_but_harms_a_guardrail_is_not_shipped_and_the_verd
     assert verdict["decision"] == "held_back" and verdict["variant"] is None, verdict
     assert "'b' harms guardrail error (count) +" in verdict["reason"], verdict
     assert "beyond its 2% margin" in verdict["reason"], verdict
-    text = report.text(snapshot, "guarded")
+    text = text_report.text(snapshot, "guarded")
     assert text.count("Do not ship: 'b' beats 'control'") == 1, text
     assert "Guardrail: error (count)" in text and "'b' harmed (beyond the margin)" in text, text
 
@@ -505,7 +508,7 @@ def test_exposures_by_day_locate_a_broken_split_in_time(project):
     ]
     assert daily["first_mismatch"] == "2026-11-02" and daily["threshold"] == pytest.approx(0.001 / 3)
     assert snapshot["srm"]["mismatch"], "the whole experiment's check fails too"
-    text = report.text(snapshot, "daily")
+    text = text_report.text(snapshot, "daily")
     assert "By day of first exposure: the first mismatch is on 2026-11-02 (exposures 50, 150;" in text, text
 
 
@@ -615,14 +618,14 @@ def test_a_funnel_counts_users_who_did_its_steps_in_order_within_the_window(proj
     assert snapshot["kind"] == "conversion", "the test is on the last step's conversion rate"
     assert (rows["control"]["exposures"], rows["control"]["conversions"]) == (4, 2)
     assert (rows["b"]["exposures"], rows["b"]["conversions"]) == (3, 1)
-    text = report.text(snapshot, "checkout")
+    text = text_report.text(snapshot, "checkout")
     assert 'funnel view_cart → start_checkout where plan = "pro" → purchase, in order within 7 days' in text, text
     assert "3. purchase" in text and "2 (50.00%)" in text and "1 (33.33%)" in text, text
     status, got_api = answer(
         invoke("ResultsFunction", sample_event("get_results", path="/experiments/checkout/results"))
     )
     assert status == 200 and got_api["funnel_steps"][2]["conversions"] == {"control": 2, "b": 1}, got_api
-    page = report.page(cast(Any, {"key": "checkout", "name": "Checkout"}), [snapshot])
+    page = html_page.page(cast(Any, {"key": "checkout", "name": "Checkout"}), [snapshot])
     assert '<table class="funnel">' in page and "start_checkout where plan = &quot;pro&quot;" in page
 
 
@@ -758,8 +761,8 @@ def test_breakdowns_analyse_the_top_values_and_other_with_holm_across_the_breakd
     p_values = {s["value"]: s["variants"][1]["p_value"] for s in by_country["segments"] if not s["other"]}
     smallest = sorted(p_values, key=lambda value: p_values[value] or 1.0)[:3]
     assert set(smallest) == {"c00", "c01", "c02"}, ("where the effect lies", p_values)
-    text = report.text(snapshot, "bd")
+    text = text_report.text(snapshot, "bd")
     assert "Breakdown by country at first exposure: each value analysed alone" in text, text
     assert "(not set)" in text and "\nother " in text, text
-    page = report.page(cast(Any, {"key": "bd", "name": "Breakdowns"}), [snapshot])
+    page = html_page.page(cast(Any, {"key": "bd", "name": "Breakdowns"}), [snapshot])
     assert '<section class="breakdown"><h3>By country</h3>' in page

@@ -14,8 +14,7 @@ from abacus.core.errors import Conflict
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
 from abacus.nightly import compute, runs
-from abacus.storage import assignments, events
-from abacus.storage import results as result_store
+from abacus.storage import assignments, events, results
 from abacus.storage.events import EventItem
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
 
@@ -227,10 +226,10 @@ def test_a_night_before_the_launch_gets_no_snapshot(project, launched, analysed)
     definitions.apply("test", "new-checkout", "launch", launched)
     scheduled = json.loads(sample_path("nightly").read_text())
     assert invoke("ResultsFunction", scheduled)["planned"] == analysed
-    assert (result_store.latest("test#new-checkout") is not None) == bool(analysed)
+    assert (results.latest("test#new-checkout") is not None) == bool(analysed)
     # The night after covers the launch.
     assert invoke("ResultsFunction", scheduled | {"time": "2026-11-26T03:00:00Z"})["planned"] == 1
-    latest = result_store.latest("test#new-checkout")
+    latest = results.latest("test#new-checkout")
     assert latest is not None and latest.date == "2026-11-25"
 
 
@@ -240,7 +239,7 @@ def test_no_recompute_for_a_day_before_the_launch(project):
     with pytest.raises(Conflict) as refused:
         invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-19"})
     assert refused.value.field == "as_of" and "launched on 2026-11-20" in refused.value.message
-    assert result_store.latest("test#new-checkout") is None
+    assert results.latest("test#new-checkout") is None
     answer_ = invoke("ResultsFunction", {"project": "test", "experiment": "new-checkout", "as_of": "2026-11-20"})
     assert answer_["date"] == "2026-11-20"
 

@@ -10,8 +10,7 @@ from abacus.core import keys
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
 from abacus.nightly import runs
-from abacus.storage import assignments, events, receipt_layouts
-from abacus.storage import results as result_store
+from abacus.storage import assignments, events, receipt_layouts, results
 from abacus.storage.events import EventItem
 from tests.conftest import assignment_partition, stored_assignment
 
@@ -47,7 +46,7 @@ def _expose(distinct_id: str, variant: str, at: datetime) -> None:
 
 
 def _latest(experiment_id: str) -> Any:
-    snapshot = result_store.latest(experiment_id)
+    snapshot = results.latest(experiment_id)
     assert snapshot is not None
     return snapshot
 
@@ -71,7 +70,7 @@ def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
     def fails(snapshot):
         raise RuntimeError("throttled")
 
-    monkeypatch.setattr(result_store, "put_unless_newer", fails)
+    monkeypatch.setattr(results, "put_unless_newer", fails)
     with pytest.raises(RuntimeError):
         runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     monkeypatch.undo()
@@ -99,11 +98,10 @@ def _kept_days(monkeypatch, days: int) -> None:
 
     from abacus.core import retention
     from abacus.core.settings import settings
-    from abacus.experiments import definitions as experiment_module
 
     shorter = dataclasses.replace(settings, event_retention_days=days)
     monkeypatch.setattr(retention, "settings", shorter)
-    monkeypatch.setattr(experiment_module, "settings", shorter)
+    monkeypatch.setattr(definitions, "settings", shorter)
 
 
 @pytest.mark.parametrize("kind", ["conversion", "sum"])
@@ -160,7 +158,7 @@ def test_a_stopped_experiment_gets_its_final_results(project):
     # Traffic between the last nightly cut-off and the stop, and conversions completing inside
     # their windows after it, reach the snapshots; once no event can change a window, the last
     # snapshot is marked final and the nightly job leaves the experiment alone.
-    from abacus.storage import experiments as experiment_store
+    from abacus.storage import experiments
 
     _experiment(window_days=3)
     experiment_id = keys.experiment_id("test", "exp")
@@ -187,7 +185,7 @@ def test_a_stopped_experiment_gets_its_final_results(project):
     assert night_of(19)["analysed"] == 1
     final = _latest(experiment_id)
     assert final.final and _treatment(final)["conversions"] == 1 and _treatment(final)["exposures"] == 2
-    stopped: Any = experiment_store.get("test", "exp")
+    stopped: Any = experiments.get("test", "exp")
     assert stopped.results_final
     assert night_of(20) == {"date": "2026-11-20", "analysed": 0, "failed": 0}
     from abacus.results import snapshots
@@ -228,9 +226,8 @@ def test_changing_the_receipt_shards_between_two_nights_loses_no_buyer(
     from dataclasses import replace
 
     from abacus.core.settings import settings
-    from abacus.experiments import definitions as experiment_domain
 
-    monkeypatch.setattr(experiment_domain, "settings", replace(settings, assignment_shards=assignment_shards))
+    monkeypatch.setattr(definitions, "settings", replace(settings, assignment_shards=assignment_shards))
     monkeypatch.setattr(receipt_layouts, "_recorded", set())  # this environment wrote nothing yet
     _experiment()
     assert definitions.get("test", "exp").shards == assignment_shards

@@ -20,8 +20,7 @@ from botocore.exceptions import ClientError
 from abacus.experiments import definitions
 from abacus.ingestion import ingest
 from abacus.nightly import compute, runs, work_queue
-from abacus.storage import assignments, nightly_runs
-from abacus.storage import results as result_store
+from abacus.storage import assignments, nightly_runs, results
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
 
 KEY = "new-checkout"
@@ -59,7 +58,7 @@ def expected_counts() -> dict[str, tuple[int, int]]:
 
 
 def snapshot_counts() -> dict[str, tuple[int, int]]:
-    stored = result_store.at(f"test#{KEY}", DATE)
+    stored = results.at(f"test#{KEY}", DATE)
     assert stored is not None, "no snapshot"
     return {row["key"]: (row["exposures"], row["conversions"]) for row in stored.analysis["variants"]}
 
@@ -135,7 +134,7 @@ def test_a_lost_message_leaves_the_night_unfinished_until_it_is_run_again(experi
 
     monkeypatch.setattr(work_queue, "send", loses_the_third)
     invoke("ResultsFunction", NIGHT)
-    assert lost and result_store.at(f"test#{KEY}", DATE) is None  # never a snapshot of part of the users
+    assert lost and results.at(f"test#{KEY}", DATE) is None  # never a snapshot of part of the users
     monkeypatch.setattr(work_queue, "send", sent)
     invoke("ResultsFunction", NIGHT)  # the night run again: a new run, from the start
     assert snapshot_counts() == expected_counts()
@@ -153,15 +152,15 @@ def test_a_late_message_of_an_older_run_does_not_replace_a_newer_snapshot(experi
 
     monkeypatch.setattr(work_queue, "send", holds_one_back)
     invoke("ResultsFunction", NIGHT)  # the first run waits on the unit held back
-    assert result_store.at(f"test#{KEY}", DATE) is None
+    assert results.at(f"test#{KEY}", DATE) is None
     monkeypatch.setattr(work_queue, "send", sent)
     # A user exposed since: the second run counts them; the first, finishing late, must not undo it.
     assignments.assign(assignment_partition(KEY, "late"), "late", "control", datetime(2026, 11, 24, tzinfo=UTC), True)
     invoke("ResultsFunction", NIGHT)
-    newer = result_store.at(f"test#{KEY}", DATE)
+    newer = results.at(f"test#{KEY}", DATE)
     assert newer is not None and snapshot_counts()["control"][0] == expected_counts()["control"][0] + 1
     runs.work_here(held)  # delivered at last: its run finishes, and merges
-    stored = result_store.at(f"test#{KEY}", DATE)
+    stored = results.at(f"test#{KEY}", DATE)
     assert stored is not None and stored.computed_at == newer.computed_at
     assert snapshot_counts()["control"][0] == expected_counts()["control"][0] + 1
 
@@ -277,7 +276,7 @@ def test_sends_sqs_refuses_fail_the_planner_and_lambdas_retry_carries_on_its_run
     with pytest.raises(runs.NightNotPlanned, match="1 experiments not planned"):
         invoke("ResultsFunction", NIGHT, request_id="night-of-the-25th")
     assert {body["shard"] for body in refusing.refused} == set(range(10, 16))
-    assert result_store.at(f"test#{KEY}", DATE) is None  # 10 shards of 16 queued: no snapshot of part of them
+    assert results.at(f"test#{KEY}", DATE) is None  # 10 shards of 16 queued: no snapshot of part of them
     (header,) = run_headers(KEY)
     assert header.queued_at is None
 
@@ -288,7 +287,7 @@ def test_sends_sqs_refuses_fail_the_planner_and_lambdas_retry_carries_on_its_run
     (carried_on,) = run_headers(KEY)
     assert carried_on.part == header.part and carried_on.queued_at is not None and carried_on.merged_at is not None
     assert len(run_headers("second")) == 1  # planned once: its units all went out the first time
-    second = result_store.at("test#second", DATE)
+    second = results.at("test#second", DATE)
     assert second is not None and second.analysis["variants"][0]["exposures"] == 4
     assert dead_letters() == 0
 
@@ -303,7 +302,7 @@ def test_sends_refused_through_every_retry_leave_the_event_to_a_new_invocation(e
         with pytest.raises(runs.NightNotPlanned):
             invoke("ResultsFunction", NIGHT, request_id="night-of-the-25th")
     assert len(refusing.refused) == 3 * 10  # each attempt's first batch of ten, refused whole
-    assert len(run_headers(KEY)) == 1 and result_store.at(f"test#{KEY}", DATE) is None
+    assert len(run_headers(KEY)) == 1 and results.at(f"test#{KEY}", DATE) is None
     monkeypatch.setattr(work_queue, "_client", lambda: refusing.real)
     assert invoke("ResultsFunction", NIGHT) == {"date": DATE, "planned": 1, "units": 16, "failed": 0}
     assert snapshot_counts() == expected_counts()

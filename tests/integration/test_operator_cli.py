@@ -131,7 +131,8 @@ from datetime import UTC, datetime
 from abacus.assignment import sticky
 from abacus.experiments import definitions
 from abacus import projects
-from abacus.experiments.spec import AssignRequest, ExperimentCreate
+from abacus.assignment.spec import AssignRequest
+from abacus.experiments.spec import ExperimentCreate
 
 now = datetime.now(UTC)
 projects.create("Shop", project_id="cli", token="phc_cli", admin_key="abacus_cli", flags_key="phs_cli")

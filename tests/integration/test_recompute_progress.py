@@ -15,7 +15,7 @@ from abacus.core import keys
 from abacus.core.timeouts import RECOMPUTE_WAIT_SECONDS
 from abacus.nightly import runs, work_queue
 from abacus.results import snapshots
-from abacus.routes import console as console_routes
+from abacus.routes import console
 from abacus.storage import nightly_runs
 from abacus.storage.experiments import ExperimentItem
 from tests.conftest import answer, invoke, sample_event
@@ -32,7 +32,7 @@ def held(monkeypatch) -> list[dict]:
     """The nightly job's units, queued but not worked: the worker has not run yet."""
     units: list[dict] = []
     monkeypatch.setattr(work_queue, "send", lambda bodies, queue_url=None: units.extend(bodies))
-    monkeypatch.setattr(console_routes, "CONSOLE_RECOMPUTE_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(console, "CONSOLE_RECOMPUTE_WAIT_SECONDS", 0.5)
     # The product's own wait (conftest.py lets in-process runs take longer).
     monkeypatch.setattr(snapshots, "RECOMPUTE_WAIT_SECONDS", RECOMPUTE_WAIT_SECONDS)
     return units

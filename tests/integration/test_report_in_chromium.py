@@ -14,7 +14,7 @@ from datetime import date
 
 import pytest
 
-from abacus.results import report
+from abacus.results.report import html_page
 from tests.report_history import EXPERIMENT, history
 
 MEASURE = """<script>
@@ -60,7 +60,7 @@ def charts_of(tmp_path_factory) -> Callable[..., list[dict]]:
             folder = tmp_path_factory.mktemp(f"report-{days}")
             snapshots = history(days, FAR_BETTER, users_per_day=3000) if far_better else history(days)
             page = folder / "report.html"
-            page.write_text(report.page(EXPERIMENT, snapshots).replace("</body>", MEASURE + "</body>"))
+            page.write_text(html_page.page(EXPERIMENT, snapshots).replace("</body>", MEASURE + "</body>"))
             printed = subprocess.run(
                 [
                     chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

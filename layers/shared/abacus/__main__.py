@@ -106,13 +106,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from abacus import projects
     from abacus.core.documents import NewProject, RotatedKeys
-    from abacus.results import report, snapshots
+    from abacus.results import snapshots
+    from abacus.results.report import text_report
 
     if args.command == "results" and args.recompute:
         return _recompute(args)
     if args.command == "results":
         shown = snapshots.snapshot(args.project, args.key, args.date)
-        print(shown["message"] if shown["status"] == "pending" else report.text(shown, args.key))
+        print(shown["message"] if shown["status"] == "pending" else text_report.text(shown, args.key))
     elif args.action == "delete":
         deleted = projects.delete(args.project_id, datetime.now(UTC))
         print(json.dumps({"project_id": args.project_id, "deleted": deleted}, indent=2))
@@ -139,7 +140,8 @@ def _recompute(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from abacus.core.settings import settings
-    from abacus.results import report, snapshots
+    from abacus.results import snapshots
+    from abacus.results.report import text_report
 
     if not settings.nightly_queue_url:
         return _fail("no queue for the recompute's work: set NIGHTLY_QUEUE_URL (the NightlyWorkQueueUrl output)", 1)
@@ -157,7 +159,7 @@ def _recompute(args: argparse.Namespace) -> int:
             1,
         )
     shown = snapshots.snapshot(args.project, args.key, started.date)
-    print(shown["message"] if shown["status"] == "pending" else report.text(shown, args.key))
+    print(shown["message"] if shown["status"] == "pending" else text_report.text(shown, args.key))
     return 0
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from abacus.core import keys
 from abacus.core.documents import NewProject, RotatedKeys
-from abacus.experiments import definitions as experiment_definitions
+from abacus.experiments import definitions
 from abacus.storage import (
     assignments,
     credentials,
@@ -18,10 +18,10 @@ from abacus.storage import (
     layer_allocations,
     live_counts,
     nightly_runs,
+    project_items,
     receipt_layouts,
     results,
 )
-from abacus.storage import project_items as store
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -46,7 +46,7 @@ def create(
     flags_key = flags_key or _new_flags_key()
     # The project first: keys stored without it would open a project that is not there, where a
     # project stored without its keys (a failure between the two) opens nothing.
-    store.put_project(project_id, name, token)
+    project_items.put_project(project_id, name, token)
     credentials.put_project(
         project_id, {credentials.TOKEN: token, credentials.ADMIN: admin_key, credentials.FLAGS: flags_key}
     )
@@ -66,7 +66,7 @@ def rotate(project_id: str, token: bool = False, admin_key: bool = False, flags_
     if token:
         answer["token"] = f"phc_{secrets.token_urlsafe(32)}"
         credentials.replace_credential(project_id, credentials.TOKEN, answer["token"])
-        store.set_public_token(project_id, answer["token"])
+        project_items.set_public_token(project_id, answer["token"])
     if admin_key:
         answer["admin_key"] = f"abacus_{secrets.token_urlsafe(32)}"
         credentials.replace_credential(project_id, credentials.ADMIN, answer["admin_key"])
@@ -82,7 +82,7 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     stops half-way can be run again. Events are found through the receipt index, from the
     project's creation until `now` (each day under every shard count it was stored with, whose
     records go after them); the rate limit's counters expire by themselves within the hour."""
-    created = store.created_at(project_id)
+    created = project_items.created_at(project_id)
     if created is None:
         raise ValueError(f"no project '{project_id}'")
     deleted: Counter[str] = Counter()
@@ -90,20 +90,20 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     layer_keys: set[str] = set()
     for experiment in experiments.in_project(project_id):
         experiment_id = keys.experiment_id(project_id, experiment.key)
-        if (layer := experiment_definitions.definition(experiment).layer) is not None:
+        if (layer := definitions.definition(experiment).layer) is not None:
             layer_keys.add(layer.key)
         deleted["assignments"] += assignments.delete_experiment(experiment.assignment_partitions())
         deleted["results"] += results.delete_experiment(experiment_id)
         deleted["nightly_runs"] += nightly_runs.delete_experiment(experiment_id)
         if experiment.started_at is not None:
-            variants = [variant.key for variant in experiment_definitions.definition(experiment).variants]
+            variants = [variant.key for variant in definitions.definition(experiment).variants]
             deleted["live_counts"] += live_counts.delete_run(experiment_id, experiment.started_at, variants)
     if layer_keys:
         deleted["layers"] = layer_allocations.delete(project_id, layer_keys)
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)
     deleted["receipt_layouts"] = receipt_layouts.delete_project(project_id, created.date(), now.date())
-    deleted["projects"] = store.delete_project(project_id)
+    deleted["projects"] = project_items.delete_project(project_id)
     return dict(deleted)
 
 
@@ -113,9 +113,9 @@ def move_keys() -> dict[str, int]:
     {project id: keys moved}. Safe to run again: a project already moved is not found again, and one whose move
     stopped half-way is moved anew (the same items, written again)."""
     moved = {}
-    for project_id, hashes in store.legacy_credentials().items():
-        created = store.created_at(project_id) or datetime.now(UTC)
+    for project_id, hashes in project_items.legacy_credentials().items():
+        created = project_items.created_at(project_id) or datetime.now(UTC)
         credentials.put_hashes(project_id, hashes, created)
-        store.forget_legacy_credentials(project_id, hashes)
+        project_items.forget_legacy_credentials(project_id, hashes)
         moved[project_id] = len(hashes)
     return moved

@@ -2,7 +2,7 @@
 
 import pytest
 
-from abacus.experiments.spec import TargetingGroup
+from abacus.experiments.metrics_spec import TargetingGroup
 from abacus.experiments.targeting import matches
 
 

@@ -173,7 +173,7 @@ def test_a_plus_50_percent_lift_on_a_sparse_metric_is_found_under_a_percentile_c
     percentile of every value, 0 here, every buyer was 0: no lift, no p-value, keep_running."""
     from scipy import stats as scipy_stats
 
-    from abacus.experiments.spec import MetricSpec
+    from abacus.experiments.metrics_spec import MetricSpec
     from abacus.nightly.compute import PageSums, UserValues
     from abacus.stats.analysis import MEAN, Settings, analyse
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abacus.experiments.spec import MetricSpec
+from abacus.experiments.metrics_spec import MetricSpec
 from abacus.nightly import compute
 from abacus.storage.events import EventItem
 

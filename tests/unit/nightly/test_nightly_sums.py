@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from abacus.experiments.spec import MetricSpec
+from abacus.experiments.metrics_spec import MetricSpec
 from abacus.nightly import compute
 from abacus.stats import skewness
 from abacus.stats.analysis import MEAN, Settings, analyse

@@ -6,7 +6,7 @@ import re
 from html.parser import HTMLParser
 
 from abacus.core.documents import MetricAnalysis, VariantAnalysis
-from abacus.results import report
+from abacus.results.report import html_page, sentences, text_report
 from tests.report_history import EXPERIMENT, KEY, history
 
 
@@ -87,7 +87,7 @@ def assert_table_of(analysis: MetricAnalysis, rows: list[list[str]], header: lis
 def test_the_page_shows_each_secondary_metric_with_the_table_the_primary_gets():
     snapshots = history(7)
     latest = snapshots[-1]
-    tables = tables_of(report.page(EXPERIMENT, snapshots))
+    tables = tables_of(html_page.page(EXPERIMENT, snapshots))
     secondary = latest["secondary_metrics"]
     assert len(tables) == 1 + len(secondary) == 3
     header = tables[0][2][0]
@@ -97,7 +97,7 @@ def test_the_page_shows_each_secondary_metric_with_the_table_the_primary_gets():
         assert heading == f"Secondary metric: {metric['event']} ({metric['kind']})"
         assert_table_of(analysis, rows, header)
         # Its own verdict, said as a secondary metric's: the decision rests on the primary.
-        assert html.unescape(report.metric_verdict_sentence(analysis)) in said
+        assert html.unescape(sentences.metric_verdict_sentence(analysis)) in said
         assert analysis["verdict"]["reason"] in said
     # Not the primary's numbers again: the secondary metrics' rates differ.
     assert tables[1][2][1:] != tables[0][2][1:]
@@ -105,7 +105,7 @@ def test_the_page_shows_each_secondary_metric_with_the_table_the_primary_gets():
 
 def test_the_page_says_how_the_secondary_metrics_p_values_are_adjusted():
     snapshots = history(7)
-    page = html.unescape(report.page(EXPERIMENT, snapshots))
+    page = html.unescape(html_page.page(EXPERIMENT, snapshots))
     # Three variants: two comparisons with the control in each metric, Holm-adjusted within it.
     assert "p-values are Holm-adjusted across each metric's 2 comparisons with the control" in page
     assert "not for the 3 metrics analysed" in page
@@ -115,14 +115,14 @@ def test_a_snapshot_without_secondary_metrics_shows_no_secondary_section():
     snapshots = history(2)
     for snapshot in snapshots:
         snapshot["secondary_metrics"] = []
-    page = report.page(EXPERIMENT, snapshots)
-    assert "Secondary" not in page and "Secondary" not in report.text(snapshots[-1], KEY)
+    page = html_page.page(EXPERIMENT, snapshots)
+    assert "Secondary" not in page and "Secondary" not in text_report.text(snapshots[-1], KEY)
     assert len(tables_of(page)) == 1
 
 
 def test_the_terminal_shows_each_secondary_metric_with_the_table_the_primary_gets():
     latest = history(7)[-1]
-    lines = report.text(latest, KEY).splitlines()
+    lines = text_report.text(latest, KEY).splitlines()
     header = next(line for line in lines if line.startswith("variant"))
     assert "p-values are Holm-adjusted across each metric's 2 comparisons with the control" in " ".join(lines)
     for analysis in latest["secondary_metrics"]:
@@ -135,7 +135,7 @@ def test_the_terminal_shows_each_secondary_metric_with_the_table_the_primary_get
             cells = expected_cells(row, is_rate)
             assert line.split()[:3] == cells[:3]
             assert all(cell in line for cell in cells)
-        assert lines[start + 2 + len(analysis["variants"])] == report.metric_verdict_sentence(analysis)
+        assert lines[start + 2 + len(analysis["variants"])] == sentences.metric_verdict_sentence(analysis)
 
 
 def test_the_first_exposures_per_day_are_drawn_per_variant_with_counts_on_their_axis():
@@ -144,7 +144,7 @@ def test_the_first_exposures_per_day_are_drawn_per_variant_with_counts_on_their_
     snapshots = history(3)
     days = [("2026-09-01", [120, 118, 0]), ("2026-09-02", [95, 101, 0]), ("2026-09-03", [130, 40, 0])]
     latest = {**snapshots[-1], "exposures_by_day": by_day(days, [34, 33, 33])}
-    page = report.results_section([*snapshots[:-1], latest])  # type: ignore[list-item]
+    page = html_page.results_section([*snapshots[:-1], latest])  # type: ignore[list-item]
     chart = page[page.index("<figcaption>First exposures per day</figcaption>") :].split("</figure>", 1)[0]
     labels = re.findall(r'font-size="11">([^<]+)</text>', chart)
     assert "130" in labels and "0" in labels and not any("%" in label for label in labels), labels
@@ -154,5 +154,5 @@ def test_the_first_exposures_per_day_are_drawn_per_variant_with_counts_on_their_
     lines = [[float(y) for y in re.findall(r",([\d.]+)", points)] for points in re.findall(r'points="([^"]+)"', chart)]
     assert len(lines) == 3 and all(len(line) == 3 for line in lines)
     assert lines[0][2] == min(y for line in lines for y in line) and set(lines[2]) == {max(lines[2])}
-    without = report.results_section(snapshots)
+    without = html_page.results_section(snapshots)
     assert "First exposures per day" not in without

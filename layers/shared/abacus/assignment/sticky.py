@@ -14,10 +14,12 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from abacus.assignment import live_check
+from abacus.assignment.spec import AssignRequest
 from abacus.core import breakdowns, hashing
 from abacus.core.errors import NotFound
 from abacus.experiments import definitions, experiment_layers, holdouts, lifecycle, targeting
-from abacus.experiments.spec import CONTROL, AssignRequest, ExperimentFields, Scalar
+from abacus.experiments.metrics_spec import Scalar
+from abacus.experiments.spec import CONTROL, ExperimentFields
 from abacus.storage import assignments
 from abacus.storage.experiments import ExperimentItem
 

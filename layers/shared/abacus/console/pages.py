@@ -19,7 +19,8 @@ from abacus.console import experiment_form
 from abacus.console.sessions import Session
 from abacus.core.documents import Experiment, Snapshot
 from abacus.experiments import lifecycle
-from abacus.results import report, snapshots
+from abacus.results import snapshots
+from abacus.results.report import html_page, sentences
 from abacus.stats.srm import THRESHOLD, sample_ratio_mismatch
 from abacus.storage.results import SnapshotItem
 
@@ -58,7 +59,7 @@ def listed(experiment: Experiment, latest: SnapshotItem | None, now: datetime) -
     exposures = verdict = "–"
     if latest is not None:
         exposures = f"{sum(row['exposures'] for row in latest.analysis['variants']):,}"
-        verdict = report.verdict_sentence(latest.analysis)
+        verdict = sentences.verdict_sentence(latest.analysis)
     return ListedExperiment(
         experiment["key"],
         experiment.get("name") or experiment["key"],
@@ -196,8 +197,8 @@ def experiment_page(
     the actions of the status; for a draft, what a user previewing gets; and how a recompute it
     follows is going."""
     shown = [snapshot for snapshot in history if date is None or snapshot["date"] <= date]
-    # The report's results section: its HTML is built escaped, by report.py.
-    results: Any = Markup(report.results_section(shown))  # noqa: S704 (escaped where it is built)
+    # The report's results section: its HTML is built escaped, by report/html_page.py.
+    results: Any = Markup(html_page.results_section(shown))  # noqa: S704 (escaped where it is built)
     return _templates.get_template("experiment.html").render(
         session=session,
         actions=ACTIONS.get(experiment["status"], []),

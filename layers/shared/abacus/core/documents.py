@@ -1,7 +1,12 @@
 """The JSON documents that cross modules, named as TypedDicts: the stats engine's analysis of a
-metric, the nightly job's snapshots, and the API's answers built from them. responses.py's
-pydantic models describe the same answers in the OpenAPI document; these are the types the code
-builds and reads. Standard library only: the stats layer, assign and ingest all import it."""
+metric, the nightly job's snapshots, and the API's answers built from them. These are the types
+the code builds and reads. Standard library only: the stats layer, assign and ingest all import it.
+
+The owner of each answer's shape: abacus.http.responses documents some of these as they are
+(Rejected, RatioTotals, CupedSummary, FieldError, IngestOutcome), generated from the TypedDicts
+here. The others it documents with pydantic models of its own, which
+tests/unit/test_response_shapes.py checks against these field by field: a field added here is
+added there too (or listed there as a difference the document chooses)."""
 
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -297,6 +302,10 @@ class ExperimentFieldsJson(TypedDict):
     minimum_detectable_effect: float
     cuped: bool
     pre_exposure_days: int
+    layer: dict[str, Any] | None  # schemas.LayerSpec
+    holdout: dict[str, Any] | None  # schemas.HoldoutSpec
+    guardrail_metrics: list[dict[str, Any]]  # schemas.GuardrailSpec
+    breakdowns: list[str]
 
 
 class Plan(TypedDict):

@@ -21,9 +21,7 @@ from abacus.core.errors import Conflict, Invalid, NotFound, TooLarge, field_erro
 from abacus.core.settings import settings
 from abacus.experiments import experiment_layers, lifecycle, plans
 from abacus.experiments.spec import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
-from abacus.storage import experiments as store
-from abacus.storage import layer_allocations as layer_store
-from abacus.storage import results as result_store
+from abacus.storage import experiments, layer_allocations, results
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
 
@@ -35,7 +33,7 @@ _definitions: TtlCache[str, dict[str, ExperimentItem]] = TtlCache()
 
 def project_experiments(project_id: str) -> dict[str, ExperimentItem]:
     """A project's experiments by key, from the cache (one Query per project per TTL)."""
-    return _definitions.get(project_id, lambda: {item.key: item for item in store.in_project(project_id)})
+    return _definitions.get(project_id, lambda: {item.key: item for item in experiments.in_project(project_id)})
 
 
 def definition(item: ExperimentItem) -> ExperimentFields:
@@ -86,20 +84,20 @@ def create(project_id: str, spec: ExperimentCreate, now: datetime) -> Experiment
         assignment_shards=settings.assignment_shards,
     )
     try:
-        store.insert(item)
-    except store.AlreadyExists:
+        experiments.insert(item)
+    except experiments.AlreadyExists:
         raise Conflict(
             f"an experiment keyed '{spec.key}' already exists in this project: choose another key, "
             f"or change that one with PATCH /experiments/{spec.key}",
             field="key",
         ) from None
-    except store.TooLargeToStore:
+    except experiments.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None
     return item
 
 
 def get(project_id: str, key: str) -> ExperimentItem:
-    item = store.get(project_id, key)
+    item = experiments.get(project_id, key)
     if item is None:
         raise NotFound(f"no experiment keyed '{key}' in this project", field="key")
     return item
@@ -161,14 +159,14 @@ def apply(
     return item
 
 
-def _layer_change(project_id: str, item: ExperimentItem, action: str) -> layer_store.LayerItem | None:
+def _layer_change(project_id: str, item: ExperimentItem, action: str) -> layer_allocations.LayerItem | None:
     """The layer's allocations after `action`, for an experiment in a layer: its buckets taken at
     its launch (409 naming layer.share when too few are free), given back when it completes."""
     spec = definition(item)
     if spec.layer is None or (action != "launch" and item.status != lifecycle.RUNNING):
         return None
-    layer = layer_store.get(project_id, spec.layer.key)
-    allocations = layer_store.allocations_of(layer)
+    layer = layer_allocations.get(project_id, spec.layer.key)
+    allocations = layer_allocations.allocations_of(layer)
     if action == "launch":
         try:
             item.layer_buckets = experiment_layers.allocate(allocations, item.key, spec.layer.share)
@@ -186,10 +184,10 @@ def _layer_change(project_id: str, item: ExperimentItem, action: str) -> layer_s
     return layer
 
 
-def _save_with_layer(layer: layer_store.LayerItem, item: ExperimentItem) -> None:
+def _save_with_layer(layer: layer_allocations.LayerItem, item: ExperimentItem) -> None:
     try:
-        layer_store.save_with(layer, item)
-    except store.ChangedMeanwhile:
+        layer_allocations.save_with(layer, item)
+    except experiments.ChangedMeanwhile:
         raise Conflict(
             f"experiment '{item.key}' or its layer changed meanwhile (another launch or stop): send the action again"
         ) from None
@@ -212,7 +210,7 @@ def _launch_time(started_at: datetime | None, now: datetime) -> datetime:
 
 
 def page(project_id: str, limit: int, after: str | None) -> ExperimentPage:
-    items, next_after = store.page(project_id, limit, after)
+    items, next_after = experiments.page(project_id, limit, after)
     return {"experiments": [to_api(item, with_history=False) for item in items], "next": next_after}
 
 
@@ -249,7 +247,7 @@ def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:
     running, the days left at the rate so far."""
     snapshot = None
     if item.status != lifecycle.DRAFT:
-        snapshot = result_store.latest(keys.experiment_id(item.project_id, item.key))
+        snapshot = results.latest(keys.experiment_id(item.project_id, item.key))
     analysis: SnapshotAnalysis | None = snapshot.analysis if snapshot else None
     rows = analysis["variants"] if analysis else []
     needed = analysis.get("planned_exposures") if analysis else None
@@ -297,11 +295,11 @@ def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str,
 
 def _save(item: ExperimentItem) -> None:
     try:
-        store.save(item)
-    except store.ChangedMeanwhile:
+        experiments.save(item)
+    except experiments.ChangedMeanwhile:
         raise Conflict(
             f"experiment '{item.key}' changed meanwhile (another request): "
             f"GET /experiments/{item.key} and send the change again if it still applies"
         ) from None
-    except store.TooLargeToStore:
+    except experiments.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None

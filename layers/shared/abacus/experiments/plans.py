@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 from abacus.core import planning
 from abacus.core.documents import MetricAnalysis
-from abacus.experiments.spec import ExperimentFields, MetricSpec
+from abacus.experiments.metrics_spec import MetricSpec
+from abacus.experiments.spec import ExperimentFields
 
 ALPHA, POWER = 0.05, 0.8
 

@@ -9,7 +9,7 @@ in and contains when any element does, and neq and not_in when none does.
 
 from collections.abc import Mapping, Sequence
 
-from abacus.experiments.spec import Condition, Scalar, TargetingGroup
+from abacus.experiments.metrics_spec import Condition, Scalar, TargetingGroup
 
 _NEGATED = {"neq": "eq", "not_in": "in"}
 

@@ -1,12 +1,38 @@
-"""What the API answers, as pydantic models: they document each route's responses in the OpenAPI
-document (GET /openapi.json), and the fuzzing tests check every answer against them."""
+"""What the API answers, as the OpenAPI document (GET /openapi.json) describes each route's
+responses; the fuzzing tests check every answer against them.
 
-from typing import Literal
+One owner per shape. Where an answer's shape can be documented as it is,
+abacus.core.documents's TypedDict owns it and this module only adds what the document says of
+it (field descriptions, whether it may carry more fields): Rejected, RatioTotals, Cuped
+(CupedSummary), FieldError, IngestOutcome and CaptureOutcome are generated from there. The
+pydantic models here own the rest: they document a shape differently from how the code builds
+it (optional fields as nullable with defaults, a subset of an open object's fields, differently
+named), so generating them would change the document; tests/unit/test_response_shapes.py checks
+each against its TypedDict, field by field."""
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, cast
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, with_config
+from pydantic.config import JsonDict
 
+from abacus.core import documents
 from abacus.experiments.spec import ExperimentFields
+
+
+def documenting[T: type](
+    descriptions: Mapping[str, str] | None = None, *, open_object: bool = False
+) -> Callable[[T], T]:
+    """Documents a TypedDict of abacus.core.documents as an answer: each named field with its
+    description, and (open_object) as an object that may carry more than the fields listed."""
+
+    def describe(schema: JsonDict) -> None:
+        properties = cast(JsonDict, schema["properties"])
+        for field, description in (descriptions or {}).items():
+            cast(JsonDict, properties[field])["description"] = description
+
+    return with_config(ConfigDict(extra="allow" if open_object else "ignore", json_schema_extra=describe))
 
 
 class Open(BaseModel):
@@ -15,9 +41,14 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class FieldError(BaseModel):
-    field: str = Field(description="The field as sent: `variants[1].key`, `primary_metric.kind`")
-    message: str = Field(description="What is wrong with it, and what it should be")
+@documenting(
+    {
+        "field": "The field as sent: `variants[1].key`, `primary_metric.kind`",
+        "message": "What is wrong with it, and what it should be",
+    }
+)
+class FieldError(documents.FieldError):
+    pass
 
 
 class ErrorDetail(BaseModel):
@@ -74,22 +105,22 @@ class Assignments(BaseModel):
     )
 
 
-class Rejected(BaseModel):
-    index: int
-    error: str
+INGEST_OUTCOME = {
+    "accepted": "Events stored now",
+    "duplicates": "Events already stored before (same uuid and distinct_id)",
+    "rejected": "Events refused, with why; the others are stored",
+    "refused_exposures": "Exposure events among these (stored now or before) that count as no exposure: stamped "
+    "before the experiment's launch or after its stop, or of a user with an override",
+}
 
 
-class IngestOutcome(BaseModel):
-    accepted: int = Field(description="Events stored now")
-    duplicates: int = Field(description="Events already stored before (same uuid and distinct_id)")
-    rejected: list[Rejected] = Field(description="Events refused, with why; the others are stored")
-    refused_exposures: int = Field(
-        description="Exposure events among these (stored now or before) that count as no exposure: stamped "
-        "before the experiment's launch or after its stop, or of a user with an override"
-    )
+@documenting(INGEST_OUTCOME)
+class IngestOutcome(documents.IngestOutcome):
+    pass
 
 
-class CaptureOutcome(IngestOutcome):
+@documenting(INGEST_OUTCOME)
+class CaptureOutcome(documents.IngestOutcome):
     status: Literal[1]
 
 
@@ -143,9 +174,9 @@ class VariantResult(Open):
     mean: float | None
 
 
-class Cuped(Open):
-    theta: float
-    variance_reduction: float = Field(description="how much the pre-exposure adjustment narrowed the variance")
+@documenting({"variance_reduction": "how much the pre-exposure adjustment narrowed the variance"}, open_object=True)
+class Cuped(documents.CupedSummary):
+    pass
 
 
 class AppliedCap(Open):
@@ -161,9 +192,9 @@ class AppliedCap(Open):
     )
 
 
-class RatioTotals(Open):
-    numerator: float
-    denominator: float
+@documenting(open_object=True)
+class RatioTotals(documents.RatioTotals):
+    pass
 
 
 class FunnelStepResult(Open):
@@ -295,9 +326,7 @@ ADMIN_ERRORS = (400, 401, 403, 404, 413, 422, 503)
 TOKEN_ERRORS = (400, 401, 403, 413, 422, 429, 503)
 
 
-def documented(
-    status: int, model: type[BaseModel], description: str, errors: tuple[int, ...]
-) -> dict[int, OpenAPIResponse]:
+def documented(status: int, model: Any, description: str, errors: tuple[int, ...]) -> dict[int, OpenAPIResponse]:
     """The `responses` of a route: its success answer and the errors it can give, one shape each."""
     answers: dict[int, OpenAPIResponse] = {
         status: {"description": description, "content": {"application/json": {"model": model}}}

@@ -15,9 +15,10 @@ from abacus.core.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.core.retention import LATE, LATE_EVENT_DAYS
 from abacus.core.settings import settings
 from abacus.experiments import definitions
-from abacus.experiments.spec import EventSpec, components
+from abacus.experiments.metrics_spec import components
 from abacus.ingestion import attribution
-from abacus.storage import events as store
+from abacus.ingestion.spec import EventSpec
+from abacus.storage import events
 from abacus.storage.events import EventItem
 
 logger = Logger()
@@ -135,9 +136,9 @@ def _store(valid: list[tuple[int, EventItem]]) -> tuple[list[EventItem], list[Ev
     for index, item in valid:
         first_of_key.setdefault((item.user_id, item.uuid), (index, item))
     try:
-        stored_before = store.stored(list(first_of_key))
+        stored_before = events.stored(list(first_of_key))
         new = [item for key, (_, item) in first_of_key.items() if key not in stored_before]
-        failed = {(item.user_id, item.uuid) for item in store.write_all(new)}
+        failed = {(item.user_id, item.uuid) for item in events.write_all(new)}
     except PynamoDBException as error:
         raise EventsNotStored(
             f"storage refused the events ({type(error).__name__}): send them again", [index for index, _ in valid]
@@ -200,5 +201,5 @@ def _to_item(project_id: str, raw: object, received_at: datetime, retention: tim
         received_at=received_at,
         properties=spec.properties,
         expires_at=int((timestamp + retention).timestamp()),
-        **store.receipt_keys(project_id, received_at, spec.distinct_id, event_uuid),
+        **events.receipt_keys(project_id, received_at, spec.distinct_id, event_uuid),
     )

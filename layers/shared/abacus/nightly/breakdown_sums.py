@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, Self
 
 from abacus.core.breakdowns import Value, key_of, value_of
-from abacus.experiments.spec import MetricSpec
+from abacus.experiments.metrics_spec import MetricSpec
 
 PAGE_VALUES = 100
 MERGE_VALUES = 1_000

@@ -29,7 +29,8 @@ from abacus.core.documents import (
 )
 from abacus.experiments import definitions, lifecycle, plans, targeting
 from abacus.experiments.exposures import refusal
-from abacus.experiments.spec import CONTROL, Cap, ExperimentFields, FunnelStep, GuardrailSpec, MetricSpec, components
+from abacus.experiments.metrics_spec import Cap, FunnelStep, GuardrailSpec, MetricSpec, components
+from abacus.experiments.spec import CONTROL, ExperimentFields
 from abacus.nightly import breakdown_analysis, breakdown_sums, capping
 from abacus.stats import guardrails, srm
 from abacus.stats.analysis import CONVERSION, MEAN, Settings, VariantData, analyse

@@ -14,9 +14,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from abacus.assignment import sticky
+from abacus.assignment.spec import AssignRequest, DistinctId
 from abacus.core.documents import DecideAnswer, Flag, FlagsAnswer
 from abacus.experiments import definitions, lifecycle
-from abacus.experiments.spec import AssignRequest, DistinctId, Scalar, payload_text
+from abacus.experiments.metrics_spec import Scalar
+from abacus.experiments.spec import payload_text
 
 
 class FlagsRequest(BaseModel):

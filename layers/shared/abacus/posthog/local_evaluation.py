@@ -33,7 +33,8 @@ from typing import Any
 
 from abacus.experiments import experiment_layers, holdouts, lifecycle
 from abacus.experiments.definitions import definition, served_variant
-from abacus.experiments.spec import CONTROL, Condition, ExperimentFields, payload_text
+from abacus.experiments.metrics_spec import Condition
+from abacus.experiments.spec import CONTROL, ExperimentFields, payload_text
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.layer_allocations import Ranges
 

@@ -23,8 +23,7 @@ from abacus.core.timeouts import RECOMPUTE_FOLLOW_SECONDS, RECOMPUTE_WAIT_SECOND
 from abacus.experiments import definitions, lifecycle
 from abacus.nightly import compute, runs, work_queue
 from abacus.results import signing
-from abacus.storage import nightly_runs
-from abacus.storage import results as store
+from abacus.storage import nightly_runs, results
 
 LINK_LIFETIME = timedelta(minutes=15)
 LINK_CLOCK_SKEW = timedelta(minutes=1)  # two environments' clocks may differ: see console_session.CLOCK_SKEW
@@ -48,11 +47,11 @@ def snapshot(project_id: str, key: str, date: str | None = None) -> Results:
             datetime.fromisoformat(date)
         except ValueError:
             raise Invalid("date: expected YYYY-MM-DD", field="date") from None
-        found = store.at(experiment_id, date)
+        found = results.at(experiment_id, date)
         if found is None:
             raise NotFound(f"no results for {date}", field="date")
         return {"status": "ready", **compute.snapshot_to_api(found, key)}
-    latest = store.latest(experiment_id)
+    latest = results.latest(experiment_id)
     if latest is None:
         return pending(key, experiment.status)
     return {"status": "ready", **compute.snapshot_to_api(latest, key)}
@@ -61,7 +60,7 @@ def snapshot(project_id: str, key: str, date: str | None = None) -> Results:
 def snapshots(project_id: str, key: str) -> list[Snapshot]:
     """Every snapshot's analysis, oldest first."""
     definitions.get(project_id, key)
-    return [compute.snapshot_to_api(item, key) for item in store.history(keys.experiment_id(project_id, key))]
+    return [compute.snapshot_to_api(item, key) for item in results.history(keys.experiment_id(project_id, key))]
 
 
 def history(project_id: str, key: str) -> ResultsHistory:
@@ -145,7 +144,7 @@ def finish_recompute(started: Recompute, wait_seconds: float | None = None) -> R
         }
     if finished.error is not None:
         raise _run_failed(started.key, finished.error, started.as_of)
-    stored = store.at(keys.experiment_id(started.project_id, started.key), started.date)
+    stored = results.at(keys.experiment_id(started.project_id, started.key), started.date)
     if stored is None:  # merged, and removed since (the experiment deleted meanwhile)
         raise NotFound(f"no results for {started.date}", field="date")
     return {"status": "ready", **compute.snapshot_to_api(stored, started.key)}

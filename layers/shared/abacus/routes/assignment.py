@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus.assignment import sticky
+from abacus.assignment.spec import AssignRequest
 from abacus.experiments import definitions
-from abacus.experiments.spec import AssignRequest
 from abacus.http.api import ANY_QUERY_PARAMETERS, MAX_CREDENTIAL_LENGTH, flags_key_project, json_response, token_project
 from abacus.http.responses import (
     TOKEN_ERRORS,

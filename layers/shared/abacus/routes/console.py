@@ -1,19 +1,17 @@
 """The console (HTML, issue 17), served by ResultsFunction on the API's base URL: sign in with
 the admin key once, then a session cookie (sessions.py); every form it posts carries the
 session's CSRF token. Pages answer HTML, errors included; a page that needs a session sends the
-browser to sign in instead."""
+browser to sign in instead: its handlers take the session by injection (SignedIn, PostedForm),
+which answers in their place when there is none."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from aws_lambda_powertools.shared.cookies import Cookie
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from abacus.assignment import live_check
 from abacus.console import experiment_form, pages, sessions
@@ -23,18 +21,29 @@ from abacus.core.errors import Conflict, Invalid, NotFound
 from abacus.core.keys import SLUG_PATTERN
 from abacus.experiments import definitions, lifecycle
 from abacus.experiments.spec import ExperimentCreate, ExperimentPatch
-from abacus.http.api import MAX_CREDENTIAL_LENGTH, base_url, json_response, own_origin
-from abacus.http.page_headers import html_response
+from abacus.http.api import MAX_CREDENTIAL_LENGTH, base_url, json_response
 from abacus.http.responses import ERROR_DESCRIPTIONS, ErrorBody
 from abacus.results import signing, snapshots
-from abacus.storage import console_sessions, credentials, project_items
-from abacus.storage import results as result_store
+from abacus.routes.console_access import (
+    FORM,
+    SIGN_IN,
+    Answered,
+    PostedForm,
+    SignedIn,
+    answered,
+    form_fields,
+    html_page,
+    see_other,
+    session_of,
+)
+from abacus.storage import console_sessions, credentials, project_items, results
 
 router = APIGatewayHttpRouter()
+# Registered by a call, not as a decorator: Powertools' exception_handler is not annotated.
+router.exception_handler(Answered)(answered)
 TAG = ["console"]
 # A page without a session is answered too (it sends the browser to sign in): the cookie is optional.
 SESSION_SECURITY: list[dict[str, list[str]]] = [{"consoleSession": []}]
-SIGN_IN = "/console/sign-in"
 CHECKED_SCHEMA = {
     "type": "object",
     "properties": {
@@ -45,54 +54,10 @@ CHECKED_SCHEMA = {
 }
 
 
-def _page(
-    status: int, body: str, cookies: list[Cookie] | None = None, script: pages.Script | None = None
-) -> Response[str]:
-    return html_response(status, body, cookies, script.source if script is not None else None)
-
-
 def _no_experiment(session: Session, key: str) -> Response[str]:
-    return _page(
+    return html_page(
         404, pages.message_page(session, "No such experiment", f"This project has no experiment keyed '{key}'.")
     )
-
-
-def _see_other(location: str, cookies: list[Cookie] | None = None) -> Response[str]:
-    return html_response(303, "", cookies, location=location)
-
-
-def _session(request: Request) -> Session | None:
-    """The request's session: signed with its project's key, and not signed out (one GetItem of
-    the project for its key, one of the session)."""
-    event = request.resolved_event
-    cookies = event.cookies if isinstance(event, APIGatewayProxyEventV2) else None
-    session = sessions.from_cookies(cookies or [], signing.project_key, datetime.now(UTC))
-    if session is None or console_sessions.expiry(session.project_id, session.session_id) != session.expires:
-        return None
-    return session
-
-
-def same_origin_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
-    """The middleware of every console form: a browser's request sent from a page of another site
-    is refused (403) before anything is read or done, signing in included (login CSRF)."""
-    event = app.current_event
-    if sessions.sent_from_elsewhere(event.headers, own_origin(event)):
-        message = "This form was sent from another site: nothing was done. Open the console at its own address."
-        return _page(403, pages.message_page(None, "Refused", message))
-    return next_middleware(app)
-
-
-FORM = [same_origin_only]  # the middlewares of every route a console form posts to
-
-
-MAX_FORM_FIELDS = 60  # the Creation form has about 30: any further ones are no field of the console's
-
-
-def _form(request: Request) -> dict[str, str]:
-    """A posted form's fields (the first value of each), of its first MAX_FORM_FIELDS."""
-    body = request.resolved_event.decoded_body or ""
-    kept = "&".join(body.split("&", MAX_FORM_FIELDS)[:MAX_FORM_FIELDS])
-    return {name: values[0] for name, values in parse_qs(kept).items()}
 
 
 def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
@@ -127,26 +92,23 @@ def _responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     responses=_responses(200, 303),
 )
 def experiments_list(
-    request: Request,
+    session: SignedIn,
     status: Annotated[str | None, Query(max_length=20)] = None,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response[str]:
-    session = _session(request)
-    if session is None:
-        return _see_other(SIGN_IN)
     page = definitions.page(session.project_id, 50, after)
     now = datetime.now(UTC)
     rows = [
-        pages.listed(item, result_store.latest(keys.experiment_id(session.project_id, item["key"])), now)
+        pages.listed(item, results.latest(keys.experiment_id(session.project_id, item["key"])), now)
         for item in page["experiments"]
         if not status or item["status"] == status
     ]
-    return _page(200, pages.experiments_page(session, rows, status, page["next"]))
+    return html_page(200, pages.experiments_page(session, rows, status, page["next"]))
 
 
 @router.get(SIGN_IN, summary="The console's sign-in form", tags=TAG, security=[{}], responses=_responses(200))
 def sign_in_form() -> Response[str]:
-    return _page(200, pages.sign_in_page())
+    return html_page(200, pages.sign_in_page())
 
 
 @router.post(
@@ -158,17 +120,17 @@ def sign_in_form() -> Response[str]:
     middlewares=FORM,
 )
 def sign_in(request: Request) -> Response[str]:
-    key = _form(request).get("admin_key", "").strip()
+    key = form_fields(request).get("admin_key", "").strip()
     if len(key) > MAX_CREDENTIAL_LENGTH:
         words = f"That is not a project's admin key: admin_key is longer than {MAX_CREDENTIAL_LENGTH} characters."
-        return _page(400, pages.sign_in_page(words))
+        return html_page(400, pages.sign_in_page(words))
     owner = credentials.key_owner(key) if key else None
     signing_key = signing.project_key(owner[0]) if owner is not None and owner[1] == credentials.ADMIN else None
     if owner is None or signing_key is None:
-        return _page(401, pages.sign_in_page("That is not a project's admin key."))
+        return html_page(401, pages.sign_in_page("That is not a project's admin key."))
     session, cookie = sessions.start(owner[0], signing_key, datetime.now(UTC))
     console_sessions.put(session.project_id, session.session_id, session.expires)
-    return _see_other("/console", [cookie])
+    return see_other("/console", [cookie])
 
 
 @router.post(
@@ -180,16 +142,16 @@ def sign_in(request: Request) -> Response[str]:
     middlewares=FORM,
 )
 def sign_out(request: Request) -> Response[str]:
-    session = _session(request)
+    session = session_of(request)
     if session is None:
-        return _see_other(SIGN_IN, [sessions.cleared_cookie()])
-    if not sessions.csrf_holds(session, _form(request).get("csrf_token")):
-        return _page(
+        return see_other(SIGN_IN, [sessions.cleared_cookie()])
+    if not sessions.csrf_holds(session, form_fields(request).get("csrf_token")):
+        return html_page(
             403,
             pages.message_page(session, "Not signed out", "This form is out of date: reload the page and try again."),
         )
     console_sessions.delete(session.project_id, session.session_id)
-    return _see_other(SIGN_IN, [sessions.cleared_cookie()])
+    return see_other(SIGN_IN, [sessions.cleared_cookie()])
 
 
 @router.get(
@@ -200,16 +162,13 @@ def sign_out(request: Request) -> Response[str]:
     responses=_responses(200, 303, 404),
 )
 def experiment(
-    request: Request,
+    session: SignedIn,
     key: str,
     date: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
     preview: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     run: Annotated[str | None, Query(pattern=snapshots.RUN_PATTERN, max_length=64)] = None,
 ) -> Response[str]:
     """`run`: a recompute's run, whose progress the page shows, reloading itself until it is done."""
-    session = _session(request)
-    if session is None:
-        return _see_other(SIGN_IN)
     try:
         item = definitions.get(session.project_id, key)
     except NotFound:
@@ -219,7 +178,7 @@ def experiment(
     if run is not None:
         notice = pages.recompute_notice(snapshots.run_progress(session.project_id, key, run), datetime.now(UTC))
     history = snapshots.snapshots(session.project_id, key)
-    return _page(200, pages.experiment_page(session, described, history, date, preview, notice))
+    return html_page(200, pages.experiment_page(session, described, history, date, preview, notice))
 
 
 @router.get(
@@ -229,16 +188,13 @@ def experiment(
     security=[*SESSION_SECURITY, {}],
     responses=_responses(200, 303),
 )
-def new_form(request: Request) -> Response[str]:
-    session = _session(request)
-    if session is None:
-        return _see_other(SIGN_IN)
+def new_form(session: SignedIn) -> Response[str]:
     values = {"variant_key_0": "control", "variant_weight_0": "50", "variant_key_1": "treatment"}
     values |= {"variant_weight_1": "50", "rollout_percentage": "100", "minimum_detectable_effect": "5"}
     seen = _traffic_seen(session.project_id)
     if seen is not None:
         values["daily_users"] = str(seen.daily_users)
-    return _page(200, pages.form_page(session, values, None, None, seen), script=pages.CHECK_SCRIPT)
+    return html_page(200, pages.form_page(session, values, None, None, seen), script=pages.CHECK_SCRIPT)
 
 
 def _traffic_seen(project_id: str) -> experiment_form.TrafficSeen | None:
@@ -246,26 +202,11 @@ def _traffic_seen(project_id: str) -> experiment_form.TrafficSeen | None:
     latest = []
     for described in definitions.page(project_id, 50, None)["experiments"]:
         started = described.get("started_at")
-        snapshot = result_store.latest(keys.experiment_id(project_id, described["key"])) if started else None
+        snapshot = results.latest(keys.experiment_id(project_id, described["key"])) if started else None
         if snapshot is not None and started:
             days = (snapshot.cutoff - datetime.fromisoformat(started)).total_seconds() / 86400
             latest.append((described, days, sum(row["exposures"] for row in snapshot.analysis["variants"])))
     return experiment_form.traffic_seen(latest)
-
-
-def _posted_form(request: Request) -> tuple[Session | None, dict[str, str], Response[str] | None]:
-    """The session and form of a post; or the answer when there is no session or no CSRF token."""
-    session = _session(request)
-    if session is None:
-        return None, {}, _see_other(SIGN_IN)
-    form = _form(request)
-    if not sessions.csrf_holds(session, form.get("csrf_token")):
-        return (
-            session,
-            form,
-            _page(403, pages.message_page(session, "Nothing done", "This form is out of date: reload the page.")),
-        )
-    return session, form, None
 
 
 @router.post(
@@ -276,10 +217,8 @@ def _posted_form(request: Request) -> tuple[Session | None, dict[str, str], Resp
     responses=_responses(303, 403, 409, 422),
     middlewares=FORM,
 )
-def create(request: Request) -> Response[str]:
-    session, form, refused = _posted_form(request)
-    if refused is not None or session is None:
-        return refused or _see_other(SIGN_IN)
+def create(posted: PostedForm) -> Response[str]:
+    session, form = posted
     checked = experiment_form.check(form)
     if not checked.errors:
         try:
@@ -287,9 +226,9 @@ def create(request: Request) -> Response[str]:
         except Conflict as taken:
             checked.errors["key"] = f"key: {taken.message}"
         else:
-            return _see_other(f"/console/experiments/{checked.fields['key']}")
+            return see_other(f"/console/experiments/{checked.fields['key']}")
     status = 409 if "key" in checked.errors and len(checked.errors) == 1 else 422
-    return _page(status, pages.form_page(session, form, checked, None), script=pages.CHECK_SCRIPT)
+    return html_page(status, pages.form_page(session, form, checked, None), script=pages.CHECK_SCRIPT)
 
 
 @router.get(
@@ -299,19 +238,16 @@ def create(request: Request) -> Response[str]:
     security=[*SESSION_SECURITY, {}],
     responses=_responses(200, 303, 404, 409),
 )
-def edit_form(request: Request, key: str) -> Response[str]:
-    session = _session(request)
-    if session is None:
-        return _see_other(SIGN_IN)
+def edit_form(session: SignedIn, key: str) -> Response[str]:
     try:
         described = definitions.to_api(definitions.get(session.project_id, key), with_history=False)
     except NotFound:
         return _no_experiment(session, key)
     if described["status"] != lifecycle.DRAFT:
         message = "Only a draft can be edited: the definition of a launched experiment is frozen."
-        return _page(409, pages.message_page(session, "Not a draft", message))
+        return html_page(409, pages.message_page(session, "Not a draft", message))
     values = experiment_form.form_values(described)
-    return _page(200, pages.form_page(session, values, None, key), script=pages.CHECK_SCRIPT)
+    return html_page(200, pages.form_page(session, values, None, key), script=pages.CHECK_SCRIPT)
 
 
 @router.post(
@@ -322,21 +258,19 @@ def edit_form(request: Request, key: str) -> Response[str]:
     responses=_responses(303, 403, 404, 409, 422),
     middlewares=FORM,
 )
-def edit(request: Request, key: str) -> Response[str]:
-    session, form, refused = _posted_form(request)
-    if refused is not None or session is None:
-        return refused or _see_other(SIGN_IN)
+def edit(posted: PostedForm, key: str) -> Response[str]:
+    session, form = posted
     checked = experiment_form.check(form, key=key)
     if checked.errors:
-        return _page(422, pages.form_page(session, form, checked, key), script=pages.CHECK_SCRIPT)
+        return html_page(422, pages.form_page(session, form, checked, key), script=pages.CHECK_SCRIPT)
     changes = {name: value for name, value in checked.fields.items() if name != "key"}
     try:
         definitions.update(session.project_id, key, ExperimentPatch.model_validate(changes), datetime.now(UTC))
     except NotFound:
         return _no_experiment(session, key)
     except Conflict as frozen:
-        return _page(409, pages.message_page(session, "Not saved", frozen.message))
-    return _see_other(f"/console/experiments/{key}")
+        return html_page(409, pages.message_page(session, "Not saved", frozen.message))
+    return see_other(f"/console/experiments/{key}")
 
 
 @router.post(
@@ -353,11 +287,8 @@ def edit(request: Request, key: str) -> Response[str]:
     },
     middlewares=FORM,
 )
-def check(request: Request, key: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None) -> Response[str]:
-    session, form, refused = _posted_form(request)
-    if refused is not None or session is None:
-        return refused or _see_other(SIGN_IN)
-    checked = experiment_form.check(form, key=key)
+def check(posted: PostedForm, key: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None) -> Response[str]:
+    checked = experiment_form.check(posted.form, key=key)
     return json_response(200, {"errors": checked.errors, "plan": checked.plan}, {"Cache-Control": "no-store"})
 
 
@@ -368,10 +299,7 @@ def check(request: Request, key: Annotated[str | None, Query(pattern=SLUG_PATTER
     security=[*SESSION_SECURITY, {}],
     responses=_responses(200, 303, 404),
 )
-def implementation(request: Request, key: str) -> Response[str]:
-    session = _session(request)
-    if session is None:
-        return _see_other(SIGN_IN)
+def implementation(request: Request, session: SignedIn, key: str) -> Response[str]:
     try:
         item = definitions.get(session.project_id, key)
     except NotFound:
@@ -380,7 +308,7 @@ def implementation(request: Request, key: str) -> Response[str]:
     live = live_check.read(item, datetime.now(UTC))
     token = project_items.public_token(session.project_id)
     page = pages.implementation_page(session, described, live, base_url(request), token)
-    return _page(200, page, script=pages.IMPLEMENTATION_SCRIPT)
+    return html_page(200, page, script=pages.IMPLEMENTATION_SCRIPT)
 
 
 @router.get(
@@ -390,15 +318,12 @@ def implementation(request: Request, key: str) -> Response[str]:
     security=[*SESSION_SECURITY, {}],
     responses=_responses(200, 303, 404),
 )
-def live(request: Request, key: str) -> Response[str]:
-    session = _session(request)
-    if session is None:
-        return _see_other(SIGN_IN)
+def live(session: SignedIn, key: str) -> Response[str]:
     try:
         item = definitions.get(session.project_id, key)
     except NotFound:
         return _no_experiment(session, key)
-    return _page(200, pages.live_fragment(live_check.read(item, datetime.now(UTC))))
+    return html_page(200, pages.live_fragment(live_check.read(item, datetime.now(UTC))))
 
 
 @router.post(
@@ -409,33 +334,28 @@ def live(request: Request, key: str) -> Response[str]:
     responses=_responses(200, 303, 400, 403, 404, 409),
     middlewares=FORM,
 )
-def experiment_action(request: Request, key: str) -> Response[str]:
+def experiment_action(posted: PostedForm, key: str) -> Response[str]:
     """Without `confirmed`, the page that states the action's consequence and asks again; with it
     (or for a recompute), the action, then back to the experiment's page."""
-    session = _session(request)
-    if session is None:
-        return _see_other(SIGN_IN)
-    form = _form(request)
-    if not sessions.csrf_holds(session, form.get("csrf_token")):
-        return _page(403, pages.message_page(session, "Nothing done", "This form is out of date: reload the page."))
+    session, form = posted
     action, variant = form.get("action", ""), form.get("variant")
     if action not in ("recompute", "launch", "stop", "ship", "archive"):
-        return _page(400, pages.message_page(session, "Nothing done", f"'{action}' is not an action."))
+        return html_page(400, pages.message_page(session, "Nothing done", f"'{action}' is not an action."))
     try:
         item = definitions.get(session.project_id, key)
         if action != "recompute" and form.get("confirmed") != "yes":
             described = definitions.to_api(item, with_history=False)
-            return _page(200, pages.confirm_page(session, described, action, variant))
+            return html_page(200, pages.confirm_page(session, described, action, variant))
         now = datetime.now(UTC)
         if action == "recompute":
-            return _see_other(_recompute(session.project_id, key, now))
+            return see_other(_recompute(session.project_id, key, now))
         definitions.apply(session.project_id, key, action, now, variant=variant)
     except NotFound:
-        return _page(404, pages.message_page(session, "No such experiment", f"No experiment keyed '{key}'."))
+        return html_page(404, pages.message_page(session, "No such experiment", f"No experiment keyed '{key}'."))
     except (Conflict, Invalid) as refused:  # a status that refuses it; a variant the experiment lacks
         status = 409 if isinstance(refused, Conflict) else 400
-        return _page(status, pages.message_page(session, "Not done", refused.message))
-    return _see_other(f"/console/experiments/{key}")
+        return html_page(status, pages.message_page(session, "Not done", refused.message))
+    return see_other(f"/console/experiments/{key}")
 
 
 # A recompute from the console waits this long for its run (the API's waits RECOMPUTE_WAIT_SECONDS):

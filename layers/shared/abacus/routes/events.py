@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from abacus.experiments.spec import EventBatch
 from abacus.http.api import ANY_QUERY_PARAMETERS, json_body, json_response, token_project
 from abacus.http.responses import TOKEN_ERRORS, CaptureOutcome, IngestOutcome, documented
 from abacus.ingestion import ingest
+from abacus.ingestion.spec import EventBatch
 from abacus.posthog import capture
 
 router = APIGatewayHttpRouter()

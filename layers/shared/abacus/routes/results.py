@@ -21,7 +21,8 @@ from abacus.http.responses import (
     Results,
     ResultsHistory,
 )
-from abacus.results import report, snapshots
+from abacus.results import snapshots
+from abacus.results.report import html_page
 from abacus.routes.admin import ADMIN_SECURITY, AdminProject, admin_operation
 
 router = APIGatewayHttpRouter()
@@ -118,5 +119,5 @@ def get_report(
         link = {"project": project, "expires": expires, "signature": signature}
         project_id = snapshots.check_link(key, {k: v for k, v in link.items() if v is not None}, datetime.now(UTC))
     item = definitions.get(project_id, key)
-    page = report.page(definitions.to_api(item, with_history=False), snapshots.snapshots(project_id, key))
+    page = html_page.page(definitions.to_api(item, with_history=False), snapshots.snapshots(project_id, key))
     return html_response(200, page)

@@ -1,0 +1,200 @@
+"""The results as HTML: the section the report page and the console show (verdict, tables and the
+charts of the lift, the probability to be best and the exposures per day; then the guardrails,
+breakdowns and secondary metrics), and the self-contained report page around it. Every text in
+it is escaped where it is built."""
+
+import html
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from abacus.core.documents import Analysis, Experiment, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
+from abacus.results.report.charts import Bands, Series, chart
+from abacus.results.report.sentences import (
+    breakdown_note,
+    breakdown_rows,
+    cap_sentence,
+    daily_srm_sentence,
+    filters_text,
+    funnel_rows,
+    guardrail_sentence,
+    guardrail_title,
+    metric_title,
+    metric_verdict_sentence,
+    metric_words,
+    rows,
+    secondary_note,
+    verdict_sentence,
+)
+
+
+def _funnel_html(analysis: MetricAnalysis) -> str:
+    table = funnel_rows(analysis)
+    if not table:
+        return ""
+    header, *body = table
+    return (
+        '<table class="funnel"><caption>Users who got as far as each step (the test is on the last)</caption>'
+        "<thead><tr>"
+        + "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in body)
+        + "</tbody></table>"
+    )
+
+
+def _breakdown_sections(snapshot: SnapshotAnalysis) -> str:
+    breakdowns = snapshot.get("breakdowns", [])
+    if not breakdowns:
+        return ""
+    sections = []
+    for breakdown in breakdowns:
+        header, *body = breakdown_rows(breakdown)
+        sections.append(
+            f'<section class="breakdown"><h3>By {html.escape(breakdown["property"])}</h3>'
+            f'<p class="note">{html.escape(breakdown_note(breakdown))}</p><table><thead><tr>'
+            + "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+            + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in body)
+            + "</tbody></table></section>"
+        )
+    return "<h2>Breakdowns</h2>" + "".join(sections)
+
+
+def _variant_row(snapshot: Snapshot, key: str) -> VariantAnalysis | None:
+    return next((row for row in snapshot["variants"] if row["key"] == key), None)
+
+
+def _over_days[V](history: list[Snapshot], key: str, number: Callable[[VariantAnalysis], V | None]) -> list[V | None]:
+    """A number of one variant's row, day by day (None on a day without that variant)."""
+    return [None if row is None else number(row) for row in (_variant_row(day, key) for day in history)]
+
+
+def _html_table(analysis: Analysis) -> str:
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in r) + "</tr>" for r in rows(analysis))
+    return (
+        "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
+        "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _metric_html(metric: Mapping[str, Any]) -> str:
+    if metric.get("kind") in ("ratio", "funnel"):
+        return f"<b>{html.escape(metric_words(metric))}</b>"
+    return (
+        f"<b>{html.escape(str(metric.get('event', '')))}</b> "
+        f"({html.escape(str(metric.get('kind', '')))}){html.escape(filters_text(metric))}"
+    )
+
+
+def _cap_paragraph(analysis: MetricAnalysis) -> str:
+    sentence = cap_sentence(analysis)
+    return f'<p class="cap">{html.escape(sentence)}</p>' if sentence else ""
+
+
+def _guardrail_sections(snapshot: SnapshotAnalysis) -> str:
+    """Each guardrail's table and what each treatment does to it."""
+    guarded = snapshot.get("guardrail_metrics", [])
+    if not guarded:
+        return ""
+    return "<h2>Guardrails</h2>" + "".join(
+        f'<section class="guardrail"><h3>{html.escape(guardrail_title(analysis))}</h3>'
+        f'<p class="guardrail-status">{html.escape(guardrail_sentence(analysis))}</p>'
+        f"{_cap_paragraph(analysis)}{_html_table(analysis)}{_funnel_html(analysis)}</section>"
+        for analysis in guarded
+    )
+
+
+def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
+    """Each secondary metric's table and what its analysis found, under a note on the adjustment."""
+    secondary = snapshot.get("secondary_metrics", [])
+    if not secondary:
+        return ""
+    return f'<h2>Secondary metrics</h2><p class="note">{html.escape(secondary_note(snapshot))}</p>' + "".join(
+        f'<section class="secondary"><h3>{html.escape(metric_title(analysis))}</h3>'
+        f'<p class="metric-verdict">{html.escape(metric_verdict_sentence(analysis))} '
+        f"({html.escape(analysis.get('method', ''))})</p>{_cap_paragraph(analysis)}{_html_table(analysis)}"
+        f"{_funnel_html(analysis)}</section>"
+        for analysis in secondary
+    )
+
+
+def _results_body(history: list[Snapshot]) -> str:
+    """The verdict, the variants table and the two charts, from the latest snapshot and the days;
+    then the secondary metrics' tables."""
+    latest = history[-1]
+    days = [s["date"] for s in history]
+    treatments = [r["key"] for r in latest["variants"] if "lift" in r]
+    lifts: Series = {key: _over_days(history, key, _relative_lift) for key in treatments}
+    bands: Bands = {key: _over_days(history, key, _relative_interval) for key in treatments}
+    best: Series = {r["key"]: _over_days(history, r["key"], _probability_to_be_best) for r in latest["variants"]}
+    metric = latest.get("metric", {})
+    return (
+        f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
+        f"<p>Data up to {html.escape(latest['date'])}; metric {_metric_html(metric)}; "
+        f"{html.escape(latest.get('method', ''))}.</p>"
+        + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
+        + (f'<p class="srm-by-day">{html.escape(daily)}</p>' if (daily := daily_srm_sentence(latest)) else "")
+        + _cap_paragraph(latest)
+        + _html_table(latest)
+        + _funnel_html(latest)
+        + chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
+        + chart("Probability to be best", days, best, None, False)
+        + _exposures_chart(latest)
+        + _guardrail_sections(latest)
+        + _breakdown_sections(latest)
+        + _secondary_sections(latest)
+    )
+
+
+def _exposures_chart(snapshot: SnapshotAnalysis) -> str:
+    """First exposures per day and variant (the SRM check's days), where a broken split shows."""
+    daily = snapshot.get("exposures_by_day")
+    if not daily or not daily["days"]:
+        return ""
+    keys = [row["key"] for row in snapshot["variants"]]
+    per_day: Series = {key: [float(day["exposures"][index]) for day in daily["days"]] for index, key in enumerate(keys)}
+    return chart("First exposures per day", [day["date"] for day in daily["days"]], per_day, None, False, counts=True)
+
+
+def _relative_lift(row: VariantAnalysis) -> float | None:
+    lift = row.get("lift")
+    return lift["relative"] if lift else None
+
+
+def _relative_interval(row: VariantAnalysis) -> list[float] | None:
+    lift = row.get("lift")
+    return lift["relative_ci"] if lift else None
+
+
+def _probability_to_be_best(row: VariantAnalysis) -> float | None:
+    return row.get("probability_to_be_best")
+
+
+def results_section(history: list[Snapshot]) -> str:
+    """The results as HTML (the verdict, tables and charts), every text in it escaped: what the
+    report page and the console show."""
+    if not history:
+        return "<p>No results yet: the nightly job computes the first snapshot after a full day running.</p>"
+    return _results_body(history)
+
+
+def page(experiment: Experiment, history: list[Snapshot]) -> str:
+    """The report page for an experiment (its API description) and its snapshots, oldest first."""
+    name = html.escape(experiment.get("name") or experiment["key"])
+    body = results_section(history)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{name}: Abacus results</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 760px; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: 14px; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+.verdict {{ font-size: 1.2rem; padding: .75rem 1rem; border-radius: 6px; background: #eef; }}
+.verdict-ship {{ background: #e3f4e1; }} .verdict-invalid, .verdict-held_back {{ background: #fde2e1; }}
+figure.chart {{ margin: 1.5rem 0; }} figcaption {{ font-weight: 600; margin-bottom: .5rem; }}
+</style></head>
+<body><h1>{name}</h1><p><code>{html.escape(experiment["key"])}</code> · {html.escape(experiment.get("status", ""))}</p>
+{body}
+</body></html>"""

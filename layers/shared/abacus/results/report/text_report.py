@@ -1,0 +1,78 @@
+"""The results as text for a terminal (the CLI's and the demo's `results`): the same rows and
+sentences as the HTML report, in fixed-width columns."""
+
+from abacus.core.documents import Analysis, MetricAnalysis, Snapshot, SnapshotAnalysis
+from abacus.results.report.sentences import (
+    breakdown_note,
+    breakdown_rows,
+    cap_sentence,
+    daily_srm_sentence,
+    funnel_rows,
+    guardrail_sentence,
+    guardrail_title,
+    metric_title,
+    metric_verdict_sentence,
+    metric_words,
+    rows,
+    secondary_note,
+    verdict_sentence,
+)
+
+
+def _line(variant: str, exposures: str, value: str, mean: str, best: str, lift: str, p: str) -> str:
+    return f"{variant:<14}{exposures:>10}{value:>12}{mean:>10}{best:>9}   {lift:<30}{p:>8}"
+
+
+def _funnel_lines(analysis: MetricAnalysis) -> list[str]:
+    table = funnel_rows(analysis)
+    if not table:
+        return []
+    width = max(len(row[0]) for row in table) + 2
+    lines = ["".join([row[0].ljust(width), *(cell.rjust(22) for cell in row[1:])]) for row in table]
+    return ["Users who got as far as each step (the test is on the last):", *lines]
+
+
+def _breakdown_lines(snapshot: SnapshotAnalysis) -> list[str]:
+    lines: list[str] = []
+    for breakdown in snapshot.get("breakdowns", []):
+        table = breakdown_rows(breakdown)
+        width = max(len(row[0]) for row in table) + 2
+        lines += ["", breakdown_note(breakdown)]
+        lines += [
+            "".join([row[0].ljust(width), row[1].rjust(10), *(f"   {cell}" for cell in row[2:])]) for row in table
+        ]
+    return lines
+
+
+def _text_table(analysis: Analysis) -> list[str]:
+    header = _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value")
+    return [header, *(_line(*r) for r in rows(analysis))]
+
+
+def text(snapshot: Snapshot, experiment: str) -> str:
+    metric = snapshot.get("metric", {})
+    lines = [
+        f"{experiment}: results for {snapshot['date']} (metric {metric_words(metric)})",
+        "",
+        *_text_table(snapshot),
+    ]
+    srm = snapshot["srm"]
+    lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
+    lines += [sentence] if (sentence := daily_srm_sentence(snapshot)) else []
+    lines.append(verdict_sentence(snapshot))
+    lines += snapshot.get("explanation", [])
+    lines += [sentence] if (sentence := cap_sentence(snapshot)) else []
+    lines += _funnel_lines(snapshot)
+    lines += _breakdown_lines(snapshot)
+    secondary = snapshot.get("secondary_metrics", [])
+    if secondary:
+        lines += ["", secondary_note(snapshot)]
+    for analysis in secondary:
+        lines += ["", metric_title(analysis), *_text_table(analysis), metric_verdict_sentence(analysis)]
+        lines += [sentence] if (sentence := cap_sentence(analysis)) else []
+        lines += _funnel_lines(analysis)
+    for analysis in snapshot.get("guardrail_metrics", []):
+        lines += ["", guardrail_title(analysis), *_text_table(analysis), guardrail_sentence(analysis)]
+        lines += [sentence] if (sentence := cap_sentence(analysis)) else []
+        lines += _funnel_lines(analysis)
+    return "\n".join(lines)
