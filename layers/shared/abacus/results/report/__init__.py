@@ -2,4 +2,7 @@
 sentences.py puts them in words (the rows, verdicts and notes both forms share), text_report.py
 lays them out as text for a terminal, charts.py draws the SVG charts, and html_page.py builds the
 HTML section the console shows and the self-contained report page around it. Callers import the
-submodules. These modules import only the standard library, abacus.core and one another."""
+submodules.
+
+May import: core (and one another); the standard library. Pure: no storage, no AWS.
+"""
