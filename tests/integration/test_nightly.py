@@ -13,10 +13,12 @@ from abacus.core import keys
 from abacus.core.errors import Conflict
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
-from abacus.nightly import compute, runs
+from abacus.nightly import page as nightly_page
+from abacus.nightly import runs
 from abacus.storage import assignments, events
 from abacus.storage import results as result_store
 from abacus.storage.events import EventItem
+from abacus_local import nightly_inline
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
 
 METRICS = {
@@ -97,7 +99,7 @@ def test_statistics_equal_a_brute_force_recount(project):
     money = brute_force("buy", 5, lambda inside: sum(e[2] for e in inside if isinstance(e[2], float)))
 
     metrics = [spec.primary_metric, *spec.secondary_metrics]
-    got = compute.metric_statistics("test", definitions.get("test", "exp"), metrics, cutoff)
+    got = nightly_inline.metric_statistics("test", definitions.get("test", "exp"), metrics, cutoff)
     assert {v.key: [v.exposures, v.conversions] for v in got[0]} == {k: [t[0], t[1]] for k, t in conversion.items()}
     for v in got[0]:
         assert [v.pre_sum, v.pre_sum_squares, v.cross_sum] == conversion[v.key][3:]
@@ -175,7 +177,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
 
     _two_experiments_of_four_users()
     scheduled = json.loads(sample_path("nightly").read_text())
-    original = compute.users_sums
+    original = nightly_page.users_sums
     attempts = []
 
     def dies_on_second(experiment, *args, **kwargs):
@@ -184,7 +186,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
             raise RuntimeError("DynamoDB went away")
         return original(experiment, *args, **kwargs)
 
-    monkeypatch.setattr(compute, "users_sums", dies_on_second)
+    monkeypatch.setattr(nightly_page, "users_sums", dies_on_second)
     assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
     assert SnapshotItem.get("test#first", "2026-11-24").analysis["variants"][0]["exposures"] == 4
     with pytest.raises(SnapshotItem.DoesNotExist):
@@ -195,7 +197,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
     assert int(waiting["Attributes"]["ApproximateNumberOfMessages"]) == 16  # each of second's shards
     assert len(attempts) == 16 * 5
 
-    monkeypatch.setattr(compute, "users_sums", original)
+    monkeypatch.setattr(nightly_page, "users_sums", original)
     assert redrive(sqs, dead, sqs.get_queue_url(QueueName="NightlyWorkQueue")["QueueUrl"]) == 16
     invoke("ResultsFunction", {"project": "test", "experiment": "first"})  # the queue is worked meanwhile
     assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
@@ -330,7 +332,9 @@ def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(projec
         cutoff = start + timedelta(days=day + 1)
         totals = {}
         for key in ("converts", "counts"):
-            snapshot = runs.compute_snapshot(definitions.get("test", key), cutoff, cutoff + timedelta(hours=3))
+            snapshot = nightly_inline.compute_snapshot(
+                definitions.get("test", key), cutoff, cutoff + timedelta(hours=3)
+            )
             row = snapshot.analysis["variants"][1]
             totals[key] = row["conversions"] if "conversions" in row else row["sum"]
         return totals
@@ -366,7 +370,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
         reads.append(user_id)
         return original_read(user_id, *args)
 
-    monkeypatch.setattr(compute, "user_events", counting_read)
+    monkeypatch.setattr(nightly_page, "user_events", counting_read)
 
     def visit(day: int) -> None:
         at = start + timedelta(days=day, hours=12)
@@ -379,7 +383,9 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
 
     def conversions(day: int) -> int:
         cutoff = start + timedelta(days=day + 1)
-        snapshot = runs.compute_snapshot(definitions.get("test", "converted"), cutoff, cutoff + timedelta(hours=3))
+        snapshot = nightly_inline.compute_snapshot(
+            definitions.get("test", "converted"), cutoff, cutoff + timedelta(hours=3)
+        )
         return int(snapshot.analysis["variants"][1]["conversions"])
 
     visit(1)
@@ -436,7 +442,7 @@ def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
         assert events.write_all(stored) == []
         stored = []
         cutoff = start + timedelta(days=day + 1)
-        snapshot = runs.compute_snapshot(definitions.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
+        snapshot = nightly_inline.compute_snapshot(definitions.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
         snapshots.append(snapshot.analysis)
     return snapshots
 

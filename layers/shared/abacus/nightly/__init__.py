@@ -1,1 +1,8 @@
-"""TODO"""
+"""The nightly job: each experiment's snapshot from its exposed users' events.
+
+Pure arithmetic, no storage: values (a user's events to their metric values), sums (per-variant
+sufficient statistics that add up over pages; capping and breakdown_sums for percentile caps and
+breakdowns), snapshot (merged sums to abacus.stats' inputs and the snapshot document;
+breakdown_analysis for breakdowns). I/O: page (one page of users: their events read, their values
+written back), runs (plan, work and merge a run fanned out over SQS, work_queue).
+abacus_local.nightly_inline runs the same steps in one process for the tests and benchmarks."""
