@@ -3,17 +3,14 @@ abacus.nightly.runs (plan, work, merge) run one after another here, in place of 
 NightlyWorkerFunction that run them deployed. The deployed functions never import this module."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from abacus.core import keys
 from abacus.core.documents import NightlySummary
-from abacus.experiments import definitions
-from abacus.experiments.spec import MetricSpec
-from abacus.nightly import page, runs, snapshot, values
-from abacus.stats import VariantData
-from abacus.storage import assignments, nightly_runs
+from abacus.nightly import runs, snapshot
 from abacus.storage import experiments as experiment_store
+from abacus.storage import nightly_runs
 from abacus.storage import results as result_store
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
@@ -74,20 +71,3 @@ def run_all(
             on_failure(experiment, error)
             failed += 1
     return {"date": snapshot.snapshot_date(cutoff), "analysed": analysed, "failed": failed}
-
-
-def metric_statistics(
-    project_id: str,
-    experiment: ExperimentItem,
-    metrics: list[MetricSpec],
-    cutoff: datetime,
-    since: datetime | None = None,
-    now: datetime | None = None,
-) -> list[list[VariantData]]:
-    """Per metric, per variant, over every exposed user at once: exposures (first exposure before
-    the cut-off) and the sums and sums of squares of the users' values (see page.users_sums). The
-    nightly job computes the same in pages (abacus.nightly.runs) and adds them up."""
-    spec = definitions.definition(experiment)
-    users = list(assignments.exposed_users(experiment.assignment_partitions()))
-    sums = page.users_sums(experiment, users, cutoff, since, now or datetime.now(UTC))
-    return sums.statistics(metrics, [v.key for v in spec.variants], values.pre_exposure_days(spec))

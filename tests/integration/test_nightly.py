@@ -1,4 +1,6 @@
-"""The nightly job's statistics against a brute-force recount of the stored raw data."""
+"""The nightly job on stored data: snapshots dated by their cut-off, reruns, failures, stored values
+reused or written, the group-sequential looks. Its statistics against a brute-force recount of
+the raw events: tests/unit/nightly/test_recount.py (and test_counting_property.py, end to end)."""
 
 import json
 import math
@@ -20,95 +22,6 @@ from abacus.storage import results as result_store
 from abacus.storage.events import EventItem
 from abacus_local import nightly_inline
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
-
-METRICS = {
-    "primary_metric": {"event": "buy", "window_days": 3},
-    "secondary_metrics": [
-        {"event": "view", "kind": "count", "window_days": 2},
-        {"event": "buy", "kind": "sum", "property": "amount", "window_days": 5},
-    ],
-}
-
-
-def _random_users(rng: random.Random, start: datetime) -> tuple[list, list[EventItem]]:
-    """150 users exposed over ten days from `start` (some after the cut-off), each with up to six
-    events: (variant, exposure, [(event, time, amount)]) per user, and the events to store."""
-    users, stored = [], []
-    for index in range(150):
-        distinct_id = f"user #{index} ü/"  # characters that must be safe in keys
-        exposed = start + timedelta(hours=rng.uniform(0, 24 * 10))
-        variant = ["control", "b", "c"][index % 3]
-        assignments.assign(assignment_partition("exp", distinct_id), distinct_id, variant, exposed, expose=True)
-        user_events = []
-        for n in range(rng.randint(0, 6)):
-            name = rng.choice(["buy", "view", "other"])
-            # Some before the exposure: inside the 14-day pre-exposure window, and further back.
-            at = exposed + timedelta(hours=rng.uniform(-48, 150) if n < 4 else rng.uniform(-24 * 20, 0))
-            amount = round(rng.uniform(1, 100), 2) if rng.random() < 0.9 else "n/a"  # some not numeric
-            user_events.append((name, at, amount))
-            stored.append(
-                EventItem(
-                    keys.user_id("test", distinct_id),
-                    f"{index}-{n}",
-                    event=name,
-                    distinct_id=distinct_id,
-                    timestamp=at,
-                    received_at=at,
-                    properties={"amount": amount},
-                    expires_at=0,
-                    **events.receipt_keys("test", at, distinct_id, f"{index}-{n}"),
-                )
-            )
-        users.append((variant, exposed, user_events))
-    return users, stored
-
-
-def test_statistics_equal_a_brute_force_recount(project):
-    spec = ExperimentCreate.model_validate(
-        {
-            "key": "exp",
-            "name": "Exp",
-            "variants": [{"key": "control", "weight": 34}, {"key": "b", "weight": 33}, {"key": "c", "weight": 33}],
-            **METRICS,
-        }
-    )
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    definitions.create("test", spec, start)
-    definitions.apply("test", "exp", "launch", start)
-    cutoff = datetime(2026, 11, 10, tzinfo=UTC)
-    users, stored = _random_users(random.Random(7), start)
-    assert events.write_all(stored) == []
-
-    def brute_force(event: str, window_days: int, value) -> dict:
-        """Per variant: exposures, sum and sum of squares of the values, and CUPED's pre-exposure
-        sum, sum of squares and cross-product (the same value over the 14 days before exposure)."""
-        totals = {v: [0, 0.0, 0.0, 0.0, 0.0, 0.0] for v in ["control", "b", "c"]}
-        for variant, exposed, user_events in users:
-            if exposed >= cutoff:
-                continue
-            end = min(exposed + timedelta(days=window_days), cutoff)
-            inside = [e for e in user_events if e[0] == event and exposed <= e[1] < end]
-            before = [e for e in user_events if e[0] == event and exposed - timedelta(days=14) <= e[1] < exposed]
-            x, pre = value(inside), value(before)
-            for index, amount in enumerate([1, x, x * x, pre, pre * pre, pre * x]):
-                totals[variant][index] += amount
-        return totals
-
-    conversion = brute_force("buy", 3, lambda inside: 1.0 if inside else 0.0)
-    count = brute_force("view", 2, lambda inside: float(len(inside)))
-    money = brute_force("buy", 5, lambda inside: sum(e[2] for e in inside if isinstance(e[2], float)))
-
-    metrics = [spec.primary_metric, *spec.secondary_metrics]
-    got = nightly_inline.metric_statistics("test", definitions.get("test", "exp"), metrics, cutoff)
-    assert {v.key: [v.exposures, v.conversions] for v in got[0]} == {k: [t[0], t[1]] for k, t in conversion.items()}
-    for v in got[0]:
-        assert [v.pre_sum, v.pre_sum_squares, v.cross_sum] == conversion[v.key][3:]
-    for statistics, expected in ((got[1], count), (got[2], money)):
-        for v in statistics:
-            got_sums = [v.exposures, v.sum, v.sum_squares, v.pre_sum, v.pre_sum_squares, v.cross_sum]
-            assert got_sums == pytest.approx(expected[v.key], rel=1e-12)
-    assert sum(t[3] for t in conversion.values()) > 5  # users with a purchase before their exposure
-    assert sum(t[0] for t in conversion.values()) > 60 and sum(t[1] for t in conversion.values()) > 5
 
 
 def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
