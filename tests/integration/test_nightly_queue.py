@@ -34,7 +34,7 @@ DATE = "2026-11-24"
 
 @pytest.fixture
 def experiment(project, monkeypatch):
-    monkeypatch.setattr(nightly_runs, "PAGE_USERS", 2)
+    monkeypatch.setattr(runs, "PAGE_USERS", 2)
     invoke("ResultsFunction", sample_event("create_experiment"))
     definitions.apply("test", KEY, "launch", datetime(2026, 11, 20, tzinfo=UTC))
     seen = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -104,7 +104,7 @@ def test_a_worker_killed_half_way_leaves_its_message_to_be_delivered_again(exper
     back after the visibility timeout); the retries finish the run."""
     target = {
         "before sending the next page": (work_queue, "send"),
-        "before marking the shard done": (runs, "shard_done"),
+        "before marking the shard done": (nightly_runs, "shard_done"),
         "in the merge": (runs, "analyse_and_store"),
     }[where]
     original = getattr(*target)
@@ -200,9 +200,11 @@ def test_a_page_computed_twice_at_once_keeps_the_first_pages_users(experiment, m
     joined = next(f"a-{n}" for n in range(1000) if keys.shard_of(f"a-{n}", 16) == unit.shard)
     assignments.assign(unit.partition, joined, "control", datetime(2026, 11, 23, tzinfo=UTC), expose=True)
     looked = nightly_runs.page
-    monkeypatch.setattr(runs, "page", lambda *args: None)  # B looked before A's page was there
+    monkeypatch.setattr(nightly_runs, "page", lambda *args: None)  # B looked before A's page was there
     monkeypatch.setattr(
-        runs, "put_page", _after(nightly_runs.put_page, lambda: monkeypatch.setattr(runs, "page", looked))
+        nightly_runs,
+        "put_page",
+        _after(nightly_runs.put_page, lambda: monkeypatch.setattr(nightly_runs, "page", looked)),
     )
     after_b = runs.work(unit)
     assert after_b == after_a
