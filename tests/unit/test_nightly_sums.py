@@ -1,4 +1,4 @@
-"""The nightly job's per-variant sums (nightly_sums.PageSums) carry what the skewness correction needs:
+"""The nightly job's per-variant sums (abacus.nightly.sums) carry what the skewness correction needs:
 sums of cubes, and with a covariate its cubes and the mixed sums, and a ratio's mixed sums. They
 add up over pages, survive a page's JSON, and are unknown (None), never undercounted, when a page
 stored before them is among those added."""
