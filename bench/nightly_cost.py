@@ -56,10 +56,10 @@ def experiment(key: str):
 
 def stored_key(spec) -> str:
     """What the nightly job requires stored values to have been computed for (CUPED's window too)."""
-    from abacus.nightly import compute
+    from abacus.nightly import values
 
     metrics = [spec.primary_metric, *spec.secondary_metrics]
-    return compute.metrics_key(metrics, compute.pre_exposure_days(spec))
+    return values.metrics_key(metrics, values.pre_exposure_days(spec))
 
 
 def users_with_values(item, count: int, metrics_key: str) -> None:
@@ -105,7 +105,7 @@ def one_experiment(users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
         from abacus.experiments import definitions
-        from abacus.nightly import runs
+        from abacus_local import nightly_inline
 
         item = experiment("e")
         spec = definitions.definition(item)
@@ -119,7 +119,7 @@ def one_experiment(users: int) -> None:
             computed_at=NOW - timedelta(days=1),
             analysis={"variants": [], "secondary_metrics": []},  # no earlier look: only when it ran
         ).save()
-        elapsed, cost = measure(lambda: runs.compute_snapshot(item, CUTOFF, NOW))
+        elapsed, cost = measure(lambda: nightly_inline.compute_snapshot(item, CUTOFF, NOW))
         print(f"1 experiment, {users:>7} exposed users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"{cost['items_read']} items read, requests {cost['requests']}")  # fmt: skip
 
@@ -127,8 +127,8 @@ def one_experiment(users: int) -> None:
 def first_night_per_user(users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
-        from abacus.nightly import runs
         from abacus.storage import assignments
+        from abacus_local import nightly_inline
 
         item = experiment("f")
         for i in range(users):
@@ -136,7 +136,7 @@ def first_night_per_user(users: int) -> None:
             assignments.assign(
                 item.assignment_partition(user), user, ("control", "b")[i % 2], NOW - timedelta(days=5), expose=True
             )
-        elapsed, cost = measure(lambda: runs.compute_snapshot(item, CUTOFF, NOW))
+        elapsed, cost = measure(lambda: nightly_inline.compute_snapshot(item, CUTOFF, NOW))
         print(f"first night, {users} users: {elapsed / users * 1000:.2f} ms and requests per user "
               f"{ {k: round(v / users, 2) for k, v in cost['requests'].items()} }")  # fmt: skip
 
@@ -145,13 +145,15 @@ def many_experiments(count: int, users: int) -> None:
     with mock_aws():
         create_tables(Template(), boto3.client("dynamodb", region_name="us-east-1"))
         from abacus.experiments import definitions
-        from abacus.nightly import runs
+        from abacus_local import nightly_inline
 
         for n in range(count):
             item = experiment(f"e{n}")
             spec = definitions.definition(item)
             users_with_values(item, users, stored_key(spec))
-        elapsed, cost = measure(lambda: runs.run_all(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err)))
+        elapsed, cost = measure(
+            lambda: nightly_inline.run_all(NOW, NOW, on_failure=lambda e, err: print("failed", e.key, err))
+        )
         print(f"{count} running experiments x {users} users: {elapsed:6.2f} s, {cost['read_units']:8.1f} read units, "
               f"requests {cost['requests']}")  # fmt: skip
 

@@ -317,7 +317,7 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
     from boto3.dynamodb.types import TypeDeserializer
 
     from abacus.experiments import definitions
-    from abacus.nightly import compute
+    from abacus.nightly import snapshot, values
     from abacus.storage.assignments import AssignmentItem
 
     wire = TypeDeserializer()
@@ -325,7 +325,7 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
     for experiment, _, _ in users:
         if experiment.key not in metrics_keys:
             spec = definitions.definition(experiment)
-            metrics_keys[experiment.key] = compute.metrics_key([spec.primary_metric, *spec.secondary_metrics], 0)
+            metrics_keys[experiment.key] = values.metrics_key([spec.primary_metric, *spec.secondary_metrics], 0)
 
     def stored(experiment: Any, n: int, user: str) -> dict[str, Any]:
         item = AssignmentItem(experiment.assignment_partition(user), user, variant=("control", "b")[n % 2],
@@ -334,7 +334,7 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
             bought = n % 10 < PURCHASE_SHARE
             item.metric_values = [float(bought), float(40 + len(user) % 20) if bought else 0.0]
             item.pre_values, item.values_exposed_at, item.values_pending = [], EXPOSED, False
-            item.values_cutoff, item.values_computed_at = compute.cutoff_for(NOW), NOW
+            item.values_cutoff, item.values_computed_at = snapshot.cutoff_for(NOW), NOW
             item.values_metrics = metrics_keys[experiment.key]
         return {name: wire.deserialize(cast(Any, value)) for name, value in item.serialize().items()}
 
@@ -350,12 +350,12 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
 def seed_earlier_snapshot(experiment: Any) -> None:
     """The snapshot the night at NOW stored (no look the group-sequential test would reuse)."""
     from abacus.core import keys
-    from abacus.nightly import compute
+    from abacus.nightly import snapshot
     from abacus.storage.results import SnapshotItem
 
-    cutoff = compute.cutoff_for(NOW)
+    cutoff = snapshot.cutoff_for(NOW)
     SnapshotItem(
-        keys.experiment_id(experiment.project_id, experiment.key), compute.snapshot_date(cutoff), cutoff=cutoff,
+        keys.experiment_id(experiment.project_id, experiment.key), snapshot.snapshot_date(cutoff), cutoff=cutoff,
         computed_at=NOW, analysis={"variants": [], "secondary_metrics": []},
     ).save()  # fmt: skip
 

@@ -31,9 +31,10 @@ from abacus.core.errors import Conflict
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
 from abacus.ingestion import ingest
-from abacus.nightly import compute, runs
+from abacus.nightly import snapshot as nightly_snapshot
 from abacus.results import snapshots
 from abacus.storage import results
+from abacus_local import nightly_inline
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 PRE = timedelta(days=14)  # CUPED's default pre-exposure window
@@ -398,7 +399,7 @@ def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -
             elif kind == "now":
                 _recompute(at, at, None, sent)
             else:
-                _recompute(at, compute.cutoff_of_date(str(arg)), str(arg), sent)
+                _recompute(at, nightly_snapshot.cutoff_of_date(str(arg)), str(arg), sent)
 
 
 def _recompute(at: datetime, cutoff: datetime, as_of: str | None, sent: list[Sent]) -> None:
@@ -406,9 +407,9 @@ def _recompute(at: datetime, cutoff: datetime, as_of: str | None, sent: list[Sen
     the launch, which has nothing to count."""
     if cutoff <= START:
         with pytest.raises(Conflict, match="was launched on 2026-11-01"):
-            snapshots.recompute("test", "exp", at, as_of=as_of, send=runs.work_here)
+            snapshots.recompute("test", "exp", at, as_of=as_of, send=nightly_inline.work_here)
         return
-    answer = snapshots.recompute("test", "exp", at, as_of=as_of, send=runs.work_here)
+    answer = snapshots.recompute("test", "exp", at, as_of=as_of, send=nightly_inline.work_here)
     check(answer, sent, at, cutoff, f"recompute for {as_of or 'now'} at {at}")
 
 
@@ -417,13 +418,13 @@ def _nightly(at: datetime, fails: bool, sent: list[Sent]) -> None:
     failures: list[Exception] = []
     if fails:
         with mock.patch.object(results, "put_unless_newer", side_effect=RuntimeError("throttled")):
-            summary = runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
+            summary = nightly_inline.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
         assert summary["failed"] == 1 and isinstance(failures[0], RuntimeError)
         return
-    summary = runs.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
+    summary = nightly_inline.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
     assert summary["failed"] == 0, failures
-    cutoff = compute.cutoff_for(at)
-    snapshot = results.at("test#exp", compute.snapshot_date(cutoff))
+    cutoff = nightly_snapshot.cutoff_for(at)
+    snapshot = results.at("test#exp", nightly_snapshot.snapshot_date(cutoff))
     assert snapshot is not None
     check(snapshot.analysis, sent, at, cutoff, f"nightly at {at}")
 

@@ -15,9 +15,10 @@ from pynamodb.exceptions import PutError
 
 import abacus.storage.events
 from abacus.experiments import definitions
-from abacus.nightly import compute, runs
+from abacus.nightly import page
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import EventItem
+from abacus_local import nightly_inline
 from tests.conftest import TOKEN, answer, invoke, sample_event, sample_path, stored_assignment
 
 
@@ -313,12 +314,12 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
         reads.append(user_id)
         return original(user_id, *args)
 
-    monkeypatch.setattr(compute, "user_events", reading)
+    monkeypatch.setattr(page, "user_events", reading)
 
     def run(days: int) -> None:
         # As if each run happened `days` days from now.
         later = datetime.now(UTC) + timedelta(days=days)
-        assert runs.run_all(later, now=later, on_failure=lambda *_: pytest.fail("failed"))["analysed"] == 1
+        assert nightly_inline.run_all(later, now=later, on_failure=lambda *_: pytest.fail("failed"))["analysed"] == 1
 
     run(1)
     assert len(reads) == 5  # first night: every exposed user's values are computed once
@@ -328,7 +329,7 @@ def test_nightly_reads_only_users_with_new_events(project, monkeypatch):
     post([{"event": "purchase", "distinct_id": "n3", "uuid": "q3"}])
     # The runs' clocks are faked days ahead, so n3's purchase is stamped before run 3's window: a
     # margin of two days brings it in, as the real ten minutes do for writes landing as a run starts.
-    monkeypatch.setattr(compute, "RECEIPT_MARGIN", timedelta(days=2))
+    monkeypatch.setattr(page, "RECEIPT_MARGIN", timedelta(days=2))
     run(3)
     assert reads == ["test#n3"]
 

@@ -1,4 +1,6 @@
-"""The nightly job's statistics against a brute-force recount of the stored raw data."""
+"""The nightly job on stored data: snapshots dated by their cut-off, reruns, failures, stored values
+reused or written, the group-sequential looks. Its statistics against a brute-force recount of
+the raw events: tests/unit/nightly/test_recount.py (and test_counting_property.py, end to end)."""
 
 import json
 import math
@@ -13,99 +15,12 @@ from abacus.core import keys
 from abacus.core.errors import Conflict
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
-from abacus.nightly import compute, runs
+from abacus.nightly import page as nightly_page
+from abacus.nightly import runs
 from abacus.storage import assignments, events, results
 from abacus.storage.events import EventItem
+from abacus_local import nightly_inline
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
-
-METRICS = {
-    "primary_metric": {"event": "buy", "window_days": 3},
-    "secondary_metrics": [
-        {"event": "view", "kind": "count", "window_days": 2},
-        {"event": "buy", "kind": "sum", "property": "amount", "window_days": 5},
-    ],
-}
-
-
-def _random_users(rng: random.Random, start: datetime) -> tuple[list, list[EventItem]]:
-    """150 users exposed over ten days from `start` (some after the cut-off), each with up to six
-    events: (variant, exposure, [(event, time, amount)]) per user, and the events to store."""
-    users, stored = [], []
-    for index in range(150):
-        distinct_id = f"user #{index} ü/"  # characters that must be safe in keys
-        exposed = start + timedelta(hours=rng.uniform(0, 24 * 10))
-        variant = ["control", "b", "c"][index % 3]
-        assignments.assign(assignment_partition("exp", distinct_id), distinct_id, variant, exposed, expose=True)
-        user_events = []
-        for n in range(rng.randint(0, 6)):
-            name = rng.choice(["buy", "view", "other"])
-            # Some before the exposure: inside the 14-day pre-exposure window, and further back.
-            at = exposed + timedelta(hours=rng.uniform(-48, 150) if n < 4 else rng.uniform(-24 * 20, 0))
-            amount = round(rng.uniform(1, 100), 2) if rng.random() < 0.9 else "n/a"  # some not numeric
-            user_events.append((name, at, amount))
-            stored.append(
-                EventItem(
-                    keys.user_id("test", distinct_id),
-                    f"{index}-{n}",
-                    event=name,
-                    distinct_id=distinct_id,
-                    timestamp=at,
-                    received_at=at,
-                    properties={"amount": amount},
-                    expires_at=0,
-                    **events.receipt_keys("test", at, distinct_id, f"{index}-{n}"),
-                )
-            )
-        users.append((variant, exposed, user_events))
-    return users, stored
-
-
-def test_statistics_equal_a_brute_force_recount(project):
-    spec = ExperimentCreate.model_validate(
-        {
-            "key": "exp",
-            "name": "Exp",
-            "variants": [{"key": "control", "weight": 34}, {"key": "b", "weight": 33}, {"key": "c", "weight": 33}],
-            **METRICS,
-        }
-    )
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    definitions.create("test", spec, start)
-    definitions.apply("test", "exp", "launch", start)
-    cutoff = datetime(2026, 11, 10, tzinfo=UTC)
-    users, stored = _random_users(random.Random(7), start)
-    assert events.write_all(stored) == []
-
-    def brute_force(event: str, window_days: int, value) -> dict:
-        """Per variant: exposures, sum and sum of squares of the values, and CUPED's pre-exposure
-        sum, sum of squares and cross-product (the same value over the 14 days before exposure)."""
-        totals = {v: [0, 0.0, 0.0, 0.0, 0.0, 0.0] for v in ["control", "b", "c"]}
-        for variant, exposed, user_events in users:
-            if exposed >= cutoff:
-                continue
-            end = min(exposed + timedelta(days=window_days), cutoff)
-            inside = [e for e in user_events if e[0] == event and exposed <= e[1] < end]
-            before = [e for e in user_events if e[0] == event and exposed - timedelta(days=14) <= e[1] < exposed]
-            x, pre = value(inside), value(before)
-            for index, amount in enumerate([1, x, x * x, pre, pre * pre, pre * x]):
-                totals[variant][index] += amount
-        return totals
-
-    conversion = brute_force("buy", 3, lambda inside: 1.0 if inside else 0.0)
-    count = brute_force("view", 2, lambda inside: float(len(inside)))
-    money = brute_force("buy", 5, lambda inside: sum(e[2] for e in inside if isinstance(e[2], float)))
-
-    metrics = [spec.primary_metric, *spec.secondary_metrics]
-    got = compute.metric_statistics("test", definitions.get("test", "exp"), metrics, cutoff)
-    assert {v.key: [v.exposures, v.conversions] for v in got[0]} == {k: [t[0], t[1]] for k, t in conversion.items()}
-    for v in got[0]:
-        assert [v.pre_sum, v.pre_sum_squares, v.cross_sum] == conversion[v.key][3:]
-    for statistics, expected in ((got[1], count), (got[2], money)):
-        for v in statistics:
-            got_sums = [v.exposures, v.sum, v.sum_squares, v.pre_sum, v.pre_sum_squares, v.cross_sum]
-            assert got_sums == pytest.approx(expected[v.key], rel=1e-12)
-    assert sum(t[3] for t in conversion.values()) > 5  # users with a purchase before their exposure
-    assert sum(t[0] for t in conversion.values()) > 60 and sum(t[1] for t in conversion.values()) > 5
 
 
 def test_snapshot_is_dated_by_the_data_cutoff_and_reruns_converge(project):
@@ -174,7 +89,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
 
     _two_experiments_of_four_users()
     scheduled = json.loads(sample_path("nightly").read_text())
-    original = compute.users_sums
+    original = nightly_page.users_sums
     attempts = []
 
     def dies_on_second(experiment, *args, **kwargs):
@@ -183,7 +98,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
             raise RuntimeError("DynamoDB went away")
         return original(experiment, *args, **kwargs)
 
-    monkeypatch.setattr(compute, "users_sums", dies_on_second)
+    monkeypatch.setattr(nightly_page, "users_sums", dies_on_second)
     assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
     assert SnapshotItem.get("test#first", "2026-11-24").analysis["variants"][0]["exposures"] == 4
     with pytest.raises(SnapshotItem.DoesNotExist):
@@ -194,7 +109,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
     assert int(waiting["Attributes"]["ApproximateNumberOfMessages"]) == 16  # each of second's shards
     assert len(attempts) == 16 * 5
 
-    monkeypatch.setattr(compute, "users_sums", original)
+    monkeypatch.setattr(nightly_page, "users_sums", original)
     assert redrive(sqs, dead, sqs.get_queue_url(QueueName="NightlyWorkQueue")["QueueUrl"]) == 16
     invoke("ResultsFunction", {"project": "test", "experiment": "first"})  # the queue is worked meanwhile
     assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
@@ -329,7 +244,9 @@ def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(projec
         cutoff = start + timedelta(days=day + 1)
         totals = {}
         for key in ("converts", "counts"):
-            snapshot = runs.compute_snapshot(definitions.get("test", key), cutoff, cutoff + timedelta(hours=3))
+            snapshot = nightly_inline.compute_snapshot(
+                definitions.get("test", key), cutoff, cutoff + timedelta(hours=3)
+            )
             row = snapshot.analysis["variants"][1]
             totals[key] = row["conversions"] if "conversions" in row else row["sum"]
         return totals
@@ -365,7 +282,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
         reads.append(user_id)
         return original_read(user_id, *args)
 
-    monkeypatch.setattr(compute, "user_events", counting_read)
+    monkeypatch.setattr(nightly_page, "user_events", counting_read)
 
     def visit(day: int) -> None:
         at = start + timedelta(days=day, hours=12)
@@ -378,7 +295,9 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
 
     def conversions(day: int) -> int:
         cutoff = start + timedelta(days=day + 1)
-        snapshot = runs.compute_snapshot(definitions.get("test", "converted"), cutoff, cutoff + timedelta(hours=3))
+        snapshot = nightly_inline.compute_snapshot(
+            definitions.get("test", "converted"), cutoff, cutoff + timedelta(hours=3)
+        )
         return int(snapshot.analysis["variants"][1]["conversions"])
 
     visit(1)
@@ -435,7 +354,7 @@ def _nightly_week(cuped: bool, baseline: float | None = None) -> list[dict]:
         assert events.write_all(stored) == []
         stored = []
         cutoff = start + timedelta(days=day + 1)
-        snapshot = runs.compute_snapshot(definitions.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
+        snapshot = nightly_inline.compute_snapshot(definitions.get("test", "week"), cutoff, cutoff + timedelta(hours=3))
         snapshots.append(snapshot.analysis)
     return snapshots
 

@@ -9,9 +9,9 @@ import pytest
 from abacus.core import keys
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
-from abacus.nightly import runs
 from abacus.storage import assignments, events, receipt_layouts, results
 from abacus.storage.events import EventItem
+from abacus_local import nightly_inline
 from tests.conftest import assignment_partition, stored_assignment
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -72,15 +72,15 @@ def test_a_late_event_after_a_failed_first_run_is_counted(project, monkeypatch):
 
     monkeypatch.setattr(results, "put_unless_newer", fails)
     with pytest.raises(RuntimeError):
-        runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+        nightly_inline.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     monkeypatch.undo()
     stored = stored_assignment("exp", "late buyer")
     assert stored.metric_values == [0.0]  # the failed run's values were saved
 
     _event("late buyer", "p1", exposed + timedelta(hours=5), received_at=cutoff + timedelta(hours=3, minutes=30))
-    retry = runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=4))
+    retry = nightly_inline.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=4))
     assert _treatment(retry)["conversions"] == 1
-    later = runs.compute_snapshot(
+    later = nightly_inline.compute_snapshot(
         definitions.get("test", "exp"), cutoff + timedelta(days=1), cutoff + timedelta(days=1, hours=3)
     )
     assert _treatment(later)["conversions"] == 1
@@ -117,7 +117,9 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
 
     def night(day: int):
         cutoff = START + timedelta(days=day)
-        return _treatment(runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3)))
+        return _treatment(
+            nightly_inline.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+        )
 
     expected = {"conversion": ("conversions", 1), "sum": ("sum", 30.0)}[kind]
     for day in (3, 20, 40, 47, 60):
@@ -131,12 +133,12 @@ def test_expired_raw_events_do_not_erase_counted_values(project, monkeypatch, ki
     later = START + timedelta(days=101, hours=5)
     # Inside the window, after the purchase: the stored values still answer for it, rightly.
     assert (
-        _row(snapshots.recompute("test", "exp", later, as_of="2026-11-20", send=runs.work_here))[expected[0]]
+        _row(snapshots.recompute("test", "exp", later, as_of="2026-11-20", send=nightly_inline.work_here))[expected[0]]
         == expected[1]
     )
     # Before the purchase: only the expired raw events could say.
     with pytest.raises(Conflict, match="have expired") as refused:
-        snapshots.recompute("test", "exp", later, as_of="2026-11-02", send=runs.work_here)
+        snapshots.recompute("test", "exp", later, as_of="2026-11-02", send=nightly_inline.work_here)
     assert "read the snapshot stored for that day: GET /experiments/exp/results?date=2026-11-02" in str(refused.value)
 
 
@@ -164,7 +166,7 @@ def test_a_stopped_experiment_gets_its_final_results(project):
     experiment_id = keys.experiment_id("test", "exp")
     _expose("early", "b", START + timedelta(hours=5))
     night = START + timedelta(days=1, hours=3)
-    assert runs.run_all(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
+    assert nightly_inline.run_all(night, night, on_failure=lambda e, err: pytest.fail(str(err)))["analysed"] == 1
     late_exposure = START + timedelta(days=1, hours=10)  # after the last cut-off, before the stop
     _expose("late", "b", late_exposure)
     definitions.apply("test", "exp", "stop", START + timedelta(days=1, hours=12))
@@ -172,7 +174,7 @@ def test_a_stopped_experiment_gets_its_final_results(project):
 
     def night_of(day: int) -> Any:
         scheduled = START + timedelta(days=day, hours=3)
-        return runs.run_all(scheduled, scheduled, on_failure=lambda e, err: pytest.fail(str(err)))
+        return nightly_inline.run_all(scheduled, scheduled, on_failure=lambda e, err: pytest.fail(str(err)))
 
     assert night_of(2) == {"date": "2026-11-02", "analysed": 1, "failed": 0}
     snapshot = _latest(experiment_id)
@@ -205,7 +207,7 @@ def test_users_made_overrides_and_exposures_stored_before_launch_are_not_counted
     _expose("before launch", "b", START - timedelta(days=3))
     definitions.update("test", "exp", ExperimentPatch.model_validate({"overrides": {"tester": "b"}}), START)
     cutoff = START + timedelta(days=1)
-    snapshot = runs.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
+    snapshot = nightly_inline.compute_snapshot(definitions.get("test", "exp"), cutoff, cutoff + timedelta(hours=3))
     assert _treatment(snapshot)["exposures"] == 1
 
 
@@ -236,7 +238,7 @@ def test_changing_the_receipt_shards_between_two_nights_loses_no_buyer(
         _expose(user, variant, START + timedelta(hours=1))
     night_one, night_two = START + timedelta(days=1), START + timedelta(days=2)
     monkeypatch.setattr(events, "settings", replace(settings, receipt_shards=before))
-    first = runs.compute_snapshot(definitions.get("test", "exp"), night_one, night_one + timedelta(hours=3))
+    first = nightly_inline.compute_snapshot(definitions.get("test", "exp"), night_one, night_one + timedelta(hours=3))
     assert [row["conversions"] for row in first.analysis["variants"]] == [0, 0]
 
     buyers: list[str] = []
@@ -247,7 +249,7 @@ def test_changing_the_receipt_shards_between_two_nights_loses_no_buyer(
             if n % 3 == every:
                 _event(user, f"buy-{user}", at, at)
                 buyers.append(user)
-    second = runs.compute_snapshot(definitions.get("test", "exp"), night_two, night_two + timedelta(hours=3))
+    second = nightly_inline.compute_snapshot(definitions.get("test", "exp"), night_two, night_two + timedelta(hours=3))
     recount = {variant: sum(users[user] == variant for user in buyers) for variant in ("control", "b")}
     assert {row["key"]: row["conversions"] for row in second.analysis["variants"]} == recount
     assert receipt_layouts.counts("test", night_one.date()) == {before, after}

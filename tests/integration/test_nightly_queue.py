@@ -19,8 +19,10 @@ from botocore.exceptions import ClientError
 
 from abacus.experiments import definitions
 from abacus.ingestion import ingest
-from abacus.nightly import compute, runs, work_queue
+from abacus.nightly import runs, work_queue
+from abacus.nightly import snapshot as nightly_snapshot
 from abacus.storage import assignments, nightly_runs, results
+from abacus_local import nightly_inline
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
 
 KEY = "new-checkout"
@@ -31,7 +33,7 @@ DATE = "2026-11-24"
 
 @pytest.fixture
 def experiment(project, monkeypatch):
-    monkeypatch.setattr(nightly_runs, "PAGE_USERS", 2)
+    monkeypatch.setattr(runs, "PAGE_USERS", 2)
     invoke("ResultsFunction", sample_event("create_experiment"))
     definitions.apply("test", KEY, "launch", datetime(2026, 11, 20, tzinfo=UTC))
     seen = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -101,8 +103,8 @@ def test_a_worker_killed_half_way_leaves_its_message_to_be_delivered_again(exper
     back after the visibility timeout); the retries finish the run."""
     target = {
         "before sending the next page": (work_queue, "send"),
-        "before marking the shard done": (runs, "shard_done"),
-        "in the merge": (compute, "analyse_and_store"),
+        "before marking the shard done": (nightly_runs, "shard_done"),
+        "in the merge": (runs, "analyse_and_store"),
     }[where]
     original = getattr(*target)
     killed: list[str] = []
@@ -159,20 +161,20 @@ def test_a_late_message_of_an_older_run_does_not_replace_a_newer_snapshot(experi
     invoke("ResultsFunction", NIGHT)
     newer = results.at(f"test#{KEY}", DATE)
     assert newer is not None and snapshot_counts()["control"][0] == expected_counts()["control"][0] + 1
-    runs.work_here(held)  # delivered at last: its run finishes, and merges
+    nightly_inline.work_here(held)  # delivered at last: its run finishes, and merges
     stored = results.at(f"test#{KEY}", DATE)
     assert stored is not None and stored.computed_at == newer.computed_at
     assert snapshot_counts()["control"][0] == expected_counts()["control"][0] + 1
 
 
 def test_two_workers_on_one_unit_at_once_keep_one_chain_of_pages(experiment):
-    units = runs.plan(experiment, compute.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC)), datetime.now(UTC))
+    units = runs.plan(experiment, nightly_snapshot.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC)), datetime.now(UTC))
     barrier = threading.Barrier(2)
 
     def work_all(unit_list):
         barrier.wait()
         for unit in unit_list:
-            runs.run_inline(unit)
+            nightly_inline.run_inline(unit)
 
     threads = [threading.Thread(target=work_all, args=(units,)) for _ in range(2)]
     for thread in threads:
@@ -189,7 +191,7 @@ def test_a_page_computed_twice_at_once_keeps_the_first_pages_users(experiment, m
     would not form one chain (users counted twice, or none)."""
     from abacus.core import keys
 
-    cutoff = compute.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    cutoff = nightly_snapshot.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
     units = runs.plan(experiment, cutoff, datetime.now(UTC))
     unit = next(u for u in units if len(assignments.page(u.partition, None, 3)) == 3)
     after_a = runs.work(unit)
@@ -197,9 +199,11 @@ def test_a_page_computed_twice_at_once_keeps_the_first_pages_users(experiment, m
     joined = next(f"a-{n}" for n in range(1000) if keys.shard_of(f"a-{n}", 16) == unit.shard)
     assignments.assign(unit.partition, joined, "control", datetime(2026, 11, 23, tzinfo=UTC), expose=True)
     looked = nightly_runs.page
-    monkeypatch.setattr(runs, "page", lambda *args: None)  # B looked before A's page was there
+    monkeypatch.setattr(nightly_runs, "page", lambda *args: None)  # B looked before A's page was there
     monkeypatch.setattr(
-        runs, "put_page", _after(nightly_runs.put_page, lambda: monkeypatch.setattr(runs, "page", looked))
+        nightly_runs,
+        "put_page",
+        _after(nightly_runs.put_page, lambda: monkeypatch.setattr(nightly_runs, "page", looked)),
     )
     after_b = runs.work(unit)
     assert after_b == after_a
@@ -222,10 +226,10 @@ def test_a_unit_of_a_deleted_experiment_fails_its_run_without_leaving_anything(e
     fails without a retry, and stores nothing (no header brought back without its expiry)."""
     from abacus import projects
 
-    cutoff = compute.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    cutoff = nightly_snapshot.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
     unit = runs.plan(experiment, cutoff, datetime.now(UTC))[0]
     projects.delete("test", datetime.now(UTC))
-    runs.work_here([unit.to_json()])
+    nightly_inline.work_here([unit.to_json()])
     assert list(nightly_runs.RunPartItem.query(f"test#{KEY}")) == []
 
 

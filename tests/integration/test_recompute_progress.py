@@ -18,6 +18,7 @@ from abacus.results import snapshots
 from abacus.routes import console
 from abacus.storage import nightly_runs
 from abacus.storage.experiments import ExperimentItem
+from abacus_local import nightly_inline
 from tests.conftest import answer, invoke, sample_event
 from tests.integration.test_console import session_cookie
 from tests.integration.test_console_stages import FORM, assign, page, post
@@ -74,11 +75,11 @@ def test_the_results_page_follows_a_recompute_until_its_snapshot_is_stored(runni
     assert f"Recomputing the snapshot of {date}: 0 of {SHARDS} shards of its users done" in body
     assert f'<progress max="{SHARDS}" value="0"' in body and 'class="verdict' not in body
 
-    runs.work_here(held[:6])  # the worker gets to some of its units
+    nightly_inline.work_here(held[:6])  # the worker gets to some of its units
     body = results_page(running, run)
     assert REFRESH in body and f"6 of {SHARDS} shards of its users done" in body
 
-    runs.work_here(held[6:])  # and to the rest: the run merges its snapshot
+    nightly_inline.work_here(held[6:])  # and to the rest: the run merges its snapshot
     body = results_page(running, run)
     assert REFRESH not in body and "<progress" not in body
     assert f"Recomputed: the snapshot of {date} is stored, below." in body
@@ -91,7 +92,7 @@ def test_past_its_bound_the_page_says_the_recompute_is_late_and_what_to_do(runni
     experiment = ExperimentItem.get("test", KEY)
     almost = runs.plan(experiment, now, now - snapshots.RECOMPUTE_BOUND + timedelta(minutes=1))
     late = runs.plan(experiment, now, now - snapshots.RECOMPUTE_BOUND - timedelta(minutes=1))
-    runs.work_here([unit.to_json() for unit in late[:3]])  # three of the late run's units
+    nightly_inline.work_here([unit.to_json() for unit in late[:3]])  # three of the late run's units
     assert REFRESH in results_page(running, almost[0].run)
     body = results_page(running, late[0].run)
     assert REFRESH not in body
@@ -130,7 +131,7 @@ def test_the_api_answers_202_pending_after_its_wait_and_the_snapshot_once_stored
     event = sample_event("get_results", path=path)
     event["rawQueryString"], event["queryStringParameters"] = f"date={date}", {"date": date}
     assert answer(invoke("ResultsFunction", event))[0] == 404  # not yet stored
-    runs.work_here(held)
+    nightly_inline.work_here(held)
     status, snapshot = answer(invoke("ResultsFunction", event))
     assert status == 200 and snapshot["status"] == "ready" and snapshot["date"] == date
     assert sum(row["exposures"] for row in snapshot["variants"]) == 12

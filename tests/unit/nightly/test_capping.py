@@ -174,7 +174,8 @@ def test_a_plus_50_percent_lift_on_a_sparse_metric_is_found_under_a_percentile_c
     from scipy import stats as scipy_stats
 
     from abacus.experiments.metrics_spec import MetricSpec
-    from abacus.nightly.compute import PageSums, UserValues
+    from abacus.nightly.sums import PageSums
+    from abacus.nightly.values import UserValues
     from abacus.stats.analysis import MEAN, Settings, analyse
 
     metric = MetricSpec.model_validate(

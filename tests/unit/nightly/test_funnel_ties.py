@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abacus.experiments.metrics_spec import MetricSpec
-from abacus.nightly import compute
+from abacus.nightly import values
 from abacus.storage.events import EventItem
 
 EXPOSED = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -48,7 +48,7 @@ def event(name: str, page: str, minute: int, serial: int) -> EventItem:
 
 
 def converts(metric: MetricSpec, events: list[EventItem]) -> bool:
-    return compute._user_value(metric, events, EXPOSED, END) == 1.0
+    return values._user_value(metric, events, EXPOSED, END) == 1.0
 
 
 def brute_force(steps: list[tuple[str, str | None]], events: list[tuple[str, str, int]]) -> bool:

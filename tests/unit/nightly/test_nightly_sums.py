@@ -1,4 +1,4 @@
-"""The nightly job's per-variant sums (compute.PageSums) carry what the skewness correction needs:
+"""The nightly job's per-variant sums (abacus.nightly.sums) carry what the skewness correction needs:
 sums of cubes, and with a covariate its cubes and the mixed sums, and a ratio's mixed sums. They
 add up over pages, survive a page's JSON, and are unknown (None), never undercounted, when a page
 stored before them is among those added."""
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from abacus.experiments.metrics_spec import MetricSpec
-from abacus.nightly import compute
+from abacus.nightly import snapshot
+from abacus.nightly import sums as nightly_sums
+from abacus.nightly import values as nightly_values
 from abacus.stats import skewness
 from abacus.stats.analysis import MEAN, Settings, analyse
 from abacus.stats.ratio import ratio_variance
@@ -38,24 +40,24 @@ def users(seed: int, count: int) -> list[tuple[str, float, float, float]]:
     return made
 
 
-def page_of(rows: list[tuple[str, float, float, float]], metrics: list[MetricSpec]) -> compute.PageSums:
-    sums = compute.PageSums(KEYS, metrics)
+def page_of(rows: list[tuple[str, float, float, float]], metrics: list[MetricSpec]) -> nightly_sums.PageSums:
+    sums = nightly_sums.PageSums(KEYS, metrics)
     for variant, amount, pre, orders in rows:
         values = {"sum": amount, "conversion": float(amount > 0), "count": orders}
         parts = [part for metric in metrics for part in metric.components()]
         computed = [values[part.kind] for part in parts]
-        sums.add_user(variant, compute.UserValues(computed, [pre] * len(parts)), True)
+        sums.add_user(variant, nightly_values.UserValues(computed, [pre] * len(parts)), True)
     return sums
 
 
-def stored(sums: compute.PageSums) -> compute.PageSums:
+def stored(sums: nightly_sums.PageSums) -> nightly_sums.PageSums:
     """As a worker stores a page and the merge reads it back."""
-    return compute.PageSums.from_json(json.loads(json.dumps(sums.to_json())))
+    return nightly_sums.PageSums.from_json(json.loads(json.dumps(sums.to_json())))
 
 
 def test_pages_add_up_to_the_users_cubes_and_mixed_sums():
     rows = users(1, 3000)
-    merged = compute.PageSums(KEYS, [REVENUE])
+    merged = nightly_sums.PageSums(KEYS, [REVENUE])
     for start in range(0, len(rows), 700):
         merged.merge(stored(page_of(rows[start : start + 700], [REVENUE])))
     data = merged.statistics([REVENUE], KEYS, pre_days=14)[0]
@@ -68,7 +70,7 @@ def test_pages_add_up_to_the_users_cubes_and_mixed_sums():
         assert variant.cross_sum_pre_squared == pytest.approx((y * x * x).sum(), rel=1e-12)
     # The snapshot's rows keep them, and an analysis of those rows (the next nights' earlier looks) is the same.
     analysis = analyse(MEAN, data, Settings(sequential=False))
-    again = analyse(MEAN, compute._variant_data(analysis), Settings(sequential=False))  # type: ignore[arg-type]
+    again = analyse(MEAN, snapshot._variant_data(analysis), Settings(sequential=False))  # type: ignore[arg-type]
     assert again["variants"] == analysis["variants"]
     assert analysis["variants"][1]["sum_cubes"] == data[1].sum_cubes
 
@@ -77,12 +79,12 @@ def test_a_page_stored_before_cubes_makes_them_unknown_not_smaller():
     rows = users(2, 800)
     old = page_of(rows[:400], [REVENUE]).to_json()
     for metric in old["metrics"]:
-        for name in compute._Sums.CUBE_FIELDS:
+        for name in nightly_sums._Sums.CUBE_FIELDS:
             del metric[name]
     for order in ([old, page_of(rows[400:], [REVENUE]).to_json()], [page_of(rows[400:], [REVENUE]).to_json(), old]):
-        merged = compute.PageSums(KEYS, [REVENUE])
+        merged = nightly_sums.PageSums(KEYS, [REVENUE])
         for page in order:
-            merged.merge(compute.PageSums.from_json(page))
+            merged.merge(nightly_sums.PageSums.from_json(page))
         data = merged.statistics([REVENUE], KEYS, pre_days=14)[0]
         assert all(v.sum_cubes is None and v.cross_sum_pre_squared is None for v in data)
         assert sum(v.exposures for v in data) == 800  # the rest of the sums are whole
@@ -106,7 +108,7 @@ def test_a_percentile_capped_metric_has_no_cubes():
 
 def test_a_ratios_mixed_sums_add_up_and_give_the_linearized_third_moment():
     rows = users(5, 2000)
-    merged = compute.PageSums(KEYS, [PER_ORDER])
+    merged = nightly_sums.PageSums(KEYS, [PER_ORDER])
     for start in range(0, len(rows), 500):
         merged.merge(stored(page_of(rows[start : start + 500], [PER_ORDER])))
     for variant in KEYS:
@@ -124,4 +126,4 @@ def test_a_ratios_mixed_sums_add_up_and_give_the_linearized_third_moment():
         assert third == pytest.approx(((linear - linear.mean()) ** 3).mean(), rel=1e-6)
     old = merged.to_json()
     del old["ratio_cubes"]
-    assert compute.PageSums.from_json(old).ratio_sums(0, 0, "b").numerator_squares_cross is None
+    assert nightly_sums.PageSums.from_json(old).ratio_sums(0, 0, "b").numerator_squares_cross is None

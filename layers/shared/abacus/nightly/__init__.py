@@ -1,7 +1,11 @@
-"""The nightly job: a run of one experiment is planned, fanned out on SQS in units of work, worked
-page by page and merged into that day's snapshot (runs, work_queue); the arithmetic from events to
-users' values, to mergeable sums, to the statistics and the snapshot; percentile caps (capping) and
-breakdowns (breakdown_sums, breakdown_analysis).
+"""The nightly job: each experiment's snapshot from its exposed users' events.
 
-May import: core, storage, experiments, stats.
+Pure arithmetic, no storage: values (a user's events to their metric values), sums (per-variant
+sufficient statistics that add up over pages; capping and breakdown_sums for percentile caps and
+breakdowns), snapshot (merged sums to abacus.stats' inputs and the snapshot document;
+breakdown_analysis for breakdowns). I/O: page (one page of users: their events read, their values
+written back), runs (plan, work and merge a run fanned out over SQS, work_queue).
+abacus_local.nightly_inline runs the same steps in one process for the tests and benchmarks.
+
+May import: core, storage, experiments, stats (values, sums and snapshot: no storage).
 """

@@ -6,7 +6,7 @@ a property's distinct values. Each user is counted once, in their value or in "o
 dropped somewhere (a page with more values than it keeps, or the merge) may have some of its
 users in "other": `complete` says whether it was kept by every trim, and so holds all of them.
 
-Only ResultsFunction imports this module (through nightly.py)."""
+Only ResultsFunction and NightlyWorkerFunction import this module (through abacus.nightly.sums)."""
 
 from collections import Counter
 from collections.abc import Callable

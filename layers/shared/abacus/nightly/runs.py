@@ -2,7 +2,7 @@
 each a page of at most PAGE_USERS users of one of the experiment's shards (its assignments keys).
 
 - plan: records the run (how many shards) and gives the first page of every shard;
-- work: computes one page's partial sums (abacus.nightly.compute.users_sums) and stores them keyed by
+- work: computes one page's partial sums (abacus.nightly.page.users_sums) and stores them keyed by
   (run, shard, page), first write wins; gives the next page's unit, or, for a shard's last page,
   marks the shard done, and when it was the last shard, merges;
 - merge: adds the pages up, analyses them and stores the snapshot (unless a later run did).
@@ -11,7 +11,8 @@ Deployed, the planner (ResultsFunction, on the schedule or asked for a recompute
 units to SQS and NightlyWorkerFunction works them, sending each next page on. Every step is safe
 to repeat: a unit delivered twice finds its page stored and carries on from it; a worker killed
 half-way leaves its message to be delivered again; a rerun of the night is a new run that computes
-the same snapshot from the same data. In tests the same steps run in one process (run_inline).
+the same snapshot from the same data. In tests the same steps run in one process
+(abacus_local.nightly_inline).
 
 A unit's work is bounded: PAGE_USERS users (each at most one Query of their events and one write),
 plus the by-receipt index's shards that hold its users' events since the last run. An experiment
@@ -26,9 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from abacus.core import keys, retention
-from abacus.core.documents import NightlyPlan, NightlySummary
+from abacus.core.documents import NightlyPlan
 from abacus.experiments import definitions
-from abacus.nightly import compute, work_queue
+from abacus.nightly import page, snapshot, sums, values, work_queue
 from abacus.storage import assignments, nightly_runs
 from abacus.storage import experiments as experiment_store
 from abacus.storage import results as result_store
@@ -90,12 +91,12 @@ class Unit:
 
 
 def run_id(cutoff: datetime, started: datetime) -> str:
-    return f"{compute.snapshot_date(cutoff)}#{started.isoformat()}"
+    return f"{snapshot.snapshot_date(cutoff)}#{started.isoformat()}"
 
 
 def _metrics_key(experiment: ExperimentItem) -> str:
     spec = definitions.definition(experiment)
-    return compute.metrics_key(spec.all_metrics(), compute.pre_exposure_days(spec))
+    return values.metrics_key(spec.all_metrics(), values.pre_exposure_days(spec))
 
 
 def plan(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Unit]:
@@ -147,14 +148,14 @@ def work(unit: Unit) -> Unit | SnapshotItem | None:
         users = assignments.page(unit.partition, unit.start_after, PAGE_USERS)
         last = users[-1].distinct_id if len(users) == PAGE_USERS else None
         try:
-            sums = compute.users_sums(
+            page_sums = page.users_sums(
                 experiment, users, unit.cutoff, unit.since, unit.started, (unit.shard, unit.shards)
             )
         except retention.EventsExpired as error:
             raise RunFailed(str(error)) from None
         bounds = (unit.start_after, last)
         stored = nightly_runs.put_page(
-            unit.experiment_id, unit.run, unit.shard, unit.page, bounds, sums.to_json(), unit.started
+            unit.experiment_id, unit.run, unit.shard, unit.page, bounds, page_sums.to_json(), unit.started
         )
     if stored.last is not None:
         return replace(unit, page=unit.page + 1, start_after=stored.last)
@@ -167,12 +168,41 @@ def merge(unit: Unit) -> SnapshotItem | None:
     one for the same day already. Safe to repeat: the same pages give the same snapshot."""
     experiment = _current_experiment(unit)
     spec = definitions.definition(experiment)
-    total = compute.PageSums([v.key for v in spec.variants], spec.all_metrics(), len(spec.breakdowns))
-    for page in _complete_pages(unit.experiment_id, unit.run):
-        total.merge(compute.PageSums.from_json(page.stored_sums()))
-    snapshot = compute.analyse_and_store(experiment, unit.cutoff, unit.started, total)
+    total = sums.PageSums([v.key for v in spec.variants], spec.all_metrics(), len(spec.breakdowns))
+    for stored in _complete_pages(unit.experiment_id, unit.run):
+        total.merge(sums.PageSums.from_json(stored.stored_sums()))
+    item = analyse_and_store(experiment, unit.cutoff, unit.started, total)
     nightly_runs.merged(unit.experiment_id, unit.run, datetime.now(UTC))
-    return snapshot
+    return item
+
+
+def analyse_and_store(
+    experiment: ExperimentItem, cutoff: datetime, started: datetime, total: sums.PageSums
+) -> SnapshotItem | None:
+    """The experiment's snapshot for `cutoff` from its users' sums (computed by the run that
+    started at `started`), stored unless a run started later stored one for the same day already.
+    A stopped experiment counts the users exposed before it stopped, their events within their
+    windows as they close after it; its snapshot is final (and the nightly job done with it) once
+    no event can change any of those windows (abacus.nightly.snapshot)."""
+    spec = definitions.definition(experiment)
+    experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
+    # The group-sequential test's earlier looks: one snapshot per night the job ran (one Query).
+    date = snapshot.snapshot_date(cutoff)
+    earlier = [item.analysis for item in result_store.history(experiment_id) if item.date < date]
+    final = snapshot.windows_all_final(experiment, spec.all_metrics(), cutoff, started)
+    item = SnapshotItem(
+        experiment_id,
+        date,
+        cutoff=cutoff,
+        computed_at=started,
+        analysis=snapshot.analysis(spec, experiment, cutoff, total, earlier),
+        final=final,
+    )
+    if not result_store.put_unless_newer(item):
+        return None
+    if final:
+        experiment_store.mark_results_final(experiment)
+    return item
 
 
 def _complete_pages(experiment_id: str, run: str) -> list[nightly_runs.RunPartItem]:
@@ -181,76 +211,19 @@ def _complete_pages(experiment_id: str, run: str) -> list[nightly_runs.RunPartIt
     header = nightly_runs.header(experiment_id, run)
     pages = nightly_runs.pages(experiment_id, run)
     by_shard: dict[int, list[nightly_runs.RunPartItem]] = {}
-    for page in pages:
-        by_shard.setdefault(nightly_runs.shard_of_page(page), []).append(page)
+    for stored in pages:
+        by_shard.setdefault(nightly_runs.shard_of_page(stored), []).append(stored)
     shards = int(header.shards) if header is not None and header.shards is not None else 0
     for shard in range(shards):
         chain = by_shard.get(shard, [])
         previous_end: str | None = None
-        for number, page in enumerate(chain):
-            if page.part != nightly_runs.page_part(run, shard, number) or page.start_after != previous_end:
+        for number, stored in enumerate(chain):
+            if stored.part != nightly_runs.page_part(run, shard, number) or stored.start_after != previous_end:
                 raise RuntimeError(f"run {run}: shard {shard}'s pages are not one chain")
-            previous_end = page.last
+            previous_end = stored.last
         if not chain or chain[-1].last is not None:
             raise RuntimeError(f"run {run}: shard {shard} is not done")
     return pages
-
-
-def run_inline(unit: Unit) -> SnapshotItem | None:
-    """Works a shard's units one after another in this process; the snapshot if it finished the run."""
-    step: Unit | SnapshotItem | None = unit
-    while isinstance(step, Unit):
-        step = work(step)
-    return step
-
-
-def work_here(bodies: list[dict[str, Any]]) -> None:
-    """Works queued units (their JSON) in this process, in place of the queue: a `send` for
-    results.recompute in tests. A RunFailed is recorded on the run, as the worker records it."""
-    for body in bodies:
-        unit = Unit.from_json(body)
-        try:
-            run_inline(unit)
-        except RunFailed as error:
-            nightly_runs.failed(unit.experiment_id, unit.run, str(error))
-
-
-def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> SnapshotItem:
-    """One experiment's run, every unit in this process (tests; the deployed job uses the queue):
-    its snapshot, or the one a later run stored already. RunFailed is recorded on the run, then raised."""
-    result = None
-    for unit in plan(experiment, cutoff, now):
-        try:
-            result = run_inline(unit) or result
-        except RunFailed as error:
-            nightly_runs.failed(unit.experiment_id, unit.run, str(error))
-            raise
-    if result is None:
-        result = result_store.at(
-            keys.experiment_id(experiment.project_id, experiment.key), compute.snapshot_date(cutoff)
-        )
-    if result is None:
-        raise RuntimeError("the run finished without a snapshot")
-    return result
-
-
-def run_all(
-    scheduled: datetime, now: datetime, on_failure: Callable[[ExperimentItem, Exception], None]
-) -> NightlySummary:
-    """The whole night in this process (tests): every experiment plan_night would plan, run
-    through; one failure does not stop the rest."""
-    cutoff = compute.cutoff_for(scheduled)
-    analysed = failed = 0
-    for experiment in experiment_store.all_to_analyse():
-        if not compute.launched_before(experiment, cutoff):
-            continue
-        try:
-            compute_snapshot(experiment, cutoff, now)
-            analysed += 1
-        except Exception as error:  # noqa: BLE001 - one experiment's failure must not stop the others
-            on_failure(experiment, error)
-            failed += 1
-    return {"date": compute.snapshot_date(cutoff), "analysed": analysed, "failed": failed}
 
 
 def plan_night(
@@ -267,11 +240,11 @@ def plan_night(
     attempt's start, so it finds them, skips those whose units were all sent and sends again the
     units of the others (all of them: a unit sent twice is harmless), rather than starting runs
     that would leave the first attempt's unfinished ones behind."""
-    cutoff = compute.cutoff_for(scheduled)
+    cutoff = snapshot.cutoff_for(scheduled)
     started, first_attempt = nightly_runs.planner_started(invocation, now)
     planned = units = failed = 0
     for experiment in experiment_store.all_to_analyse():
-        if not compute.launched_before(experiment, cutoff):
+        if not snapshot.launched_before(experiment, cutoff):
             continue  # a night before the launch (a rerun of a past night): nothing to count yet
         try:
             units += _plan_and_queue(experiment, cutoff, started, send, first_attempt)
@@ -280,7 +253,7 @@ def plan_night(
             failed += 1
             continue
         planned += 1
-    return {"date": compute.snapshot_date(cutoff), "planned": planned, "units": units, "failed": failed}
+    return {"date": snapshot.snapshot_date(cutoff), "planned": planned, "units": units, "failed": failed}
 
 
 def _plan_and_queue(

@@ -1,0 +1,276 @@
+"""An experiment's snapshot from its users' merged sums (abacus.nightly.sums): per metric, what
+abacus.stats analyses (its settings: weights, planned exposures, the earlier nights' looks) and
+the analysis, with its cap, ratio and funnel steps; the primary metric's verdict held back by a
+harmed guardrail; exposures per day with their sample ratio checks; the breakdowns
+(breakdown_analysis.py); whether the snapshot is final; the snapshots' dates; the API's shape.
+
+Pure: no storage. abacus.nightly.runs reads the earlier snapshots and stores this one."""
+
+import math
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Protocol, cast
+
+from abacus.core import breakdowns, retention
+from abacus.core.documents import (
+    Analysis,
+    Breakdown,
+    MetricAnalysis,
+    MetricJson,
+    MetricKind,
+    Snapshot,
+    SnapshotAnalysis,
+    VariantAnalysis,
+)
+from abacus.experiments import lifecycle, plans
+from abacus.experiments.metrics_spec import GuardrailSpec, MetricSpec, components
+from abacus.experiments.spec import CONTROL, ExperimentFields
+from abacus.nightly import breakdown_analysis, breakdown_sums
+from abacus.nightly.sums import PageSums
+from abacus.nightly.values import CONVERTED, pre_exposure_days
+from abacus.stats import guardrails, srm
+from abacus.stats.analysis import CONVERSION, MEAN, Settings, VariantData, analyse
+
+
+class Timeline(Protocol):
+    """When an experiment ran (abacus.storage.experiments.ExperimentItem)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def started_at(self) -> datetime | None: ...
+
+    @property
+    def stopped_at(self) -> datetime | None: ...
+
+
+class Stored(Protocol):
+    """A stored snapshot (abacus.storage.results.SnapshotItem)."""
+
+    @property
+    def date(self) -> str: ...
+
+    @property
+    def cutoff(self) -> datetime: ...
+
+    @property
+    def computed_at(self) -> datetime: ...
+
+    @property
+    def final(self) -> bool: ...
+
+    @property
+    def analysis(self) -> Any: ...  # SnapshotAnalysis, as stored (JSON)
+
+
+def cutoff_for(scheduled_time: datetime) -> datetime:
+    """Data up to the start of the scheduled day (UTC) are analysed: a 03:00 run covers yesterday."""
+    return datetime.combine(scheduled_time.astimezone(UTC).date(), time(0), tzinfo=UTC)
+
+
+def snapshot_date(cutoff: datetime) -> str:
+    """A snapshot is named for the last day of data it covers: a midnight cut-off covers the day
+    before; a cut-off during a day (a recompute now) covers that day so far."""
+    return (cutoff - timedelta(microseconds=1)).date().isoformat()
+
+
+def cutoff_of_date(date: str) -> datetime:
+    """The cut-off of the snapshot named `date`: the midnight after it (UTC)."""
+    return datetime.combine(datetime.fromisoformat(date).date() + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def launched_before(experiment: Timeline, cutoff: datetime) -> bool:
+    """Whether the experiment ran before the cut-off: exposures count from its launch on, so a
+    cut-off at or before the launch has nothing to count, and gets no snapshot."""
+    return experiment.started_at is not None and experiment.started_at < cutoff
+
+
+def _days_running(experiment: Timeline, cutoff: datetime) -> float | None:
+    """Days from the launch to the cut-off (None before a launch: no rate to plan days left from)."""
+    if experiment.started_at is None:
+        return None
+    return max(0.0, (cutoff - experiment.started_at).total_seconds() / 86400)
+
+
+def analysis(
+    spec: ExperimentFields, experiment: Timeline, cutoff: datetime, sums: PageSums, earlier: list[SnapshotAnalysis]
+) -> SnapshotAnalysis:
+    """The snapshot's analysis for `cutoff` from the experiment's users' sums; `earlier`: the
+    analyses of its snapshots before that day (the group-sequential test's earlier looks)."""
+    metrics = spec.all_metrics()
+    statistics = sums.statistics(metrics, [v.key for v in spec.variants], pre_exposure_days(spec))
+    analyses: list[MetricAnalysis] = []
+    for index, (metric, variants) in enumerate(zip(metrics, statistics, strict=True)):
+        keys_ = sorted(v.key for v in variants)
+        looks = [
+            look
+            for snapshot in earlier
+            if (look := _metric_of(snapshot, index)) is not None
+            and sorted(row["key"] for row in look["variants"]) == keys_
+        ]
+        settings = Settings(
+            control=CONTROL,
+            weights={v.key: float(v.weight) for v in spec.variants},
+            mde=spec.minimum_detectable_effect,
+            days_running=_days_running(experiment, cutoff),
+            cuped=spec.cuped,
+            planned_exposures=plans.planned_exposures(metric, spec, looks, _observed_control(metric, variants)),
+            previous_looks=[_variant_data(look) for look in looks],
+            # A ratio's variant without a denominator yet counts no exposure: the check counts users.
+            srm_exposures=[sums.exposures[v.key] for v in spec.variants] if metric.kind == "ratio" else None,
+        )
+        analysed = analyse(CONVERSION if metric.kind in CONVERTED else MEAN, variants, settings)
+        analyses.append(_metric_analysis(spec, metrics, index, analysed, sums))
+    return _snapshot_analysis(spec, analyses, sums)
+
+
+def _metric_analysis(
+    spec: ExperimentFields, metrics: list[MetricSpec], index: int, analysed: Analysis, sums: PageSums
+) -> MetricAnalysis:
+    """The `index`-th metric's analysis with its definition, and its cap, ratio or funnel steps."""
+    metric = metrics[index]
+    # pydantic's JSON dump is untyped: MetricJson is its shape.
+    metric_json = cast(MetricJson, metric.model_dump(mode="json", exclude_none=True))
+    if not metric.filters:
+        del metric_json["filters"]  # as snapshots stored before metrics had filters have it
+    metric_analysis = cast(MetricAnalysis, {**analysed, "metric": metric_json})
+    if (cap := sums.cap_report(metrics, index, [v.key for v in spec.variants])) is not None:
+        metric_analysis["cap"] = cap
+    if (ratio := sums.ratio_totals(metrics, index, [v.key for v in spec.variants])) is not None:
+        metric_analysis["ratio"] = ratio
+    if steps := sums.funnel_steps(metrics, index, [v.key for v in spec.variants]):
+        metric_analysis["funnel_steps"] = steps
+    return metric_analysis
+
+
+def windows_all_final(experiment: Timeline, metrics: list[MetricSpec], cutoff: datetime, now: datetime) -> bool:
+    """Whether a stopped experiment's windows have all closed by the cut-off, and no late event can
+    change them any more (retention.py): every exposure came before the stop."""
+    if experiment.status != lifecycle.COMPLETE or experiment.stopped_at is None:
+        return False
+    longest = max(metric.window_days for metric in components(metrics))
+    last_window_end = experiment.stopped_at + timedelta(days=longest)
+    return cutoff >= last_window_end and retention.settled(last_window_end, now)
+
+
+def _observed_control(metric: MetricSpec, variants: list[VariantData]) -> plans.Baseline | None:
+    """The control's mean and per-user standard deviation so far (None before two exposures)."""
+    control = next(v for v in variants if v.key == CONTROL)
+    n = control.exposures
+    if n < 2:
+        return None
+    if metric.kind in CONVERTED:
+        rate = control.conversions / n
+        return plans.Baseline(rate, math.sqrt(rate * (1 - rate)))
+    mean = control.sum / n
+    return plans.Baseline(mean, math.sqrt(max(0.0, (control.sum_squares - control.sum * mean) / (n - 1))))
+
+
+def _snapshot_analysis(spec: ExperimentFields, analyses: list[MetricAnalysis], sums: PageSums) -> SnapshotAnalysis:
+    """The primary metric's analysis with the others beside it, the verdict held back by any
+    guardrail the winner harms, and the exposures per day with their sample ratio checks."""
+    secondary_end = 1 + len(spec.secondary_metrics)
+    snapshot = cast(SnapshotAnalysis, {**analyses[0], "secondary_metrics": analyses[1:secondary_end]})
+    if spec.guardrail_metrics:
+        snapshot = _with_guardrails(snapshot, spec.guardrail_metrics, analyses[secondary_end:])
+    if spec.breakdowns:
+        snapshot["breakdowns"] = _breakdowns(spec, sums)
+    if sums.exposures_by_day:
+        variant_keys = [v.key for v in spec.variants]
+        days = [(day, [counts[key] for key in variant_keys]) for day, counts in sorted(sums.exposures_by_day.items())]
+        snapshot["exposures_by_day"] = srm.by_day(days, [float(v.weight) for v in spec.variants])
+    return snapshot
+
+
+def _breakdowns(spec: ExperimentFields, sums: PageSums) -> list[Breakdown]:
+    """The primary metric per value of each breakdown property: the most common values, then the
+    rest as "other" (abacus.nightly.breakdown_analysis), each with mSPRT's always-valid p-values."""
+    variant_keys = [v.key for v in spec.variants]
+    weights = {v.key: float(v.weight) for v in spec.variants}
+    settings = Settings(control=CONTROL, weights=weights, mde=spec.minimum_detectable_effect, cuped=spec.cuped)
+    pre_days = pre_exposure_days(spec)
+    metric = breakdown_sums.segment_metric(spec.primary_metric)
+    kind: MetricKind = "conversion" if metric.kind in CONVERTED else "mean"
+    results = []
+    for name, segments in zip(spec.breakdowns, sums.breakdowns, strict=True):
+        shown, other = segments.top(breakdowns.TOP_VALUES, PageSums(variant_keys, [metric]))
+        groups = [_group(shown_value, False, metric, variant_keys, pre_days) for shown_value in shown]
+        if other is not None:
+            groups.append(_group(breakdown_sums.Shown(None, other, True), True, metric, variant_keys, pre_days))
+        results.append(breakdown_analysis.breakdown(name, kind, groups, settings))
+    return results
+
+
+def _group(
+    shown: "breakdown_sums.Shown[PageSums]", other: bool, metric: MetricSpec, variant_keys: list[str], pre_days: int
+) -> breakdown_analysis.Group:
+    variants = shown.sums.statistics([metric], variant_keys, pre_days)[0]
+    srm_exposures = [shown.sums.exposures[key] for key in variant_keys] if metric.kind == "ratio" else None
+    return breakdown_analysis.Group(shown.value, other, shown.complete, variants, srm_exposures)
+
+
+def _with_guardrails(
+    snapshot: SnapshotAnalysis, specs: list[GuardrailSpec], analyses: list[MetricAnalysis]
+) -> SnapshotAnalysis:
+    """The snapshot with each guardrail's analysis and status per treatment, and the primary
+    metric's verdict held back where its winner harms a guardrail (abacus.stats.guardrails)."""
+    harmed_by: dict[str, list[str]] = {}
+    for spec, analysis in zip(specs, analyses, strict=True):
+        treatments = [row for row in analysis["variants"] if row["key"] != CONTROL]
+        statuses = {row["key"]: guardrails.status(row, spec.margin, spec.bad_direction) for row in treatments}
+        analysis["guardrail"] = {"margin": spec.margin, "bad_direction": spec.bad_direction, "status": statuses}
+        for row in treatments:
+            if statuses[row["key"]] == "harmed":
+                harmed_by.setdefault(row["key"], []).append(_harm_words(spec, row))
+    verdict = guardrails.hold_back(snapshot["verdict"], snapshot["variants"], harmed_by)
+    return {**snapshot, "verdict": verdict, "guardrail_metrics": analyses}
+
+
+def _harm_words(spec: GuardrailSpec, row: VariantAnalysis) -> str:
+    """How a treatment harms a guardrail, in words: "guardrail errors (count) +12.0% [+5.0%,
+    +19.0%], beyond its 2% margin"."""
+    lift = row.get("lift")
+    low, high = (lift["relative_ci"] if lift else None) or (0.0, 0.0)
+    name = f"{spec.event} ({spec.kind})" if spec.kind not in ("ratio", "funnel") else f"a {spec.kind} guardrail"
+    change = (lift["relative"] if lift else None) or 0.0
+    return f"guardrail {name} {change:+.1%} [{low:+.1%}, {high:+.1%}], beyond its {spec.margin:.0%} margin"
+
+
+def _metric_of(snapshot: SnapshotAnalysis, index: int) -> MetricAnalysis | None:
+    """The analysis of the experiment's `index`-th metric (0: the primary, then the secondary
+    ones, then the guardrails) in a stored snapshot."""
+    flat = [snapshot, *snapshot.get("secondary_metrics", []), *snapshot.get("guardrail_metrics", [])]
+    return flat[index] if index < len(flat) else None
+
+
+def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
+    """The sufficient statistics a stored analysis was computed from."""
+    return [
+        VariantData(
+            row["key"],
+            row["exposures"],
+            row.get("conversions", 0),
+            row.get("sum", 0.0),
+            row.get("sum_squares", 0.0),
+            row.get("pre_sum"),
+            row.get("pre_sum_squares"),
+            row.get("cross_sum"),
+            row.get("sum_cubes"),
+            row.get("pre_sum_cubes"),
+            row.get("cross_sum_outcome_squared"),
+            row.get("cross_sum_pre_squared"),
+        )
+        for row in analysis["variants"]
+    ]
+
+
+def snapshot_to_api(snapshot: Stored, experiment_key: str) -> Snapshot:
+    analysis: SnapshotAnalysis = snapshot.analysis
+    return {
+        "experiment": experiment_key,
+        "date": snapshot.date,
+        "cutoff": snapshot.cutoff.isoformat(),
+        "computed_at": snapshot.computed_at.isoformat(),
+        "final": bool(snapshot.final),
+        **analysis,
+    }
