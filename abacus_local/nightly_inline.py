@@ -9,9 +9,7 @@ from typing import Any
 from abacus.core import keys
 from abacus.core.documents import NightlySummary
 from abacus.nightly import runs, snapshot
-from abacus.storage import experiments as experiment_store
-from abacus.storage import nightly_runs
-from abacus.storage import results as result_store
+from abacus.storage import experiments, nightly_runs, results
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
 
@@ -46,9 +44,7 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
             nightly_runs.failed(unit.experiment_id, unit.run, str(error))
             raise
     if result is None:
-        result = result_store.at(
-            keys.experiment_id(experiment.project_id, experiment.key), snapshot.snapshot_date(cutoff)
-        )
+        result = results.at(keys.experiment_id(experiment.project_id, experiment.key), snapshot.snapshot_date(cutoff))
     if result is None:
         raise RuntimeError("the run finished without a snapshot")
     return result
@@ -61,7 +57,7 @@ def run_all(
     through; one failure does not stop the rest."""
     cutoff = snapshot.cutoff_for(scheduled)
     analysed = failed = 0
-    for experiment in experiment_store.all_to_analyse():
+    for experiment in experiments.all_to_analyse():
         if not snapshot.launched_before(experiment, cutoff):
             continue
         try:

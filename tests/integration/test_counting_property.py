@@ -31,7 +31,7 @@ from abacus.core.errors import Conflict
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
 from abacus.ingestion import ingest
-from abacus.nightly import snapshot as nightly_snapshot
+from abacus.nightly.snapshot import cutoff_for, cutoff_of_date, snapshot_date
 from abacus.results import snapshots
 from abacus.storage import results
 from abacus_local import nightly_inline
@@ -399,7 +399,7 @@ def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -
             elif kind == "now":
                 _recompute(at, at, None, sent)
             else:
-                _recompute(at, nightly_snapshot.cutoff_of_date(str(arg)), str(arg), sent)
+                _recompute(at, cutoff_of_date(str(arg)), str(arg), sent)
 
 
 def _recompute(at: datetime, cutoff: datetime, as_of: str | None, sent: list[Sent]) -> None:
@@ -423,8 +423,8 @@ def _nightly(at: datetime, fails: bool, sent: list[Sent]) -> None:
         return
     summary = nightly_inline.run_all(at, at, on_failure=lambda experiment, error: failures.append(error))
     assert summary["failed"] == 0, failures
-    cutoff = nightly_snapshot.cutoff_for(at)
-    snapshot = results.at("test#exp", nightly_snapshot.snapshot_date(cutoff))
+    cutoff = cutoff_for(at)
+    snapshot = results.at("test#exp", snapshot_date(cutoff))
     assert snapshot is not None
     check(snapshot.analysis, sent, at, cutoff, f"nightly at {at}")
 

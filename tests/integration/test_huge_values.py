@@ -14,7 +14,7 @@ from abacus.core import keys
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
 from abacus.http.api import json_response
-from abacus.nightly import values as nightly_values
+from abacus.nightly.values import metrics_key, pre_exposure_days
 from abacus.stats.analysis import Settings, VariantData, analyse
 from abacus.storage import assignments, events
 from abacus.storage.events import EventItem
@@ -116,7 +116,7 @@ def test_the_nightly_job_ignores_values_beyond_the_bound_and_stores_only_finite_
     ]
     assert events.write_all(stored) == []
     cached = stored_assignment(KEY, "cached")
-    key = nightly_values.metrics_key([spec.primary_metric], nightly_values.pre_exposure_days(spec))
+    key = metrics_key([spec.primary_metric], pre_exposure_days(spec))
     assignments.save_values(cached, [1e200], [0.0], START + timedelta(days=3), key, False, START + timedelta(days=3))
     store_old_snapshot("2026-11-20")
 

@@ -24,8 +24,8 @@ from abacus.experiments.metrics_spec import MetricSpec, Scalar
 from abacus.experiments.spec import ExperimentCreate
 from abacus.ingestion import ingest
 from abacus.nightly import runs
-from abacus.nightly import sums as nightly_sums
-from abacus.nightly import values as nightly_values
+from abacus.nightly.sums import PageSums
+from abacus.nightly.values import UserValues, metrics_key
 from abacus.results import snapshots
 from abacus.results.report import html_page, text_report
 from abacus.storage import assignments, events, nightly_runs
@@ -166,9 +166,9 @@ def test_a_metric_without_filters_is_stored_as_before(project):
     metric = MetricSpec.model_validate({"event": "buy", "kind": "count", "window_days": 2})
     # The fingerprint of this definition before filters existed (sha256 of its JSON, first 16).
     before = json.dumps([{"event": "buy", "kind": "count", "property": None, "window_days": 2}])
-    assert nightly_values.metrics_key([metric]) == hashlib.sha256(before.encode()).hexdigest()[:16]
+    assert metrics_key([metric]) == hashlib.sha256(before.encode()).hexdigest()[:16]
     filtered = metric.model_copy(update={"filters": MetricSpec.model_validate(PRO_PURCHASES).filters})
-    assert nightly_values.metrics_key([filtered]) != nightly_values.metrics_key([metric])
+    assert metrics_key([filtered]) != metrics_key([metric])
 
 
 def ready(answer: object) -> Snapshot:
@@ -316,13 +316,13 @@ def test_a_page_with_percentile_caps_stays_well_under_dynamodbs_item_limit(
     rng = random.Random(5)
     variant_keys = ["control", *(f"v{n}" for n in range(variants - 1))]
     metric = MetricSpec.model_validate({"event": "buy", "kind": "count", "cap": {"percentile": 0.99}})
-    sums = nightly_sums.PageSums(variant_keys, [metric] * capped_metrics, breakdowns)
+    sums = PageSums(variant_keys, [metric] * capped_metrics, breakdowns)
     for n in range(runs.PAGE_USERS):
         values = [rng.lognormvariate(3, 2) for _ in range(capped_metrics)]
         properties = [f"{'x' * 90}{n}-{b}" for b in range(breakdowns)]
         sums.add_user(
             variant_keys[n % variants],
-            nightly_values.UserValues(values, [rng.random()] * capped_metrics),
+            UserValues(values, [rng.random()] * capped_metrics),
             True,
             None,
             properties,
@@ -335,7 +335,7 @@ def test_a_page_with_percentile_caps_stays_well_under_dynamodbs_item_limit(
     assert item_size(stored) < 250_000, item_size(stored)  # 55 KB, 178 KB and 222 KB measured (204 before cubes)
     # What the merge reads back is what was stored.
     page = nightly_runs.page("test#exp", "2026-11-25#run", 0, 0)
-    assert page is not None and nightly_sums.PageSums.from_json(page.stored_sums()).exposures == sums.exposures
+    assert page is not None and PageSums.from_json(page.stored_sums()).exposures == sums.exposures
 
 
 REVENUE_PER_ORDER = {

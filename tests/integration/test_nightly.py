@@ -15,8 +15,7 @@ from abacus.core import keys
 from abacus.core.errors import Conflict
 from abacus.experiments import definitions
 from abacus.experiments.spec import ExperimentCreate
-from abacus.nightly import page as nightly_page
-from abacus.nightly import runs
+from abacus.nightly import page, runs
 from abacus.storage import assignments, events, results
 from abacus.storage.events import EventItem
 from abacus_local import nightly_inline
@@ -89,7 +88,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
 
     _two_experiments_of_four_users()
     scheduled = json.loads(sample_path("nightly").read_text())
-    original = nightly_page.users_sums
+    original = page.users_sums
     attempts = []
 
     def dies_on_second(experiment, *args, **kwargs):
@@ -98,7 +97,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
             raise RuntimeError("DynamoDB went away")
         return original(experiment, *args, **kwargs)
 
-    monkeypatch.setattr(nightly_page, "users_sums", dies_on_second)
+    monkeypatch.setattr(page, "users_sums", dies_on_second)
     assert invoke("ResultsFunction", scheduled) == {"date": "2026-11-24", "planned": 2, "units": 32, "failed": 0}
     assert SnapshotItem.get("test#first", "2026-11-24").analysis["variants"][0]["exposures"] == 4
     with pytest.raises(SnapshotItem.DoesNotExist):
@@ -109,7 +108,7 @@ def test_units_that_keep_failing_wait_in_the_dead_letter_queue_and_a_redrive_fin
     assert int(waiting["Attributes"]["ApproximateNumberOfMessages"]) == 16  # each of second's shards
     assert len(attempts) == 16 * 5
 
-    monkeypatch.setattr(nightly_page, "users_sums", original)
+    monkeypatch.setattr(page, "users_sums", original)
     assert redrive(sqs, dead, sqs.get_queue_url(QueueName="NightlyWorkQueue")["QueueUrl"]) == 16
     invoke("ResultsFunction", {"project": "test", "experiment": "first"})  # the queue is worked meanwhile
     assert SnapshotItem.get("test#second", "2026-11-24").analysis["variants"][0]["exposures"] == 4
@@ -198,11 +197,11 @@ def test_the_terminal_and_the_report_show_the_secondary_metrics(project, capsys)
     invoke("ResultsFunction", json.loads(sample_path("nightly").read_text()))
     assert main(["results", "new-checkout", "--project", "test"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    page = invoke("ResultsFunction", sample_event("get_report"))["body"]
+    report_page = invoke("ResultsFunction", sample_event("get_report"))["body"]
     for heading in ("Secondary metric: view (count)", "Secondary metric: buy (sum)"):
         start = printed.index(heading)
         assert [line.split()[:2] for line in printed[start + 2 : start + 4]] == [["control", "3"], ["one-page", "3"]]
-        assert f"<h3>{heading}</h3>" in page
+        assert f"<h3>{heading}</h3>" in report_page
 
 
 def test_values_recomputed_unchanged_are_not_written_again_and_stay_right(project, monkeypatch):
@@ -282,7 +281,7 @@ def test_a_user_converted_in_every_metric_is_not_read_again(project, monkeypatch
         reads.append(user_id)
         return original_read(user_id, *args)
 
-    monkeypatch.setattr(nightly_page, "user_events", counting_read)
+    monkeypatch.setattr(page, "user_events", counting_read)
 
     def visit(day: int) -> None:
         at = start + timedelta(days=day, hours=12)

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from abacus.experiments import definitions
 from abacus.ingestion import ingest
 from abacus.nightly import runs, work_queue
-from abacus.nightly import snapshot as nightly_snapshot
+from abacus.nightly.snapshot import cutoff_for
 from abacus.storage import assignments, nightly_runs, results
 from abacus_local import nightly_inline
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
@@ -168,7 +168,7 @@ def test_a_late_message_of_an_older_run_does_not_replace_a_newer_snapshot(experi
 
 
 def test_two_workers_on_one_unit_at_once_keep_one_chain_of_pages(experiment):
-    units = runs.plan(experiment, nightly_snapshot.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC)), datetime.now(UTC))
+    units = runs.plan(experiment, cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC)), datetime.now(UTC))
     barrier = threading.Barrier(2)
 
     def work_all(unit_list):
@@ -191,7 +191,7 @@ def test_a_page_computed_twice_at_once_keeps_the_first_pages_users(experiment, m
     would not form one chain (users counted twice, or none)."""
     from abacus.core import keys
 
-    cutoff = nightly_snapshot.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    cutoff = cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
     units = runs.plan(experiment, cutoff, datetime.now(UTC))
     unit = next(u for u in units if len(assignments.page(u.partition, None, 3)) == 3)
     after_a = runs.work(unit)
@@ -226,7 +226,7 @@ def test_a_unit_of_a_deleted_experiment_fails_its_run_without_leaving_anything(e
     fails without a retry, and stores nothing (no header brought back without its expiry)."""
     from abacus import projects
 
-    cutoff = nightly_snapshot.cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    cutoff = cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
     unit = runs.plan(experiment, cutoff, datetime.now(UTC))[0]
     projects.delete("test", datetime.now(UTC))
     nightly_inline.work_here([unit.to_json()])

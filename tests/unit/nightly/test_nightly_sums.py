@@ -11,8 +11,8 @@ import pytest
 
 from abacus.experiments.metrics_spec import MetricSpec
 from abacus.nightly import snapshot
-from abacus.nightly import sums as nightly_sums
-from abacus.nightly import values as nightly_values
+from abacus.nightly.sums import PageSums, _Sums
+from abacus.nightly.values import UserValues
 from abacus.stats import skewness
 from abacus.stats.analysis import MEAN, Settings, analyse
 from abacus.stats.ratio import ratio_variance
@@ -40,24 +40,24 @@ def users(seed: int, count: int) -> list[tuple[str, float, float, float]]:
     return made
 
 
-def page_of(rows: list[tuple[str, float, float, float]], metrics: list[MetricSpec]) -> nightly_sums.PageSums:
-    sums = nightly_sums.PageSums(KEYS, metrics)
+def page_of(rows: list[tuple[str, float, float, float]], metrics: list[MetricSpec]) -> PageSums:
+    sums = PageSums(KEYS, metrics)
     for variant, amount, pre, orders in rows:
         values = {"sum": amount, "conversion": float(amount > 0), "count": orders}
         parts = [part for metric in metrics for part in metric.components()]
         computed = [values[part.kind] for part in parts]
-        sums.add_user(variant, nightly_values.UserValues(computed, [pre] * len(parts)), True)
+        sums.add_user(variant, UserValues(computed, [pre] * len(parts)), True)
     return sums
 
 
-def stored(sums: nightly_sums.PageSums) -> nightly_sums.PageSums:
+def stored(sums: PageSums) -> PageSums:
     """As a worker stores a page and the merge reads it back."""
-    return nightly_sums.PageSums.from_json(json.loads(json.dumps(sums.to_json())))
+    return PageSums.from_json(json.loads(json.dumps(sums.to_json())))
 
 
 def test_pages_add_up_to_the_users_cubes_and_mixed_sums():
     rows = users(1, 3000)
-    merged = nightly_sums.PageSums(KEYS, [REVENUE])
+    merged = PageSums(KEYS, [REVENUE])
     for start in range(0, len(rows), 700):
         merged.merge(stored(page_of(rows[start : start + 700], [REVENUE])))
     data = merged.statistics([REVENUE], KEYS, pre_days=14)[0]
@@ -79,12 +79,12 @@ def test_a_page_stored_before_cubes_makes_them_unknown_not_smaller():
     rows = users(2, 800)
     old = page_of(rows[:400], [REVENUE]).to_json()
     for metric in old["metrics"]:
-        for name in nightly_sums._Sums.CUBE_FIELDS:
+        for name in _Sums.CUBE_FIELDS:
             del metric[name]
     for order in ([old, page_of(rows[400:], [REVENUE]).to_json()], [page_of(rows[400:], [REVENUE]).to_json(), old]):
-        merged = nightly_sums.PageSums(KEYS, [REVENUE])
+        merged = PageSums(KEYS, [REVENUE])
         for page in order:
-            merged.merge(nightly_sums.PageSums.from_json(page))
+            merged.merge(PageSums.from_json(page))
         data = merged.statistics([REVENUE], KEYS, pre_days=14)[0]
         assert all(v.sum_cubes is None and v.cross_sum_pre_squared is None for v in data)
         assert sum(v.exposures for v in data) == 800  # the rest of the sums are whole
@@ -108,7 +108,7 @@ def test_a_percentile_capped_metric_has_no_cubes():
 
 def test_a_ratios_mixed_sums_add_up_and_give_the_linearized_third_moment():
     rows = users(5, 2000)
-    merged = nightly_sums.PageSums(KEYS, [PER_ORDER])
+    merged = PageSums(KEYS, [PER_ORDER])
     for start in range(0, len(rows), 500):
         merged.merge(stored(page_of(rows[start : start + 500], [PER_ORDER])))
     for variant in KEYS:
@@ -126,4 +126,4 @@ def test_a_ratios_mixed_sums_add_up_and_give_the_linearized_third_moment():
         assert third == pytest.approx(((linear - linear.mean()) ** 3).mean(), rel=1e-6)
     old = merged.to_json()
     del old["ratio_cubes"]
-    assert nightly_sums.PageSums.from_json(old).ratio_sums(0, 0, "b").numerator_squares_cross is None
+    assert PageSums.from_json(old).ratio_sums(0, 0, "b").numerator_squares_cross is None

@@ -30,9 +30,7 @@ from abacus.core import keys, retention
 from abacus.core.documents import NightlyPlan
 from abacus.experiments import definitions
 from abacus.nightly import page, snapshot, sums, values, work_queue
-from abacus.storage import assignments, nightly_runs
-from abacus.storage import experiments as experiment_store
-from abacus.storage import results as result_store
+from abacus.storage import assignments, experiments, nightly_runs, results
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
 
@@ -108,7 +106,7 @@ def plan(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Un
 
 def first_units(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Unit]:
     """The first unit of each shard of the experiment's run for `cutoff` planned at `now`."""
-    latest = result_store.latest(keys.experiment_id(experiment.project_id, experiment.key))
+    latest = results.latest(keys.experiment_id(experiment.project_id, experiment.key))
     run = run_id(cutoff, now)
     metrics_key = _metrics_key(experiment)
     shards = experiment.shards
@@ -131,8 +129,8 @@ def queue(units: list[Unit], send: Callable[[list[dict[str, Any]]], None]) -> No
 
 def _current_experiment(unit: Unit) -> ExperimentItem:
     try:
-        experiment = experiment_store.ExperimentItem.get(unit.project, unit.experiment)
-    except experiment_store.ExperimentItem.DoesNotExist:
+        experiment = experiments.ExperimentItem.get(unit.project, unit.experiment)
+    except experiments.ExperimentItem.DoesNotExist:
         raise RunFailed(f"experiment '{unit.experiment}' was deleted") from None
     if _metrics_key(experiment) != unit.metrics_key:
         raise RunFailed(f"experiment '{unit.experiment}' changed its metrics during the run: the next run counts them")
@@ -188,7 +186,7 @@ def analyse_and_store(
     experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
     # The group-sequential test's earlier looks: one snapshot per night the job ran (one Query).
     date = snapshot.snapshot_date(cutoff)
-    earlier = [item.analysis for item in result_store.history(experiment_id) if item.date < date]
+    earlier = [item.analysis for item in results.history(experiment_id) if item.date < date]
     final = snapshot.windows_all_final(experiment, spec.all_metrics(), cutoff, started)
     item = SnapshotItem(
         experiment_id,
@@ -198,10 +196,10 @@ def analyse_and_store(
         analysis=snapshot.analysis(spec, experiment, cutoff, total, earlier),
         final=final,
     )
-    if not result_store.put_unless_newer(item):
+    if not results.put_unless_newer(item):
         return None
     if final:
-        experiment_store.mark_results_final(experiment)
+        experiments.mark_results_final(experiment)
     return item
 
 
@@ -243,7 +241,7 @@ def plan_night(
     cutoff = snapshot.cutoff_for(scheduled)
     started, first_attempt = nightly_runs.planner_started(invocation, now)
     planned = units = failed = 0
-    for experiment in experiment_store.all_to_analyse():
+    for experiment in experiments.all_to_analyse():
         if not snapshot.launched_before(experiment, cutoff):
             continue  # a night before the launch (a rerun of a past night): nothing to count yet
         try:

@@ -22,7 +22,7 @@ from abacus.core.errors import Conflict, Invalid, NotFound, Unauthorized
 from abacus.core.timeouts import RECOMPUTE_FOLLOW_SECONDS, RECOMPUTE_WAIT_SECONDS
 from abacus.experiments import definitions, lifecycle
 from abacus.nightly import runs, work_queue
-from abacus.nightly import snapshot as nightly_snapshot
+from abacus.nightly.snapshot import cutoff_of_date, launched_before, snapshot_date, snapshot_to_api
 from abacus.results import signing
 from abacus.storage import nightly_runs, results
 
@@ -51,19 +51,17 @@ def snapshot(project_id: str, key: str, date: str | None = None) -> Results:
         found = results.at(experiment_id, date)
         if found is None:
             raise NotFound(f"no results for {date}", field="date")
-        return {"status": "ready", **nightly_snapshot.snapshot_to_api(found, key)}
+        return {"status": "ready", **snapshot_to_api(found, key)}
     latest = results.latest(experiment_id)
     if latest is None:
         return pending(key, experiment.status)
-    return {"status": "ready", **nightly_snapshot.snapshot_to_api(latest, key)}
+    return {"status": "ready", **snapshot_to_api(latest, key)}
 
 
 def snapshots(project_id: str, key: str) -> list[Snapshot]:
     """Every snapshot's analysis, oldest first."""
     definitions.get(project_id, key)
-    return [
-        nightly_snapshot.snapshot_to_api(item, key) for item in results.history(keys.experiment_id(project_id, key))
-    ]
+    return [snapshot_to_api(item, key) for item in results.history(keys.experiment_id(project_id, key))]
 
 
 def history(project_id: str, key: str) -> ResultsHistory:
@@ -119,10 +117,10 @@ def start_recompute(
     experiment = definitions.get(project_id, key)
     if experiment.started_at is None:
         raise Conflict(f"experiment '{key}' never ran: there is nothing to analyse; {_to_run(key, experiment.status)}")
-    cutoff = nightly_snapshot.cutoff_of_date(as_of) if as_of else now
+    cutoff = cutoff_of_date(as_of) if as_of else now
     if cutoff > now + timedelta(days=1):
         raise Invalid("as_of: a day that has not happened", field="as_of")
-    if not nightly_snapshot.launched_before(experiment, cutoff):
+    if not launched_before(experiment, cutoff):
         raise Conflict(
             f"experiment '{key}' was launched on {experiment.started_at.date().isoformat()}: "
             "there are no results before its launch",
@@ -130,7 +128,7 @@ def start_recompute(
         )
     units = runs.plan(experiment, cutoff, now)
     runs.queue(units, send or work_queue.send)  # work_queue.NotSent (503): the run recorded as failed
-    return Recompute(project_id, key, units[0], nightly_snapshot.snapshot_date(cutoff), as_of)
+    return Recompute(project_id, key, units[0], snapshot_date(cutoff), as_of)
 
 
 def finish_recompute(started: Recompute, wait_seconds: float | None = None) -> Results:
@@ -150,7 +148,7 @@ def finish_recompute(started: Recompute, wait_seconds: float | None = None) -> R
     stored = results.at(keys.experiment_id(started.project_id, started.key), started.date)
     if stored is None:  # merged, and removed since (the experiment deleted meanwhile)
         raise NotFound(f"no results for {started.date}", field="date")
-    return {"status": "ready", **nightly_snapshot.snapshot_to_api(stored, started.key)}
+    return {"status": "ready", **snapshot_to_api(stored, started.key)}
 
 
 def recompute(
