@@ -29,6 +29,7 @@ BREAKING = {
     "stats": ("abacus.stats.srm", "abacus.experiments.spec"),
     "storage": ("abacus.storage.events", "abacus.ingestion.attribution"),
     "domain": ("abacus.nightly.runs", "abacus.http.api"),
+    "pure": ("abacus.nightly.sums", "abacus.storage.assignments"),
     "acyclic": ("abacus.core.documents", "abacus.core.errors"),  # errors imports documents
 }
 
