@@ -35,6 +35,7 @@ from moto import mock_aws
 
 from abacus.core.documents import NewProject
 from abacus_local import iam
+from abacus_local.event_sources import POLL_WAIT_SECONDS, QueuePoller
 from abacus_local.lambdas import LocalContext, load_handler
 from abacus_local.moto_server import one_request_at_a_time
 from abacus_local.template import ROOT, Template
@@ -123,7 +124,7 @@ def invoke(function: str, event: dict, request_id: str | None = None):
     soon after.
     `request_id`: Lambda's, which its retries of an asynchronous invocation keep (else a new one)."""
     if function not in _handlers:
-        _handlers[function] = load_handler(Template().functions()[function])
+        _handlers[function] = load_handler(_template().functions()[function])
     route_functions = _route_functions()
     if isinstance(event, dict) and function in route_functions.values():
         # An HTTP API event goes to the function API Gateway would send it to.
@@ -145,7 +146,14 @@ def invoke(function: str, event: dict, request_id: str | None = None):
 @functools.cache
 def _route_functions() -> dict[str, str]:
     """{route key: the function template.yaml gives it}."""
-    return {route.route_key: route.function for route in Template().routes()}
+    return {route.route_key: route.function for route in _template().routes()}
+
+
+@functools.cache
+def _template() -> Template:
+    """template.yaml, read once per process: what `invoke` and `event_sources` look up in it
+    (parsing it again for each invocation of the ResultsFunction took half a second)."""
+    return Template()
 
 
 def function_of(event: dict) -> str:
@@ -184,18 +192,15 @@ class event_sources:
     handlers in this process, as Lambda would (abacus_local.event_sources)."""
 
     def __init__(self, on_error=None):
-        from abacus_local.event_sources import QueuePoller
-
-        template = Template()
         sqs = boto3.client("sqs", region_name="us-east-1")
         self.pollers = []
-        for mapping in template.queue_mappings():
+        for mapping in _template().queue_mappings():
             url = sqs.get_queue_url(QueueName=mapping.queue)["QueueUrl"]
             # One at a time: the handlers share this process's modules (Powertools' metrics among
             # them), where each Lambda environment has its own; the local stack runs them in processes.
             one = replace(mapping, maximum_concurrency=1)
             handler = partial(invoke, mapping.function)
-            self.pollers.append(QueuePoller(one, sqs, url, "us-east-1", handler, on_error or (lambda error: None)))
+            self.pollers.append(_StoppablePoller(one, sqs, url, "us-east-1", handler, on_error or (lambda error: None)))
 
     def __enter__(self):
         return [poller.start() for poller in self.pollers]
@@ -203,6 +208,41 @@ class event_sources:
     def __exit__(self, *exc):
         for poller in self.pollers:
             poller.stop()
+
+
+class _StoppablePoller(QueuePoller):
+    """A QueuePoller whose long poll ends as soon as it is stopped. SQS's long poll is a wait until
+    the queue has a visible message (or POLL_WAIT_SECONDS pass), then a receive: so is this one's,
+    on the in-process moto queue's own condition, which `stop` wakes. The base class's receive
+    with WaitTimeSeconds cannot be woken: each invocation of the ResultsFunction ended waiting
+    out its poller's last long poll (a second or two, most of such a test's time)."""
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._wait_for_messages(POLL_WAIT_SECONDS)
+                if not self._stop.is_set():
+                    self.poll_once(0)
+            except Exception as error:  # noqa: BLE001 - as the base class: it outlives one failed request
+                self.on_error(error)
+                self._stop.wait(0.5)
+
+    def _queue(self) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[iam.ACCOUNT_ID]["us-east-1"].queues[self.mapping.queue]
+
+    def _wait_for_messages(self, timeout_s: float) -> None:
+        queue = self._queue()
+        with queue._messages_lock:
+            queue._messages_lock.wait_for(lambda: queue.messages or self._stop.is_set(), timeout=timeout_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        queue = self._queue()
+        with queue._messages_lock:
+            queue._messages_lock.notify_all()
+        super().stop()
 
 
 def sample_event(name: str, body: dict | None = None, path: str | None = None, **headers) -> dict:
