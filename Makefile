@@ -99,7 +99,7 @@ build: venv
 	$(BIN)/python bench/artifact_sizes.py
 
 unit: venv chromium sdk-js
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 # The report page is tested in headless Chromium: Debian's package, installed when missing.
 chromium:

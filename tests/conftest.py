@@ -33,7 +33,7 @@ os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 import boto3
 from moto import mock_aws
 
-from abacus.core.documents import NewProject
+from abacus.core.answers import NewProject
 from abacus_local import iam
 from abacus_local.event_sources import POLL_WAIT_SECONDS, QueuePoller
 from abacus_local.lambdas import LocalContext, load_handler

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
-from abacus.core.documents import Experiment, MetricAnalysis, MetricJson, Snapshot
+from abacus.core.answers import Experiment
+from abacus.core.documents import MetricAnalysis, MetricJson, Snapshot
 from abacus.stats.analysis import CONVERSION, MEAN, Settings, VariantData, analyse
 
 KEY = "new-checkout"

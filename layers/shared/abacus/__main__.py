@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from abacus import projects
-    from abacus.core.documents import NewProject, RotatedKeys
+    from abacus.core.answers import NewProject, RotatedKeys
     from abacus.results import snapshots
     from abacus.results.report import text_report
 

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from abacus.core import keys
-from abacus.core.documents import NewProject, RotatedKeys
+from abacus.core.answers import NewProject, RotatedKeys
 from abacus.experiments import definitions
 from abacus.storage import (
     assignments,

@@ -12,7 +12,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from abacus.core import documents
+from abacus.core import answers, documents
 from abacus.experiments.spec import ExperimentFields
 from abacus.http import responses
 
@@ -37,32 +37,32 @@ REQUEST_DEFAULTS = frozenset(name for name, spec in ExperimentFields.model_field
 READY_ONLY = frozenset({"date", "cutoff", "computed_at", "final", "variants", "verdict", "secondary_metrics"})
 
 PAIRS = [
-    Pair(responses.ErrorDetail, documents.ErrorDetail),
-    Pair(responses.ErrorBody, documents.ErrorBody),
+    Pair(responses.ErrorDetail, answers.ErrorDetail),
+    Pair(responses.ErrorBody, answers.ErrorBody),
     Pair(
         responses.HistoryEntry,
-        documents.HistoryEntry,
+        answers.HistoryEntry,
         shape_only=frozenset({"changes"}),
         why="an open object: the changes are its further fields",
     ),
     Pair(
         responses.Experiment,
-        documents.Experiment,
+        answers.Experiment,
         model_only=frozenset({"history"}),
         optional=REQUEST_DEFAULTS,
         why="history: GET /experiments/{key}'s (ExperimentWithHistory); the request's defaults make fields optional",
     ),
     Pair(
         responses.Experiment,
-        documents.ExperimentWithHistory,
+        answers.ExperimentWithHistory,
         optional=REQUEST_DEFAULTS | {"history"},
         why="the other routes answer an experiment without its history",
     ),
-    Pair(responses.ExperimentPage, documents.ExperimentPage),
-    Pair(responses.FlagsAnswer, documents.FlagsAnswer, shape_only=frozenset({"requestId"}), why="an open object"),
+    Pair(responses.ExperimentPage, answers.ExperimentPage),
+    Pair(responses.FlagsAnswer, answers.FlagsAnswer, shape_only=frozenset({"requestId"}), why="an open object"),
     Pair(
         responses.DecideAnswer,
-        documents.DecideAnswer,
+        answers.DecideAnswer,
         shape_only=frozenset({"featureFlagPayloads", "errorsWhileComputingFlags"}),
         why="an open object",
     ),
@@ -256,9 +256,9 @@ def test_response_model_agrees_with_its_shape(pair: Pair) -> None:
 
 
 GENERATED = [
-    (responses.FieldError, documents.FieldError),
-    (responses.IngestOutcome, documents.IngestOutcome),
-    (responses.CaptureOutcome, documents.IngestOutcome),
+    (responses.FieldError, answers.FieldError),
+    (responses.IngestOutcome, answers.IngestOutcome),
+    (responses.CaptureOutcome, answers.IngestOutcome),
     (responses.Cuped, documents.CupedSummary),
     (responses.RatioTotals, documents.RatioTotals),
 ]
@@ -267,10 +267,10 @@ GENERATED = [
 @pytest.mark.parametrize("generated, shape", GENERATED, ids=[generated.__name__ for generated, _ in GENERATED])
 def test_generated_models_have_their_shapes_fields(generated: Any, shape: Any) -> None:
     """These answers are documented from their TypedDict: no field list of their own to drift
-    (documents.Rejected is documented as it is, within IngestOutcome)."""
+    (answers.Rejected is documented as it is, within IngestOutcome)."""
     assert set(shape.__annotations__) <= set(TypeAdapter(generated).json_schema()["properties"])
     assert set(generated.__annotations__) - set(shape.__annotations__) <= {"status"}  # CaptureOutcome's
-    assert documents.Rejected.__name__ in TypeAdapter(responses.IngestOutcome).json_schema()["$defs"]
+    assert answers.Rejected.__name__ in TypeAdapter(responses.IngestOutcome).json_schema()["$defs"]
 
 
 class _Shape(TypedDict):

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from abacus.core.documents import FieldError
+from abacus.core.answers import FieldError
 from abacus.core.errors import Invalid, field_errors
 from abacus.experiments import definitions, plans
 from abacus.experiments.spec import ExperimentCreate

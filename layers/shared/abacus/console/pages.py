@@ -17,7 +17,8 @@ from markupsafe import Markup
 from abacus.assignment.live_check import LiveCheck
 from abacus.console import experiment_form
 from abacus.console.sessions import Session
-from abacus.core.documents import Experiment, Snapshot
+from abacus.core.answers import Experiment
+from abacus.core.documents import Snapshot
 from abacus.experiments import lifecycle
 from abacus.results import snapshots
 from abacus.results.report import html_page, sentences

@@ -1,14 +1,15 @@
 """The JSON documents that cross modules, named as TypedDicts: the stats engine's analysis of a
 metric, the nightly job's snapshots, and the API's answers built from them. These are the types
-the code builds and reads. Standard library only: the stats layer, assign and ingest all import it.
+the code builds and reads (the API's other answers are in answers.py). Standard library only: the
+stats layer, assign and ingest all import it.
 
 The owner of each answer's shape: abacus.http.responses documents some of these as they are
 (Rejected, RatioTotals, CupedSummary, FieldError, IngestOutcome), generated from the TypedDicts
 here. The others it documents with pydantic models of its own, which
-tests/unit/test_response_shapes.py checks against these field by field: a field added here is
+tests/unit/http/test_response_shapes.py checks against these field by field: a field added here is
 added there too (or listed there as a difference the document chooses)."""
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 # Any JSON value, where the shape is the caller's (event properties, a stored definition).
 type Json = dict[str, Json] | list[Json] | str | int | float | bool | None
@@ -280,150 +281,3 @@ class NightlyPlan(TypedDict):
     planned: int
     units: int
     failed: int
-
-
-class VariantJson(TypedDict):
-    key: str
-    weight: int
-
-
-class ExperimentFieldsJson(TypedDict):
-    """schemas.ExperimentFields as JSON (model_dump(mode="json"))."""
-
-    name: str
-    description: str
-    hypothesis: str
-    variants: list[VariantJson]
-    rollout_percentage: float
-    targeting: list[dict[str, Any]]
-    overrides: dict[str, str]
-    primary_metric: MetricJson
-    secondary_metrics: list[MetricJson]
-    minimum_detectable_effect: float
-    cuped: bool
-    pre_exposure_days: int
-    layer: dict[str, Any] | None  # schemas.LayerSpec
-    holdout: dict[str, Any] | None  # schemas.HoldoutSpec
-    guardrail_metrics: list[dict[str, Any]]  # schemas.GuardrailSpec
-    breakdowns: list[str]
-
-
-class Plan(TypedDict):
-    recommended_exposures_per_variant: int | None
-    estimated_days_left: float | None
-    estimated_days_left_reason: str | None  # why estimated_days_left is null
-
-
-class Experiment(ExperimentFieldsJson, Plan):
-    """An experiment as the API describes it."""
-
-    key: str
-    status: str
-    shipped_variant: str | None
-    created_at: str
-    updated_at: str
-    started_at: str | None
-    stopped_at: str | None
-    layer_buckets: list[list[int]] | None
-
-
-class HistoryEntry(TypedDict):
-    """One change of an experiment: when, which action, and what changed (from and to)."""
-
-    at: str
-    action: str
-    changes: NotRequired[dict[str, Any]]
-
-
-class ExperimentWithHistory(Experiment):
-    history: list[HistoryEntry]
-
-
-class ExperimentPage(TypedDict):
-    experiments: list[Experiment]
-    next: str | None
-
-
-class Rejected(TypedDict):
-    index: int
-    error: str
-
-
-class IngestOutcome(TypedDict):
-    accepted: int
-    duplicates: int
-    rejected: list[Rejected]
-    refused_exposures: int
-
-
-class FieldError(TypedDict):
-    """One invalid field of a request and what is wrong with it."""
-
-    field: str
-    message: str
-
-
-class ErrorDetail(TypedDict):
-    code: str
-    message: str
-    field: NotRequired[str]
-    errors: NotRequired[list[FieldError]]  # 422: every field at fault, the first being `field`
-    not_stored: NotRequired[list[int]]
-
-
-class ErrorBody(TypedDict):
-    error: ErrorDetail
-
-
-class FlagReason(TypedDict):
-    code: str
-    description: str
-    condition_index: int | None
-
-
-class FlagMetadata(TypedDict):
-    id: None
-    version: int | None
-    payload: str | None
-    has_experiment: bool
-
-
-class Flag(TypedDict):
-    """One experiment as a PostHog multivariate flag (the /flags?v=4 record)."""
-
-    key: str
-    enabled: bool
-    variant: str | None
-    value: str | bool
-    failed: bool
-    reason: FlagReason
-    metadata: FlagMetadata
-
-
-class FlagsAnswer(TypedDict):
-    flags: dict[str, Flag]
-    errorsWhileComputingFlags: bool
-    requestId: str
-
-
-class DecideAnswer(TypedDict):
-    featureFlags: dict[str, str | bool]
-    featureFlagPayloads: dict[str, Json]
-    errorsWhileComputingFlags: bool
-
-
-class NewProject(TypedDict):
-    """A project as created: the only time its keys are shown."""
-
-    project_id: str
-    name: str
-    token: str
-    admin_key: str
-    flags_key: str
-
-
-class RotatedKeys(TypedDict):
-    project_id: str
-    token: NotRequired[str]
-    admin_key: NotRequired[str]
-    flags_key: NotRequired[str]

@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from abacus.core.documents import ErrorBody, ErrorDetail, FieldError
+from abacus.core.answers import ErrorBody, ErrorDetail, FieldError
 from abacus.core.keys import PATTERN_WORDS
 
 # More than any real request gets wrong; a body of thousands of bad values lists these first.

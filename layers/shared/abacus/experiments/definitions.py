@@ -6,8 +6,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from abacus.core import keys, planning, retention
-from abacus.core.cache import TtlCache
-from abacus.core.documents import (
+from abacus.core.answers import (
     Experiment,
     ExperimentFieldsJson,
     ExperimentPage,
@@ -15,8 +14,9 @@ from abacus.core.documents import (
     FieldError,
     HistoryEntry,
     Plan,
-    SnapshotAnalysis,
 )
+from abacus.core.cache import TtlCache
+from abacus.core.documents import SnapshotAnalysis
 from abacus.core.errors import Conflict, Invalid, NotFound, TooLarge, field_errors
 from abacus.core.settings import settings
 from abacus.experiments import experiment_layers, lifecycle, plans

@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.exceptions import PynamoDBException
 
 from abacus.core import numbers
+from abacus.core.answers import FieldError
 from abacus.core.cache import TtlCache
-from abacus.core.documents import FieldError
 from abacus.core.errors import (
     AbacusError,
     BadRequest,

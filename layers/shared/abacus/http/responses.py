@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, with_config
 from pydantic.config import JsonDict
 
-from abacus.core import documents
+from abacus.core import answers, documents
 from abacus.experiments.spec import ExperimentFields
 
 
@@ -47,7 +47,7 @@ class Open(BaseModel):
         "message": "What is wrong with it, and what it should be",
     }
 )
-class FieldError(documents.FieldError):
+class FieldError(answers.FieldError):
     pass
 
 
@@ -115,12 +115,12 @@ INGEST_OUTCOME = {
 
 
 @documenting(INGEST_OUTCOME)
-class IngestOutcome(documents.IngestOutcome):
+class IngestOutcome(answers.IngestOutcome):
     pass
 
 
 @documenting(INGEST_OUTCOME)
-class CaptureOutcome(documents.IngestOutcome):
+class CaptureOutcome(answers.IngestOutcome):
     status: Literal[1]
 
 

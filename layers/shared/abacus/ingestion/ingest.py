@@ -10,7 +10,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from abacus.assignment import live_check
 from abacus.core import keys, numbers
-from abacus.core.documents import ErrorBody, IngestOutcome, Rejected
+from abacus.core.answers import ErrorBody, IngestOutcome, Rejected
 from abacus.core.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.core.retention import LATE, LATE_EVENT_DAYS
 from abacus.core.settings import settings

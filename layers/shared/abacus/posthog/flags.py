@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from abacus.assignment import sticky
 from abacus.assignment.spec import AssignRequest, DistinctId
-from abacus.core.documents import DecideAnswer, Flag, FlagsAnswer
+from abacus.core.answers import DecideAnswer, Flag, FlagsAnswer
 from abacus.experiments import definitions, lifecycle
 from abacus.experiments.metrics_spec import Scalar
 from abacus.experiments.spec import payload_text

@@ -7,7 +7,8 @@ import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from abacus.core.documents import Analysis, Experiment, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
+from abacus.core.answers import Experiment
+from abacus.core.documents import Analysis, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
 from abacus.results.report.charts import Bands, Series, chart
 from abacus.results.report.sentences import (
     breakdown_note,

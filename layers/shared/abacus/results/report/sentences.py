@@ -6,14 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from abacus.core.documents import (
-    Analysis,
-    Breakdown,
-    Lift,
-    MetricAnalysis,
-    SnapshotAnalysis,
-    VariantAnalysis,
-)
+from abacus.core.documents import Analysis, Breakdown, Lift, MetricAnalysis, SnapshotAnalysis, VariantAnalysis
 
 
 class DisplayRow(NamedTuple):

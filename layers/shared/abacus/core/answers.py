@@ -1,0 +1,157 @@
+"""The API's answers other than results, named as TypedDicts: an experiment as the API describes it
+(with its plan and its history of changes), a page of experiments, ingestion's outcome, the errors
+every route answers with, PostHog's flags answers, and a project's keys as the operator's command
+line prints them. abacus.http.responses documents them (see core/documents.py for who owns which
+shape). Standard library only.
+"""
+
+from typing import Any, NotRequired, TypedDict
+
+from abacus.core.documents import Json, MetricJson
+
+
+class VariantJson(TypedDict):
+    key: str
+    weight: int
+
+
+class ExperimentFieldsJson(TypedDict):
+    """schemas.ExperimentFields as JSON (model_dump(mode="json"))."""
+
+    name: str
+    description: str
+    hypothesis: str
+    variants: list[VariantJson]
+    rollout_percentage: float
+    targeting: list[dict[str, Any]]
+    overrides: dict[str, str]
+    primary_metric: MetricJson
+    secondary_metrics: list[MetricJson]
+    minimum_detectable_effect: float
+    cuped: bool
+    pre_exposure_days: int
+    layer: dict[str, Any] | None  # schemas.LayerSpec
+    holdout: dict[str, Any] | None  # schemas.HoldoutSpec
+    guardrail_metrics: list[dict[str, Any]]  # schemas.GuardrailSpec
+    breakdowns: list[str]
+
+
+class Plan(TypedDict):
+    recommended_exposures_per_variant: int | None
+    estimated_days_left: float | None
+    estimated_days_left_reason: str | None  # why estimated_days_left is null
+
+
+class Experiment(ExperimentFieldsJson, Plan):
+    """An experiment as the API describes it."""
+
+    key: str
+    status: str
+    shipped_variant: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    stopped_at: str | None
+    layer_buckets: list[list[int]] | None
+
+
+class HistoryEntry(TypedDict):
+    """One change of an experiment: when, which action, and what changed (from and to)."""
+
+    at: str
+    action: str
+    changes: NotRequired[dict[str, Any]]
+
+
+class ExperimentWithHistory(Experiment):
+    history: list[HistoryEntry]
+
+
+class ExperimentPage(TypedDict):
+    experiments: list[Experiment]
+    next: str | None
+
+
+class Rejected(TypedDict):
+    index: int
+    error: str
+
+
+class IngestOutcome(TypedDict):
+    accepted: int
+    duplicates: int
+    rejected: list[Rejected]
+    refused_exposures: int
+
+
+class FieldError(TypedDict):
+    """One invalid field of a request and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+    field: NotRequired[str]
+    errors: NotRequired[list[FieldError]]  # 422: every field at fault, the first being `field`
+    not_stored: NotRequired[list[int]]
+
+
+class ErrorBody(TypedDict):
+    error: ErrorDetail
+
+
+class FlagReason(TypedDict):
+    code: str
+    description: str
+    condition_index: int | None
+
+
+class FlagMetadata(TypedDict):
+    id: None
+    version: int | None
+    payload: str | None
+    has_experiment: bool
+
+
+class Flag(TypedDict):
+    """One experiment as a PostHog multivariate flag (the /flags?v=4 record)."""
+
+    key: str
+    enabled: bool
+    variant: str | None
+    value: str | bool
+    failed: bool
+    reason: FlagReason
+    metadata: FlagMetadata
+
+
+class FlagsAnswer(TypedDict):
+    flags: dict[str, Flag]
+    errorsWhileComputingFlags: bool
+    requestId: str
+
+
+class DecideAnswer(TypedDict):
+    featureFlags: dict[str, str | bool]
+    featureFlagPayloads: dict[str, Json]
+    errorsWhileComputingFlags: bool
+
+
+class NewProject(TypedDict):
+    """A project as created: the only time its keys are shown."""
+
+    project_id: str
+    name: str
+    token: str
+    admin_key: str
+    flags_key: str
+
+
+class RotatedKeys(TypedDict):
+    project_id: str
+    token: NotRequired[str]
+    admin_key: NotRequired[str]
+    flags_key: NotRequired[str]
