@@ -44,7 +44,7 @@ EVERYONE: dict[str, Any] = {
     "primary_metric": {"event": "purchase"},
 }
 SHIPPED = EVERYONE | {"key": "local-shipped", "name": "Shipped"}
-# Two experiments of one layer: no user in both (layers.py), the SDK told so by the layer's flag.
+# Two experiments of one layer: no user in both (experiments/experiment_layers.py), the SDK told so by the layer's flag.
 LAYERED = [
     EVERYONE | {"key": "local-layer-a", "name": "Layer A", "layer": {"key": "e2e", "share": 40}},
     TARGETED | {"key": "local-layer-b", "name": "Layer B", "layer": {"key": "e2e", "share": 60}, "overrides": {}},

@@ -71,11 +71,6 @@ def code_map() -> str:
     return readme[start : end if end != -1 else None]
 
 
-# The nightly package's modules as another change splits nightly/compute.py into them; the map names
-# them already. Until that change lands (compute.py still there) they may be missing, never after.
-NIGHTLY_SPLIT = {f"abacus/nightly/{name}.py" for name in ("values", "sums", "snapshot", "page")}
-
-
 def test_every_path_in_the_code_map_exists() -> None:
     section = code_map()
     named = re.findall(r"`([^`\s]+)`", section)
@@ -88,8 +83,5 @@ def test_every_path_in_the_code_map_exists() -> None:
     }
     places |= {span: [ROOT / span] for span in spans if not span.startswith("abacus/")}
     assert len(places) > 20, section
-    pending = NIGHTLY_SPLIT if (ROOT / "layers/shared/abacus/nightly/compute.py").exists() else set()
     missing = [span for span, paths in sorted(places.items()) if not any(path.exists() for path in paths)]
-    assert [span for span in missing if span not in pending] == [], missing
-    # Every folder the map names exists now, whatever is pending.
-    assert [span for span in missing if not Path(span).suffix] == [], missing
+    assert missing == [], missing

@@ -1,9 +1,9 @@
 """The event properties Abacus never stores: the credentials a PostHog SDK sends among them, and
-the SDK's own state that Abacus never reads (posthog_capture.py drops both). posthog-js adds the
+the SDK's own state that Abacus never reads (posthog/capture.py drops both). posthog-js adds the
 state to every event; without it, compressed, an event is one write unit rather than three
 (storage/events.py). A metric's filter on one of them could never match, so it is refused.
 
-Standard library only: schemas.py imports it."""
+Standard library only: the request schemas (experiments/metrics_spec.py) import it."""
 
 CREDENTIAL_PROPERTIES = ("token", "api_key")
 SDK_STATE_PROPERTIES = frozenset(

@@ -1,7 +1,7 @@
 """How late an event may arrive, and so when a user's value of a metric can no longer change and
 how long raw events must be kept for the nightly job to count every one of them.
 
-An event is accepted up to LATE_EVENT_DAYS after its timestamp (ingestion.py). So once a run
+An event is accepted up to LATE_EVENT_DAYS after its timestamp (ingestion/ingest.py). So once a run
 starts more than that after a window's end, no event can change the window any more: a value
 stored by an earlier run, which every later event of the user would have made the nightly job
 recompute, is final and is never recomputed, whatever events the user sends later (those the

@@ -7,7 +7,7 @@ arrive after the stop), an exposure event (`$feature_flag_called` with `$feature
 redelivered batch changes nothing. What exposures.py refuses (a user with an override, a time
 before the launch or after the stop) is no exposure, and counted as refused. Other events need
 no write here: the nightly job finds the users who sent events since its last run through the
-events table's by-receipt index (see nightly.py).
+events table's by-receipt index (see nightly/page.py).
 """
 
 from collections import Counter

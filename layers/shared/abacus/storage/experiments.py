@@ -43,7 +43,7 @@ class ExperimentItem(Model):
     # The assignments table's keys its users are spread over (keys.assignment_partition), fixed at
     # creation; None for an experiment created before there were shards (one key).
     assignment_shards = nullable(NumberAttribute())
-    # In a layer: the layer's buckets it took at its launch ([[first, end], ...], layers.py).
+    # In a layer: the layer's buckets it took at its launch ([[first, end], ...], experiments/experiment_layers.py).
     layer_buckets = nullable(JSONAttribute())
 
     def assignment_partition(self, distinct_id: str) -> str:

@@ -1,5 +1,5 @@
 """A layer's allocations, kept in the projects table: `layer#<project>#<layer key>` holds which
-running experiment holds which buckets (layers.py), with a version.
+running experiment holds which buckets (experiments/experiment_layers.py), with a version.
 
 A launch or a completion in a layer writes the allocations and the experiment in one DynamoDB
 transaction, each conditional on its version: two experiments launching into the same layer at
