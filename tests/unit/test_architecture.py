@@ -2,6 +2,7 @@
 lint-imports): each is a test here, and each is shown to break when an import it forbids appears."""
 
 import copy
+import re
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -81,3 +82,35 @@ def test_every_package_init_holds_only_its_docstring():
         assert source.lstrip().startswith('"""'), f"{init}: no docstring"
         assert "import " not in source.split('"""', 2)[2], f"{init}: holds more than its docstring"
         assert "May import" in source, f"{init}: does not say which packages it may import"
+
+
+PACKAGES = [
+    "core",
+    "http",
+    "experiments",
+    "assignment",
+    "ingestion",
+    "posthog",
+    "nightly",
+    "results",
+    "console",
+    "storage",
+]
+
+
+@pytest.mark.parametrize("package", [*PACKAGES, "stats"])
+def test_a_package_imports_only_what_its_docstring_says_it_may(package):
+    """The docstring's "May import: ..." (up to its first full stop) names every package of Abacus
+    the package imports, so that what a newcomer reads there is true."""
+    (init,) = (ROOT / "layers").glob(f"*/abacus/{package}/__init__.py")
+    said = init.read_text().split("May import:", 1)[1].split(".", 1)[0]
+    allowed = {name for name in [*PACKAGES, "stats", "routes", "projects"] if re.search(rf"\b{name}\b", said)}
+    graph = _graph()
+    imported = {
+        found.split(".")[1]
+        for module in graph.find_descendants(f"abacus.{package}") | {f"abacus.{package}"}
+        for found in graph.find_modules_directly_imported_by(module)
+    } - {package}
+    assert imported <= allowed, (
+        f"abacus.{package} imports {sorted(imported - allowed)}, which its docstring does not name"
+    )
