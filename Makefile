@@ -19,7 +19,7 @@ export SAM_CLI_TELEMETRY := 0
 help:
 	@echo "make demo   run the local stack, drive a demo experiment, print its results, exit"
 	@echo "make dev    run the local stack on http://127.0.0.1:$${ABACUS_PORT:-3000} until Ctrl-C"
-	@echo "make check  while working (under a minute): ruff, mypy, the import contracts, the fast unit tests"
+	@echo "make check  while working (about 30 s): ruff, mypy, the import contracts, the fast unit tests"
 	@echo "make test   the whole suite, as CI runs it: lint, sam validate --lint, cfn-lint, checkov, sam build, pytest"
 	@echo "make bench  sam build, then the benchmarks under bench/"
 	@echo "make lock   recompile the locks (requirements*.lock) after a requirements file changed"
