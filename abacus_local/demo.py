@@ -2,8 +2,12 @@
 week over real HTTP: each day new users are assigned (POST /assign), see the page (their exposure
 arrives as an `$exposure` event stamped that day, with their browser, as an SDK reports it) and
 some go through the checkout funnel to a purchase; the nightly job runs after each day as
-EventBridge invokes it at 03:00 UTC. The primary metric is the funnel, beside it revenue per order
-(a ratio, each user's revenue capped) and checkout errors as a guardrail, broken down by browser.
+EventBridge invokes it at 03:00 UTC. Half the users arrive signed in; the other half are exposed
+while anonymous and sign up before the checkout (posthog-js's identify: an `$identify` joining the
+anonymous id to the new account's), so half of the buyers were anonymous when they were exposed,
+and their purchases count for that exposure: Abacus counts people, not ids. The primary metric is
+the funnel, beside it revenue per order (a ratio, each user's revenue capped) and checkout errors
+as a guardrail, broken down by browser.
 Then the results, and the report page whose charts show the week."""
 
 import json
@@ -53,6 +57,7 @@ EXPERIMENT: dict[str, Any] = {
 # its users buy, against 20%; errors and order values are alike.
 STEP_RATES = {"control": (0.6, 0.6, 0.555), "one-page": (0.6, 0.8, 0.625)}
 ERROR_RATE = 0.1
+SIGNING_UP = 0.5  # the share of users exposed anonymously, who sign up before the checkout
 BROWSERS = ("Chrome", "Safari", "Firefox", "Edge")
 DAYS = 7
 SEED = 20261125
@@ -72,15 +77,20 @@ def _event(name: str, distinct_id: str, at: datetime, properties: dict[str, Any]
 
 def simulate_user(client: AbacusClient, distinct_id: str, day_start: datetime) -> list[dict[str, Any]]:
     """Assigns one user (the app fetches the variant) and returns the events they go on to send:
-    their exposure when they see the page that day (with their browser), the funnel's steps as far
-    as they get, sometimes an error, and a purchase's amount (now and then a bulk order)."""
-    variant = client.assign(distinct_id, [KEY], expose=False)[KEY]
-    assert variant is not None, "a running experiment without targeting assigns everyone"
+    their exposure when they see the page that day (with their browser), anonymously for half of
+    them, who then sign up (an $identify); the funnel's steps as far as they get, sometimes an
+    error, and a purchase's amount (now and then a bulk order)."""
     # One generator per user: the outcome does not depend on the threads' order.
     rng = random.Random(f"{SEED}-{distinct_id}")
+    signs_up = random.Random(f"{SEED}-sign-up-{distinct_id}").random() < SIGNING_UP
+    seen_as = f"anonymous-{distinct_id}" if signs_up else distinct_id
+    variant = client.assign(seen_as, [KEY], expose=False)[KEY]
+    assert variant is not None, "a running experiment without targeting assigns everyone"
     at = day_start + timedelta(hours=rng.uniform(0, 20))
     exposure = {"experiment": KEY, "variant": variant, "$browser": rng.choice(BROWSERS)}
-    events = [_event("$exposure", distinct_id, at, exposure)]
+    events = [_event("$exposure", seen_as, at, exposure)]
+    if signs_up:  # the new account's id from here on, joined to the anonymous one
+        events.append(_event("$identify", distinct_id, at + timedelta(seconds=30), {"$anon_distinct_id": seen_as}))
     if rng.random() < ERROR_RATE:
         events.append(_event("checkout_error", distinct_id, at + timedelta(minutes=rng.uniform(1, 60))))
     for step, rate in zip(("view_cart", "start_checkout", "purchase"), STEP_RATES[variant], strict=True):
@@ -113,10 +123,15 @@ def invoke_nightly(stack: LocalStack, fire_time: datetime) -> dict[str, Any]:
     return payload
 
 
-def run_day(client: AbacusClient, pool: ThreadPoolExecutor, day_start: datetime, users: range) -> int:
-    """One day's users assigned and their events sent; the number of events stored."""
+def run_day(
+    client: AbacusClient, pool: ThreadPoolExecutor, day_start: datetime, users: range, buyers: list[bool]
+) -> int:
+    """One day's users assigned and their events sent; the number of events stored. `buyers` gets,
+    for each buyer, whether they were anonymous when exposed."""
     ids = [f"user-{index:05d}" for index in users]
     events = [event for found in pool.map(lambda i: simulate_user(client, i, day_start), ids) for event in found]
+    signed_up = {event["distinct_id"] for event in events if event["event"] == "$identify"}
+    buyers += [event["distinct_id"] in signed_up for event in events if event["event"] == "purchase"]
     accepted = 0
     for start in range(0, len(events), EVENT_BATCH):
         answer = client.send_events(events[start : start + EVENT_BATCH])
@@ -131,20 +146,26 @@ def day_line(day: int, results: dict[str, Any]) -> str:
         f"{key} {row['conversions']}/{row['exposures']} = {row['mean']:.1%}" for key, row in rows.items()
     )
     best, decision = rows["one-page"]["probability_to_be_best"], results["verdict"]["decision"]
+    # Each person counted once, with the purchases made after signing up: exposures are people.
     return f"day {day + 1} ({results['date']}): {rates}   P(one-page best) {best:.0%}   -> {decision}"
 
 
 def simulate_week(stack: LocalStack, client: AbacusClient, users: int, first_day: datetime) -> None:
     per_day = users // DAYS
+    buyers: list[bool] = []
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         for day in range(DAYS):
             started = time.perf_counter()
             day_start = first_day + timedelta(days=day)
-            accepted = run_day(client, pool, day_start, range(day * per_day, (day + 1) * per_day))
+            accepted = run_day(client, pool, day_start, range(day * per_day, (day + 1) * per_day), buyers)
             summary = invoke_nightly(stack, day_start + timedelta(days=1, hours=3))
             assert summary["failed"] == 0 and summary["planned"] == 1, summary
             line = day_line(day, client.results(KEY))
             print(f"{line}   ({per_day} users, {accepted} events, {time.perf_counter() - started:.1f} s)", flush=True)
+    print(
+        f"{len(buyers)} buyers, {sum(buyers)} of them anonymous when exposed (signed up before paying): "
+        "each counted once, as one person, their purchase with their exposure"
+    )
 
 
 def save_report(client: AbacusClient) -> None:
@@ -169,7 +190,11 @@ def run_demo(users: int) -> int:
         client.launch(KEY, started_at=first_day)
         rates = {variant: f"{math.prod(steps):.0%}" for variant, steps in STEP_RATES.items()}
         print(f"Experiment '{KEY}' created and launched on {first_day:%Y-%m-%d}; true purchase rates {rates}")
-        print(f"A week of traffic, {users // DAYS} new users a day, the nightly job after each day:", flush=True)
+        print(
+            f"A week of traffic, {users // DAYS} new users a day ({SIGNING_UP:.0%} of them exposed anonymously, "
+            "then signing up before the checkout), the nightly job after each day:",
+            flush=True,
+        )
         simulate_week(stack, client, users, first_day)
         print()
         print(text_report.text(cast(ReadyResults, client.results(KEY)), KEY))

@@ -32,6 +32,7 @@ TABLE_OUTPUTS = {
     "AssignmentsTableName": "ASSIGNMENTS_TABLE",
     "EventsTableName": "EVENTS_TABLE",
     "ResultsTableName": "RESULTS_TABLE",
+    "PersonsTableName": "PERSONS_TABLE",
 }
 NOT_CONFIGURED = """make e2e-aws runs the end-to-end tests against a deployed stack: set AWS_SAM_STACK_NAME to
 its name (and AWS credentials and region for its account), for example

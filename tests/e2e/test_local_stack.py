@@ -100,6 +100,7 @@ def test_make_demo_prints_a_result_and_leaves_nothing_running():
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Sample ratio check" in finished.stdout and "one-page" in finished.stdout
+    assert "of them anonymous when exposed" in finished.stdout  # the sign-up half, counted as people
     assert (
         "The report page:" in finished.stdout and (ROOT / ".abacus" / "demo-report.html").read_text().count("<svg") == 3
     )

@@ -177,6 +177,12 @@ def test_the_implementation_page_has_the_snippets_and_the_live_check_counts_by_r
     )
     assert 'id="project-token"' not in implementation
     assert 'posthog.get_feature_flag("new-checkout", "user-42")' in implementation
+    # Sign-in and persons: identify in the browser, alias and set on the server.
+    assert (
+        'posthog.identify("user-42"' in implementation
+        and 'posthog.alias("anonymous-id-before-sign-in"' in implementation
+    )
+    assert "posthog.group(" not in implementation  # a person experiment: no group snippet
     assert '"experiments": ["new-checkout"]' in implementation and "abacus_local_admin" not in implementation
     assert live_counts(cookie) == {"control": (0, 0), "one-page": (0, 0)}
     # 30 users through /assign (each twice: counted once), 10 through PostHog's exposure event (sent

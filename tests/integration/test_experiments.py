@@ -258,7 +258,7 @@ def test_projects_are_isolated(project):
     assert call("assign", {"token": other["token"], "distinct_id": "u"})[1] == {"assignments": {}}
 
 
-def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(project, monkeypatch):
+def test_definitions_are_cached_and_a_returning_user_costs_two_reads_no_write(project, monkeypatch):
     from pynamodb.connection import base
 
     from abacus.assignment.spec import AssignRequest
@@ -271,25 +271,30 @@ def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(pro
     original = base.Connection.dispatch
 
     def dispatching(self, operation, data):
-        calls.append((operation, bool(data.get("ConsistentRead"))))
+        per_table = data.get("RequestItems", {}).values() if operation == "BatchGetItem" else []
+        calls.append((operation, bool(data.get("ConsistentRead")) or any(t.get("ConsistentRead") for t in per_table)))
         return original(self, operation, data)
 
     monkeypatch.setattr(base.Connection, "dispatch", dispatching)
     inside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "DE"})
     first = sticky.assign("test", inside, datetime.now(UTC))["y"]
     assert first is not None
-    # A new user: a read, then the write, and the live check's counter of first exposures.
-    assert calls == [("GetItem", False), ("UpdateItem", False), ("UpdateItem", False)]
+    # A new user: their person (BatchGetItem of one key: an id never joined has no item), their
+    # assignment, then the write, the live check's counter of first exposures, and the check that
+    # no join took the person meanwhile (strongly consistent).
+    person, read = ("BatchGetItem", False), ("GetItem", False)
+    write, settled = ("UpdateItem", False), ("BatchGetItem", True)
+    assert calls == [person, read, write, write, settled]
     for request in (inside, inside.model_copy(update={"expose": False})):
         calls.clear()
-        # Returning, exposed already: one eventually consistent read (a fraction of a write), no write.
+        # Returning, exposed already: two eventually consistent reads (fractions of a write), no write.
         assert sticky.assign("test", request, datetime.now(UTC))["y"] == first
-        assert calls == [("GetItem", False)]
+        assert calls == [person, read]
     calls.clear()
-    # Outside the targeting now, exposed before: keeps the variant, for the same one read (sticky).
+    # Outside the targeting now, exposed before: keeps the variant, for the same reads (sticky).
     outside = AssignRequest(token=TOKEN, distinct_id="steady", experiments=["y"], properties={"country": "FR"})
     assert sticky.assign("test", outside, datetime.now(UTC))["y"] == first
-    assert calls == [("GetItem", False)]
+    assert calls == [person, read]
     calls.clear()
     # Assigned without exposure, then exposed: the write that records the first exposure.
     quiet = AssignRequest(
@@ -298,7 +303,7 @@ def test_definitions_are_cached_and_a_returning_user_costs_one_read_no_write(pro
     sticky.assign("test", quiet, datetime.now(UTC))
     calls.clear()
     sticky.assign("test", quiet.model_copy(update={"expose": True}), datetime.now(UTC))
-    assert calls == [("GetItem", False), ("UpdateItem", False), ("UpdateItem", False)]
+    assert calls == [person, read, write, write, settled]
     assert stored_assignment("y", "quiet").exposed_at is not None
 
 

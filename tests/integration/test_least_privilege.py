@@ -30,6 +30,8 @@ WORKLOAD = [
     ("AssignFunction", "assign", 200),
     ("AssignFunction", "posthog_flags", 200),
     ("AssignFunction", "posthog_decide", 200),
+    # posthog-js's reload after identify: the anonymous id joins the signed-in one first.
+    ("AssignFunction", "posthog_flags:identify", 200),
     # A PostHog server SDK polling the flag definitions with the flags key.
     ("AssignFunction", "posthog_flag_definitions", 200),
     ("AssignFunction", "posthog_local_evaluation", 200),
@@ -38,6 +40,8 @@ WORKLOAD = [
     ("AssignFunction", "posthog_array_js", 200),
     ("IngestFunction", "post_events", 200),
     ("IngestFunction", "posthog_batch", 200),
+    # An $identify joining an exposed id's person to another's, with person properties ($set).
+    ("IngestFunction", "posthog_batch:identify", 200),
     ("IngestFunction", "posthog_capture", 200),
     ("IngestFunction", "posthog_e", 200),
     ("IngestFunction", "posthog_i_v0_e", 200),
@@ -106,6 +110,8 @@ def prepared(name: str, console: dict[str, str]) -> dict:
         event["body"] = json.dumps({"targeting": elsewhere})
     if name == "launch_experiment":  # running since yesterday: the sample exposures are from its run
         event["body"] = json.dumps({"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()})
+    if name.endswith(":identify"):
+        signing_in(event)
     if name == "ship_experiment":
         event["body"] = json.dumps({"variant": "control"})
     if name.startswith("console_") and name != "console_sign_in":
@@ -115,6 +121,20 @@ def prepared(name: str, console: dict[str, str]) -> dict:
     if name.endswith(":draft") or name.endswith("layered"):
         of_a_draft(event)
     return in_a_layer(name, event)
+
+
+def signing_in(event: dict) -> None:
+    """A flags request after identify (the anonymous id joins the signed-in one first), or an
+    $identify joining an exposed id's person to another's, with person properties ($set)."""
+    body = json.loads(event["body"])
+    if "batch" in body:
+        identify = {"$anon_distinct_id": "user-42", "distinct_id": "other-device-42"}
+        body["batch"] = [
+            {"event": "$identify", "distinct_id": "other-device-42", "properties": identify, "$set": {"plan": "pro"}}
+        ]
+    else:
+        body |= {"distinct_id": "signed-in-42", "$anon_distinct_id": "user-42"}
+    event["body"] = json.dumps(body)
 
 
 def nightly_event(name: str) -> dict:

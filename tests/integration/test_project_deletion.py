@@ -44,12 +44,14 @@ def a_project_with_data(project_id: str, token: str, admin_key: str) -> None:
     assign = sample_event("assign", body={"token": token, "distinct_id": f"{project_id}-user"})
     assert answer(invoke("AssignFunction", assign))[0] == 200
     exposure = {"experiment": "new-checkout", "variant": "control"}
+    identify = {"$anon_distinct_id": f"{project_id}-anonymous", "$set": {"plan": "pro"}}
     events = [
+        {"event": "$identify", "distinct_id": f"{project_id}-user", "uuid": "i1", "properties": identify},
         {"event": "purchase", "distinct_id": f"{project_id}-user", "uuid": "p1"},
         {"event": "$exposure", "distinct_id": "late", "uuid": "x1", "properties": exposure},
     ]
     sent = answer(invoke("IngestFunction", sample_event("post_events", body={"token": token, "events": events})))
-    assert sent[1]["accepted"] == 2
+    assert sent[1]["accepted"] == 3
     assert invoke("ResultsFunction", sample_event("recompute_results", authorization=bearer))["statusCode"] == 200
 
 
@@ -69,13 +71,16 @@ def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
         "EventsTable",
         "ResultsTable",
         "NightlyRunsTable",  # the recompute's run, its pages naming users
+        "PersonsTable",  # the user who signed in, joined to their anonymous id
     }
 
     capsys.readouterr()  # what the functions printed (their logs and metrics)
     assert main(["project", "delete", "test", "--yes"]) == 0
     deleted = json.loads(capsys.readouterr().out)["deleted"]
-    assert deleted["credentials"] == 4 and deleted["experiments"] == 1 and deleted["assignments"] == 2
-    assert deleted["events"] == 2 and deleted["results"] >= 1 and deleted["projects"] == 1
+    # The signed-in user's assignment moved to their person's root id (the anonymous one) when joined.
+    assert deleted["credentials"] == 4 and deleted["experiments"] == 1 and deleted["assignments"] == 3
+    assert deleted["persons"] == 2 + 1  # the person's two ids, and the mark that the project has persons
+    assert deleted["events"] == 3 and deleted["results"] >= 1 and deleted["projects"] == 1
     assert deleted["nightly_runs"] == 1 + 16  # the run's header, a page per shard
 
     after = stored_items()

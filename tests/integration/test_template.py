@@ -71,6 +71,7 @@ def test_tables_are_on_demand_recoverable_and_retained(template):
         "AssignmentsTable",
         "EventsTable",
         "ResultsTable",
+        "PersonsTable",
         *SCRATCH_TABLES,
     }
     for name, table in tables.items():
@@ -81,7 +82,7 @@ def test_tables_are_on_demand_recoverable_and_retained(template):
             continue
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain", name
-    for name in ("EventsTable", "NightlyRunsTable"):
+    for name in ("EventsTable", "NightlyRunsTable", "PersonsTable"):
         assert tables[name]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
@@ -105,7 +106,16 @@ def test_no_function_can_mint_or_change_a_credential(function):
 
 
 def test_models_match_the_tables_key_schema(template, tables):
-    from abacus.storage import assignments, credentials, events, experiments, nightly_runs, project_items, results
+    from abacus.storage import (
+        assignments,
+        credentials,
+        events,
+        experiments,
+        nightly_runs,
+        persons,
+        project_items,
+        results,
+    )
 
     models = {
         "NightlyRunsTable": nightly_runs.RunPartItem,
@@ -115,6 +125,7 @@ def test_models_match_the_tables_key_schema(template, tables):
         "AssignmentsTable": assignments.AssignmentItem,
         "EventsTable": events.EventItem,
         "ResultsTable": results.SnapshotItem,
+        "PersonsTable": persons.PersonIdItem,
     }
     for name, model in models.items():
         declared = {k["AttributeName"]: k["KeyType"] for k in template.tables()[name]["Properties"]["KeySchema"]}
@@ -164,8 +175,17 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         for function in FUNCTIONS
     }
     keys = {"CredentialsTable"}  # read by every function that checks a key; written by none
-    assert reached["AssignFunction"] == {*keys, "ProjectsTable", "ExperimentsTable", "AssignmentsTable"}
-    assert reached["IngestFunction"] == {*keys, "ProjectsTable", "ExperimentsTable", "EventsTable", "AssignmentsTable"}
+    # The persons table: the person of an id is looked up, and joined, where ids arrive.
+    persons = "PersonsTable"
+    assert reached["AssignFunction"] == {*keys, "ProjectsTable", "ExperimentsTable", "AssignmentsTable", persons}
+    assert reached["IngestFunction"] == {
+        *keys,
+        "ProjectsTable",
+        "ExperimentsTable",
+        "EventsTable",
+        "AssignmentsTable",
+        persons,
+    }
     # The admin routes, the console, the planner and the results API; the worker computes (users,
     # their events, the receipt shard counts the events were stored with) and merges.
     assert reached["ResultsFunction"] == {
@@ -185,6 +205,7 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         "ResultsTable",
         "NightlyRunsTable",
         "NightlyWorkQueue",
+        "PersonsTable",  # a person's ids, to read the events of each
     }
 
 

@@ -89,6 +89,7 @@ PACKAGES = [
     "http",
     "experiments",
     "assignment",
+    "identity",
     "ingestion",
     "posthog",
     "nightly",

@@ -18,6 +18,7 @@ from abacus.storage import (
     layer_allocations,
     live_counts,
     nightly_runs,
+    persons,
     project_items,
     receipt_layouts,
     results,
@@ -103,6 +104,7 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     deleted["experiments"] = experiments.delete_project(project_id)
     deleted["events"] = events.delete_received(project_id, created, now)
     deleted["receipt_layouts"] = receipt_layouts.delete_project(project_id, created.date(), now.date())
+    deleted["persons"] = persons.delete_project(project_id)
     deleted["projects"] = project_items.delete_project(project_id)
     return dict(deleted)
 

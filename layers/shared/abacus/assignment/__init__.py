@@ -2,5 +2,5 @@
 and metric events (live_check), which /assign and /events both add to, and the request /assign
 takes (spec).
 
-May import: core, storage, experiments.
+May import: core, storage, experiments, identity.
 """

@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger
 from pynamodb.exceptions import PynamoDBException
 
 from abacus.core import keys
-from abacus.experiments import definitions
+from abacus.experiments import definitions, units
 from abacus.storage import assignments, live_counts
 from abacus.storage.events import EventItem
 from abacus.storage.experiments import ExperimentItem
@@ -63,18 +63,20 @@ class Counter:
 
 
 def metric_events(
-    items: Iterable[EventItem], running: dict[str, ExperimentItem]
+    items: Iterable[EventItem], running: dict[str, ExperimentItem], roots: Mapping[str, str]
 ) -> dict[tuple[str, str], list[EventItem]]:
-    """{(experiment key, distinct_id): the user's events of a metric of that experiment}."""
-    names = {
-        key: {name for metric in definitions.definition(item).all_metrics() for name in metric.event_names()}
-        for key, item in running.items()
-    }
+    """{(experiment key, unit): the unit's events of a metric of that experiment}: the unit is the
+    sender's person (their root id), or in a group experiment the group the event names."""
+    specs = {key: definitions.definition(item) for key, item in running.items()}
+    names = {key: {name for metric in s.all_metrics() for name in metric.event_names()} for key, s in specs.items()}
     found: dict[tuple[str, str], list[EventItem]] = defaultdict(list)
     for event in items:
         for key, wanted in names.items():
             if event.event in wanted:
-                found[(key, event.distinct_id)].append(event)
+                root = roots.get(event.distinct_id, event.distinct_id)
+                unit = units.unit_of(specs[key], root, event.event_properties().get("$groups"))
+                if unit is not None:
+                    found[(key, unit.stored_as)].append(event)
     return found
 
 
@@ -83,11 +85,12 @@ def count_metric_events(
     items: list[EventItem],
     running: dict[str, ExperimentItem],
     recorded: Mapping[tuple[str, str], Recorded],
+    roots: Mapping[str, str],
 ) -> None:
-    """Adds the metric events sent by users exposed before them: the exposure this request
-    recorded, else the stored one (the others' assignments read in one BatchGetItem per 100
-    users, strongly consistent)."""
-    found = metric_events(items, running)
+    """Adds the metric events sent by persons exposed before them (under any of their ids: `roots`
+    gives each distinct_id's person): the exposure this request recorded, else the stored one
+    (the others' assignments read in one BatchGetItem per 100 persons, strongly consistent)."""
+    found = metric_events(items, running, roots)
     unknown = [pair for pair in found if pair not in recorded]
     stored = assignments.exposures_of([(running[key].assignment_partition(user), user) for key, user in unknown])
     for (key, distinct_id), events in found.items():
@@ -116,15 +119,16 @@ def after_ingest(
     new: list[EventItem],
     recorded: Mapping[tuple[str, str], Recorded],
     now: datetime,
+    roots: Mapping[str, str],
 ) -> None:
     """Counts an /events request: the first exposures its exposure events recorded, and its new
-    events (not those resent) of the launched experiments' metrics from exposed users."""
+    events (not those resent) of the launched experiments' metrics from exposed persons."""
     counter = Counter(launched)
     for (key, _), exposure in recorded.items():
         if exposure.first:
             counter.exposed(key, exposure.variant)
     try:
-        count_metric_events(counter, new, launched, recorded)
+        count_metric_events(counter, new, launched, recorded, roots)
     except PynamoDBException as error:
         logger.warning("live check: metric events not counted", extra={"error": type(error).__name__})
     counter.write(now)

@@ -22,8 +22,26 @@ class AssignRequest(Strict):
     )
     token: Annotated[str, Field(min_length=1, max_length=200)]
     distinct_id: DistinctId
+    anon_distinct_id: DistinctId | None = Field(
+        default=None,
+        alias="$anon_distinct_id",
+        description="The id the user had before signing in: joined to `distinct_id` into one person first, "
+        "who keeps the variant shown to either (as posthog-js sends it after identify)",
+    )
     experiments: Annotated[list[Slug] | None, Field(max_length=100)] = None
     properties: Properties = {}
+    groups: Annotated[
+        dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(min_length=1, max_length=200)] | int],
+        Field(
+            max_length=20,
+            description='The user\'s group of each type ({"company": "acme"}): a group '
+            "experiment randomises and counts by its type's group, as PostHog's group flags",
+        ),
+    ] = {}
+    group_properties: Annotated[
+        dict[Annotated[str, Field(max_length=64)], Properties],
+        Field(max_length=20, description="Per group type, the group's properties a group experiment targets"),
+    ] = {}
     expose: StrictBool = True
     payloads: StrictBool = Field(
         default=False, description="Also answer each experiment's variant payload (`payloads`: key to payload or null)"

@@ -101,6 +101,7 @@ def read(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     if rollout is not None:
         fields["rollout_percentage"] = rollout
     fields["overrides"] = _overrides(form, errors)
+    fields["group_type"] = form.get("group_type", "").strip() or None
     fields["primary_metric"] = _primary_metric(form, errors)
     mde = _number(form, "minimum_detectable_effect", errors)
     if mde is not None:
@@ -183,6 +184,7 @@ def form_values(experiment: Mapping[str, Any]) -> dict[str, str]:
         if variant.get("payload") is not None:
             values[f"variant_payload_{row}"] = json.dumps(variant["payload"], indent=1, ensure_ascii=False)
     values["rollout_percentage"] = f"{experiment.get('rollout_percentage', 100):g}"
+    values["group_type"] = experiment.get("group_type") or ""
     values["overrides"] = "\n".join(f"{user} {variant}" for user, variant in experiment.get("overrides", {}).items())
     metric = experiment.get("primary_metric", {})
     for name, field in {**METRIC_FIELDS, **METRIC_NUMBERS}.items():

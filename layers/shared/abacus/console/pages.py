@@ -260,6 +260,7 @@ def implementation_page(
         base_url=base_url,
         treatment=variants[1] if len(variants) > 1 else variants[0],
         metric_event=_first_event(experiment),
+        group_type=experiment.get("group_type"),
         tab="implementation",
         script=IMPLEMENTATION_SCRIPT.markup(),
         **live_values(live),

@@ -32,6 +32,7 @@ class ExperimentFieldsJson(TypedDict):
     pre_exposure_days: int
     layer: dict[str, Any] | None  # schemas.LayerSpec
     holdout: dict[str, Any] | None  # schemas.HoldoutSpec
+    group_type: str | None  # a group experiment's group type (None: randomised by person)
     guardrail_metrics: list[dict[str, Any]]  # schemas.GuardrailSpec
     breakdowns: list[str]
 

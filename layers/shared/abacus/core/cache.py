@@ -37,6 +37,12 @@ class TtlCache[K, V]:
             self.put(key, value)
         return value
 
+    def peek(self, key: K) -> V | None:
+        """The value of `key` while it lasts, or None (loading nothing)."""
+        with self._lock:
+            entry = self._fresh(key)
+        return None if entry is None else entry[1]
+
     def holds(self, key: K) -> bool:
         """Whether `key` has a value that has not expired."""
         with self._lock:

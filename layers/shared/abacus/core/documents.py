@@ -222,6 +222,10 @@ class SnapshotAnalysis(MetricAnalysis):
     guardrail_metrics: NotRequired[list[MetricAnalysis]]
     exposures_by_day: NotRequired[DailySampleRatio]
     breakdowns: NotRequired[list[Breakdown]]  # the primary metric per value of each breakdown property
+    # Per variant, its persons who had been exposed to another variant under an id joined to theirs
+    # later (PostHog's $multiple): counted once, in the variant of their first exposure.
+    persons_in_several_variants: NotRequired[dict[str, int]]
+    counted_unit: NotRequired[str]  # a group experiment's counted groups, plural ("companies"); else users
 
 
 class Snapshot(SnapshotAnalysis):

@@ -39,5 +39,11 @@ def assignment_partitions(experiment_id: str, shards: int | None) -> list[str]:
     return [f"{experiment_id}#{shard:02d}" for shard in range(shards)] if shards else [experiment_id]
 
 
+def group_unit(group_type: str, group_key: str) -> str:
+    """The id a group is stored under in a group experiment's tables, as a user's distinct_id is
+    ('$group' and '#' keep it apart from any distinct_id an SDK makes up)."""
+    return f"$group#{group_type}#{group_key}"
+
+
 def user_id(project_id: str, distinct_id: str) -> str:
     return f"{project_id}#{distinct_id}"

@@ -13,6 +13,7 @@ class Settings:
     events_table: str
     results_table: str
     runs_table: str
+    persons_table: str  # which person each distinct id belongs to, and persons' properties
     nightly_queue_url: str  # where the nightly job's units of work are sent (SQS)
     signing_secret: str  # the Secrets Manager secret that keys sessions and report links (ARN or name)
     region: str | None
@@ -31,6 +32,7 @@ def load_settings() -> Settings:
         events_table=env.get("EVENTS_TABLE", "EventsTable"),
         results_table=env.get("RESULTS_TABLE", "ResultsTable"),
         runs_table=env.get("RUNS_TABLE", "NightlyRunsTable"),
+        persons_table=env.get("PERSONS_TABLE", "PersonsTable"),
         nightly_queue_url=env.get("NIGHTLY_QUEUE_URL", ""),
         signing_secret=env.get("SIGNING_SECRET", "SigningSecret"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),

@@ -26,15 +26,17 @@ def refusal(
     distinct_id: str,
     at: datetime,
     covering: Sequence[ExperimentItem] = (),
+    unit: str | None = None,
 ) -> str | None:
     """Why an exposure of `distinct_id` to the experiment at `at` is none (OVERRIDE,
-    BEFORE_LAUNCH, AFTER_STOP, or HELD_OUT by one of the `covering` holdouts); None when it is one."""
-    if distinct_id in spec.overrides:
+    BEFORE_LAUNCH, AFTER_STOP, or HELD_OUT by one of the `covering` holdouts, which hash the
+    `unit`: the person's root id, the distinct_id by default); None when it is one."""
+    if distinct_id in spec.overrides or (unit is not None and unit in spec.overrides):
         return OVERRIDE
     if experiment.started_at is None or at < experiment.started_at:
         return BEFORE_LAUNCH
     if experiment.stopped_at is not None and at >= experiment.stopped_at:
         return AFTER_STOP
-    if holdouts.holding_out(covering, distinct_id):
+    if holdouts.holding_out(covering, unit if unit is not None else distinct_id):
         return HELD_OUT
     return None

@@ -22,9 +22,10 @@ from abacus.storage.experiments import ExperimentItem
 
 
 def covering(experiment: ExperimentItem, known: Iterable[ExperimentItem]) -> list[ExperimentItem]:
-    """The running holdouts whose scope holds `experiment` (none for a holdout). It reads the stored
-    definitions' JSON, not parsed ones: /assign asks this for every experiment of a request."""
-    if experiment.definition.get("holdout") is not None:
+    """The running holdouts whose scope holds `experiment` (none for a holdout, nor for a group
+    experiment: holdouts hold users out, not groups). It reads the stored definitions' JSON, not
+    parsed ones: /assign asks this for every experiment of a request."""
+    if experiment.definition.get("holdout") is not None or experiment.definition.get("group_type") is not None:
         return []
     layer = (experiment.definition.get("layer") or {}).get("key")
     found = []

@@ -101,6 +101,15 @@ class LayerSpec(Strict):
     share: Annotated[WholeNumber, Field(ge=1, le=100, description="Percent of the layer's users it takes")]
 
 
+GroupType = Annotated[
+    str,
+    Field(
+        pattern=SLUG_PATTERN,
+        description="Randomise and count by this group type's key (PostHog's group flags), e.g. company",
+    ),
+]
+
+
 class HoldoutSpec(Strict):
     """This experiment is a holdout: while it runs, its `control` share of the users gets control
     in every other experiment of the project (or of `layer`), so its results measure what they
@@ -136,6 +145,10 @@ class ExperimentFields(Strict):
     layer: LayerSpec | None = None
     # A holdout: its control share gets control in every experiment of its scope while it runs.
     holdout: HoldoutSpec | None = None
+    # A group experiment (PostHog's group flags): randomised and counted by the key of the user's
+    # group of this type ("company"), which /flags and /assign take in `groups` and events in
+    # `$groups`; everyone of a group sees one variant, and a group converts once.
+    group_type: GroupType | None = None
     primary_metric: MetricSpec
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = []
     # Metrics a treatment must not harm: one that does is never the shipped winner.
@@ -163,6 +176,16 @@ class ExperimentFields(Strict):
         if holdout is not None and (problems := _holdout_problems(info.data)):
             raise ValueError("; ".join(problems))
         return holdout
+
+    @field_validator("group_type")
+    @classmethod
+    def a_group_experiment_is_in_no_layer(cls, group_type: str | None, info: ValidationInfo) -> str | None:
+        """Layers and holdouts split users by their own hash: not groups."""
+        if group_type is not None:
+            for name in ("layer", "holdout"):
+                if info.data.get(name) is not None:
+                    raise ValueError(f"a group experiment takes no {name} (they split users, not groups)")
+        return group_type
 
     def all_metrics(self) -> list[MetricSpec]:
         """The primary metric, then the secondary ones, then the guardrails: the order the nightly
@@ -226,6 +249,7 @@ class ExperimentPatch(Strict):
     overrides: Overrides = NOT_GIVEN
     layer: LayerSpec | None = NOT_GIVEN  # null: in no layer
     holdout: HoldoutSpec | None = NOT_GIVEN  # null: not a holdout
+    group_type: GroupType | None = NOT_GIVEN  # null: randomised by person
     primary_metric: MetricSpec = NOT_GIVEN
     secondary_metrics: Annotated[list[MetricSpec], Field(max_length=10)] = NOT_GIVEN
     guardrail_metrics: Annotated[list[GuardrailSpec], Field(max_length=10)] = NOT_GIVEN

@@ -292,6 +292,14 @@ class Results(Open):
     breakdowns: list[BreakdownResult] | None = Field(
         default=None, description="the primary metric per value of each of the experiment's breakdowns"
     )
+    counted_unit: str | None = Field(
+        default=None, description="what a group experiment counts, plural (companies); absent: users (persons)"
+    )
+    persons_in_several_variants: dict[str, int] | None = Field(
+        default=None,
+        description="per variant, its persons who had been exposed to another variant under an id joined to "
+        "theirs later (PostHog's $multiple): counted once, in the variant of their first exposure",
+    )
 
 
 class Day(Open):

@@ -1,5 +1,5 @@
 """Events arriving: a batch validated, each event stored exactly once (ingest), and exposures
 reported as events attributed to their experiments (attribution), and the events' schemas (spec).
 
-May import: core, storage, experiments, assignment.
+May import: core, storage, experiments, assignment, identity.
 """

@@ -4,10 +4,14 @@ For each launched experiment of the project (running, or complete: an exposure f
 arrive after the stop), an exposure event (`$feature_flag_called` with `$feature_flag` and
 `$feature_flag_response`, or `$exposure` with the same properties or with `experiment` and
 `variant`) records the user's first exposure: the earliest, whatever order they arrive in, so a
-redelivered batch changes nothing. What exposures.py refuses (a user with an override, a time
-before the launch or after the stop) is no exposure, and counted as refused. Other events need
-no write here: the nightly job finds the users who sent events since its last run through the
-events table's by-receipt index (see nightly/page.py).
+redelivered batch changes nothing. The exposure is the person's (identity/): recorded under the
+root id of the event's distinct_id (the batch's senders' persons, cached per environment, else one
+BatchGetItem of the persons table per 100 ids), then settled (a strongly consistent read of the
+roots written under) in case a join moved that person meanwhile; in a group experiment, the
+group's (experiments/units.py). What exposures.py refuses (a user with an override, a time before
+the launch or after the stop) is no exposure, and counted as refused. Other events need no write
+here: the nightly job finds the users who sent events since its last run through the events
+table's by-receipt index (see nightly/page.py).
 """
 
 from collections import Counter
@@ -17,13 +21,15 @@ from typing import NamedTuple
 
 from abacus.assignment.live_check import Recorded
 from abacus.core import breakdowns
-from abacus.experiments import definitions, exposures, holdouts, lifecycle
+from abacus.experiments import definitions, exposures, holdouts, lifecycle, units
 from abacus.experiments.spec import ExperimentFields
+from abacus.identity import joins
 from abacus.storage import assignments
 from abacus.storage.events import EventItem
 from abacus.storage.experiments import ExperimentItem
 
 EXPOSURE_EVENTS = ("$feature_flag_called", "$exposure")
+NO_GROUP = "no_group"  # the refusal of a group experiment's exposure that names no group of its type
 PARALLEL_UPDATES = 16
 # Archived experiments take nothing any more; drafts have not started.
 LAUNCHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
@@ -33,6 +39,10 @@ class FirstExposure(NamedTuple):
     variant: str
     at: datetime
     breakdown_values: list[breakdowns.Value] | None  # None: the experiment has no breakdowns
+    # Reported by another id of the person than their root (one joined to it): the variant that id
+    # was shown counts as at a join, first exposure winning (assignments.record_joined_exposure).
+    by_joined_id: bool = False
+    seen: frozenset[str] = frozenset()  # every variant the person's joined ids reported here
 
 
 type FirstExposures = dict[tuple[str, str], FirstExposure]
@@ -44,6 +54,7 @@ class Attribution(NamedTuple):
     # (experiment key, distinct_id): the exposure this request stored, the user's first or an earlier one
     recorded: dict[tuple[str, str], "Recorded"]
     launched: dict[str, ExperimentItem]  # the project's launched experiments, by key
+    roots: dict[str, str]  # each distinct_id of the events: its person's root id
 
 
 def exposure_of(item: EventItem) -> tuple[str, str] | None:
@@ -58,7 +69,7 @@ def exposure_of(item: EventItem) -> tuple[str, str] | None:
     return None
 
 
-def attribute(project_id: str, items: list[EventItem]) -> Attribution:
+def attribute(project_id: str, items: list[EventItem], now: datetime) -> Attribution:
     """Records the exposures the events report; says how many moved a first exposure and how
     many were refused."""
     launched = {
@@ -66,30 +77,37 @@ def attribute(project_id: str, items: list[EventItem]) -> Attribution:
         for key, item in definitions.project_experiments(project_id).items()
         if item.status in LAUNCHED
     }
-    firsts, refused = _first_exposures(launched, items)
+    roots = joins.roots(project_id, {item.distinct_id for item in items})
+    firsts, refused = _first_exposures(launched, items, roots)
     items_of = {key: item for key, (item, _) in launched.items()}
     if not firsts:
-        return Attribution(0, refused, {}, items_of)
+        return Attribution(0, refused, {}, items_of, roots)
 
     def record(pair: tuple[tuple[str, str], FirstExposure]) -> str | None:
-        (key, distinct_id), exposure = pair
-        return assignments.record_exposure(launched[key][0].assignment_partition(distinct_id), distinct_id, *exposure)
+        (key, root), exposure = pair
+        partition = launched[key][0].assignment_partition(root)
+        variant, at, values = exposure.variant, exposure.at, exposure.breakdown_values
+        if exposure.by_joined_id:
+            return assignments.record_joined_exposure(partition, root, variant, at, values, exposure.seen)
+        return assignments.record_exposure(partition, root, variant, at, values)
 
     # One small UpdateItem per reported exposure: sent in parallel, as each waits on the network.
     with ThreadPoolExecutor(max_workers=PARALLEL_UPDATES) as pool:
         outcomes = list(pool.map(record, firsts.items()))
+    persons_exposed = [(items_of[key], unit) for key, unit in firsts if launched[key][1].group_type is None]
+    joins.settle(project_id, persons_exposed, now)
     recorded = {
         pair: Recorded(exposure.variant, exposure.at, outcome == assignments.FIRST)
         for (pair, exposure), outcome in zip(firsts.items(), outcomes, strict=True)
         if outcome is not None
     }
-    return Attribution(len(recorded), refused, recorded, items_of)
+    return Attribution(len(recorded), refused, recorded, items_of, roots)
 
 
 def _first_exposures(
-    launched: dict[str, tuple[ExperimentItem, ExperimentFields]], items: list[EventItem]
+    launched: dict[str, tuple[ExperimentItem, ExperimentFields]], items: list[EventItem], roots: dict[str, str]
 ) -> tuple[FirstExposures, Counter[str]]:
-    """{(experiment key, distinct_id): (variant, time, breakdown values)}: each user's earliest
+    """{(experiment key, root id): (variant, time, breakdown values)}: each person's earliest
     exposure the events report to a launched experiment, of one of its variants, that exposures.py
     does not refuse; and how many it refused, by reason."""
     firsts: FirstExposures = {}
@@ -97,28 +115,49 @@ def _first_exposures(
     items_of = [item for item, _ in launched.values()]
     covering = {key: holdouts.covering(item, items_of) for key, (item, _) in launched.items()}
     for item in items:
-        reported = exposure_of(item)
-        if reported is None or reported[0] not in launched:
+        reported = _reported(item, launched)
+        if reported is None:
             continue
         key, variant = reported
         experiment, spec = launched[key]
-        if variant not in {v.key for v in spec.variants}:
+        root = roots[item.distinct_id]
+        unit = units.unit_of(spec, root, item.event_properties().get("$groups"))
+        if unit is None:
+            refused[NO_GROUP] += 1  # a group experiment's exposure without a group of its type
             continue
-        reason = exposures.refusal(experiment, spec, item.distinct_id, item.timestamp, covering[key])
+        reason = exposures.refusal(experiment, spec, item.distinct_id, item.timestamp, covering[key], unit.hashed)
         if reason:
             refused[reason] += 1
         else:
-            _keep_first(firsts, key, item, variant, spec)
+            _keep_first(firsts, key, item, unit.stored_as, variant, spec)
         if reason in (None, exposures.HELD_OUT):  # who saw an experiment a holdout covers: in its results
             for holdout in covering[key]:
-                if exposures.refusal(holdout, launched[holdout.key][1], item.distinct_id, item.timestamp) is None:
-                    _keep_first(firsts, holdout.key, item, holdouts.variant_in(holdout, item.distinct_id), None)
+                held = launched[holdout.key][1]
+                if exposures.refusal(holdout, held, item.distinct_id, item.timestamp, (), root) is None:
+                    _keep_first(firsts, holdout.key, item, root, holdouts.variant_in(holdout, root), None)
     return firsts, refused
 
 
-def _keep_first(firsts: FirstExposures, key: str, item: EventItem, variant: str, spec: ExperimentFields | None) -> None:
-    """The event's exposure, if it is the user's earliest of the experiment in this request."""
-    pair = (key, item.distinct_id)
-    if pair not in firsts or item.timestamp < firsts[pair].at:
+def _reported(item: EventItem, launched: dict[str, tuple[ExperimentItem, ExperimentFields]]) -> tuple[str, str] | None:
+    """(experiment key, variant) of an exposure to one of the launched experiments' variants."""
+    reported = exposure_of(item)
+    if reported is None or reported[0] not in launched:
+        return None
+    key, variant = reported
+    return reported if variant in {v.key for v in launched[key][1].variants} else None
+
+
+def _keep_first(
+    firsts: FirstExposures, key: str, item: EventItem, root: str, variant: str, spec: ExperimentFields | None
+) -> None:
+    """The event's exposure, if it is the person's earliest of the experiment in this request (a
+    person experiment's `spec`: None for a holdout's, whose variant is its hash's)."""
+    pair = (key, root)
+    by_joined_id = spec is not None and spec.group_type is None and item.distinct_id != root
+    earlier = firsts.get(pair)
+    seen = (earlier.seen if earlier else frozenset()) | ({variant} if by_joined_id else set())
+    if earlier is None or item.timestamp < earlier.at:
         values = breakdowns.values_of(spec.breakdowns, item.event_properties()) if spec and spec.breakdowns else None
-        firsts[pair] = FirstExposure(variant, item.timestamp, values)
+        firsts[pair] = FirstExposure(variant, item.timestamp, values, by_joined_id, seen)
+    else:
+        firsts[pair] = earlier._replace(seen=seen)

@@ -14,8 +14,9 @@ from abacus.core.answers import ErrorBody, IngestOutcome, Rejected
 from abacus.core.errors import StorageUnavailable, TooLarge, field_errors
 from abacus.core.retention import LATE, LATE_EVENT_DAYS
 from abacus.core.settings import settings
-from abacus.experiments import definitions
+from abacus.experiments import definitions, units
 from abacus.experiments.metrics_spec import components
+from abacus.identity import person_updates
 from abacus.ingestion import attribution
 from abacus.ingestion.spec import EventSpec
 from abacus.storage import events
@@ -105,18 +106,20 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
             valid.append((index, _to_item(project_id, raw, received_at, retention, bounds)))
         except ValueError as error:
             rejected.append({"index": index, "error": str(error)})
-    new, stored_before = _store(valid)
+    new, stored_before = _store(project_id, valid)
     try:
         # Duplicates too, so that a redelivery after a failed attribution still attributes; but as
         # they were stored: a resent uuid with other content (an earlier time) changes nothing.
-        attributed = attribution.attribute(project_id, new + stored_before)
+        # Persons first, so that an exposure sent after its identify is the person's.
+        person_updates.apply(project_id, new + stored_before, received_at)
+        attributed = attribution.attribute(project_id, new + stored_before, received_at)
     except PynamoDBException as error:
         indexes = [index for index, _ in valid]
         raise EventsNotStored(
             f"events stored but not yet attributed ({type(error).__name__}): send them again, they count once",
             indexes,
         ) from error
-    live_check.after_ingest(attributed.launched, new, attributed.recorded, received_at)
+    live_check.after_ingest(attributed.launched, new, attributed.recorded, received_at, attributed.roots)
     refused = attributed.refused.total()
     if refused:
         # The answer says how many; the log why (PostHog's SDKs read no answer).
@@ -129,16 +132,21 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
     }
 
 
-def _store(valid: list[tuple[int, EventItem]]) -> tuple[list[EventItem], list[EventItem]]:
-    """Writes the events not stored yet (the first of each key); returns them, and the stored
-    versions of the others. EventsNotStored (503) naming the events to send again."""
+def _store(project_id: str, valid: list[tuple[int, EventItem]]) -> tuple[list[EventItem], list[EventItem]]:
+    """Writes the events not stored yet (the first of each key), and each event's copies under
+    the groups it names (group_copies; written again with a resent event: the same item); returns
+    the new events, and the stored versions of the others. EventsNotStored (503) naming the events
+    to send again."""
     first_of_key: dict[tuple[str, str], tuple[int, EventItem]] = {}
     for index, item in valid:
         first_of_key.setdefault((item.user_id, item.uuid), (index, item))
     try:
         stored_before = events.stored(list(first_of_key))
         new = [item for key, (_, item) in first_of_key.items() if key not in stored_before]
-        failed = {(item.user_id, item.uuid) for item in events.write_all(new)}
+        copies = group_copies(project_id, [item for _, item in first_of_key.values()])
+        original_of = {(copy.user_id, copy.uuid): (item.user_id, item.uuid) for item, copy in copies}
+        written = events.write_all([*new, *(copy for _, copy in copies)])
+        failed = {original_of.get((item.user_id, item.uuid), (item.user_id, item.uuid)) for item in written}
     except PynamoDBException as error:
         raise EventsNotStored(
             f"storage refused the events ({type(error).__name__}): send them again", [index for index, _ in valid]
@@ -147,6 +155,36 @@ def _store(valid: list[tuple[int, EventItem]]) -> tuple[list[EventItem], list[Ev
         indexes = [index for index, item in valid if (item.user_id, item.uuid) in failed]
         raise EventsNotStored("storage refused some events after retries: send those again", indexes)
     return new, list(stored_before.values())
+
+
+def group_copies(project_id: str, items: list[EventItem]) -> list[tuple[EventItem, EventItem]]:
+    """(event, copy) for each event naming in `$groups` a group of a type some experiment of the
+    project randomises by (units.py): the copy is stored under the group (keys.group_unit), so
+    the nightly job reads a group's events as it reads a person's. An event of a project without
+    group experiments is written once, as before."""
+    specs = [definitions.definition(item) for item in definitions.project_experiments(project_id).values()]
+    types = sorted(units.group_types(specs))
+    copies = []
+    for item in items if types else []:
+        groups = item.event_properties().get("$groups")
+        for group_type in types:
+            key = units.group_key(groups, group_type)
+            if key is None:
+                continue
+            unit, uuid = keys.group_unit(group_type, key), f"{item.uuid}#{group_type}"
+            copy = EventItem(
+                keys.user_id(project_id, unit),
+                uuid,
+                event=item.event,
+                distinct_id=unit,
+                timestamp=item.timestamp,
+                received_at=item.received_at,
+                properties=item.event_properties(),
+                expires_at=item.expires_at,
+                **events.receipt_keys(project_id, item.received_at, unit, uuid),
+            )
+            copies.append((item, copy))
+    return copies
 
 
 class SumBounds:

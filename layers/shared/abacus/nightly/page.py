@@ -19,7 +19,7 @@ from abacus.experiments.spec import ExperimentFields
 from abacus.nightly import values
 from abacus.nightly.sums import PageSums
 from abacus.nightly.values import Run, UserValues
-from abacus.storage import assignments, events
+from abacus.storage import assignments, events, persons
 from abacus.storage.assignments import AssignmentItem
 from abacus.storage.events import user_events
 from abacus.storage.experiments import ExperimentItem
@@ -33,7 +33,7 @@ RECEIPT_MARGIN = timedelta(minutes=10)
 PARALLEL_USERS = 8
 
 
-def user_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> UserValues:
+def user_values(run: Run, user: AssignmentItem, exposed_at: datetime, ids: frozenset[str] = frozenset()) -> UserValues:
     """The user's value of each metric as of the cut-off, counting from their first exposure
     (`exposed_at`), and over the pre-exposure days before it: the stored ones when current or
     final, else computed from the user's events (one Query, from the start of the oldest window
@@ -46,7 +46,15 @@ def user_values(run: Run, user: AssignmentItem, exposed_at: datetime) -> UserVal
     start = values.events_start(run, exposed_at, final)
     retention.check_kept(start, run.now)
     names = values.event_names(run.metrics)
-    found = list(user_events(keys.user_id(run.project_id, user.distinct_id), names, start))
+    # A person's events under every id (one Query each, at most persons.MAX_IDS), in time order.
+    found = sorted(
+        (
+            event
+            for one in sorted(ids or {user.distinct_id})
+            for event in user_events(keys.user_id(run.project_id, one), names, start)
+        ),
+        key=lambda event: event.timestamp,
+    )
     computed, pending = values.computed_values(run, exposed_at, found, final)
     if not values.stored_values_still_hold(user, computed, run.key, pending):
         assignments.save_values(user, computed.values, computed.pre_values, run.cutoff, run.key, pending, run.now)
@@ -87,6 +95,7 @@ def counted_users(
         user
         for user in users
         if user.exposed_at is not None
+        and user.merged_into is None  # moved into the person it joined, and counted there
         and user.exposed_at < cutoff
         and user.variant in variant_keys
         and refusal(experiment, spec, user.distinct_id, user.exposed_at) is None
@@ -113,13 +122,24 @@ def users_sums(
     if since is None:
         since = _first_stored_computation(experiment, counted)
     active = active_users(experiment.project_id, metrics, since, now, shard)
+    # Persons of several ids: their events are read under each. Their other ids' events are filed
+    # under those ids' shards of the by-receipt index, which this page does not read: their values
+    # are computed every run (one Query per id) rather than only when they sent events.
+    found = persons.persons(experiment.project_id, [user.distinct_id for user in counted])
+    ids = {root: person.ids for root, person in found.items() if len(person.ids) > 1}
+    active |= ids.keys()
     key = values.metrics_key(metrics, pre_days)
     run = Run(experiment.project_id, components(metrics), cutoff, key, active, pre_days, since, now)
     # Users whose values must be recomputed each wait on two requests: many at a time.
     with ThreadPoolExecutor(max_workers=PARALLEL_USERS) as pool:
-        all_values = pool.map(lambda user: user_values(run, user, cast(datetime, user.exposed_at)), counted)
+
+        def compute(user: AssignmentItem) -> UserValues:
+            return user_values(run, user, cast(datetime, user.exposed_at), ids.get(user.distinct_id, frozenset()))
+
+        all_values = pool.map(compute, counted)
         for user, computed in zip(counted, all_values, strict=True):
-            sums.add_user(user.variant, computed, bool(pre_days), user.exposed_at, user.breakdown_values)
+            several = len(user.variants_exposed()) > 1
+            sums.add_user(user.variant, computed, bool(pre_days), user.exposed_at, user.breakdown_values, several)
     return sums
 
 

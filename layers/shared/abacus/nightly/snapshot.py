@@ -21,7 +21,7 @@ from abacus.core.documents import (
     SnapshotAnalysis,
     VariantAnalysis,
 )
-from abacus.experiments import lifecycle, plans
+from abacus.experiments import lifecycle, plans, units
 from abacus.experiments.metrics_spec import GuardrailSpec, MetricSpec, components
 from abacus.experiments.spec import CONTROL, ExperimentFields
 from abacus.nightly import breakdown_analysis, breakdown_sums
@@ -175,6 +175,10 @@ def _snapshot_analysis(spec: ExperimentFields, analyses: list[MetricAnalysis], s
         snapshot = _with_guardrails(snapshot, spec.guardrail_metrics, analyses[secondary_end:])
     if spec.breakdowns:
         snapshot["breakdowns"] = _breakdowns(spec, sums)
+    if spec.group_type is not None:
+        snapshot["counted_unit"] = units.plural(spec.group_type)
+    if sums.in_several_variants:
+        snapshot["persons_in_several_variants"] = {v.key: sums.in_several_variants[v.key] for v in spec.variants}
     if sums.exposures_by_day:
         variant_keys = [v.key for v in spec.variants]
         days = [(day, [counts[key] for key in variant_keys]) for day, counts in sorted(sums.exposures_by_day.items())]

@@ -168,6 +168,9 @@ class PageSums:
 
     def __init__(self, variant_keys: list[str], metrics: list[MetricSpec], breakdowns: int = 0) -> None:
         self.exposures: Counter[str] = Counter()
+        # Persons counted in a variant (their first) who were also exposed to another under some
+        # other id before their ids were joined (PostHog's $multiple): counted once, and reported.
+        self.in_several_variants: Counter[str] = Counter()
         self.exposures_by_day: dict[str, Counter[str]] = {}  # first exposures per UTC day and variant
         self.metrics = [_Sums(variant_keys, metric.cap) for metric in components(metrics)]
         self.ratios = _ratio_positions(metrics)  # (numerator, denominator) component indexes
@@ -192,8 +195,11 @@ class PageSums:
         with_covariate: bool,
         exposed_at: datetime | None = None,
         breakdown_values: list[Any] | None = None,
+        in_several_variants: bool = False,
     ) -> None:
         self.exposures[variant] += 1
+        if in_several_variants:
+            self.in_several_variants[variant] += 1
         if exposed_at is not None:
             self.exposures_by_day.setdefault(exposed_at.astimezone(UTC).date().isoformat(), Counter())[variant] += 1
         counted = [
@@ -216,6 +222,7 @@ class PageSums:
 
     def merge(self, other: "PageSums") -> None:
         self.exposures.update(other.exposures)
+        self.in_several_variants.update(other.in_several_variants)
         for day, counts in other.exposures_by_day.items():
             self.exposures_by_day.setdefault(day, Counter()).update(counts)
         for mine, theirs in zip(self.metrics, other.metrics, strict=True):
@@ -241,6 +248,8 @@ class PageSums:
         stored: dict[str, Any] = {"exposures": dict(self.exposures)}
         stored["metrics"] = [sums.to_json(bins_each) for sums in self.metrics]
         stored["exposures_by_day"] = {day: dict(counts) for day, counts in self.exposures_by_day.items()}
+        if self.in_several_variants:
+            stored["in_several_variants"] = dict(self.in_several_variants)
         if self.ratios:
             stored["ratio_cross"] = self.ratio_cross
             if self.ratio_cubes is not None:
@@ -255,6 +264,8 @@ class PageSums:
     def from_json(cls, stored: dict[str, Any]) -> "PageSums":
         sums = cls([], [])
         sums.exposures = Counter({variant: int(count) for variant, count in stored["exposures"].items()})
+        several = stored.get("in_several_variants", {})
+        sums.in_several_variants = Counter({variant: int(count) for variant, count in several.items()})
         sums.exposures_by_day = {  # pages stored before exposures were counted by day have none
             day: Counter({variant: int(count) for variant, count in counts.items()})
             for day, counts in stored.get("exposures_by_day", {}).items()

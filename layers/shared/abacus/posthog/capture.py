@@ -3,9 +3,11 @@ Abacus events, so that the official SDKs' `capture()` delivers into Abacus uncha
 
 Accepted: a single event, a JSON array of events, or `{"batch": [...]}`; the project token as
 `api_key` or `token`, at the top or in an event (or in its properties, as posthog-js sends it);
-`distinct_id` on the event or in its properties. Clock skew: when the body carries `sent_at`, an
-event's `timestamp` is moved by (receipt time - sent_at), as PostHog does; an event with an
-`offset` (milliseconds before sending) is stamped that long before receipt.
+`distinct_id` on the event or in its properties; `$set` and `$set_once` (person properties) in
+the properties or at the top of the event, where posthog-js and posthog-python put them. Clock
+skew: when the body carries `sent_at`, an event's `timestamp` is moved by (receipt time -
+sent_at), as PostHog does; an event with an `offset` (milliseconds before sending) is stamped that
+long before receipt.
 
 Not stored: the credentials among the properties, and the SDK's own state that Abacus never reads
 (event_properties.py lists them: copies of the event's uuid and time, the flags the SDK holds, its
@@ -18,6 +20,9 @@ from typing import Any
 from abacus.core.errors import BadRequest, Unauthorized
 from abacus.core.event_properties import is_stored
 from abacus.ingestion.ingest import event_time, other_unit
+
+# Person properties to set, which the SDKs send in the properties or at the top of the event.
+PERSON_UPDATES = ("$set", "$set_once")
 
 
 def _properties(source: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +70,10 @@ def _event(raw: object, received_at: datetime, skew: timedelta) -> object:
         "distinct_id": raw.get("distinct_id", sent.get("distinct_id", sent.get("$distinct_id"))),
         "properties": {key: value for key, value in sent.items() if is_stored(key)},
     }
+    for update in PERSON_UPDATES:  # posthog-js and posthog-python send these beside the properties
+        if isinstance(raw.get(update), dict):
+            given = event["properties"].get(update)
+            event["properties"][update] = {**(given if isinstance(given, dict) else {}), **raw[update]}
     if raw.get("uuid") is not None:
         event["uuid"] = raw["uuid"]
     timestamp = _timestamp(raw.get("timestamp"), raw.get("offset"), received_at, skew)

@@ -2,9 +2,11 @@
 Abacus experiments, so that `Posthog(project_api_key=token, host=api_url).get_feature_flag(key,
 distinct_id)` returns the user's variant.
 
-Every experiment of the project but archived ones is evaluated as a flag of the same key, with
-the user's `person_properties` as targeting properties. No exposure is recorded here: the PostHog
-SDK reports one itself, as a `$feature_flag_called` event, when the app uses the flag.
+Every experiment of the project but archived ones is evaluated as a flag of the same key, for the
+user's person (identity/: `$anon_distinct_id`, sent after identify, joins that id first), with the
+person's stored properties and the request's `person_properties` over them as targeting
+properties. No exposure is recorded here: the PostHog SDK reports one itself, as a
+`$feature_flag_called` event, when the app uses the flag.
 """
 
 import uuid
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from abacus.assignment import sticky
 from abacus.assignment.spec import AssignRequest, DistinctId
 from abacus.core.answers import DecideAnswer, Flag, FlagsAnswer
-from abacus.experiments import definitions, lifecycle
+from abacus.experiments import definitions, lifecycle, units
 from abacus.experiments.metrics_spec import Scalar
 from abacus.experiments.spec import payload_text
 
@@ -31,7 +33,12 @@ class FlagsRequest(BaseModel):
     api_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     token: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     distinct_id: DistinctId
+    # posthog-js sends it on the reload after identify: the id joins `distinct_id` into one person.
+    anon_distinct_id: DistinctId | None = Field(default=None, alias="$anon_distinct_id")
     person_properties: dict[str, Any] = {}
+    # The user's group of each type ({"company": "acme"}, after posthog.group()) and their properties.
+    groups: dict[str, Any] = {}
+    group_properties: dict[str, Any] = {}
     flag_keys_to_evaluate: list[str] | None = None
 
     @property
@@ -48,18 +55,32 @@ def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str,
     """{flag key: variant, or None when the user is not in it}."""
     known = definitions.project_experiments(project_id)
     wanted = request.flag_keys_to_evaluate
-    # Only flat scalar properties can be targeted; anything else is ignored, as PostHog ignores it.
-    properties: dict[str, Scalar | list[Scalar] | None] = {
-        k: v for k, v in request.person_properties.items() if isinstance(v, str | int | float | bool | type(None))
+    properties = _flat(request.person_properties)
+    groups: dict[str, str | int] = {
+        group_type: key for group_type in request.groups if (key := units.group_key(request.groups, group_type))
+    }
+    group_properties = {
+        group_type: _flat(given) for group_type, given in request.group_properties.items() if isinstance(given, dict)
     }
     assign_request = AssignRequest(
-        token=request.project_token or "-", distinct_id=request.distinct_id, properties=properties, expose=False
+        token=request.project_token or "-",
+        distinct_id=request.distinct_id,
+        properties=properties,
+        expose=False,
+        groups=groups,
+        group_properties=group_properties,
     )
+    person = sticky.person_of(project_id, request.distinct_id, request.anon_distinct_id, now)
     return {
-        key: sticky.variant_for(project_id, item, assign_request, now)
+        key: sticky.variant_for(project_id, item, assign_request, now, person)
         for key, item in known.items()
         if item.status != lifecycle.ARCHIVED and (wanted is None or key in wanted)
     }
+
+
+def _flat(given: dict[str, Any]) -> dict[str, Scalar | list[Scalar] | None]:
+    """Only flat scalar properties can be targeted; anything else is ignored, as PostHog ignores it."""
+    return {k: v for k, v in given.items() if isinstance(v, str | int | float | bool | type(None))}
 
 
 def flags_v4(values: dict[str, str | None], versions: dict[str, int], payloads: dict[str, JsonValue]) -> FlagsAnswer:

@@ -22,7 +22,12 @@ null one set), a numeric comparison with a value that is not a number (Abacus th
 the SDK never matches) and a condition on `distinct_id` (the SDK fills it in with the user's id).
 Such an experiment is published with `ensure_experience_continuity`, which makes the SDK ask the
 server (/flags/) for it, so its answer is never a different one; `evaluated_by_the_server` lists
-them with the reason.
+them with the reason. So is every running experiment of a project whose ids have been joined
+into persons ($identify, aliases: identity/), since a person keeps the variant of their first
+exposure under every id, which only the server knows.
+
+A group experiment (`group_type`) is a group flag: `aggregation_group_type_index` in its filters,
+the document's `group_type_mapping` naming the type, and the SDK hashes the group's key.
 """
 
 import hashlib
@@ -39,6 +44,10 @@ from abacus.storage.experiments import ExperimentItem
 from abacus.storage.layer_allocations import Ranges
 
 PUBLISHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
+# Once a project's ids are joined into persons, a running experiment's variant for an id may be the
+# one its person was given under another id (stored under the person's root id): only the server
+# knows, so the SDKs ask it (PostHog's experience continuity).
+PERSONS = "ids of this project are joined into persons: a person keeps their first exposure's variant under every id"
 _OPERATORS = {"eq": "exact", "neq": "is_not", "in": "exact", "not_in": "is_not", "contains": "icontains"}
 _NUMERIC = ("gt", "gte", "lt", "lte")
 # What the SDKs take for a number (posthog-python's _NUMERIC_STRING_PATTERN): Python's float()
@@ -50,20 +59,25 @@ class NotExpressible(ValueError):
     """A definition the SDKs would evaluate differently from /assign."""
 
 
-def definitions(items: Iterable[ExperimentItem]) -> dict[str, Any]:
-    """The answer to the SDKs' definitions poll, for a project's experiments."""
+def definitions(items: Iterable[ExperimentItem], persons_joined: bool = False) -> dict[str, Any]:
+    """The answer to the SDKs' definitions poll, for a project's experiments (`persons_joined`:
+    whether ids of the project have been joined into persons, identity/)."""
     published = sorted((item for item in items if item.status in PUBLISHED), key=lambda item: item.key)
+    group_types = sorted({t for item in published if (t := definition(item).group_type) is not None})
+    type_index = {group_type: index for index, group_type in enumerate(group_types)}
     flags, server_only = _layer_flags(published), []
     for item in published:
         try:
-            flags.append(flag(item, holdouts.covering(item, published)))
+            if persons_joined and item.status == lifecycle.RUNNING and definition(item).group_type is None:
+                raise NotExpressible(PERSONS)
+            flags.append(flag(item, holdouts.covering(item, published), type_index))
         except NotExpressible as reason:
             flags.append(_server_evaluated(item))
             server_only.append({"key": item.key, "reason": str(reason)})
     # property_matching_version 2: exact compares text only ("false" is not "anything not true").
     return {
         "flags": flags,
-        "group_type_mapping": {},
+        "group_type_mapping": {str(index): group_type for group_type, index in type_index.items()},
         "cohorts": {},
         "property_matching_version": 2,
         "evaluated_by_the_server": server_only,
@@ -84,16 +98,36 @@ def not_modified(if_none_match: str | None, current: str) -> bool:
     return "*" in tags or current in tags
 
 
-def flag(item: ExperimentItem, covering: Sequence[ExperimentItem] = ()) -> dict[str, Any]:
+def flag(
+    item: ExperimentItem, covering: Sequence[ExperimentItem] = (), type_index: dict[str, int] | None = None
+) -> dict[str, Any]:
     """One experiment as a PostHog flag (NotExpressible when the SDKs would evaluate it
-    differently), the users the `covering` holdouts hold out given control."""
+    differently), the users the `covering` holdouts hold out given control; a group experiment as
+    a group flag, with its type's index in the document's `group_type_mapping` (`type_index`)."""
     spec = definition(item)
+    if spec.group_type is not None:
+        return _group_flag(item, spec, (type_index or {})[spec.group_type])
     if item.status == lifecycle.COMPLETE:
         everyone: dict[str, Any] = {"properties": [], "rollout_percentage": 100, "variant": None}
         groups = [*_held_out(everyone, covering), {**everyone, "variant": served_variant(item)}]
     else:
         groups = [group for each in _targeting_groups(item.key, spec) for group in (*_held_out(each, covering), each)]
     return _flag(item, spec, {"groups": _override_groups(spec) + groups})
+
+
+def _group_flag(item: ExperimentItem, spec: ExperimentFields, index: int) -> dict[str, Any]:
+    """A group experiment as PostHog's group flag: the SDK hashes the group's key, as /assign does
+    (units.py). Its targeting and overrides name a person's properties and ids, which a group flag
+    cannot test: with either, it is evaluated by the server."""
+    if spec.targeting or spec.overrides:
+        raise NotExpressible("a group experiment's targeting and overrides are evaluated by the server")
+    if item.status == lifecycle.COMPLETE:
+        group = {"properties": [], "rollout_percentage": 100, "variant": served_variant(item)}
+    else:
+        group = {"properties": [], "rollout_percentage": spec.rollout_percentage, "variant": None}
+    published = _flag(item, spec, {"groups": [group]})
+    published["filters"]["aggregation_group_type_index"] = index
+    return published
 
 
 def _held_out(group: dict[str, Any], covering: Sequence[ExperimentItem]) -> list[dict[str, Any]]:

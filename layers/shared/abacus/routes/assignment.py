@@ -23,6 +23,7 @@ from abacus.http.responses import (
     documented,
 )
 from abacus.posthog import config, flags, local_evaluation
+from abacus.storage import persons
 
 router = APIGatewayHttpRouter()
 TAGS = ["assignment"]
@@ -136,7 +137,8 @@ def _definitions_route(path: str, summary: str = DEFINITIONS_SUMMARY) -> Callabl
 @_definitions_route("/flags/definitions")
 def flag_definitions(request: Request) -> Response[str]:
     project_id = flags_key_project(request)
-    document = local_evaluation.definitions(definitions.project_experiments(project_id).values())
+    experiments = definitions.project_experiments(project_id).values()
+    document = local_evaluation.definitions(experiments, persons_joined=persons.joined_any(project_id))
     tag = local_evaluation.etag(document)
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if local_evaluation.not_modified(request.resolved_event.headers.get("if-none-match"), tag):

@@ -12,11 +12,13 @@ variant, the first exposure, and the user's metric values as the nightly job las
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import NamedTuple
 
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.constants import ATTRIBUTES, UPDATED_OLD
@@ -54,6 +56,16 @@ class AssignmentItem(Model):
     values_computed_at = nullable(UTCDateTimeAttribute())
     # CUPED: per metric, the same value over the pre-exposure window (empty when CUPED is off).
     pre_values = JSONAttribute(null=True)
+    # Persons (storage/persons.py): an item is keyed by the person's root id. When two persons
+    # join, the loser's item moves into the survivor's (first exposure wins) and is marked
+    # `merged_into`: the nightly job skips it. `variants_seen`: the variants the person's other
+    # ids were exposed to before the join (PostHog's $multiple when one differs from `variant`).
+    merged_into = nullable(UnicodeAttribute())
+    variants_seen = UnicodeSetAttribute(null=True)
+
+    def variants_exposed(self) -> set[str]:
+        """Every variant the person was exposed to, under any of their ids."""
+        return {*(self.variants_seen or ()), *([self.variant] if self.exposed_at is not None else [])}
 
 
 def _conditional_failure(error: UpdateError) -> bool:
@@ -88,14 +100,32 @@ FIRST, EARLIER = "first", "earlier"
 
 
 def record_exposure(
-    experiment_id: str, distinct_id: str, variant: str, at: datetime, breakdown_values: list[Value] | None = None
+    experiment_id: str,
+    distinct_id: str,
+    variant: str,
+    at: datetime,
+    breakdown_values: list[Value] | None = None,
+    takes_variant: bool = False,
 ) -> str | None:
     """An exposure reported as an event: the first exposure becomes `at` when earlier than the
     stored one (events arrive in any order), with the breakdowns' values the event carries; the
-    variant stays the stored one if any. FIRST when the user had no exposure, EARLIER when it
-    moved one earlier, None when an earlier one was stored already."""
+    variant stays the stored one if any (`takes_variant`: becomes `variant`, as when a person's
+    earlier exposure under another id moves in). FIRST when the user had no exposure, EARLIER when
+    it moved one earlier, None when an earlier one was stored already."""
+    return _exposure(experiment_id, distinct_id, variant, at, breakdown_values, takes_variant)[0]
+
+
+def _exposure(
+    experiment_id: str,
+    distinct_id: str,
+    variant: str,
+    at: datetime,
+    breakdown_values: list[Value] | None,
+    takes_variant: bool,
+) -> tuple[str | None, str | None]:
+    """record_exposure's outcome, and the variant of the exposure it moved earlier (if any)."""
     actions: list[Action] = [
-        AssignmentItem.variant.set(AssignmentItem.variant | variant),
+        AssignmentItem.variant.set(variant if takes_variant else AssignmentItem.variant | variant),
         AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | at),
         AssignmentItem.exposed_at.set(at),
     ]
@@ -112,9 +142,36 @@ def record_exposure(
         )
     except UpdateError as error:
         if _conditional_failure(error):
-            return None  # exposed earlier already
+            return None, None  # exposed earlier already
         raise
-    return EARLIER if AssignmentItem.exposed_at.attr_name in answer.get(ATTRIBUTES, {}) else FIRST
+    old = answer.get(ATTRIBUTES, {})
+    if AssignmentItem.exposed_at.attr_name not in old:
+        return FIRST, None
+    return EARLIER, old.get(AssignmentItem.variant.attr_name, {}).get("S")
+
+
+def record_joined_exposure(
+    experiment_id: str,
+    root: str,
+    variant: str,
+    at: datetime,
+    breakdown_values: list[Value] | None,
+    seen: frozenset[str],
+) -> str | None:
+    """An exposure reported by an id joined to the person whose root keys the assignment: as if
+    that id's own assignment had moved in at the join (absorb), the earlier exposure wins with its
+    variant, and any other variant (the one it replaced, or those the person's ids reported) is
+    kept in `variants_seen`, whatever order the join and the report arrived in. FIRST, EARLIER or
+    None as record_exposure."""
+    outcome, replaced = _exposure(experiment_id, root, variant, at, breakdown_values, takes_variant=True)
+    item = AssignmentItem(experiment_id, root)
+    for other in sorted(seen | {variant} | ({replaced} if replaced else set())):
+        try:  # only where it differs from the person's variant: most reports name that one
+            item.update(actions=[AssignmentItem.variants_seen.add({other})], condition=AssignmentItem.variant != other)
+        except UpdateError as error:
+            if not _conditional_failure(error):
+                raise
+    return outcome
 
 
 def get(experiment_id: str, distinct_id: str) -> AssignmentItem | None:
@@ -134,6 +191,48 @@ def exposures_of(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], Assignm
     attributes = ["experiment_id", "distinct_id", "variant", "exposed_at"]
     found = AssignmentItem.batch_get(wanted, consistent_read=True, attributes_to_get=attributes)
     return {(item.experiment_id, item.distinct_id): item for item in found}
+
+
+def whole_items(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], AssignmentItem]:
+    """The assignments of these (key, distinct_id), whole, strongly consistent (a person's, to move
+    into another's): BatchGetItem, 100 keys a request."""
+    if not wanted:
+        return {}
+    return {
+        (item.experiment_id, item.distinct_id): item for item in AssignmentItem.batch_get(wanted, consistent_read=True)
+    }
+
+
+class Absorbed(NamedTuple):
+    first: bool  # the moved exposure became the survivor's first
+    replaced: str | None  # the variant of the survivor's own exposure it replaced, if any
+
+
+def absorb(loser: AssignmentItem, partition: str, survivor: str) -> Absorbed:
+    """Moves a person's assignment under a joined id (`loser`) into the survivor's, keyed
+    (`partition`, `survivor`): the earlier exposure wins with its variant and breakdowns, the
+    other's variants are kept in `variants_seen`, and the loser is marked `merged_into`.
+    Idempotent: moving the same item again changes nothing."""
+    before = whole_items([(partition, survivor)]).get((partition, survivor))
+    first = False
+    if loser.exposed_at is not None:
+        outcome = record_exposure(
+            partition, survivor, loser.variant, loser.exposed_at, loser.breakdown_values, takes_variant=True
+        )
+        first = outcome is not None
+    else:
+        AssignmentItem(partition, survivor).update(
+            actions=[
+                AssignmentItem.variant.set(AssignmentItem.variant | loser.variant),
+                AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | loser.assigned_at),
+            ]
+        )
+    seen = loser.variants_exposed() | (before.variants_exposed() if before is not None else set())
+    if seen:
+        AssignmentItem(partition, survivor).update(actions=[AssignmentItem.variants_seen.add(seen)])
+    loser.update(actions=[AssignmentItem.merged_into.set(survivor)])
+    replaced = before.variant if first and before is not None and before.exposed_at is not None else None
+    return Absorbed(first, replaced)
 
 
 def exposed_users(partitions: list[str]) -> Iterator[AssignmentItem]:

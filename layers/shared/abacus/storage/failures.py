@@ -24,6 +24,7 @@ TABLE_VARIABLES = {
     "ASSIGNMENTS_TABLE": "AssignmentsTableName",
     "EVENTS_TABLE": "EventsTableName",
     "RESULTS_TABLE": "ResultsTableName",
+    "PERSONS_TABLE": "PersonsTableName",
 }
 # PynamoDB names the table of a refused request only in its error's text.
 _TABLE_IN_ERROR = re.compile(r"on table \(([^)]*)\)")

@@ -14,6 +14,7 @@ from abacus.results.report.sentences import (
     breakdown_note,
     breakdown_rows,
     cap_sentence,
+    counting_sentence,
     daily_srm_sentence,
     filters_text,
     funnel_rows,
@@ -70,10 +71,11 @@ def _over_days[V](history: list[Snapshot], key: str, number: Callable[[VariantAn
     return [None if row is None else number(row) for row in (_variant_row(day, key) for day in history)]
 
 
-def _html_table(analysis: Analysis) -> str:
+def _html_table(analysis: Analysis, unit: str | None = None) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in r) + "</tr>" for r in rows(analysis))
+    exposed = f"Exposed {html.escape(unit)}" if unit else "Exposures"
     return (
-        "<table><thead><tr><th>Variant</th><th>Exposures</th><th>Conversions / sum</th><th>Mean</th>"
+        f"<table><thead><tr><th>Variant</th><th>{exposed}</th><th>Conversions / sum</th><th>Mean</th>"
         "<th>P(best)</th><th>Relative lift (95% interval)</th><th>p-value</th></tr></thead>"
         f"<tbody>{body}</tbody></table>"
     )
@@ -136,8 +138,9 @@ def _results_body(history: list[Snapshot]) -> str:
         f"{html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
         + (f'<p class="srm-by-day">{html.escape(daily)}</p>' if (daily := daily_srm_sentence(latest)) else "")
+        + (f'<p class="counting">{html.escape(counted)}</p>' if (counted := counting_sentence(latest)) else "")
         + _cap_paragraph(latest)
-        + _html_table(latest)
+        + _html_table(latest, latest.get("counted_unit"))
         + _funnel_html(latest)
         + chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
         + chart("Probability to be best", days, best, None, False)

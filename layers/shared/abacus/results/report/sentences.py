@@ -149,6 +149,20 @@ def filters_text(metric: Mapping[str, Any]) -> str:
     return f" where {' and '.join(conditions)}" if conditions else ""
 
 
+def counting_sentence(snapshot: SnapshotAnalysis) -> str | None:
+    """What was counted, when it is not plainly users: groups, or persons seen in several variants."""
+    said = []
+    if unit := snapshot.get("counted_unit"):
+        said.append(f"Counted by {unit}: each is exposed and converts once, whichever of its users acts.")
+    several = sum(snapshot.get("persons_in_several_variants", {}).values())
+    if several:
+        said.append(
+            f"{several} {'person' if several == 1 else 'persons'} saw more than one variant under ids joined later "
+            "(signing in on a second device): each is counted once, in the variant of their first exposure."
+        )
+    return " ".join(said) or None
+
+
 def daily_srm_sentence(snapshot: SnapshotAnalysis) -> str | None:
     """Where in time the exposures stop fitting the weights: the first day whose own check fails."""
     daily = snapshot.get("exposures_by_day")

@@ -6,6 +6,7 @@ from abacus.results.report.sentences import (
     breakdown_note,
     breakdown_rows,
     cap_sentence,
+    counting_sentence,
     daily_srm_sentence,
     funnel_rows,
     guardrail_sentence,
@@ -44,8 +45,8 @@ def _breakdown_lines(snapshot: SnapshotAnalysis) -> list[str]:
     return lines
 
 
-def _text_table(analysis: Analysis) -> list[str]:
-    header = _line("variant", "exposures", "value", "mean", "P(best)", "lift (95% CI)", "p-value")
+def _text_table(analysis: Analysis, unit: str = "exposures") -> list[str]:
+    header = _line("variant", unit, "value", "mean", "P(best)", "lift (95% CI)", "p-value")
     return [header, *(_line(*r) for r in rows(analysis))]
 
 
@@ -54,12 +55,13 @@ def text(snapshot: Snapshot, experiment: str) -> str:
     lines = [
         f"{experiment}: results for {snapshot['date']} (metric {metric_words(metric)})",
         "",
-        *_text_table(snapshot),
+        *_text_table(snapshot, snapshot.get("counted_unit", "exposures")),
     ]
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines += [sentence] if (sentence := daily_srm_sentence(snapshot)) else []
     lines.append(verdict_sentence(snapshot))
+    lines += [sentence] if (sentence := counting_sentence(snapshot)) else []
     lines += snapshot.get("explanation", [])
     lines += [sentence] if (sentence := cap_sentence(snapshot)) else []
     lines += _funnel_lines(snapshot)
