@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from abacus.core import hashing
 from abacus_local.client import AbacusClient, lambda_client
 from abacus_local.stack import free_port
 from abacus_local.template import ROOT
@@ -112,6 +113,22 @@ def wait_for_snapshot(client: AbacusClient, key: str, date: str, timeout_s: floa
             return body
         assert status == 404 and time.monotonic() < deadline, (status, body)
         time.sleep(0.2)
+
+
+def people_who_would_switch(key: str, split: list[tuple[str, int]], prefix: str, count: int) -> list[tuple[str, str]]:
+    """`count` people, (anonymous id, user id), whose two ids hash to different variants of `key`:
+    unless joined into one person, each would switch variant at sign-in. As many start in each
+    variant, taken in turn."""
+    quota = -(-count // len(split))
+    starting: dict[str, list[tuple[str, str]]] = {variant: [] for variant, _ in split}
+    n = 0
+    while any(len(found) < quota for found in starting.values()):
+        anon, user = f"{prefix}-anon-{n}", f"{prefix}-user-{n}"
+        first = hashing.pick_variant(key, anon, split)
+        if first != hashing.pick_variant(key, user, split) and len(starting[first]) < quota:
+            starting[first].append((anon, user))
+        n += 1
+    return [pair for turn in zip(*starting.values(), strict=True) for pair in turn][:count]
 
 
 @pytest.fixture(scope="module")

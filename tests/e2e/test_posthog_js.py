@@ -17,9 +17,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request
 
+from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
 from abacus_local.template import ROOT
-from tests.e2e.conftest import ADMIN_KEY, TOKEN, invoke_nightly
+from tests.e2e.conftest import ADMIN_KEY, TOKEN, invoke_nightly, people_who_would_switch
 from tests.e2e.witness import Delivery, Witness
 
 SDK_DIST = ROOT / "tests" / "sdk-js" / "node_modules" / "posthog-js" / "dist"
@@ -38,6 +39,18 @@ window.start = (apiHost, token, distinctId, key, options) => new Promise((resolv
     opt_out_useragent_filter: true,
     loaded: (ph) => ph.onFeatureFlags(() => resolve(ph.getFeatureFlag(key))),
   }, options));
+});
+// A sign-in: posthog.identify, then the flag once posthog-js has reloaded its flags (which it
+// asks for with $anon_distinct_id, the id it had until then).
+window.signIn = (userId, key) => new Promise((resolve) => {
+  let registering = true;
+  const stop = posthog.onFeatureFlags(() => {
+    if (registering) return;  // its call at once, for the flags already loaded
+    stop();
+    resolve(posthog.getFeatureFlag(key));
+  });
+  registering = false;
+  posthog.identify(userId);
 });
 </script></body></html>
 """
@@ -86,7 +99,9 @@ def witness(stack_url: str) -> Iterator[Witness]:
     proxy.shutdown()
 
 
-def visit(browser, shop_origin: str, api_url: str, distinct_id: str, options: dict) -> tuple[Page, FailedRequests, str]:
+def visit(
+    browser, shop_origin: str, api_url: str, distinct_id: str, options: dict, key: str = KEY
+) -> tuple[Page, FailedRequests, str]:
     """A visitor's fresh browser (no stored id): the shop's page, posthog-js started, the flag read."""
     context = browser.new_context()
     failures = FailedRequests(context, api_url)
@@ -94,7 +109,7 @@ def visit(browser, shop_origin: str, api_url: str, distinct_id: str, options: di
     page.goto(f"{shop_origin}/index.html")
     variant = page.evaluate(
         "([api, token, id, key, options]) => start(api, token, id, key, options)",
-        [api_url, TOKEN, distinct_id, KEY, options],
+        [api_url, TOKEN, distinct_id, key, options],
     )
     return page, failures, variant
 
@@ -195,6 +210,80 @@ def test_posthog_js_in_a_browser_from_another_origin(client, stack_url, shop_ori
         users = [v for v in VISITORS if seen[v.distinct_id] == variant]
         buyers = [v for v in users if v.buys]
         assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(users), len(buyers)), variant
+
+
+SIGN_UP_KEY = "js-sign-up"
+SIGN_UP_SPLIT = [("control", 50), ("one-page", 50)]
+
+
+def test_posthog_js_people_keep_their_variant_through_sign_in_and_are_counted_once(
+    client, stack_url, shop_origin, browser, witness
+):
+    """Six people: an anonymous visit reads the flag, posthog.identify signs them in (the
+    $identify event, then flags asked again with $anon_distinct_id), the flag read again, a
+    purchase as the signed-in user. Each id of a pair hashes to another variant, yet nobody
+    switches, and the results count each person once, with their purchase."""
+    client.create_experiment(
+        {
+            "key": SIGN_UP_KEY,
+            "name": "posthog-js sign-up",
+            "variants": [{"key": key, "weight": weight} for key, weight in SIGN_UP_SPLIT],
+            "primary_metric": {"event": "js-person-purchase"},
+        }
+    )
+    client.launch(SIGN_UP_KEY)
+    people = people_who_would_switch(SIGN_UP_KEY, SIGN_UP_SPLIT, "js", 6)
+    # Each person in a fresh browser of their own, all at once (as many people use a site): the
+    # anonymous id bootstrapped, which posthog-js keeps anonymous.
+    browsers = []
+    for anon, _ in people:
+        context = browser.new_context()
+        failures = FailedRequests(context, witness.url)
+        page = context.new_page()
+        page.goto(f"{shop_origin}/index.html")
+        # As long as the API may take for flags (posthog-js gives up after 3 s): six browsers at
+        # once may each meet a function's cold start.
+        options = {"feature_flag_request_timeout_ms": LOADED_MS}
+        page.evaluate(
+            "([api, token, id, key, options]) => { window.firstFlag = start(api, token, id, key, options); }",
+            [witness.url, TOKEN, anon, SIGN_UP_KEY, options],
+        )
+        browsers.append((page, failures))
+    shown = {}
+    for (anon, _), (page, _) in zip(people, browsers, strict=True):
+        shown[anon] = page.evaluate("window.firstFlag")
+        assert shown[anon] == hashing.pick_variant(SIGN_UP_KEY, anon, SIGN_UP_SPLIT), anon
+        witness.wait_for("$feature_flag_called", anon)
+    for (_, user), (page, _) in zip(people, browsers, strict=True):
+        page.evaluate("([user, key]) => { window.signedInFlag = signIn(user, key); }", [user, SIGN_UP_KEY])
+    for (anon, user), (page, _) in zip(people, browsers, strict=True):
+        assert page.evaluate("window.signedInFlag") == shown[anon], (anon, user)  # nobody switches at sign-in
+        assert page.evaluate("posthog.get_distinct_id()") == user
+        page.evaluate("posthog.capture('js-person-purchase', {amount: 30})")
+    for (_, user), (page, failures) in zip(people, browsers, strict=True):
+        witness.wait_for("$identify", user)
+        witness.wait_for("$feature_flag_called", user)  # identify resets what posthog-js reported
+        witness.wait_for("js-person-purchase", user)
+        witness.wait_until_idle()
+        assert not failures.failed, failures.failed
+        page.context.close()
+    # The signed-in id alone, as on another device: the person's variant too.
+    for anon, user in people:
+        assert client.assign(user, [SIGN_UP_KEY], expose=False)[SIGN_UP_KEY] == shown[anon], (anon, user)
+    # posthog-js asked its flags after each sign-in with the anonymous id beside the user's.
+    flag_requests = [e for d in witness.deliveries if d.path == "/flags/" and d.status == 200 for e in d.events()]
+    assert {(e.get("distinct_id"), e.get("$anon_distinct_id")) for e in flag_requests} >= set(
+        (user, anon) for anon, user in people
+    ), flag_requests
+    assert all(d.status in (200, 204) for d in witness.deliveries), witness.summary()
+
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, SIGN_UP_KEY)
+    rows = {row["key"]: row for row in client.results(SIGN_UP_KEY)["variants"]}
+    for variant, _ in SIGN_UP_SPLIT:
+        persons = sum(1 for seen in shown.values() if seen == variant)
+        assert persons == len(people) // 2
+        # Two exposures (the anonymous id's and the user's) and one purchase: one person.
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (persons, persons), variant
 
 
 def test_a_page_on_another_origin_reaches_the_app_routes_but_never_the_admin_routes(

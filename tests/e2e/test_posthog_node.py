@@ -8,9 +8,10 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
 from abacus_local.template import ROOT
-from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly
+from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly, people_who_would_switch
 
 SESSION = ROOT / "tests" / "sdk-js" / "posthog_node_session.mjs"
 TIMEOUT_MS = int(REQUEST_TIMEOUT_S * 1000)  # the SDK's, for every request it makes to the API
@@ -112,3 +113,46 @@ def test_posthog_node_evaluates_flags_locally_as_assign_answers(client, stack_ur
         assert got == expected, (user, properties, got, expected)
         seen |= {(key, value) for key, value in got.items()}
     assert {("node-holdout", "control"), ("node-layer-a", "b"), ("node-layer-b", None), ("node-targeted", None)} <= seen
+
+
+PERSONS = ROOT / "tests" / "sdk-js" / "posthog_node_persons.mjs"
+
+
+def test_posthog_node_identify_and_alias_keep_a_person_in_one_variant(client, stack_url):
+    """identify({distinctId, properties: {$anon_distinct_id}}) and alias({distinctId, alias}), in
+    both directions, join the anonymous id to the user's: the user's flag (read without the
+    anonymous id) is the anonymous id's, though the two ids hash to different variants, and the
+    results count one exposure and one purchase per person."""
+    key = "node-persons"
+    split = [("control", 50), ("express", 50)]
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "posthog-node persons",
+            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
+            "primary_metric": {"event": "node-person-purchase"},
+        }
+    )
+    client.launch(key)
+    joins = ["identify", "alias", "alias-anon"] * 2
+    pairs = people_who_would_switch(key, split, "node", len(joins))
+    people = [{"anon": anon, "user": user, "join": join} for (anon, user), join in zip(pairs, joins, strict=True)]
+    node = shutil.which("node")
+    assert node, "node is needed for the posthog-node tests"
+    arguments = {"host": stack_url, "token": TOKEN, "key": key, "people": people, "timeoutMs": TIMEOUT_MS}
+    finished = subprocess.run(
+        [node, str(PERSONS), json.dumps(arguments)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    seen = json.loads(finished.stdout.strip().splitlines()[-1])
+    for person in people:
+        anon, user = person["anon"], person["user"]
+        assert seen["anon"][anon] == hashing.pick_variant(key, anon, split), person
+        assert seen["user"][user] == seen["anon"][anon], person  # the person's, not the user id's own
+
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, key)
+    rows = {row["key"]: row for row in client.results(key)["variants"]}
+    for variant, _ in split:
+        persons = sum(1 for person in people if seen["anon"][person["anon"]] == variant)
+        assert persons > 0
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (persons, persons), variant

@@ -7,7 +7,7 @@ from posthog import Posthog
 
 from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
-from tests.e2e.conftest import TOKEN, invoke_nightly
+from tests.e2e.conftest import TOKEN, invoke_nightly, people_who_would_switch
 
 
 @pytest.fixture
@@ -78,3 +78,60 @@ def test_capture_delivers_events_and_feature_flag_called_counts_as_exposure(clie
         users = [d for d, v in seen.items() if v == variant]
         buyers = [d for d in users if int(d.rsplit("-", 1)[1]) % 2 == 0]
         assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(users), len(buyers))
+
+
+def test_set_person_properties_target_the_flag_without_sending_them_again(client, posthog_client):
+    """set(distinct_id, properties) stores the person's properties: get_feature_flag without
+    person_properties is then targeted by them; and alias() joins a new id to that person,
+    properties and variant."""
+    key = "sdk-person-properties"
+    split = [("control", 50), ("pro-only", 50)]
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "SDK person properties",
+            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
+            "primary_metric": {"event": "sdk-purchase"},
+            "targeting": [{"conditions": [{"property": "plan", "operator": "eq", "value": "pro"}]}],
+        }
+    )
+    client.launch(key)
+    [(buyer, account)] = people_who_would_switch(key, split, "sdk-set", 1)
+    assert posthog_client.get_feature_flag(key, buyer, send_feature_flag_events=False) in (None, False)
+    posthog_client.set(distinct_id=buyer, properties={"plan": "pro"})
+    posthog_client.flush()
+    variant = posthog_client.get_feature_flag(key, buyer, send_feature_flag_events=False)
+    assert variant == hashing.pick_variant(key, buyer, split)
+    # Another id, unknown: outside the targeting, until alias() joins it to the buyer.
+    assert posthog_client.get_feature_flag(key, account, send_feature_flag_events=False) in (None, False)
+    posthog_client.alias(previous_id=buyer, distinct_id=account)
+    posthog_client.flush()
+    assert posthog_client.get_feature_flag(key, account, send_feature_flag_events=False) == variant
+
+
+def test_alias_keeps_a_person_in_the_variant_of_their_first_exposure(client, posthog_client, stack_url):
+    key = "sdk-alias"
+    split = [("control", 50), ("new", 50)]
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "SDK alias",
+            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
+            "primary_metric": {"event": "sdk-alias-purchase"},
+        }
+    )
+    client.launch(key)
+    people = people_who_would_switch(key, split, "sdk-alias", 4)
+    for anon, user in people:
+        shown = posthog_client.get_feature_flag(key, anon)  # the exposure, as $feature_flag_called
+        assert shown == hashing.pick_variant(key, anon, split)
+        posthog_client.alias(previous_id=anon, distinct_id=user)
+        posthog_client.flush()
+        assert posthog_client.get_feature_flag(key, user) == shown, (anon, user)  # a second exposure
+        posthog_client.capture("sdk-alias-purchase", distinct_id=user)
+    posthog_client.flush()
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, key)
+    rows = {row["key"]: row for row in client.results(key)["variants"]}
+    for variant, _ in split:
+        # Half the people started in each variant: each counted once, with their purchase.
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (2, 2), variant
