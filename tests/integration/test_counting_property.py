@@ -8,9 +8,17 @@ past days, a stop, in any interleaving. Every snapshot
 written must count exactly what was received before it was computed; a rerun of a day before the
 launch is refused.
 
+And persons: people using anonymous and identified ids, joined by `$identify`, `$create_alias` and
+`$merge_dangerously` arriving before or after the events they join (after the purchase, out of
+order), some exposed under two ids to different variants before the join, joins of overlapping
+ids racing in one batch or in separate ones. The recount builds the persons itself (union-find over
+the joins received), counts each once from the earliest exposure of any of their ids (whose
+variant it takes) with the events of all of them, and the persons exposed to several variants.
+
 Seeded, so that CI runs the same histories every time; ABACUS_FUZZ_EXAMPLES=500 explores more.
 """
 
+import dataclasses
 import itertools
 import os
 import uuid
@@ -22,7 +30,7 @@ from unittest import mock
 import boto3
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -111,6 +119,8 @@ SPEC["guardrail_metrics"] = [
 ]
 HOURS = st.floats(min_value=0, max_value=1, allow_nan=False)
 _SERIALS = itertools.count()
+_BATCHES = itertools.count()
+JOINS = ("$identify", "$create_alias", "$merge_dangerously")
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class Sent:
     received: datetime
     properties: dict = field(default_factory=dict)
     resends: "Sent | None" = None  # a resend of that event's uuid, with this content
+    batch: int | None = None  # sent in one request with the other events of this batch
     serial: int = field(default_factory=lambda: next(_SERIALS))  # events alike are still two events
 
     @property
@@ -167,13 +178,105 @@ def _user_history(draw, user: str) -> list[Sent]:
         properties = {"experiment": "exp", "variant": variant} | ({"browser": browser} if browser else {})
         sent.append(Sent("$exposure", user, at, arrives, properties))
     for _ in range(draw(st.integers(0, 5))):
-        at = first + timedelta(hours=-72 + 216 * draw(HOURS))  # from 3 days before to 6 after
-        properties = {"amount": draw(st.sampled_from([9.5, 30.0, -5.0, "n/a"]))}
-        for name, values in (("path", ["/pricing", "/Pricing/team", "/home"]), ("plan", ["pro", "FREE", "free"])):
-            if (value := draw(st.sampled_from([*values, None]))) is not None:
-                properties[name] = value
-        name = draw(st.sampled_from(["buy", "view"]))
-        sent.append(Sent(name, user, at, max(at, START) + timedelta(hours=100 * draw(HOURS)), properties))
+        sent.append(_event(draw, user, first))
+    return sent
+
+
+def _event(draw, user: str, first: datetime) -> Sent:
+    """A buy or a view around `first`, with properties the metrics' filters test."""
+    at = first + timedelta(hours=-72 + 216 * draw(HOURS))  # from 3 days before to 6 after
+    properties = {"amount": draw(st.sampled_from([9.5, 30.0, -5.0, "n/a"]))}
+    for name, values in (("path", ["/pricing", "/Pricing/team", "/home"]), ("plan", ["pro", "FREE", "free"])):
+        if (value := draw(st.sampled_from([*values, None]))) is not None:
+            properties[name] = value
+    name = draw(st.sampled_from(["buy", "view"]))
+    return Sent(name, user, at, max(at, START) + timedelta(hours=100 * draw(HOURS)), properties)
+
+
+@st.composite
+def person_histories(draw) -> tuple[list[Sent], list[tuple[datetime, str, object]]]:
+    """People with anonymous and identified ids, their joins arriving in any order (some in one
+    batch, some twice), sometimes two people merged, and what is run."""
+    sent: list[Sent] = []
+    people = draw(st.integers(1, 4))
+    for person in range(people):
+        sent += _person_history(draw, person)
+    if people > 1 and draw(st.integers(0, 2)) == 0:  # two people merged (a CRM's dedup), racing their own joins
+        a, b = draw(st.permutations(range(people)))[:2]
+        at = START + timedelta(hours=200 * draw(HOURS))
+        kind = draw(st.sampled_from(["$merge_dangerously", "$create_alias"]))
+        sent.append(_join(kind, f"user {a}", f"anon {b}.0", at, at + timedelta(hours=30 * draw(HOURS))))
+    return sent, _runs(draw)
+
+
+def _join(kind: str, distinct_id: str, other: str, at: datetime, received: datetime) -> Sent:
+    """`$identify` of `other` (the anonymous id) as `distinct_id`, or an alias `other` of it."""
+    if kind == "$identify":
+        return Sent(kind, distinct_id, at, received, {"$anon_distinct_id": other, "distinct_id": distinct_id})
+    return Sent(kind, distinct_id, at, received, {"alias": other, "distinct_id": distinct_id})
+
+
+def _person_history(draw, person: int) -> list[Sent]:
+    """One person: one or two anonymous ids, an identified one, maybe a CRM id aliased to it;
+    exposures under any of them (each id its own variant, as the flag hashed it before the join),
+    events from any, and the joins: sent before or after what they join, some not at all, some
+    twice, some in one batch with each other (overlapping ids) and with an exposure."""
+    user = f"user {person}"
+    anons = [f"anon {person}.{n}" for n in range(draw(st.integers(1, 2)))]
+    ids = [*anons, user] + ([f"crm {person}"] if draw(st.integers(0, 2)) == 0 else [])
+    first = START + timedelta(hours=-24 * draw(st.integers(0, 1)) + 1 + 143 * draw(HOURS))
+    sent = _exposures_under(draw, ids, first)
+    for _ in range(draw(st.integers(0, 6))):
+        sent.append(_event(draw, draw(st.sampled_from(ids)), first))
+    return _joins(draw, sent, user, anons, ids, first)
+
+
+def _exposures_under(draw, ids: list[str], first: datetime) -> list[Sent]:
+    """Exposure reports under some of the ids, each its own variant; never two ids' first at once."""
+    order = draw(st.permutations(range(len(ids))))
+    sent: list[Sent] = []
+    for index, distinct_id in enumerate(ids):
+        if draw(st.integers(0, 3)) == 0:
+            continue  # never exposed under this id
+        variant = draw(st.sampled_from(["control", "b"]))
+        start = first + timedelta(hours=7 * order[index] + 6 * draw(HOURS))
+        for report in range(draw(st.integers(1, 2))):
+            at = start + timedelta(hours=report * 40 * draw(HOURS))
+            arrives = max(at, START) + timedelta(hours=30 * draw(HOURS))
+            browser = draw(st.sampled_from(["Chrome", "Firefox", None]))
+            properties = {"experiment": "exp", "variant": variant} | ({"browser": browser} if browser else {})
+            sent.append(Sent("$exposure", distinct_id, at, arrives, properties))
+    return sent
+
+
+def _joins(draw, sent: list[Sent], user: str, anons: list[str], ids: list[str], first: datetime) -> list[Sent]:
+    """`sent` and the person's joins: before or after what they join, some never, some twice, some
+    in one batch with each other (overlapping ids) and with an exposure."""
+    joins = []
+    for other in ids:
+        if other == user or draw(st.integers(0, 4)) == 0:
+            continue  # the identified id, or an anonymous visitor who never signs in here
+        kind = draw(
+            st.sampled_from(["$identify", "$identify", *JOINS[1:]]) if other in anons else st.sampled_from(JOINS[1:])
+        )
+        at = first + timedelta(hours=-24 + 200 * draw(HOURS))
+        joins.append(_join(kind, user, other, at, max(at, START) + timedelta(hours=150 * draw(HOURS))))
+    if len(anons) == 2 and draw(st.integers(0, 2)) == 0:  # the two devices joined directly too (overlapping)
+        at = first + timedelta(hours=200 * draw(HOURS))
+        joins.append(_join("$merge_dangerously", anons[1], anons[0], at, at + timedelta(hours=50 * draw(HOURS))))
+    for join in list(joins):
+        if draw(st.integers(0, 3)) == 0:  # the same ids joined again (a new uuid), earlier or later
+            again = max(join.at, START, join.received + timedelta(hours=-40 + 80 * draw(HOURS)))
+            joins.append(dataclasses.replace(join, received=again, serial=next(_SERIALS)))
+    sent += joins
+    if len(joins) > 1 and draw(st.booleans()):  # some joins (and maybe an exposure) in one batch: racing merges
+        together = [join for join in joins if draw(st.booleans())] or joins[:2]
+        exposures = [s for s in sent if s.name == "$exposure"]
+        if exposures and draw(st.booleans()):
+            together.append(draw(st.sampled_from(exposures)))
+        batch, arrives = next(_BATCHES), max(max(s.at, START, s.received) for s in together)
+        chosen = {s.serial for s in together}
+        sent = [dataclasses.replace(s, received=arrives, batch=batch) if s.serial in chosen else s for s in sent]
     return sent
 
 
@@ -251,21 +354,85 @@ def check_breakdown(breakdown: Any, expected: dict, what: str) -> None:
 def _exposed_users(
     sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None
 ) -> list[tuple[str, datetime, list[Sent]]]:
-    """Each counted user's variant, first exposure, and the events received from them by `now`."""
+    """Each counted person's variant, first exposure, and the events received from any of their
+    ids by `now`."""
+    return [(variant, exposed, mine) for variant, exposed, mine, _ in _exposed_persons(sent, now, cutoff, stopped)]
+
+
+def _exposed_persons(
+    sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None
+) -> list[tuple[str, datetime, list[Sent], set[str]]]:
+    """Each counted person (a user alone, or ids joined): the variant of their earliest exposure
+    under any id (an id's variant: its report received first), that exposure, the events received
+    from any of their ids by `now`, and every variant their ids were exposed to."""
     arrived = [s for s in sent if s.received <= now and not _duplicate(s, now)]
-    exposed_users = []
-    for user in {s.user for s in arrived} - {"qa"}:  # the override user is never exposed
+    exposed_persons = []
+    for ids in _persons(arrived):
+        if "qa" in ids:  # the override user is never exposed
+            continue
         reports = [
             s for s in arrived
-            if s.user == user and s.name == "$exposure" and START <= s.at and (stopped is None or s.at < stopped)
+            if s.user in ids and s.name == "$exposure" and START <= s.at and (stopped is None or s.at < stopped)
         ]  # fmt: skip
         if not reports:
             continue
-        exposed = min(s.at for s in reports)
-        variant = min(reports, key=lambda s: s.received).properties["variant"]
-        if exposed < cutoff:
-            exposed_users.append((variant, exposed, [s for s in arrived if s.user == user]))
-    return exposed_users
+        earliest = min(reports, key=lambda s: (s.at, s.received))
+        variant = min((s for s in reports if s.user == earliest.user), key=lambda s: s.received).properties["variant"]
+        if earliest.at < cutoff:
+            seen = {s.properties["variant"] for s in reports}
+            exposed_persons.append((variant, earliest.at, [s for s in arrived if s.user in ids], seen))
+    return exposed_persons
+
+
+def _persons(arrived: list[Sent]) -> list[set[str]]:
+    """The ids of each person: union-find over the joins received, in the order they were applied
+    (by request, and within one by time): `$identify` joins its `$anon_distinct_id` to its sender,
+    `$create_alias` and `$merge_dangerously` their `alias`; a joined person is identified, and an
+    `$identify` or `$create_alias` whose anonymous id (alias) is an identified person's joins
+    nothing (`$merge_dangerously` joins anyway). Every other sender is a person of their own."""
+    parent: dict[str, str] = {}
+    identified: set[str] = set()  # roots
+
+    def root(distinct_id: str) -> str:
+        parent.setdefault(distinct_id, distinct_id)
+        while parent[distinct_id] != distinct_id:
+            distinct_id = parent[distinct_id]
+        return distinct_id
+
+    for s in (s for request in deliveries(arrived) for s in sorted(request, key=lambda s: s.at)):
+        sender = root(s.user)
+        if s.name not in JOINS:
+            continue
+        other = s.properties.get("$anon_distinct_id" if s.name == "$identify" else "alias")
+        if not isinstance(other, str) or root(other) == sender:
+            continue
+        if s.name != "$merge_dangerously" and root(other) in identified:
+            continue
+        identified -= {root(other), sender}
+        parent[root(other)] = sender
+        identified.add(sender)
+    persons: dict[str, set[str]] = {}
+    for distinct_id in list(parent):
+        persons.setdefault(root(distinct_id), set()).add(distinct_id)
+    return list(persons.values())
+
+
+def deliveries(sent: list[Sent]) -> list[list[Sent]]:
+    """The requests the events arrive in, in play()'s order: each alone or with its batch."""
+    requests = [[s] for s in sent if s.batch is None]
+    batches: dict[int, list[Sent]] = {}
+    for s in sent:
+        if s.batch is not None:
+            batches.setdefault(s.batch, []).append(s)
+    return sorted([*requests, *batches.values()], key=lambda request: request[0].received)
+
+
+def several_recount(sent: list[Sent], now: datetime, cutoff: datetime, stopped: datetime | None) -> dict | None:
+    """Per variant, the counted persons also exposed to another (None: nobody was)."""
+    totals = {v: 0 for v in ("control", "b")}
+    for variant, _, _, seen in _exposed_persons(sent, now, cutoff, stopped):
+        totals[variant] += len(seen) > 1
+    return totals if any(totals.values()) else None
 
 
 def did_in_order(steps: list, events: list[Sent]) -> bool:
@@ -349,6 +516,8 @@ def check(snapshot_analysis: Any, sent: list[Sent], now: datetime, cutoff: datet
     check_ratio(ratio, ratio_recount(sent, now, cutoff, stopped), what)
     check_funnel(snapshot_analysis["guardrail_metrics"][0], funnel_recount(sent, now, cutoff, stopped), what)
     check_breakdown(snapshot_analysis["breakdowns"][0], breakdown_recount(sent, now, cutoff, stopped), what)
+    several = snapshot_analysis.get("persons_in_several_variants")
+    assert several == several_recount(sent, now, cutoff, stopped), (what, "persons in several variants", several)
     caps = [metric.get("cap", {}).get("value") for metric in metrics]
     for index, (*_, cap) in enumerate(METRICS):
         if isinstance(cap, tuple):  # the snapshot's percentile cap: within 2% of numpy's, of the values above 0
@@ -386,11 +555,11 @@ def play(sent: list[Sent], runs: list[tuple[datetime, str, object]], template) -
         projects.create("Fuzz", project_id="test", token="phc_fuzz", admin_key="fuzz_admin")
         definitions.create("test", ExperimentCreate.model_validate(SPEC), START - timedelta(days=1))
         definitions.apply("test", "exp", "launch", START)
-        timeline: list[tuple[datetime, int, str, Any]] = [(s.received, 0, "arrive", s) for s in sent]
+        timeline: list[tuple[datetime, int, str, Any]] = [(r[0].received, 0, "arrive", r) for r in deliveries(sent)]
         timeline += [(at, 1, kind, arg) for at, kind, arg in runs]
         for at, _, kind, arg in sorted(timeline, key=lambda entry: (entry[0], entry[1])):
             if kind == "arrive":
-                outcome = ingest.ingest("test", [arg.raw()], at)
+                outcome = ingest.ingest("test", [s.raw() for s in arg], at)
                 assert outcome["rejected"] == [], outcome
             elif kind == "stop":
                 definitions.apply("test", "exp", "stop", at)
@@ -451,4 +620,18 @@ def test_every_snapshot_equals_a_recount_of_what_had_arrived(history, template):
 @given(history=histories())
 def test_every_snapshot_equals_a_recount_in_the_other_half_of_the_histories(history, template):
     sent, runs = history
+    play(sent, runs, template)
+
+
+PERSON_EXAMPLES = int(os.environ.get("ABACUS_FUZZ_EXAMPLES", "5"))
+
+
+@seed(20261103)
+@settings(PROPERTY, max_examples=PERSON_EXAMPLES, phases=[Phase.explicit, Phase.generate])  # shrinking: minutes
+@given(history=person_histories())
+def test_every_snapshot_counts_each_person_once_as_a_recount_of_their_ids(history, template):
+    sent, runs = history
+    for s in sorted(sent, key=lambda s: s.received):  # a failing history, readable
+        note(f"{s.received:%d %H:%M} {s.batch} {s.name} {s.user!r} at {s.at:%d %H:%M} {s.properties}")
+    note(f"runs: {sorted((f'{at:%d %H:%M}', kind, arg) for at, kind, arg in runs)}")
     play(sent, runs, template)
