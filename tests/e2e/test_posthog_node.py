@@ -156,3 +156,50 @@ def test_posthog_node_identify_and_alias_keep_a_person_in_one_variant(client, st
         persons = sum(1 for person in people if seen["anon"][person["anon"]] == variant)
         assert persons > 0
         assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (persons, persons), variant
+
+
+GROUPS = ROOT / "tests" / "sdk-js" / "posthog_node_groups.mjs"
+
+
+def test_posthog_node_group_experiment_counts_companies(client, stack_url):
+    """getFeatureFlag(key, id, {groups}) and capture({groups}): members of one company share its
+    variant (PostHog's group hash of the company's key), and the results count companies: a
+    company converts once, however many of its members buy."""
+    key = "node-companies"
+    split = [("control", 50), ("seats", 50)]
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "posthog-node companies",
+            "group_type": "company",
+            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
+            "primary_metric": {"event": "node-company-purchase"},
+        }
+    )
+    client.launch(key)
+    companies = [f"node-company-{n}" for n in range(6)]
+    members = [
+        {"id": f"{company}-{n}", "company": company, "buys": index % 2 == 0 and n < 2}
+        for index, company in enumerate(companies)
+        for n in range(3)
+    ]
+    node = shutil.which("node")
+    assert node, "node is needed for the posthog-node tests"
+    arguments = {"host": stack_url, "token": TOKEN, "key": key, "members": members, "timeoutMs": TIMEOUT_MS}
+    finished = subprocess.run(
+        [node, str(GROUPS), json.dumps(arguments)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    seen = json.loads(finished.stdout.strip().splitlines()[-1])
+    shown = {company: hashing.pick_variant(key, company, split) for company in companies}
+    assert all(seen[member["id"]] == shown[member["company"]] for member in members), seen
+
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, key)
+    results = client.results(key)
+    assert results["counted_unit"] == "companies"
+    rows = {row["key"]: row for row in results["variants"]}
+    bought = {member["company"] for member in members if member["buys"]}
+    for variant, _ in split:
+        exposed = [company for company in companies if shown[company] == variant]
+        converted = [company for company in exposed if company in bought]
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(exposed), len(converted)), variant

@@ -135,3 +135,45 @@ def test_alias_keeps_a_person_in_the_variant_of_their_first_exposure(client, pos
     for variant, _ in split:
         # Half the people started in each variant: each counted once, with their purchase.
         assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (2, 2), variant
+
+
+def test_a_group_experiment_through_posthog_python_counts_companies(client, posthog_client, stack_url):
+    """get_feature_flag(..., groups={"company": ...}): every member of a company gets the
+    company's variant, PostHog's group hash of its key; the $feature_flag_called and the purchases
+    captured with groups= count per company, whichever member sends them."""
+    key = "sdk-companies"
+    split = [("control", 50), ("annual", 50)]
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "SDK companies",
+            "group_type": "company",
+            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
+            "primary_metric": {"event": "sdk-company-purchase"},
+        }
+    )
+    client.launch(key)
+    companies = [f"sdk-company-{n}" for n in range(6)]
+    shown = {}
+    for company in companies:
+        for member in range(3):
+            groups = {"company": company}
+            variant = posthog_client.get_feature_flag(key, f"{company}-member-{member}", groups=groups)
+            assert variant == hashing.pick_variant(key, company, split), (company, member)
+            shown[company] = variant
+    assert posthog_client.get_feature_flag(key, "no-company", send_feature_flag_events=False) in (None, False)
+    buying = companies[::2]  # two members of each buy: the company converts once
+    for company in buying:
+        for member in range(2):
+            posthog_client.capture(
+                "sdk-company-purchase", distinct_id=f"{company}-member-{member}", groups={"company": company}
+            )
+    posthog_client.flush()
+    invoke_nightly(stack_url, datetime.now(UTC) + timedelta(days=1), client, key)
+    results = client.results(key)
+    assert results["counted_unit"] == "companies"
+    rows = {row["key"]: row for row in results["variants"]}
+    for variant, _ in split:
+        exposed = [company for company in companies if shown[company] == variant]
+        bought = [company for company in buying if shown[company] == variant]
+        assert (rows[variant]["exposures"], rows[variant]["conversions"]) == (len(exposed), len(bought)), variant

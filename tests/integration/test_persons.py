@@ -375,3 +375,27 @@ def test_a_joined_ids_late_report_counts_as_if_it_had_arrived_before_the_join(pr
     expected = {variant: (counted_in.count(variant), 0) for variant in ("control", "one-page")}
     assert per_variant(found) == expected
     assert sum(found["persons_in_several_variants"].values()) == 2
+
+
+def test_the_live_check_counts_persons(project):
+    """Two ids of one person exposed apart count two first exposures until they are joined; the
+    join takes the later one back, and the purchase under the other id counts for the person."""
+    from abacus.assignment import live_check
+    from abacus.storage.experiments import ExperimentItem
+
+    started = launched()
+    at = started + timedelta(minutes=1)
+    capture(exposure("phone", flag("phone"), at))
+    capture(exposure("laptop", flag("laptop"), at + timedelta(minutes=1)))
+
+    def exposures() -> int:
+        found = live_check.read(ExperimentItem.get("test", KEY), datetime.now(UTC))
+        assert found is not None
+        return sum(row.exposures for row in found.variants)
+
+    assert exposures() == 2
+    capture(identify("phone", "ada", at + timedelta(minutes=2)), identify("laptop", "ada", at + timedelta(minutes=3)))
+    assert exposures() == 1
+    capture(event("purchase", "laptop", at + timedelta(minutes=4)))
+    found = live_check.read(ExperimentItem.get("test", KEY), datetime.now(UTC))
+    assert found is not None and sum(row.metric_events for row in found.variants) == 1
