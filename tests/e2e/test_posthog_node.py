@@ -178,7 +178,7 @@ def test_posthog_node_group_experiment_counts_companies(client, stack_url):
     )
     client.launch(key)
     companies = [f"node-company-{n}" for n in range(6)]
-    members = [
+    members: list[dict[str, Any]] = [
         {"id": f"{company}-{n}", "company": company, "buys": index % 2 == 0 and n < 2}
         for index, company in enumerate(companies)
         for n in range(3)
