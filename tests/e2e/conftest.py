@@ -115,6 +115,17 @@ def wait_for_snapshot(client: AbacusClient, key: str, date: str, timeout_s: floa
         time.sleep(0.2)
 
 
+def launch_split(
+    client: AbacusClient, key: str, split: list[tuple[str, int]], metric_event: str, **fields: Any
+) -> None:
+    """An experiment of these variants and weights, on `metric_event`, created and launched now."""
+    variants = [{"key": variant, "weight": weight} for variant, weight in split]
+    client.create_experiment(
+        {"key": key, "name": key, "variants": variants, "primary_metric": {"event": metric_event}, **fields}
+    )
+    client.launch(key)
+
+
 def people_who_would_switch(key: str, split: list[tuple[str, int]], prefix: str, count: int) -> list[tuple[str, str]]:
     """`count` people, (anonymous id, user id), whose two ids hash to different variants of `key`:
     unless joined into one person, each would switch variant at sign-in. As many start in each

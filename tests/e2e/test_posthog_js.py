@@ -20,7 +20,7 @@ from playwright.sync_api import BrowserContext, Page, Request
 from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
 from abacus_local.template import ROOT
-from tests.e2e.conftest import ADMIN_KEY, TOKEN, invoke_nightly, people_who_would_switch
+from tests.e2e.conftest import ADMIN_KEY, TOKEN, invoke_nightly, launch_split, people_who_would_switch
 from tests.e2e.witness import Delivery, Witness
 
 SDK_DIST = ROOT / "tests" / "sdk-js" / "node_modules" / "posthog-js" / "dist"
@@ -223,15 +223,7 @@ def test_posthog_js_people_keep_their_variant_through_sign_in_and_are_counted_on
     $identify event, then flags asked again with $anon_distinct_id), the flag read again, a
     purchase as the signed-in user. Each id of a pair hashes to another variant, yet nobody
     switches, and the results count each person once, with their purchase."""
-    client.create_experiment(
-        {
-            "key": SIGN_UP_KEY,
-            "name": "posthog-js sign-up",
-            "variants": [{"key": key, "weight": weight} for key, weight in SIGN_UP_SPLIT],
-            "primary_metric": {"event": "js-person-purchase"},
-        }
-    )
-    client.launch(SIGN_UP_KEY)
+    launch_split(client, SIGN_UP_KEY, SIGN_UP_SPLIT, "js-person-purchase")
     people = people_who_would_switch(SIGN_UP_KEY, SIGN_UP_SPLIT, "js", 6)
     # Each person in a fresh browser of their own, all at once (as many people use a site): the
     # anonymous id bootstrapped, which posthog-js keeps anonymous.

@@ -6,12 +6,13 @@ import json
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
 from abacus_local.template import ROOT
-from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly, people_who_would_switch
+from tests.e2e.conftest import FLAGS_KEY, TOKEN, invoke_nightly, launch_split, people_who_would_switch
 
 SESSION = ROOT / "tests" / "sdk-js" / "posthog_node_session.mjs"
 TIMEOUT_MS = int(REQUEST_TIMEOUT_S * 1000)  # the SDK's, for every request it makes to the API
@@ -98,14 +99,7 @@ def test_posthog_node_evaluates_flags_locally_as_assign_answers(client, stack_ur
     plans = ["pro", "team", "free", None]
     users = [[f"node-local-{n}", {"plan": plans[n % 4]} if plans[n % 4] else {}] for n in range(800)]
     arguments = {"host": stack_url, "token": TOKEN, "flagsKey": FLAGS_KEY, "keys": keys, "users": users}
-    arguments["timeoutMs"] = TIMEOUT_MS
-    node = shutil.which("node")
-    assert node, "node is needed for the posthog-node tests"
-    finished = subprocess.run(
-        [node, str(LOCAL), json.dumps(arguments)], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert finished.returncode == 0, finished.stderr
-    answers = json.loads(finished.stdout.strip().splitlines()[-1])["answers"]
+    answers = run_node(LOCAL, arguments, timeout_s=300)["answers"]
     seen = set()
     for user, properties in users:
         expected = client.assign(user, keys, expose=False, properties=properties)
@@ -113,9 +107,27 @@ def test_posthog_node_evaluates_flags_locally_as_assign_answers(client, stack_ur
         assert got == expected, (user, properties, got, expected)
         seen |= {(key, value) for key, value in got.items()}
     assert {("node-holdout", "control"), ("node-layer-a", "b"), ("node-layer-b", None), ("node-targeted", None)} <= seen
+    # Stopped: a running holdout would hold a share of users out of this module's later experiments.
+    for key in keys:
+        client.stop(key)
 
 
 PERSONS = ROOT / "tests" / "sdk-js" / "posthog_node_persons.mjs"
+
+
+def run_node(script: Path, arguments: dict[str, Any], timeout_s: float = 120) -> Any:
+    """What a node script of tests/sdk-js printed last (JSON), given `arguments` and the timeout."""
+    node = shutil.which("node")
+    assert node, "node is needed for the posthog-node tests"
+    finished = subprocess.run(
+        [node, str(script), json.dumps(arguments | {"timeoutMs": TIMEOUT_MS})],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 def test_posthog_node_identify_and_alias_keep_a_person_in_one_variant(client, stack_url):
@@ -125,26 +137,11 @@ def test_posthog_node_identify_and_alias_keep_a_person_in_one_variant(client, st
     results count one exposure and one purchase per person."""
     key = "node-persons"
     split = [("control", 50), ("express", 50)]
-    client.create_experiment(
-        {
-            "key": key,
-            "name": "posthog-node persons",
-            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
-            "primary_metric": {"event": "node-person-purchase"},
-        }
-    )
-    client.launch(key)
+    launch_split(client, key, split, "node-person-purchase")
     joins = ["identify", "alias", "alias-anon"] * 2
     pairs = people_who_would_switch(key, split, "node", len(joins))
     people = [{"anon": anon, "user": user, "join": join} for (anon, user), join in zip(pairs, joins, strict=True)]
-    node = shutil.which("node")
-    assert node, "node is needed for the posthog-node tests"
-    arguments = {"host": stack_url, "token": TOKEN, "key": key, "people": people, "timeoutMs": TIMEOUT_MS}
-    finished = subprocess.run(
-        [node, str(PERSONS), json.dumps(arguments)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert finished.returncode == 0, finished.stderr
-    seen = json.loads(finished.stdout.strip().splitlines()[-1])
+    seen = run_node(PERSONS, {"host": stack_url, "token": TOKEN, "key": key, "people": people})
     for person in people:
         anon, user = person["anon"], person["user"]
         assert seen["anon"][anon] == hashing.pick_variant(key, anon, split), person
@@ -167,30 +164,14 @@ def test_posthog_node_group_experiment_counts_companies(client, stack_url):
     company converts once, however many of its members buy."""
     key = "node-companies"
     split = [("control", 50), ("seats", 50)]
-    client.create_experiment(
-        {
-            "key": key,
-            "name": "posthog-node companies",
-            "group_type": "company",
-            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
-            "primary_metric": {"event": "node-company-purchase"},
-        }
-    )
-    client.launch(key)
+    launch_split(client, key, split, "node-company-purchase", group_type="company")
     companies = [f"node-company-{n}" for n in range(6)]
     members: list[dict[str, Any]] = [
         {"id": f"{company}-{n}", "company": company, "buys": index % 2 == 0 and n < 2}
         for index, company in enumerate(companies)
         for n in range(3)
     ]
-    node = shutil.which("node")
-    assert node, "node is needed for the posthog-node tests"
-    arguments = {"host": stack_url, "token": TOKEN, "key": key, "members": members, "timeoutMs": TIMEOUT_MS}
-    finished = subprocess.run(
-        [node, str(GROUPS), json.dumps(arguments)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert finished.returncode == 0, finished.stderr
-    seen = json.loads(finished.stdout.strip().splitlines()[-1])
+    seen = run_node(GROUPS, {"host": stack_url, "token": TOKEN, "key": key, "members": members})
     shown = {company: hashing.pick_variant(key, company, split) for company in companies}
     assert all(seen[member["id"]] == shown[member["company"]] for member in members), seen
 

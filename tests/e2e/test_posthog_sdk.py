@@ -7,7 +7,7 @@ from posthog import Posthog
 
 from abacus.core import hashing
 from abacus_local.client import REQUEST_TIMEOUT_S
-from tests.e2e.conftest import TOKEN, invoke_nightly, people_who_would_switch
+from tests.e2e.conftest import TOKEN, invoke_nightly, launch_split, people_who_would_switch
 
 
 @pytest.fixture
@@ -86,16 +86,8 @@ def test_set_person_properties_target_the_flag_without_sending_them_again(client
     properties and variant."""
     key = "sdk-person-properties"
     split = [("control", 50), ("pro-only", 50)]
-    client.create_experiment(
-        {
-            "key": key,
-            "name": "SDK person properties",
-            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
-            "primary_metric": {"event": "sdk-purchase"},
-            "targeting": [{"conditions": [{"property": "plan", "operator": "eq", "value": "pro"}]}],
-        }
-    )
-    client.launch(key)
+    pro = [{"conditions": [{"property": "plan", "operator": "eq", "value": "pro"}]}]
+    launch_split(client, key, split, "sdk-purchase", targeting=pro)
     [(buyer, account)] = people_who_would_switch(key, split, "sdk-set", 1)
     assert posthog_client.get_feature_flag(key, buyer, send_feature_flag_events=False) in (None, False)
     posthog_client.set(distinct_id=buyer, properties={"plan": "pro"})
@@ -112,15 +104,7 @@ def test_set_person_properties_target_the_flag_without_sending_them_again(client
 def test_alias_keeps_a_person_in_the_variant_of_their_first_exposure(client, posthog_client, stack_url):
     key = "sdk-alias"
     split = [("control", 50), ("new", 50)]
-    client.create_experiment(
-        {
-            "key": key,
-            "name": "SDK alias",
-            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
-            "primary_metric": {"event": "sdk-alias-purchase"},
-        }
-    )
-    client.launch(key)
+    launch_split(client, key, split, "sdk-alias-purchase")
     people = people_who_would_switch(key, split, "sdk-alias", 4)
     for anon, user in people:
         shown = posthog_client.get_feature_flag(key, anon)  # the exposure, as $feature_flag_called
@@ -143,16 +127,7 @@ def test_a_group_experiment_through_posthog_python_counts_companies(client, post
     captured with groups= count per company, whichever member sends them."""
     key = "sdk-companies"
     split = [("control", 50), ("annual", 50)]
-    client.create_experiment(
-        {
-            "key": key,
-            "name": "SDK companies",
-            "group_type": "company",
-            "variants": [{"key": variant, "weight": weight} for variant, weight in split],
-            "primary_metric": {"event": "sdk-company-purchase"},
-        }
-    )
-    client.launch(key)
+    launch_split(client, key, split, "sdk-company-purchase", group_type="company")
     companies = [f"sdk-company-{n}" for n in range(6)]
     shown = {}
     for company in companies:
