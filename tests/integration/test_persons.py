@@ -399,3 +399,31 @@ def test_the_live_check_counts_persons(project):
     capture(event("purchase", "laptop", at + timedelta(minutes=4)))
     found = live_check.read(ExperimentItem.get("test", KEY), datetime.now(UTC))
     assert found is not None and sum(row.metric_events for row in found.variants) == 1
+
+
+def test_a_unit_of_the_nightly_job_reads_a_bounded_number_of_ids(project, monkeypatch):
+    """A person is read under each of their ids: a page ends at the person who would take it past
+    runs.PAGE_QUERIES Queries, the next page goes on from there, and every person counts once."""
+    from abacus.nightly import page, runs
+
+    started = launched()
+    at = started + timedelta(minutes=1)
+    shown = {}
+    for n in range(12):
+        anon, user = f"bounded-anon-{n}", f"bounded-user-{n}"
+        shown[n] = str(flag(anon))
+        capture(exposure(anon, shown[n], at), identify(anon, user, at + timedelta(seconds=1)))
+        capture(event("$create_alias", user, at, alias=f"bounded-crm-{n}"), event("purchase", user, at))
+    pages: list[int] = []
+    original = page.users_sums
+
+    def counting(experiment, users, *args, **kwargs):
+        pages.append(len(users))
+        return original(experiment, users, *args, **kwargs)
+
+    monkeypatch.setattr(page, "users_sums", counting)
+    monkeypatch.setattr(runs, "PAGE_QUERIES", 4)  # a person of 3 ids a page
+    counted = per_variant(results())
+    assert max(pages) == 1 and sum(pages) == 12
+    expected = {variant: sum(1 for v in shown.values() if v == variant) for variant in ("control", "one-page")}
+    assert counted == {variant: (n, n) for variant, n in expected.items()}

@@ -85,6 +85,26 @@ def active_users(
     }
 
 
+def persons_of(project_id: str, users: Iterable[AssignmentItem]) -> dict[str, persons.Person]:
+    """The person of each user (their assignment is keyed by the person's root id): one eventually
+    consistent BatchGetItem per 100, an item only for persons of several ids."""
+    return persons.persons(project_id, [user.distinct_id for user in users])
+
+
+def within_queries(users: list[AssignmentItem], found: dict[str, persons.Person], budget: int) -> list[AssignmentItem]:
+    """The first of `users` whose Queries of events (one per id of their person) fit `budget`:
+    a page's work stays bounded however many ids its persons have. Never none: one person's ids
+    (at most persons.MAX_IDS) fit any budget."""
+    kept: list[AssignmentItem] = []
+    queries = 0
+    for user in users:
+        queries += len(found[user.distinct_id].ids) if user.distinct_id in found else 1
+        if kept and queries > budget:
+            break
+        kept.append(user)
+    return kept
+
+
 def counted_users(
     experiment: ExperimentItem, spec: ExperimentFields, users: Iterable[AssignmentItem], cutoff: datetime
 ) -> list[AssignmentItem]:
@@ -109,9 +129,11 @@ def users_sums(
     since: datetime | None,
     now: datetime,
     shard: tuple[int, int | None] = (0, None),
+    found: dict[str, persons.Person] | None = None,
 ) -> PageSums:
-    """The sums of these users (counted_users of some of the experiment's): each one's stored values
-    where current, else recomputed from their events. Users who sent metric events since the
+    """The sums of these users (counted_users of some of the experiment's; `found`: their persons,
+    persons_of, when read already): each one's stored values where current, else recomputed from
+    their events. Users who sent metric events since the
     last run (`since`: the last snapshot's computation, or without one the earliest stored values
     of these users) are read from the by-receipt index, from the shards that hold `shard`."""
     spec = definitions.definition(experiment)
@@ -125,8 +147,9 @@ def users_sums(
     # Persons of several ids: their events are read under each. Their other ids' events are filed
     # under those ids' shards of the by-receipt index, which this page does not read: their values
     # are computed every run (one Query per id) rather than only when they sent events.
-    found = persons.persons(experiment.project_id, [user.distinct_id for user in counted])
-    ids = {root: person.ids for root, person in found.items() if len(person.ids) > 1}
+    if found is None:
+        found = persons_of(experiment.project_id, counted)
+    ids = {user.distinct_id: found[user.distinct_id].ids for user in counted if len(found[user.distinct_id].ids) > 1}
     active |= ids.keys()
     key = values.metrics_key(metrics, pre_days)
     run = Run(experiment.project_id, components(metrics), cutoff, key, active, pre_days, since, now)

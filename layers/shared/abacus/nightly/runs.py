@@ -14,9 +14,10 @@ half-way leaves its message to be delivered again; a rerun of the night is a new
 the same snapshot from the same data. In tests the same steps run in one process
 (abacus_local.nightly_inline).
 
-A unit's work is bounded: PAGE_USERS users (each at most one Query of their events and one write),
-plus the by-receipt index's shards that hold its users' events since the last run. An experiment
-of N exposed users in S shards takes about N / PAGE_USERS + S units.
+A unit's work is bounded: PAGE_USERS users (each one write at most), at most PAGE_QUERIES Queries
+of their events (a person is read under each of their ids: a page ends early at the person who
+would pass it), plus the by-receipt index's shards that hold its users' events since the last
+run. An experiment of N exposed users in S shards takes about N / PAGE_USERS + S units.
 """
 
 import logging
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 # Users a unit of work holds: each needs at most a Query and an UpdateItem, 16 at a time, so a
 # page takes seconds on DynamoDB (bench/RESULTS.md), far inside the worker's timeout.
 PAGE_USERS = 5000
+# Queries of events a unit may make: a person of n ids takes n (persons have at most 100 ids, so
+# one always fits); 4 a person on a full page.
+PAGE_QUERIES = 20_000
 
 
 class RunFailed(Exception):
@@ -143,11 +147,13 @@ def work(unit: Unit) -> Unit | SnapshotItem | None:
     stored = nightly_runs.page(unit.experiment_id, unit.run, unit.shard, unit.page)
     if stored is None:
         experiment = _current_experiment(unit)
-        users = assignments.page(unit.partition, unit.start_after, PAGE_USERS)
-        last = users[-1].distinct_id if len(users) == PAGE_USERS else None
+        read = assignments.page(unit.partition, unit.start_after, PAGE_USERS)
+        found = page.persons_of(experiment.project_id, read)
+        users = page.within_queries(read, found, PAGE_QUERIES)
+        last = users[-1].distinct_id if len(users) < len(read) or len(read) == PAGE_USERS else None
         try:
             page_sums = page.users_sums(
-                experiment, users, unit.cutoff, unit.since, unit.started, (unit.shard, unit.shards)
+                experiment, users, unit.cutoff, unit.since, unit.started, (unit.shard, unit.shards), found
             )
         except retention.EventsExpired as error:
             raise RunFailed(str(error)) from None
