@@ -427,3 +427,28 @@ def test_a_unit_of_the_nightly_job_reads_a_bounded_number_of_ids(project, monkey
     assert max(pages) == 1 and sum(pages) == 12
     expected = {variant: sum(1 for v in shown.values() if v == variant) for variant in ("control", "one-page")}
     assert counted == {variant: (n, n) for variant, n in expected.items()}
+
+
+def test_a_flags_request_with_more_than_assign_takes_is_answered_ignoring_the_extra(project):
+    """Found by the fuzzer: /decide/ with a group property named in 300 characters answered 500.
+    What /assign would refuse (names too long, too many properties or groups) is ignored, as
+    PostHog ignores what it cannot use; the rest is evaluated."""
+    launched()
+    launched("pricing-b2b", group_type="company")
+    long_name = "x" * 300
+    body = {
+        "api_key": TOKEN,
+        "distinct_id": "}",
+        "$anon_distinct_id": "%",
+        "person_properties": {long_name: 1, **{f"p{n}": n for n in range(300)}},
+        "groups": {long_name: "acme", **{f"type-{n}": "a" for n in range(30)}, "company": "acme"},
+        "group_properties": {"company": {long_name: "x"}, long_name: {"plan": "pro"}},
+    }
+    for route in ("posthog_decide", "posthog_flags"):
+        status, found = call(route, body=body)
+        assert status == 200, found
+    from abacus.core import hashing
+
+    assert flag("}", key="pricing-b2b", groups={"company": "acme", long_name: "x"}) == hashing.pick_variant(
+        "pricing-b2b", "acme", [("control", 50), ("one-page", 50)]
+    )

@@ -55,12 +55,12 @@ def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str,
     """{flag key: variant, or None when the user is not in it}."""
     known = definitions.project_experiments(project_id)
     wanted = request.flag_keys_to_evaluate
-    properties = _flat(request.person_properties)
-    groups: dict[str, str | int] = {
-        group_type: key for group_type in request.groups if (key := units.group_key(request.groups, group_type))
-    }
+    properties = targetable(request.person_properties)
+    groups = named_groups(request.groups)
     group_properties = {
-        group_type: _flat(given) for group_type, given in request.group_properties.items() if isinstance(given, dict)
+        group_type: targetable(given)
+        for group_type, given in list(request.group_properties.items())[:MAX_GROUP_TYPES]
+        if len(group_type) <= MAX_GROUP_TYPE_LENGTH and isinstance(given, dict)
     }
     assign_request = AssignRequest(
         token=request.project_token or "-",
@@ -78,9 +78,32 @@ def evaluate(project_id: str, request: FlagsRequest, now: datetime) -> dict[str,
     }
 
 
-def _flat(given: dict[str, Any]) -> dict[str, Scalar | list[Scalar] | None]:
-    """Only flat scalar properties can be targeted; anything else is ignored, as PostHog ignores it."""
-    return {k: v for k, v in given.items() if isinstance(v, str | int | float | bool | type(None))}
+# What /assign takes (assignment/spec.py): beyond it, a flags request's extra is ignored, as PostHog
+# ignores what it cannot use, rather than refused (the SDKs send whatever the app set).
+MAX_PROPERTIES, MAX_PROPERTY_NAME = 200, 200
+MAX_GROUP_TYPES, MAX_GROUP_TYPE_LENGTH = 20, 64
+
+
+def targetable(given: dict[str, Any]) -> dict[str, Scalar | list[Scalar] | None]:
+    """The properties targeting can test: flat scalars, named in at most MAX_PROPERTY_NAME
+    characters, the first MAX_PROPERTIES of them."""
+    kept = {
+        name: value
+        for name, value in given.items()
+        if len(name) <= MAX_PROPERTY_NAME and isinstance(value, str | int | float | bool | type(None))
+    }
+    return dict(list(kept.items())[:MAX_PROPERTIES])
+
+
+def named_groups(given: dict[str, Any]) -> dict[str, str | int]:
+    """{group type: group key} of the groups a request names usably (units.group_key), the first
+    MAX_GROUP_TYPES of them."""
+    found: dict[str, str | int] = {
+        group_type: key
+        for group_type in given
+        if len(group_type) <= MAX_GROUP_TYPE_LENGTH and (key := units.group_key(given, group_type)) is not None
+    }
+    return dict(list(found.items())[:MAX_GROUP_TYPES])
 
 
 def flags_v4(values: dict[str, str | None], versions: dict[str, int], payloads: dict[str, JsonValue]) -> FlagsAnswer:
