@@ -1,12 +1,14 @@
 """The group-sequential design inside analyse(): its looks, its end, its answers."""
 
 import json
+import math
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 from scipy.stats import norm
+from statsmodels.stats import proportion
 
 from abacus.stats import spending
 from abacus.stats.analysis import Settings, VariantData, analyse
@@ -33,16 +35,23 @@ def test_the_boundary_is_the_spending_functions_at_the_looks_taken():
     expected = spending.boundaries([0.05, 0.15, 0.2], 0.05, spending.DESIGN_GAMMA, spending.DESIGN_FAMILY)[-1]
     assert row["boundary"] == pytest.approx(expected, rel=1e-9)
     assert row["p_value"] == 1.0 and row["significant"] is False
-    # The repeated confidence interval: 0 +/- c standard errors of the relative lift, whose
-    # delta-method variance at 10% against 10% with 4,000 a side is 2 * 0.09 / 4000 / 0.01.
-    assert row["lift"]["relative_ci"] == pytest.approx([-expected * 0.0045**0.5, expected * 0.0045**0.5], rel=1e-9)
+    # The repeated confidence interval: the ratios rho the look's test does not reject (Fieller's
+    # textbook closed form, for independent means at 10% with 4,000 a side: each variance 0.09 / 4000).
+    mean, variance = 0.1, 0.09 / 4000
+    g = expected**2 * variance / mean**2
+    spread = expected / mean * math.sqrt(variance + variance - g * variance)
+    fieller = [(1 - spread) / (1 - g) - 1, (1 + spread) / (1 - g) - 1]
+    assert row["lift"]["relative_ci"] == pytest.approx(fieller, rel=1e-9)
 
 
 def test_p_value_is_below_alpha_exactly_when_the_boundary_is_crossed():
     for treatment in range(400, 520, 4):
         row = treatment_row(analyse("conversion", look(4000, 400, treatment), Settings(planned_exposures=PLANNED)))
-        z = row["lift"]["relative"] / (row["lift"]["relative_ci"][1] - row["lift"]["relative"]) * row["boundary"]
+        z = proportion.test_proportions_2indep(treatment, 4000, 400, 4000, method="wald", compare="diff").statistic
         assert (row["p_value"] < 0.05) == (abs(z) >= row["boundary"])
+        # The interval inverts the same test: it excludes 0 exactly then.
+        low, high = row["lift"]["relative_ci"]
+        assert (row["p_value"] < 0.05) == (low > 0 or high < 0)
         # alpha * P(|Z| >= |z|) / P(|Z| >= c), the p-value's definition.
         expected = min(1.0, 0.05 * norm.sf(abs(z)) / norm.sf(row["boundary"]))
         assert row["p_value"] == pytest.approx(expected, rel=1e-6)

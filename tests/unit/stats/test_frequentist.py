@@ -40,12 +40,18 @@ def test_mean_p_value_is_welchs_t_test():
     assert row["lift"]["absolute"] == pytest.approx(m_t - m_c)
 
 
-def test_relative_interval_is_the_delta_method():
-    (n_c, x_c), (n_t, x_t) = (8_000, 640), (8_000, 720)
+@pytest.mark.parametrize(("control", "treatment"), [((8_000, 640), (8_000, 720)), ((300, 12), (300, 5))])
+def test_relative_interval_is_fiellers(control, treatment):
+    # Arms of equal size: no skewness correction (test_relative_lift.py checks it with one).
+    (n_c, x_c), (n_t, x_t) = control, treatment
     row = two_variants("conversion", VariantData("control", n_c, x_c), VariantData("t", n_t, x_t))
     p_c, p_t = x_c / n_c, x_t / n_t
-    ratio = p_t / p_c
-    # Var(R) = R^2 (CV_t^2 + CV_c^2), the textbook delta method for a ratio of independent means.
-    half = stats.norm.ppf(0.975) * ratio * math.sqrt((1 - p_t) / (n_t * p_t) + (1 - p_c) / (n_c * p_c))
+    v_c, v_t = p_c * (1 - p_c) / n_c, p_t * (1 - p_t) / n_t
+    ratio, z = p_t / p_c, stats.norm.ppf(0.975)
+    # Fieller's textbook limits for a ratio of independent means, g = z^2 v_c / m_c^2:
+    # (ratio +/- z / m_c sqrt(v_t + ratio^2 v_c - g v_t)) / (1 - g).
+    g = z * z * v_c / p_c**2
+    spread = z / p_c * math.sqrt(v_t + ratio**2 * v_c - g * v_t)
     assert row["lift"]["relative"] == pytest.approx(ratio - 1)
-    assert row["lift"]["relative_ci"] == pytest.approx([ratio - 1 - half, ratio - 1 + half], rel=1e-9)
+    fieller = [(ratio - spread) / (1 - g) - 1, (ratio + spread) / (1 - g) - 1]
+    assert row["lift"]["relative_ci"] == pytest.approx(fieller, rel=1e-9)

@@ -63,13 +63,16 @@ def test_the_test_is_on_the_difference_of_the_rates_scaled_by_their_pooled_rate(
     variance = (p_t * (1 - p_t) + p_c * (1 - p_c)) / 1000 / pooled**2
     sd = math.sqrt(variance)
     assert row["p_value"] == pytest.approx(1 / mixture_ratio(z * sd, variance, 0.05), rel=1e-6)
-    # The confidence sequence: the difference +- h standard errors, over the control's rate, where
-    # the integrated p-value at h is alpha.
+    # The confidence sequence: the ratios rho whose statistic (p_t - rho p_c) / sqrt(v_t + rho^2 v_c)
+    # is within h of 0 (Fieller), where the integrated p-value at h is alpha.
     interval = row["lift"]["relative_ci"]
     assert interval is not None
-    difference, difference_sd = p_t - p_c, sd * pooled
-    half = (interval[1] * p_c - difference) / difference_sd
-    assert (difference - interval[0] * p_c) / difference_sd == pytest.approx(half, rel=1e-9)
+
+    def statistic(rho):
+        return (p_t - rho * p_c) / math.sqrt((p_t * (1 - p_t) + rho * rho * p_c * (1 - p_c)) / 1000)
+
+    half = statistic(1 + interval[0])
+    assert -statistic(1 + interval[1]) == pytest.approx(half, rel=1e-9)
     assert 1 / mixture_ratio(half * sd, variance, 0.05) == pytest.approx(0.05, rel=1e-6)
 
 

@@ -191,12 +191,17 @@ def test_the_spending_designs_look_tests_the_corrected_statistic():
     assert row["boundary"] == pytest.approx(critical, rel=1e-6)
     nominal = 0.05 * 2 * stats.norm.sf(abs(corrected)) / (2 * stats.norm.sf(critical))
     assert nominal < 1 and row["p_value"] == pytest.approx(nominal, rel=1e-9)
-    # The repeated interval inverts the corrected test: at its edges g((difference - edge) / sd) = -+c.
+    # The repeated interval inverts the corrected test for every ratio rho of the means (Fieller):
+    # at its edges g((m_t - rho m_c) / sqrt(v_t + rho^2 v_c)) = -+c.
     interval = row["lift"]["relative_ci"]
     assert interval is not None
-    low, high = (edge * control.mean() for edge in interval)
-    assert hall((difference - low) / sd, a) == pytest.approx(critical, rel=1e-6)
-    assert hall((difference - high) / sd, a) == pytest.approx(-critical, rel=1e-6)
+
+    def statistic(rho):
+        spread = math.sqrt(np.var(treatment, ddof=1) / 1000 + rho * rho * np.var(control, ddof=1) / 4000)
+        return (treatment.mean() - rho * control.mean()) / spread
+
+    assert hall(statistic(1 + interval[0]), a) == pytest.approx(critical, rel=1e-6)
+    assert hall(statistic(1 + interval[1]), a) == pytest.approx(-critical, rel=1e-6)
 
 
 @pytest.mark.slow

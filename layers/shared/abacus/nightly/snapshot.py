@@ -118,6 +118,7 @@ def analysis(
             previous_looks=[_variant_data(look) for look in looks],
             # A ratio's variant without a denominator yet counts no exposure: the check counts users.
             srm_exposures=[sums.exposures[v.key] for v in spec.variants] if metric.kind == "ratio" else None,
+            nonnegative=mean_cannot_be_negative(metric),
         )
         analysed = analyse(CONVERSION if metric.kind in CONVERTED else MEAN, variants, settings)
         analyses.append(_metric_analysis(spec, metrics, index, analysed, sums))
@@ -151,6 +152,15 @@ def windows_all_final(experiment: Timeline, metrics: list[MetricSpec], cutoff: d
     longest = max(metric.window_days for metric in components(metrics))
     last_window_end = experiment.stopped_at + timedelta(days=longest)
     return cutoff >= last_window_end and retention.settled(last_window_end, now)
+
+
+def mean_cannot_be_negative(metric: MetricSpec) -> bool:
+    """Whether the metric's mean cannot be negative, so that its relative intervals stop at -100%
+    (abacus.stats.fieller): a count's or a rate's; not a sum's, whose property may hold negative
+    numbers (refunds); a ratio's when neither part's can be."""
+    if metric.kind == "ratio":
+        return all(mean_cannot_be_negative(part) for part in (metric.numerator, metric.denominator) if part)
+    return metric.kind != "sum"
 
 
 def _observed_control(metric: MetricSpec, variants: list[VariantData]) -> plans.Baseline | None:
@@ -191,9 +201,15 @@ def _breakdowns(spec: ExperimentFields, sums: PageSums) -> list[Breakdown]:
     rest as "other" (abacus.nightly.breakdown_analysis), each with mSPRT's always-valid p-values."""
     variant_keys = [v.key for v in spec.variants]
     weights = {v.key: float(v.weight) for v in spec.variants}
-    settings = Settings(control=CONTROL, weights=weights, mde=spec.minimum_detectable_effect, cuped=spec.cuped)
-    pre_days = pre_exposure_days(spec)
     metric = breakdown_sums.segment_metric(spec.primary_metric)
+    settings = Settings(
+        control=CONTROL,
+        weights=weights,
+        mde=spec.minimum_detectable_effect,
+        cuped=spec.cuped,
+        nonnegative=mean_cannot_be_negative(metric),
+    )
+    pre_days = pre_exposure_days(spec)
     kind: MetricKind = "conversion" if metric.kind in CONVERTED else "mean"
     results = []
     for name, segments in zip(spec.breakdowns, sums.breakdowns, strict=True):

@@ -23,6 +23,7 @@ from abacus.stats import (
     checks,
     describe,
     explain,
+    fieller,
     looks,
     multiple,
     scaling,
@@ -65,12 +66,20 @@ class Settings:
     # its users (a ratio metric's variant with no denominator yet counts none; ratio.py).
     srm_exposures: Sequence[int] | None = None
     gamma: float = spending.DESIGN_GAMMA  # the shape of the design's Hwang-Shih-DeCani part
+    # A mean metric whose mean cannot be negative (a count; a ratio of counts): its relative
+    # intervals stop at -100%. A conversion rate's always do; a mean's that may be negative (a sum
+    # of a property that can be, say refunds) are not cut (fieller.py).
+    nonnegative: bool = False
 
     @property
     def resolved_design(self) -> DesignName:
         if not self.sequential:
             return FIXED
         return self.design or (SPENDING if self.planned_exposures is not None else MSPRT)
+
+    def mean_nonnegative(self, kind: MetricKind) -> bool:
+        """Whether the metric's mean cannot be negative: a rate's never can."""
+        return kind == CONVERSION or self.nonnegative
 
 
 def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Analysis:
@@ -83,6 +92,7 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
         spending=settings.resolved_design == SPENDING,
         planned_exposures=settings.planned_exposures,
         previous_looks=settings.previous_looks,
+        nonnegative=settings.mean_nonnegative(kind),
     )
     keys = [v.key for v in variants]
     control_index = keys.index(settings.control)
@@ -97,7 +107,7 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
         _add_comparison(row, look, settings, design)
     concluded = False
     if design == SPENDING:
-        concluded = _add_spending_tests(treatments, every, settings)
+        concluded = _add_spending_tests(treatments, every, settings, look)
     scaling.restore(rows, by)
     for row, adjusted in zip(treatments, multiple.holm([row["p_value"] for row in treatments]), strict=True):
         row["p_value_adjusted"] = adjusted
@@ -146,7 +156,6 @@ class Look(NamedTuple):
     cuped: CupedSummary | None
     comparisons: dict[str, Comparison]
     exposures: dict[str, int]
-    control_mean: float  # the estimate's, CUPED-adjusted when it applies
 
 
 def measure(kind: MetricKind, variants: list[VariantData], settings: Settings) -> Look:
@@ -174,12 +183,13 @@ def _look(every: Estimates, settings: Settings, index: int = -1) -> Look:
         reduction = float(every.variance_reduction()[index])
         summary = CupedSummary(theta=float(every.theta[index]), variance_reduction=reduction)
     control = used[every.keys.index(settings.control)]
+    nonnegative = settings.mean_nonnegative(every.kind)
     comparisons = {
-        key: compare(e, control, settings.alpha, welch)
+        key: compare(e, control, settings.alpha, welch, nonnegative)
         for key, e in zip(every.keys, used, strict=True)
         if key != settings.control
     }
-    return Look(raw, used, summary, comparisons, dict(zip(every.keys, exposures, strict=True)), control.mean)
+    return Look(raw, used, summary, comparisons, dict(zip(every.keys, exposures, strict=True)))
 
 
 def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design: str) -> None:
@@ -200,10 +210,12 @@ def _add_comparison(row: VariantAnalysis, look: Look, settings: Settings, design
         _add_msprt(row, look, settings)
 
 
-def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, settings: Settings) -> bool:
+def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, settings: Settings, look: Look) -> bool:
     """Every treatment's group-sequential test over the looks taken (tonight's last), computed
-    together. The interval, on the difference, is given relative to the control's mean. Returns
-    whether the design is over: every treatment's final look taken."""
+    together. The relative interval inverts tonight's test, at the boundary of the last look
+    tested, for every ratio of the means (fieller.py): it excludes 0 exactly when tonight's
+    statistic is beyond that boundary. Returns whether the design is over: every treatment's final
+    look taken."""
     assert settings.planned_exposures is not None
     control = every.keys.index(settings.control)
     columns = [every.keys.index(row["key"]) for row in treatments]
@@ -213,25 +225,17 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
     # A look where either arm had fewer than 2 exposures has no estimate: it cannot reject.
     fewest = np.minimum(every.exposures[:, columns], every.exposures[:, [control]]).T
     variance = np.where(fewest >= FEWEST_EXPOSURES, variance, np.nan)
+    skew = _difference_skewness(every, columns, control)
     tests = looks.spending_tests(
-        difference,
-        variance,
-        exposures,
-        2 * settings.planned_exposures,
-        settings.alpha,
-        settings.gamma,
-        DESIGN,
-        _difference_skewness(every, columns, control),
+        difference, variance, exposures, 2 * settings.planned_exposures, settings.alpha, settings.gamma, DESIGN, skew
     )
-    control_mean = float(every.mean[-1, control])
     for index, row in enumerate(treatments):
         defined = bool(np.isfinite(tests.p_value[index]))
-        bounded = defined and bool(np.isfinite(tests.boundary[index])) and control_mean != 0
         row["p_value"] = float(tests.p_value[index]) if defined else None
-        row["lift"]["relative_ci"] = None
-        if bounded:  # a control mean of 0 has no relative lift, one too near 0 none a double holds
-            edges = [float(tests.low[index]) / control_mean, float(tests.high[index]) / control_mean]
-            row["lift"]["relative_ci"] = sorted(edges) if all(math.isfinite(edge) for edge in edges) else None
+        # The skewness tonight's look was corrected with (spending_tests takes an unknown one as 0).
+        a = float(skew[index, -1]) if np.isfinite(skew[index, -1]) else 0.0
+        boundary = float(tests.boundary[index]) if defined else math.inf
+        row["lift"]["relative_ci"] = fieller.interval(look.comparisons[row["key"]].ratio, boundary, a)
         row["information_fraction"] = float(tests.information_fraction[index]) if defined else None
         row["boundary"] = float(tests.boundary[index]) if defined and np.isfinite(tests.boundary[index]) else None
     return bool(tests.final_reached.all())
@@ -259,9 +263,7 @@ def _add_msprt(row: VariantAnalysis, look: Look, settings: Settings) -> None:
     )
     fixed = look.comparisons[row["key"]]
     row["p_value"] = sequential.p_value(fixed, pooled, smallest_scale)
-    row["lift"]["relative_ci"] = sequential.relative_confidence_sequence(
-        fixed, pooled, look.control_mean, smallest_scale, settings.alpha
-    )
+    row["lift"]["relative_ci"] = sequential.relative_confidence_sequence(fixed, pooled, smallest_scale, settings.alpha)
 
 
 def _skewed(look: Look, control: str) -> explain.Skewed | None:
@@ -337,4 +339,4 @@ def _method(settings: Settings, design: str) -> str:
             f"mSPRT (normal mixture over scales from {smallest:g} up, relative to the pooled mean) on the "
             "difference of the means; Holm-adjusted"
         )
-    return "fixed-horizon z / Welch test; delta-method relative interval; Holm-adjusted"
+    return "fixed-horizon z / Welch test; Fieller's relative interval (the test inverted); Holm-adjusted"

@@ -1,7 +1,8 @@
 """The checks of one metric's problem before it is analysed (analysis.py): a ValueError naming the
 first field that makes the problem one that cannot be analysed (an unknown kind, a wrong count of
 variants, duplicate keys, a missing control, an alpha outside (0, 1), a spending design without its
-plan, a negative count, a value that is not finite, sums of squares no values give); and which
+plan, a negative count, a value that is not finite, sums of squares no values give, a negative
+sum for a metric whose mean cannot be negative); and which
 earlier looks to test with, leaving out those holding a number that is not finite.
 """
 
@@ -21,10 +22,12 @@ def check(
     spending: bool,
     planned_exposures: int | None,
     previous_looks: Sequence[Sequence[VariantData]],
+    nonnegative: bool = False,
 ) -> list[Sequence[VariantData]]:
     """ValueError naming the first field that makes the problem one that cannot be analysed;
     returns the earlier looks to test with (those whose numbers are finite). `spending`: whether
-    the design is the group-sequential one, which needs the plan's exposures."""
+    the design is the group-sequential one, which needs the plan's exposures; `nonnegative`:
+    whether the metric's mean cannot be negative (its intervals rely on it)."""
     if kind not in (CONVERSION, MEAN):
         raise ValueError(f"metric.kind: '{kind}' is not 'conversion' or 'mean'")
     if not 2 <= len(variants) <= 10:
@@ -39,12 +42,12 @@ def check(
     if spending and not (planned_exposures or 0) > 0:
         raise ValueError("planned_exposures: the spending design needs the plan's exposures per variant")
     for v in variants:
-        _check_variant(kind, v)
-    return _check_previous_looks(kind, sorted(keys), previous_looks)
+        _check_variant(kind, v, nonnegative)
+    return _check_previous_looks(kind, sorted(keys), previous_looks, nonnegative)
 
 
 def _check_previous_looks(
-    kind: MetricKind, keys: list[str], looks: Sequence[Sequence[VariantData]]
+    kind: MetricKind, keys: list[str], looks: Sequence[Sequence[VariantData]], nonnegative: bool
 ) -> list[Sequence[VariantData]]:
     """The earlier looks, checked, but for those holding a number that is not finite (a snapshot
     stored before values were bounded may): left out, as a night the job did not run."""
@@ -54,7 +57,7 @@ def _check_previous_looks(
             raise ValueError(f"previous_looks[{index}]: must have the same variants as variants")
         if all(_not_finite(v) is None for v in previous):
             for v in previous:
-                _check_variant(kind, v)
+                _check_variant(kind, v, nonnegative)
             kept.append(previous)
     return kept
 
@@ -79,7 +82,7 @@ def _not_finite(v: VariantData) -> str | None:
     )
 
 
-def _check_variant(kind: MetricKind, v: VariantData) -> None:
+def _check_variant(kind: MetricKind, v: VariantData, nonnegative: bool) -> None:
     if v.exposures < 0:
         raise ValueError(f"variants.{v.key}.exposures: must not be negative")
     if (name := _not_finite(v)) is not None:
@@ -88,6 +91,8 @@ def _check_variant(kind: MetricKind, v: VariantData) -> None:
         raise ValueError(f"variants.{v.key}.conversions: must be between 0 and exposures")
     if kind == MEAN and v.exposures > 0 and _below_square_of_sum(v.sum, v.sum_squares, v.exposures):
         raise ValueError(f"variants.{v.key}.sum_squares: smaller than sum^2 / exposures, impossible")
+    if kind == MEAN and nonnegative and v.sum < 0:
+        raise ValueError(f"variants.{v.key}.sum: negative, for a metric whose mean cannot be (nonnegative)")
     if v.has_covariate and v.exposures > 0:
         assert v.pre_sum is not None and v.pre_sum_squares is not None
         if _below_square_of_sum(v.pre_sum, v.pre_sum_squares, v.exposures):

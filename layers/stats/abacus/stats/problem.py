@@ -1,6 +1,7 @@
 """The JSON problems of `python -m abacus.stats`: validated, then answered.
 
-Analysis: {"metric": {"kind": "conversion" | "mean"}, "control", "alpha", "sequential", "weights",
+Analysis: {"metric": {"kind": "conversion" | "mean", "nonnegative"? (a mean metric whose mean cannot be
+negative: its relative intervals stop at -100%, as a rate's do)}, "control", "alpha", "sequential", "weights",
 "mde"?, "tau"?, "power"?, "days_running"?, "design"? ("spending" | "msprt"; spending when
 "planned_exposures" is given), "planned_exposures"?, "gamma"?, "cuped"?, "previous_looks"? (earlier
 looks, oldest first, each a list like "variants"), "variants": [{"key", "exposures", "conversions"}
@@ -40,6 +41,7 @@ class _Model(BaseModel):
 
 class Metric(_Model):
     kind: Literal["conversion", "mean"]
+    nonnegative: bool = False  # a mean metric's values cannot be negative (a rate's never are)
 
 
 class Variant(_Model):
@@ -174,6 +176,7 @@ def solve(raw: object) -> Analysis | PlanAnswer:
         planned_exposures=problem.planned_exposures,
         previous_looks=[[v.data() for v in look] for look in problem.previous_looks],
         gamma=problem.gamma,
+        nonnegative=problem.metric.nonnegative,
     )
     try:
         return analyse(problem.metric.kind, variants, settings)

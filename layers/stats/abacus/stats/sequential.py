@@ -7,13 +7,18 @@ looked at every day, for as long as the experiment runs, and keeps the false-pos
 alpha. Inverting the test gives the confidence sequence theta_hat +/- z sqrt(V), where z is the
 distance at which Lambda reaches 1/alpha.
 
-Abacus applies it to the difference of the means, the statistic the fixed-horizon and spending
-tests use: Z = (m_t - m_c) / sqrt(v_t + v_c), with the mixture's scales relative to the arms'
-pooled mean m, the common mean under the null: the scale mde is an effect of mde * |m|, so the
-mixture sees the variance V / m^2. The mixture's smallest scale is the experiment's minimum
-detectable effect (default 0.05). Where the arms differ in size and the metric is skewed, Z is
-corrected for skewness first, as the other designs' is (skewness.py), and the confidence
-sequence inverts the corrected test.
+The relative lift's confidence sequence inverts the same test for every ratio rho of the means
+(fieller.py): the mSPRT of m_t - rho m_c = 0 over its standard error sqrt(v_t + rho^2 v_c), with the
+half-width of rho = 1 (the test reported). A half-width in standard errors is a mixture whose scales
+are fixed relative to the estimate's own standard error; at rho != 1 that is the mixture of rho = 1
+with its scales times sqrt((v_t + rho^2 v_c) / (v_t + v_c)), a ratio that settles as both arms grow,
+as the pooled mean the scales are measured in does: each rho's test is as always-valid as the
+difference's, and the sequence holds the true ratio at every look at once with probability at
+least 1 - alpha (a simulation checks it: tests/unit/stats/test_relative_lift.py). Where Welch's
+critical value is larger than the half-width (a mean metric with few users), the sequence takes it,
+as the p-value reported is the larger of the two: the sequence excludes 0 exactly when that p-value
+is below alpha. It was the difference's sequence over the control's mean, which took that mean as
+known: with few conversions it went below -100%.
 
 A first version tested the relative lift m_t / m_c - 1 over its delta-method standard error,
 sqrt(v_t + (m_t / m_c)^2 v_c) / m_c. Its Z is (m_t - m_c) / sqrt(v_t + (m_t / m_c)^2 v_c): the
@@ -34,7 +39,7 @@ below the fixed-horizon one (it stays valid: it is never smaller than the mSPRT'
 import math
 
 from abacus.core import mixture
-from abacus.stats import skewness
+from abacus.stats import fieller, skewness
 from abacus.stats.frequentist import Comparison, Estimate
 
 
@@ -79,17 +84,18 @@ def p_value(fixed: Comparison, pooled_mean: float, mde: float) -> float | None:
     return None if always_valid is None or fixed.p_value is None else max(always_valid, fixed.p_value)
 
 
-def relative_confidence_sequence(
-    fixed: Comparison, pooled_mean: float, control_mean: float, mde: float, alpha: float
-) -> list[float] | None:
-    """The confidence sequence of the difference (the test above inverted), relative to the
-    control's mean as the spending design's interval is; None where not defined or not finite."""
+def critical_value(fixed: Comparison, pooled_mean: float, mde: float, alpha: float) -> float:
+    """The |corrected Z| beyond which the reported p-value is below alpha: the mSPRT's half-width,
+    or the fixed-horizon test's critical value where larger (Welch's t with few users), as the
+    reported p-value is the larger of the two. Infinite where there is no test."""
     statistic = _statistic(fixed, pooled_mean)
-    if statistic is None or control_mean == 0:
-        return None
-    sd, half = math.sqrt(fixed.variance), half_width(statistic[1], mde, alpha)
-    edges = [
-        (fixed.absolute - sd * skewness.uncorrected_value(side * half, fixed.skewness)) / control_mean
-        for side in (1, -1)
-    ]
-    return sorted(edges) if all(math.isfinite(edge) for edge in edges) else None
+    if statistic is None or fixed.critical is None:
+        return math.inf
+    return max(half_width(statistic[1], mde, alpha), fixed.critical)
+
+
+def relative_confidence_sequence(fixed: Comparison, pooled_mean: float, mde: float, alpha: float) -> list[float] | None:
+    """The relative lift's confidence sequence: the test above inverted for every ratio of the
+    means (fieller.py), so that it excludes 0 exactly when the p-value is below alpha. None where
+    not defined or not finite (a control too near 0 for the sequence to bound the ratio)."""
+    return fieller.interval(fixed.ratio, critical_value(fixed, pooled_mean, mde, alpha), fixed.skewness)
