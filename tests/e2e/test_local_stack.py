@@ -48,7 +48,13 @@ def test_assign_ingest_nightly_results_over_http(client, stack_url):
             events.append({"event": "signup", "distinct_id": distinct_id, "uuid": f"s-{index}"})
             events.append({"event": "signup", "distinct_id": distinct_id, "uuid": f"s2-{index}"})  # counted once
     first = client.send_events(events)
-    assert first == {"accepted": len(events), "duplicates": 0, "rejected": [], "refused_exposures": 0}
+    assert first == {
+        "accepted": len(events),
+        "duplicates": 0,
+        "rejected": [],
+        "refused_exposures": 0,
+        "refused_exposure_reasons": {},
+    }
     assert client.send_events(events)["duplicates"] == len(events)
 
     tomorrow = datetime.now(UTC) + timedelta(days=1)
@@ -149,12 +155,35 @@ def python(arguments: list[str], env: dict[str, str], given: str | None = None) 
     )
 
 
+def printed_commands(banner: str) -> list[str]:
+    """The commands `make dev` prints after its `export` line, in order, each with its
+    continuation lines (indented further), as a reader pastes them one at a time."""
+    lines = banner.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.strip().startswith("export ")) + 1
+    commands: list[str] = []
+    for line in lines[start:]:
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        if line.startswith("    "):
+            commands[-1] += "\n" + line
+        else:
+            commands.append(line.strip())
+    return commands
+
+
+def pasted_alone(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`command` run as pasted into a new terminal: a fresh bash, in the repository's folder."""
+    return subprocess.run(["/bin/bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.local_only  # it starts a local stack of its own, as `make dev` does
-def test_the_environment_make_dev_prints_is_all_aws_tools_need():
-    """The commands `make dev` prints work as printed: its curl commands create, launch and assign;
-    with only its `export` line, an AWS SDK (boto3; the AWS CLI is botocore too) invokes the
-    nightly job with the payload its command makes (tonight's run, which covers today), and
-    `python -m abacus results` reads the snapshot from the stack's moto."""
+def test_each_command_make_dev_prints_works_pasted_alone():
+    """Every command `make dev` prints works pasted alone into a new shell, without its `export`
+    line or any earlier command's variable (each runs in a fresh bash whose environment has no
+    AWS setting): the curl commands create, launch, assign, send an event and read; the operator's
+    command line lists and issues keys; the nightly job's invocation (tonight's run, which covers
+    today) queues the units the stack's worker analyses; `results` prints the snapshot, and
+    `--recompute` one of today. Its `export` line is all an AWS SDK needs besides."""
     if shutil.which("curl") is None:
         pytest.skip("the printed commands use curl, which is not installed")
     port = free_port()
@@ -165,42 +194,53 @@ def test_the_environment_make_dev_prints_is_all_aws_tools_need():
         banner = banner_of_make_dev(process)
         for label, key in (("project token", DEV_TOKEN), ("admin key", DEV_ADMIN_KEY), ("flags key", DEV_FLAGS_KEY)):
             assert re.search(rf"^  {label} +{key}\b", banner, re.MULTILINE), (label, banner)
+        commands = printed_commands(banner)
+        assert not [line for line in commands if "$" in line.replace("$(date", "")], "a variable of another line"
+        client = AbacusClient(f"http://127.0.0.1:{port}", admin_key=DEV_ADMIN_KEY, token=DEV_TOKEN)
+        today = datetime.now(UTC).date()
+        outputs: dict[str, str] = {}
+        for printed in commands:
+            done = pasted_alone(printed, clean)
+            assert done.returncode == 0, f"{printed}\n{done.stdout}\n{done.stderr}"
+            assert '"error"' not in done.stdout, f"{printed}\n{done.stdout}"
+            outputs[printed] = done.stdout
+            if "/invocations" in printed:  # tonight's run: its worker stores the snapshot of today
+                summary = json.loads(done.stdout)
+                assert summary["date"] in (today.isoformat(), datetime.now(UTC).date().isoformat()), summary
+                assert summary | {"date": None} == {"date": None, "planned": 1, "units": 16, "failed": 0}, summary
+                wait_for_snapshot(client, "hello", summary["date"])
+            if printed.endswith("--recompute"):
+                assert ", stored (" in done.stderr.splitlines()[-1], done.stderr
+        by_step = {step: next(out for line, out in outputs.items() if step in line) for step in STEPS}
+        assert json.loads(by_step["/launch"])["status"] == "running"
+        assert json.loads(by_step["/assign"])["assignments"]["hello"] in ("control", "test")
+        assert json.loads(by_step["/events"])["accepted"] == 1
+        assert [flag["key"] for flag in json.loads(by_step["/flags/definitions"])["flags"]] == ["hello"]
+        assert [row["key"] for row in json.loads(by_step["experiment list"])["experiments"]] == ["hello"]
+        assert json.loads(by_step["key create"])["key_id"].startswith("ak_")
+        printed_results = next(
+            out for line, out in outputs.items() if line.endswith(f"results hello --project {DEV_PROJECT_ID}")
+        )
+        assert summary["date"] in printed_results, printed_results
+        # The operator's commands take the stack's region whatever the shell sets.
+        elsewhere = clean | {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
+        listed = pasted_alone(next(line for line in commands if "experiment list" in line), elsewhere)
+        assert listed.returncode == 0, listed.stderr
+
+        # The `export` line: all boto3 (and the AWS CLI, botocore too) needs to reach the stack.
         export = next(line for line in banner.splitlines() if line.strip().startswith("export "))
         env = clean | dict(pair.split("=", 1) for pair in shlex.split(export)[1:])
-        curls = banner[banner.index("  curl ") : banner.index("  # Tonight's")]
-        subprocess.run(["/bin/bash", "-c", curls], cwd=ROOT, env=env, capture_output=True, check=True)
-        client = AbacusClient(f"http://127.0.0.1:{port}", admin_key=DEV_ADMIN_KEY, token=DEV_TOKEN)
-        assert client.call("GET", "/experiments/hello", admin=True)["status"] == "running"
-        definitions = re.search(r"^  (curl -s \S+/flags/definitions .+)$", banner, re.MULTILINE)
-        assert definitions is not None, banner
-        polled = subprocess.run(["/bin/bash", "-c", definitions.group(1)], capture_output=True, text=True, check=True)
-        assert [flag["key"] for flag in json.loads(polled.stdout)["flags"]] == ["hello"]
-
-        today = datetime.now(UTC).date()
-        printed = re.search(r"fileb://<\((.+)\)", banner)
-        assert printed is not None, banner
-        payload_command = printed.group(1)
-        payload = subprocess.run(
-            ["/bin/bash", "-c", payload_command], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        night = datetime.fromisoformat(json.loads(payload.stdout)["time"])
-        assert (night - timedelta(days=1)).date() in (today, datetime.now(UTC).date()), night  # tonight's
-        summary = python(["-c", INVOKE_WITH_BOTO3], env, given=payload.stdout)
-        assert summary.returncode == 0, summary.stderr
-        covered = (night - timedelta(days=1)).date().isoformat()
-        assert json.loads(summary.stdout) == {"date": covered, "planned": 1, "units": 16, "failed": 0}
-        wait_for_snapshot(client, "hello", covered)  # the stack's worker, through its queue
-
+        summary = python(["-c", INVOKE_WITH_BOTO3], env, given=json.dumps({"source": "nowhere"}))
+        assert summary.returncode == 0 and "InvalidInvocation" in summary.stdout, summary.stdout + summary.stderr
         shown = python(["-m", "abacus", "results", "hello", "--project", DEV_PROJECT_ID], env)
-        assert shown.returncode == 0 and covered in shown.stdout, shown.stderr
-        recompute = banner.strip().splitlines()[-1].strip()  # as printed: the queue's URL is in the export line
-        assert recompute.endswith("--recompute"), banner
-        now = subprocess.run(["/bin/bash", "-c", recompute], cwd=ROOT, env=env, capture_output=True, text=True)
-        assert now.returncode == 0 and today.isoformat() in now.stdout, now.stderr
-        assert ", stored (" in now.stderr.splitlines()[-1], now.stderr
+        assert shown.returncode == 0 and today.isoformat() in shown.stdout, shown.stderr
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+# What each printed command is found by (a part of it), for the checks of its output.
+STEPS = ("/launch", "/assign", "/events", "/flags/definitions", "experiment list", "key create")
 
 
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "PURGE", "OPTIONS", "PUT", "HEAD"])

@@ -76,6 +76,43 @@ def test_every_admin_route_refuses_bad_credentials(template, two_projects, crede
     assert stored_experiment() == before
 
 
+def test_a_revoked_named_key_reaches_no_admin_route(template, two_projects):
+    """Issue 31: a named admin key opens every admin route until it is revoked, then none (401,
+    at once: admin keys are never cached), and changes nothing."""
+    from abacus import projects
+
+    alice = projects.create_admin_key("test", "Alice")
+    opened = sample_event("get_experiment", authorization=f"Bearer {alice['admin_key']}")
+    assert answer(invoke("ResultsFunction", opened))[0] == 200
+    projects.revoke_admin_key("test", alice["key_id"])
+    before = stored_experiment()
+    for route in admin_routes(template):
+        event = sample_for(route)
+        event["headers"]["authorization"] = f"Bearer {alice['admin_key']}"
+        response = invoke(route.function, event)
+        body = json.loads(response["body"])
+        assert response["statusCode"] == 401, (route.method, route.path, body)
+        assert body["error"] == {
+            "code": "unauthorized",
+            "message": "Authorization: unknown admin key",
+            "field": "Authorization",
+        }, (route.method, route.path)
+    assert stored_experiment() == before
+
+
+def test_a_named_admin_key_is_neither_a_token_nor_a_flags_key(two_projects):
+    from abacus import projects
+
+    alice = projects.create_admin_key("test", "Alice")["admin_key"]
+    body = json.loads(sample_event("assign")["body"]) | {"token": alice}
+    status, error = answer(invoke("AssignFunction", sample_event("assign", body=body)))
+    assert status == 403 and error["error"]["field"] == "token"
+    status, error = answer(
+        invoke("AssignFunction", sample_event("posthog_flag_definitions", authorization=f"Bearer {alice}"))
+    )
+    assert status == 403 and "that is the project's admin key" in error["error"]["message"]
+
+
 def test_another_projects_admin_key_reaches_nothing_of_this_project(template, two_projects):
     before = stored_experiment()
     for route in admin_routes(template):

@@ -29,6 +29,14 @@ COMMANDS = {
     "delete": ["project", "delete", "local", "--yes"],
     "move-keys": ["project", "move-keys"],
     "results": ["results", "hello", "--project", "local"],
+    "project-list": ["project", "list"],
+    "key-create": ["key", "create", "--project", "local", "--name", "Alice"],
+    "key-list": ["key", "list", "--project", "local"],
+    "key-revoke": ["key", "revoke", "--project", "local", "ak_12345678"],
+    "experiment-list": ["experiment", "list", "--project", "local"],
+    "experiment-create": ["experiment", "create", "--project", "local", "experiment.json"],
+    "experiment-launch": ["experiment", "launch", "--project", "local", "hello"],
+    "experiment-ship": ["experiment", "ship", "--project", "local", "hello", "--variant", "b"],
 }
 TABLE_VARIABLES = (
     "PROJECTS_TABLE",
@@ -126,6 +134,171 @@ def test_a_region_given_with_a_loopback_endpoint_is_kept(dynamodb_url):
     assert_one_line_error(run(COMMANDS["create"], env), "table ProjectsTable not found")
 
 
+def test_projects_are_listed_a_page_at_a_time(dynamodb_url):
+    env = environment(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url)
+    created = [json.loads(run(["project", "create", f"Listed {n}"], env).stdout)["project_id"] for n in range(3)]
+    everything = json.loads(run(["project", "list"], env).stdout)
+    assert everything["next"] is None
+    listed = {project["project_id"]: project for project in everything["projects"]}
+    assert {project_id: listed[project_id]["name"] for project_id in created} == {
+        project_id: f"Listed {n}" for n, project_id in enumerate(created)
+    }
+    assert all(project["created_at"].startswith("20") for project in everything["projects"])
+    # A page of one at a time, each going on from the one before: every project, once.
+    paged, after = [], None
+    while True:
+        page = json.loads(run(["project", "list", "--limit", "1", *(["--after", after] if after else [])], env).stdout)
+        paged += [project["project_id"] for project in page["projects"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert sorted(paged) == sorted(listed)
+    assert_one_line_error(run(["project", "list", "--limit", "0"], env), "limit: from 1 to 1000")
+
+
+def test_named_admin_keys_are_issued_listed_and_revoked(dynamodb_url):
+    env = environment(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url)
+    project_id = json.loads(run(["project", "create", "Keys"], env).stdout)["project_id"]
+    created = run(["key", "create", "--project", project_id, "--name", "Alice Smith"], env)
+    assert created.returncode == 0, created.stderr
+    alice = json.loads(created.stdout)
+    assert re.fullmatch(r"ak_[0-9a-f]{8}", alice["key_id"]) and alice["name"] == "Alice Smith"
+    assert alice["admin_key"].startswith("abacus_") and "cannot show it again" in created.stderr
+    listed = run(["key", "list", "--project", project_id], env)
+    assert listed.returncode == 0 and alice["admin_key"] not in listed.stdout
+    assert [(key["key_id"], key["name"]) for key in json.loads(listed.stdout)["admin_keys"]] == [
+        ("admin", None),
+        (alice["key_id"], "Alice Smith"),
+    ]
+    revoked = run(["key", "revoke", "--project", project_id, alice["key_id"]], env)
+    assert revoked.returncode == 0 and json.loads(revoked.stdout)["revoked"]["key_id"] == alice["key_id"]
+    again = run(["key", "revoke", "--project", project_id, alice["key_id"]], env)
+    assert again.returncode == 2
+    assert_one_line_error(again, f"key_id: project '{project_id}' has no admin key '{alice['key_id']}'")
+    own = run(["key", "revoke", "--project", project_id, "admin"], env)
+    assert own.returncode == 2 and "project rotate" in own.stderr
+    assert_one_line_error(own, "key_id: 'admin' is the project's own admin key")
+    unnamed = run(["key", "create", "--project", project_id, "--name", "x" * 65], env)
+    assert unnamed.returncode == 2
+    assert_one_line_error(unnamed, "name: 1 to 64 printable characters")
+    nowhere = run(["key", "create", "--project", "nowhere", "--name", "Alice"], env)
+    assert nowhere.returncode == 2
+    assert_one_line_error(nowhere, "no project 'nowhere'")
+
+
+EXPERIMENT = {
+    "key": "cli-made",
+    "name": "Made on the command line",
+    "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+    "primary_metric": {"event": "purchase"},
+}
+
+
+def test_experiments_are_created_listed_and_moved_through_their_lifecycle(dynamodb_url, tmp_path):
+    env = environment(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url)
+    project_id = json.loads(run(["project", "create", "Experiments"], env).stdout)["project_id"]
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps(EXPERIMENT))
+    created = run(["experiment", "create", "--project", project_id, str(path)], env)
+    assert created.returncode == 0, created.stderr
+    draft = json.loads(created.stdout)  # as POST /experiments answers it
+    assert (draft["key"], draft["status"], draft["variants"][1]["key"]) == ("cli-made", "draft", "b")
+    assert [(entry["action"], entry["by"]) for entry in draft["history"]] == [("create", "operator (command line)")]
+    taken = run(["experiment", "create", "--project", project_id, str(path)], env)
+    assert taken.returncode == 2
+    assert_one_line_error(taken, "an experiment keyed 'cli-made' already exists")
+    # From stdin too.
+    piped = subprocess.run(
+        [sys.executable, "-m", "abacus", "experiment", "create", "--project", project_id, "-", "--by", "Dana"],
+        cwd=ROOT,
+        env=env,
+        input=json.dumps(EXPERIMENT | {"key": "from-stdin"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["history"][0]["by"] == "Dana (command line)"
+
+    listed = run(["experiment", "list", "--project", project_id], env)
+    assert [row["key"] for row in json.loads(listed.stdout)["experiments"]] == ["cli-made", "from-stdin"]
+    launched = run(["experiment", "launch", "--project", project_id, "cli-made", "--by", "Dana"], env)
+    assert launched.returncode == 0, launched.stderr
+    assert json.loads(launched.stdout)["status"] == "running"
+    assert json.loads(launched.stdout)["history"][-1]["by"] == "Dana (command line)"
+    running = run(["experiment", "list", "--project", project_id, "--status", "running"], env)
+    assert [row["key"] for row in json.loads(running.stdout)["experiments"]] == ["cli-made"]
+    again = run(["experiment", "launch", "--project", project_id, "cli-made"], env)
+    assert again.returncode == 2
+    assert_one_line_error(again, "cannot launch a running experiment")
+    wrong_variant = run(["experiment", "ship", "--project", project_id, "cli-made", "--variant", "c"], env)
+    assert wrong_variant.returncode == 2
+    assert_one_line_error(wrong_variant, "variant: 'c' is not one of")
+    shipped = run(["experiment", "ship", "--project", project_id, "cli-made", "--variant", "b"], env)
+    assert shipped.returncode == 0, shipped.stderr
+    answer = json.loads(shipped.stdout)
+    assert (answer["status"], answer["shipped_variant"], answer["history"][-1]["by"]) == (
+        "complete",
+        "b",
+        "operator (command line)",
+    )
+    assert run(["experiment", "archive", "--project", project_id, "cli-made"], env).returncode == 0
+    missing = run(["experiment", "stop", "--project", project_id, "no-such"], env)
+    assert missing.returncode == 2
+    assert_one_line_error(missing, "no experiment keyed 'no-such'")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        (
+            json.dumps(EXPERIMENT | {"variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 40}]}),
+            "variants: weights must sum to 100, not 90",
+        ),
+        (json.dumps({key: value for key, value in EXPERIMENT.items() if key != "primary_metric"}), "primary_metric: "),
+        (json.dumps(EXPERIMENT | {"colour": "blue"}), "colour: "),
+        ('{"key": "nan", "minimum_detectable_effect": NaN}', "{file}: not valid JSON (NaN is not a JSON number"),
+        ("{", "{file}: not valid JSON (Expecting property name"),
+    ],
+    ids=["weights", "no metric", "unknown field", "NaN", "not JSON"],
+)
+def test_an_experiment_file_is_checked_as_the_api_checks_its_body(dynamodb_url, tmp_path, written, expected):
+    env = environment(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url)
+    project_id = json.loads(run(["project", "create", "Checked"], env).stdout)["project_id"]
+    path = tmp_path / "experiment.json"
+    path.write_text(written)
+    refused = run(["experiment", "create", "--project", project_id, str(path)], env)
+    assert refused.returncode == 2
+    assert_one_line_error(refused, expected.format(file=path))
+    listed = run(["experiment", "list", "--project", project_id], env)
+    assert json.loads(listed.stdout)["experiments"] == []
+
+
+def test_the_command_lines_statuses_and_actions_are_the_lifecycles():
+    from abacus.__main__ import ACTIONS, STATUSES
+    from abacus.experiments import lifecycle
+
+    assert set(ACTIONS) == set(lifecycle.TRANSITIONS)
+    assert set(STATUSES) == {lifecycle.DRAFT, lifecycle.RUNNING, lifecycle.COMPLETE, lifecycle.ARCHIVED}
+
+
+def test_experiment_commands_name_what_is_wrong(dynamodb_url, tmp_path):
+    env = environment(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url)
+    project_id = json.loads(run(["project", "create", "Wrong"], env).stdout)["project_id"]
+    nowhere = run(["experiment", "list", "--project", "nowhere"], env)
+    assert nowhere.returncode == 2
+    assert_one_line_error(nowhere, "no project 'nowhere'")
+    status = run(["experiment", "list", "--project", project_id, "--status", "live"], env)
+    assert status.returncode == 2
+    assert_one_line_error(status, "--status: 'live' is none of draft, running, complete, archived")
+    no_file = run(["experiment", "create", "--project", project_id, str(tmp_path / "absent.json")], env)
+    assert no_file.returncode == 2
+    assert_one_line_error(no_file, f"{tmp_path / 'absent.json'}: No such file or directory")
+    unnamed = run(["experiment", "launch", "--project", project_id, "x", "--by", "a\tb"], env)
+    assert unnamed.returncode == 2
+    assert_one_line_error(unnamed, "--by: 1 to 64 printable characters")
+
+
 SEED = """
 import sys
 from datetime import UTC, datetime
@@ -143,7 +316,7 @@ for key in sys.argv[1:]:
     definitions.create("cli", ExperimentCreate.model_validate(spec), now)
     definitions.apply("cli", key, "launch", now)
     for n in range(12):
-        sticky.assign("cli", AssignRequest(token="phc_cli", distinct_id=f"user-{n}"), now)
+        sticky.assign("cli", AssignRequest(token="phc_cli", distinct_id=f"user-{n}", experiments=[key]), now)
 """
 
 

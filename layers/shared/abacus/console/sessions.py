@@ -1,12 +1,14 @@
 """The console's sign-in session (issue 17): the admin key is checked once, at sign-in; the
-browser then holds a cookie naming the project, a random session id and when the session ends,
-signed with the project's signing key (signing.py: keyed by the stack's secret, held outside the
-tables, and by the admin key's hash, so that rotating the key voids every session, as it voids
-signed report links). The server keeps each session until it is signed out
-(storage/console_sessions.py), and never accepts one that ends later than LIFETIME from now,
-whatever its signature. The cookie is HttpOnly (no script reads it), Secure and SameSite=Strict,
-and its `__Host-` name pins it to this host and path /. The key itself is never in a cookie, a URL
-or a page.
+browser then holds a cookie naming the project, a random session id, when the session ends and
+which of the project's admin keys signed in (a named key's id; none for the project's own),
+signed with that key's signing key (signing.py: keyed by the stack's secret, held outside the
+tables, and by that admin key's hash, so that rotating the project's key voids every session it
+signed in, as it voids signed report links, and revoking a named key voids every session it
+signed in). The session knows who signed in (`actor`), for the history of what they change.
+The server keeps each session until it is signed out (storage/console_sessions.py), and never
+accepts one that ends later than LIFETIME from now, whatever its signature. The cookie is
+HttpOnly (no script reads it), Secure and SameSite=Strict, and its `__Host-` name pins it to this
+host and path /. The key itself is never in a cookie, a URL or a page.
 
 Every form the console posts carries a CSRF token: an HMAC of the session, with another label, so
 that it is valid for this session alone and a page of another site cannot know it."""
@@ -21,6 +23,7 @@ from typing import NamedTuple
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from abacus.results.signing import mac
+from abacus.storage.credentials import PROJECT_ADMIN_KEY
 
 COOKIE = "__Host-abacus-console"
 LIFETIME = timedelta(hours=8)
@@ -28,8 +31,17 @@ LIFETIME = timedelta(hours=8)
 # refused by another as ending too late.
 CLOCK_SKEW = timedelta(minutes=1)
 
-# A project's signing key (signing.project_key), or None for no such project.
-type SigningKey = Callable[[str], bytes | None]
+
+class Signer(NamedTuple):
+    """What signs the sessions of one admin key: its signing key, and who holds the admin key."""
+
+    key: bytes
+    actor: str  # "admin key" for the project's own; "Alice (ak_1a2b3c4d)" for a named one
+
+
+# The signer of a project's admin key (project id, key id: PROJECT_ADMIN_KEY or a named key's),
+# or None for no such project or key (a key revoked, or rotated away).
+type SignerOf = Callable[[str, str], Signer | None]
 
 
 class Session(NamedTuple):
@@ -37,22 +49,31 @@ class Session(NamedTuple):
     session_id: str  # random; the server keeps it (hashed) until sign-out
     expires: int  # Unix seconds
     csrf_token: str
+    key_id: str = PROJECT_ADMIN_KEY  # the admin key that signed in
+    actor: str = "admin key"  # who holds that key: what the history records as `by`
 
 
-def _session(key: bytes, project_id: str, session_id: str, expires: int) -> Session:
-    return Session(project_id, session_id, expires, mac(key, "csrf", project_id, session_id, expires))
+def _session(signer: Signer, project_id: str, session_id: str, expires: int, key_id: str) -> Session:
+    csrf = mac(signer.key, "csrf", project_id, session_id, expires)
+    return Session(project_id, session_id, expires, csrf, key_id, signer.actor)
 
 
-def start(project_id: str, key: bytes, now: datetime) -> tuple[Session, Cookie]:
-    """A new session and the cookie that carries it; the caller records it (console_sessions.put)."""
-    return signed(project_id, secrets.token_hex(16), int((now + LIFETIME).timestamp()), key)
+def start(project_id: str, signer: Signer, now: datetime, key_id: str = PROJECT_ADMIN_KEY) -> tuple[Session, Cookie]:
+    """A new session of the admin key `key_id`, and the cookie that carries it; the caller records
+    it (console_sessions.put)."""
+    return signed(project_id, secrets.token_hex(16), int((now + LIFETIME).timestamp()), signer, key_id)
 
 
-def signed(project_id: str, session_id: str, expires: int, key: bytes) -> tuple[Session, Cookie]:
-    """The session of these fields and its cookie, signed with `key`."""
-    signature = mac(key, "session", project_id, session_id, expires)
-    value = f"{project_id}.{session_id}.{expires}.{signature}"
-    return _session(key, project_id, session_id, expires), _cookie(value, int(LIFETIME.total_seconds()))
+def signed(
+    project_id: str, session_id: str, expires: int, signer: Signer, key_id: str = PROJECT_ADMIN_KEY
+) -> tuple[Session, Cookie]:
+    """The session of these fields and its cookie, signed with the signer's key. A session of the
+    project's own key has the cookie sessions had before named keys (four fields); a named key's
+    adds its id, which its signature covers."""
+    named = [] if key_id == PROJECT_ADMIN_KEY else [key_id]
+    signature = _signature(signer, project_id, session_id, expires, key_id)
+    value = ".".join([project_id, session_id, str(expires), *named, signature])
+    return _session(signer, project_id, session_id, expires, key_id), _cookie(value, int(LIFETIME.total_seconds()))
 
 
 def _cookie(value: str, max_age: int) -> Cookie:
@@ -64,24 +85,40 @@ def cleared_cookie() -> Cookie:
     return _cookie("", 0)
 
 
-def from_cookies(cookies: list[str], signing_key: SigningKey, now: datetime) -> Session | None:
+def from_cookies(cookies: list[str], signer_of: SignerOf, now: datetime) -> Session | None:
     """The session the request's cookies carry, or None: none, forged, expired, ending later than
-    a session started now would (whatever signed it), or signed with an admin key rotated since or
-    another secret. Whether the server still keeps it is the caller's to check."""
+    a session started now would (whatever signed it), or signed in with an admin key rotated or
+    revoked since, or signed with another secret. Whether the server still keeps it is the
+    caller's to check."""
     value = _cookie_value(cookies)
     if value is None:
         return None
     parts = value.split(".")
-    if len(parts) != 4 or not parts[2].isdigit():
+    if len(parts) == 4:  # the project's own key's
+        key_id = PROJECT_ADMIN_KEY
+    elif len(parts) == 5 and parts[3] != PROJECT_ADMIN_KEY:
+        key_id = parts[3]
+    else:
         return None
-    project_id, session_id, expires_text, signature = parts
+    project_id, session_id, expires_text, signature = parts[0], parts[1], parts[2], parts[-1]
+    if not expires_text.isdigit():
+        return None
     expires = int(expires_text)
     if not now.timestamp() < expires <= (now + LIFETIME + CLOCK_SKEW).timestamp():
         return None
-    key = signing_key(project_id)
-    if key is None or not hmac.compare_digest(mac(key, "session", project_id, session_id, expires), signature):
+    signer = signer_of(project_id, key_id)
+    if signer is None:
         return None
-    return _session(key, project_id, session_id, expires)
+    if not hmac.compare_digest(_signature(signer, project_id, session_id, expires, key_id), signature):
+        return None
+    return _session(signer, project_id, session_id, expires, key_id)
+
+
+def _signature(signer: Signer, project_id: str, session_id: str, expires: int, key_id: str) -> str:
+    """A session's signature: of the fields sessions had before named keys, for the project's own
+    key (its sessions signed in before stay valid); with the key's id too, for a named key."""
+    named = [] if key_id == PROJECT_ADMIN_KEY else [key_id]
+    return mac(signer.key, "session", project_id, session_id, expires, *named)
 
 
 def _cookie_value(cookies: list[str]) -> str | None:

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response, content_types
@@ -34,7 +34,7 @@ from abacus.http.route_query import current_route
 from abacus.storage import credentials
 
 logger = Logger()
-type Owner = tuple[str, str]  # (project id, kind of key)
+type Owner = credentials.KeyOwner  # its project and kind (and an admin key's id and name)
 # Keys a project owns, by kind asked for: at most one entry per such key, whatever callers send.
 _tokens: TtlCache[str, Owner | None] = TtlCache()
 _flags_keys: TtlCache[str, Owner | None] = TtlCache()
@@ -242,9 +242,24 @@ def own_origin(event: object) -> str:
     return f"{event.headers.get('x-forwarded-proto', 'https')}://{event.request_context.domain_name}"
 
 
+class AdminCaller(NamedTuple):
+    """Who calls an admin route: the project their admin key opens, and which key it is, as an
+    experiment's history records it (`by`): "Alice (ak_1a2b3c4d)", or "admin key" for the
+    project's own."""
+
+    project_id: str
+    actor: str
+
+
 def admin_project(request: Request) -> str:
     """The project whose admin key the request carries: admin routes take it with Depends()."""
     return project_of_admin_key(request.resolved_event.headers)
+
+
+def admin_caller(request: Request) -> AdminCaller:
+    """The project and the admin key of the request: the routes that change something take it
+    with Depends(), to record who did."""
+    return caller_of_admin_key(request.resolved_event.headers)
 
 
 def bounded_credential(value: str, field: str) -> str:
@@ -267,16 +282,21 @@ def _bearer(headers: Mapping[str, str]) -> tuple[str, str]:
 
 def project_of_admin_key(headers: Mapping[str, str]) -> str:
     """The project whose admin key the headers carry (Authorization: Bearer <admin key>)."""
+    return caller_of_admin_key(headers).project_id
+
+
+def caller_of_admin_key(headers: Mapping[str, str]) -> AdminCaller:
+    """The project and the admin key the headers carry (Authorization: Bearer <admin key>): its
+    own or a named one; never cached, so that a key revoked or rotated stops at once."""
     scheme, key = _bearer(headers)
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("Authorization: send 'Bearer <admin key>'", field="Authorization")
     owner = credentials.key_owner(key)
     if owner is None:
         raise Unauthorized("Authorization: unknown admin key", field="Authorization")
-    project_id, kind = owner
-    if kind != credentials.ADMIN:
+    if owner.kind != credentials.ADMIN:
         raise Forbidden("Authorization: a project token cannot reach admin routes", field="Authorization")
-    return project_id
+    return AdminCaller(owner.project_id, owner.actor)
 
 
 def _cached_owner(key: str, known: TtlCache[str, Owner | None], field: str) -> Owner | None:
@@ -300,7 +320,7 @@ def token_project(token: str, field: str = "token", counted: bool = True) -> str
     owner = _cached_owner(bounded_credential(token, field), _tokens, field)
     if owner is None:
         raise Unauthorized(f"{field}: unknown project token", field=field)
-    project_id, kind = owner
+    project_id, kind = owner.project_id, owner.kind
     if kind != credentials.TOKEN:
         raise Forbidden(f"{field}: that is an admin key; apps send the public project token", field=field)
     if counted:
@@ -321,7 +341,7 @@ def flags_key_project(request: Request) -> str:
     owner = _cached_owner(key, _flags_keys, "Authorization")
     if owner is None:
         raise Unauthorized("Authorization: unknown flags key", field="Authorization")
-    project_id, kind = owner
+    project_id, kind = owner.project_id, owner.kind
     if kind != credentials.FLAGS:
         raise Forbidden(
             f"Authorization: that is the project's {'admin key' if kind == credentials.ADMIN else 'token'}; flag "
@@ -329,6 +349,7 @@ def flags_key_project(request: Request) -> str:
             field="Authorization",
         )
     # Checked without the token's rate limit: polls must not use up the apps' requests.
-    if token and _cached_owner(token, _tokens, "token") != (project_id, credentials.TOKEN):
+    token_owner = _cached_owner(token, _tokens, "token") if token else None
+    if token and (token_owner is None or (token_owner.project_id, token_owner.kind) != (project_id, credentials.TOKEN)):
         raise Forbidden("token: not the project token of the flags key's project", field="token")
     return project_id

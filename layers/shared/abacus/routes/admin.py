@@ -7,12 +7,14 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from abacus.http.api import admin_project
+from abacus.http.api import AdminCaller, admin_caller, admin_project
 from abacus.http.responses import ADMIN_ERRORS, documented
 
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"adminKey": []}]
 # An admin route's parameter: the project whose admin key the request carries.
 AdminProject = Annotated[str, Depends(admin_project)]
+# A route that changes something: the project and the admin key, whose label the history records.
+Caller = Annotated[AdminCaller, Depends(admin_caller)]
 
 
 class RouteDocumentation(TypedDict):
@@ -28,7 +30,7 @@ def admin_operation(
     tag: str,
     summary: str,
     status: int,
-    model: type[BaseModel],
+    model: type[BaseModel] | None,
     description: str,
     errors: tuple[int, ...] = ADMIN_ERRORS,
 ) -> RouteDocumentation:

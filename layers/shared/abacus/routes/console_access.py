@@ -17,7 +17,7 @@ from abacus.console.sessions import Session
 from abacus.http.api import own_origin
 from abacus.http.page_headers import html_response
 from abacus.results import signing
-from abacus.storage import console_sessions
+from abacus.storage import console_sessions, credentials
 
 SIGN_IN = "/console/sign-in"
 
@@ -32,12 +32,23 @@ def see_other(location: str, cookies: list[Cookie] | None = None) -> Response[st
     return html_response(303, "", cookies, location=location)
 
 
+def signer_of(project_id: str, key_id: str) -> sessions.Signer | None:
+    """What signs the sessions of the project's admin key `key_id`: a key derived from the stack's
+    secret and that admin key's hash, so that a session ends with the key that signed in (rotated
+    or revoked); None for no such project or key (one GetItem of the project's keys)."""
+    found = credentials.signing_hash(project_id, key_id)
+    if found is None:
+        return None
+    return sessions.Signer(signing.derive(signing.stack_secret(), found.key_hash), found.actor)
+
+
 def session_of(request: Request) -> Session | None:
-    """The request's session: signed with its project's key, and not signed out (one GetItem of
-    the project for its key, one of the session)."""
+    """The request's session: signed with the key of the admin key that signed in, which the
+    project still holds, and not signed out (one GetItem of the project's keys, one of the
+    session)."""
     event = request.resolved_event
     cookies = event.cookies if isinstance(event, APIGatewayProxyEventV2) else None
-    session = sessions.from_cookies(cookies or [], signing.project_key, datetime.now(UTC))
+    session = sessions.from_cookies(cookies or [], signer_of, datetime.now(UTC))
     if session is None or console_sessions.expiry(session.project_id, session.session_id) != session.expires:
         return None
     return session

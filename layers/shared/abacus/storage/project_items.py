@@ -62,6 +62,14 @@ def created_at(project_id: str) -> datetime | None:
         return None
 
 
+def described(project_ids: list[str]) -> dict[str, ProjectItem]:
+    """The items of these projects, by id (BatchGetItem, 100 keys a call; a project with no item
+    is left out)."""
+    keys = [f"project#{project_id}" for project_id in project_ids]
+    found = ProjectItem.batch_get(keys, attributes_to_get=["pk", "project_id", "name", "created_at"])
+    return {item.project_id: item for item in found}
+
+
 def legacy_credentials() -> dict[str, dict[str, str]]:
     """{project id: {kind: key hash}} of the projects whose keys this table still holds, as it did
     before issue 28 (one Scan: an operator's one-off move, `python -m abacus project move-keys`)."""
