@@ -8,19 +8,27 @@ events (a resent event is not counted again) of users exposed by then (one Batch
 assignments a request). Reading them is one BatchGetItem, whatever the traffic. A counter that
 cannot be written is logged and left out: the live check never fails a request, and the results
 are counted by the nightly job from the events themselves.
+
+It also says what would otherwise go unseen: each metric event not received since the launch,
+with the closest names received (experiments/received_events.py); the exposure events refused,
+by reason, of a draft or running experiment (one UpdateItem a request and experiment with any: a
+complete or archived one's are expected, its flag still served, and not counted here); and the
+project's `$exposure` events naming no experiment of it, with the keys they named (at most 64,
+storage/event_names.py).
 """
 
+import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import NamedTuple
 
 from aws_lambda_powertools import Logger
 from pynamodb.exceptions import PynamoDBException
 
-from abacus.core import keys
-from abacus.experiments import definitions, units
-from abacus.storage import assignments, live_counts
+from abacus.core.documents import MetricWarning
+from abacus.experiments import definitions, lifecycle, received_events, units
+from abacus.storage import assignments, event_names, live_counts
 from abacus.storage.events import EventItem
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.live_counts import Tally
@@ -55,7 +63,7 @@ class Counter:
             item = self.launched[key]
             if item.started_at is None:
                 continue
-            experiment_id = keys.experiment_id(item.project_id, key)
+            experiment_id = item.experiment_id
             try:
                 live_counts.add(experiment_id, item.started_at, variant, Tally(exposures, events, None), now)
             except PynamoDBException as error:
@@ -134,6 +142,45 @@ def after_ingest(
     counter.write(now)
 
 
+# Counted for the live check: a draft's (sent too early) and a running experiment's.
+COUNTS_REFUSALS = (lifecycle.DRAFT, lifecycle.RUNNING)
+UNKNOWN_EXPERIMENT = "unknown_experiment"  # attribution's reason: counted per project
+# Each reason in words, with what to do about it.
+REFUSAL_WORDS = {
+    "unknown_variant": "named a variant this experiment does not have (check the variant keys the app sends)",
+    "draft": "arrived while this experiment was a draft (launch it first: nothing counts before)",
+    "archived": "named this experiment once archived",
+    "before_launch": "were stamped before the launch",
+    "after_stop": "were stamped after the stop",
+    "override": "were of users with an override (previews: never counted)",
+    "held_out": "were of users a holdout holds out (they count in the holdout's results)",
+    "no_group": "named no group of this experiment's group type in `$groups`",
+}
+MAX_UNKNOWN_KEYS_SHOWN = 10
+
+
+def count_refusals(
+    project_id: str, refused: Mapping[tuple[str, str], int], experiments: Mapping[str, ExperimentItem], now: datetime
+) -> None:
+    """Adds a request's refused exposure events ({(experiment key, reason): count}, of its new
+    events): a draft's or a running experiment's to its counters, those naming no experiment of
+    the project to the project's; one UpdateItem each."""
+    by_scope: dict[str, dict[str, int]] = defaultdict(dict)
+    for (key, reason), count in refused.items():
+        if reason == UNKNOWN_EXPERIMENT:
+            scope = project_id
+        elif (item := experiments.get(key)) is not None and item.status in COUNTS_REFUSALS:
+            scope = live_counts.run_scope(item.experiment_id, item.started_at)
+        else:
+            continue
+        by_scope[scope][reason] = by_scope[scope].get(reason, 0) + count
+    for scope, counts in by_scope.items():
+        try:
+            live_counts.add_refused(scope, counts, now)
+        except PynamoDBException as error:
+            logger.warning("live check: refused exposures not counted", extra={"error": type(error).__name__})
+
+
 class VariantLive(NamedTuple):
     key: str
     weight: int
@@ -141,21 +188,54 @@ class VariantLive(NamedTuple):
     metric_events: int
 
 
+class Refused(NamedTuple):
+    reason: str
+    events: int
+    words: str
+
+
+class UnknownKey(NamedTuple):
+    key: str
+    last_seen: date
+    close: bool  # close to this experiment's key: a typo of it?
+
+
 class LiveCheck(NamedTuple):
     variants: list[VariantLive]
     last_received_at: datetime | None
     read_at: datetime
+    launched: bool = True  # False: a draft (no counters yet; what it refused, and the project's)
+    warnings: tuple[MetricWarning, ...] = ()  # metric events not received since the launch
+    refused: tuple[Refused, ...] = ()  # this experiment's refused exposure events (this run; a draft's)
+    unknown_experiments: int = 0  # the project's `$exposure` events naming no experiment of it
+    unknown_keys: tuple[UnknownKey, ...] = ()  # the keys they named, close to this one's first
 
 
-def read(item: ExperimentItem, now: datetime) -> LiveCheck | None:
-    """The counters so far (None before the launch)."""
-    if item.started_at is None:
-        return None
+def read(item: ExperimentItem, now: datetime) -> LiveCheck:
+    """The counters so far (a draft: none but its refusals), the warnings, and the refusals:
+    four BatchGetItems (counters, refusals, event names, unknown keys), whatever the traffic."""
     spec = definitions.definition(item)
-    tallies = live_counts.read(
-        keys.experiment_id(item.project_id, item.key), item.started_at, [v.key for v in spec.variants]
+    scope = live_counts.run_scope(item.experiment_id, item.started_at)
+    refusals = live_counts.read_refused([scope, item.project_id])
+    refused = tuple(
+        Refused(reason, count, REFUSAL_WORDS.get(reason, reason)) for reason, count in sorted(refusals[scope].items())
     )
+    unknown_count = refusals[item.project_id].get(UNKNOWN_EXPERIMENT, 0)
+    unknown_keys = _unknown_keys(item.key, event_names.read(item.project_id, event_names.UNKNOWN_EXPERIMENTS))
+    if item.started_at is None:
+        rows = [VariantLive(v.key, v.weight, 0, 0) for v in spec.variants]
+        return LiveCheck(rows, None, now, False, (), refused, unknown_count, unknown_keys)
+    warnings = tuple(received_events.experiment_warnings(item))
+    tallies = live_counts.read(item.experiment_id, item.started_at, [v.key for v in spec.variants])
     rows = [VariantLive(v.key, v.weight, tallies[v.key].exposures, tallies[v.key].metric_events) for v in spec.variants]
     received = [tally.last_received_at for tally in tallies.values() if tally.last_received_at]
     last = datetime.fromtimestamp(max(received), tz=now.tzinfo) if received else None
-    return LiveCheck(rows, last, now)
+    return LiveCheck(rows, last, now, True, warnings, refused, unknown_count, unknown_keys)
+
+
+def _unknown_keys(key: str, seen: Mapping[str, event_names.Seen]) -> tuple[UnknownKey, ...]:
+    """The unknown keys to show: those close to the experiment's key first, then the latest seen."""
+    close = set(difflib.get_close_matches(key, list(seen), n=len(seen) or 1, cutoff=received_events.CLOSENESS))
+    found = [UnknownKey(name, last, name in close) for name, (_, last) in seen.items()]
+    found.sort(key=lambda unknown: (not unknown.close, -unknown.last_seen.toordinal(), unknown.key))
+    return tuple(found[:MAX_UNKNOWN_KEYS_SHOWN])

@@ -12,14 +12,22 @@ group's (experiments/units.py). What exposures.py refuses (a user with an overri
 the launch or after the stop) is no exposure, and counted as refused. Other events need no write
 here: the nightly job finds the users who sent events since its last run through the events
 table's by-receipt index (see nightly/page.py).
+
+Refused too, each with its reason, rather than dropped: an exposure to a variant the experiment
+does not have (UNKNOWN_VARIANT), to a draft (DRAFT) or an archived experiment (ARCHIVED), and a
+`$exposure` naming no experiment of the project (UNKNOWN_EXPERIMENT). A `$feature_flag_called`
+naming none is no refusal: PostHog's SDKs send it for every flag they evaluate, ordinary feature
+flags (served by another PostHog, or the app's own) included, which are none of Abacus's business;
+nor is one whose response is no variant (`false`: the user is not in the rollout).
 """
 
 from collections import Counter
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 
-from abacus.assignment.live_check import Recorded
+from abacus.assignment.live_check import UNKNOWN_EXPERIMENT, Recorded
 from abacus.core import breakdowns
 from abacus.experiments import definitions, exposures, holdouts, lifecycle, units
 from abacus.experiments.spec import ExperimentFields
@@ -28,8 +36,16 @@ from abacus.storage import assignments
 from abacus.storage.events import EventItem
 from abacus.storage.experiments import ExperimentItem
 
-EXPOSURE_EVENTS = ("$feature_flag_called", "$exposure")
+FLAG_CALLED, EXPOSURE = "$feature_flag_called", "$exposure"
+EXPOSURE_EVENTS = (FLAG_CALLED, EXPOSURE)
 NO_GROUP = "no_group"  # the refusal of a group experiment's exposure that names no group of its type
+# The refusals of exposures to no launched experiment's variant (the others are exposures.py's;
+# UNKNOWN_EXPERIMENT is the live check's, which counts it per project).
+UNKNOWN_VARIANT, DRAFT, ARCHIVED = "unknown_variant", lifecycle.DRAFT, lifecycle.ARCHIVED
+REASONS = (
+    UNKNOWN_EXPERIMENT, UNKNOWN_VARIANT, DRAFT, ARCHIVED, NO_GROUP,
+    exposures.OVERRIDE, exposures.BEFORE_LAUNCH, exposures.AFTER_STOP, exposures.HELD_OUT,
+)  # fmt: skip
 PARALLEL_UPDATES = 16
 # Archived experiments take nothing any more; drafts have not started.
 LAUNCHED = (lifecycle.RUNNING, lifecycle.COMPLETE)
@@ -48,13 +64,30 @@ class FirstExposure(NamedTuple):
 type FirstExposures = dict[tuple[str, str], FirstExposure]
 
 
+class Refusals:
+    """Exposure events that are none, by reason: of all the request's events (its answer, which
+    counts a resent event again, as it counts it as a duplicate), and of its new events only by
+    experiment key and reason (the live check's counters, to which a redelivery adds nothing)."""
+
+    def __init__(self, new: Collection[tuple[str, str]]) -> None:
+        self.by_reason: Counter[str] = Counter()
+        self.new_by_key: Counter[tuple[str, str]] = Counter()  # (experiment key, reason)
+        self._new = new
+
+    def add(self, item: EventItem, key: str, reason: str) -> None:
+        self.by_reason[reason] += 1
+        if (item.user_id, item.uuid) in self._new:
+            self.new_by_key[(key, reason)] += 1
+
+
 class Attribution(NamedTuple):
     moved: int  # first exposures recorded or moved earlier
-    refused: Counter[str]  # exposure events that are none, by exposures.py's reason
+    refused: Refusals  # exposure events that are none, by reason
     # (experiment key, distinct_id): the exposure this request stored, the user's first or an earlier one
     recorded: dict[tuple[str, str], "Recorded"]
     launched: dict[str, ExperimentItem]  # the project's launched experiments, by key
     roots: dict[str, str]  # each distinct_id of the events: its person's root id
+    experiments: dict[str, ExperimentItem]  # all the project's experiments, by key (drafts too)
 
 
 def exposure_of(item: EventItem) -> tuple[str, str] | None:
@@ -69,19 +102,21 @@ def exposure_of(item: EventItem) -> tuple[str, str] | None:
     return None
 
 
-def attribute(project_id: str, items: list[EventItem], now: datetime) -> Attribution:
+def attribute(
+    project_id: str, items: list[EventItem], now: datetime, new: Collection[tuple[str, str]] = ()
+) -> Attribution:
     """Records the exposures the events report; says how many moved a first exposure and how
-    many were refused."""
+    many were refused, and why (`new`: the (user_id, uuid) of the events stored now)."""
+    experiments = definitions.project_experiments(project_id)
     launched = {
-        key: (item, definitions.definition(item))
-        for key, item in definitions.project_experiments(project_id).items()
-        if item.status in LAUNCHED
+        key: (item, definitions.definition(item)) for key, item in experiments.items() if item.status in LAUNCHED
     }
     roots = joins.roots(project_id, {item.distinct_id for item in items})
-    firsts, refused = _first_exposures(launched, items, roots)
+    refused = Refusals(new)
+    firsts = _first_exposures(launched, experiments, items, roots, refused)
     items_of = {key: item for key, (item, _) in launched.items()}
     if not firsts:
-        return Attribution(0, refused, {}, items_of, roots)
+        return Attribution(0, refused, {}, items_of, roots, experiments)
 
     def record(pair: tuple[tuple[str, str], FirstExposure]) -> str | None:
         (key, root), exposure = pair
@@ -101,21 +136,24 @@ def attribute(project_id: str, items: list[EventItem], now: datetime) -> Attribu
         for (pair, exposure), outcome in zip(firsts.items(), outcomes, strict=True)
         if outcome is not None
     }
-    return Attribution(len(recorded), refused, recorded, items_of, roots)
+    return Attribution(len(recorded), refused, recorded, items_of, roots, experiments)
 
 
 def _first_exposures(
-    launched: dict[str, tuple[ExperimentItem, ExperimentFields]], items: list[EventItem], roots: dict[str, str]
-) -> tuple[FirstExposures, Counter[str]]:
+    launched: dict[str, tuple[ExperimentItem, ExperimentFields]],
+    experiments: dict[str, ExperimentItem],
+    items: list[EventItem],
+    roots: dict[str, str],
+    refused: Refusals,
+) -> FirstExposures:
     """{(experiment key, root id): (variant, time, breakdown values)}: each person's earliest
     exposure the events report to a launched experiment, of one of its variants, that exposures.py
-    does not refuse; and how many it refused, by reason."""
+    does not refuse; the others added to `refused`, by reason."""
     firsts: FirstExposures = {}
-    refused: Counter[str] = Counter()
     items_of = [item for item, _ in launched.values()]
     covering = {key: holdouts.covering(item, items_of) for key, (item, _) in launched.items()}
     for item in items:
-        reported = _reported(item, launched)
+        reported = _reported(item, launched, experiments, refused)
         if reported is None:
             continue
         key, variant = reported
@@ -123,11 +161,11 @@ def _first_exposures(
         root = roots[item.distinct_id]
         unit = units.unit_of(spec, root, item.event_properties().get("$groups"))
         if unit is None:
-            refused[NO_GROUP] += 1  # a group experiment's exposure without a group of its type
+            refused.add(item, key, NO_GROUP)  # a group experiment's exposure without a group of its type
             continue
         reason = exposures.refusal(experiment, spec, item.distinct_id, item.timestamp, covering[key], unit.hashed)
         if reason:
-            refused[reason] += 1
+            refused.add(item, key, reason)
         else:
             _keep_first(firsts, key, item, unit.stored_as, variant, spec)
         if reason in (None, exposures.HELD_OUT):  # who saw an experiment a holdout covers: in its results
@@ -135,16 +173,31 @@ def _first_exposures(
                 held = launched[holdout.key][1]
                 if exposures.refusal(holdout, held, item.distinct_id, item.timestamp, (), root) is None:
                     _keep_first(firsts, holdout.key, item, root, holdouts.variant_in(holdout, root), None)
-    return firsts, refused
+    return firsts
 
 
-def _reported(item: EventItem, launched: dict[str, tuple[ExperimentItem, ExperimentFields]]) -> tuple[str, str] | None:
-    """(experiment key, variant) of an exposure to one of the launched experiments' variants."""
+def _reported(
+    item: EventItem,
+    launched: dict[str, tuple[ExperimentItem, ExperimentFields]],
+    experiments: dict[str, ExperimentItem],
+    refused: Refusals,
+) -> tuple[str, str] | None:
+    """(experiment key, variant) of an exposure to one of the launched experiments' variants; an
+    exposure to anything else is added to `refused` with its reason, unless it is none of
+    Abacus's (an ordinary flag's `$feature_flag_called`)."""
     reported = exposure_of(item)
-    if reported is None or reported[0] not in launched:
+    if reported is None:
         return None
     key, variant = reported
-    return reported if variant in {v.key for v in launched[key][1].variants} else None
+    if key in launched:
+        if variant in {v.key for v in launched[key][1].variants}:
+            return reported
+        refused.add(item, key, UNKNOWN_VARIANT)
+    elif (experiment := experiments.get(key)) is not None:
+        refused.add(item, key, DRAFT if experiment.status == lifecycle.DRAFT else ARCHIVED)
+    elif item.event == EXPOSURE:
+        refused.add(item, key, UNKNOWN_EXPERIMENT)
+    return None
 
 
 def _keep_first(

@@ -17,7 +17,7 @@ from abacus.core.settings import settings
 from abacus.experiments import definitions, units
 from abacus.experiments.metrics_spec import components
 from abacus.identity import person_updates
-from abacus.ingestion import attribution
+from abacus.ingestion import attribution, received
 from abacus.ingestion.spec import EventSpec
 from abacus.storage import events
 from abacus.storage.events import EventItem
@@ -93,8 +93,8 @@ def other_unit(value: object, received_at: datetime) -> str | None:
 
 def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> IngestOutcome:
     """Stores each valid event once and attributes it. Returns {accepted, duplicates, rejected:
-    [{index, error}], refused_exposures}; StorageUnavailable (503) when storage refused after
-    retries."""
+    [{index, error}], refused_exposures, refused_exposure_reasons}; StorageUnavailable (503) when
+    storage refused after retries."""
     if len(raw_events) > MAX_EVENTS:
         raise TooLarge(f"events: at most {MAX_EVENTS} a request, not {len(raw_events)}", field="events")
     retention = timedelta(days=settings.event_retention_days)
@@ -107,12 +107,14 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
         except ValueError as error:
             rejected.append({"index": index, "error": str(error)})
     new, stored_before = _store(project_id, valid)
+    received.record_events(project_id, new + stored_before, received_at)
     try:
         # Duplicates too, so that a redelivery after a failed attribution still attributes; but as
         # they were stored: a resent uuid with other content (an earlier time) changes nothing.
         # Persons first, so that an exposure sent after its identify is the person's.
         person_updates.apply(project_id, new + stored_before, received_at)
-        attributed = attribution.attribute(project_id, new + stored_before, received_at)
+        new_keys = {(item.user_id, item.uuid) for item in new}
+        attributed = attribution.attribute(project_id, new + stored_before, received_at, new_keys)
     except PynamoDBException as error:
         indexes = [index for index, _ in valid]
         raise EventsNotStored(
@@ -120,15 +122,20 @@ def ingest(project_id: str, raw_events: list[object], received_at: datetime) -> 
             indexes,
         ) from error
     live_check.after_ingest(attributed.launched, new, attributed.recorded, received_at, attributed.roots)
-    refused = attributed.refused.total()
-    if refused:
-        # The answer says how many; the log why (PostHog's SDKs read no answer).
-        logger.info("exposure events refused", extra={"project": project_id, "refused": dict(attributed.refused)})
+    reasons = attributed.refused.by_reason
+    if reasons:
+        # The answer says how many and why; so do the log and the live check (PostHog's SDKs read no answer).
+        logger.info("exposure events refused", extra={"project": project_id, "refused": dict(reasons)})
+        refused_new = attributed.refused.new_by_key
+        live_check.count_refusals(project_id, refused_new, attributed.experiments, received_at)
+        unknown = {key for key, reason in refused_new if reason == live_check.UNKNOWN_EXPERIMENT}
+        received.record_unknown_experiments(project_id, unknown, received_at)
     return {
         "accepted": len(new),
         "duplicates": len(valid) - len(new),
         "rejected": rejected,
-        "refused_exposures": refused,
+        "refused_exposures": reasons.total(),
+        "refused_exposure_reasons": dict(sorted(reasons.items())),
     }
 
 

@@ -26,6 +26,7 @@ from abacus.results.report.sentences import (
     rows,
     secondary_note,
     verdict_sentence,
+    warning_sentences,
 )
 
 
@@ -132,8 +133,13 @@ def _results_body(history: list[Snapshot]) -> str:
     bands: Bands = {key: _over_days(history, key, _relative_interval) for key in treatments}
     best: Series = {r["key"]: _over_days(history, r["key"], _probability_to_be_best) for r in latest["variants"]}
     metric = latest.get("metric", {})
+    warned = "".join(
+        f'<p class="warning error" role="alert">{html.escape(sentence)}</p>'
+        for sentence in warning_sentences(latest.get("warnings", []))
+    )
     return (
-        f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
+        warned
+        + f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
         f"<p>Data up to {html.escape(latest['date'])}; metric {_metric_html(metric)}; "
         f"{html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
@@ -197,6 +203,7 @@ th, td {{ border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 .verdict {{ font-size: 1.2rem; padding: .75rem 1rem; border-radius: 6px; background: #eef; }}
 .verdict-ship {{ background: #e3f4e1; }} .verdict-invalid, .verdict-held_back {{ background: #fde2e1; }}
+.warning {{ color: #a40000; font-weight: 600; }}
 figure.chart {{ margin: 1.5rem 0; }} figcaption {{ font-weight: 600; margin-bottom: .5rem; }}
 </style></head>
 <body><h1>{name}</h1><p><code>{html.escape(experiment["key"])}</code> · {html.escape(experiment.get("status", ""))}</p>

@@ -6,7 +6,15 @@ import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from abacus.core.documents import Analysis, Breakdown, Lift, MetricAnalysis, SnapshotAnalysis, VariantAnalysis
+from abacus.core.documents import (
+    Analysis,
+    Breakdown,
+    Lift,
+    MetricAnalysis,
+    MetricWarning,
+    SnapshotAnalysis,
+    VariantAnalysis,
+)
 
 
 class DisplayRow(NamedTuple):
@@ -39,6 +47,16 @@ def verdict_sentence(snapshot: Analysis) -> str:
     if decision == "held_back":
         return f"Do not ship: {verdict['reason']}."
     return f"Keep running: {verdict['reason']}."
+
+
+def warning_sentences(warnings: list[MetricWarning]) -> list[str]:
+    """Each metric event not received since the launch (the results' `warnings`), in words: its
+    metric counts nothing from it, whatever the verdict says, until the app sends that name."""
+    return [
+        f"Warning: {warning['message']}. The metric's {warning['field']} counts nothing until an event of "
+        "that exact name (case included) arrives: check the name the app sends."
+        for warning in warnings
+    ]
 
 
 def rows(snapshot: Analysis) -> list[DisplayRow]:

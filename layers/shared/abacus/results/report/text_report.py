@@ -1,7 +1,7 @@
 """The results as text for a terminal (the CLI's and the demo's `results`): the same rows and
 sentences as the HTML report, in fixed-width columns."""
 
-from abacus.core.documents import Analysis, MetricAnalysis, Snapshot, SnapshotAnalysis
+from abacus.core.documents import Analysis, MetricAnalysis, Results, Snapshot, SnapshotAnalysis
 from abacus.results.report.sentences import (
     breakdown_note,
     breakdown_rows,
@@ -17,6 +17,7 @@ from abacus.results.report.sentences import (
     rows,
     secondary_note,
     verdict_sentence,
+    warning_sentences,
 )
 
 
@@ -50,10 +51,19 @@ def _text_table(analysis: Analysis, unit: str = "exposures") -> list[str]:
     return [header, *(_line(*r) for r in rows(analysis))]
 
 
+def results_text(shown: Results, experiment: str) -> str:
+    """What the terminal prints of an experiment's results: the report, or before the first
+    snapshot when it will be ready, with the warnings of metric events never received."""
+    if shown["status"] == "pending":
+        return "\n".join([shown["message"], *warning_sentences(shown.get("warnings", []))])
+    return text(shown, experiment)
+
+
 def text(snapshot: Snapshot, experiment: str) -> str:
     metric = snapshot.get("metric", {})
     lines = [
         f"{experiment}: results for {snapshot['date']} (metric {metric_words(metric)})",
+        *warning_sentences(snapshot.get("warnings", [])),
         "",
         *_text_table(snapshot, snapshot.get("counted_unit", "exposures")),
     ]
