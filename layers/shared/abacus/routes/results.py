@@ -2,15 +2,20 @@
 report page, which a signed link opens without the key."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentSchema,
+    OpenAPIResponseHeader,
+)
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus.experiments import definitions
+from abacus.http import downloads
 from abacus.http.api import admin_project, base_url, json_response
 from abacus.http.page_headers import html_response
 from abacus.http.responses import (
@@ -21,38 +26,98 @@ from abacus.http.responses import (
     Results,
     ResultsHistory,
 )
-from abacus.results import snapshots
+from abacus.results import csv_export, snapshots
 from abacus.results.report import html_page
-from abacus.routes.admin import ADMIN_SECURITY, AdminProject, admin_operation
+from abacus.routes.admin import ADMIN_SECURITY, AdminProject, RouteDocumentation, admin_operation
 
 router = APIGatewayHttpRouter()
 
 
+# `format`, or else the Accept header, asks for CSV: one row per day, metric and variant
+# (results/csv_export.py). Errors stay JSON, in the API's one error shape.
+Format = Annotated[
+    Literal["json", "csv"] | None, Query(alias="format", description="csv: the rows as CSV; json (the default)")
+]
+# The answer depends on the Accept header: a cache must keep the two apart.
+VARY = {"Vary": "Accept"}
+
+
+def _with_csv(documentation: RouteDocumentation, rows: str, filename: str) -> RouteDocumentation:
+    """A route's documentation with its 200 in CSV too, and the name a CSV answer saves as."""
+    ok = documentation["responses"][200]
+    as_csv: OpenAPIResponseContentSchema = {"schema": {"type": "string", "description": rows}}
+    content = {**ok.get("content", {}), "text/csv": as_csv}
+    disposition: OpenAPIResponseHeader = {
+        "description": f'The CSV answer\'s: attachment; filename="{filename}"',
+        "schema": {"type": "string"},
+    }
+    vary: OpenAPIResponseHeader = {"description": "Accept: it chooses JSON or CSV", "schema": {"type": "string"}}
+    headers = {"Content-Disposition": disposition, "Vary": vary}
+    documentation["responses"][200] = {**ok, "content": content, "headers": headers}
+    return documentation
+
+
+def _wants_csv(request: Request, format_: str | None) -> bool:
+    if format_ is not None:
+        return format_ == "csv"
+    return downloads.prefers_csv(request.resolved_event.headers.get("accept"))
+
+
 @router.get(
     "/experiments/<key>/results",
-    **admin_operation(
-        "results",
-        "The latest snapshot, or the one of `date`",
-        200,
-        Results,
-        "The snapshot, or pending before the first",
-        ADMIN_ERRORS,
+    **_with_csv(
+        admin_operation(
+            "results",
+            "The latest snapshot, or the one of `date` (JSON, or CSV: `format=csv` or `Accept: text/csv`)",
+            200,
+            Results,
+            "The snapshot, or pending before the first",
+            ADMIN_ERRORS,
+        ),
+        "The day's rows, one per metric and variant, under a header row (the header alone while pending)",
+        "<key>-results-<date>.csv (<key>-results.csv while pending)",
     ),
 )
 def get_results(
-    project_id: AdminProject, key: str, date: Annotated[str | None, Query(max_length=10)] = None
+    project_id: AdminProject,
+    key: str,
+    request: Request,
+    date: Annotated[str | None, Query(max_length=10)] = None,
+    format_: Format = None,
 ) -> Response[str]:
-    return json_response(200, snapshots.snapshot(project_id, key, date))
+    answer = snapshots.snapshot(project_id, key, date)
+    if not _wants_csv(request, format_):
+        return json_response(200, answer, VARY)
+    if answer["status"] == "pending":  # a table of no rows yet; the JSON says when it will have some
+        return downloads.csv_response(csv_export.to_csv([]), f"{key}-results.csv", VARY)
+    return downloads.csv_response(csv_export.to_csv([answer]), f"{key}-results-{answer['date']}.csv", VARY)
 
 
 @router.get(
     "/experiments/<key>/results/history",
-    **admin_operation(
-        "results", "The daily series of snapshots", 200, ResultsHistory, "One entry per day", ADMIN_ERRORS
+    **_with_csv(
+        admin_operation(
+            "results",
+            "The daily series of snapshots (JSON, or CSV: `format=csv` or `Accept: text/csv`)",
+            200,
+            ResultsHistory,
+            "One entry per day",
+            ADMIN_ERRORS,
+        ),
+        "Every day's rows, oldest first, one per day, metric and variant, under a header row",
+        "<key>-results-history.csv",
     ),
 )
-def get_history(project_id: AdminProject, key: str) -> Response[str]:
-    return json_response(200, snapshots.history(project_id, key))
+def get_history(
+    project_id: AdminProject,
+    key: str,
+    request: Request,
+    format_: Format = None,
+) -> Response[str]:
+    if not _wants_csv(request, format_):
+        return json_response(200, snapshots.history(project_id, key), VARY)
+    every_day = snapshots.snapshots(project_id, key)
+    return downloads.csv_response(csv_export.to_csv(every_day), f"{key}-results-history.csv", VARY)
 
 
 RECOMPUTE_DOCUMENTATION = admin_operation(
