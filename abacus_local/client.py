@@ -76,15 +76,13 @@ class AbacusClient:
         self,
         distinct_id: str,
         experiments: list[str] | None = None,
-        expose: bool = True,
+        expose: bool | None = None,
         properties: dict | None = None,
     ) -> dict:
-        body: dict[str, Any] = {
-            "token": self.token,
-            "distinct_id": distinct_id,
-            "expose": expose,
-            "properties": properties or {},
-        }
+        """The variants; exposed (by default) to the experiments named, to none without them."""
+        body: dict[str, Any] = {"token": self.token, "distinct_id": distinct_id, "properties": properties or {}}
+        if expose is not None:
+            body["expose"] = expose
         if experiments is not None:
             body["experiments"] = experiments
         return self.call("POST", "/assign", body)["assignments"]

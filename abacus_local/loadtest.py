@@ -79,7 +79,9 @@ class _Clients:
             if time.monotonic() >= self.deadline:
                 break
             user = f"user-{rng.randrange(self.users)}"
-            status, body = self.send(client, "/assign", {"token": self.token, "distinct_id": user})
+            status, body = self.send(
+                client, "/assign", {"token": self.token, "distinct_id": user, "experiments": [EXPERIMENT]}
+            )
             if status == 200:
                 with self.lock:
                     self.report.users.add(user)

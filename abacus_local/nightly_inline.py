@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from abacus.core import keys
 from abacus.core.documents import NightlySummary
 from abacus.nightly import runs, snapshot
 from abacus.storage import experiments, nightly_runs, results
@@ -44,7 +43,7 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
             nightly_runs.failed(unit.experiment_id, unit.run, str(error))
             raise
     if result is None:
-        result = results.at(keys.experiment_id(experiment.project_id, experiment.key), snapshot.snapshot_date(cutoff))
+        result = results.at(experiment.experiment_id, snapshot.snapshot_date(cutoff))
     if result is None:
         raise RuntimeError("the run finished without a snapshot")
     return result
@@ -55,7 +54,7 @@ def run_all(
 ) -> NightlySummary:
     """The whole night in this process (tests): every experiment plan_night would plan, run
     through; one failure does not stop the rest."""
-    cutoff = snapshot.cutoff_for(scheduled)
+    cutoff = snapshot.capped_cutoff(scheduled, now)
     analysed = failed = 0
     for experiment in experiments.all_to_analyse():
         if not snapshot.launched_before(experiment, cutoff):

@@ -153,3 +153,31 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         yield launched
         launched.close()
+
+
+# The console's browser tests: a fresh browser context (no cookie) per test, screenshots of the
+# pages to .abacus/console/ (not committed), and signing in as a user does, with the keyboard.
+SHOTS = ROOT / ".abacus" / "console"
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in_with_the_keyboard(page: Any, stack_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{stack_url}/console")
+    page.get_by_label("Admin key").focus()
+    page.keyboard.type(ADMIN_KEY)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{stack_url}/console")

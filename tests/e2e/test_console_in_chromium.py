@@ -16,27 +16,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright._impl._api_structures import SetCookieParam
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from abacus.results import signing
-from abacus_local.template import ROOT
-from tests.e2e.conftest import ADMIN_KEY, invoke_nightly
+from tests.e2e.conftest import ADMIN_KEY, invoke_nightly, shot, sign_in_with_the_keyboard
 
-SHOTS = ROOT / ".abacus" / "console"
 KEY = "console-checkout"
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def the_key_is_nowhere(page: Page) -> None:
@@ -140,14 +125,6 @@ def test_a_session_cookie_from_elsewhere_is_refused(stack_url, page):
     page.goto(f"{stack_url}/console")
     expect(page).to_have_url(f"{stack_url}/console/sign-in")
     assert [c["value"] for c in page.context.cookies() if c["name"] == "__Host-abacus-console"] == [forged], "sent"
-
-
-def sign_in_with_the_keyboard(page: Page, stack_url: str) -> None:
-    page.goto(f"{stack_url}/console")
-    page.get_by_label("Admin key").focus()
-    page.keyboard.type(ADMIN_KEY)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{stack_url}/console")
 
 
 def test_create_with_a_mistake_launch_watch_the_live_check_and_ship(client, stack_url, page):

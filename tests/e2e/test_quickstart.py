@@ -4,6 +4,7 @@ started as `make dev` starts one, with only what the quickstart tells a newcomer
 PROJECT). Every step must succeed (the blocks run under `set -euo pipefail`, curl with -f), and
 the verdict step must print a verdict."""
 
+import json
 import os
 import re
 import shlex
@@ -37,6 +38,31 @@ def test_the_quickstart_has_its_steps() -> None:
         assert step in script, step
 
 
+def line_with(output: str, *words: str) -> str:
+    """The first line of the output holding every one of `words`."""
+    found = next((line for line in output.splitlines() if all(word in line for word in words)), None)
+    assert found is not None, f"no line with {words} in:\n{output}"
+    return found
+
+
+def the_first_hours_mistakes_are_answered(output: str) -> None:
+    """Issue 31: each mistake of the README's "first hour's mistakes" answered as it says."""
+    assert line_with(output, "whole percentages", "send 34/33/33").endswith("-> HTTP 422")
+    line_with(output, "warning: no `purchse` event received since the launch", "received: `purchase`")
+    refused = json.loads(line_with(output, '"refused_exposures"', "-> HTTP").rsplit(" -> HTTP", 1)[0])
+    assert refused["refused_exposures"] == 2, refused
+    assert refused["refused_exposure_reasons"] == {"unknown_variant": 1, "unknown_experiment": 1}, refused
+    assert line_with(output, "diluting them all", '"field": "experiments"').endswith("-> HTTP 422")
+    assert line_with(output, "cannot change primary_metric of a running experiment").endswith("-> HTTP 409")
+    assert " -> HTTP 204" in output.splitlines()  # the draft deleted
+    taken = line_with(output, "belongs to an archived experiment until", '\\"replace_archived\\": true')
+    assert taken.endswith("-> HTTP 409"), taken
+    assert "running: ['new-checkout']" in output.splitlines(), output
+    header = line_with(output, "date,experiment,metric").split(",")
+    assert {"variant", "exposures", "relative_lift", "decision"} <= set(header), header
+    line_with(output, "covers: data up to", "the day so far")
+
+
 @pytest.mark.local_only  # it starts a local stack of its own, as `make dev` does
 def test_the_readmes_quickstart_runs_as_written() -> None:
     port = free_port()
@@ -68,6 +94,7 @@ def test_the_readmes_quickstart_runs_as_written() -> None:
         assert verdict.group(1) in {"keep_running", "ship", "no_effect", "invalid", "held_back"}, verdict.group(0)
         assert re.search(r"exposed users purchased", ran.stdout), ran.stdout
         assert '"url": ' in ran.stdout, ran.stdout  # the report link
+        the_first_hours_mistakes_are_answered(ran.stdout)
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -196,7 +196,7 @@ def test_a_session_dated_2100_is_refused_though_signed_with_the_right_key(projec
     key = signing.project_key(project_id)  # the secret itself, as only the results function reads it
     assert key is not None
     in_2100 = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
-    _, dated = sessions.signed(project_id, session_id, in_2100, key)
+    _, dated = sessions.signed(project_id, session_id, in_2100, sessions.Signer(key, "admin key"))
     assert get("console_experiments", str(dated).split(";", 1)[0])["statusCode"] == 303
 
 

@@ -48,8 +48,10 @@ def patch(key: str, body: dict) -> tuple[int, dict]:
     return call("update_experiment", body, path=f"/experiments/{key}")
 
 
-def assign(distinct_id: str, keys: list[str] | None = None, expose: bool = True, **properties) -> dict:
-    body = {"token": TOKEN, "distinct_id": distinct_id, "properties": properties, "expose": expose}
+def assign(distinct_id: str, keys: list[str] | None = None, expose: bool | None = None, **properties) -> dict:
+    body: dict[str, object] = {"token": TOKEN, "distinct_id": distinct_id, "properties": properties}
+    if expose is not None:
+        body["expose"] = expose
     if keys is not None:
         body["experiments"] = keys
     status, got = call("assign", body)
@@ -85,7 +87,8 @@ def test_every_conflict_names_the_next_step(project, monkeypatch):
     status, body = call("create_experiment", BASE | {"key": "dup"})
     assert (
         status == 409
-        and "choose another key, or change that one with PATCH /experiments/dup" in body["error"]["message"]
+        and "choose another key, change that one with PATCH /experiments/dup, or delete it (DELETE /experiments/dup)"
+        in body["error"]["message"]
     )
     status, body = answer(invoke("ResultsFunction", sample_event("recompute_results", path="/experiments/dup/results")))
     assert status == 409 and "launch it (POST /experiments/dup/launch)" in body["error"]["message"], body
@@ -379,12 +382,12 @@ def test_project_commands_create_and_rotate(tables, capsys):
 
     assert main(["project", "create", "Shop"]) == 0
     created = json.loads(capsys.readouterr().out)
-    assert key_owner(created["token"]) == (created["project_id"], "token")
+    assert key_owner(created["token"]) == (created["project_id"], "token", None, None)
     assert main(["project", "rotate", created["project_id"], "--admin-key"]) == 0
     rotated = json.loads(capsys.readouterr().out)
     assert key_owner(created["admin_key"]) is None
-    assert key_owner(rotated["admin_key"]) == (created["project_id"], "admin")
-    assert key_owner(created["token"]) == (created["project_id"], "token")  # untouched
+    assert key_owner(rotated["admin_key"]) == (created["project_id"], "admin", "admin", None)
+    assert key_owner(created["token"]) == (created["project_id"], "token", None, None)  # untouched
     # Only hashes of the secrets are stored; the public token, readable on its project's item alone.
     table = boto3.resource("dynamodb", region_name="us-east-1").Table("ProjectsTable")
     items = table.scan()["Items"]

@@ -248,7 +248,8 @@ def test_a_batch_sent_three_times_and_concurrently_counts_once(project):
 
 def test_attribution_holds_whatever_the_arrival_order(project):
     launch_sample_experiment()
-    now = datetime.now(UTC)
+    # Minutes ago: a run counts up to its own start, never what is stamped after it.
+    now = datetime.now(UTC) - timedelta(minutes=10)
     # The purchase arrives first, its exposure (as an event) afterwards, stamped earlier.
     post([{"event": "purchase", "distinct_id": "late", "uuid": "p1", "timestamp": now.isoformat()}])
     exposure: dict[str, Any] = {
@@ -394,7 +395,7 @@ def test_a_duplicate_with_other_content_changes_nothing(project):
 
 def test_override_users_are_never_exposed(project):
     launched_days_ago(1, overrides={"qa-sdk": "one-page", "qa-native": "control", "qa-assign": "one-page"})
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - timedelta(minutes=10)  # the purchases a minute after: before the run
     # /assign answers the override and stores nothing.
     body = {"token": TOKEN, "distinct_id": "qa-assign", "experiments": ["new-checkout"]}
     assert answer(invoke("AssignFunction", sample_event("assign", body=body)))[1]["assignments"] == {

@@ -58,6 +58,7 @@ WORKLOAD = [
     ("ResultsFunction", "console_sign_in", 303),
     ("ResultsFunction", "console_experiments", 200),
     ("ResultsFunction", "console_experiment", 200),
+    ("ResultsFunction", "console_results_csv", 200),  # the Results page's Download CSV
     # The Implementation page and its live check (the counters /assign and /events added above).
     ("ResultsFunction", "console_implementation", 200),
     ("ResultsFunction", "console_live_check", 200),
@@ -81,6 +82,11 @@ WORKLOAD = [
     ("ResultsFunction", "console_experiment_action:archive-layered", 303),
     ("ResultsFunction", "ship_experiment", 200),
     ("ResultsFunction", "archive_experiment", 200),
+    # Its definition copied into a new draft; its key taken at once by a new draft (the archived
+    # one retired, in one transaction), which is deleted again.
+    ("ResultsFunction", "duplicate_experiment", 201),
+    ("ResultsFunction", "create_experiment:replace-archived", 201),
+    ("ResultsFunction", "delete_experiment", 204),
     ("ResultsFunction", "console_sign_out", 303),
 ]
 
@@ -102,6 +108,13 @@ def covers(grant: tuple[str, str], call: tuple[str, str]) -> bool:
     return statement.concerns(*call)
 
 
+# The workloads whose sample body takes (or changes to) these fields.
+BODY_CHANGES: dict[str, dict[str, object]] = {
+    "ship_experiment": {"variant": "control"},
+    "create_experiment:replace-archived": {"replace_archived": True},
+}
+
+
 def prepared(name: str, console: dict[str, str]) -> dict:
     """The workload's event `name` (a sample event, `sample:variant` for a changed one)."""
     event = nightly_event(name) if name.startswith("nightly") else sample_event(name.split(":")[0])
@@ -112,8 +125,8 @@ def prepared(name: str, console: dict[str, str]) -> dict:
         event["body"] = json.dumps({"started_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()})
     if name.endswith(":identify"):
         signing_in(event)
-    if name == "ship_experiment":
-        event["body"] = json.dumps({"variant": "control"})
+    if name in BODY_CHANGES:
+        event["body"] = json.dumps(json.loads(event.get("body") or "{}") | BODY_CHANGES[name])
     if name.startswith("console_") and name != "console_sign_in":
         event["cookies"] = [console["cookie"]]
     if "from-the-page" in event.get("body", ""):

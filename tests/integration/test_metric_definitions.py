@@ -667,9 +667,13 @@ def test_breakdown_values_are_those_of_the_first_exposure(project):
     spec = ExperimentCreate.model_validate({**BASE, "key": "by", "breakdowns": ["plan", "$browser", "seats"]})
     definitions.create("test", spec, START - timedelta(days=1))
     definitions.apply("test", "by", "launch", START)
-    request = AssignRequest(token="phc", distinct_id="u1", properties={"plan": "pro", "$browser": "Firefox"})
+    request = AssignRequest(
+        token="phc", distinct_id="u1", experiments=["by"], properties={"plan": "pro", "$browser": "Firefox"}
+    )
     sticky.assign("test", request, START + timedelta(hours=1))
-    again = AssignRequest(token="phc", distinct_id="u1", properties={"plan": "free", "$browser": "Chrome"})
+    again = AssignRequest(
+        token="phc", distinct_id="u1", experiments=["by"], properties={"plan": "free", "$browser": "Chrome"}
+    )
     sticky.assign("test", again, START + timedelta(hours=2))
     assert _stored_breakdown_values("by", "u1") == ["pro", "Firefox", None]
 
@@ -683,7 +687,9 @@ def test_breakdown_values_are_those_of_the_first_exposure(project):
     assert ingest.ingest("test", [exposure(7, "Edge", 4), exposure(3, "Safari", [1])], received)["rejected"] == []
     assert _stored_breakdown_values("by", "u2") == [None, "Safari", None], "the earlier exposure's, arriving later"
     long_name = "x" * 300
-    request = AssignRequest(token="phc", distinct_id="u3", properties={"plan": long_name, "seats": 2.5})
+    request = AssignRequest(
+        token="phc", distinct_id="u3", experiments=["by"], properties={"plan": long_name, "seats": 2.5}
+    )
     sticky.assign("test", request, START + timedelta(hours=1))
     assert _stored_breakdown_values("by", "u3") == ["x" * 100, None, 2.5]
 
@@ -713,7 +719,7 @@ def test_breakdowns_analyse_the_top_values_and_other_with_holm_across_the_breakd
             properties: dict[str, Scalar | list[Scalar] | None] = {"country": f"c{country:02}"}
             if plan:
                 properties["plan"] = plan
-            request = AssignRequest(token="phc", distinct_id=user, properties=properties)
+            request = AssignRequest(token="phc", distinct_id=user, experiments=["bd"], properties=properties)
             variant = sticky.assign("test", request, exposed)["bd"]
             converted = rng.random() < (0.8 if variant == "b" and country < 3 else 0.2)
             users.append((properties.get("country"), properties.get("plan"), variant, converted, user))

@@ -34,7 +34,7 @@ class Pair:
 
 # Fields that have defaults in the request (ExperimentFields), so the document has them optional.
 REQUEST_DEFAULTS = frozenset(name for name, spec in ExperimentFields.model_fields.items() if not spec.is_required())
-READY_ONLY = frozenset({"date", "cutoff", "computed_at", "final", "variants", "verdict", "secondary_metrics"})
+READY_ONLY = frozenset({"date", "cutoff", "covers", "computed_at", "final", "variants", "verdict", "secondary_metrics"})
 
 PAIRS = [
     Pair(responses.ErrorDetail, answers.ErrorDetail),
@@ -100,7 +100,7 @@ PAIRS = [
     Pair(
         responses.Results,
         documents.PendingResults,
-        model_only=frozenset(responses.Results.model_fields) - {"status", "experiment", "message"},
+        model_only=frozenset(responses.Results.model_fields) - {"status", "experiment", "message", "warnings"},
         optional=frozenset({"message"}),
         why="one open object for both answers",
     ),

@@ -161,8 +161,17 @@ def test_a_stored_snapshot_is_given_with_its_experiment_and_dates():
         "experiment": "e",
         "date": "2026-11-24",
         "cutoff": "2026-11-25T00:00:00+00:00",
+        "covers": "data up to the end of 2026-11-24 (UTC)",
         "computed_at": "2026-11-25T03:00:00+00:00",
         "final": False,
         "variants": [],
         "secondary_metrics": [],
     }
+
+
+def test_a_cutoff_during_a_day_is_said_to_cover_the_day_so_far():
+    early = datetime(2026, 11, 25, 10, 3, tzinfo=UTC)
+    tonight = datetime(2026, 11, 26, 3, tzinfo=UTC)
+    assert snapshot.capped_cutoff(tonight, early) == early
+    assert snapshot.capped_cutoff(tonight, tonight) == datetime(2026, 11, 26, tzinfo=UTC)
+    assert snapshot.cutoff_words(early).startswith("data up to 10:03 UTC on 2026-11-25, when it was computed")

@@ -48,7 +48,7 @@ def assign(project_id: str, request: AssignRequest, now: datetime) -> dict[str, 
         chosen = [known[key] for key in dict.fromkeys(request.experiments)]
     person = person_of(project_id, request.distinct_id, request.anon_distinct_id, now)
     answer = {item.key: variant_for(project_id, item, request, now, person) for item in chosen}
-    if request.expose:
+    if request.exposes:
         _expose_to_holdouts(project_id, chosen, request, now, person)
     return answer
 
@@ -157,9 +157,9 @@ def variant_for(
         return None  # never exposed, and outside the targeting: out
     if holdouts.holding_out(covering, hashed):
         return CONTROL  # held out: control, never stored, never an exposure (exposures.py)
-    if stored is not None and not request.expose:
+    if stored is not None and not request.exposes:
         return stored.variant
-    return _store_assignment(project_id, item, spec, partition, found, properties, request.expose, now)
+    return _store_assignment(project_id, item, spec, partition, found, properties, request.exposes, now)
 
 
 def _targeted_properties(spec: ExperimentFields, request: AssignRequest, person: Person | None) -> Properties:

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from abacus.core.answers import FieldError
 from abacus.core.errors import Invalid, field_errors
 from abacus.experiments import definitions, plans
-from abacus.experiments.spec import ExperimentCreate
+from abacus.experiments.spec import ExperimentCreate, ExperimentPatch
+from abacus.storage.event_names import Seen
 
 VARIANT_ROWS = 6
 JSON_FIELDS = ("targeting", "secondary_metrics", "guardrail_metrics")
@@ -96,6 +97,7 @@ def read(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The experiment the form describes, and the fields that could not even be read."""
     errors: dict[str, str] = {}
     fields: dict[str, Any] = {name: form.get(name, "").strip() for name in ("key", "name", "hypothesis")}
+    fields["description"] = form.get("description", "").strip()
     fields["variants"] = _variants(form, errors)
     rollout = _number(form, "rollout_percentage", errors)
     if rollout is not None:
@@ -145,6 +147,33 @@ def check(form: Mapping[str, str], key: str | None = None) -> Checked:
     return Checked(fields, errors, plan_sentence(fields, form.get("daily_users")))
 
 
+def check_changes(form: Mapping[str, str], editable: set[str]) -> Checked:
+    """The form's `editable` fields (those a launched experiment's status lets change, lifecycle.py)
+    checked as PATCH /experiments/{key} checks them: the others are shown read-only, not sent."""
+    read_fields, errors = read(form)
+    fields = {name: value for name, value in read_fields.items() if name in editable}
+    errors = {name: error for name, error in errors.items() if name in form_fields_of(editable)}
+    try:
+        ExperimentPatch.model_validate(fields)
+    except ValidationError as invalid:
+        for error in field_errors(invalid.errors()):
+            errors.setdefault(form_field(error["field"]), f"{error['field']}: {error['message']}")
+    return Checked(fields, errors, "")
+
+
+def form_fields_of(api_fields: set[str]) -> set[str]:
+    """The form's fields that show these API fields."""
+    shown: set[str] = set()
+    for name in api_fields:
+        if name == "variants":
+            shown |= {f"variant_{part}_{row}" for part in ("key", "weight", "payload") for row in range(VARIANT_ROWS)}
+        elif name == "primary_metric":
+            shown |= {*METRIC_FIELDS.values(), *METRIC_NUMBERS.values()}
+        else:
+            shown.add(name)
+    return shown
+
+
 def plan_sentence(fields: Mapping[str, Any], daily_users: str | None) -> str:
     """Users needed per variant for the minimum detectable effect, and days at the traffic told."""
     try:
@@ -178,7 +207,7 @@ def plan_sentence(fields: Mapping[str, Any], daily_users: str | None) -> str:
 
 def form_values(experiment: Mapping[str, Any]) -> dict[str, str]:
     """An experiment's fields as the form's values (editing a draft)."""
-    values = {name: str(experiment.get(name) or "") for name in ("key", "name", "hypothesis")}
+    values = {name: str(experiment.get(name) or "") for name in ("key", "name", "description", "hypothesis")}
     for row, variant in enumerate(experiment.get("variants", [])[:VARIANT_ROWS]):
         values[f"variant_key_{row}"], values[f"variant_weight_{row}"] = variant["key"], str(variant["weight"])
         if variant.get("payload") is not None:
@@ -194,6 +223,16 @@ def form_values(experiment: Mapping[str, Any]) -> dict[str, str]:
     for name in JSON_FIELDS:
         values[name] = json.dumps(experiment[name], indent=1) if experiment.get(name) else ""
     return values
+
+
+MAX_SUGGESTED_EVENTS = 200
+
+
+def suggested_events(received: Mapping[str, Seen]) -> list[str]:
+    """The event names the metric fields suggest (a datalist): the project's received names, the
+    most recently seen first, at most MAX_SUGGESTED_EVENTS."""
+    latest = sorted(received.items(), key=lambda pair: (-pair[1].last.toordinal(), pair[0]))
+    return [name for name, _ in latest[:MAX_SUGGESTED_EVENTS]]
 
 
 class TrafficSeen(NamedTuple):

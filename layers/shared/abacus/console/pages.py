@@ -5,7 +5,7 @@ Only ResultsFunction imports this module: assign and ingest never load the conso
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -20,6 +20,7 @@ from abacus.console.sessions import Session
 from abacus.core.answers import Experiment
 from abacus.core.documents import Snapshot
 from abacus.experiments import lifecycle
+from abacus.experiments.spec import ExperimentFields
 from abacus.results import snapshots
 from abacus.results.report import html_page, sentences
 from abacus.stats.srm import THRESHOLD, sample_ratio_mismatch
@@ -38,6 +39,7 @@ STATUSES = [
     (lifecycle.ARCHIVED, "Archived"),
 ]
 _STATUS_WORDS = dict(STATUSES)
+STATUS_NAMES = frozenset(_STATUS_WORDS)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ def listed(experiment: Experiment, latest: SnapshotItem | None, now: datetime) -
     if latest is not None:
         exposures = f"{sum(row['exposures'] for row in latest.analysis['variants']):,}"
         verdict = sentences.verdict_sentence(latest.analysis)
+    if experiment["status"] in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
+        # What it serves now, not a verdict of an experiment that no longer runs ("keep running").
+        served = experiment.get("shipped_variant")
+        verdict = f"shipped '{served}'" if served else "stopped: serves 'control'"
     return ListedExperiment(
         experiment["key"],
         experiment.get("name") or experiment["key"],
@@ -79,10 +85,12 @@ class Action:
 
 RECOMPUTE = Action("recompute", "Recompute now")
 # What each status lets the results page do (lifecycle.py refuses the rest with a 409).
+DUPLICATE = Action("duplicate", "Duplicate as a new draft")
 ACTIONS = {
-    lifecycle.DRAFT: [Action("launch", "Launch")],
-    lifecycle.RUNNING: [RECOMPUTE, Action("stop", "Stop"), Action("ship", "Ship variant")],
-    lifecycle.COMPLETE: [RECOMPUTE, Action("ship", "Ship variant"), Action("archive", "Archive")],
+    lifecycle.DRAFT: [Action("launch", "Launch"), Action("archive", "Archive"), Action("delete", "Delete"), DUPLICATE],
+    lifecycle.RUNNING: [RECOMPUTE, Action("stop", "Stop"), Action("ship", "Ship variant"), DUPLICATE],
+    lifecycle.COMPLETE: [RECOMPUTE, Action("ship", "Ship variant"), Action("archive", "Archive"), DUPLICATE],
+    lifecycle.ARCHIVED: [DUPLICATE],
 }
 _WORDS = {action.name: action.words for actions in ACTIONS.values() for action in actions}
 
@@ -101,6 +109,10 @@ def consequence(action: str, experiment: Experiment, variant: str | None) -> str
         )
     if action == "ship":
         return f"Every user, in the experiment or not, gets '{variant}' from now on, and the experiment stops."
+    if action == "delete":
+        return "The draft is deleted, and its key is free for a new experiment. It never ran: there are no results."
+    if experiment["status"] == lifecycle.DRAFT:
+        return "The draft is kept, read-only, and never launched; duplicate it to start again from its definition."
     served = experiment.get("shipped_variant") or "control"
     return f"Nothing about the experiment can change any more; it keeps serving '{served}' to everyone."
 
@@ -221,9 +233,15 @@ def form_page(
     checked: experiment_form.Checked | None,
     key: str | None,
     seen: experiment_form.TrafficSeen | None = None,
+    status: str = lifecycle.DRAFT,
+    event_names: Sequence[str] = (),
 ) -> str:
     """The Creation form: empty (the daily users `seen` filled in), an experiment's values (editing
-    a draft), or what was sent with its errors."""
+    a draft; a launched experiment's, read-only but for what its status lets change), or what was
+    sent with its errors."""
+    editable = lifecycle.EDITABLE[status]
+    every = set(ExperimentFields.model_fields)
+    frozen = experiment_form.form_fields_of(every - editable) if editable is not None else set()
     seen_hint = None
     if seen is not None:
         seen_hint = f"Seen: about {seen.daily_users:,} users a day reach the flag of '{seen.experiment}' (its results)."
@@ -236,9 +254,13 @@ def form_page(
         if checked
         else experiment_form.plan_sentence(experiment_form.read(values)[0], values.get("daily_users")),
         key=key,
-        experiment={"key": key, "status": lifecycle.DRAFT},
+        experiment={"key": key, "status": status},
+        status=status,
+        frozen=frozen,
+        editable=sorted(editable) if editable is not None else None,
         action=f"/console/experiments/{key}/edit" if key else "/console/new",
         rows=experiment_form.VARIANT_ROWS,
+        event_names=event_names,  # the project's received event names, the metric fields' suggestions
         tab="creation",
         script=CHECK_SCRIPT.markup(),
     )

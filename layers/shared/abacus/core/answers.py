@@ -62,6 +62,7 @@ class HistoryEntry(TypedDict):
     at: str
     action: str
     changes: NotRequired[dict[str, Any]]
+    by: NotRequired[str]  # who acted: the admin key's name, the console session's, or the operator
 
 
 class ExperimentWithHistory(Experiment):
@@ -83,6 +84,7 @@ class IngestOutcome(TypedDict):
     duplicates: int
     rejected: list[Rejected]
     refused_exposures: int
+    refused_exposure_reasons: dict[str, int]  # refused_exposures by reason (ingestion/attribution.py)
 
 
 class FieldError(TypedDict):

@@ -228,14 +228,26 @@ class SnapshotAnalysis(MetricAnalysis):
     counted_unit: NotRequired[str]  # a group experiment's counted groups, plural ("companies"); else users
 
 
+class MetricWarning(TypedDict):
+    """A metric's event not received since the launch (experiments/received_events.py)."""
+
+    field: str  # the metric's field naming the event: `primary_metric.event`, `secondary_metrics[0].steps[1].event`
+    event: str
+    message: str
+    suggestions: list[str]  # the closest event names received since the launch, closest first
+
+
 class Snapshot(SnapshotAnalysis):
     """A stored snapshot as the API and the report show it."""
 
     experiment: str
     date: str
     cutoff: str
+    covers: str  # the data the snapshot counts, in words: a whole day, or the day so far (cutoff_words)
     computed_at: str
     final: bool  # a stopped experiment's last snapshot: its results will not change
+    # Read with the snapshot, not stored: each metric event not received since the launch, as of now.
+    warnings: NotRequired[list[MetricWarning]]
 
 
 class ReadyResults(Snapshot):
@@ -246,6 +258,7 @@ class PendingResults(TypedDict):
     experiment: str
     status: Literal["pending"]
     message: str
+    warnings: NotRequired[list[MetricWarning]]  # a launched experiment's, as a snapshot's
 
 
 type Results = ReadyResults | PendingResults

@@ -24,8 +24,16 @@ def shard_of(distinct_id: str, shards: int) -> int:
     return int.from_bytes(hashlib.sha1(distinct_id.encode(), usedforsecurity=False).digest()[:4]) % shards
 
 
-def experiment_id(project_id: str, experiment_key: str) -> str:
-    return f"{project_id}#{experiment_key}"
+def experiment_id(project_id: str, experiment_key: str, generation: int | None = None) -> str:
+    """The key its assignments, results and runs are stored under. A key reused after an archived
+    experiment (definitions.create, `replace_archived`) starts a new generation, stored apart
+    (`project#key~2`), so that nothing of the archived one is read as the new one's."""
+    suffix = f"{GENERATION_MARK}{generation}" if generation and generation > 1 else ""
+    return f"{project_id}#{experiment_key}{suffix}"
+
+
+# Never in an experiment key (a slug): what separates a key from its generation.
+GENERATION_MARK = "~"
 
 
 def assignment_partition(experiment_id: str, distinct_id: str, shards: int | None) -> str:

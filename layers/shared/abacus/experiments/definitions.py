@@ -1,11 +1,11 @@
 """Creating experiments, changing them, moving them through their statuses, and describing them."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import ValidationError
 
-from abacus.core import keys, planning, retention
+from abacus.core import planning, retention
 from abacus.core.answers import (
     Experiment,
     ExperimentFieldsJson,
@@ -71,29 +71,119 @@ def check_windows(spec: ExperimentFields) -> None:
         raise Invalid.of(too_long)
 
 
-def create(project_id: str, spec: ExperimentCreate, now: datetime) -> ExperimentItem:
+def create(
+    project_id: str, spec: ExperimentCreate, now: datetime, by: str | None = None, duplicated_from: str | None = None
+) -> ExperimentItem:
+    """A new draft keyed `spec.key`: 409 when the key is taken, saying how it can be freed. The key
+    of an archived experiment is taken over (archived_key_free) once its retention has passed, or
+    at once with `replace_archived`."""
     check_windows(spec)
+    details = {"duplicated_from": duplicated_from} if duplicated_from else {}
     item = ExperimentItem(
         project_id,
         spec.key,
         status=lifecycle.DRAFT,
-        definition=spec.model_dump(mode="json", exclude={"key"}),
+        definition=spec.model_dump(mode="json", exclude={"key", "replace_archived"}),
         created_at=now,
         updated_at=now,
-        history=[{"at": now.isoformat(), "action": "create"}],
+        history=[_entry(now, "create", details, by)],
         assignment_shards=settings.assignment_shards,
     )
     try:
         experiments.insert(item)
     except experiments.AlreadyExists:
-        raise Conflict(
-            f"an experiment keyed '{spec.key}' already exists in this project: choose another key, "
-            f"or change that one with PATCH /experiments/{spec.key}",
-            field="key",
-        ) from None
+        _take_key(project_id, item, spec.replace_archived, now)
     except experiments.TooLargeToStore:
         raise TooLarge(TOO_LARGE, field="body") from None
     return item
+
+
+def _take_key(project_id: str, item: ExperimentItem, replace_archived: bool, now: datetime) -> None:
+    """Saves `item` over the archived experiment holding its key, which is retired; 409 saying
+    what frees the key when it is held otherwise."""
+    key = item.key
+    held = experiments.get(project_id, key)
+    if held is None:  # deleted meanwhile: the key is free
+        return _insert_new(item)
+    if held.status != lifecycle.ARCHIVED:
+        instead = (
+            "delete it (DELETE /experiments/{k}) to free its key"
+            if held.status == lifecycle.DRAFT
+            else ("archive it once it is complete, or duplicate it under another key (POST /experiments/{k}/duplicate)")
+        )
+        raise Conflict(
+            f"an experiment keyed '{key}' already exists in this project ({_a_status(held.status)}): choose another "
+            f"key, change that one with PATCH /experiments/{key}, or {instead.format(k=key)}",
+            field="key",
+        )
+    free_from = archived_key_free(held)
+    if not replace_archived and now < free_from:
+        raise Conflict(
+            f"key '{key}' belongs to an archived experiment until {free_from.date().isoformat()} (archived "
+            f"experiments keep their key {settings.event_retention_days} days, the events' retention): choose "
+            f'another key, or send "replace_archived": true to take it now (the archived experiment is retired: its '
+            "results, history and assignments are kept apart, no longer served, and deleted with the project)",
+            field="key",
+        )
+    try:
+        experiments.replace_archived(held, item)
+    except experiments.ChangedMeanwhile:
+        raise Conflict(f"experiment '{key}' changed meanwhile (another request): send the creation again") from None
+    except experiments.TooLargeToStore:
+        raise TooLarge(TOO_LARGE, field="body") from None
+    return None
+
+
+def _insert_new(item: ExperimentItem) -> None:
+    try:
+        experiments.insert(item)
+    except experiments.AlreadyExists:
+        raise Conflict(f"experiment '{item.key}' was created meanwhile (another request)", field="key") from None
+
+
+def archived_key_free(item: ExperimentItem) -> datetime:
+    """When an archived experiment's key is free for a new one: once its events' retention has
+    passed since it was archived, so that nothing the app still sends under the key's old
+    definition (late exposure events, a cached flag) can be mistaken for the new one's."""
+    return item.updated_at + timedelta(days=settings.event_retention_days)
+
+
+def _a_status(status: str) -> str:
+    return f"an {status}" if status[0] in "aeiou" else f"a {status}"
+
+
+def delete_draft(project_id: str, key: str) -> None:
+    """Deletes a draft, which frees its key; 409 for an experiment that has run (archive it)."""
+    item = get(project_id, key)
+    if item.status != lifecycle.DRAFT:
+        raise Conflict(
+            f"cannot delete {_a_status(item.status)} experiment: only a draft, which never ran, can be deleted; "
+            + ("stop it first, then archive it" if item.status == lifecycle.RUNNING else "archive it instead")
+            + " (its results are kept)",
+            field="key",
+        )
+    try:
+        experiments.delete_draft(item)
+    except experiments.ChangedMeanwhile:
+        raise Conflict(
+            f"experiment '{key}' changed meanwhile (another request): GET /experiments/{key} and delete it again if "
+            "it is still a draft"
+        ) from None
+
+
+def duplicate(
+    project_id: str, key: str, new_key: str, now: datetime, name: str | None = None, by: str | None = None
+) -> ExperimentItem:
+    """A new draft keyed `new_key` with `key`'s definition (any status), its name changed if given."""
+    original = get(project_id, key)
+    fields = {**original.definition, "key": new_key}
+    if name is not None:
+        fields["name"] = name
+    try:
+        spec = ExperimentCreate.model_validate(fields)
+    except ValidationError as error:  # a definition stored under older rules
+        raise Invalid.of(field_errors(error.errors())) from None
+    return create(project_id, spec, now, by, duplicated_from=key)
 
 
 def get(project_id: str, key: str) -> ExperimentItem:
@@ -103,7 +193,7 @@ def get(project_id: str, key: str) -> ExperimentItem:
     return item
 
 
-def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> ExperimentItem:
+def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime, by: str | None = None) -> ExperimentItem:
     """Applies the fields given in `patch`, if the experiment's status lets them change."""
     item = get(project_id, key)
     current = item.definition
@@ -119,7 +209,7 @@ def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime) -> 
         raise Invalid.of(field_errors(error.errors())) from None
     check_windows(merged_spec)
     item.definition = merged
-    _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()})
+    _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()}, by)
     _save(item)
     return item
 
@@ -131,6 +221,7 @@ def apply(
     now: datetime,
     variant: str | None = None,
     started_at: datetime | None = None,
+    by: str | None = None,
 ) -> ExperimentItem:
     """A lifecycle action: launch (dated back to `started_at` if given), stop, ship (with
     `variant`), archive; 409 when the status refuses it."""
@@ -151,7 +242,7 @@ def apply(
         details["variant"] = variant
     layer = _layer_change(project_id, item, action)
     item.status = new_status
-    _record(item, now, action, details)
+    _record(item, now, action, details, by)
     if layer is None:
         _save(item)
     else:
@@ -209,9 +300,22 @@ def _launch_time(started_at: datetime | None, now: datetime) -> datetime:
     return started_at
 
 
-def page(project_id: str, limit: int, after: str | None) -> ExperimentPage:
-    items, next_after = experiments.page(project_id, limit, after)
+def page(project_id: str, limit: int, after: str | None, status: str | None = None) -> ExperimentPage:
+    """A page of the project's experiments (of `status` only, when given), in key order."""
+    items, next_after = experiments.page(project_id, limit, after, status)
     return {"experiments": [to_api(item, with_history=False) for item in items], "next": next_after}
+
+
+def listing(
+    project_id: str, limit: int, after: str | None, status: str | None = None
+) -> tuple[list[tuple[Experiment, SnapshotItem | None]], str | None]:
+    """A page of experiments with the latest snapshot of each that ran (the console's list)."""
+    items, next_after = experiments.page(project_id, limit, after, status)
+    rows = [
+        (to_api(item, with_history=False), results.latest(item.experiment_id) if item.started_at else None)
+        for item in items
+    ]
+    return rows, next_after
 
 
 def served_variant(item: ExperimentItem) -> str:
@@ -247,7 +351,7 @@ def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:
     running, the days left at the rate so far."""
     snapshot = None
     if item.status != lifecycle.DRAFT:
-        snapshot = results.latest(keys.experiment_id(item.project_id, item.key))
+        snapshot = results.latest(item.experiment_id)
     analysis: SnapshotAnalysis | None = snapshot.analysis if snapshot else None
     rows = analysis["variants"] if analysis else []
     needed = analysis.get("planned_exposures") if analysis else None
@@ -285,12 +389,19 @@ def _days_left(item: ExperimentItem, needed: int | None, snapshot: SnapshotItem 
     return planning.days_left(needed, min(row["exposures"] for row in snapshot.analysis["variants"]), days)
 
 
-def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any]) -> None:
+def _record(item: ExperimentItem, now: datetime, action: str, details: dict[str, Any], by: str | None) -> None:
     item.updated_at = now
+    item.history = [*item.history, _entry(now, action, details, by)]
+
+
+def _entry(now: datetime, action: str, details: dict[str, Any], by: str | None) -> HistoryEntry:
+    """A history entry: when, what, what changed, and who acted (when known)."""
     entry: HistoryEntry = {"at": now.isoformat(), "action": action}
     if details:
         entry["changes"] = details
-    item.history = [*item.history, entry]
+    if by:
+        entry["by"] = by
+    return entry
 
 
 def _save(item: ExperimentItem) -> None:

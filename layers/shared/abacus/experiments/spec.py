@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -57,6 +58,34 @@ def payload_text(payload: JsonValue) -> str:
 
 Overrides = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], str], Field(max_length=1000)]
 Text = Annotated[str, Field(max_length=5000)]
+
+
+def whole_weights(variants: object) -> object:
+    """Weights are whole percentages: a fractional one (33.4/33.3/33.3) is refused with the split
+    to send instead, the nearest whole one (largest remainders, summing to 100)."""
+    if not isinstance(variants, list):
+        return variants
+    weights = [variant.get("weight") if isinstance(variant, dict) else None for variant in variants]
+    numbers = [w for w in weights if isinstance(w, int | float) and not isinstance(w, bool)]
+    if len(numbers) != len(weights) or all(float(w).is_integer() for w in numbers) or not sum(numbers) > 0:
+        return variants  # the fields' own checks say what else is wrong
+    given = "/".join(f"{w:g}" for w in numbers)
+    suggested = "/".join(str(w) for w in nearest_whole_split(numbers))
+    raise ValueError(f"weights are whole percentages summing to 100, not {given}: send {suggested}")
+
+
+def nearest_whole_split(weights: list[float]) -> list[int]:
+    """`weights` scaled to 100 and rounded to whole numbers that still sum to 100 (the largest
+    remainders are rounded up; the earlier variant on a tie)."""
+    scaled = [100 * w / sum(weights) for w in weights]
+    whole = [int(w) for w in scaled]
+    by_remainder = sorted(range(len(scaled)), key=lambda i: -(scaled[i] - whole[i]))
+    for i in by_remainder[: 100 - sum(whole)]:
+        whole[i] += 1
+    return whole
+
+
+Variants = Annotated[list[VariantSpec], Field(min_length=2, max_length=10), BeforeValidator(whole_weights)]
 
 
 def check_split(variants: list[VariantSpec]) -> list[VariantSpec]:
@@ -137,7 +166,7 @@ class ExperimentFields(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Text = ""
     hypothesis: Text = ""
-    variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)]
+    variants: Variants
     rollout_percentage: Annotated[float, Field(ge=0, le=100)] = 100
     targeting: Targeting = []
     overrides: Overrides = {}
@@ -227,6 +256,20 @@ class ExperimentCreate(ExperimentFields):
         }
     )
     key: Slug
+    replace_archived: StrictBool = Field(
+        default=False,
+        description="Take the key of an archived experiment now, before its retention has passed: the archived "
+        "experiment is retired (its results, history and assignments are kept apart, no longer served, and "
+        "deleted with the project); the new one starts from nothing. Not needed once the retention has passed.",
+    )
+
+
+class DuplicateRequest(Strict):
+    """A copy of an experiment's definition as a new draft (how a frozen definition gets fixed)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"key": "new-checkout-v2"}]})
+    key: Slug
+    name: Annotated[str | None, Field(min_length=1, max_length=200, description="Default: the original's")] = None
 
 
 # The default of a field a PATCH leaves out: never validated (so not of the field's type, which
@@ -243,7 +286,7 @@ class ExperimentPatch(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] = NOT_GIVEN
     description: Text = NOT_GIVEN
     hypothesis: Text = NOT_GIVEN
-    variants: Annotated[list[VariantSpec], Field(min_length=2, max_length=10)] = NOT_GIVEN
+    variants: Variants = NOT_GIVEN
     rollout_percentage: Annotated[float, Field(ge=0, le=100)] = NOT_GIVEN
     targeting: Targeting = NOT_GIVEN
     overrides: Overrides = NOT_GIVEN

@@ -68,6 +68,11 @@ class ErrorBody(BaseModel):
 class HistoryEntry(Open):
     at: str
     action: str
+    by: str | None = Field(
+        default=None,
+        description="Who acted: a named admin key's 'Alice (ak_1a2b3c4d)', 'admin key' for the project's own, "
+        "'operator (command line)'; absent on entries written before keys were named",
+    )
 
 
 class Experiment(ExperimentFields):
@@ -109,8 +114,11 @@ INGEST_OUTCOME = {
     "accepted": "Events stored now",
     "duplicates": "Events already stored before (same uuid and distinct_id)",
     "rejected": "Events refused, with why; the others are stored",
-    "refused_exposures": "Exposure events among these (stored now or before) that count as no exposure: stamped "
-    "before the experiment's launch or after its stop, or of a user with an override",
+    "refused_exposures": "Exposure events among these (stored now or before) that count as no exposure: the total "
+    "of refused_exposure_reasons",
+    "refused_exposure_reasons": "refused_exposures by reason: unknown_experiment (a $exposure naming no experiment "
+    "of the project), unknown_variant, draft, archived, before_launch, after_stop, override (a user with an "
+    "override), held_out (by a holdout), no_group (a group experiment's, naming no group of its type); {} when none",
 }
 
 
@@ -257,6 +265,18 @@ class Analysis(Open):
     guardrail: GuardrailResult | None = Field(default=None, description="a guardrail metric's margin and statuses")
 
 
+@documenting(
+    {
+        "field": "The metric's field naming the event: `primary_metric.event`, `guardrail_metrics[0].numerator.event`",
+        "event": "The event name the metric counts",
+        "message": "What was not received, since when, and the closest names that were",
+        "suggestions": "The event names received since the launch closest to it (same but for case first)",
+    }
+)
+class MetricWarning(documents.MetricWarning):
+    pass
+
+
 class Results(Open):
     """`status` is pending (with `message`) before the first snapshot, else ready with the analysis
     of the primary metric at the top level and `secondary_metrics` beside it."""
@@ -264,8 +284,18 @@ class Results(Open):
     status: Literal["ready", "pending"]
     experiment: str
     message: str | None = None
+    warnings: list[MetricWarning] | None = Field(
+        default=None,
+        description="a launched experiment's metric events not received since its launch (as of the request: "
+        "day resolution), each with the closest event names received; [] when every one arrived",
+    )
     date: str | None = None
     cutoff: str | None = None
+    covers: str | None = Field(
+        default=None,
+        description="the data counted, in words: up to the end of `date`, or the day so far when computed during "
+        "it (a cut-off never passes the time it was computed)",
+    )
     computed_at: str | None = None
     final: bool | None = Field(
         default=None, description="a stopped experiment's last snapshot, once no late event can change its windows"
@@ -338,6 +368,8 @@ def documented(status: int, model: Any, description: str, errors: tuple[int, ...
     """The `responses` of a route: its success answer and the errors it can give, one shape each."""
     answers: dict[int, OpenAPIResponse] = {
         status: {"description": description, "content": {"application/json": {"model": model}}}
+        if model is not None
+        else {"description": description}  # no body (204)
     }
     for code in sorted(set(errors)):
         answers[code] = {

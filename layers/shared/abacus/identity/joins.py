@@ -26,7 +26,6 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from pynamodb.exceptions import PynamoDBException
 
-from abacus.core import keys
 from abacus.core.cache import TtlCache
 from abacus.experiments import definitions, lifecycle
 from abacus.storage import assignments, live_counts, persons
@@ -131,7 +130,7 @@ def _take_back_live_exposures(
             continue
         tally = live_counts.Tally(-count, 0, None)
         try:
-            live_counts.add(keys.experiment_id(experiment.project_id, key), experiment.started_at, variant, tally, now)
+            live_counts.add(experiment.experiment_id, experiment.started_at, variant, tally, now)
         except PynamoDBException as error:
             logger.warning("live check: exposure not taken back", extra={"error": type(error).__name__})
 

@@ -72,6 +72,7 @@ class Unit:
     partition: str
     page: int = 0
     start_after: str | None = None
+    generation: int = 1  # of the experiment's key (keys.experiment_id): a reused key's is 2 or more
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -89,7 +90,7 @@ class Unit:
 
     @property
     def experiment_id(self) -> str:
-        return keys.experiment_id(self.project, self.experiment)
+        return keys.experiment_id(self.project, self.experiment, self.generation)
 
 
 def run_id(cutoff: datetime, started: datetime) -> str:
@@ -110,13 +111,13 @@ def plan(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Un
 
 def first_units(experiment: ExperimentItem, cutoff: datetime, now: datetime) -> list[Unit]:
     """The first unit of each shard of the experiment's run for `cutoff` planned at `now`."""
-    latest = results.latest(keys.experiment_id(experiment.project_id, experiment.key))
+    latest = results.latest(experiment.experiment_id)
     run = run_id(cutoff, now)
     metrics_key = _metrics_key(experiment)
     shards = experiment.shards
     return [
         Unit(run, experiment.project_id, experiment.key, cutoff, now, latest.computed_at if latest else None,
-             metrics_key, shard, shards, partition)
+             metrics_key, shard, shards, partition, generation=experiment.generation_number)
         for shard, partition in enumerate(experiment.assignment_partitions())
     ]  # fmt: skip
 
@@ -136,6 +137,8 @@ def _current_experiment(unit: Unit) -> ExperimentItem:
         experiment = experiments.ExperimentItem.get(unit.project, unit.experiment)
     except experiments.ExperimentItem.DoesNotExist:
         raise RunFailed(f"experiment '{unit.experiment}' was deleted") from None
+    if experiment.generation_number != unit.generation:
+        raise RunFailed(f"experiment '{unit.experiment}' was archived and its key reused during the run")
     if _metrics_key(experiment) != unit.metrics_key:
         raise RunFailed(f"experiment '{unit.experiment}' changed its metrics during the run: the next run counts them")
     return experiment
@@ -189,7 +192,7 @@ def analyse_and_store(
     windows as they close after it; its snapshot is final (and the nightly job done with it) once
     no event can change any of those windows (abacus.nightly.snapshot)."""
     spec = definitions.definition(experiment)
-    experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
+    experiment_id = experiment.experiment_id
     # The group-sequential test's earlier looks: one snapshot per night the job ran (one Query).
     date = snapshot.snapshot_date(cutoff)
     earlier = [item.analysis for item in results.history(experiment_id) if item.date < date]
@@ -244,8 +247,8 @@ def plan_night(
     attempt's start, so it finds them, skips those whose units were all sent and sends again the
     units of the others (all of them: a unit sent twice is harmless), rather than starting runs
     that would leave the first attempt's unfinished ones behind."""
-    cutoff = snapshot.cutoff_for(scheduled)
     started, first_attempt = nightly_runs.planner_started(invocation, now)
+    cutoff = snapshot.capped_cutoff(scheduled, started)
     planned = units = failed = 0
     for experiment in experiments.all_to_analyse():
         if not snapshot.launched_before(experiment, cutoff):
@@ -269,7 +272,7 @@ def _plan_and_queue(
 ) -> int:
     """Plans the experiment's run started at `started` (or on a retry finds it), sends its first
     units and records them queued; how many units were sent (0: an earlier attempt sent them all)."""
-    experiment_id = keys.experiment_id(experiment.project_id, experiment.key)
+    experiment_id = experiment.experiment_id
     run = run_id(cutoff, started)
     header = None if first_attempt else nightly_runs.header(experiment_id, run)
     if header is not None and header.queued_at is not None:

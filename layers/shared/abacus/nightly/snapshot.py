@@ -17,6 +17,7 @@ from abacus.core.documents import (
     MetricAnalysis,
     MetricJson,
     MetricKind,
+    MetricWarning,
     Snapshot,
     SnapshotAnalysis,
     VariantAnalysis,
@@ -72,6 +73,23 @@ def snapshot_date(cutoff: datetime) -> str:
     """A snapshot is named for the last day of data it covers: a midnight cut-off covers the day
     before; a cut-off during a day (a recompute now) covers that day so far."""
     return (cutoff - timedelta(microseconds=1)).date().isoformat()
+
+
+def capped_cutoff(scheduled_time: datetime, now: datetime) -> datetime:
+    """The night's cut-off (cutoff_for), never later than `now`: a run started early (tonight's job
+    invoked by hand) counts the day so far, never time that has not happened yet."""
+    return min(cutoff_for(scheduled_time), now)
+
+
+def cutoff_words(cutoff: datetime) -> str:
+    """What a snapshot with this cut-off counts: whole days, or the day so far."""
+    day = snapshot_date(cutoff)
+    if cutoff.astimezone(UTC).time() == time(0):
+        return f"data up to the end of {day} (UTC)"
+    return (
+        f"data up to {cutoff.astimezone(UTC):%H:%M} UTC on {day}, when it was computed: the day so far (a cut-off "
+        "never passes the time it is computed at)"
+    )
 
 
 def cutoff_of_date(date: str) -> datetime:
@@ -284,13 +302,24 @@ def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
     ]
 
 
-def snapshot_to_api(snapshot: Stored, experiment_key: str) -> Snapshot:
+def snapshot_to_api(snapshot: Stored, experiment_key: str, warnings: list[MetricWarning] | None = None) -> Snapshot:
+    """The stored snapshot as the API shows it; with `warnings` when given: the metric events not
+    received since the launch, which results/snapshots.py reads with the snapshot (never stored:
+    they come from the event names received, as of the request)."""
     analysis: SnapshotAnalysis = snapshot.analysis
-    return {
-        "experiment": experiment_key,
-        "date": snapshot.date,
-        "cutoff": snapshot.cutoff.isoformat(),
-        "computed_at": snapshot.computed_at.isoformat(),
-        "final": bool(snapshot.final),
-        **analysis,
-    }
+    # A cast: mypy finds no `warnings` in the analysis (never stored there), which Snapshot may have.
+    api = cast(
+        Snapshot,
+        {
+            "experiment": experiment_key,
+            "date": snapshot.date,
+            "cutoff": snapshot.cutoff.isoformat(),
+            "covers": cutoff_words(snapshot.cutoff),
+            "computed_at": snapshot.computed_at.isoformat(),
+            "final": bool(snapshot.final),
+            **analysis,
+        },
+    )
+    if warnings is not None:
+        api["warnings"] = warnings
+    return api

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from abacus.core import keys
 from abacus.core.documents import (
     HistoryDay,
     HistoryVariant,
+    MetricWarning,
     PendingResults,
     Results,
     ResultsHistory,
@@ -20,7 +20,7 @@ from abacus.core.documents import (
 )
 from abacus.core.errors import Conflict, Invalid, NotFound, Unauthorized
 from abacus.core.timeouts import RECOMPUTE_FOLLOW_SECONDS, RECOMPUTE_WAIT_SECONDS
-from abacus.experiments import definitions, lifecycle
+from abacus.experiments import definitions, lifecycle, received_events
 from abacus.nightly import runs, work_queue
 from abacus.nightly.snapshot import cutoff_of_date, launched_before, snapshot_date, snapshot_to_api
 from abacus.results import signing
@@ -30,19 +30,22 @@ LINK_LIFETIME = timedelta(minutes=15)
 LINK_CLOCK_SKEW = timedelta(minutes=1)  # two environments' clocks may differ: see console_session.CLOCK_SKEW
 
 
-def pending(key: str, status: str) -> PendingResults:
+def pending(key: str, status: str, warnings: list[MetricWarning] | None = None) -> PendingResults:
     when = "after its first full day running" if status == lifecycle.RUNNING else "once it is launched"
-    return {
+    answer: PendingResults = {
         "experiment": key,
         "status": "pending",
         "message": f"no results yet: the nightly job computes the first snapshot {when}",
     }
+    if warnings is not None:
+        answer["warnings"] = warnings
+    return answer
 
 
 def snapshot(project_id: str, key: str, date: str | None = None) -> Results:
     """The latest snapshot, or the one of `date` (YYYY-MM-DD); pending before the first."""
     experiment = definitions.get(project_id, key)
-    experiment_id = keys.experiment_id(project_id, key)
+    experiment_id = experiment.experiment_id
     if date is not None:
         try:
             datetime.fromisoformat(date)
@@ -51,22 +54,26 @@ def snapshot(project_id: str, key: str, date: str | None = None) -> Results:
         found = results.at(experiment_id, date)
         if found is None:
             raise NotFound(f"no results for {date}", field="date")
-        return {"status": "ready", **snapshot_to_api(found, key)}
+        return {"status": "ready", **snapshot_to_api(found, key, received_events.experiment_warnings(experiment))}
     latest = results.latest(experiment_id)
+    warnings = received_events.experiment_warnings(experiment)
     if latest is None:
-        return pending(key, experiment.status)
-    return {"status": "ready", **snapshot_to_api(latest, key)}
+        return pending(key, experiment.status, warnings if experiment.started_at else None)
+    return {"status": "ready", **snapshot_to_api(latest, key, warnings)}
 
 
-def snapshots(project_id: str, key: str) -> list[Snapshot]:
-    """Every snapshot's analysis, oldest first."""
-    definitions.get(project_id, key)
-    return [snapshot_to_api(item, key) for item in results.history(keys.experiment_id(project_id, key))]
+def snapshots(project_id: str, key: str, with_warnings: bool = True) -> list[Snapshot]:
+    """Every snapshot's analysis, oldest first; each with the experiment's warnings as of now
+    (the metric events not received since the launch: received_events.py), unless not wanted."""
+    experiment = definitions.get(project_id, key)
+    warnings = received_events.experiment_warnings(experiment) if with_warnings else None
+    return [snapshot_to_api(item, key, warnings) for item in results.history(experiment.experiment_id)]
 
 
 def history(project_id: str, key: str) -> ResultsHistory:
     """The daily series: per day, exposures and per variant the mean, lift, interval, P(best)."""
-    return {"experiment": key, "days": [_history_day(day) for day in snapshots(project_id, key)]}
+    days = snapshots(project_id, key, with_warnings=False)
+    return {"experiment": key, "days": [_history_day(day) for day in days]}
 
 
 def _history_day(day: Snapshot) -> HistoryDay:
@@ -104,6 +111,10 @@ class Recompute:
     def run(self) -> str:
         return self.first_unit.run
 
+    @property
+    def experiment_id(self) -> str:
+        return self.first_unit.experiment_id
+
 
 def start_recompute(
     project_id: str,
@@ -120,6 +131,7 @@ def start_recompute(
     cutoff = cutoff_of_date(as_of) if as_of else now
     if cutoff > now + timedelta(days=1):
         raise Invalid("as_of: a day that has not happened", field="as_of")
+    cutoff = min(cutoff, now)  # today: the day so far, never time that has not happened yet
     if not launched_before(experiment, cutoff):
         raise Conflict(
             f"experiment '{key}' was launched on {experiment.started_at.date().isoformat()}: "
@@ -145,10 +157,11 @@ def finish_recompute(started: Recompute, wait_seconds: float | None = None) -> R
         }
     if finished.error is not None:
         raise _run_failed(started.key, finished.error, started.as_of)
-    stored = results.at(keys.experiment_id(started.project_id, started.key), started.date)
+    stored = results.at(started.experiment_id, started.date)
     if stored is None:  # merged, and removed since (the experiment deleted meanwhile)
         raise NotFound(f"no results for {started.date}", field="date")
-    return {"status": "ready", **snapshot_to_api(stored, started.key)}
+    warnings = received_events.experiment_warnings(definitions.get(started.project_id, started.key))
+    return {"status": "ready", **snapshot_to_api(stored, started.key, warnings)}
 
 
 def recompute(
@@ -192,7 +205,7 @@ class RunProgress:
 
 def run_progress(project_id: str, key: str, run: str) -> RunProgress | None:
     """Where the experiment's run `run` is; None when no such run is kept (runs expire after 16 days)."""
-    header = nightly_runs.header(keys.experiment_id(project_id, key), run)
+    header = nightly_runs.header(definitions.get(project_id, key).experiment_id, run)
     if header is None:
         return None
     date, _, started = run.partition("#")

@@ -12,18 +12,19 @@ from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ValidationError
 
 from abacus.assignment import live_check
 from abacus.console import experiment_form, pages, sessions
 from abacus.console.sessions import Session
-from abacus.core import keys
-from abacus.core.errors import Conflict, Invalid, NotFound
+from abacus.core.errors import Conflict, Invalid, NotFound, field_errors
 from abacus.core.keys import SLUG_PATTERN
 from abacus.experiments import definitions, lifecycle
-from abacus.experiments.spec import ExperimentCreate, ExperimentPatch
+from abacus.experiments.spec import DuplicateRequest, ExperimentCreate, ExperimentPatch
+from abacus.http import downloads, page_headers
 from abacus.http.api import MAX_CREDENTIAL_LENGTH, base_url, json_response
 from abacus.http.responses import ERROR_DESCRIPTIONS, ErrorBody
-from abacus.results import signing, snapshots
+from abacus.results import csv_export, snapshots
 from abacus.routes.console_access import (
     FORM,
     SIGN_IN,
@@ -35,8 +36,9 @@ from abacus.routes.console_access import (
     html_page,
     see_other,
     session_of,
+    signer_of,
 )
-from abacus.storage import console_sessions, credentials, project_items, results
+from abacus.storage import console_sessions, credentials, event_names, project_items
 
 router = APIGatewayHttpRouter()
 # Registered by a call, not as a decorator: Powertools' exception_handler is not annotated.
@@ -96,14 +98,11 @@ def experiments_list(
     status: Annotated[str | None, Query(max_length=20)] = None,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response[str]:
-    page = definitions.page(session.project_id, 50, after)
+    shown = status if status in pages.STATUS_NAMES else None
+    listed, next_after = definitions.listing(session.project_id, 50, after, shown)
     now = datetime.now(UTC)
-    rows = [
-        pages.listed(item, results.latest(keys.experiment_id(session.project_id, item["key"])), now)
-        for item in page["experiments"]
-        if not status or item["status"] == status
-    ]
-    return html_page(200, pages.experiments_page(session, rows, status, page["next"]))
+    rows = [pages.listed(described, latest, now) for described, latest in listed]
+    return html_page(200, pages.experiments_page(session, rows, shown, next_after))
 
 
 @router.get(SIGN_IN, summary="The console's sign-in form", tags=TAG, security=[{}], responses=_responses(200))
@@ -125,10 +124,11 @@ def sign_in(request: Request) -> Response[str]:
         words = f"That is not a project's admin key: admin_key is longer than {MAX_CREDENTIAL_LENGTH} characters."
         return html_page(400, pages.sign_in_page(words))
     owner = credentials.key_owner(key) if key else None
-    signing_key = signing.project_key(owner[0]) if owner is not None and owner[1] == credentials.ADMIN else None
-    if owner is None or signing_key is None:
+    key_id = owner.key_id if owner is not None and owner.kind == credentials.ADMIN else None
+    signer = signer_of(owner.project_id, key_id) if owner is not None and key_id is not None else None
+    if owner is None or key_id is None or signer is None:
         return html_page(401, pages.sign_in_page("That is not a project's admin key."))
-    session, cookie = sessions.start(owner[0], signing_key, datetime.now(UTC))
+    session, cookie = sessions.start(owner.project_id, signer, datetime.now(UTC), key_id)
     console_sessions.put(session.project_id, session.session_id, session.expires)
     return see_other("/console", [cookie])
 
@@ -173,12 +173,48 @@ def experiment(
         item = definitions.get(session.project_id, key)
     except NotFound:
         return _no_experiment(session, key)
-    described = definitions.to_api(item, with_history=False)
+    described = definitions.to_api(item)  # with its history: who changed what, when
     notice = None
     if run is not None:
         notice = pages.recompute_notice(snapshots.run_progress(session.project_id, key, run), datetime.now(UTC))
     history = snapshots.snapshots(session.project_id, key)
     return html_page(200, pages.experiment_page(session, described, history, date, preview, notice))
+
+
+@router.get(
+    "/console/experiments/<key>/results.csv",
+    summary="The console: a day's results as a CSV file (the Results page's Download CSV)",
+    tags=TAG,
+    security=[*SESSION_SECURITY, {}],
+    responses={
+        **_responses(303, 404),
+        200: {
+            "description": "The day's rows, one per metric and variant, as the API's CSV answer has them",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="<key>-results-<date>.csv"',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    },
+)
+def results_csv(
+    session: SignedIn, key: str, date: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None
+) -> Response[str]:
+    """The snapshot of `date` (the latest without it) as the API's CSV, with the pages' headers."""
+    try:
+        answer = snapshots.snapshot(session.project_id, key, date)
+    except NotFound as missing:
+        if missing.field != "date":
+            return _no_experiment(session, key)
+        answer = None
+    if answer is None or answer["status"] == "pending":
+        words = f"'{key}' has no results {f'for {date}' if date else 'yet'} to download."
+        return html_page(404, pages.message_page(session, "No results", words))
+    filename = f"{key}-results-{answer['date']}.csv"
+    return downloads.csv_response(csv_export.to_csv([answer]), filename, page_headers.HEADERS)
 
 
 @router.get(
@@ -194,15 +230,20 @@ def new_form(session: SignedIn) -> Response[str]:
     seen = _traffic_seen(session.project_id)
     if seen is not None:
         values["daily_users"] = str(seen.daily_users)
-    return html_page(200, pages.form_page(session, values, None, None, seen), script=pages.CHECK_SCRIPT)
+    page = pages.form_page(session, values, None, None, seen, event_names=_received_events(session.project_id))
+    return html_page(200, page, script=pages.CHECK_SCRIPT)
+
+
+def _received_events(project_id: str) -> list[str]:
+    """The project's received event names, which the form's metric fields suggest (one BatchGetItem)."""
+    return experiment_form.suggested_events(event_names.read(project_id, event_names.EVENTS))
 
 
 def _traffic_seen(project_id: str) -> experiment_form.TrafficSeen | None:
     """The users a day the project's launched experiments (the first page of them) have seen."""
     latest = []
-    for described in definitions.page(project_id, 50, None)["experiments"]:
+    for described, snapshot in definitions.listing(project_id, 50, None)[0]:
         started = described.get("started_at")
-        snapshot = results.latest(keys.experiment_id(project_id, described["key"])) if started else None
         if snapshot is not None and started:
             days = (snapshot.cutoff - datetime.fromisoformat(started)).total_seconds() / 86400
             latest.append((described, days, sum(row["exposures"] for row in snapshot.analysis["variants"])))
@@ -222,32 +263,34 @@ def create(posted: PostedForm) -> Response[str]:
     checked = experiment_form.check(form)
     if not checked.errors:
         try:
-            definitions.create(session.project_id, ExperimentCreate.model_validate(checked.fields), datetime.now(UTC))
+            spec = ExperimentCreate.model_validate(checked.fields)
+            definitions.create(session.project_id, spec, datetime.now(UTC), by=session.actor)
         except Conflict as taken:
             checked.errors["key"] = f"key: {taken.message}"
         else:
             return see_other(f"/console/experiments/{checked.fields['key']}")
     status = 409 if "key" in checked.errors and len(checked.errors) == 1 else 422
-    return html_page(status, pages.form_page(session, form, checked, None), script=pages.CHECK_SCRIPT)
+    page = pages.form_page(session, form, checked, None, event_names=_received_events(session.project_id))
+    return html_page(status, page, script=pages.CHECK_SCRIPT)
 
 
 @router.get(
     "/console/experiments/<key>/edit",
-    summary="The console: the form that edits a draft",
+    summary="The console: the Creation tab: a draft's form; a launched experiment's definition, read-only but "
+    "for the fields its status lets change (as PATCH)",
     tags=TAG,
     security=[*SESSION_SECURITY, {}],
-    responses=_responses(200, 303, 404, 409),
+    responses=_responses(200, 303, 404),
 )
 def edit_form(session: SignedIn, key: str) -> Response[str]:
     try:
         described = definitions.to_api(definitions.get(session.project_id, key), with_history=False)
     except NotFound:
         return _no_experiment(session, key)
-    if described["status"] != lifecycle.DRAFT:
-        message = "Only a draft can be edited: the definition of a launched experiment is frozen."
-        return html_page(409, pages.message_page(session, "Not a draft", message))
     values = experiment_form.form_values(described)
-    return html_page(200, pages.form_page(session, values, None, key), script=pages.CHECK_SCRIPT)
+    names = _received_events(session.project_id)
+    page = pages.form_page(session, values, None, key, status=described["status"], event_names=names)
+    return html_page(200, page, script=pages.CHECK_SCRIPT)
 
 
 @router.post(
@@ -260,12 +303,22 @@ def edit_form(session: SignedIn, key: str) -> Response[str]:
 )
 def edit(posted: PostedForm, key: str) -> Response[str]:
     session, form = posted
-    checked = experiment_form.check(form, key=key)
+    try:
+        status = definitions.get(session.project_id, key).status
+    except NotFound:
+        return _no_experiment(session, key)
+    if status == lifecycle.DRAFT:
+        checked = experiment_form.check(form, key=key)
+    else:  # only the fields its status lets change, as PATCH takes them (the others are read-only)
+        checked = experiment_form.check_changes(form, lifecycle.EDITABLE[status] or set())
     if checked.errors:
-        return html_page(422, pages.form_page(session, form, checked, key), script=pages.CHECK_SCRIPT)
+        names = _received_events(session.project_id)
+        page = pages.form_page(session, form, checked, key, status=status, event_names=names)
+        return html_page(422, page, script=pages.CHECK_SCRIPT)
     changes = {name: value for name, value in checked.fields.items() if name != "key"}
     try:
-        definitions.update(session.project_id, key, ExperimentPatch.model_validate(changes), datetime.now(UTC))
+        patch = ExperimentPatch.model_validate(changes)
+        definitions.update(session.project_id, key, patch, datetime.now(UTC), by=session.actor)
     except NotFound:
         return _no_experiment(session, key)
     except Conflict as frozen:
@@ -328,7 +381,8 @@ def live(session: SignedIn, key: str) -> Response[str]:
 
 @router.post(
     "/console/experiments/<key>/actions",
-    summary="The console: recompute, stop, ship a variant or archive (a form; each but recompute confirmed first)",
+    summary="The console: recompute, launch, stop, ship a variant, archive, delete a draft (a form; each confirmed "
+    "first but recompute) or duplicate as a new draft",
     tags=TAG,
     security=[*SESSION_SECURITY, {}],
     responses=_responses(200, 303, 400, 403, 404, 409),
@@ -339,23 +393,38 @@ def experiment_action(posted: PostedForm, key: str) -> Response[str]:
     (or for a recompute), the action, then back to the experiment's page."""
     session, form = posted
     action, variant = form.get("action", ""), form.get("variant")
-    if action not in ("recompute", "launch", "stop", "ship", "archive"):
+    if action not in ("recompute", "launch", "stop", "ship", "archive", "delete", "duplicate"):
         return html_page(400, pages.message_page(session, "Nothing done", f"'{action}' is not an action."))
     try:
         item = definitions.get(session.project_id, key)
-        if action != "recompute" and form.get("confirmed") != "yes":
+        if action not in ("recompute", "duplicate") and form.get("confirmed") != "yes":
             described = definitions.to_api(item, with_history=False)
             return html_page(200, pages.confirm_page(session, described, action, variant))
-        now = datetime.now(UTC)
-        if action == "recompute":
-            return see_other(_recompute(session.project_id, key, now))
-        definitions.apply(session.project_id, key, action, now, variant=variant)
+        return see_other(_act(session, key, action, form))
     except NotFound:
         return html_page(404, pages.message_page(session, "No such experiment", f"No experiment keyed '{key}'."))
     except (Conflict, Invalid) as refused:  # a status that refuses it; a variant the experiment lacks
         status = 409 if isinstance(refused, Conflict) else 400
         return html_page(status, pages.message_page(session, "Not done", refused.message))
-    return see_other(f"/console/experiments/{key}")
+    except ValidationError as invalid:  # a duplicate's new key that is no key
+        words = "; ".join(f"{error['field']}: {error['message']}" for error in field_errors(invalid.errors()))
+        return html_page(400, pages.message_page(session, "Not done", words.replace("key:", "new key:", 1)))
+
+
+def _act(session: Session, key: str, action: str, form: dict[str, str]) -> str:
+    """Does a (confirmed) action; where the browser goes next."""
+    now = datetime.now(UTC)
+    if action == "recompute":
+        return _recompute(session.project_id, key, now)
+    if action == "duplicate":  # a new draft, nothing lost: no confirmation
+        new_key = DuplicateRequest(key=form.get("new_key", "").strip()).key
+        definitions.duplicate(session.project_id, key, new_key, now, by=session.actor)
+        return f"/console/experiments/{new_key}/edit"
+    if action == "delete":
+        definitions.delete_draft(session.project_id, key)
+        return "/console"
+    definitions.apply(session.project_id, key, action, now, variant=form.get("variant"), by=session.actor)
+    return f"/console/experiments/{key}"
 
 
 # A recompute from the console waits this long for its run (the API's waits RECOMPUTE_WAIT_SECONDS):

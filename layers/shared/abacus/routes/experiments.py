@@ -2,21 +2,22 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from abacus.experiments import definitions
-from abacus.experiments.spec import ExperimentCreate, ExperimentPatch, LaunchRequest, ShipRequest
-from abacus.http.api import json_response
+from abacus.experiments.spec import DuplicateRequest, ExperimentCreate, ExperimentPatch, LaunchRequest, ShipRequest
+from abacus.http.api import AdminCaller, json_response
 from abacus.http.responses import ADMIN_ERRORS, Experiment, ExperimentPage
-from abacus.routes.admin import AdminProject, admin_operation
+from abacus.routes.admin import AdminProject, Caller, admin_operation
 
 router = APIGatewayHttpRouter()
 CHANGE_ERRORS = (*ADMIN_ERRORS, 409)
 type RouteHandler = Callable[..., Response[str]]
+type Status = Literal["draft", "running", "complete", "archived"]
 
 
 @router.post(
@@ -25,8 +26,8 @@ type RouteHandler = Callable[..., Response[str]]
         "experiments", "Create an experiment (a draft)", 201, Experiment, "The experiment created", CHANGE_ERRORS
     ),
 )
-def create_experiment(project_id: AdminProject, spec: ExperimentCreate) -> Response[str]:
-    item = definitions.create(project_id, spec, now=datetime.now(UTC))
+def create_experiment(caller: Caller, spec: ExperimentCreate) -> Response[str]:
+    item = definitions.create(caller.project_id, spec, now=datetime.now(UTC), by=caller.actor)
     return json_response(201, definitions.to_api(item))
 
 
@@ -45,8 +46,39 @@ def list_experiments(
     project_id: AdminProject,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     after: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[
+        Status | None, Query(description="Only the experiments in this status (the console's filter)")
+    ] = None,
 ) -> Response[str]:
-    return json_response(200, definitions.page(project_id, limit, after))
+    return json_response(200, definitions.page(project_id, limit, after, status))
+
+
+@router.delete(
+    "/experiments/<key>",
+    **admin_operation(
+        "experiments", "Delete a draft (one that never ran): its key is free again", 204, None, "Deleted", CHANGE_ERRORS
+    ),
+)
+def delete_experiment(project_id: AdminProject, key: str) -> Response[str]:
+    definitions.delete_draft(project_id, key)
+    return Response(204, body="")
+
+
+@router.post(
+    "/experiments/<key>/duplicate",
+    **admin_operation(
+        "experiments",
+        "Copy an experiment's definition into a new draft under another key (any status: how a frozen one is fixed)",
+        201,
+        Experiment,
+        "The new draft",
+        CHANGE_ERRORS,
+    ),
+)
+def duplicate_experiment(caller: Caller, key: str, request: DuplicateRequest) -> Response[str]:
+    now = datetime.now(UTC)
+    item = definitions.duplicate(caller.project_id, key, request.key, now=now, name=request.name, by=caller.actor)
+    return json_response(201, definitions.to_api(item))
 
 
 @router.get(
@@ -75,13 +107,13 @@ def get_experiment(project_id: AdminProject, key: str) -> Response[str]:
         CHANGE_ERRORS,
     ),
 )
-def update_experiment(project_id: AdminProject, key: str, patch: ExperimentPatch) -> Response[str]:
-    item = definitions.update(project_id, key, patch, now=datetime.now(UTC))
+def update_experiment(caller: Caller, key: str, patch: ExperimentPatch) -> Response[str]:
+    item = definitions.update(caller.project_id, key, patch, now=datetime.now(UTC), by=caller.actor)
     return json_response(200, definitions.to_api(item))
 
 
-def _lifecycle(project_id: str, key: str, action: str, variant: str | None = None) -> Response[str]:
-    item = definitions.apply(project_id, key, action, now=datetime.now(UTC), variant=variant)
+def _lifecycle(caller: AdminCaller, key: str, action: str, variant: str | None = None) -> Response[str]:
+    item = definitions.apply(caller.project_id, key, action, now=datetime.now(UTC), variant=variant, by=caller.actor)
     return json_response(200, definitions.to_api(item))
 
 
@@ -93,22 +125,23 @@ def _lifecycle_route(action: str, summary: str) -> Callable[[RouteHandler], Rout
 
 
 @_lifecycle_route("launch", "Launch a draft: assignment starts (from `started_at` when it ran already)")
-def launch_experiment(project_id: AdminProject, key: str, request: LaunchRequest | None = None) -> Response[str]:
+def launch_experiment(caller: Caller, key: str, request: LaunchRequest | None = None) -> Response[str]:
     started_at = request.started_at if request else None
-    item = definitions.apply(project_id, key, "launch", now=datetime.now(UTC), started_at=started_at)
+    now = datetime.now(UTC)
+    item = definitions.apply(caller.project_id, key, "launch", now=now, started_at=started_at, by=caller.actor)
     return json_response(200, definitions.to_api(item))
 
 
 @_lifecycle_route("stop", "Stop a running experiment: everyone gets control")
-def stop_experiment(project_id: AdminProject, key: str) -> Response[str]:
-    return _lifecycle(project_id, key, "stop")
+def stop_experiment(caller: Caller, key: str) -> Response[str]:
+    return _lifecycle(caller, key, "stop")
 
 
 @_lifecycle_route("ship", "Ship a variant: everyone gets it")
-def ship_experiment(project_id: AdminProject, key: str, request: ShipRequest) -> Response[str]:
-    return _lifecycle(project_id, key, "ship", request.variant)
+def ship_experiment(caller: Caller, key: str, request: ShipRequest) -> Response[str]:
+    return _lifecycle(caller, key, "ship", request.variant)
 
 
 @_lifecycle_route("archive", "Archive a complete experiment")
-def archive_experiment(project_id: AdminProject, key: str) -> Response[str]:
-    return _lifecycle(project_id, key, "archive")
+def archive_experiment(caller: Caller, key: str) -> Response[str]:
+    return _lifecycle(caller, key, "archive")

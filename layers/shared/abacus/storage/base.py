@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from pynamodb.attributes import Attribute, BinaryAttribute
+from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
@@ -20,6 +21,16 @@ class TableMeta:
     max_retry_attempts = 4
     connect_timeout_seconds = 5
     read_timeout_seconds = 10
+
+
+def connection() -> Connection:
+    """A connection with the tables' settings, for what PynamoDB does outside a model (transactions)."""
+    return Connection(
+        region=TableMeta.region,
+        read_timeout_seconds=TableMeta.read_timeout_seconds,
+        connect_timeout_seconds=TableMeta.connect_timeout_seconds,
+        max_retry_attempts=TableMeta.max_retry_attempts,
+    )
 
 
 def nullable[T](attribute: Attribute[T]) -> Attribute[T | None]:

@@ -15,12 +15,21 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from abacus.core import keys
 from abacus.core.settings import settings
-from abacus.storage.base import TableMeta, delete_each, error_code, error_message, nullable
+from abacus.storage.base import (
+    TableMeta,
+    condition_failed,
+    connection,
+    delete_each,
+    error_code,
+    error_message,
+    nullable,
+)
 
 
 class ExperimentItem(Model):
@@ -45,16 +54,41 @@ class ExperimentItem(Model):
     assignment_shards = nullable(NumberAttribute())
     # In a layer: the layer's buckets it took at its launch ([[first, end], ...], experiments/experiment_layers.py).
     layer_buckets = nullable(JSONAttribute())
+    # The experiments this key held before, archived and replaced (None: the first, generation 1).
+    generation = nullable(NumberAttribute())
+
+    @property
+    def experiment_key(self) -> str:
+        """The experiment's key: a retired generation's item is keyed `key~N` (retire())."""
+        return self.key.partition(keys.GENERATION_MARK)[0]
+
+    @property
+    def experiment_id(self) -> str:
+        """Where its assignments, results and runs are stored (keys.experiment_id)."""
+        return keys.experiment_id(self.project_id, self.experiment_key, self.generation_number)
+
+    @property
+    def generation_number(self) -> int:
+        return int(self.generation) if self.generation else 1
+
+    @property
+    def retired(self) -> bool:
+        return self.status == RETIRED
 
     def assignment_partition(self, distinct_id: str) -> str:
-        return keys.assignment_partition(keys.experiment_id(self.project_id, self.key), distinct_id, self.shards)
+        return keys.assignment_partition(self.experiment_id, distinct_id, self.shards)
 
     def assignment_partitions(self) -> list[str]:
-        return keys.assignment_partitions(keys.experiment_id(self.project_id, self.key), self.shards)
+        return keys.assignment_partitions(self.experiment_id, self.shards)
 
     @property
     def shards(self) -> int | None:
         return int(self.assignment_shards) if self.assignment_shards else None
+
+
+# An archived experiment whose key was taken by a new one: kept, keyed `key~N`, for its data to be
+# deleted with the project; never listed, served or analysed.
+RETIRED = "retired"
 
 
 class AlreadyExists(Exception):
@@ -97,24 +131,71 @@ def save(item: ExperimentItem) -> None:
 
 
 def get(project_id: str, key: str) -> ExperimentItem | None:
+    if keys.GENERATION_MARK in key:  # a retired generation is no experiment of the API's
+        return None
     try:
         return ExperimentItem.get(project_id, key)
     except DoesNotExist:
         return None
 
 
-def in_project(project_id: str) -> list[ExperimentItem]:
-    """All of a project's experiments (one Query, paged by PynamoDB)."""
-    return list(ExperimentItem.query(project_id))
+def in_project(project_id: str, with_retired: bool = False) -> list[ExperimentItem]:
+    """All of a project's experiments (one Query, paged by PynamoDB); with the retired
+    generations of reused keys too when `with_retired` (to delete their data)."""
+    return [item for item in ExperimentItem.query(project_id) if with_retired or not item.retired]
 
 
-def page(project_id: str, limit: int, after: str | None) -> tuple[list[ExperimentItem], str | None]:
-    """Up to `limit` experiments in key order after the key `after`; and the last key when more follow."""
+def page(
+    project_id: str, limit: int, after: str | None, status: str | None = None
+) -> tuple[list[ExperimentItem], str | None]:
+    """Up to `limit` experiments in key order after the key `after` (of `status` only, when
+    given: a filter, so a page may hold fewer); and the last key read when more follow."""
     last_evaluated_key = {"project_id": {"S": project_id}, "key": {"S": after}} if after else None
-    results = ExperimentItem.query(project_id, limit=limit, last_evaluated_key=last_evaluated_key)
+    shown = ExperimentItem.status != RETIRED if status is None else ExperimentItem.status == status
+    results = ExperimentItem.query(
+        project_id, filter_condition=shown, limit=limit, last_evaluated_key=last_evaluated_key
+    )
     items = list(results)
     more = results.last_evaluated_key
     return items, (more["key"]["S"] if more else None)
+
+
+def replace_archived(archived: ExperimentItem, new: ExperimentItem) -> None:
+    """In one transaction: the archived experiment kept as retired, keyed `key~N` (its data stays
+    under its generation's id), and `new` saved in its place as the next generation; ChangedMeanwhile
+    when the archived one changed (or was replaced) since it was read."""
+    retired = ExperimentItem(
+        archived.project_id,
+        f"{archived.key}{keys.GENERATION_MARK}{archived.generation_number}",
+        **{name: getattr(archived, name) for name in _COPIED},
+    )
+    retired.status = RETIRED
+    new.generation = archived.generation_number + 1
+    new.version = archived.version  # PynamoDB's save conditions on it: the archived one unchanged
+    try:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(retired, condition=ExperimentItem.key.does_not_exist())
+            transaction.save(new, condition=ExperimentItem.status == "archived")
+    except TransactWriteError as error:
+        if condition_failed(error):
+            raise ChangedMeanwhile(new.key) from error
+        raise
+
+
+_COPIED = (
+    "status", "definition", "shipped_variant", "created_at", "updated_at", "started_at", "stopped_at", "history",
+    "results_final", "assignment_shards", "layer_buckets", "generation",
+)  # fmt: skip
+
+
+def delete_draft(item: ExperimentItem) -> None:
+    """Deletes a draft, unless it changed (or was launched) since it was read: ChangedMeanwhile."""
+    try:
+        item.delete(condition=ExperimentItem.status == "draft")
+    except DeleteError as error:
+        if error_code(error) == "ConditionalCheckFailedException":
+            raise ChangedMeanwhile(item.key) from error
+        raise
 
 
 def all_to_analyse() -> Iterator[ExperimentItem]:
@@ -137,4 +218,4 @@ def mark_results_final(item: ExperimentItem) -> None:
 
 def delete_project(project_id: str) -> int:
     """Deletes every experiment of a project (their assignments and results are other tables')."""
-    return delete_each(ExperimentItem, ExperimentItem.query(project_id))
+    return delete_each(ExperimentItem, ExperimentItem.query(project_id))  # the retired generations too

@@ -37,7 +37,6 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -45,7 +44,7 @@ from pynamodb.transactions import TransactWrite
 from abacus.core import keys
 from abacus.core.cache import TtlCache
 from abacus.core.settings import settings
-from abacus.storage.base import TableMeta, condition_failed, delete_each
+from abacus.storage.base import TableMeta, condition_failed, connection, delete_each
 
 SHARDS = 32
 MAX_IDS = 100  # a person's ids: a join that would pass it is refused (PostHog caps merges too)
@@ -240,7 +239,7 @@ def _claim(project_id: str, loser: Person, survivor: str, now: datetime, must_be
     anonymous = PersonIdItem.identified.does_not_exist() | (PersonIdItem.identified == False)  # noqa: E712
     still_root = PersonIdItem.person == survivor
     try:
-        with TransactWrite(connection=_connection()) as transaction:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.update(
                 PersonIdItem(shard_key(project_id, survivor), survivor),
                 actions=[PersonIdItem.identified.set(True)],
@@ -256,15 +255,6 @@ def _claim(project_id: str, loser: Person, survivor: str, now: datetime, must_be
             return False
         raise
     return True
-
-
-def _connection() -> Connection:
-    return Connection(
-        region=TableMeta.region,
-        read_timeout_seconds=TableMeta.read_timeout_seconds,
-        connect_timeout_seconds=TableMeta.connect_timeout_seconds,
-        max_retry_attempts=TableMeta.max_retry_attempts,
-    )
 
 
 def _absorb(project_id: str, survivor: str, loser: Person, now: datetime) -> str:
