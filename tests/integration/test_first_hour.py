@@ -277,3 +277,14 @@ def test_the_terminal_warns_of_a_metric_event_never_received_before_the_first_sn
     printed = capsys.readouterr().out
     assert "no results yet" in printed and "Warning: no `purchse` event received since the launch" in printed
     assert "received: `purchase`" in printed
+
+
+def test_a_launch_body_that_is_not_an_object_is_refused(project):
+    """Found by the fuzzer once a duplicate gave it a draft to launch: `[null, null]` was read as no body."""
+    assert create("body")[0] == 201
+    event = sample_event("launch_experiment", path="/experiments/body/launch")
+    event["body"] = "[null, null]"
+    status, body = answer(invoke("ResultsFunction", event))
+    assert status == 422 and body["error"]["field"] == "body", body
+    assert call("get_experiment", path="/experiments/body")[1]["status"] == "draft"
+    assert act("body", "launch")[0] == 200  # no body at all: now

@@ -369,7 +369,7 @@ def documented(status: int, model: Any, description: str, errors: tuple[int, ...
     answers: dict[int, OpenAPIResponse] = {
         status: {"description": description, "content": {"application/json": {"model": model}}}
         if model is not None
-        else {"description": description}  # no body (204)
+        else {"description": description, "content": {}}  # no body (204): no media type, whatever it returns
     }
     for code in sorted(set(errors)):
         answers[code] = {

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from abacus.core.errors import Invalid
 from abacus.experiments import definitions
 from abacus.experiments.spec import DuplicateRequest, ExperimentCreate, ExperimentPatch, LaunchRequest, ShipRequest
 from abacus.http.api import AdminCaller, json_response
@@ -126,6 +127,10 @@ def _lifecycle_route(action: str, summary: str) -> Callable[[RouteHandler], Rout
 
 @_lifecycle_route("launch", "Launch a draft: assignment starts (from `started_at` when it ran already)")
 def launch_experiment(caller: Caller, key: str, request: LaunchRequest | None = None) -> Response[str]:
+    # The body is optional, but a body that is there must be the object: Powertools lets a JSON
+    # array (read as no body) through to here.
+    if request is None and router.current_event.json_body is not None:
+        raise Invalid('body: a JSON object ({"started_at": ...}), or no body', field="body")
     started_at = request.started_at if request else None
     now = datetime.now(UTC)
     item = definitions.apply(caller.project_id, key, "launch", now=now, started_at=started_at, by=caller.actor)
