@@ -94,6 +94,10 @@ def test_sign_in_read_results_and_sign_out(client, stack_url, page):
     page.get_by_role("link", name="Console checkout").click()
     expect(page).to_have_url(f"{stack_url}/console/experiments/{KEY}")
     expect(page.locator(".verdict")).to_be_visible()
+    # The decision card heads the results: why, then P(best) in words, never in the headline.
+    expect(page.locator(".decision-card .why")).to_be_visible()
+    expect(page.locator(".decision-card .card-best")).to_contain_text("P(best)")
+    expect(page.locator(".verdict")).not_to_contain_text("P(best)")
     # Lift with its interval, probability to be best, first exposures per day.
     assert page.locator("figure.chart svg").count() == 3
     expect(page.locator("figcaption").filter(has_text="First exposures per day")).to_be_visible()

@@ -261,6 +261,7 @@ GENERATED = [
     (responses.CaptureOutcome, answers.IngestOutcome),
     (responses.Cuped, documents.CupedSummary),
     (responses.RatioTotals, documents.RatioTotals),
+    (responses.DecisionCard, documents.DecisionCard),
 ]
 
 

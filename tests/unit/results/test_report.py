@@ -6,6 +6,7 @@ import re
 from html.parser import HTMLParser
 
 from abacus.core.documents import MetricAnalysis, VariantAnalysis
+from abacus.results import decision_card
 from abacus.results.report import html_page, sentences, text_report
 from tests.report_history import EXPERIMENT, KEY, history
 
@@ -156,3 +157,36 @@ def test_the_first_exposures_per_day_are_drawn_per_variant_with_counts_on_their_
     assert lines[0][2] == min(y for line in lines for y in line) and set(lines[2]) == {max(lines[2])}
     without = html_page.results_section(snapshots)
     assert "First exposures per day" not in without
+
+
+def test_the_page_opens_with_the_decision_card_and_keeps_p_best_out_of_its_headline():
+    snapshots = history(7)
+    latest, previous = snapshots[-1], snapshots[-2]
+    expected = decision_card.card(latest, previous)
+    page = html.unescape(html_page.page(EXPERIMENT, snapshots))
+    headlines = re.findall(r'<p class="verdict verdict-(\w+)">([^<]*)</p>', page)
+    assert headlines == [(latest["verdict"]["decision"], expected["headline"])]  # one headline: the card's
+    assert "P(best)" not in expected["headline"] + expected["why"]
+    card_html = page[page.index('<section class="decision-card"') : page.index("</section>")]
+    assert expected["why"] in card_html
+    # The figures, P(best) reconciled in words among them, and what changed since the day before.
+    figures = (expected["interval"], expected["expected_loss"], expected["probability_to_be_best"], expected["changes"])
+    for figure in figures:
+        assert figure is not None and figure["text"] in card_html, figure
+    assert f"Since {previous['date']}: " in card_html
+    # The card comes before the table and the charts.
+    assert page.index('class="decision-card"') < page.index("<table") < page.index("<svg")
+    assert "Probability to be best (read as if each night were the only look: not the decision" in page
+
+
+def test_the_terminal_opens_with_the_decision_card_the_answer_carries():
+    snapshots = history(7)
+    latest = snapshots[-1]
+    shown = decision_card.card(latest, snapshots[-2])
+    lines = text_report.text({**latest, "decision_card": shown}, KEY).splitlines()
+    said = decision_card.lines(shown, notes=False)
+    assert lines[2 : 2 + len(said)] == said and said[-1].startswith(f"Since {snapshots[-2]['date']}: ")
+    assert lines[2 + len(said) + 1].startswith("variant")  # then the table
+    # Without a card in the answer (a snapshot alone), its own card, with no changes to say.
+    alone = text_report.text(latest, KEY).splitlines()
+    assert alone[2] == decision_card.card(latest)["headline"] and not any(line.startswith("Since ") for line in alone)

@@ -1,5 +1,6 @@
-"""The results API's domain: snapshots by date, the daily history, recomputing now, and signed
-links that open the report page in a browser without the admin key in the URL."""
+"""The results API's domain: snapshots by date (each ready answer with its decision card, from
+the snapshot and the one before it), the daily history, recomputing now, and signed links that
+open the report page in a browser without the admin key in the URL."""
 
 import hmac
 import time
@@ -13,6 +14,7 @@ from abacus.core.documents import (
     HistoryVariant,
     MetricWarning,
     PendingResults,
+    ReadyResults,
     Results,
     ResultsHistory,
     Snapshot,
@@ -23,7 +25,7 @@ from abacus.core.timeouts import RECOMPUTE_FOLLOW_SECONDS, RECOMPUTE_WAIT_SECOND
 from abacus.experiments import definitions, lifecycle, received_events
 from abacus.nightly import runs, work_queue
 from abacus.nightly.snapshot import cutoff_of_date, launched_before, snapshot_date, snapshot_to_api
-from abacus.results import signing
+from abacus.results import decision_card, signing
 from abacus.storage import nightly_runs, results
 
 LINK_LIFETIME = timedelta(minutes=15)
@@ -51,15 +53,34 @@ def snapshot(project_id: str, key: str, date: str | None = None) -> Results:
             datetime.fromisoformat(date)
         except ValueError:
             raise Invalid("date: expected YYYY-MM-DD", field="date") from None
-        found = results.at(experiment_id, date)
-        if found is None:
+        found = _with_the_one_before(experiment_id, date)
+        if not found:
             raise NotFound(f"no results for {date}", field="date")
-        return {"status": "ready", **snapshot_to_api(found, key, received_events.experiment_warnings(experiment))}
-    latest = results.latest(experiment_id)
+        return _ready(found, key, received_events.experiment_warnings(experiment))
+    latest = _with_the_one_before(experiment_id)
     warnings = received_events.experiment_warnings(experiment)
-    if latest is None:
+    if not latest:
         return pending(key, experiment.status, warnings if experiment.started_at else None)
-    return {"status": "ready", **snapshot_to_api(latest, key, warnings)}
+    return _ready(latest, key, warnings)
+
+
+def _with_the_one_before(experiment_id: str, date: str | None = None) -> list[results.SnapshotItem]:
+    """The snapshot of `date` (the latest without one) and the snapshot before it, for the decision
+    card's changes: the one Query that read the snapshot alone, now of two items, newest first
+    ([] when there is no snapshot of `date`)."""
+    on_or_before = None if date is None else results.SnapshotItem.date <= date
+    found = list(
+        results.SnapshotItem.query(experiment_id, range_key_condition=on_or_before, scan_index_forward=False, limit=2)
+    )
+    return found if found and (date is None or found[0].date == date) else []
+
+
+def _ready(found: list[results.SnapshotItem], key: str, warnings: list[MetricWarning]) -> ReadyResults:
+    """A snapshot as the API answers it, with its decision card (changes since `found[1]`, if any)."""
+    shown = snapshot_to_api(found[0], key, warnings)
+    previous = snapshot_to_api(found[1], key) if len(found) > 1 else None
+    shown["decision_card"] = decision_card.card(shown, previous)
+    return {"status": "ready", **shown}
 
 
 def snapshots(project_id: str, key: str, with_warnings: bool = True) -> list[Snapshot]:
@@ -157,11 +178,11 @@ def finish_recompute(started: Recompute, wait_seconds: float | None = None) -> R
         }
     if finished.error is not None:
         raise _run_failed(started.key, finished.error, started.as_of)
-    stored = results.at(started.experiment_id, started.date)
-    if stored is None:  # merged, and removed since (the experiment deleted meanwhile)
+    stored = _with_the_one_before(started.experiment_id, started.date)
+    if not stored:  # merged, and removed since (the experiment deleted meanwhile)
         raise NotFound(f"no results for {started.date}", field="date")
     warnings = received_events.experiment_warnings(definitions.get(started.project_id, started.key))
-    return {"status": "ready", **snapshot_to_api(stored, started.key, warnings)}
+    return _ready(stored, started.key, warnings)
 
 
 def recompute(

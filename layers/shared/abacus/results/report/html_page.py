@@ -1,14 +1,15 @@
-"""The results as HTML: the section the report page and the console show (verdict, tables and the
-charts of the lift, the probability to be best and the exposures per day; then the guardrails,
-breakdowns and secondary metrics), and the self-contained report page around it. Every text in
-it is escaped where it is built."""
+"""The results as HTML: the section the report page and the console show (the decision card as its
+headline, tables and the charts of the lift, the probability to be best and the exposures per
+day; then the guardrails, breakdowns and secondary metrics), and the self-contained report page
+around it. Every text in it is escaped where it is built."""
 
 import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from abacus.core.answers import Experiment
-from abacus.core.documents import Analysis, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
+from abacus.core.documents import Analysis, DecisionCard, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
+from abacus.results import decision_card
 from abacus.results.report.charts import Bands, Series, chart
 from abacus.results.report.sentences import (
     breakdown_note,
@@ -25,7 +26,6 @@ from abacus.results.report.sentences import (
     metric_words,
     rows,
     secondary_note,
-    verdict_sentence,
     warning_sentences,
 )
 
@@ -123,9 +123,32 @@ def _secondary_sections(snapshot: SnapshotAnalysis) -> str:
     )
 
 
+def _card_html(card: DecisionCard) -> str:
+    """The decision card: its headline (the verdict's class, which the pages style), why, then its
+    figures, each a plain sentence (decision_card.py). P(best) is among them, in words, never in
+    the headline."""
+    lift = card["lift"]
+    figures = [  # label, the class of its text, the text
+        ("Lift", "lift", None if lift is None else f"'{card['treatment']}': {decision_card.lift_words(lift)}."),
+        ("Interval", "interval", None if card["interval"] is None else card["interval"]["text"]),
+        ("Risk of shipping now", "risk", None if card["expected_loss"] is None else card["expected_loss"]["text"]),
+        ("P(best)", "best", None if (best := card["probability_to_be_best"]) is None else best["text"]),
+        ("Since the last snapshot", "changes", None if card["changes"] is None else card["changes"]["text"]),
+    ]
+    shown = "".join(
+        f'<dt>{html.escape(label)}</dt><dd class="card-{css}">{html.escape(text)}</dd>'
+        for label, css, text in figures
+        if text is not None
+    )
+    return (
+        f'<section class="decision-card" aria-label="Decision"><p class="verdict verdict-{card["decision"]}">'
+        f'{html.escape(card["headline"])}</p><p class="why">{html.escape(card["why"])}</p><dl>{shown}</dl></section>'
+    )
+
+
 def _results_body(history: list[Snapshot]) -> str:
-    """The verdict, the variants table and the two charts, from the latest snapshot and the days;
-    then the secondary metrics' tables."""
+    """The decision card (with what changed since the day before), the variants table and the
+    charts, from the latest snapshot and the days; then the secondary metrics' tables."""
     latest = history[-1]
     days = [s["date"] for s in history]
     treatments = [r["key"] for r in latest["variants"] if "lift" in r]
@@ -139,8 +162,8 @@ def _results_body(history: list[Snapshot]) -> str:
     )
     return (
         warned
-        + f'<p class="verdict verdict-{latest["verdict"]["decision"]}">{html.escape(verdict_sentence(latest))}</p>'
-        f"<p>Data up to {html.escape(latest['date'])}; metric {_metric_html(metric)}; "
+        + _card_html(decision_card.card(latest, history[-2] if len(history) > 1 else None))
+        + f"<p>Data up to {html.escape(latest['date'])}; metric {_metric_html(metric)}; "
         f"{html.escape(latest.get('method', ''))}.</p>"
         + "".join(f'<p class="explanation">{html.escape(sentence)}</p>' for sentence in latest.get("explanation", []))
         + (f'<p class="srm-by-day">{html.escape(daily)}</p>' if (daily := daily_srm_sentence(latest)) else "")
@@ -149,7 +172,13 @@ def _results_body(history: list[Snapshot]) -> str:
         + _html_table(latest, latest.get("counted_unit"))
         + _funnel_html(latest)
         + chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
-        + chart("Probability to be best", days, best, None, False)
+        + chart(
+            "Probability to be best (read as if each night were the only look: not the decision, see above)",
+            days,
+            best,
+            None,
+            False,
+        )
         + _exposures_chart(latest)
         + _guardrail_sections(latest)
         + _breakdown_sections(latest)
@@ -203,6 +232,7 @@ th, td {{ border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 .verdict {{ font-size: 1.2rem; padding: .75rem 1rem; border-radius: 6px; background: #eef; }}
 .verdict-ship {{ background: #e3f4e1; }} .verdict-invalid, .verdict-held_back {{ background: #fde2e1; }}
+.decision-card dt {{ font-weight: 600; }} .decision-card dd {{ margin: 0 0 .5rem 0; }}
 .warning {{ color: #a40000; font-weight: 600; }}
 figure.chart {{ margin: 1.5rem 0; }} figcaption {{ font-weight: 600; margin-bottom: .5rem; }}
 </style></head>

@@ -1,7 +1,8 @@
-"""The results as text for a terminal (the CLI's and the demo's `results`): the same rows and
-sentences as the HTML report, in fixed-width columns."""
+"""The results as text for a terminal (the CLI's and the demo's `results`): the decision card
+first, then the same rows and sentences as the HTML report, in fixed-width columns."""
 
 from abacus.core.documents import Analysis, MetricAnalysis, Results, Snapshot, SnapshotAnalysis
+from abacus.results import decision_card
 from abacus.results.report.sentences import (
     breakdown_note,
     breakdown_rows,
@@ -16,7 +17,6 @@ from abacus.results.report.sentences import (
     metric_words,
     rows,
     secondary_note,
-    verdict_sentence,
     warning_sentences,
 )
 
@@ -60,17 +60,21 @@ def results_text(shown: Results, experiment: str) -> str:
 
 
 def text(snapshot: Snapshot, experiment: str) -> str:
+    """The report: the decision card the answer carries (the API's, with what changed since the
+    snapshot before), else the snapshot's own without changes; then the tables and sentences."""
     metric = snapshot.get("metric", {})
+    card = snapshot.get("decision_card") or decision_card.card(snapshot)
     lines = [
         f"{experiment}: results for {snapshot['date']} (metric {metric_words(metric)})",
         *warning_sentences(snapshot.get("warnings", [])),
+        "",
+        *decision_card.lines(card, notes=False),  # the warnings are said above
         "",
         *_text_table(snapshot, snapshot.get("counted_unit", "exposures")),
     ]
     srm = snapshot["srm"]
     lines += ["", f"Sample ratio check: p = {srm['p_value']:.3f}" + (" MISMATCH" if srm["mismatch"] else " (ok)")]
     lines += [sentence] if (sentence := daily_srm_sentence(snapshot)) else []
-    lines.append(verdict_sentence(snapshot))
     lines += [sentence] if (sentence := counting_sentence(snapshot)) else []
     lines += snapshot.get("explanation", [])
     lines += [sentence] if (sentence := cap_sentence(snapshot)) else []
