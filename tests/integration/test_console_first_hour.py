@@ -62,7 +62,10 @@ def test_a_running_experiments_creation_tab_changes_what_patch_changes_and_shows
         assert re.search(rf'id="{frozen}"[^>]*readonly', body), frozen
     for editable in ("name", "description", "hypothesis", "targeting", "overrides", "rollout_percentage"):
         assert not re.search(rf'id="{editable}"[^>]*readonly', body), editable
-    assert "only description, hypothesis, name, overrides, rollout_percentage, targeting may change" in body
+    assert (
+        "only automation, description, ends_at, hypothesis, name, overrides, rollout_percentage, targeting may change"
+        in body
+    )
     # The description PATCH accepts, the console accepts too; a frozen field sent is not applied.
     saved = post(
         "console_edit",

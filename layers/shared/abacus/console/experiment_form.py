@@ -3,11 +3,14 @@ validation (schemas.ExperimentCreate, definitions.check_windows), each error put
 names; and the plan the fields make, as they change. Pure: tested without a request.
 
 Simple fields are inputs of their own; targeting and the secondary and guardrail metrics, which
-nest, are JSON in a text area, as the API takes them."""
+nest, are JSON in a text area, as the API takes them. The layer, the holdout and the automation
+are a few inputs each; the schedule's times are datetime-local inputs read as UTC (the browser's
+own time zone is not sent with them, so the form says UTC)."""
 
 import json
 import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -15,7 +18,7 @@ from pydantic import ValidationError
 from abacus.core.answers import FieldError
 from abacus.core.errors import Invalid, field_errors
 from abacus.experiments import definitions, plans
-from abacus.experiments.spec import ExperimentCreate, ExperimentPatch
+from abacus.experiments.spec import AutomationSpec, ExperimentCreate, ExperimentPatch
 from abacus.storage.event_names import Seen
 
 VARIANT_ROWS = 6
@@ -23,6 +26,12 @@ JSON_FIELDS = ("targeting", "secondary_metrics", "guardrail_metrics")
 # The primary metric's form fields, by the metric's own field names.
 METRIC_FIELDS = {"event": "metric_event", "kind": "metric_kind", "property": "metric_property"}
 METRIC_NUMBERS = {"window_days": "metric_window_days", "baseline": "metric_baseline"}
+SCHEDULE_FIELDS = ("starts_at", "ends_at")
+# The automation's form fields, by its own field names (the rules are checkboxes).
+AUTOMATION_RULES = {"ship": "automation_ship", "no_effect": "automation_no_effect", "srm": "automation_srm"}
+AUTOMATION_FIELDS = {**AUTOMATION_RULES, "minimum_days": "automation_minimum_days"}
+LAYER_FIELDS = {"key": "layer_key", "share": "layer_share"}
+HOLDOUT_FIELDS = {"holdout": "holdout", "layer": "holdout_layer"}
 
 
 class Checked(NamedTuple):
@@ -82,6 +91,47 @@ def _variants(form: Mapping[str, str], errors: dict[str, str]) -> list[dict[str,
     return rows
 
 
+def _moment(form: Mapping[str, str], name: str, errors: dict[str, str]) -> str | None:
+    """A datetime-local input's value (2026-11-25T09:30, seconds optional), read as UTC."""
+    text = form.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        errors[name] = f"{name}: '{text}' is not a date and time (YYYY-MM-DDTHH:MM, UTC)"
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def _automation(form: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    automation: dict[str, Any] = {rule: bool(form.get(field)) for rule, field in AUTOMATION_RULES.items()}
+    days = _number(form, AUTOMATION_FIELDS["minimum_days"], errors, whole=True)
+    if days is not None:
+        automation["minimum_days"] = days
+    return automation
+
+
+def _layer(form: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any] | None:
+    """The layer, when its key is given (the share alone is refused naming layer_key)."""
+    key = form.get(LAYER_FIELDS["key"], "").strip()
+    share = _number(form, LAYER_FIELDS["share"], errors, whole=True)
+    if not key and share is None:
+        return None
+    if not key:
+        errors[LAYER_FIELDS["key"]] = "layer.key: the layer's key, with its share (or neither)"
+        return None
+    return {"key": key, "share": share}
+
+
+def _holdout(form: Mapping[str, str]) -> dict[str, Any] | None:
+    if not form.get(HOLDOUT_FIELDS["holdout"]):
+        return None
+    return {"layer": form.get(HOLDOUT_FIELDS["layer"], "").strip() or None}
+
+
 def _primary_metric(form: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
     metric: dict[str, Any] = {name: form[field].strip() for name, field in METRIC_FIELDS.items() if form.get(field)}
     if metric.get("kind") != "sum":
@@ -104,6 +154,8 @@ def read(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         fields["rollout_percentage"] = rollout
     fields["overrides"] = _overrides(form, errors)
     fields["group_type"] = form.get("group_type", "").strip() or None
+    fields["layer"] = _layer(form, errors)
+    fields["holdout"] = _holdout(form)
     fields["primary_metric"] = _primary_metric(form, errors)
     mde = _number(form, "minimum_detectable_effect", errors)
     if mde is not None:
@@ -111,6 +163,9 @@ def read(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     for name in JSON_FIELDS:
         value = _json(form, name, errors)
         fields[name] = value if value is not None else []
+    for name in SCHEDULE_FIELDS:
+        fields[name] = _moment(form, name, errors)
+    fields["automation"] = _automation(form, errors)
     return fields, errors
 
 
@@ -126,18 +181,28 @@ def form_field(api_field: str) -> str:
         return METRIC_FIELDS.get(name) or METRIC_NUMBERS.get(name) or "metric_event"
     if head == "minimum_detectable_effect":
         return "minimum_detectable_effect"
+    part = api_field.partition(".")[2]
+    if head == "layer":
+        return LAYER_FIELDS.get(part, LAYER_FIELDS["key"])
+    if head == "holdout":
+        return HOLDOUT_FIELDS.get(part, HOLDOUT_FIELDS["holdout"])
+    if head == "automation":
+        return AUTOMATION_FIELDS.get(part, AUTOMATION_FIELDS["minimum_days"])
     return head or "key"
 
 
-def check(form: Mapping[str, str], key: str | None = None) -> Checked:
+def check(form: Mapping[str, str], key: str | None = None, now: datetime | None = None) -> Checked:
     """The form's experiment checked as POST /experiments would check it (editing a draft: with
-    its `key`, which stays), and the plan it makes at the daily users the form says."""
+    its `key`, which stays) at `now` (default: now), and the plan it makes at the daily users the
+    form says."""
     fields, errors = read(form)
     if key is not None:
         fields["key"] = key
     found: list[FieldError] = []
     try:
-        definitions.check_windows(ExperimentCreate.model_validate(fields))
+        spec = ExperimentCreate.model_validate(fields)
+        definitions.check_windows(spec)
+        definitions.check_schedule(spec, now or datetime.now(UTC))
     except ValidationError as invalid:
         found = field_errors(invalid.errors())
     except Invalid as invalid:
@@ -147,17 +212,22 @@ def check(form: Mapping[str, str], key: str | None = None) -> Checked:
     return Checked(fields, errors, plan_sentence(fields, form.get("daily_users")))
 
 
-def check_changes(form: Mapping[str, str], editable: set[str]) -> Checked:
+def check_changes(form: Mapping[str, str], editable: set[str], now: datetime | None = None) -> Checked:
     """The form's `editable` fields (those a launched experiment's status lets change, lifecycle.py)
-    checked as PATCH /experiments/{key} checks them: the others are shown read-only, not sent."""
+    checked as PATCH /experiments/{key} checks them: the others are shown read-only, not sent. A
+    scheduled stop must be ahead of `now` (default: now)."""
     read_fields, errors = read(form)
     fields = {name: value for name, value in read_fields.items() if name in editable}
     errors = {name: error for name, error in errors.items() if name in form_fields_of(editable)}
     try:
-        ExperimentPatch.model_validate(fields)
+        patch = ExperimentPatch.model_validate(fields)
     except ValidationError as invalid:
         for error in field_errors(invalid.errors()):
             errors.setdefault(form_field(error["field"]), f"{error['field']}: {error['message']}")
+        return Checked(fields, errors, "")
+    ends_at: datetime | None = patch.ends_at if "ends_at" in patch.model_fields_set else None
+    if ends_at is not None and ends_at <= (now or datetime.now(UTC)):
+        errors.setdefault("ends_at", f"ends_at: {ends_at.isoformat()} has passed: a time ahead, or stop it now")
     return Checked(fields, errors, "")
 
 
@@ -169,6 +239,10 @@ def form_fields_of(api_fields: set[str]) -> set[str]:
             shown |= {f"variant_{part}_{row}" for part in ("key", "weight", "payload") for row in range(VARIANT_ROWS)}
         elif name == "primary_metric":
             shown |= {*METRIC_FIELDS.values(), *METRIC_NUMBERS.values()}
+        elif name in ("layer", "holdout", "automation"):
+            shown |= set(
+                {"layer": LAYER_FIELDS, "holdout": HOLDOUT_FIELDS, "automation": AUTOMATION_FIELDS}[name].values()
+            )
         else:
             shown.add(name)
     return shown
@@ -222,6 +296,22 @@ def form_values(experiment: Mapping[str, Any]) -> dict[str, str]:
     values["minimum_detectable_effect"] = f"{experiment.get('minimum_detectable_effect', 0.05) * 100:g}"
     for name in JSON_FIELDS:
         values[name] = json.dumps(experiment[name], indent=1) if experiment.get(name) else ""
+    return values | _schedule_values(experiment)
+
+
+def _schedule_values(experiment: Mapping[str, Any]) -> dict[str, str]:
+    """The form's values of the schedule, the automation, the layer and the holdout."""
+    values = {}
+    for name in SCHEDULE_FIELDS:  # UTC, to the second, as the datetime-local input takes it
+        moment = experiment.get(name)
+        values[name] = datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
+    automation = experiment.get("automation") or {}
+    values |= {field: "on" for rule, field in AUTOMATION_RULES.items() if automation.get(rule)}
+    values[AUTOMATION_FIELDS["minimum_days"]] = str(automation.get("minimum_days", AutomationSpec().minimum_days))
+    if layer := experiment.get("layer"):
+        values[LAYER_FIELDS["key"]], values[LAYER_FIELDS["share"]] = layer["key"], str(layer["share"])
+    if (holdout := experiment.get("holdout")) is not None:
+        values[HOLDOUT_FIELDS["holdout"]], values[HOLDOUT_FIELDS["layer"]] = "on", holdout.get("layer") or ""
     return values
 
 

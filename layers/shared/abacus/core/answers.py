@@ -35,6 +35,9 @@ class ExperimentFieldsJson(TypedDict):
     group_type: str | None  # a group experiment's group type (None: randomised by person)
     guardrail_metrics: list[dict[str, Any]]  # schemas.GuardrailSpec
     breakdowns: list[str]
+    starts_at: str | None  # a draft's scheduled launch (UTC)
+    ends_at: str | None  # the scheduled stop (UTC)
+    automation: dict[str, Any]  # schemas.AutomationSpec
 
 
 class Plan(TypedDict):

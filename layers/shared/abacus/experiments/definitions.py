@@ -1,5 +1,6 @@
 """Creating experiments, changing them, moving them through their statuses, and describing them."""
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -29,6 +30,11 @@ from abacus.storage.results import SnapshotItem
 TOO_LARGE = "experiment: over the 400 KB an experiment can take; shorten its overrides or description"
 # Each project's experiments, for the functions that read them on every request (assign, ingest).
 _definitions: TtlCache[str, dict[str, ExperimentItem]] = TtlCache()
+
+
+class Raced(Conflict):
+    """The experiment (or its layer) changed between our read and our write: the change may be sent
+    again, where another Conflict is a refusal that would be refused again."""
 
 
 def project_experiments(project_id: str) -> dict[str, ExperimentItem]:
@@ -71,6 +77,20 @@ def check_windows(spec: ExperimentFields) -> None:
         raise Invalid.of(too_long)
 
 
+def check_schedule(spec: ExperimentFields, now: datetime, changed: set[str] | None = None) -> None:
+    """A scheduled launch or stop set (or changed: those in `changed`, when given) must be ahead of
+    `now`: one in the past would launch or stop at once, which the launch and stop actions do. 422
+    naming each."""
+    named = [("starts_at", spec.starts_at, "launch it now instead"), ("ends_at", spec.ends_at, "stop it now instead")]
+    past: list[FieldError] = [
+        {"field": field, "message": f"{moment.isoformat()} has passed (it is {now.isoformat()}): a time ahead, or {do}"}
+        for field, moment, do in named
+        if moment is not None and moment <= now and (changed is None or field in changed)
+    ]
+    if past:
+        raise Invalid.of(past)
+
+
 def create(
     project_id: str, spec: ExperimentCreate, now: datetime, by: str | None = None, duplicated_from: str | None = None
 ) -> ExperimentItem:
@@ -78,6 +98,7 @@ def create(
     of an archived experiment is taken over (archived_key_free) once its retention has passed, or
     at once with `replace_archived`."""
     check_windows(spec)
+    check_schedule(spec, now)
     details = {"duplicated_from": duplicated_from} if duplicated_from else {}
     item = ExperimentItem(
         project_id,
@@ -176,7 +197,8 @@ def duplicate(
 ) -> ExperimentItem:
     """A new draft keyed `new_key` with `key`'s definition (any status), its name changed if given."""
     original = get(project_id, key)
-    fields = {**original.definition, "key": new_key}
+    # The schedule was the original's run: the copy is a draft launched and stopped by hand until set anew.
+    fields = {**original.definition, "key": new_key, "starts_at": None, "ends_at": None}
     if name is not None:
         fields["name"] = name
     try:
@@ -196,18 +218,20 @@ def get(project_id: str, key: str) -> ExperimentItem:
 def update(project_id: str, key: str, patch: ExperimentPatch, now: datetime, by: str | None = None) -> ExperimentItem:
     """Applies the fields given in `patch`, if the experiment's status lets them change."""
     item = get(project_id, key)
-    current = item.definition
+    # Compared with the definition as validated, so a field stored before it existed reads as its default.
+    current = definition(item).model_dump(mode="json")
     given = patch.model_dump(mode="json", exclude_unset=True)
     changes = {field: (current.get(field), value) for field, value in given.items() if current.get(field) != value}
     if not changes:
         return item
     lifecycle.check_changes(item.status, changes)
-    merged = {**current, **given}
+    merged = {**item.definition, **given}
     try:
         merged_spec = ExperimentFields.model_validate(merged)
     except ValidationError as error:
         raise Invalid.of(field_errors(error.errors())) from None
     check_windows(merged_spec)
+    check_schedule(merged_spec, now, changed=set(changes))
     item.definition = merged
     _record(item, now, "update", {field: {"from": old, "to": new} for field, (old, new) in changes.items()}, by)
     _save(item)
@@ -225,22 +249,36 @@ def apply(
 ) -> ExperimentItem:
     """A lifecycle action: launch (dated back to `started_at` if given), stop, ship (with
     `variant`), archive; 409 when the status refuses it."""
-    item = get(project_id, key)
+    return apply_to(get(project_id, key), action, now, variant, started_at, by)
+
+
+def apply_to(
+    item: ExperimentItem,
+    action: str,
+    now: datetime,
+    variant: str | None = None,
+    started_at: datetime | None = None,
+    by: str | None = None,
+    why: Mapping[str, Any] | None = None,
+) -> ExperimentItem:
+    """apply() on an experiment as read (a schedule or the automation, which decided on what they
+    read): saved only if it is unchanged since (Raced otherwise). `why` adds to the history entry
+    what made an automatic action happen. The item is changed in place, even when refused."""
     new_status = lifecycle.next_status(item.status, action)
-    details: dict[str, str | None] = {"from": item.status, "to": new_status}
+    details: dict[str, Any] = {"from": item.status, "to": new_status, **(why or {})}
     if action == "launch":
-        item.started_at = _launch_time(started_at, now)
-        if started_at is not None:
-            details["started_at"] = item.started_at.isoformat()
+        _launch(item, now, started_at, details)
     if action in ("stop", "ship") and item.stopped_at is None:
         item.stopped_at = now
+    if action in ("stop", "ship"):
+        _clear(item, "ends_at", details)  # stopped: its scheduled stop is done
     if action == "ship":
         keys_ = [v.key for v in definition(item).variants]
         if variant not in keys_:
             raise Invalid(f"variant: '{variant}' is not one of {keys_}", field="variant")
         item.shipped_variant = variant
         details["variant"] = variant
-    layer = _layer_change(project_id, item, action)
+    layer = _layer_change(item.project_id, item, action)
     item.status = new_status
     _record(item, now, action, details, by)
     if layer is None:
@@ -248,6 +286,44 @@ def apply(
     else:
         _save_with_layer(layer, item)
     return item
+
+
+def _launch(item: ExperimentItem, now: datetime, started_at: datetime | None, details: dict[str, Any]) -> None:
+    """A launch's start time, its scheduled launch cleared; 409 naming ends_at when its scheduled
+    stop has passed (it would be stopped at once)."""
+    ends_at = definition(item).ends_at
+    if ends_at is not None and ends_at <= now:
+        raise Conflict(
+            f"ends_at: the scheduled stop ({ends_at.isoformat()}) has passed: clear it or set a later one (PATCH), "
+            "then launch",
+            field="ends_at",
+        )
+    item.started_at = _launch_time(started_at, now)
+    if started_at is not None:
+        details["started_at"] = item.started_at.isoformat()
+    _clear(item, "starts_at", details)  # launched: its scheduled launch is done
+
+
+def clear_schedule(
+    item: ExperimentItem, field: str, now: datetime, by: str, action: str, why: Mapping[str, Any]
+) -> None:
+    """Clears a scheduled launch or stop (`field`) that was refused, and records `action` (the
+    refusal) with `why` in the history; Raced when the experiment changed since it was read."""
+    details = dict(why)
+    _clear(item, field, details)
+    _record(item, now, action, details, by)
+    try:
+        _save(item)
+    except TooLarge:  # the history has no room left: cleared all the same, or it is refused every minute
+        item.history = item.history[:-1]
+        _save(item)
+
+
+def _clear(item: ExperimentItem, field: str, details: dict[str, Any]) -> None:
+    """Clears a scheduled time of the definition, saying so in the history entry's `details`."""
+    if item.definition.get(field) is not None:
+        details[field] = {"from": item.definition[field], "to": None}
+        item.definition = {**item.definition, field: None}
 
 
 def _layer_change(project_id: str, item: ExperimentItem, action: str) -> layer_allocations.LayerItem | None:
@@ -279,7 +355,7 @@ def _save_with_layer(layer: layer_allocations.LayerItem, item: ExperimentItem) -
     try:
         layer_allocations.save_with(layer, item)
     except experiments.ChangedMeanwhile:
-        raise Conflict(
+        raise Raced(
             f"experiment '{item.key}' or its layer changed meanwhile (another launch or stop): send the action again"
         ) from None
 
@@ -408,7 +484,7 @@ def _save(item: ExperimentItem) -> None:
     try:
         experiments.save(item)
     except experiments.ChangedMeanwhile:
-        raise Conflict(
+        raise Raced(
             f"experiment '{item.key}' changed meanwhile (another request): "
             f"GET /experiments/{item.key} and send the change again if it still applies"
         ) from None

@@ -2,7 +2,8 @@
 
 draft -> running (launch) -> complete (stop, or ship a variant) -> archived (archive); a draft
 may also be archived. Running freezes the variants, weights and metrics: only the text, the
-overrides, the targeting and a wider rollout may change. Complete leaves only the text.
+overrides, the targeting, a wider rollout, the scheduled stop (ends_at) and the automation may
+change. Complete leaves only the text.
 Every refusal (409) says what to do instead.
 """
 
@@ -22,7 +23,7 @@ TRANSITIONS = {
 TEXT_FIELDS = {"name", "description", "hypothesis"}
 EDITABLE = {
     DRAFT: None,  # everything
-    RUNNING: TEXT_FIELDS | {"overrides", "targeting", "rollout_percentage"},
+    RUNNING: TEXT_FIELDS | {"overrides", "targeting", "rollout_percentage", "ends_at", "automation"},
     COMPLETE: TEXT_FIELDS,
     ARCHIVED: set(),
 }
@@ -41,8 +42,8 @@ NEXT_STEPS = {
     ("archive", ARCHIVED): "it is archived already: nothing to do",
 }
 _CHANGE_INSTEAD = {
-    RUNNING: f"only name, description, hypothesis, overrides, targeting and a wider rollout may change while it "
-    f"runs; to test with other ones, stop it and {_ANEW}",
+    RUNNING: f"only name, description, hypothesis, overrides, targeting, a wider rollout, ends_at and automation "
+    f"may change while it runs; to test with other ones, stop it and {_ANEW}",
     COMPLETE: f"only name, description and hypothesis may change once it is complete; to run it again, {_ANEW}",
     ARCHIVED: f"nothing changes any more in an archived experiment; to run it again, {_ANEW}",
 }

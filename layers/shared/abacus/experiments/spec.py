@@ -4,6 +4,7 @@ metrics' and conditions' schemas are metrics_spec.py's; the assignment's and the
 are assignment/spec.py's and ingestion/spec.py's."""
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -147,6 +148,32 @@ class HoldoutSpec(Strict):
     layer: Annotated[str | None, Field(pattern=SLUG_PATTERN, description="Only this layer's experiments")] = None
 
 
+class AutomationSpec(Strict):
+    """What Abacus does on its own when a snapshot says so (experiments/automation.py), each off by
+    default. It acts only once the experiment has run `minimum_days`, no guardrail is harmed and
+    the split is sound; the SRM stop alone acts at once, a broken split making every number wrong."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ship": True, "no_effect": True, "srm": True}]})
+    ship: StrictBool = Field(default=False, description="Ship the verdict's winner (everyone gets it)")
+    no_effect: StrictBool = Field(
+        default=False, description="Stop when the verdict is no_effect (everyone gets control)"
+    )
+    srm: StrictBool = Field(
+        default=False, description="Stop on a sample ratio mismatch (the split is broken), whatever the runtime"
+    )
+    minimum_days: Annotated[
+        WholeNumber, Field(ge=1, le=90, description="Days of data before ship or no_effect acts (a weekly cycle)")
+    ] = 7
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A schedule's time in UTC, as it is stored and shown, whatever offset it was sent with."""
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+Schedule = Annotated[AwareDatetime | None, AfterValidator(_utc)]
+
+
 def _holdout_problems(fields: dict[str, Any]) -> list[str]:
     """What a holdout may not have: it holds out users by its own hash alone."""
     problems = []
@@ -158,6 +185,16 @@ def _holdout_problems(fields: dict[str, Any]) -> list[str]:
     if fields.get("rollout_percentage", 100) != 100:
         problems.append("rollout_percentage: a holdout covers every user (100)")
     return problems
+
+
+STARTS_AT = (
+    "A draft's scheduled launch (ISO 8601 with a time zone, stored in UTC): ahead when set; launched within a "
+    "minute or two of it, with a launch's checks; cleared by the launch (or a refused one, recorded in the history)"
+)
+ENDS_AT = (
+    "The scheduled stop of a draft or running experiment (ISO 8601 with a time zone, stored in UTC): ahead when "
+    "set and after starts_at; stopped within a minute or two of it, as a stop by hand; cleared by the stop or a ship"
+)
 
 
 class ExperimentFields(Strict):
@@ -190,6 +227,19 @@ class ExperimentFields(Strict):
     # the estimates adjusted on it (variance reduction); false turns the adjustment off.
     cuped: StrictBool = True
     pre_exposure_days: Annotated[WholeNumber, Field(ge=1, le=365)] = 14
+    # A draft is launched at starts_at, a running experiment stopped at ends_at, by the minute
+    # (experiments/schedules.py), with the checks of a launch or stop by hand.
+    starts_at: Annotated[Schedule, Field(description=STARTS_AT)] = None
+    ends_at: Annotated[Schedule, Field(description=ENDS_AT)] = None
+    automation: AutomationSpec = Field(default_factory=AutomationSpec)
+
+    @field_validator("ends_at")
+    @classmethod
+    def ends_after_it_starts(cls, ends_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        starts_at: datetime | None = info.data.get("starts_at")
+        if ends_at is not None and starts_at is not None and ends_at <= starts_at:
+            raise ValueError(f"after starts_at ({starts_at.isoformat()}), not at {ends_at.isoformat()} or before")
+        return ends_at
 
     @field_validator("variants")
     @classmethod
@@ -300,6 +350,9 @@ class ExperimentPatch(Strict):
     minimum_detectable_effect: Annotated[float, Field(gt=0, le=10)] = NOT_GIVEN
     cuped: StrictBool = NOT_GIVEN
     pre_exposure_days: Annotated[WholeNumber, Field(ge=1, le=365)] = NOT_GIVEN
+    starts_at: Annotated[Schedule, Field(description=STARTS_AT)] = NOT_GIVEN  # null: no scheduled launch
+    ends_at: Annotated[Schedule, Field(description=ENDS_AT)] = NOT_GIVEN  # null: no scheduled stop
+    automation: AutomationSpec = NOT_GIVEN  # replaced whole: the flags left out are off
 
 
 class LaunchRequest(Strict):

@@ -3,9 +3,15 @@
 The definition (what POST and PATCH set, validated by abacus.experiments.spec.ExperimentFields) is kept as
 one JSON document beside the status, its times and the history of changes. Every write is a
 conditional save on `version`, so two concurrent changes cannot both win.
+
+The by-due index holds only the experiments with a schedule pending: a draft with `starts_at`, a
+running experiment with `ends_at` (their definition's). Every save sets its keys from the status
+and the definition (ExperimentItem.serialize), or leaves them out, so it is never out of step.
 """
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -16,6 +22,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -31,11 +38,31 @@ from abacus.storage.base import (
     nullable,
 )
 
+# The by-due index's one partition key: at most one write per schedule set or cleared, and one
+# Query a minute (docs/data-model.md, the ceilings), far under what one key takes.
+DUE = "due"
+
+
+class ByDue(GlobalSecondaryIndex["ExperimentItem"]):
+    """The experiments with a scheduled launch or stop, by when (keys only: each is read whole)."""
+
+    class Meta:
+        index_name = "by-due"
+        projection = KeysOnlyProjection()
+
+    due = UnicodeAttribute(hash_key=True)  # DUE, on the items with a schedule pending only
+    due_at = UnicodeAttribute(range_key=True)  # due_key(): UTC, fixed width, so text order is time order
+
+
+def due_key(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 class ExperimentItem(Model):
     class Meta(TableMeta):
         table_name = settings.experiments_table
 
+    by_due = ByDue()
     project_id = UnicodeAttribute(hash_key=True)
     key = UnicodeAttribute(range_key=True)
     status = UnicodeAttribute()
@@ -56,6 +83,23 @@ class ExperimentItem(Model):
     layer_buckets = nullable(JSONAttribute())
     # The experiments this key held before, archived and replaced (None: the first, generation 1).
     generation = nullable(NumberAttribute())
+    # The by-due index's keys, set by serialize() from the status and the definition.
+    due = nullable(UnicodeAttribute())
+    due_at = nullable(UnicodeAttribute())
+
+    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
+        """Every write (save, a transaction's put) serializes the item: the by-due keys are set
+        here, from what is pending, so no save can leave them stale."""
+        pending = self.pending_schedule()
+        self.due_at = due_key(pending) if pending else None
+        self.due = DUE if pending else None
+        return super().serialize(null_check)
+
+    def pending_schedule(self) -> datetime | None:
+        """When a schedule acts on it: a draft's starts_at, a running experiment's ends_at."""
+        field = {"draft": "starts_at", "running": "ends_at"}.get(self.status)
+        moment = self.definition.get(field) if field and isinstance(self.definition, dict) else None
+        return datetime.fromisoformat(moment) if isinstance(moment, str) else None
 
     @property
     def experiment_key(self) -> str:
@@ -196,6 +240,13 @@ def delete_draft(item: ExperimentItem) -> None:
         if error_code(error) == "ConditionalCheckFailedException":
             raise ChangedMeanwhile(item.key) from error
         raise
+
+
+def due(now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(project id, key) of up to `limit` experiments whose schedule is due by `now`, the earliest
+    first (one Query of the by-due index; what it holds is eventually consistent: read each)."""
+    found = ExperimentItem.by_due.query(DUE, ExperimentItem.due_at <= due_key(now), limit=limit)
+    return [(item.project_id, item.key) for item in found]
 
 
 def all_to_analyse() -> Iterator[ExperimentItem]:
