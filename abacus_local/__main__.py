@@ -62,7 +62,7 @@ def banner(stack: LocalStack) -> str:
 
 def serve(port: int | None, with_banner: bool) -> int:
     with LocalStack(port) as stack:
-        print(banner(stack) if with_banner else f"ready {stack.url}", flush=True)
+        print(banner(stack) if with_banner else f"ready {stack.url} {stack.dynamodb_url}", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from abacus.results.report import text_report
 from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient, lambda_client
 from abacus_local.stack import LocalStack
 from abacus_local.template import ROOT
+from abacus_local.webhook_receiver import WebhookReceiver
 
 KEY = "new-checkout"
 EXPERIMENT: dict[str, Any] = {
@@ -145,9 +146,14 @@ def day_line(day: int, results: dict[str, Any]) -> str:
     rates = "   ".join(
         f"{key} {row['conversions']}/{row['exposures']} = {row['mean']:.1%}" for key, row in rows.items()
     )
-    best, decision = rows["one-page"]["probability_to_be_best"], results["verdict"]["decision"]
+    # The lift with tonight's interval (the design's own bar), beside the decision it gives: not
+    # P(best), which reads as a decision when the sequential test has not reached one.
+    lift = rows["one-page"].get("lift") or {}
+    low, high = lift.get("relative_ci") or (None, None)
+    interval = f" [{low:+.0%}, {high:+.0%}]" if low is not None and high is not None else ""
+    shown = f"one-page {lift['relative']:+.0%}{interval}" if lift.get("relative") is not None else "one-page n/a"
     # Each person counted once, with the purchases made after signing up: exposures are people.
-    return f"day {day + 1} ({results['date']}): {rates}   P(one-page best) {best:.0%}   -> {decision}"
+    return f"day {day + 1} ({results['date']}): {rates}   {shown}   -> {results['verdict']['decision']}"
 
 
 def simulate_week(stack: LocalStack, client: AbacusClient, users: int, first_day: datetime) -> None:
@@ -168,6 +174,18 @@ def simulate_week(stack: LocalStack, client: AbacusClient, users: int, first_day
     )
 
 
+def print_alerts(receiver: WebhookReceiver, secret: str) -> None:
+    """The alerts the webhook received, signature checked: what a team's Slack channel would show."""
+    alerts = receiver.alerts(secret)
+    print(f"\nThe alerts sent (to the AlertsBus and, signed, to the webhook {receiver.url}): {len(alerts)}")
+    for alert in alerts:
+        print(f"--- {alert['kind']} {alert['decision']} (X-Abacus-Signature checked)")
+        print(alert["text"])
+    unsigned = len(receiver.posts) - len(alerts)
+    if unsigned:
+        print(f"({unsigned} deliveries whose signature did not check)")
+
+
 def save_report(client: AbacusClient) -> None:
     link = client.call("POST", f"/experiments/{KEY}/report/link", admin=True)
     page = ROOT / ".abacus" / "demo-report.html"
@@ -180,7 +198,7 @@ def save_report(client: AbacusClient) -> None:
 def run_demo(users: int) -> int:
     print("Starting the local stack (moto as DynamoDB, the API from template.yaml) ...", flush=True)
     # The deployed default cache (CacheSeconds, 30 s): the demo changes no experiment once it runs.
-    with LocalStack(log_level="WARNING", metrics=False, cache_seconds=30) as stack:
+    with LocalStack(log_level="WARNING", metrics=False, cache_seconds=30) as stack, WebhookReceiver() as receiver:
         creds = stack.credentials
         print(f"API on {stack.url}   token {creds.token}   admin key {creds.admin_key}")
         client = AbacusClient(stack.url, admin_key=creds.admin_key, token=creds.token)
@@ -188,6 +206,8 @@ def run_demo(users: int) -> int:
         # Launched as of the simulated week's first day: exposures before a launch do not count.
         first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time_of_day(0), tzinfo=UTC)
         client.launch(KEY, started_at=first_day)
+        webhook = client.call("POST", "/webhooks", {"url": receiver.url}, admin=True)
+        print(f"Alerts go to a webhook on this machine, {receiver.url} (any https URL, a Slack one, deployed)")
         rates = {variant: f"{math.prod(steps):.0%}" for variant, steps in STEP_RATES.items()}
         print(f"Experiment '{KEY}' created and launched on {first_day:%Y-%m-%d}; true purchase rates {rates}")
         print(
@@ -196,6 +216,7 @@ def run_demo(users: int) -> int:
             flush=True,
         )
         simulate_week(stack, client, users, first_day)
+        print_alerts(receiver, webhook["secret"])
         print()
         print(text_report.text(cast(ReadyResults, client.results(KEY)), KEY))
         save_report(client)

@@ -20,6 +20,7 @@ from abacus_local.event_sources import QueuePoller
 from abacus_local.gateway import Gateway
 from abacus_local.lambdas import LocalFunction, close_all
 from abacus_local.queues import create_queues
+from abacus_local.schedules import RateSchedule, rate_schedules
 from abacus_local.secretsmanager import create_secrets
 from abacus_local.template import FunctionSpec, Template
 
@@ -89,6 +90,7 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
         self.secret_arns: dict[str, str] = {}
         self.pollers: list[QueuePoller] = []
+        self.schedules: list[RateSchedule] = []
         self.gateway: Gateway | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.dynamodb_url = ""
@@ -110,6 +112,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "AWS_ENDPOINT_URL_SQS": self.dynamodb_url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.dynamodb_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.url,
             "NIGHTLY_QUEUE_URL": self.queue_urls["NightlyWorkQueue"],
         }
@@ -145,6 +148,7 @@ class LocalStack:
         )
         self._wait_for_moto()
         self._create_queues()
+        self._create_buses()
         self._create_secrets()
         self._configure_environment()
         self._create_tables()
@@ -168,6 +172,8 @@ class LocalStack:
         threading.Thread(target=self.gateway.serve_forever, name="abacus-gateway", daemon=True).start()
 
     def stop(self) -> None:
+        for schedule in self.schedules:
+            schedule.stop()
         for poller in self.pollers:
             poller.stop()
         if self.gateway is not None:
@@ -210,6 +216,10 @@ class LocalStack:
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "AWS_ENDPOINT_URL_SQS": self.dynamodb_url,  # moto's server answers every service
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.dynamodb_url,
+            # Alerts link to the console here, and may go to a receiver on this machine (http://127.0.0.1).
+            "ABACUS_API_URL": f"http://127.0.0.1:{self.port}",
+            "ABACUS_ALLOW_LOCAL_WEBHOOKS": "true",
             "ABACUS_CACHE_SECONDS": self.cache_seconds,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self.log_level,
@@ -254,12 +264,29 @@ class LocalStack:
     def _create_queues(self) -> None:
         self.queue_urls = create_queues(self.template, self._sqs(), REGION)
 
+    def _create_buses(self) -> None:
+        import boto3
+
+        from abacus_local.buses import create_buses
+
+        create_buses(
+            self.template,
+            boto3.client(
+                "events",
+                region_name=REGION,
+                endpoint_url=self.dynamodb_url,
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            ),
+        )
+
     def _create_secrets(self) -> None:
         self.secret_arns = create_secrets(self.template, self._secretsmanager())
 
     def _start_event_sources(self) -> None:
         """Each SQS event of the template polled as Lambda's event source mapping polls it, at most
-        as many at once as its MaximumConcurrency or the function's local environments allow."""
+        as many at once as its MaximumConcurrency or the function's local environments allow; and
+        each rate(...) Schedule event fired (abacus_local.schedules)."""
 
         def report(name: str) -> Callable[[Exception], None]:
             return lambda error: print(f"{name}: {error}", file=sys.stderr, flush=True)
@@ -276,6 +303,15 @@ class LocalStack:
                 on_error=report(mapping.function),
             )
             self.pollers.append(poller.start())
+        # The rate(...) schedules fire as EventBridge fires them (ABACUS_LOCAL_RATE_SECONDS: more often).
+        every = os.environ.get("ABACUS_LOCAL_RATE_SECONDS")
+        expressions = {
+            name: str(self.template.resolve(props["Schedule"])) for name, props in self.template.schedules().items()
+        }
+        invokers = {name: function.invoke for name, function in self.functions.items()}
+        self.schedules = rate_schedules(expressions, REGION, invokers, float(every) if every else None, report)
+        for schedule in self.schedules:
+            schedule.start()
 
     def _create_tables(self) -> None:
         import boto3

@@ -26,6 +26,9 @@ os.environ.update(
         "ABACUS_CACHE_SECONDS": "0",  # every test sees its own writes at once
         # moto names a queue's URL after its account and name: the `tables` fixture creates it.
         "NIGHTLY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/NightlyWorkQueue",
+        "ALERTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/AlertsQueue",
+        "ALERTS_BUS_NAME": "AlertsBus",  # the local name of the template's bus (abacus_local.buses)
+        "ABACUS_WEBHOOK_RETRY_SECONDS": "0",  # a failed delivery comes back at once, not in a minute
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
@@ -81,6 +84,7 @@ def template_resources(template: Template):
     while it lasts, `invoke` runs the queues' event source mappings."""
     from aws_lambda_powertools.utilities import parameters
 
+    from abacus_local.buses import create_buses
     from abacus_local.dynamodb import create_tables
     from abacus_local.queues import create_queues
     from abacus_local.secretsmanager import create_secrets
@@ -88,6 +92,8 @@ def template_resources(template: Template):
     create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
     urls = create_queues(template, boto3.client("sqs", region_name="us-east-1"), "us-east-1", TEST_VISIBILITY_TIMEOUT)
     assert urls["NightlyWorkQueue"] == os.environ["NIGHTLY_QUEUE_URL"]
+    assert urls["AlertsQueue"] == os.environ["ALERTS_QUEUE_URL"]
+    create_buses(template, boto3.client("events", region_name="us-east-1"))
     secret_arns.update(create_secrets(template, boto3.client("secretsmanager", region_name="us-east-1")))
     parameters.clear_caches()  # a secret read from an earlier mock is not this one's
     _queues_created.set()

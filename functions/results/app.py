@@ -19,7 +19,7 @@ from abacus.http import invocations
 from abacus.http.api import create_app
 from abacus.nightly import runs, work_queue
 from abacus.results import snapshots
-from abacus.routes import console, experiments, openapi, results
+from abacus.routes import console, experiments, openapi, results, webhooks
 from abacus.storage.experiments import ExperimentItem
 
 logger = Logger()
@@ -28,6 +28,7 @@ metrics = Metrics()
 app = create_app()
 app.include_router(experiments.router)
 app.include_router(results.router)
+app.include_router(webhooks.router)
 app.include_router(openapi.router)
 app.include_router(console.router)
 

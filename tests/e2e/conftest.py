@@ -39,6 +39,10 @@ ADMIN_KEY = os.environ.get("ABACUS_E2E_ADMIN_KEY") or f"abacus_e2e_{secrets.toke
 FLAGS_KEY = os.environ.get("ABACUS_E2E_FLAGS_KEY") or f"phs_e2e_{secrets.token_hex(12)}"
 
 
+# {a local stack's URL: its AWS endpoint (the moto server)}: what a test reads the queues through.
+AWS_ENDPOINTS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def stack_url() -> Iterator[str]:
     if TARGET_URL:
@@ -63,6 +67,7 @@ def stack_url() -> Iterator[str]:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("ready "), line
+        AWS_ENDPOINTS[line.split()[1]] = line.split()[2]  # `serve` prints its moto server's URL too
         # The functions log to the stack's output: read it all, or a full pipe would stall them.
         reader = threading.Thread(target=collect_denials, args=(process.stdout, denials), daemon=True)
         reader.start()

@@ -1,6 +1,7 @@
 """How fuzzed requests are pointed at this project, shared by the strategy tests
 (test_fuzzing.py) and the schemathesis command's hooks (schemathesis_hooks.py)."""
 
+import os
 from typing import Any
 
 from schemathesis.generation.modes import GenerationMode
@@ -8,6 +9,12 @@ from schemathesis.generation.modes import GenerationMode
 from tests.e2e.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN
 
 EXISTING = ("fuzz-draft", "fuzz-running")
+ADMIN_PATHS = ("/experiments", "/webhooks")
+# A webhook's URL on a public IP literal (no DNS lookup): half the generated webhooks get it, so
+# that creating one (up to a project's 10, then 409) is explored beyond the URL's refusal.
+PUBLIC_WEBHOOK_URL = "https://93.184.215.14/fuzz"
+# The id of a webhook test_fuzzing.py created (the schemathesis command reads it from here).
+EXISTING_WEBHOOK = "ABACUS_FUZZ_WEBHOOK_ID"
 
 
 def is_positive(case: Any) -> bool:
@@ -22,6 +29,8 @@ def with_project_data(case: Any) -> None:
     _point_half_the_keys_at_existing_experiments(case)
     if case.path.startswith("/experiments"):
         _valid_split_for_half(case)
+    elif case.path.startswith("/webhooks"):
+        _point_half_the_webhooks_at_real_ones(case)
     elif is_positive(case):
         _with_project_token(case)
 
@@ -29,6 +38,17 @@ def with_project_data(case: Any) -> None:
 def _point_half_the_keys_at_existing_experiments(case: Any) -> None:
     if case.path_parameters and "key" in case.path_parameters and len(str(case.path_parameters["key"])) % 2:
         case.path_parameters["key"] = EXISTING[len(str(case.path_parameters["key"])) % 4 // 2]
+
+
+def _point_half_the_webhooks_at_real_ones(case: Any) -> None:
+    """Half the generated webhooks get a public URL (a generated one is nearly always refused),
+    half the webhook ids the existing webhook's (rotated, or deleted once)."""
+    creating = case.path == "/webhooks" and case.method == "POST"
+    if creating and is_positive(case) and isinstance(case.body, dict) and len(str(case.body.get("url", ""))) % 2:
+        case.body["url"] = PUBLIC_WEBHOOK_URL
+    existing = os.environ.get(EXISTING_WEBHOOK)
+    if existing and case.path_parameters and len(str(case.path_parameters.get("webhook_id", ""))) % 2:
+        case.path_parameters["webhook_id"] = existing
 
 
 def _valid_split_for_half(case: Any) -> None:
@@ -53,7 +73,7 @@ def with_admin_key(case: Any) -> None:
     """The project's admin key on admin routes, in place of a generated one (a negative case
     that carries none stays without)."""
     headers = case.headers if case.headers is not None else {}
-    if case.path.startswith("/experiments") and (is_positive(case) or "Authorization" in headers):
+    if case.path.startswith(ADMIN_PATHS) and (is_positive(case) or "Authorization" in headers):
         case.headers = {**headers, "Authorization": f"Bearer {ADMIN_KEY}"}
 
 

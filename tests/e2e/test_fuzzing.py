@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance, unsuppor
 from abacus_local.client import REQUEST_TIMEOUT_S, AbacusClient
 from abacus_local.template import ROOT, Template
 from tests.e2e.conftest import ADMIN_KEY, FLAGS_KEY, TOKEN
-from tests.e2e.fuzz_cases import EXISTING, with_admin_key, with_flags_key, with_project_data
+from tests.e2e.fuzz_cases import EXISTING, EXISTING_WEBHOOK, with_admin_key, with_flags_key, with_project_data
 
 EXAMPLES = int(os.environ.get("ABACUS_FUZZ_EXAMPLES", "40"))  # per operation, each way
 STATUSES: dict[tuple, Counter] = defaultdict(Counter)
@@ -51,7 +51,11 @@ def api_schema(stack_url, client):
         }
         assert client.request("POST", "/experiments", spec, admin=True)[0] == 201
     assert client.request("POST", "/experiments/fuzz-running/launch", None, admin=True)[0] == 200
-    return schemathesis.openapi.from_url(stack_url + "/openapi.json")
+    status, webhook = client.request("POST", "/webhooks", {"url": "https://93.184.215.14/existing"}, admin=True)
+    assert status == 201, webhook
+    os.environ[EXISTING_WEBHOOK] = webhook["id"]  # where fuzz_cases, and the schemathesis command, read it
+    yield schemathesis.openapi.from_url(stack_url + "/openapi.json")
+    os.environ.pop(EXISTING_WEBHOOK, None)
 
 
 @pytest.fixture(scope="module")

@@ -15,31 +15,69 @@ OTHER_TOKEN, OTHER_ADMIN = "phc_other_project_token", "abacus_other_project_admi
 WRONG = "abacus_not_a_key_at_all"
 
 
+ADMIN_PATHS = ("/experiments", "/webhooks")
+
+
 def admin_routes(template) -> list:
-    return [route for route in template.routes() if route.path.startswith("/experiments")]
+    return [route for route in template.routes() if route.path.startswith(ADMIN_PATHS)]
+
+
+# The id of project "test"'s webhook (two_projects): the sample events' webhook id is replaced by
+# it, so that a refused request would have reached a real webhook.
+SAMPLE_WEBHOOK_ID = "wh_0123456789ab"
+webhook_of_test: dict[str, str] = {}
 
 
 def sample_for(route) -> dict:
-    """The sample event of a route (events/<name>.json names its routeKey)."""
+    """The sample event of a route (events/<name>.json names its routeKey), aimed at project
+    "test"'s webhook where it names one."""
     for path in sorted((__import__("tests.conftest").conftest.EVENTS_DIR).glob("*.json")):
         event = json.loads(path.read_text())
         if event.get("routeKey") == f"{route.method} {route.path}":
+            if "webhook_id" in (event.get("pathParameters") or {}) and webhook_of_test:
+                real = webhook_of_test["id"]
+                event["pathParameters"]["webhook_id"] = real
+                event["rawPath"] = event["requestContext"]["http"]["path"] = event["rawPath"].replace(
+                    SAMPLE_WEBHOOK_ID, real
+                )
             return event
     raise AssertionError(f"no sample event for {route.method} {route.path}")
 
 
 @pytest.fixture
 def two_projects(project):
+    """Projects "test" (an experiment launched, with results, a webhook and an alert sent) and "other"."""
+    from datetime import UTC, datetime
+
     from abacus import projects
+    from abacus.experiments import definitions
+    from abacus.storage import alerts
 
     projects.create("Other", project_id="other", token=OTHER_TOKEN, admin_key=OTHER_ADMIN)
     assert answer(invoke("ResultsFunction", sample_event("create_experiment")))[0] == 201
     assert answer(invoke("ResultsFunction", sample_event("launch_experiment")))[0] == 200
     assert invoke("ResultsFunction", sample_event("recompute_results"))["statusCode"] == 200
+    status, webhook = answer(invoke("ResultsFunction", sample_event("create_webhook")))
+    assert status == 201, webhook
+    experiment_id = definitions.get("test", "new-checkout").experiment_id
+    part = alerts.alert_part("decision", "ship:one-page")
+    assert alerts.mark(experiment_id, part, {"kind": "decision", "decision": "ship:one-page"}, datetime.now(UTC))
+    webhook_of_test.update(webhook)
+    yield
+    webhook_of_test.clear()
 
 
 def stored_experiment() -> dict:
-    return answer(invoke("ResultsFunction", sample_event("get_experiment")))[1]
+    """What an admin route could change or show of project "test": its experiment, its webhooks
+    (secrets included) and the experiment's alerts."""
+    from abacus.storage import webhooks
+
+    experiment = answer(invoke("ResultsFunction", sample_event("get_experiment")))[1]
+    status, alerts = answer(invoke("ResultsFunction", sample_event("get_experiment_alerts")))
+    assert status == 200 and [alert["kind"] for alert in alerts["alerts"]] == ["decision"], alerts
+    hooks = webhooks.hooks("test")
+    assert list(hooks) == [webhook_of_test["id"]]
+    return {"experiment": experiment, "webhooks": hooks, "alerts": alerts}
 
 
 CREDENTIALS = {
@@ -130,11 +168,17 @@ def test_another_projects_admin_key_reaches_nothing_of_this_project(template, tw
         )
         if route.path == "/experiments" and route.method == "GET":
             assert status == 200 and "new-checkout" not in [e["key"] for e in body["experiments"]]
-        elif route.path == "/experiments" and route.method == "POST":
+        elif route.path == "/webhooks" and route.method == "GET":
+            # The other project's own (the one it created above), never this project's.
+            assert status == 200 and webhook_of_test["id"] not in [hook["id"] for hook in body["webhooks"]], body
+        elif route.path in ("/experiments", "/webhooks") and route.method == "POST":
             assert status == 201  # created in the other project, under its own key
         else:
             assert status == 404 and body["error"]["code"] == "not_found", (route.method, route.path, body)
     assert stored_experiment() == before
+    from abacus.storage import webhooks
+
+    assert len(webhooks.hooks("other")) == 1  # the one it created, in its own project
 
 
 def test_a_signed_link_opens_only_its_own_projects_report(two_projects):
@@ -207,6 +251,10 @@ def test_no_key_or_token_ever_reaches_the_logs_or_the_tables(template, two_proje
     for logger in loggers:
         logger.addHandler(capture)
         logger.setLevel(logging.DEBUG)
+    logged_by_abacus = io.StringIO()  # the service's own logs, without botocore's
+    service_capture = logging.StreamHandler(logged_by_abacus)
+    service_capture.setFormatter(service.handlers[0].formatter)
+    service.addHandler(service_capture)
     try:
         for route in template.routes():
             for header in (
@@ -227,6 +275,7 @@ def test_no_key_or_token_ever_reaches_the_logs_or_the_tables(template, two_proje
         for logger, level in zip(loggers, levels, strict=True):
             logger.removeHandler(capture)
             logger.setLevel(level)
+        service.removeHandler(service_capture)
     client = boto3.client("dynamodb", region_name="us-east-1")
     items = [client.scan(TableName=table)["Items"] for table in client.list_tables()["TableNames"]]
     # The project token is public (every app ships it): its project's item alone keeps it readable.
@@ -242,3 +291,17 @@ def test_no_key_or_token_ever_reaches_the_logs_or_the_tables(template, two_proje
     for secret in (ADMIN_KEY, TOKEN, FLAGS_KEY, OTHER_ADMIN, OTHER_TOKEN, WRONG):
         at = printed.find(secret)
         assert at < 0, f"{secret} was logged: ...{printed[max(0, at - 300) : at + 100]}"
+    no_webhook_secret_in(logged_by_abacus.getvalue())
+
+
+def no_webhook_secret_in(logged: str) -> None:
+    """The webhooks' signing secrets are stored as they are (each delivery is signed with them):
+    only botocore's DEBUG log of a read shows them; Abacus's own logs never do (events included)."""
+    from abacus.storage import webhooks
+
+    created = [hook["secret"] for project in ("test", "other") for hook in webhooks.hooks(project).values()]
+    assert created, "no webhook was created with the good key"
+    assert '"message":"nightly runs planned"' in logged, "the service's logs were not captured"
+    for secret in (webhook_of_test["secret"], *created):
+        at = logged.find(secret)
+        assert at < 0, f"a webhook's secret was logged: ...{logged[max(0, at - 300) : at + 100]}"

@@ -124,3 +124,78 @@ def test_a_recompute_payload_names_the_field_that_is_wrong(project, payload, fie
     assert refused.value.field == field and refused.value.message.startswith(f"{field}: "), refused.value.message
     if field == "as_of":
         assert "YYYY-MM-DD" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"hello": "world"},
+        sample_event("get_results"),
+        {"Records": []},
+        {"Records": [{"eventSource": "aws:kinesis", "body": "{}"}]},
+        {"source": "aws.sqs", "Records": "none"},
+        [1, 2],
+        "schedule",
+        None,
+    ],
+)
+def test_the_automation_function_takes_only_its_queue_and_its_schedule(tables, payload):
+    with pytest.raises(InvalidInvocation) as refused:
+        invoke("AutomationFunction", payload)
+    assert "an SQS event from its event source mapping" in refused.value.message, refused.value.message
+
+
+@pytest.mark.parametrize("time", ["25/11/2026", "2026-11-25T03:00:00", None, 1795575600, ""])
+def test_the_automation_functions_schedule_without_a_time_it_can_read_names_the_time(tables, time):
+    scheduled = json.loads(sample_path("nightly").read_text()) | {"time": time}
+    with pytest.raises(InvalidInvocation) as refused:
+        invoke("AutomationFunction", scheduled)
+    assert refused.value.field == "time" and refused.value.message.startswith("time: "), refused.value.message
+
+
+def test_the_automation_functions_schedule_with_nothing_due_does_nothing(project):
+    scheduled = json.loads(sample_path("nightly").read_text())
+    assert invoke("AutomationFunction", scheduled) == {
+        "launched": [],
+        "stopped": [],
+        "failed": [],
+        "raced": 0,
+        "errors": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "{}",
+        json.dumps({"type": "snapshot", "project": "test"}),  # no experiment, generation, date
+        json.dumps({"type": "webhook", "project": "test"}),  # no such type
+        json.dumps({"type": "delivery", "project": "test", "experiment_id": "e", "alert": "a", "webhook": 7}),
+    ],
+)
+def test_an_alerts_message_it_cannot_read_fails_and_comes_back(project, body):
+    """As the nightly worker's: beside a good message it is reported in batchItemFailures (SQS
+    brings back only it, and after 8 receives moves it to AlertsDeadLetters); alone, the
+    invocation fails."""
+
+    def record(message_id: str, body: str) -> dict:
+        attributes = {"ApproximateReceiveCount": "1"}
+        return {
+            "messageId": message_id,
+            "receiptHandle": "r",
+            "body": body,
+            "eventSource": "aws:sqs",
+            "attributes": attributes,
+        }
+
+    # A follow-up of a snapshot whose experiment does not exist: read, and nothing to do.
+    good = json.dumps(
+        {"type": "snapshot", "project": "test", "experiment": "gone", "generation": 1, "date": "2026-11-24"}
+    )
+    assert invoke("AutomationFunction", {"Records": [record("good", good), record("bad", body)]}) == {
+        "batchItemFailures": [{"itemIdentifier": "bad"}]
+    }
+    with pytest.raises(BatchProcessingError):
+        invoke("AutomationFunction", {"Records": [record("bad", body)]})

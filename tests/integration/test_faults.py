@@ -418,3 +418,65 @@ def test_token_routes_under_faults_answer_or_ask_to_retry_and_count_unknown_keys
                     assert status in ((200, 503) if kind == "known" else (401, 503)), (sample, kind, status)
         faults.enabled = False
     assert answers[("known", 200)] and answers[("unknown", 401)] and answers[("known", 503)], answers
+
+
+WEBHOOK_ROUTES = ("create_webhook", "list_webhooks", "rotate_webhook_secret", "delete_webhook", "get_experiment_alerts")
+
+
+def aimed_at(name: str, webhook_id: str) -> dict:
+    """The sample event of a webhook route, aimed at `webhook_id` where it takes one."""
+    event = sample_event(name)
+    if "webhook_id" in (event.get("pathParameters") or {}):
+        event["rawPath"] = event["requestContext"]["http"]["path"] = event["rawPath"].replace(
+            "wh_0123456789ab", webhook_id
+        )
+        event["pathParameters"] = {"webhook_id": webhook_id}
+    return event
+
+
+def test_webhooks_and_alerts_with_storage_down_ask_to_retry(template, faults):
+    """DynamoDB refusing every request: each webhook route and the alerts route answer 503 (send
+    again), never a 500, and nothing is written."""
+    with fresh_stack(template):
+        create_and_launch()
+        _status, webhook, _ = until_done("ResultsFunction", sample_event("create_webhook"), done=(201,))
+        before = scan("ProjectsTable")
+        faults.rate, faults.enabled = 1.0, True
+        for name in WEBHOOK_ROUTES:
+            status, body = answer(invoke("ResultsFunction", aimed_at(name, webhook["id"])))
+            assert (status, body["error"]["code"]) == (503, "storage_unavailable"), (name, body)
+        faults.enabled = False
+        assert scan("ProjectsTable") == before
+
+
+def test_webhook_changes_under_faults_are_applied_once(template, faults):
+    """A client creating, rotating and deleting webhooks through storage faults, sending again
+    after a 503 or a 409 as the API tells it: every answer is its success, a 409 or a 503, and
+    in the end the project has exactly the webhooks answered 201 (none twice, none lost), each
+    with the secret last answered, and none of those answered 204."""
+    from abacus.storage import webhooks
+
+    with fresh_stack(template):
+        create_and_launch()
+        faults.rate, faults.enabled = 0.4, True
+        secrets: dict[str, str] = {}
+        for n in range(6):
+            body = {"url": f"https://93.184.215.14/hook-{n}", "kinds": ["decision"]}
+            _status, created, _ = until_done("ResultsFunction", sample_event("create_webhook", body=body), done=(201,))
+            secrets[created["id"]] = created["secret"]
+        for webhook_id in list(secrets)[:3]:
+            event = aimed_at("rotate_webhook_secret", webhook_id)
+            _status, rotated, _ = until_done("ResultsFunction", event, done=(200,))
+            secrets[webhook_id] = rotated["secret"]
+        deleted = list(secrets)[-2:]
+        for webhook_id in deleted:
+            until_done("ResultsFunction", aimed_at("delete_webhook", webhook_id), done=(204,))
+        _status, listed, _ = until_done("ResultsFunction", sample_event("list_webhooks"), done=(200,))
+        _status, alerts, _ = until_done("ResultsFunction", sample_event("get_experiment_alerts"), done=(200,))
+        faults.enabled = False
+        stored = webhooks.hooks("test")
+    assert faults.injected["timeout after"] >= 1 and sum(faults.injected.values()) >= 5, faults.injected
+    kept = {webhook_id: secret for webhook_id, secret in secrets.items() if webhook_id not in deleted}
+    assert {webhook_id: hook["secret"] for webhook_id, hook in stored.items()} == kept
+    assert sorted(hook["id"] for hook in listed["webhooks"]) == sorted(kept)
+    assert alerts == {"experiment": EXPERIMENT, "alerts": []}

@@ -207,3 +207,43 @@ def test_json_bodies_are_read_whatever_the_content_type(project, content_type):
     event = sample_event("create_experiment", **{"content-type": content_type})
     status, body = answer(invoke("ResultsFunction", event))
     assert status == 201, body
+
+
+def aimed_at_webhook(name: str, webhook_id: str) -> dict:
+    event = sample_event(name, path=sample_event(name)["rawPath"].replace("wh_0123456789ab", webhook_id))
+    event["pathParameters"] = {"webhook_id": webhook_id}
+    return event
+
+
+def test_webhooks_and_alerts_from_sample_events(project):
+    status, created = answer(invoke("ResultsFunction", sample_event("create_webhook")))
+    assert status == 201 and created["id"].startswith("wh_") and created["secret"].startswith("whsec_")
+    assert (created["url"], created["kinds"], created["rotated_at"]) == (
+        "https://93.184.215.14/abacus",
+        ["decision", "srm"],
+        None,
+    )
+    listing = sample_event("list_webhooks")
+    status, listed = answer(invoke("ResultsFunction", listing))
+    assert status == 200 and listed == {"webhooks": [{k: v for k, v in created.items() if k != "secret"}]}
+
+    status, rotated = answer(invoke("ResultsFunction", aimed_at_webhook("rotate_webhook_secret", created["id"])))
+    assert status == 200 and rotated["id"] == created["id"] and rotated["rotated_at"]
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
+    listed_again = invoke("ResultsFunction", listing)["body"]
+    assert created["secret"] not in listed_again and rotated["secret"] not in listed_again  # shown once each
+
+    deleted = invoke("ResultsFunction", aimed_at_webhook("delete_webhook", created["id"]))
+    assert deleted["statusCode"] == 204 and not deleted.get("body")
+    assert answer(invoke("ResultsFunction", listing)) == (200, {"webhooks": []})
+    for name in ("delete_webhook", "rotate_webhook_secret"):
+        status, body = answer(invoke("ResultsFunction", aimed_at_webhook(name, created["id"])))
+        assert status == 404 and created["id"] in body["error"]["message"], name
+
+    status, body = answer(invoke("ResultsFunction", sample_event("get_experiment_alerts")))
+    assert status == 404 and body["error"]["code"] == "not_found"
+    invoke("ResultsFunction", sample_event("create_experiment"))
+    assert answer(invoke("ResultsFunction", sample_event("get_experiment_alerts"))) == (
+        200,
+        {"experiment": "new-checkout", "alerts": []},
+    )

@@ -3,7 +3,9 @@ conftest.py, abacus_local/iam.py): a call the policy does not grant fails there,
 refuse it. This test is the other half: a workload that reaches every path (every route's sample
 request, the nightly job with a retry and a final merge, a recompute, the console's actions, the
 flag definitions) while each call is recorded as IAM names it, and each statement the template
-grants must have been used: nothing is granted that no path needs."""
+grants must have been used: nothing is granted that no path needs. The alerts are part of it:
+a webhook (created, listed, its secret rotated, deleted), each snapshot followed up, an alert put on
+the bus and delivered to a receiver that fails once, a scheduled launch."""
 
 import json
 import re
@@ -15,6 +17,7 @@ from botocore.client import BaseClient
 from abacus_local import iam
 from abacus_local.template import Template
 from tests.conftest import answer, function_policies, invoke, running_function, sample_event
+from tests.integration.test_alerts import local_webhooks, receiving  # noqa: F401 - a fixture, used by name
 from tests.integration.test_template import FUNCTIONS, statements
 
 # The sample requests in an order where each succeeds: (function, sample event, status).
@@ -45,6 +48,12 @@ WORKLOAD = [
     ("IngestFunction", "posthog_capture", 200),
     ("IngestFunction", "posthog_e", 200),
     ("IngestFunction", "posthog_i_v0_e", 200),
+    # A webhook taking every alert kind, on a receiver that fails its first POST (retried after its
+    # backoff: the message's visibility changed): listed, its secret rotated.
+    ("ResultsFunction", "create_webhook", 201),
+    ("ResultsFunction", "list_webhooks", 200),
+    ("ResultsFunction", "rotate_webhook_secret", 200),
+    # Each snapshot the nightly worker stores is followed up (AlertsQueue, AutomationFunction).
     ("ResultsFunction", "nightly", None),
     # EventBridge delivers at least once, and Lambda retries a failed planner: the same night again.
     ("ResultsFunction", "nightly", None),
@@ -73,6 +82,11 @@ WORKLOAD = [
     ("ResultsFunction", "console_experiment_action", 303),
     # Long after the stop, no late event can change a window: the final merge marks it so.
     ("ResultsFunction", "nightly:final", None),
+    # Its final alert, as sent (the bus, the webhook), with its deliveries.
+    ("ResultsFunction", "get_experiment_alerts", 200),
+    # A draft scheduled to launch, launched by the schedule once its starts_at has come (in a layer).
+    ("ResultsFunction", "create_experiment:scheduled", 201),
+    ("AutomationFunction", "schedule", None),
     # The console's draft put in a layer, launched from the console and stopped through the API:
     # the layer's allocations and the experiment, written in one transaction each time.
     ("ResultsFunction", "update_experiment:layered", 200),
@@ -88,7 +102,9 @@ WORKLOAD = [
     ("ResultsFunction", "create_experiment:replace-archived", 201),
     ("ResultsFunction", "delete_experiment", 204),
     ("ResultsFunction", "console_sign_out", 303),
+    ("ResultsFunction", "delete_webhook", 204),
 ]
+SCHEDULED = "scheduled-launch"
 
 
 def granted(template: Template, function: str) -> set[tuple[str, str]]:
@@ -112,12 +128,21 @@ def covers(grant: tuple[str, str], call: tuple[str, str]) -> bool:
 BODY_CHANGES: dict[str, dict[str, object]] = {
     "ship_experiment": {"variant": "control"},
     "create_experiment:replace-archived": {"replace_archived": True},
+    # In a layer of its own (its allocations written as it launches); its starts_at ahead when set,
+    # moved to the past before the schedule runs (backdate_schedule).
+    "create_experiment:scheduled": {
+        "key": SCHEDULED,
+        "layer": {"key": "scheduled", "share": 50},
+        "starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    },
 }
 
 
 def prepared(name: str, console: dict[str, str]) -> dict:
-    """The workload's event `name` (a sample event, `sample:variant` for a changed one)."""
-    event = nightly_event(name) if name.startswith("nightly") else sample_event(name.split(":")[0])
+    """The workload's event `name` (a sample event, `sample:variant` for a changed one). `console`
+    holds what earlier answers gave: the console's cookie and CSRF token, the webhook's URL and id."""
+    event = scheduled_event(name) if name.startswith(("nightly", "schedule")) else sample_event(name.split(":")[0])
+    for_the_webhook(name, event, console)
     if name == "update_experiment:targeting":
         elsewhere = [{"conditions": [{"property": "country", "operator": "eq", "value": "FR"}]}]
         event["body"] = json.dumps({"targeting": elsewhere})
@@ -172,6 +197,35 @@ def backdate_stop(key: str, days: int) -> None:
     )
 
 
+def scheduled_event(name: str) -> dict:
+    """EventBridge's Scheduled Event: tonight's (nightly_event), or the schedules' (ScheduleRate),
+    once the scheduled draft's starts_at has come."""
+    if name == "schedule":
+        backdate_schedule(SCHEDULED)
+        return sample_event("nightly")
+    return nightly_event(name)
+
+
+def for_the_webhook(name: str, event: dict, console: dict[str, str]) -> None:
+    """A webhook taking every kind, to the local receiver; then that webhook's rotation and deletion."""
+    if name == "create_webhook":
+        event["body"] = json.dumps({"url": console["webhook_url"]})
+    if "webhook_id" in (event.get("pathParameters") or {}):
+        event["rawPath"] = event["requestContext"]["http"]["path"] = event["rawPath"].replace(
+            "wh_0123456789ab", console["webhook_id"]
+        )
+        event["pathParameters"] = {"webhook_id": console["webhook_id"]}
+
+
+def backdate_schedule(key: str) -> None:
+    """The draft's starts_at has come: a minute ago (a new one must be ahead when set)."""
+    from abacus.storage.experiments import ExperimentItem
+
+    draft = ExperimentItem.get("test", key)
+    draft.definition = {**draft.definition, "starts_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}
+    draft.save()  # its by-due keys follow the definition (ExperimentItem.serialize)
+
+
 def in_a_layer(name: str, event: dict) -> dict:
     """The console's draft put in a layer, launched, shipped and archived from the console's page;
     the running experiment recomputed from it."""
@@ -195,7 +249,9 @@ def of_a_draft(event: dict) -> None:
 
 
 def remember_console(name: str, response: dict, console: dict[str, str]) -> None:
-    """The console's session cookie once signed in, and a page's CSRF token."""
+    """The console's session cookie once signed in, and a page's CSRF token; the webhook's id."""
+    if name == "create_webhook":
+        console["webhook_id"] = answer(response)[1]["id"]
     if name == "console_sign_in":
         console["cookie"] = response["cookies"][0].split(";", 1)[0]
     if name == "console_experiments":
@@ -223,6 +279,7 @@ def recorded_calls(monkeypatch):
     return calls
 
 
+@pytest.mark.usefixtures("local_webhooks")  # the receiver is on 127.0.0.1, as the local stack allows
 def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, recorded_calls, monkeypatch):
     from abacus.http import api
     from abacus.http.rate_limit import RateLimiter
@@ -232,19 +289,28 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, 
     # Pages of one user: a shard of the sample's users takes more than one, so the worker sends the next on.
     monkeypatch.setattr(runs, "PAGE_USERS", 1)
     calls = recorded_calls
-    console: dict[str, str] = {}
-    for function, name, status in WORKLOAD:
-        response = invoke(function, prepared(name, console))
-        if status is not None:
-            assert response["statusCode"] == status, (
-                name,
-                response if name.startswith("console_") else answer(response),
-            )
-        remember_console(name, response, console)
-    for function in FUNCTIONS:
+    with receiving(failures=1) as receiver:
+        console: dict[str, str] = {"webhook_url": receiver.url}
+        for function, name, status in WORKLOAD:
+            response = invoke(function, prepared(name, console))
+            if status is not None:
+                assert response["statusCode"] == status, (
+                    name,
+                    response if name.startswith("console_") else answer(response),
+                )
+            remember_console(name, response, console)
+            if name == "schedule":
+                assert response["launched"] == [f"test/{SCHEDULED}"], response
+    # The paths were taken: the final alert failed once, then was delivered.
+    finals = [body for body in receiver.bodies() if body["kind"] == "final"]
+    assert len(finals) == 2 and finals[0]["id"] == finals[1]["id"], receiver.bodies()
+    unused: dict[str, set[tuple[str, str]]] = {}
+    for function in sorted(FUNCTIONS):
         made, policy = calls[function], function_policies()[function]
         assert made, f"no call of {function} was recorded"
         # The conftest's check refused any other already (and failed the test); checked again here.
         assert {(a, r) for a, r in made if not policy.allows(a, r)} == set(), f"{function} would be denied these"
-        unused = {grant for grant in granted(template, function) if not any(covers(grant, call) for call in made)}
-        assert unused == set(), f"{function} is granted these but never uses them"
+        grants = granted(template, function)
+        unused[function] = {grant for grant in grants if not any(covers(grant, call) for call in made)}
+    # Every function's at once: a grant left over names its function.
+    assert {function: grants for function, grants in unused.items() if grants} == {}, "granted but never used"

@@ -37,7 +37,8 @@ def mentions(items: dict[str, list[dict]], project_id: str) -> dict[str, int]:
 
 
 def a_project_with_data(project_id: str, token: str, admin_key: str) -> None:
-    """An experiment, launched, a user assigned, events sent (one an exposure), results computed."""
+    """An experiment, launched, a user assigned, events sent (one an exposure), results computed,
+    a webhook, and an alert sent to it."""
     bearer = f"Bearer {admin_key}"
     assert answer(invoke("ResultsFunction", sample_event("create_experiment", authorization=bearer)))[0] == 201
     assert answer(invoke("ResultsFunction", sample_event("launch_experiment", authorization=bearer)))[0] == 200
@@ -53,6 +54,22 @@ def a_project_with_data(project_id: str, token: str, admin_key: str) -> None:
     sent = answer(invoke("IngestFunction", sample_event("post_events", body={"token": token, "events": events})))
     assert sent[1]["accepted"] == 3
     assert invoke("ResultsFunction", sample_event("recompute_results", authorization=bearer))["statusCode"] == 200
+    status, webhook = answer(invoke("ResultsFunction", sample_event("create_webhook", authorization=bearer)))
+    assert status == 201, webhook
+    an_alert_delivered(project_id, webhook)
+
+
+def an_alert_delivered(project_id: str, webhook: dict) -> None:
+    """An alert of the experiment, recorded as the follow-up records it, and its delivery to the webhook."""
+    from datetime import UTC, datetime
+
+    from abacus.experiments import definitions
+    from abacus.storage import alerts
+
+    experiment_id = definitions.get(project_id, "new-checkout").experiment_id
+    part, now = alerts.alert_part("decision", "ship:one-page"), datetime.now(UTC)
+    assert alerts.mark(experiment_id, part, {"kind": "decision", "experiment": "new-checkout"}, now) is not None
+    alerts.record_attempt(experiment_id, part, webhook["id"], webhook["url"], now, 204, None, "delivered")
 
 
 def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
@@ -72,7 +89,9 @@ def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
         "ResultsTable",
         "NightlyRunsTable",  # the recompute's run, its pages naming users
         "PersonsTable",  # the user who signed in, joined to their anonymous id
+        "AlertsTable",  # the experiment's alert and its delivery
     }
+    assert any(row["pk"]["S"] == "webhooks#test" for row in before["ProjectsTable"])
 
     capsys.readouterr()  # what the functions printed (their logs and metrics)
     assert main(["project", "delete", "test", "--yes"]) == 0
@@ -82,6 +101,7 @@ def test_deleting_a_project_removes_all_of_it_and_nothing_else(project, capsys):
     assert deleted["persons"] == 2 + 1  # the person's two ids, and the mark that the project has persons
     assert deleted["events"] == 3 and deleted["results"] >= 1 and deleted["projects"] == 1
     assert deleted["nightly_runs"] == 1 + 16  # the run's header, a page per shard
+    assert deleted["alerts"] == 2 and deleted["webhooks"] == 1  # the alert and its delivery; the webhooks item
 
     after = stored_items()
     # What is left of it: the rate limit's counter for this minute, which expires by itself.

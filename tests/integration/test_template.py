@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import EVENTS_DIR
 
-FUNCTIONS = {"AssignFunction", "IngestFunction", "ResultsFunction", "NightlyWorkerFunction"}
+FUNCTIONS = {"AssignFunction", "IngestFunction", "ResultsFunction", "NightlyWorkerFunction", "AutomationFunction"}
 # Where the nightly job keeps its runs' partial sums: rebuilt by running the night again.
 SCRATCH_TABLES = {"NightlyRunsTable"}
 
@@ -19,7 +19,7 @@ def statements(resource: dict) -> list[dict]:
     return found
 
 
-def test_four_python313_functions_with_thin_handlers(template):
+def test_python313_functions_with_thin_handlers(template):
     functions = template.of_type("AWS::Serverless::Function")
     assert set(functions) == FUNCTIONS
     assert template.document["Globals"]["Function"]["Runtime"] == "python3.13"
@@ -36,7 +36,7 @@ def test_layers_are_built_by_sam_from_their_folders(template):
         assert layer["Metadata"]["BuildMethod"] in {"makefile", "python3.13"}
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
         assert layer["Properties"]["ContentUri"].startswith("layers/")
-    for name in ("ResultsFunction", "NightlyWorkerFunction"):
+    for name in ("ResultsFunction", "NightlyWorkerFunction", "AutomationFunction"):
         assert {"Ref": "StatsLayer"} in template.resources[name]["Properties"]["Layers"]
     # assign and ingest never load scipy; posthog-js's bundles are assign's alone (it serves them).
     assert template.resources["AssignFunction"]["Properties"]["Layers"] == [{"Ref": "PostHogJsLayer"}]
@@ -55,9 +55,12 @@ def test_every_route_has_a_sample_event(template):
 
 def test_nightly_schedule_is_a_parameter_defaulting_to_3am(template):
     schedules = template.schedules()
-    assert set(schedules) == {"ResultsFunction"}
+    assert set(schedules) == {"ResultsFunction", "AutomationFunction"}
     assert schedules["ResultsFunction"]["Schedule"] == {"Ref": "NightlySchedule"}
     assert template.parameters["NightlySchedule"]["Default"] == "cron(0 3 * * ? *)"
+    # Scheduled launches and stops (starts_at, ends_at): every minute by default.
+    assert schedules["AutomationFunction"]["Schedule"] == {"Ref": "ScheduleRate"}
+    assert template.parameters["ScheduleRate"]["Default"] == "rate(1 minute)"
     nightly = json.loads((EVENTS_DIR / "nightly.json").read_text())
     assert nightly["source"] == "aws.events" and nightly["detail-type"] == "Scheduled Event"
 
@@ -72,6 +75,7 @@ def test_tables_are_on_demand_recoverable_and_retained(template):
         "EventsTable",
         "ResultsTable",
         "PersonsTable",
+        "AlertsTable",
         *SCRATCH_TABLES,
     }
     for name, table in tables.items():
@@ -82,7 +86,7 @@ def test_tables_are_on_demand_recoverable_and_retained(template):
             continue
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain", name
-    for name in ("EventsTable", "NightlyRunsTable", "PersonsTable"):
+    for name in ("EventsTable", "NightlyRunsTable", "PersonsTable", "AlertsTable"):
         assert tables[name]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
@@ -107,6 +111,7 @@ def test_no_function_can_mint_or_change_a_credential(function):
 
 def test_models_match_the_tables_key_schema(template, tables):
     from abacus.storage import (
+        alerts,
         assignments,
         credentials,
         events,
@@ -115,19 +120,23 @@ def test_models_match_the_tables_key_schema(template, tables):
         persons,
         project_items,
         results,
+        webhooks,
     )
 
-    models = {
-        "NightlyRunsTable": nightly_runs.RunPartItem,
-        "ProjectsTable": project_items.ProjectItem,
-        "CredentialsTable": credentials.CredentialItem,
-        "ExperimentsTable": experiments.ExperimentItem,
-        "AssignmentsTable": assignments.AssignmentItem,
-        "EventsTable": events.EventItem,
-        "ResultsTable": results.SnapshotItem,
-        "PersonsTable": persons.PersonIdItem,
-    }
-    for name, model in models.items():
+    models = [
+        ("NightlyRunsTable", nightly_runs.RunPartItem),
+        ("ProjectsTable", project_items.ProjectItem),
+        ("ProjectsTable", webhooks.WebhooksItem),
+        ("CredentialsTable", credentials.CredentialItem),
+        ("ExperimentsTable", experiments.ExperimentItem),
+        ("AssignmentsTable", assignments.AssignmentItem),
+        ("EventsTable", events.EventItem),
+        ("ResultsTable", results.SnapshotItem),
+        ("PersonsTable", persons.PersonIdItem),
+        ("AlertsTable", alerts.AlertItem),
+        ("AlertsTable", alerts.DeliveryItem),
+    ]
+    for name, model in models:
         declared = {k["AttributeName"]: k["KeyType"] for k in template.tables()[name]["Properties"]["KeySchema"]}
         schema = model._get_schema()
         modelled = {k["AttributeName"]: k["KeyType"] for k in schema["key_schema"]}
@@ -150,8 +159,8 @@ def test_policies_name_actions_and_tables_no_wildcards(template, function):
                 assert resource["Ref"] in template.of_type("AWS::SecretsManager::Secret"), f"{function}: {resource}"
                 assert actions == ["secretsmanager:GetSecretValue"], f"{function}: {actions}"
             else:
-                queues = template.of_type("AWS::SQS::Queue")
-                assert resource["Fn::GetAtt"][0] in {*template.tables(), *queues}, f"{function}: {resource}"
+                queues, buses = template.of_type("AWS::SQS::Queue"), template.of_type("AWS::Events::EventBus")
+                assert resource["Fn::GetAtt"][0] in {*template.tables(), *queues, *buses}, f"{function}: {resource}"
 
 
 def table_of(resource: dict) -> str:
@@ -196,6 +205,7 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         "NightlyRunsTable",
         "NightlyWorkQueue",
         "SigningSecret",  # sessions and report links are signed here alone
+        "AlertsTable",  # an experiment's alerts, read (GET /experiments/{key}/alerts, the console)
     }
     assert reached["NightlyWorkerFunction"] == {
         "ProjectsTable",
@@ -206,6 +216,17 @@ def test_each_function_reaches_only_the_tables_it_uses(template):
         "NightlyRunsTable",
         "NightlyWorkQueue",
         "PersonsTable",  # a person's ids, to read the events of each
+        "AlertsQueue",  # each stored snapshot, to be followed up
+    }
+    # The follow-ups (alerts, webhooks, automatic actions) and the scheduled launches and stops:
+    # no credential, no user's assignment or event, no signing secret.
+    assert reached["AutomationFunction"] == {
+        "AlertsTable",
+        "ProjectsTable",  # the project's webhooks
+        "ExperimentsTable",
+        "ResultsTable",
+        "AlertsBus",
+        "AlertsQueue",
     }
 
 

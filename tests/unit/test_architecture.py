@@ -94,6 +94,7 @@ PACKAGES = [
     "posthog",
     "nightly",
     "results",
+    "alerts",
     "console",
     "storage",
 ]

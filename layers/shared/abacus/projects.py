@@ -12,6 +12,7 @@ from typing import TypedDict
 from abacus.core.answers import NewProject, RotatedKeys
 from abacus.experiments import definitions
 from abacus.storage import (
+    alerts,
     assignments,
     credentials,
     event_names,
@@ -24,6 +25,7 @@ from abacus.storage import (
     project_items,
     receipt_layouts,
     results,
+    webhooks,
 )
 
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -187,6 +189,7 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
         deleted["assignments"] += assignments.delete_experiment(experiment.assignment_partitions())
         deleted["results"] += results.delete_experiment(experiment_id)
         deleted["nightly_runs"] += nightly_runs.delete_experiment(experiment_id)
+        deleted["alerts"] += alerts.delete_experiment(experiment_id)
         refused_scopes = [live_counts.run_scope(experiment_id, None)]  # its refused exposures while a draft
         if experiment.started_at is not None:
             variants = [variant.key for variant in definitions.definition(experiment).variants]
@@ -201,6 +204,7 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
     deleted["events"] = events.delete_received(project_id, created, now)
     deleted["receipt_layouts"] = receipt_layouts.delete_project(project_id, created.date(), now.date())
     deleted["persons"] = persons.delete_project(project_id)
+    deleted["webhooks"] = webhooks.delete_project(project_id)
     deleted["projects"] = project_items.delete_project(project_id)
     return dict(deleted)
 

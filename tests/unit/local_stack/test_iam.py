@@ -70,7 +70,9 @@ def test_sam_policy_templates_are_expanded_to_their_documented_actions():
 
 def test_the_templates_functions_get_their_inline_statements_and_what_sam_adds():
     policies = function_policies()
-    assert set(policies) == {"AssignFunction", "IngestFunction", "ResultsFunction", "NightlyWorkerFunction"}
+    assert set(policies) == {
+        "AssignFunction", "IngestFunction", "ResultsFunction", "NightlyWorkerFunction", "AutomationFunction",
+    }  # fmt: skip
     worker, results = policies["NightlyWorkerFunction"], policies["ResultsFunction"]
     assert worker.role == "NightlyWorkerFunctionRole"
     assert worker.allows("dynamodb:Query", TABLE + "EventsTable/index/by-receipt")
@@ -79,6 +81,10 @@ def test_the_templates_functions_get_their_inline_statements_and_what_sam_adds()
     assert not results.allows("sqs:ReceiveMessage", QUEUE + "NightlyWorkQueue")
     assert results.allows("sqs:SendMessage", QUEUE + "NightlyDeadLetters")  # SAM's DeadLetterQueue policy
     assert not policies["AssignFunction"].allows("dynamodb:Scan", TABLE + "ExperimentsTable")
+    automation = policies["AutomationFunction"]
+    assert automation.allows("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/AlertsBus")
+    assert not automation.allows("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default")
+    assert automation.allows("sqs:ReceiveMessage", QUEUE + "AlertsQueue")  # its event source mapping
 
 
 def test_calls_are_named_as_iam_names_them():

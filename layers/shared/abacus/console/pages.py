@@ -20,7 +20,7 @@ from abacus.console.sessions import Session
 from abacus.core.answers import Experiment
 from abacus.core.documents import Snapshot
 from abacus.experiments import lifecycle
-from abacus.experiments.spec import ExperimentFields
+from abacus.experiments.spec import AutomationSpec, ExperimentFields
 from abacus.results import snapshots
 from abacus.results.report import html_page, sentences
 from abacus.stats.srm import THRESHOLD, sample_ratio_mismatch
@@ -205,10 +205,11 @@ def experiment_page(
     date: str | None,
     preview: str | None,
     recompute: RecomputeNotice | None = None,
+    alerts: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The Results page: the results as of `date` (default the latest), the days to choose from,
-    the actions of the status; for a draft, what a user previewing gets; and how a recompute it
-    follows is going."""
+    the actions of the status; for a draft, what a user previewing gets; how a recompute it
+    follows is going; and the alerts sent, with their deliveries."""
     shown = [snapshot for snapshot in history if date is None or snapshot["date"] <= date]
     # The report's results section: its HTML is built escaped, by report/html_page.py.
     results: Any = Markup(html_page.results_section(shown))  # noqa: S704 (escaped where it is built)
@@ -224,6 +225,7 @@ def experiment_page(
         previewed=experiment.get("overrides", {}).get(preview) if preview else None,
         tab="results",
         recompute=recompute,
+        alerts=alerts,
     )
 
 
@@ -245,6 +247,8 @@ def form_page(
     seen_hint = None
     if seen is not None:
         seen_hint = f"Seen: about {seen.daily_users:,} users a day reach the flag of '{seen.experiment}' (its results)."
+    # A new form shows the automation's default runtime (an empty field means it too).
+    values = {experiment_form.AUTOMATION_FIELDS["minimum_days"]: str(AutomationSpec().minimum_days), **values}
     return _templates.get_template("experiment_form.html").render(
         seen_hint=seen_hint,
         session=session,

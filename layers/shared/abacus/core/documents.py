@@ -237,6 +237,72 @@ class MetricWarning(TypedDict):
     suggestions: list[str]  # the closest event names received since the launch, closest first
 
 
+class CardLift(TypedDict):
+    """The compared treatment's lift over the control: relative, absolute (in the metric's units),
+    and in words in those units ("+1.3 purchase conversions per 100 users")."""
+
+    relative: float | None
+    absolute: float | None
+    in_units: str
+
+
+class CardInterval(TypedDict):
+    """The relative lift's interval the decision rests on: the design's own (at tonight's
+    boundary, always-valid, or fixed-horizon), named in `bar`; null ends where there is none."""
+
+    low: float | None
+    high: float | None
+    level: float  # 1 - alpha
+    bar: str  # "95% interval at tonight's boundary"
+    text: str
+
+
+class CardRisk(TypedDict):
+    """The expected loss of shipping `variant` now, in the metric's units, and in words."""
+
+    variant: str
+    expected_loss: float
+    text: str
+
+
+class CardProbability(TypedDict):
+    """The probability to be best of `variant`, and in words how it squares with the decision."""
+
+    variant: str
+    value: float
+    text: str
+
+
+class CardChanges(TypedDict):
+    """What moved since the previous snapshot."""
+
+    since: str | None  # the previous snapshot's date
+    decision_before: Decision
+    relative_lift_before: float | None  # the compared treatment's
+    exposures_added: int
+    days_left_before: int | None
+    text: str
+
+
+class DecisionCard(TypedDict):
+    """The results in one statement (abacus.results.decision_card): the decision, why, the lift,
+    its interval at the design's bar, the days left, the risk of shipping now and what changed."""
+
+    decision: Decision
+    variant: str | None  # the verdict's: the variant to ship
+    treatment: str | None  # the treatment the lift, interval and figures are of
+    date: str | None
+    headline: str
+    why: str
+    lift: CardLift | None
+    interval: CardInterval | None
+    days_left: int | None
+    expected_loss: CardRisk | None
+    probability_to_be_best: CardProbability | None
+    changes: CardChanges | None
+    notes: list[str]  # the primary metric's events never received, which the decision cannot see
+
+
 class Snapshot(SnapshotAnalysis):
     """A stored snapshot as the API and the report show it."""
 
@@ -248,6 +314,8 @@ class Snapshot(SnapshotAnalysis):
     final: bool  # a stopped experiment's last snapshot: its results will not change
     # Read with the snapshot, not stored: each metric event not received since the launch, as of now.
     warnings: NotRequired[list[MetricWarning]]
+    # Read with the snapshot and the one before it, not stored: the API's answers carry it.
+    decision_card: NotRequired[DecisionCard]
 
 
 class ReadyResults(Snapshot):

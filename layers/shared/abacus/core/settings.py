@@ -15,6 +15,12 @@ class Settings:
     runs_table: str
     persons_table: str  # which person each distinct id belongs to, and persons' properties
     nightly_queue_url: str  # where the nightly job's units of work are sent (SQS)
+    alerts_table: str  # alerts sent (each once) and their webhook deliveries
+    alerts_queue_url: str  # follow-ups of stored snapshots and webhook deliveries (SQS)
+    alerts_bus_name: str  # the EventBridge bus every alert is put on
+    api_url: str  # the API's public base URL, for the links alerts carry ("" where unknown)
+    webhook_retry_seconds: int  # a failed delivery's first backoff, doubled each attempt
+    allow_local_webhooks: bool  # the local stack only: http://127.0.0.1 webhooks, for development
     signing_secret: str  # the Secrets Manager secret that keys sessions and report links (ARN or name)
     region: str | None
     event_retention_days: int
@@ -34,6 +40,12 @@ def load_settings() -> Settings:
         runs_table=env.get("RUNS_TABLE", "NightlyRunsTable"),
         persons_table=env.get("PERSONS_TABLE", "PersonsTable"),
         nightly_queue_url=env.get("NIGHTLY_QUEUE_URL", ""),
+        alerts_table=env.get("ALERTS_TABLE", "AlertsTable"),
+        alerts_queue_url=env.get("ALERTS_QUEUE_URL", ""),
+        alerts_bus_name=env.get("ALERTS_BUS_NAME", "default"),
+        api_url=env.get("ABACUS_API_URL", "").rstrip("/"),
+        webhook_retry_seconds=int(env.get("ABACUS_WEBHOOK_RETRY_SECONDS", "60")),
+        allow_local_webhooks=env.get("ABACUS_ALLOW_LOCAL_WEBHOOKS", "") == "true",
         signing_secret=env.get("SIGNING_SECRET", "SigningSecret"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "90")),

@@ -3,5 +3,6 @@ by project token or admin key, rate limits, request bodies in the encodings SDKs
 direct invocations of a function (the nightly job's events, the operator's calls), and the
 response models that document each route in the OpenAPI document.
 
-May import: core, storage, experiments (the request schemas). Nothing below routes imports it.
+May import: core, storage, experiments (the request schemas), alerts (its queue's messages, for
+AutomationFunction). Nothing below routes imports it.
 """

@@ -51,8 +51,8 @@ MAX_CREDENTIAL_LENGTH = 200
 CREDENTIAL_FIELDS = {("body", "token"), ("body", "api_key"), ("path", "token")}
 MAX_BODY_BYTES = 1_000_000
 LONGEST_INTEGER = 308  # digits: larger integers do not fit a double (DynamoDB numbers take 38)
-# Every route under it takes the admin key; the others (assign, events) take the project token.
-ADMIN_PATH_PREFIX = "/experiments"
+# Every route under these takes the admin key; the others (assign, events) take the project token.
+ADMIN_PATH_PREFIXES = ("/experiments", "/webhooks")
 
 
 # PostHog's SDKs add query parameters of their own (v, ip, _, ver, compression, ...): the routes
@@ -200,7 +200,7 @@ def on_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
 def credentials_error(app: APIGatewayHttpResolver) -> AbacusError | None:
     """Powertools validates a request before the route runs; on admin routes credentials still
     come first, so that a caller without them learns nothing beyond "not allowed"."""
-    if not app.current_event.path.startswith(ADMIN_PATH_PREFIX):
+    if not app.current_event.path.startswith(ADMIN_PATH_PREFIXES):
         return None
     try:
         project_of_admin_key(app.current_event.headers)

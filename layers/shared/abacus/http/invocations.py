@@ -8,9 +8,10 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal, TypeGuard, cast
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
+from abacus.alerts.follow_up import DeliveryDue, SnapshotStored
 from abacus.core.errors import InvalidInvocation
 from abacus.http.api import validation_error
 
@@ -96,7 +97,7 @@ def require_sqs(event: object) -> dict[str, Any]:
         or not records
         or not all(isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records)
     ):
-        raise InvalidInvocation(f"expected {SQS_EVENT}: this function works the nightly job's queue")
+        raise InvalidInvocation(f"expected {SQS_EVENT}: this function works its queue")
     return cast(dict[str, Any], event)
 
 
@@ -123,6 +124,26 @@ def recompute_request(event: dict[str, Any]) -> RecomputeRequest:
 def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
     try:
         return model.model_validate(event)
+    except ValidationError as error:
+        invalid = validation_error(error.errors())
+        raise InvalidInvocation(invalid.message, field=invalid.field) from None
+
+
+def is_scheduled(event: object) -> bool:
+    """Whether `event` is EventBridge's (a schedule firing), as far as its source says."""
+    return isinstance(event, dict) and event.get("source") == "aws.events"
+
+
+_ALERTS_MESSAGE: TypeAdapter[SnapshotStored | DeliveryDue] = TypeAdapter(
+    Annotated[SnapshotStored | DeliveryDue, Field(discriminator="type")]
+)
+
+
+def alerts_message(body: str) -> SnapshotStored | DeliveryDue:
+    """An AlertsQueue message: a stored snapshot to follow up, or a webhook delivery due.
+    InvalidInvocation naming the field that is wrong (the message then goes to the dead letters)."""
+    try:
+        return _ALERTS_MESSAGE.validate_json(body)
     except ValidationError as error:
         invalid = validation_error(error.errors())
         raise InvalidInvocation(invalid.message, field=invalid.field) from None

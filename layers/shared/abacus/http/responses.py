@@ -4,7 +4,7 @@ responses; the fuzzing tests check every answer against them.
 One owner per shape. Where an answer's shape can be documented as it is,
 abacus.core.documents's TypedDict owns it and this module only adds what the document says of
 it (field descriptions, whether it may carry more fields): Rejected, RatioTotals, Cuped
-(CupedSummary), FieldError, IngestOutcome and CaptureOutcome are generated from there. The
+(CupedSummary), FieldError, IngestOutcome, CaptureOutcome and DecisionCard are generated from there. The
 pydantic models here own the rest: they document a shape differently from how the code builds
 it (optional fields as nullable with defaults, a subset of an open object's fields, differently
 named), so generating them would change the document; tests/unit/test_response_shapes.py checks
@@ -277,6 +277,29 @@ class MetricWarning(documents.MetricWarning):
     pass
 
 
+@documenting(
+    {
+        "decision": "the verdict's decision; the card never decides anything the verdict did not",
+        "variant": "the verdict's variant to ship (null: none)",
+        "treatment": "the treatment the lift, interval, risk and P(best) are of: the one shipped; when the control "
+        "is kept, the closest; else the leading one",
+        "headline": "the decision in one plain sentence, with the figure that carries it",
+        "why": "one sentence: the test's bar and where the data stand against it",
+        "lift": "relative, absolute and in the metric's units (in_units: '+1.3 purchase conversions per 100 users')",
+        "interval": "the relative lift's interval the decision rests on, the design's own (at tonight's boundary, "
+        "always-valid, or fixed-horizon), named in `bar`",
+        "days_left": "keep_running: days to the planned sample at the rate so far (null otherwise, or not known yet)",
+        "expected_loss": "the risk of shipping `variant` now: its expected shortfall against the best variant, in "
+        "the metric's units",
+        "probability_to_be_best": "kept out of the headline: its value with a sentence squaring it with the decision",
+        "changes": "what moved since the snapshot before (null for the first): decision, lift, exposures, days left",
+        "notes": "the primary metric's events never received since the launch, which the decision cannot see",
+    }
+)
+class DecisionCard(documents.DecisionCard):
+    pass
+
+
 class Results(Open):
     """`status` is pending (with `message`) before the first snapshot, else ready with the analysis
     of the primary metric at the top level and `secondary_metrics` beside it."""
@@ -302,6 +325,11 @@ class Results(Open):
     )
     variants: list[VariantResult] | None = None
     verdict: Verdict | None = None
+    decision_card: DecisionCard | None = Field(
+        default=None,
+        description="the results in one statement: the decision, why, the lift in the metric's units, the interval "
+        "at the design's bar, the days left, the risk of shipping now and what changed since the snapshot before",
+    )
     cap: AppliedCap | None = Field(default=None, description="the primary metric's cap as applied, if capped")
     ratio: dict[str, RatioTotals] | None = Field(
         default=None, description="a ratio primary metric's sums of numerators and denominators per variant"
@@ -347,6 +375,55 @@ class ResultsHistory(BaseModel):
 class ReportLink(BaseModel):
     url: str
     expires_in_seconds: int
+
+
+class Webhook(BaseModel):
+    id: str
+    url: str
+    kinds: list[str] | None = Field(description="The alert kinds it takes; null: every kind")
+    created_at: str
+    created_by: str | None
+    rotated_at: str | None
+
+
+class NewWebhook(Webhook):
+    secret: str = Field(
+        description="Answered once: every delivery's X-Abacus-Signature is sha256=HMAC-SHA256(secret, raw body)"
+    )
+
+
+class WebhookList(BaseModel):
+    webhooks: list[Webhook]
+
+
+class AlertDelivery(BaseModel):
+    webhook: str
+    url: str
+    status: str = Field(description="delivered, retrying, or failed (out of attempts: in the dead-letter queue)")
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    last_attempt_at: str | None
+    delivered_at: str | None
+
+
+class SentAlert(Open):
+    """An alert as it was sent (EventBridge's detail, the webhook body), with its deliveries."""
+
+    id: str
+    kind: str
+    decision: str
+    summary: str
+    snapshot: str
+    created_at: str
+    text: str
+    published: bool = Field(description="Put on the stack's EventBridge bus")
+    deliveries: list[AlertDelivery]
+
+
+class ExperimentAlerts(BaseModel):
+    experiment: str
+    alerts: list[SentAlert]
 
 
 ERROR_DESCRIPTIONS = {

@@ -29,6 +29,7 @@ from typing import Any
 
 from abacus.core import keys, retention
 from abacus.core.documents import NightlyPlan
+from abacus.core.settings import settings
 from abacus.experiments import definitions
 from abacus.nightly import page, snapshot, sums, values, work_queue
 from abacus.storage import assignments, experiments, nightly_runs, results
@@ -180,7 +181,28 @@ def merge(unit: Unit) -> SnapshotItem | None:
         total.merge(sums.PageSums.from_json(stored.stored_sums()))
     item = analyse_and_store(experiment, unit.cutoff, unit.started, total)
     nightly_runs.merged(unit.experiment_id, unit.run, datetime.now(UTC))
+    if item is not None:
+        follow_up(experiment, item)
     return item
+
+
+def follow_up(experiment: ExperimentItem, item: SnapshotItem) -> None:
+    """Queues the stored snapshot's follow-up (alerts, automatic actions: abacus.alerts). Never
+    fails the run: a follow-up not sent is caught up by the next snapshot's, since alerts are
+    found from what a snapshot shows and sent once, not from what changed."""
+    if not settings.alerts_queue_url:
+        return
+    message = {
+        "type": "snapshot",
+        "project": experiment.project_id,
+        "experiment": experiment.experiment_key,
+        "generation": experiment.generation_number,
+        "date": item.date,
+    }
+    try:
+        work_queue.follow_up(message)
+    except Exception:
+        logger.exception("snapshot follow-up not queued", extra={"experiment": experiment.experiment_id})
 
 
 def analyse_and_store(

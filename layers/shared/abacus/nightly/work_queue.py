@@ -26,13 +26,22 @@ def _client() -> Any:
     return boto3.client("sqs", region_name=settings.region)
 
 
+def follow_up(body: dict[str, Any]) -> None:
+    """Sends a stored snapshot's follow-up to AlertsQueue (ALERTS_QUEUE_URL): abacus.alerts takes it."""
+    send_to(settings.alerts_queue_url, [body])
+
+
 def send(bodies: Sequence[dict[str, Any]], queue_url: str | None = None) -> None:
-    """Sends every body; entries SQS fails are sent again (the whole batch's throttling and 5xx
-    are botocore's retries). NotSent when some still fail, and then some bodies may have been sent
-    and others not: the caller sends them all again later (a unit sent twice is harmless:
+    """Sends units of work to the nightly job's queue (or `queue_url`): send_to."""
+    send_to(queue_url or settings.nightly_queue_url, bodies)
+
+
+def send_to(url: str, bodies: Sequence[dict[str, Any]]) -> None:
+    """Sends every body to the queue at `url`; entries SQS fails are sent again (the whole
+    batch's throttling and 5xx are botocore's retries). NotSent when some still fail, and then
+    some bodies may have been sent and others not: the caller sends them all again later (a unit sent twice is harmless:
     abacus.nightly.runs). The planner fails its invocation once every experiment was tried, and
     Lambda's retry carries on its runs; a worker fails its record, which SQS delivers again."""
-    url = queue_url or settings.nightly_queue_url
     for start in range(0, len(bodies), BATCH):
         pending = {str(i): json.dumps(body) for i, body in enumerate(bodies[start : start + BATCH])}
         for _ in range(ATTEMPTS):

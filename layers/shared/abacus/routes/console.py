@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
+from abacus.alerts import sent
 from abacus.assignment import live_check
 from abacus.console import experiment_form, pages, sessions
 from abacus.console.sessions import Session
@@ -178,7 +179,8 @@ def experiment(
     if run is not None:
         notice = pages.recompute_notice(snapshots.run_progress(session.project_id, key, run), datetime.now(UTC))
     history = snapshots.snapshots(session.project_id, key)
-    return html_page(200, pages.experiment_page(session, described, history, date, preview, notice))
+    alerts = sent.of_experiment(item.experiment_id)
+    return html_page(200, pages.experiment_page(session, described, history, date, preview, notice, alerts))
 
 
 @router.get(

@@ -30,10 +30,17 @@ def document() -> dict[str, Any]:
     function."""
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, Server
 
-    from abacus.routes import assignment, console, events, experiments, posthog_scripts, results
+    from abacus.routes import assignment, console, events, experiments, posthog_scripts, results, webhooks
 
     app = create_app()
-    parts = (experiments.router, assignment.router, posthog_scripts.router, events.router, results.router)
+    parts = (
+        experiments.router,
+        assignment.router,
+        posthog_scripts.router,
+        events.router,
+        results.router,
+        webhooks.router,
+    )
     for part in (*parts, console.router):
         serving = part.api_resolver
         app.include_router(part)

@@ -70,3 +70,8 @@ def at(experiment_id: str, date: str) -> SnapshotItem | None:
 def delete_experiment(experiment_id: str) -> int:
     """Deletes every snapshot of an experiment."""
     return delete_each(SnapshotItem, SnapshotItem.query(experiment_id, attributes_to_get=["experiment_id", "date"]))
+
+
+def up_to(experiment_id: str, date: str, limit: int = 2) -> list[SnapshotItem]:
+    """The snapshot of `date` and the ones before it, newest first, `limit` in all (one Query)."""
+    return list(SnapshotItem.query(experiment_id, SnapshotItem.date <= date, scan_index_forward=False, limit=limit))
