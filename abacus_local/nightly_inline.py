@@ -1,13 +1,14 @@
 """The nightly job in one process, for the tests and the benchmarks: the steps of
-abacus.nightly.runs (plan, work, merge) run one after another here, in place of the queue and
-NightlyWorkerFunction that run them deployed. The deployed functions never import this module."""
+abacus.nightly.runs (plan) and abacus.nightly.computation (work, merge) run one after another
+here, in place of the queue and NightlyWorkerFunction that run them deployed.
+The deployed functions never import this module."""
 
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from abacus.core.documents import NightlySummary
-from abacus.nightly import runs, snapshot
+from abacus.nightly import computation, cutoffs, runs
 from abacus.storage import experiments, nightly_runs, results
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
@@ -17,7 +18,7 @@ def run_inline(unit: runs.Unit) -> SnapshotItem | None:
     """Works a shard's units one after another in this process; the snapshot if it finished the run."""
     step: runs.Unit | SnapshotItem | None = unit
     while isinstance(step, runs.Unit):
-        step = runs.work(step)
+        step = computation.work(step)
     return step
 
 
@@ -28,7 +29,7 @@ def work_here(bodies: list[dict[str, Any]]) -> None:
         unit = runs.Unit.from_json(body)
         try:
             run_inline(unit)
-        except runs.RunFailed as error:
+        except computation.RunFailed as error:
             nightly_runs.failed(unit.experiment_id, unit.run, str(error))
 
 
@@ -39,11 +40,11 @@ def compute_snapshot(experiment: ExperimentItem, cutoff: datetime, now: datetime
     for unit in runs.plan(experiment, cutoff, now):
         try:
             result = run_inline(unit) or result
-        except runs.RunFailed as error:
+        except computation.RunFailed as error:
             nightly_runs.failed(unit.experiment_id, unit.run, str(error))
             raise
     if result is None:
-        result = results.at(experiment.experiment_id, snapshot.snapshot_date(cutoff))
+        result = results.at(experiment.experiment_id, cutoffs.snapshot_date(cutoff))
     if result is None:
         raise RuntimeError("the run finished without a snapshot")
     return result
@@ -54,10 +55,10 @@ def run_all(
 ) -> NightlySummary:
     """The whole night in this process (tests): every experiment plan_night would plan, run
     through; one failure does not stop the rest."""
-    cutoff = snapshot.capped_cutoff(scheduled, now)
+    cutoff = cutoffs.capped_cutoff(scheduled, now)
     analysed = failed = 0
     for experiment in experiments.all_to_analyse():
-        if not snapshot.launched_before(experiment, cutoff):
+        if not cutoffs.launched_before(experiment, cutoff):
             continue
         try:
             compute_snapshot(experiment, cutoff, now)
@@ -65,4 +66,4 @@ def run_all(
         except Exception as error:  # noqa: BLE001 - one experiment's failure must not stop the others
             on_failure(experiment, error)
             failed += 1
-    return {"date": snapshot.snapshot_date(cutoff), "analysed": analysed, "failed": failed}
+    return {"date": cutoffs.snapshot_date(cutoff), "analysed": analysed, "failed": failed}

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from abacus.nightly.computation import PAGE_USERS
 from abacus.nightly.page import PARALLEL_USERS
-from abacus.nightly.runs import PAGE_USERS
 from abacus_local.template import Template
 from bench.cost_table import LAMBDA_GB_SECOND, LAMBDA_REQUEST, RRU, SQS_REQUEST, WRU
 

@@ -4,7 +4,7 @@ the real flow, on moto's server in its own process (as the local stack runs it).
 The planner (runs.plan_night) queues each experiment's first units (work_queue.send);
 W worker processes (multiprocessing, spawn) each poll NightlyWorkQueue as NightlyWorkerFunction's
 event source mapping does (a batch of at most the template's BatchSize), work each unit
-(runs.work), send the next page's unit and delete the batch, until every snapshot is stored.
+(computation.work), send the next page's unit and delete the batch, until every snapshot is stored.
 Every request of every process is counted by operation and table (botocore's
 BaseClient._make_api_call wrapped), with the read units of what a Query, Scan or GetItem returned
 and the write units of what a PutItem or UpdateItem wrote (the item an UpdateItem returns, ALL_NEW),
@@ -147,13 +147,13 @@ def merged(reports: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, fl
 def work_unit(body: str, done: Any) -> None:
     """What NightlyWorkerFunction does with one record (functions/results/worker.py's work_one);
     its snapshot, failure or error told to `done`."""
-    from abacus.nightly import runs, work_queue
+    from abacus.nightly import computation, runs, work_queue
     from abacus.storage import nightly_runs
 
     unit = runs.Unit.from_json(json.loads(body))
     try:
-        step = runs.work(unit)
-    except runs.RunFailed as error:
+        step = computation.work(unit)
+    except computation.RunFailed as error:
         nightly_runs.failed(unit.experiment_id, unit.run, str(error))
         done.put(("failed", unit.experiment_id, str(error)))
         return
@@ -317,7 +317,7 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
     from boto3.dynamodb.types import TypeDeserializer
 
     from abacus.experiments import definitions
-    from abacus.nightly import snapshot, values
+    from abacus.nightly import cutoffs, values
     from abacus.storage.assignments import AssignmentItem
 
     wire = TypeDeserializer()
@@ -334,7 +334,7 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
             bought = n % 10 < PURCHASE_SHARE
             item.metric_values = [float(bought), float(40 + len(user) % 20) if bought else 0.0]
             item.pre_values, item.values_exposed_at, item.values_pending = [], EXPOSED, False
-            item.values_cutoff, item.values_computed_at = snapshot.cutoff_for(NOW), NOW
+            item.values_cutoff, item.values_computed_at = cutoffs.cutoff_for(NOW), NOW
             item.values_metrics = metrics_keys[experiment.key]
         return {name: wire.deserialize(cast(Any, value)) for name, value in item.serialize().items()}
 
@@ -350,12 +350,12 @@ def seed_users(moto: MotoServer, users: list[tuple[Any, int, str]], with_values:
 def seed_earlier_snapshot(experiment: Any) -> None:
     """The snapshot the night at NOW stored (no look the group-sequential test would reuse)."""
     from abacus.core import keys
-    from abacus.nightly import snapshot
+    from abacus.nightly import cutoffs
     from abacus.storage.results import SnapshotItem
 
-    cutoff = snapshot.cutoff_for(NOW)
+    cutoff = cutoffs.cutoff_for(NOW)
     SnapshotItem(
-        keys.experiment_id(experiment.project_id, experiment.key), snapshot.snapshot_date(cutoff), cutoff=cutoff,
+        keys.experiment_id(experiment.project_id, experiment.key), cutoffs.snapshot_date(cutoff), cutoff=cutoff,
         computed_at=NOW, analysis={"variants": [], "secondary_metrics": []},
     ).save()  # fmt: skip
 

@@ -82,8 +82,7 @@ secret_arns: dict[str, str] = {}
 def template_resources(template: Template):
     """Every table, queue and secret of template.yaml, empty, in the moto mock already started;
     while it lasts, `invoke` runs the queues' event source mappings."""
-    from aws_lambda_powertools.utilities import parameters
-
+    from abacus.results import signing
     from abacus_local.buses import create_buses
     from abacus_local.dynamodb import create_tables
     from abacus_local.queues import create_queues
@@ -95,7 +94,7 @@ def template_resources(template: Template):
     assert urls["AlertsQueue"] == os.environ["ALERTS_QUEUE_URL"]
     create_buses(template, boto3.client("events", region_name="us-east-1"))
     secret_arns.update(create_secrets(template, boto3.client("secretsmanager", region_name="us-east-1")))
-    parameters.clear_caches()  # a secret read from an earlier mock is not this one's
+    signing.forget_secret()  # a secret read from an earlier mock is not this one's
     _queues_created.set()
     try:
         yield

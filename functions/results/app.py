@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,7 +23,9 @@ from abacus.routes import console, experiments, openapi, results, webhooks
 from abacus.storage.experiments import ExperimentItem
 
 logger = Logger()
-tracer = Tracer()
+# No Powertools Tracer: this function serves the console's pages, and importing the X-Ray SDK
+# costs about 100 ms of every cold start (issue 33). Lambda's active tracing (template.yaml)
+# still traces each invocation, and the worker, which computes, keeps its Tracer.
 metrics = Metrics()
 app = create_app()
 app.include_router(experiments.router)
@@ -71,7 +73,6 @@ def recompute_one(event: dict[str, Any]) -> Results:
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
     invoked_with = invocations.kind(event)  # InvalidInvocation for a payload of none of the kinds
     if invoked_with == invocations.SCHEDULED:

@@ -1,5 +1,5 @@
 """NightlyWorkerFunction: the nightly job's units of work, from SQS (its event source mapping).
-Each message is one page of one experiment's users (abacus.nightly.runs); a page that fails is
+Each message is one page of one experiment's users (abacus.nightly.computation); a page that fails is
 reported as a batch item failure, so only it comes back, and after the queue's maxReceiveCount it
 waits in the dead-letter queue for a redrive."""
 
@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from abacus.http import invocations
-from abacus.nightly import runs, work_queue
+from abacus.nightly import computation, runs, work_queue
 from abacus.storage import nightly_runs
 
 logger = Logger()
@@ -26,8 +26,8 @@ def work_one(record: SQSRecord) -> None:
     unit = runs.Unit.from_json(json.loads(record.body))
     context = {"experiment": unit.experiment_id, "run": unit.run, "shard": unit.shard, "page": unit.page}
     try:
-        step = runs.work(unit)
-    except runs.RunFailed as error:
+        step = computation.work(unit)
+    except computation.RunFailed as error:
         # Retrying would fail the same way: recorded on the run (a recompute answers with it), not retried.
         nightly_runs.failed(unit.experiment_id, unit.run, str(error))
         logger.error("run failed", extra={**context, "reason": str(error)})

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from abacus.core.documents import SnapshotAnalysis
 from abacus.experiments import automation, definitions
-from abacus.nightly import snapshot
+from abacus.nightly import cutoffs, snapshot
 from abacus.nightly.sums import PageSums
 from abacus.storage import results
 from abacus.storage.experiments import ExperimentItem
@@ -60,7 +60,7 @@ def stored_snapshot(
     analysis: SnapshotAnalysis = snapshot.analysis(spec, item, cutoff, sums, [])
     stored = SnapshotItem(
         item.experiment_id,
-        snapshot.snapshot_date(cutoff),
+        cutoffs.snapshot_date(cutoff),
         cutoff=cutoff,
         computed_at=datetime.now(UTC),
         analysis=analysis,
@@ -155,7 +155,7 @@ def test_the_srm_rule_stops_a_broken_split_at_once(project):
             sums.add_user(variant, computed(metrics, exposed, [], cutoff)[0], False, exposed)
     analysis = snapshot.analysis(spec, item, cutoff, sums, [])
     broken = SnapshotItem(
-        item.experiment_id, snapshot.snapshot_date(cutoff), cutoff=cutoff, computed_at=cutoff, analysis=analysis
+        item.experiment_id, cutoffs.snapshot_date(cutoff), cutoff=cutoff, computed_at=cutoff, analysis=analysis
     )
     results.put(broken)
     done = automation.act(item, broken, datetime.now(UTC))

@@ -201,14 +201,14 @@ def test_a_session_dated_2100_is_refused_though_signed_with_the_right_key(projec
 
 
 def test_rotating_the_signing_secret_ends_every_session(project):
-    from aws_lambda_powertools.utilities import parameters
+    from abacus.results import signing
 
     cookie = session_cookie()
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     new_value = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
     secrets.put_secret_value(SecretId="SigningSecret", SecretString=new_value)
     assert get("console_experiments", cookie)["statusCode"] == 200, "until environments read the new one"
-    parameters.clear_caches()  # as SECRET_MAX_AGE_SECONDS passing does
+    signing.forget_secret()  # as SECRET_MAX_AGE_SECONDS passing does
     assert get("console_experiments", cookie)["statusCode"] == 303
     assert get("console_experiments", session_cookie())["statusCode"] == 200
 

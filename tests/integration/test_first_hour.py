@@ -247,7 +247,7 @@ def test_the_nearest_whole_split_sums_to_100(weights, expected):
 
 
 def test_a_nightly_run_started_early_counts_the_day_so_far_not_the_future(project):
-    from abacus.nightly import snapshot
+    from abacus.nightly import cutoffs
     from abacus_local import nightly_inline
 
     launched = datetime.now(UTC) - timedelta(minutes=3)
@@ -256,7 +256,7 @@ def test_a_nightly_run_started_early_counts_the_day_so_far_not_the_future(projec
     assert assign("user-1", experiments=["early"])[0] == 200
     now = datetime.now(UTC)
     tonight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=3)
-    assert snapshot.capped_cutoff(tonight, now) == now
+    assert cutoffs.capped_cutoff(tonight, now) == now
     nightly_inline.run_all(tonight, now, lambda experiment, error: pytest.fail(str(error)))
     results = call("get_results", path="/experiments/early/results")[1]
     assert results["status"] == "ready" and datetime.fromisoformat(results["cutoff"]) == now

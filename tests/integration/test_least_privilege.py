@@ -283,11 +283,11 @@ def recorded_calls(monkeypatch):
 def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, recorded_calls, monkeypatch):
     from abacus.http import api
     from abacus.http.rate_limit import RateLimiter
-    from abacus.nightly import runs
+    from abacus.nightly import computation
 
     monkeypatch.setattr(api, "rate_limiter", RateLimiter(1_000_000, share_every_seconds=0))
     # Pages of one user: a shard of the sample's users takes more than one, so the worker sends the next on.
-    monkeypatch.setattr(runs, "PAGE_USERS", 1)
+    monkeypatch.setattr(computation, "PAGE_USERS", 1)
     calls = recorded_calls
     with receiving(failures=1) as receiver:
         console: dict[str, str] = {"webhook_url": receiver.url}

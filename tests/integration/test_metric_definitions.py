@@ -23,7 +23,7 @@ from abacus.experiments import definitions
 from abacus.experiments.metrics_spec import MetricSpec, Scalar
 from abacus.experiments.spec import ExperimentCreate
 from abacus.ingestion import ingest
-from abacus.nightly import runs
+from abacus.nightly import computation
 from abacus.nightly.sums import PageSums
 from abacus.nightly.values import UserValues, metrics_key
 from abacus.results import snapshots
@@ -317,7 +317,7 @@ def test_a_page_with_percentile_caps_stays_well_under_dynamodbs_item_limit(
     variant_keys = ["control", *(f"v{n}" for n in range(variants - 1))]
     metric = MetricSpec.model_validate({"event": "buy", "kind": "count", "cap": {"percentile": 0.99}})
     sums = PageSums(variant_keys, [metric] * capped_metrics, breakdowns)
-    for n in range(runs.PAGE_USERS):
+    for n in range(computation.PAGE_USERS):
         values = [rng.lognormvariate(3, 2) for _ in range(capped_metrics)]
         properties = [f"{'x' * 90}{n}-{b}" for b in range(breakdowns)]
         sums.add_user(

@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 
 from abacus.experiments import definitions
 from abacus.ingestion import ingest
-from abacus.nightly import runs, work_queue
-from abacus.nightly.snapshot import cutoff_for
+from abacus.nightly import computation, runs, work_queue
+from abacus.nightly.cutoffs import cutoff_for
 from abacus.storage import assignments, nightly_runs, results
 from abacus_local import nightly_inline
 from tests.conftest import assignment_partition, invoke, sample_event, sample_path
@@ -33,7 +33,7 @@ DATE = "2026-11-24"
 
 @pytest.fixture
 def experiment(project, monkeypatch):
-    monkeypatch.setattr(runs, "PAGE_USERS", 2)
+    monkeypatch.setattr(computation, "PAGE_USERS", 2)
     invoke("ResultsFunction", sample_event("create_experiment"))
     definitions.apply("test", KEY, "launch", datetime(2026, 11, 20, tzinfo=UTC))
     seen = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -104,7 +104,7 @@ def test_a_worker_killed_half_way_leaves_its_message_to_be_delivered_again(exper
     target = {
         "before sending the next page": (work_queue, "send"),
         "before marking the shard done": (nightly_runs, "shard_done"),
-        "in the merge": (runs, "analyse_and_store"),
+        "in the merge": (computation, "analyse_and_store"),
     }[where]
     original = getattr(*target)
     killed: list[str] = []
@@ -194,7 +194,7 @@ def test_a_page_computed_twice_at_once_keeps_the_first_pages_users(experiment, m
     cutoff = cutoff_for(datetime(2026, 11, 25, 3, tzinfo=UTC))
     units = runs.plan(experiment, cutoff, datetime.now(UTC))
     unit = next(u for u in units if len(assignments.page(u.partition, None, 3)) == 3)
-    after_a = runs.work(unit)
+    after_a = computation.work(unit)
     assert isinstance(after_a, runs.Unit)
     joined = next(f"a-{n}" for n in range(1000) if keys.shard_of(f"a-{n}", 16) == unit.shard)
     assignments.assign(unit.partition, joined, "control", datetime(2026, 11, 23, tzinfo=UTC), expose=True)
@@ -205,7 +205,7 @@ def test_a_page_computed_twice_at_once_keeps_the_first_pages_users(experiment, m
         "put_page",
         _after(nightly_runs.put_page, lambda: monkeypatch.setattr(nightly_runs, "page", looked)),
     )
-    after_b = runs.work(unit)
+    after_b = computation.work(unit)
     assert after_b == after_a
     stored = looked(unit.experiment_id, unit.run, unit.shard, 0)
     assert stored is not None and stored.last == after_a.start_after

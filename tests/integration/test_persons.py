@@ -404,8 +404,8 @@ def test_the_live_check_counts_persons(project):
 
 def test_a_unit_of_the_nightly_job_reads_a_bounded_number_of_ids(project, monkeypatch):
     """A person is read under each of their ids: a page ends at the person who would take it past
-    runs.PAGE_QUERIES Queries, the next page goes on from there, and every person counts once."""
-    from abacus.nightly import page, runs
+    computation.PAGE_QUERIES Queries, the next page goes on from there, and every person counts once."""
+    from abacus.nightly import computation, page
 
     started = launched()
     at = started + timedelta(minutes=1)
@@ -423,7 +423,7 @@ def test_a_unit_of_the_nightly_job_reads_a_bounded_number_of_ids(project, monkey
         return original(experiment, users, *args, **kwargs)
 
     monkeypatch.setattr(page, "users_sums", counting)
-    monkeypatch.setattr(runs, "PAGE_QUERIES", 4)  # a person of 3 ids a page
+    monkeypatch.setattr(computation, "PAGE_QUERIES", 4)  # a person of 3 ids a page
     counted = per_variant(results())
     assert max(pages) == 1 and sum(pages) == 12
     expected = {variant: sum(1 for v in shown.values() if v == variant) for variant in ("control", "one-page")}

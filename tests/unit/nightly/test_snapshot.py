@@ -11,9 +11,10 @@ from scipy import stats as scipy_stats
 
 from abacus.experiments.metrics_spec import MetricSpec
 from abacus.experiments.spec import ExperimentCreate
-from abacus.nightly import snapshot
+from abacus.nightly import cutoffs, snapshot
 from abacus.nightly.sums import PageSums
 from abacus.nightly.values import UserValues
+from abacus.results import snapshots
 from tests.unit.nightly.plain import Event, StoredSnapshot, Timeline, computed
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -128,16 +129,14 @@ def test_exposures_are_counted_per_day_and_each_day_checked_for_a_sample_ratio_m
 
 def test_a_snapshot_is_named_for_the_last_day_of_data_it_covers():
     night = datetime(2026, 11, 25, 3, tzinfo=UTC)
-    assert snapshot.cutoff_for(night) == datetime(2026, 11, 25, tzinfo=UTC)
-    assert snapshot.cutoff_for(datetime.fromisoformat("2026-11-25T01:00:00+02:00")) == datetime(
-        2026, 11, 24, tzinfo=UTC
-    )
-    assert snapshot.snapshot_date(datetime(2026, 11, 25, tzinfo=UTC)) == "2026-11-24"
-    assert snapshot.snapshot_date(datetime(2026, 11, 25, 15, tzinfo=UTC)) == "2026-11-25"  # a recompute now
-    assert snapshot.cutoff_of_date("2026-11-24") == datetime(2026, 11, 25, tzinfo=UTC)
-    assert snapshot.launched_before(RUNNING, START + timedelta(seconds=1))
-    assert not snapshot.launched_before(RUNNING, START)
-    assert not snapshot.launched_before(Timeline("draft", None, None), night)
+    assert cutoffs.cutoff_for(night) == datetime(2026, 11, 25, tzinfo=UTC)
+    assert cutoffs.cutoff_for(datetime.fromisoformat("2026-11-25T01:00:00+02:00")) == datetime(2026, 11, 24, tzinfo=UTC)
+    assert cutoffs.snapshot_date(datetime(2026, 11, 25, tzinfo=UTC)) == "2026-11-24"
+    assert cutoffs.snapshot_date(datetime(2026, 11, 25, 15, tzinfo=UTC)) == "2026-11-25"  # a recompute now
+    assert cutoffs.cutoff_of_date("2026-11-24") == datetime(2026, 11, 25, tzinfo=UTC)
+    assert cutoffs.launched_before(RUNNING, START + timedelta(seconds=1))
+    assert not cutoffs.launched_before(RUNNING, START)
+    assert not cutoffs.launched_before(Timeline("draft", None, None), night)
 
 
 def test_a_stopped_experiments_snapshot_is_final_once_no_late_event_can_change_its_windows():
@@ -148,16 +147,16 @@ def test_a_stopped_experiments_snapshot_is_final_once_no_late_event_can_change_i
     done = Timeline("complete", START, stopped)
     last_end = stopped + timedelta(days=7)
     settled = last_end + timedelta(days=14, minutes=10)
-    assert snapshot.windows_all_final(done, metrics, last_end, settled)
-    assert not snapshot.windows_all_final(done, metrics, last_end, settled - timedelta(seconds=1))
-    assert not snapshot.windows_all_final(done, metrics, last_end - timedelta(seconds=1), settled)
-    assert not snapshot.windows_all_final(Timeline("running", START, None), metrics, last_end, settled)
+    assert cutoffs.windows_all_final(done, metrics, last_end, settled)
+    assert not cutoffs.windows_all_final(done, metrics, last_end, settled - timedelta(seconds=1))
+    assert not cutoffs.windows_all_final(done, metrics, last_end - timedelta(seconds=1), settled)
+    assert not cutoffs.windows_all_final(Timeline("running", START, None), metrics, last_end, settled)
 
 
 def test_a_stored_snapshot_is_given_with_its_experiment_and_dates():
     cutoff, computed_at = datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 25, 3, tzinfo=UTC)
     stored = StoredSnapshot("2026-11-24", cutoff, computed_at, False, {"variants": [], "secondary_metrics": []})
-    assert snapshot.snapshot_to_api(stored, "e") == {
+    assert snapshots.snapshot_to_api(stored, "e") == {
         "experiment": "e",
         "date": "2026-11-24",
         "cutoff": "2026-11-25T00:00:00+00:00",
@@ -172,6 +171,6 @@ def test_a_stored_snapshot_is_given_with_its_experiment_and_dates():
 def test_a_cutoff_during_a_day_is_said_to_cover_the_day_so_far():
     early = datetime(2026, 11, 25, 10, 3, tzinfo=UTC)
     tonight = datetime(2026, 11, 26, 3, tzinfo=UTC)
-    assert snapshot.capped_cutoff(tonight, early) == early
-    assert snapshot.capped_cutoff(tonight, tonight) == datetime(2026, 11, 26, tzinfo=UTC)
-    assert snapshot.cutoff_words(early).startswith("data up to 10:03 UTC on 2026-11-25, when it was computed")
+    assert cutoffs.capped_cutoff(tonight, early) == early
+    assert cutoffs.capped_cutoff(tonight, tonight) == datetime(2026, 11, 26, tzinfo=UTC)
+    assert cutoffs.cutoff_words(early).startswith("data up to 10:03 UTC on 2026-11-25, when it was computed")

@@ -15,11 +15,12 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from abacus.alerts import delivery, destinations, detect, messages, signing, webhooks
 from abacus.alerts.bus import publish
 from abacus.alerts.detect import Alert
+from abacus.core.documents import DeliveryDue, SnapshotStored
 from abacus.core.errors import Conflict
 from abacus.core.settings import settings
 from abacus.experiments import automation
@@ -35,22 +36,6 @@ logger = logging.getLogger(__name__)
 # SQS's receives of a delivery before it is dead-lettered: template.yaml's AlertsQueue maxReceiveCount.
 MAX_ATTEMPTS = 8
 LONGEST_BACKOFF_SECONDS = 12 * 3600  # SQS's longest visibility timeout
-
-
-class SnapshotStored(TypedDict):
-    type: Literal["snapshot"]
-    project: str
-    experiment: str
-    generation: int
-    date: str
-
-
-class DeliveryDue(TypedDict):
-    type: Literal["delivery"]
-    project: str
-    experiment_id: str
-    alert: str  # the alert's part (storage.alerts)
-    webhook: str
 
 
 class DeliveryFailed(Exception):

@@ -23,7 +23,6 @@ from abacus.experiments import lifecycle
 from abacus.experiments.spec import AutomationSpec, ExperimentFields
 from abacus.results import snapshots
 from abacus.results.report import html_page, sentences
-from abacus.stats.srm import THRESHOLD, sample_ratio_mismatch
 from abacus.storage.results import SnapshotItem
 
 _templates = Environment(
@@ -305,6 +304,10 @@ def live_values(live: LiveCheck | None) -> dict[str, Any]:
     """What the live check shows: counts, shares, the sample ratio so far and how fresh it is."""
     if live is None:
         return {"live": None}
+    # Imported here, not with the module: the live check is the one page that computes statistics,
+    # and scipy would add most of a second to every cold console page (issue 33).
+    from abacus.stats.srm import THRESHOLD, sample_ratio_mismatch
+
     exposures = [row.exposures for row in live.variants]
     total = sum(exposures)
     shares = {row.key: f"{row.exposures / total:.1%}" if total else "–" for row in live.variants}

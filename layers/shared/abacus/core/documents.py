@@ -366,3 +366,20 @@ class NightlyPlan(TypedDict):
     planned: int
     units: int
     failed: int
+
+
+# AlertsQueue's messages (abacus.alerts.follow_up takes them; abacus.http.invocations parses them).
+class SnapshotStored(TypedDict):
+    type: Literal["snapshot"]
+    project: str
+    experiment: str
+    generation: int
+    date: str
+
+
+class DeliveryDue(TypedDict):
+    type: Literal["delivery"]
+    project: str
+    experiment_id: str
+    alert: str  # the alert's part (storage.alerts)
+    webhook: str

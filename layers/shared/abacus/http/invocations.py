@@ -6,12 +6,13 @@ before any handler reads it."""
 
 import re
 from datetime import date, datetime
+from functools import cache
 from typing import Annotated, Any, Final, Literal, TypeGuard, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from abacus.alerts.follow_up import DeliveryDue, SnapshotStored
+from abacus.core.documents import DeliveryDue, SnapshotStored
 from abacus.core.errors import InvalidInvocation
 from abacus.http.api import validation_error
 
@@ -55,9 +56,12 @@ def _day(value: object) -> str:
     raise PydanticCustomError("day", "expected a day as YYYY-MM-DD (2026-11-20), not {value}", {"value": _shown(value)})
 
 
+# The invocations' models are built when first used, not at import: AssignFunction and
+# IngestFunction take HTTP events only, and the models cost milliseconds of every cold start.
 class ScheduledEvent(BaseModel):
     """EventBridge's scheduled event: `time`, when the rule fired, fixes the nightly job's cut-off."""
 
+    model_config = ConfigDict(defer_build=True)
     source: Literal["aws.events"]
     time: Annotated[datetime, PlainValidator(_eventbridge_time)]
 
@@ -65,7 +69,7 @@ class ScheduledEvent(BaseModel):
 class RecomputeRequest(BaseModel):
     """An operator's direct invocation: one experiment, for the past day `as_of` or now."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     project: Annotated[StrictStr, Field(min_length=1)]
     experiment: Annotated[StrictStr, Field(min_length=1)]
     as_of: Annotated[str, PlainValidator(_day)] | None = None
@@ -134,16 +138,16 @@ def is_scheduled(event: object) -> bool:
     return isinstance(event, dict) and event.get("source") == "aws.events"
 
 
-_ALERTS_MESSAGE: TypeAdapter[SnapshotStored | DeliveryDue] = TypeAdapter(
-    Annotated[SnapshotStored | DeliveryDue, Field(discriminator="type")]
-)
+@cache
+def _alerts_message() -> TypeAdapter[SnapshotStored | DeliveryDue]:
+    return TypeAdapter(Annotated[SnapshotStored | DeliveryDue, Field(discriminator="type")])
 
 
 def alerts_message(body: str) -> SnapshotStored | DeliveryDue:
     """An AlertsQueue message: a stored snapshot to follow up, or a webhook delivery due.
     InvalidInvocation naming the field that is wrong (the message then goes to the dead letters)."""
     try:
-        return _ALERTS_MESSAGE.validate_json(body)
+        return _alerts_message().validate_json(body)
     except ValidationError as error:
         invalid = validation_error(error.errors())
         raise InvalidInvocation(invalid.message, field=invalid.field) from None

@@ -1,7 +1,7 @@
 """One page of an experiment's users, read and written: which of them an analysis counts, who sent
 metric events since the last run (the by-receipt index), each one's events (one Query, only for
 users whose stored values no longer hold) and their values stored back for the next night; their
-sums (abacus.nightly.sums). The arithmetic is abacus.nightly.values'; abacus.nightly.runs stores
+sums (abacus.nightly.sums). The arithmetic is abacus.nightly.values'; abacus.nightly.computation stores
 the page's sums.
 
 Only ResultsFunction and NightlyWorkerFunction import this module: they have the stats layer."""

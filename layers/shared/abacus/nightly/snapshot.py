@@ -2,105 +2,34 @@
 abacus.stats analyses (its settings: weights, planned exposures, the earlier nights' looks) and
 the analysis, with its cap, ratio and funnel steps; the primary metric's verdict held back by a
 harmed guardrail; exposures per day with their sample ratio checks; the breakdowns
-(breakdown_analysis.py); whether the snapshot is final; the snapshots' dates; the API's shape.
+(breakdown_analysis.py). The calendar (cut-offs, dates, final) is cutoffs.py's; the API's view of a
+stored snapshot is abacus.results.snapshots'.
 
-Pure: no storage. abacus.nightly.runs reads the earlier snapshots and stores this one."""
+Pure: no storage. abacus.nightly.computation reads the earlier snapshots and stores this one."""
 
 import math
-from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol, cast
+from datetime import datetime
+from typing import cast
 
-from abacus.core import breakdowns, retention
+from abacus.core import breakdowns
 from abacus.core.documents import (
     Analysis,
     Breakdown,
     MetricAnalysis,
     MetricJson,
     MetricKind,
-    MetricWarning,
-    Snapshot,
     SnapshotAnalysis,
     VariantAnalysis,
 )
-from abacus.experiments import lifecycle, plans, units
-from abacus.experiments.metrics_spec import GuardrailSpec, MetricSpec, components
+from abacus.experiments import plans, units
+from abacus.experiments.metrics_spec import GuardrailSpec, MetricSpec
 from abacus.experiments.spec import CONTROL, ExperimentFields
 from abacus.nightly import breakdown_analysis, breakdown_sums
+from abacus.nightly.cutoffs import Timeline
 from abacus.nightly.sums import PageSums
 from abacus.nightly.values import CONVERTED, pre_exposure_days
 from abacus.stats import guardrails, srm
 from abacus.stats.analysis import CONVERSION, MEAN, Settings, VariantData, analyse
-
-
-class Timeline(Protocol):
-    """When an experiment ran (abacus.storage.experiments.ExperimentItem)."""
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def started_at(self) -> datetime | None: ...
-
-    @property
-    def stopped_at(self) -> datetime | None: ...
-
-
-class Stored(Protocol):
-    """A stored snapshot (abacus.storage.results.SnapshotItem)."""
-
-    @property
-    def date(self) -> str: ...
-
-    @property
-    def cutoff(self) -> datetime: ...
-
-    @property
-    def computed_at(self) -> datetime: ...
-
-    @property
-    def final(self) -> bool: ...
-
-    @property
-    def analysis(self) -> Any: ...  # SnapshotAnalysis, as stored (JSON)
-
-
-def cutoff_for(scheduled_time: datetime) -> datetime:
-    """Data up to the start of the scheduled day (UTC) are analysed: a 03:00 run covers yesterday."""
-    return datetime.combine(scheduled_time.astimezone(UTC).date(), time(0), tzinfo=UTC)
-
-
-def snapshot_date(cutoff: datetime) -> str:
-    """A snapshot is named for the last day of data it covers: a midnight cut-off covers the day
-    before; a cut-off during a day (a recompute now) covers that day so far."""
-    return (cutoff - timedelta(microseconds=1)).date().isoformat()
-
-
-def capped_cutoff(scheduled_time: datetime, now: datetime) -> datetime:
-    """The night's cut-off (cutoff_for), never later than `now`: a run started early (tonight's job
-    invoked by hand) counts the day so far, never time that has not happened yet."""
-    return min(cutoff_for(scheduled_time), now)
-
-
-def cutoff_words(cutoff: datetime) -> str:
-    """What a snapshot with this cut-off counts: whole days, or the day so far."""
-    day = snapshot_date(cutoff)
-    if cutoff.astimezone(UTC).time() == time(0):
-        return f"data up to the end of {day} (UTC)"
-    return (
-        f"data up to {cutoff.astimezone(UTC):%H:%M} UTC on {day}, when it was computed: the day so far (a cut-off "
-        "never passes the time it is computed at)"
-    )
-
-
-def cutoff_of_date(date: str) -> datetime:
-    """The cut-off of the snapshot named `date`: the midnight after it (UTC)."""
-    return datetime.combine(datetime.fromisoformat(date).date() + timedelta(days=1), time(0), tzinfo=UTC)
-
-
-def launched_before(experiment: Timeline, cutoff: datetime) -> bool:
-    """Whether the experiment ran before the cut-off: exposures count from its launch on, so a
-    cut-off at or before the launch has nothing to count, and gets no snapshot."""
-    return experiment.started_at is not None and experiment.started_at < cutoff
 
 
 def _days_running(experiment: Timeline, cutoff: datetime) -> float | None:
@@ -160,16 +89,6 @@ def _metric_analysis(
     if steps := sums.funnel_steps(metrics, index, [v.key for v in spec.variants]):
         metric_analysis["funnel_steps"] = steps
     return metric_analysis
-
-
-def windows_all_final(experiment: Timeline, metrics: list[MetricSpec], cutoff: datetime, now: datetime) -> bool:
-    """Whether a stopped experiment's windows have all closed by the cut-off, and no late event can
-    change them any more (retention.py): every exposure came before the stop."""
-    if experiment.status != lifecycle.COMPLETE or experiment.stopped_at is None:
-        return False
-    longest = max(metric.window_days for metric in components(metrics))
-    last_window_end = experiment.stopped_at + timedelta(days=longest)
-    return cutoff >= last_window_end and retention.settled(last_window_end, now)
 
 
 def mean_cannot_be_negative(metric: MetricSpec) -> bool:
@@ -300,26 +219,3 @@ def _variant_data(analysis: MetricAnalysis) -> list[VariantData]:
         )
         for row in analysis["variants"]
     ]
-
-
-def snapshot_to_api(snapshot: Stored, experiment_key: str, warnings: list[MetricWarning] | None = None) -> Snapshot:
-    """The stored snapshot as the API shows it; with `warnings` when given: the metric events not
-    received since the launch, which results/snapshots.py reads with the snapshot (never stored:
-    they come from the event names received, as of the request)."""
-    analysis: SnapshotAnalysis = snapshot.analysis
-    # A cast: mypy finds no `warnings` in the analysis (never stored there), which Snapshot may have.
-    api = cast(
-        Snapshot,
-        {
-            "experiment": experiment_key,
-            "date": snapshot.date,
-            "cutoff": snapshot.cutoff.isoformat(),
-            "covers": cutoff_words(snapshot.cutoff),
-            "computed_at": snapshot.computed_at.isoformat(),
-            "final": bool(snapshot.final),
-            **analysis,
-        },
-    )
-    if warnings is not None:
-        api["warnings"] = warnings
-    return api

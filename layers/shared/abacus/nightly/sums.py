@@ -4,7 +4,7 @@ denominator; a percentile cap's histograms, capping.py; the primary metric's per
 breakdown_sums.py), and exposures per variant and day. They add up: a page's sums merge into the
 run's, and survive the JSON a page is stored as; statistics() gives what abacus.stats analyses.
 
-Pure: no storage (abacus.nightly.runs stores and reads the pages)."""
+Pure: no storage (abacus.nightly.computation stores and reads the pages)."""
 
 from collections import Counter
 from datetime import UTC, datetime

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from abacus.core.errors import StorageUnavailable
@@ -23,7 +23,9 @@ class NotSent(StorageUnavailable):
 
 @cache
 def _client() -> Any:
-    return boto3.client("sqs", region_name=settings.region)
+    # botocore's client, not boto3's: boto3 would add about 30 ms (s3transfer, multiprocessing)
+    # to the cold start of every function that imports this module (issue 33).
+    return botocore.session.get_session().create_client("sqs", region_name=settings.region)
 
 
 def follow_up(body: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from abacus.core.documents import (
     HistoryDay,
@@ -18,13 +18,14 @@ from abacus.core.documents import (
     Results,
     ResultsHistory,
     Snapshot,
+    SnapshotAnalysis,
     VariantAnalysis,
 )
 from abacus.core.errors import Conflict, Invalid, NotFound, Unauthorized
 from abacus.core.timeouts import RECOMPUTE_FOLLOW_SECONDS, RECOMPUTE_WAIT_SECONDS
 from abacus.experiments import definitions, lifecycle, received_events
 from abacus.nightly import runs, work_queue
-from abacus.nightly.snapshot import cutoff_of_date, launched_before, snapshot_date, snapshot_to_api
+from abacus.nightly.cutoffs import cutoff_of_date, cutoff_words, launched_before, snapshot_date
 from abacus.results import decision_card, signing
 from abacus.storage import nightly_runs, results
 
@@ -309,3 +310,45 @@ def check_link(key: str, query: dict[str, str], now: datetime) -> str:
     if not hmac.compare_digest(expected, signature):
         raise Unauthorized("this link is not valid", field="signature")
     return project_id
+
+
+class Stored(Protocol):
+    """A stored snapshot (abacus.storage.results.SnapshotItem)."""
+
+    @property
+    def date(self) -> str: ...
+
+    @property
+    def cutoff(self) -> datetime: ...
+
+    @property
+    def computed_at(self) -> datetime: ...
+
+    @property
+    def final(self) -> bool: ...
+
+    @property
+    def analysis(self) -> Any: ...  # SnapshotAnalysis, as stored (JSON)
+
+
+def snapshot_to_api(snapshot: Stored, experiment_key: str, warnings: list[MetricWarning] | None = None) -> Snapshot:
+    """The stored snapshot as the API shows it; with `warnings` when given: the metric events not
+    received since the launch, which this module reads with the snapshot (never stored:
+    they come from the event names received, as of the request)."""
+    analysis: SnapshotAnalysis = snapshot.analysis
+    # A cast: mypy finds no `warnings` in the analysis (never stored there), which Snapshot may have.
+    api = cast(
+        Snapshot,
+        {
+            "experiment": experiment_key,
+            "date": snapshot.date,
+            "cutoff": snapshot.cutoff.isoformat(),
+            "covers": cutoff_words(snapshot.cutoff),
+            "computed_at": snapshot.computed_at.isoformat(),
+            "final": bool(snapshot.final),
+            **analysis,
+        },
+    )
+    if warnings is not None:
+        api["warnings"] = warnings
+    return api
