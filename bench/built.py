@@ -7,8 +7,18 @@ from pathlib import Path
 from abacus_local.template import ROOT, Template
 
 BUILD = ROOT / ".aws-sam" / "build"
-# What the python3.13 Lambda runtime ships besides the standard library.
-RUNTIME_PROVIDED = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3"]
+# What the python3.13 Lambda runtime ships besides the standard library (snapshot_restore_py: SnapStart's
+# runtime hooks, which abacus/http/snapstart.py registers).
+RUNTIME_PROVIDED = [
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "six.py",
+    "urllib3",
+    "snapshot_restore_py.py",
+]
 
 
 def layer_names(template: Template, function: str) -> list[str]:

@@ -14,6 +14,12 @@ LAMBDA_REQUEST = 0.20 / MILLION  # Lambda, per request
 LAMBDA_GB_SECOND = 0.0000166667  # Lambda x86, per GB-second (first 6 billion GB-s a month)
 HTTP_API_REQUEST = 1.00 / MILLION  # API Gateway HTTP API, per request (first 300 million a month)
 SQS_REQUEST = 0.40 / MILLION  # SQS standard, per request
+# Issue 33, read 2026-12-06 (docs/operations.md, "SnapStart and provisioned concurrency" cites them).
+PROVISIONED_GB_SECOND = 0.0000041667  # Lambda x86, an environment kept by provisioned concurrency
+PROVISIONED_DURATION_GB_SECOND = 0.0000097222  # Lambda x86, duration of requests served on one
+SNAPSTART_CACHE_GB_SECOND = 0.0000015046  # a version's snapshot cached (Python, .NET), while it is live
+SNAPSTART_RESTORE_GB = 0.0001397998  # per GB restored, each time an environment resumes from a snapshot
+MONTH_SECONDS = 730 * 3600  # AWS's month
 
 # template.yaml: Globals MemorySize 256 (assign, ingest); ResultsFunction and NightlyWorkerFunction 1024.
 API_GB = 256 / 1024
@@ -23,7 +29,7 @@ EVENTS_PER_REQUEST = 10  # assumed posthog-js batch
 
 # (label, units, WRU per unit, RRU per unit, Lambda invocations per unit, GB, seconds per invocation,
 #  API Gateway requests per unit, SQS requests per unit)
-# The nightly job's fan-out, per page of PAGE_USERS users (abacus.nightly.runs): the page's item
+# The nightly job's fan-out, per page of PAGE_USERS users (abacus.nightly.computation): the page's item
 # PutItem (its partial sums, up to 2 KB: 2 WRU) and its strongly consistent GetItem (1 RRU); the
 # experiment's GetItem (0.5 RRU) and the by-receipt index's 3 keys Queried (0.5 RRU each at least);
 # SQS: one SendMessage, and a ReceiveMessage and a DeleteMessageBatch shared by a batch of 2; one
@@ -78,6 +84,33 @@ def per_million(row: tuple) -> dict[str, float]:
     }
 
 
+def monthly() -> list[tuple[str, float]]:
+    """What SnapStart and provisioned concurrency (template parameters SnapStart and
+    AssignProvisionedConcurrency) cost: a month of each, whatever the traffic, and per use."""
+    snapstart = {"AssignFunction": API_GB, "IngestFunction": API_GB, "ResultsFunction": RESULTS_GB}
+    rows = [
+        (f"SnapStart cache, {name} ({gb:g} GB), a month", gb * MONTH_SECONDS * SNAPSTART_CACHE_GB_SECOND)
+        for name, gb in snapstart.items()
+    ]
+    rows.append(("SnapStart cache, the three, a month", sum(cost for _, cost in rows)))
+    rows += [
+        (f"SnapStart restore, {gb:g} GB, per 1,000 cold starts", 1000 * gb * SNAPSTART_RESTORE_GB)
+        for gb in sorted(set(snapstart.values()))
+    ]
+    rows.append(
+        (
+            "provisioned concurrency, AssignFunction, per environment a month",
+            API_GB * MONTH_SECONDS * PROVISIONED_GB_SECOND,
+        )
+    )
+    # A warm assignment takes 4.0 ms (ROWS): on a provisioned environment its duration costs less.
+    assignment_seconds = 0.004
+    for label, gb_second in (("on demand", LAMBDA_GB_SECOND), ("provisioned", PROVISIONED_DURATION_GB_SECOND)):
+        cost = MILLION * (LAMBDA_REQUEST + API_GB * assignment_seconds * gb_second)
+        rows.append((f"Lambda per million assignments, {label}", cost))
+    return rows
+
+
 def main() -> None:
     services = ["DynamoDB", "Lambda", "API Gateway", "SQS"]
     print(f"{'per million':36}" + "".join(f"{name:>13}" for name in services) + f"{'total':>10}")
@@ -88,6 +121,9 @@ def main() -> None:
     request = per_million(("event request", "request", 0, 0, 1, API_GB, 0.020, 1, 0))
     cells = ", ".join(f"{name} ${cost:.4f}" for name, cost in request.items() if cost)
     print(f"\nper million /events requests, whatever their batch size: {cells} (DynamoDB is per event)")
+    print()
+    for label, cost in monthly():
+        print(f"{label:66}{'$' + format(cost, '.4f'):>10}")
 
 
 if __name__ == "__main__":

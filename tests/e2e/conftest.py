@@ -6,7 +6,7 @@ with a throwaway project's keys.
   ABACUS_E2E_API_URL           the API's base URL
   ABACUS_E2E_TOKEN, ABACUS_E2E_ADMIN_KEY, ABACUS_E2E_FLAGS_KEY
                                the project's token, admin key and flags key
-  ABACUS_E2E_RESULTS_FUNCTION  the results function's name, to invoke the nightly job (whose
+  ABACUS_E2E_RESULTS_FUNCTION  the results function's alias ARN, or name, to invoke the nightly job (whose
                                worker the stack's queue runs: the tests wait for its snapshots)
   ABACUS_E2E_LAMBDA_ENDPOINT   where Lambda's Invoke API is (unset: AWS's own)
 """

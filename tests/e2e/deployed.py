@@ -94,7 +94,8 @@ def run_tests(outputs: dict[str, str], project: dict[str, Any], pytest_args: lis
         "ABACUS_E2E_TOKEN": project["token"],
         "ABACUS_E2E_ADMIN_KEY": project["admin_key"],
         "ABACUS_E2E_FLAGS_KEY": project["flags_key"],
-        "ABACUS_E2E_RESULTS_FUNCTION": outputs["ResultsFunctionName"],
+        # The alias the schedule invokes (a local stack has none: its function's name).
+        "ABACUS_E2E_RESULTS_FUNCTION": outputs.get("ResultsFunctionAliasArn", outputs["ResultsFunctionName"]),
     }
     # One stack for every test: one test at a time, so that their nightly runs do not overlap.
     command = [sys.executable, "-m", "pytest", "tests/e2e", "-m", "not local_only", "-p", "no:xdist", *pytest_args]

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.exceptions import PynamoDBException
 
+import abacus.http.snapstart  # noqa: F401 - registers SnapStart's restore hook: every public handler imports this module
 from abacus.core import numbers
 from abacus.core.answers import FieldError
 from abacus.core.cache import TtlCache

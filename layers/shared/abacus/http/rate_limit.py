@@ -3,7 +3,7 @@ project's app cannot take the API's whole throughput from the others.
 
 Every Lambda environment counts its requests locally and, at most once a second, adds them to its
 shard of the project's counter of the minute (one DynamoDB UpdateItem; each environment picks one
-of `rate_limits.SHARDS` shards at random when it starts) and reads every shard (one BatchGetItem of
+of `rate_limits.SHARDS` shards at random at its first request) and reads every shard (one BatchGetItem of
 SHARDS items, eventually consistent), deciding in between from the total it last saw plus its own
 count. So the limit costs each environment at most one write and one BatchGetItem a second (two
 round trips on one request a second), and can be overshot by about one second of traffic per
@@ -80,13 +80,25 @@ class RateLimiter:
         self.counted = counted  # what the 429's message says there were too many of
         self.share_every_seconds = share_every_seconds
         self.shards = shards
-        # This environment's shard: random, so that the environments spread over the shards evenly.
-        self.shard = random.randrange(shards) if shard is None else shard
+        self._shard = shard
         self._add_hits = add_hits
         self._read_hits = read_hits
         self._clock = clock
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
+
+    @property
+    def shard(self) -> int:
+        """This environment's shard: random, so that the environments spread over the shards evenly.
+        Drawn at the first request, not when the limiter is made (the handler's import): every
+        environment SnapStart restores from one snapshot would otherwise share the snapshot's draw."""
+        if self._shard is None:
+            self._shard = random.randrange(self.shards)
+        return self._shard
+
+    @shard.setter
+    def shard(self, shard: int) -> None:
+        self._shard = shard
 
     def check(self, project_id: str, field: str = "token") -> None:
         """Counts one request of the project; TooManyRequests (429, naming `field`) when the minute's
