@@ -466,15 +466,11 @@ ABSORBED_VARIANT_KEPT = "found 2026-12-06: the root's own earlier report keeps t
         "the exposure, then the identify",
         pytest.param(
             "the identify, then the exposure",
-            marks=pytest.mark.xfail(
-                strict=True, reason="found 2026-12-06: the root's own earlier report keeps the absorbed variant"
-            ),
+            marks=pytest.mark.xfail(strict=True, reason=ABSORBED_VARIANT_KEPT),
         ),
         pytest.param(
             "both in one request",
-            marks=pytest.mark.xfail(
-                strict=True, reason="found 2026-12-06: the root's own earlier report keeps the absorbed variant"
-            ),
+            marks=pytest.mark.xfail(strict=True, reason=ABSORBED_VARIANT_KEPT),
         ),
     ],
 )
