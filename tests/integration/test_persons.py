@@ -457,21 +457,12 @@ def test_a_flags_request_with_more_than_assign_takes_is_answered_ignoring_the_ex
     )
 
 
-ABSORBED_VARIANT_KEPT = "found 2026-12-06: the root's own earlier report keeps the variant it took in"
-
-
 @pytest.mark.parametrize(
     "arrival",
     [
         "the exposure, then the identify",
-        pytest.param(
-            "the identify, then the exposure",
-            marks=pytest.mark.xfail(strict=True, reason=ABSORBED_VARIANT_KEPT),
-        ),
-        pytest.param(
-            "both in one request",
-            marks=pytest.mark.xfail(strict=True, reason=ABSORBED_VARIANT_KEPT),
-        ),
+        "the identify, then the exposure",
+        "both in one request",
     ],
 )
 def test_a_persons_earliest_exposure_under_any_id_sets_their_variant_whatever_order_the_join_arrives_in(
@@ -481,8 +472,8 @@ def test_a_persons_earliest_exposure_under_any_id_sets_their_variant_whatever_or
     report, sent late (a device offline), says it saw 'control' earlier. Once joined they are one
     person of the variant of their earliest exposure under any id: 'control'. When the join arrives
     first, the anonymous id becomes the person's root and takes in the signed-in id's assignment;
-    its own earlier report then moves the time but keeps the variant it took in (the bug these
-    expected failures pin, found by the counting property's per-person histories)."""
+    its own earlier report then takes the variant back (storage.assignments' `variant_taken_in`:
+    found by the counting property's per-person histories, when it kept the variant taken in)."""
     started = launched()
     capture(exposure("signed-in", "one-page", started + timedelta(minutes=20)))
     late = exposure("device", "control", started + timedelta(minutes=10))

@@ -12,7 +12,7 @@ variant, the first exposure, and the user's metric values as the nightly job las
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -23,6 +23,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.constants import ATTRIBUTES, UPDATED_OLD
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -62,6 +63,10 @@ class AssignmentItem(Model):
     # ids were exposed to before the join (PostHog's $multiple when one differs from `variant`).
     merged_into = nullable(UnicodeAttribute())
     variants_seen = UnicodeSetAttribute(null=True)
+    # The variant (and first exposure) came from another of the person's ids, moved in at a join or
+    # reported by a joined id, not from this id's own assignment or report: an exposure this id
+    # reports itself, earlier, is then the person's earliest under any id, and takes the variant.
+    variant_taken_in = nullable(BooleanAttribute())
 
     def variants_exposed(self) -> set[str]:
         """Every variant the person was exposed to, under any of their ids."""
@@ -124,25 +129,56 @@ def _exposure(
     takes_variant: bool,
 ) -> tuple[str | None, str | None]:
     """record_exposure's outcome, and the variant of the exposure it moved earlier (if any)."""
+    earlier = AssignmentItem.exposed_at.does_not_exist() | (AssignmentItem.exposed_at > at)
+    if takes_variant:
+        taken = AssignmentItem.variant_taken_in.set(True)
+        return _moved(experiment_id, distinct_id, variant, at, breakdown_values, variant, taken, earlier)
+    # The id's own report: its stored variant stays (its assignment, or its first report's)...
+    own = AssignmentItem.variant | variant
+    answer = _moved(
+        experiment_id, distinct_id, variant, at, breakdown_values, own, None,
+        earlier & AssignmentItem.variant_taken_in.does_not_exist(),
+    )  # fmt: skip
+    if answer != (None, None):
+        return answer
+    # ...unless the person's variant was taken in from another of their ids: an earlier report of
+    # this id's own is the earliest under any id, and its variant becomes the person's.
+    mine = AssignmentItem.variant_taken_in.remove()
+    return _moved(
+        experiment_id, distinct_id, variant, at, breakdown_values, variant, mine,
+        earlier & AssignmentItem.variant_taken_in.exists(),
+    )  # fmt: skip
+
+
+def _moved(
+    experiment_id: str,
+    distinct_id: str,
+    variant: str,
+    at: datetime,
+    breakdown_values: list[Value] | None,
+    new_variant: Any,
+    marked: Action | None,
+    condition: Condition,
+) -> tuple[str | None, str | None]:
+    """One conditional UpdateItem of the exposure: (FIRST or EARLIER, the variant it replaced), or
+    (None, None) when the condition does not hold (an earlier exposure was stored already)."""
     actions: list[Action] = [
-        AssignmentItem.variant.set(variant if takes_variant else AssignmentItem.variant | variant),
+        AssignmentItem.variant.set(new_variant),
         AssignmentItem.assigned_at.set(AssignmentItem.assigned_at | at),
         AssignmentItem.exposed_at.set(at),
     ]
+    if marked is not None:
+        actions.append(marked)
     if breakdown_values is not None:
         actions.append(AssignmentItem.breakdown_values.set(breakdown_values))
     try:
         # The attributes as they were (UPDATED_OLD): whether there was an exposure to move.
         answer = AssignmentItem._get_connection().update_item(
-            experiment_id,
-            range_key=distinct_id,
-            actions=actions,
-            condition=AssignmentItem.exposed_at.does_not_exist() | (AssignmentItem.exposed_at > at),
-            return_values=UPDATED_OLD,
+            experiment_id, range_key=distinct_id, actions=actions, condition=condition, return_values=UPDATED_OLD
         )
     except UpdateError as error:
         if _conditional_failure(error):
-            return None, None  # exposed earlier already
+            return None, None
         raise
     old = answer.get(ATTRIBUTES, {})
     if AssignmentItem.exposed_at.attr_name not in old:
