@@ -3,7 +3,9 @@ the import (what Lambda's init phase adds to a cold start beyond the runtime its
 baseline timed in the same runs: the cold import of `botocore.session` alone, which every
 function pays for DynamoDB anyway (issue 33). Absolute times swing with the machine's load; each
 handler's import is paired with a baseline timed just before it, so "above baseline" and
-"x baseline" compare the two under the same load.
+"x baseline" compare the two under the same load. A second reference, the standard stack's floor
+(bench/stack_floor/app.py: Powertools' Logger and validating resolver, pydantic, one PynamoDB
+model, nothing of Abacus), shows how much of each import is Abacus's own.
 
 The handler is imported from the `sam build` output by a bare interpreter (no site-packages) that
 sees only the function, its layers and the runtime's SDK, as in Lambda; this venv's extra packages
@@ -40,6 +42,8 @@ started = time.perf_counter()
 importlib.import_module(sys.argv[1])
 print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
 """
+STACK_FLOOR = "(standard stack floor)"
+FLOOR_APP = Path(__file__).resolve().parent / "stack_floor" / "app.py"
 ENV = {
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -135,6 +139,9 @@ def main() -> int:
         name: handler_command(BUILD / name / f"{spec.module}.py", lambda_path(template, name, sdk))
         for name, spec in functions
     }
+    # The standard stack alone (Powertools' Logger and validating resolver, pydantic, PynamoDB),
+    # with AssignFunction's layers: what any function built like Abacus's imports.
+    commands[STACK_FLOOR] = handler_command(FLOOR_APP, lambda_path(template, "AssignFunction", sdk))
     times: dict[str, list[float]] = {name: [] for name in commands}
     baselines: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
@@ -152,6 +159,10 @@ def main() -> int:
     )
     for name in commands:
         print(AgainstBaseline(times[name], baselines[name]).line(name, TARGETS.get(name)))
+    floor = statistics.median(AgainstBaseline(times[STACK_FLOOR], baselines[STACK_FLOOR]).above)
+    print(f"\nAbove the standard stack's floor ({floor:+.0f} ms above the baseline, bench/stack_floor/app.py):")
+    for name in [name for name in commands if name != STACK_FLOOR]:
+        print(f"{name:<22}{statistics.median(AgainstBaseline(times[name], baselines[name]).above) - floor:>+7.0f} ms")
     shutil.rmtree(sdk)
     return 0
 

@@ -9,8 +9,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from abacus.assignment.spec import AssignRequest
+from abacus.experiments.spec import ExperimentFields
 from abacus.http import invocations
-from abacus.http.api import create_app
+from abacus.http.api import build_validators, create_app
 from abacus.routes import assignment, posthog_scripts
 
 logger = Logger()
@@ -19,6 +21,8 @@ logger = Logger()
 app = create_app()
 app.include_router(assignment.router)
 app.include_router(posthog_scripts.router)
+# Every /flags/ and /assign reads the project's experiments (ExperimentFields) and /assign its body.
+build_validators(ExperimentFields, AssignRequest)
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.

@@ -7,8 +7,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from abacus.experiments.spec import ExperimentFields
 from abacus.http import invocations
-from abacus.http.api import create_app
+from abacus.http.api import build_validators, create_app
+from abacus.ingestion.spec import EventBatch, EventSpec
 from abacus.routes import events
 
 logger = Logger()
@@ -16,6 +18,9 @@ logger = Logger()
 # cold start. Lambda's active tracing (template.yaml) still traces each invocation.
 app = create_app()
 app.include_router(events.router)
+# Every batch is validated (EventBatch; PostHog's events one by one, EventSpec) against the project's
+# experiments (ExperimentFields).
+build_validators(ExperimentFields, EventBatch, EventSpec)
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the keys.

@@ -29,21 +29,40 @@ event = json.loads(sys.argv[3])
 status = None
 if event is not None:
     status = module.handler(event, LocalContext("budget", 512, 30, "us-east-1"))["statusCode"]
-print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
+built = {}
+for name in json.loads(sys.argv[4]):
+    module_name, _, model = name.rpartition(".")
+    if module_name in sys.modules:
+        built[name] = getattr(sys.modules[module_name], model).__pydantic_complete__
+print(json.dumps({"status": status, "modules": sorted(sys.modules), "built": built}))
 """
+# The spec's models, which defer building their validators (experiments/metrics_spec.py, Strict).
+DEFERRED = [
+    "abacus.experiments.spec.ExperimentFields",
+    "abacus.assignment.spec.AssignRequest",
+    "abacus.ingestion.spec.EventBatch",
+    "abacus.ingestion.spec.EventSpec",
+]
 
 
 def imported(function: str, event: dict | None = None) -> tuple[int | None, set[str]]:
     """What importing `function`'s handler (and serving `event`) imports: its status and modules."""
+    status, modules, _ = probed(function, event)
+    return status, modules
+
+
+def probed(function: str, event: dict | None = None) -> tuple[int | None, set[str], dict[str, bool]]:
+    """Importing `function`'s handler (and serving `event`): its status, the modules imported, and
+    whether each of the DEFERRED models imported has built its validator."""
     spec = Template().functions()[function]
     path = [str(spec.code_dir), *(str(layer) for layer in spec.layers)]
     handler = spec.code_dir / f"{spec.module}.py"
     env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-c", PROBE, json.dumps(path), str(handler), json.dumps(event)]
+    command = [sys.executable, "-c", PROBE, json.dumps(path), str(handler), json.dumps(event), json.dumps(DEFERRED)]
     out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     answer = json.loads(out.stdout.strip().splitlines()[-1])
-    return answer["status"], set(answer["modules"])
+    return answer["status"], set(answer["modules"]), answer["built"]
 
 
 def heavy(modules: set[str], names: tuple[str, ...]) -> list[str]:
@@ -90,3 +109,25 @@ def test_the_budget_sees_what_a_function_that_computes_imports():
     """The check itself: the nightly worker, which computes, is found importing the stats layer."""
     _, modules = imported("NightlyWorkerFunction")
     assert heavy(modules, STATS) == ["abacus.stats", "numpy", "scipy"]
+
+
+@pytest.mark.parametrize(
+    ("function", "validated_by_every_request"),
+    [
+        ("AssignFunction", ["abacus.experiments.spec.ExperimentFields", "abacus.assignment.spec.AssignRequest"]),
+        ("IngestFunction", ["abacus.experiments.spec.ExperimentFields", *DEFERRED[2:]]),
+    ],
+)
+def test_functions_build_at_init_the_validators_their_requests_use(function, validated_by_every_request):
+    """Deferred to the first request, the build would land outside SnapStart's snapshot."""
+    _, _, built = probed(function)
+    assert {name: built.get(name) for name in validated_by_every_request} == dict.fromkeys(
+        validated_by_every_request, True
+    )
+
+
+def test_a_console_page_does_not_build_the_experiment_spec():
+    """ResultsFunction imports the spec for its routes' bodies; a sign-in page validates none."""
+    status, _, built = probed("ResultsFunction", get("/console/sign-in"))
+    assert status == 200
+    assert built["abacus.experiments.spec.ExperimentFields"] is False

@@ -32,7 +32,13 @@ WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    """A model refusing fields it does not declare, and NaN or infinity. Its validator is built when
+    first used, not when imported: ResultsFunction imports the spec for its routes' bodies and
+    serves console pages that never validate one, and building the spec's models cost about 20 ms
+    of each cold start. Functions that validate on every request build theirs at init
+    (abacus.http.api.build_validators)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 def refuse(problems: list[str]) -> None:

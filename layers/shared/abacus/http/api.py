@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 from pynamodb.exceptions import PynamoDBException
 
 import abacus.http.snapstart  # noqa: F401 - registers SnapStart's restore hook: every public handler imports this module
@@ -149,6 +150,15 @@ def json_body(request: Request) -> Any:
         raise BadRequest(f"body: not valid JSON ({error.msg})", field="body") from None
     except (UnicodeDecodeError, TypeError):
         raise BadRequest("body: not valid JSON", field="body") from None
+
+
+def build_validators(*models: type[BaseModel]) -> None:
+    """Builds now, at init (so inside SnapStart's snapshot, not in the first request), the
+    validators of models that defer their build and that every request of this function uses.
+    The experiment spec's models defer theirs (experiments/metrics_spec.py, Strict): the console's
+    pages, served by the same function as the API that validates them, mostly never do."""
+    for model in models:
+        model.model_rebuild()
 
 
 def create_app() -> APIGatewayHttpResolver:
