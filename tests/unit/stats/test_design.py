@@ -69,6 +69,30 @@ def test_a_crossing_stands_at_later_looks():
     assert treatment_row(later)["p_value"] < 0.05 and later["verdict"]["decision"] == "ship"
 
 
+def test_a_crossing_keeps_its_direction_when_tonight_s_estimate_turns():
+    """The first look crossed with the treatment far below the control (60 against 25 of 500
+    converting); tonight's totals put it a hair above. The design decided at the crossing: the
+    treatment is worse, and tonight's +1% may not turn that into "test beats control"."""
+    crossed = [VariantData("control", 500, 60), VariantData("test", 500, 25)]
+    settings = Settings(mde=0.1, planned_exposures=1000, previous_looks=[crossed])
+    later = analyse("conversion", [VariantData("control", 1000, 100), VariantData("test", 1000, 101)], settings)
+    row = treatment_row(later)
+    assert row["lift"]["absolute"] > 0 and row["significant"] is True
+    assert row["direction"] == "lower"
+    assert later["verdict"] == {
+        "decision": "ship",
+        "variant": "control",
+        "reason": "every variant is significantly worse than 'control'",
+    }
+
+
+def test_each_design_says_which_side_of_the_control_a_treatment_is_on():
+    for settings in (Settings(planned_exposures=PLANNED), Settings(sequential=False), Settings(design="msprt")):
+        above = analyse("conversion", look(4000, 400, 480), settings)
+        below = analyse("conversion", look(4000, 400, 330), settings)
+        assert treatment_row(above)["direction"] == "higher" and treatment_row(below)["direction"] == "lower"
+
+
 def test_the_final_look_ends_the_test_and_later_looks_change_nothing():
     nights = [look(n, n // 10, n // 10 + n // 400) for n in range(4000, 24_001, 4000)]  # +2.5%
     settings = Settings(planned_exposures=PLANNED, previous_looks=nights[:-1])

@@ -79,6 +79,28 @@ class VariantAnalysis(TypedDict):
     # The spending design: the share of the planned information reached, and the |z| this look needed.
     information_fraction: NotRequired[float | None]
     boundary: NotRequired[float | None]
+    # A treatment's side of the control as its test found it: for the spending design, at the look
+    # whose p-value is reported (the crossing look, once one crossed), which tonight's estimate
+    # may contradict; for the other designs, tonight's. None without an estimate.
+    direction: NotRequired[Literal["higher", "lower"] | None]
+
+
+def significantly_higher(row: VariantAnalysis) -> bool:
+    """Whether the test found this treatment's mean significantly above the control's."""
+    return bool(row.get("significant")) and _direction(row) == "higher"
+
+
+def significantly_lower(row: VariantAnalysis) -> bool:
+    """Whether the test found this treatment's mean significantly below the control's."""
+    return bool(row.get("significant")) and _direction(row) == "lower"
+
+
+def _direction(row: VariantAnalysis) -> str | None:
+    if "direction" in row:
+        return row["direction"]
+    lift = row.get("lift")  # rows stored before the direction was kept: tonight's lift
+    absolute = lift["absolute"] if lift else None
+    return None if not absolute else ("higher" if absolute > 0 else "lower")
 
 
 class SampleRatioCheck(TypedDict):

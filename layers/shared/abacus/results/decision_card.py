@@ -47,6 +47,7 @@ from abacus.core.documents import (
     MetricWarning,
     SnapshotAnalysis,
     VariantAnalysis,
+    significantly_higher,
 )
 
 _TESTS = {
@@ -143,7 +144,7 @@ def _compared(snapshot: SnapshotAnalysis) -> VariantAnalysis | None:
     shipped = _row(snapshot, verdict["variant"]) if verdict["variant"] != control else None
     if shipped is not None and "lift" in shipped:
         return shipped
-    winners = [row for row in treatments if row.get("significant") and _absolute(row) > 0]
+    winners = [row for row in treatments if significantly_higher(row)]
     return max(winners or treatments, key=_absolute, default=None)
 
 

@@ -112,6 +112,8 @@ def analyse(kind: MetricKind, variants: list[VariantData], settings: Settings) -
     for row, adjusted in zip(treatments, multiple.holm([row["p_value"] for row in treatments]), strict=True):
         row["p_value_adjusted"] = adjusted
         row["significant"] = adjusted is not None and adjusted < settings.alpha
+        if "direction" not in row:  # the spending design sets its deciding look's
+            row["direction"] = _side(row["lift"]["absolute"] if "lift" in row else None)
 
     weights = [float((settings.weights or {}).get(key, 1.0)) for key in keys]
     counted = settings.srm_exposures if settings.srm_exposures is not None else [v.exposures for v in variants]
@@ -238,7 +240,15 @@ def _add_spending_tests(treatments: list[VariantAnalysis], every: Estimates, set
         row["lift"]["relative_ci"] = fieller.interval(look.comparisons[row["key"]].ratio, boundary, a)
         row["information_fraction"] = float(tests.information_fraction[index]) if defined else None
         row["boundary"] = float(tests.boundary[index]) if defined and np.isfinite(tests.boundary[index]) else None
+        row["direction"] = _side(float(tests.direction[index])) if defined else None
     return bool(tests.final_reached.all())
+
+
+def _side(difference: float | None) -> Literal["higher", "lower"] | None:
+    """A treatment's side of the control, from the sign of its difference (None: no side)."""
+    if difference is None or not math.isfinite(difference) or difference == 0:
+        return None
+    return "higher" if difference > 0 else "lower"
 
 
 def _difference_skewness(every: Estimates, columns: list[int], control: int) -> np.ndarray:

@@ -12,7 +12,7 @@ the other winners, or none, and says which guardrail held each back."""
 
 from typing import Literal
 
-from abacus.core.documents import GuardrailStatus, VariantAnalysis, Verdict
+from abacus.core.documents import GuardrailStatus, VariantAnalysis, Verdict, significantly_higher
 
 BadDirection = Literal["increase", "decrease"]
 
@@ -40,7 +40,7 @@ def hold_back(
     if verdict["decision"] != "ship" or not harmed_by.get(str(verdict["variant"])):
         return verdict
     winners = sorted(
-        (row for row in primary_rows if row.get("significant") and _absolute_lift(row) > 0),
+        (row for row in primary_rows if significantly_higher(row)),
         key=lambda row: row["mean"] if row["mean"] is not None else float("-inf"),
         reverse=True,
     )
@@ -62,8 +62,3 @@ def hold_back(
         "variant": None,
         "reason": f"{verdict['reason']}, but a guardrail holds it back: {reasons}",
     }
-
-
-def _absolute_lift(row: VariantAnalysis) -> float:
-    lift = row.get("lift")
-    return lift["absolute"] if lift else 0.0

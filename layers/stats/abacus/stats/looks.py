@@ -21,7 +21,8 @@ cannot add false positives: the design's answer stands.
 The p-value of look k is alpha * P(|N(0,1)| >= |Z_k|) / P(|N(0,1)| >= c_k): below alpha exactly
 when |Z_k| crosses the boundary c_k, and a valid p-value at that look (each look's nominal level
 is at most alpha; spending.nominal_p_value). Once a look has crossed, the design has rejected:
-the reported p-value is the smallest over the looks so far, so the verdict does not flip back.
+the reported p-value is the smallest over the looks so far, so the verdict does not flip back,
+and its direction (which arm is ahead) is that look's too, whatever tonight's estimate says.
 The interval is the repeated confidence interval, difference +/- c sqrt(V), at the boundary of
 the last look tested.
 
@@ -53,6 +54,7 @@ class SpendingTests(NamedTuple):
     information_fraction: Floats  # of the current look; above 1 past the plan
     boundary: Floats  # |Z| the last look tested had to reach
     final_reached: npt.NDArray[np.bool_]
+    direction: Floats  # the sign of Z at the look whose p-value is reported (the crossing look, once one crossed)
 
 
 def spending_tests(
@@ -79,13 +81,17 @@ def spending_tests(
     count = estimate.shape[0]
     p_value, boundary = np.full(count, np.nan), np.full(count, np.nan)
     final = np.zeros(count, dtype=bool)
+    direction = np.full(count, np.nan)
     # The looks that count end at the first at or past the plan: rows ending alike go together.
     reached = fractions >= 1.0
     lengths = np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, fractions.shape[1])
     for length in np.unique(lengths[current]):
         rows = np.flatnonzero(current & (lengths == length))
         critical = spending.boundaries(fractions[rows, :length], alpha, gamma, family)
-        p_value[rows] = spending.nominal_p_value(z[rows, :length], critical, alpha).min(axis=1)
+        nominal = spending.nominal_p_value(z[rows, :length], critical, alpha)
+        deciding = nominal.argmin(axis=1)  # the earliest look with the smallest p-value
+        p_value[rows] = nominal[np.arange(len(rows)), deciding]
+        direction[rows] = np.sign(z[rows, deciding])
         boundary[rows] = _last_finite(critical)
         final[rows] = fractions[rows, length - 1] >= 1.0
     sd = np.sqrt(np.where(current, safe_variance[:, -1], np.nan))
@@ -93,7 +99,7 @@ def spending_tests(
     low = centre - sd * skewness.uncorrected(boundary, a[:, -1])
     high = centre - sd * skewness.uncorrected(-boundary, a[:, -1])
     fraction_now = np.where(current, exposures[:, -1] / planned_pair_exposures, np.nan)
-    return SpendingTests(p_value, low, high, fraction_now, boundary, final)
+    return SpendingTests(p_value, low, high, fraction_now, boundary, final, direction)
 
 
 def _increasing(raw: Floats, defined: npt.NDArray[np.bool_]) -> Floats:

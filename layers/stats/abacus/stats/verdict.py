@@ -2,8 +2,8 @@
 
 1. `invalid`: sample ratio mismatch (the split is broken, so no comparison can be trusted).
 2. `ship` a treatment: some treatments beat the control significantly (Holm-adjusted p-value,
-   always-valid when sequential, below alpha, with a positive lift); the one with the highest
-   mean is shipped.
+   always-valid when sequential, below alpha, on the higher side: for the spending design, the
+   side of the look that crossed, not tonight's lift's); the one with the highest mean is shipped.
 3. `ship` the control: every treatment is significantly worse than the control.
 4. `no_effect`: every treatment's relative-lift interval lies inside (-mde, +mde): an effect as
    large as the minimum detectable effect is ruled out, so running longer will not find one.
@@ -14,7 +14,13 @@
    (before, null, and the reason says so).
 """
 
-from abacus.core.documents import SampleRatioCheck, VariantAnalysis, Verdict
+from abacus.core.documents import (
+    SampleRatioCheck,
+    VariantAnalysis,
+    Verdict,
+    significantly_higher,
+    significantly_lower,
+)
 from abacus.core.planning import DaysLeft
 
 
@@ -34,7 +40,7 @@ def decide(
             f"(p = {srm['p_value']:.2g})",
         }
     treatments = [row for row in rows if row["key"] != control]
-    winners = [row for row in treatments if row["significant"] and row["lift"]["absolute"] > 0]
+    winners = [row for row in treatments if significantly_higher(row)]
     if winners:
         best = max(winners, key=lambda row: row["mean"])
         return {
@@ -43,7 +49,7 @@ def decide(
             "reason": f"'{best['key']}' beats '{control}' by {_percent(best['lift']['relative'])} "
             f"(adjusted p = {best['p_value_adjusted']:.2g})",
         }
-    if treatments and all(row["significant"] and row["lift"]["absolute"] < 0 for row in treatments):
+    if treatments and all(significantly_lower(row) for row in treatments):
         return {
             "decision": "ship",
             "variant": control,
