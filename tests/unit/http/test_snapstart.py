@@ -7,6 +7,7 @@ import copy
 import importlib
 import random
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,22 @@ def test_a_restore_gives_every_table_model_a_new_connection():
     after = {model: model._get_connection() for model in models}
     assert all(after[model] is not before[model] for model in models)
     assert after[models[0]].connection.client is not client
+    # The botocore session the tables share (abacus.storage.base) goes too: it holds the credentials.
+    assert after[models[0]].connection.session is not before[models[0]].connection.session
+
+
+def test_every_table_shares_one_botocore_session_per_thread():
+    """PynamoDB would make one per model's connection, each loading DynamoDB's service model anew
+    (about 35 ms each of a cold start's first request): abacus.storage.base makes it one per thread."""
+    models = storage_models()
+    sessions = {id(model._get_connection().connection.session) for model in models}
+    assert len(sessions) == 1
+
+    other: list[int] = []
+    thread = threading.Thread(target=lambda: other.append(id(models[0]._get_connection().connection.session)))
+    thread.start()
+    thread.join()
+    assert other[0] not in sessions  # botocore's sessions are not shared between threads
 
 
 # What makes an AWS client: boto3's, or botocore's own (the layer's modules use botocore's: boto3

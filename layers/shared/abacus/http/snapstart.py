@@ -50,6 +50,8 @@ def drop_connections() -> None:
     if (models := _loaded("pynamodb.models")) is not None:
         for model in _subclasses(models.Model):
             model._connection = None  # PynamoDB's cache of the model's TableConnection
+    if (tables := _loaded("abacus.storage.base")) is not None:
+        tables.forget_sessions()  # the botocore session every table's connection shares
     for name, module in list(sys.modules.items()):
         client: Any = getattr(module, CLIENT_FUNCTION, None) if name.startswith("abacus.") else None
         if hasattr(client, "cache_clear"):

@@ -1,19 +1,46 @@
-"""What every table model shares: the region, and retries with backoff (botocore's standard mode).
+"""What every table model shares: the region, retries with backoff (botocore's standard mode), and
+one botocore session per thread.
 
 The endpoint is botocore's own: AWS_ENDPOINT_URL_DYNAMODB points it at the local stack's moto server.
 """
 
 import json
+import threading
 import zlib
 from collections.abc import Iterable
 from typing import Any, cast
 
+import botocore.session
+import pynamodb.connection.base
 from pynamodb.attributes import Attribute, BinaryAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from abacus.core.settings import settings
+
+# PynamoDB makes a botocore session for each model's connection (per thread, as botocore's
+# sessions are not safe to share between threads), and each new session loads DynamoDB's service
+# model and endpoint rules again: a request touching five tables made five, about 35 ms each of
+# the first request after a cold start (issue 33). Its connection module's get_session is the one
+# seam it has: every table's connection takes this thread's one session instead.
+_sessions = threading.local()
+
+
+def _this_threads_session() -> botocore.session.Session:
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = _sessions.session = botocore.session.get_session()
+    return session
+
+
+def forget_sessions() -> None:
+    """The next connection makes a new session (after a SnapStart restore: new credentials)."""
+    global _sessions
+    _sessions = threading.local()
+
+
+pynamodb.connection.base.get_session = _this_threads_session  # type: ignore[attr-defined,assignment]
 
 
 class TableMeta:
