@@ -32,7 +32,7 @@ Reported per method, over the runs:
   differs from a plain average of the hours). Abacus reports the stratified interval; the
   textbook sampler and equal allocation the pooled (Wald) one.
 
-Run: .venv/bin/python bench/bandit_simulation.py [runs] [days] [hours] [users] [--drift]
+Run: .venv/bin/python bench/bandit_simulation.py [runs] [days] [hours] [users] [--drift] [--arms=K]
 """
 
 import math
@@ -203,6 +203,7 @@ def report(arms: int, better: bool, outcomes: dict[str, list[Outcome]]) -> None:
 def main(argv: Sequence[str]) -> int:
     args = [a for a in argv if not a.startswith("--")]
     drift = "--drift" in argv
+    only = [int(a.removeprefix("--arms=")) for a in argv if a.startswith("--arms=")]
     runs = int(args[0]) if args else 200
     days = int(args[1]) if len(args) > 1 else 14
     hours = int(args[2]) if len(args) > 2 else 6
@@ -212,7 +213,7 @@ def main(argv: Sequence[str]) -> int:
         f"{', base rate swinging +-50% over each day' if drift else ''}; the same draws for every method"
     )
     started = time.perf_counter()
-    for arms in (3, 5, 10):
+    for arms in only or (3, 5, 10):
         for better in (True, False):
             report(arms, better, scenario(arms, better, runs, days, hours, users, drift))
     print(f"\n({time.perf_counter() - started:.0f} s)")
