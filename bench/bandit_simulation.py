@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from abacus.stats.bandits import Cell, Safety, next_weights, probability_best, stratified, top_two
+from abacus.stats.bandits import MIN_CELL, Cell, Safety, next_weights, probability_best, stratified, top_two
 from abacus.stats.bayesian import best_and_loss
 from abacus.stats.posteriors import BetaPosteriors
 
@@ -77,7 +77,7 @@ type Method = Callable[[Tally], tuple[list[float], list[float], list[tuple[float
 def abacus(target: Callable[[list[float]], list[float]]) -> Method:
     def step(tally: Tally) -> tuple[list[float], list[float], list[tuple[float, float]]]:
         exposures, _ = tally.pooled()
-        if min(exposures) < 2:
+        if min(exposures) < MIN_CELL:
             return tally.weights[-1], [1 / tally.arms] * tally.arms, [(0.0, 1.0)] * tally.arms
         estimate = stratified(tally.phases)
         best, _ = probability_best(estimate)
