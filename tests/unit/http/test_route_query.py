@@ -11,6 +11,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pydantic import BaseModel
+
 from abacus.http.route_query import CurrentRoute, PowertoolsChanged, current_route
 from tests.conftest import sample_event
 
@@ -18,6 +20,10 @@ UPGRADE_BROKE_IT = (
     f"aws-lambda-powertools {version('aws-lambda-powertools')} no longer keeps the matched route's query "
     "parameters where abacus/http/route_query.py reads them: update it (and this test) before upgrading"
 )
+
+
+class Named(BaseModel):
+    name: str
 
 
 def resolver_seeing_routes() -> tuple[APIGatewayHttpResolver, list[CurrentRoute]]:
@@ -43,14 +49,25 @@ def resolver_seeing_routes() -> tuple[APIGatewayHttpResolver, list[CurrentRoute]
     def none(key: str):
         return Response(200, "application/json", json.dumps({"key": key}))
 
+    @app.post("/model")
+    def model(body: Named):
+        return {"name": body.name}
+
+    @app.post("/optional-model")
+    def optional_model(body: Named | None = None):
+        return {}
+
     return app, seen
 
 
-def request(app: APIGatewayHttpResolver, method: str, path: str, query: dict[str, str] | None = None) -> int:
+def request(
+    app: APIGatewayHttpResolver, method: str, path: str, query: dict[str, str] | None = None, body: str | None = None
+) -> int:
     event = sample_event("get_openapi_document", path=path)
     event["requestContext"]["http"]["method"] = method
     event["routeKey"] = f"{method} {path}"
     event["queryStringParameters"] = query
+    event["body"] = body
     try:
         return app.resolve(event, LambdaContext())["statusCode"]
     except Exception as error:  # noqa: BLE001 - whatever broke, say what it means
@@ -86,3 +103,11 @@ def test_outside_a_request_it_says_what_changed():
     app, _ = resolver_seeing_routes()
     with pytest.raises(PowertoolsChanged, match=r"route_query\.py"):
         current_route(app)
+
+
+def test_a_route_whose_body_is_a_model_is_told_from_one_without_a_body():
+    app, seen = resolver_seeing_routes()
+    assert request(app, "POST", "/model", body='{"name": "a"}') == 200
+    assert request(app, "POST", "/optional-model", body='{"name": "b"}') == 200
+    assert request(app, "POST", "/some-key/none") == 200
+    assert [route.object_body for route in seen] == [True, True, False], UPGRADE_BROKE_IT
