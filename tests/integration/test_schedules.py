@@ -163,6 +163,9 @@ def test_the_schedule_and_automation_are_shown_and_changed_as_the_status_allows(
         ({"ends_at": "-1h"}, "ends_at", "has passed"),
         ({"starts_at": "+2h", "ends_at": "+1h"}, "ends_at", "after starts_at"),
         ({"starts_at": "2030-01-01T00:00:00"}, "starts_at", "timezone"),
+        # Past the last time Python holds once in UTC (found by the fuzzing test: a 500 before).
+        ({"ends_at": "9999-12-31T23:30:00-01:00"}, "ends_at", "years 1 to 9999"),
+        ({"starts_at": "0001-01-01T00:30:00+01:00"}, "starts_at", "years 1 to 9999"),
         ({"automation": {"minimum_days": 0}}, "automation.minimum_days", "greater than or equal to 1"),
         ({"automation": {"ship": "yes"}}, "automation.ship", "boolean"),
         ({"automation": {"stop": True}}, "automation.stop", ""),

@@ -168,7 +168,12 @@ class AutomationSpec(Strict):
 
 def _utc(moment: datetime | None) -> datetime | None:
     """A schedule's time in UTC, as it is stored and shown, whatever offset it was sent with."""
-    return moment.astimezone(UTC) if moment is not None else None
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-02:00: past the last time Python can hold, in UTC
+        raise ValueError("not a time in years 1 to 9999 once converted to UTC") from None
 
 
 Schedule = Annotated[AwareDatetime | None, AfterValidator(_utc)]
