@@ -10,7 +10,6 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from pydantic import BaseModel
 
 from abacus.http.route_query import CurrentRoute, PowertoolsChanged, current_route
