@@ -50,13 +50,16 @@ PAIRS = [
         answers.Experiment,
         model_only=frozenset({"history"}),
         optional=REQUEST_DEFAULTS,
-        why="history: GET /experiments/{key}'s (ExperimentWithHistory); the request's defaults make fields optional",
+        loose=frozenset({"allocation"}),
+        why="history: GET /experiments/{key}'s (ExperimentWithHistory); the request's defaults make fields optional; "
+        "allocation is the request's discriminated union (by kind) of the two TypedDicts",
     ),
     Pair(
         responses.Experiment,
         answers.ExperimentWithHistory,
         optional=REQUEST_DEFAULTS | {"history"},
-        why="the other routes answer an experiment without its history",
+        loose=frozenset({"allocation"}),
+        why="the other routes answer an experiment without its history; allocation: a discriminated union",
     ),
     Pair(responses.ExperimentPage, answers.ExperimentPage),
     Pair(responses.FlagsAnswer, answers.FlagsAnswer, shape_only=frozenset({"requestId"}), why="an open object"),

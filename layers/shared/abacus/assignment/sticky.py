@@ -24,7 +24,7 @@ from abacus.assignment import live_check
 from abacus.assignment.spec import AssignRequest
 from abacus.core import breakdowns, hashing
 from abacus.core.errors import NotFound
-from abacus.experiments import definitions, experiment_layers, holdouts, lifecycle, targeting, units
+from abacus.experiments import bandit_weights, definitions, experiment_layers, holdouts, lifecycle, targeting, units
 from abacus.experiments.metrics_spec import Scalar
 from abacus.experiments.spec import CONTROL, ExperimentFields
 from abacus.identity import joins
@@ -98,12 +98,13 @@ def stateless_variant(
     distinct_id: str,
     properties: Properties,
     covering: Sequence[ExperimentItem] = (),
+    now: datetime | None = None,
 ) -> str | None:
     """/assign's answer for a user it has stored nothing for (what local evaluation publishes, in
     local_evaluation.py): an override; a complete or archived experiment's served variant (control
     for a user one of the `covering` holdouts holds out); nothing from a draft; else, within its
     layer's buckets, the rollout and the targeting, control for a user held out, or the variant the
-    user's hash picks."""
+    user's hash picks (a bandit's: with its shares at `now`, default its latest phase's)."""
     if distinct_id in spec.overrides:
         return spec.overrides[distinct_id]
     if item.status in (lifecycle.COMPLETE, lifecycle.ARCHIVED):
@@ -114,7 +115,7 @@ def stateless_variant(
         return None
     if holdouts.holding_out(covering, distinct_id):
         return CONTROL
-    return _hashed_variant(item, spec, distinct_id)
+    return _hashed_variant(item, spec, distinct_id, now)
 
 
 def _within_its_share(item: ExperimentItem, spec: ExperimentFields, distinct_id: str) -> bool:
@@ -124,8 +125,8 @@ def _within_its_share(item: ExperimentItem, spec: ExperimentFields, distinct_id:
     return hashing.in_rollout(item.key, distinct_id, spec.rollout_percentage)
 
 
-def _hashed_variant(item: ExperimentItem, spec: ExperimentFields, distinct_id: str) -> str:
-    return hashing.pick_variant(item.key, distinct_id, [(v.key, v.weight) for v in spec.variants])
+def _hashed_variant(item: ExperimentItem, spec: ExperimentFields, distinct_id: str, now: datetime | None) -> str:
+    return hashing.pick_variant(item.key, distinct_id, bandit_weights.assignment_weights(item, spec, now))
 
 
 def variant_for(
@@ -181,7 +182,7 @@ def _store_assignment(
     now: datetime,
 ) -> str:
     """The unit's variant, stored unless it has one, and with `expose` its first exposure."""
-    variant = _hashed_variant(item, spec, unit.hashed)
+    variant = _hashed_variant(item, spec, unit.hashed, now)
     values = breakdowns.values_of(spec.breakdowns, properties) if spec.breakdowns else None
     stored = assignments.assign(partition, unit.stored_as, variant, now, expose, values)
     if expose and stored.exposed_at == now:  # this call's own time: it set the first exposure

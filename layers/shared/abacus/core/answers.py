@@ -5,7 +5,7 @@ line prints them. abacus.http.responses documents them (see core/documents.py fo
 shape). Standard library only.
 """
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from abacus.core.documents import Json, MetricJson
 
@@ -38,6 +38,35 @@ class ExperimentFieldsJson(TypedDict):
     starts_at: str | None  # a draft's scheduled launch (UTC)
     ends_at: str | None  # the scheduled stop (UTC)
     automation: dict[str, Any]  # schemas.AutomationSpec
+    allocation: "FixedAllocationJson | BanditAllocationJson"
+
+
+class FixedAllocationJson(TypedDict):
+    kind: Literal["fixed"]
+
+
+class BanditAllocationJson(TypedDict):
+    """spec.BanditAllocation."""
+
+    kind: Literal["bandit"]
+    floor: float
+    burn_in: int
+    max_step: float
+    top_two: bool
+    reweight_every_hours: int
+    decide_at: float
+    minimum_days: int
+
+
+class BanditState(TypedDict):
+    """A bandit's current phase (experiments/bandit_weights.py): its number (0 from the launch,
+    one more at each reweighting that moved a weight), since when, and each variant's share of new
+    users; the variants a harmed guardrail froze at their floor."""
+
+    phase: int
+    since: str
+    weights: dict[str, float]
+    frozen: list[str]
 
 
 class Plan(TypedDict):
@@ -57,6 +86,7 @@ class Experiment(ExperimentFieldsJson, Plan):
     started_at: str | None
     stopped_at: str | None
     layer_buckets: list[list[int]] | None
+    bandit: "BanditState | None"  # a running or stopped bandit's current phase (None: fixed weights)
 
 
 class HistoryEntry(TypedDict):

@@ -237,6 +237,32 @@ class Breakdown(TypedDict):
     segments: list[Segment]  # the most common values first, then "other"
 
 
+class BanditVariant(TypedDict):
+    """A bandit's variant: its mean stratified by phase (abacus.stats.bandits), unbiased under the
+    changing shares, with its 95% interval; its probability to be best and the expected loss of
+    choosing it now, in the metric's units."""
+
+    key: str
+    exposures: int
+    mean: float
+    standard_error: float
+    interval: list[float]
+    probability_best: float
+    expected_loss: float
+
+
+class BanditReport(TypedDict):
+    """A bandit's primary metric under its changing shares (abacus.nightly.bandit_analysis)."""
+
+    variants: list[BanditVariant]  # empty until every variant has users enough for an estimate
+    best: str | None
+    target: dict[str, float]  # the shares Thompson sampling (or top-two) asks for next
+    regret: float  # what the users shown other variants lost against the best, in the metric's units
+    phases: int  # phases with users counted
+    expected_shares: dict[str, float]  # each variant's share of the users, from each phase's shares
+    reason: str
+
+
 class SnapshotAnalysis(MetricAnalysis):
     """What the results table stores for a day: the primary metric's analysis, the others beside it."""
 
@@ -248,6 +274,7 @@ class SnapshotAnalysis(MetricAnalysis):
     # later (PostHog's $multiple): counted once, in the variant of their first exposure.
     persons_in_several_variants: NotRequired[dict[str, int]]
     counted_unit: NotRequired[str]  # a group experiment's counted groups, plural ("companies"); else users
+    bandit: NotRequired[BanditReport]  # a bandit's: its variants under the changing shares, its decision's grounds
 
 
 class MetricWarning(TypedDict):

@@ -20,10 +20,11 @@ def in_rollout(flag_key: str, distinct_id: str, rollout_percentage: float) -> bo
     return bucket(flag_key, distinct_id) <= rollout_percentage / 100
 
 
-def pick_variant(flag_key: str, distinct_id: str, variants: Sequence[tuple[str, int]]) -> str:
+def pick_variant(flag_key: str, distinct_id: str, variants: Sequence[tuple[str, float]]) -> str:
     """The variant whose cumulative weight range (in listed order) holds the user's variant hash.
 
-    `variants` are (key, weight) pairs with integer weights summing to 100.
+    `variants` are (key, weight) pairs with weights in percent summing to 100: whole ones, or a
+    bandit's with two decimals (experiments/bandit_weights.py).
     """
     point = bucket(flag_key, distinct_id, salt="variant")
     lower = 0.0

@@ -20,7 +20,7 @@ from abacus.core.cache import TtlCache
 from abacus.core.documents import SnapshotAnalysis
 from abacus.core.errors import Conflict, Invalid, NotFound, TooLarge, field_errors
 from abacus.core.settings import settings
-from abacus.experiments import experiment_layers, lifecycle, plans
+from abacus.experiments import bandit_weights, experiment_layers, lifecycle, plans
 from abacus.experiments.spec import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
 from abacus.storage import experiments, layer_allocations, results
 from abacus.storage.experiments import ExperimentItem
@@ -413,6 +413,7 @@ def to_api(item: ExperimentItem, with_history: bool = True) -> Experiment:
         "started_at": item.started_at.isoformat() if item.started_at else None,
         "stopped_at": item.stopped_at.isoformat() if item.stopped_at else None,
         "layer_buckets": item.layer_buckets,
+        "bandit": bandit_weights.state(item, spec),
         **_plan(item, spec),
     }
     if with_history:

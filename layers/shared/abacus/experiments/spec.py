@@ -5,7 +5,7 @@ are assignment/spec.py's and ingestion/spec.py's."""
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -166,6 +166,71 @@ class AutomationSpec(Strict):
     ] = 7
 
 
+class FixedAllocation(Strict):
+    """The variants' weights, fixed for the whole run (the default)."""
+
+    kind: Literal["fixed"] = "fixed"
+
+
+class BanditAllocation(Strict):
+    """A multi-armed bandit (experiments/bandit_weights.py, abacus.nightly.reweight): the variants
+    start equal, and each reweighting gives each the probability that it is best on the primary
+    metric (Thompson sampling), within a floor, after a burn-in, moving each weight at most
+    `max_step`. It decides like an experiment: once one variant's probability to be best reaches
+    `decide_at` after `minimum_days`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"kind": "bandit", "floor": 0.01, "burn_in": 100, "reweight_every_hours": 1}]}
+    )
+    kind: Literal["bandit"]
+    floor: Annotated[
+        float, Field(ge=0, le=0.2, description="The least share of new users each variant keeps (0.01: 1%)")
+    ] = 0.01
+    burn_in: Annotated[
+        WholeNumber, Field(ge=1, le=1_000_000, description="Exposed users every variant needs before the first change")
+    ] = 100
+    max_step: Annotated[
+        float, Field(gt=0, le=1, description="The most one reweighting moves a variant's share (0.2: 20 points)")
+    ] = 0.2
+    top_two: StrictBool = Field(
+        default=False,
+        description="Top-two Thompson sampling: more traffic to the runner-up, to find the best arm sooner rather "
+        "than to exploit it",
+    )
+    reweight_every_hours: Annotated[
+        WholeNumber, Field(ge=1, le=24, description="Hours between reweightings (besides one after each nightly run)")
+    ] = 1
+    decide_at: Annotated[
+        float, Field(ge=0.5, le=0.999, description="The probability to be best at which the best variant is the winner")
+    ] = 0.95
+    minimum_days: Annotated[WholeNumber, Field(ge=1, le=90, description="Days it runs before it may decide")] = 7
+
+
+Allocation = Annotated[FixedAllocation | BanditAllocation, Field(discriminator="kind")]
+# The primary metrics a bandit's posterior can be built on: a user's conversion or value.
+BANDIT_METRICS = ("conversion", "count", "sum", "funnel")
+
+
+def _bandit_problems(fields: dict[str, Any], allocation: BanditAllocation) -> list[str]:
+    """What a bandit may not have, checked against the fields before `allocation`."""
+    problems = []
+    variants: list[VariantSpec] = fields.get("variants") or []
+    if variants and allocation.floor * len(variants) > 1:
+        problems.append(
+            f"floor: {allocation.floor:g} for each of {len(variants)} variants is more than all the traffic"
+        )
+    weights = [variant.weight for variant in variants]
+    if weights and max(weights) - min(weights) > 1:
+        equal = "/".join(str(w) for w in nearest_whole_split([1.0] * len(weights)))
+        problems.append(f"variants: a bandit's variants start equal ({equal}), not {'/'.join(map(str, weights))}")
+    primary: MetricSpec | None = fields.get("primary_metric")
+    if primary is not None and primary.kind not in BANDIT_METRICS:
+        problems.append(f"primary_metric: a bandit's is a conversion, count, sum or funnel, not a {primary.kind}")
+    if fields.get("holdout") is not None:
+        problems.append("holdout: a holdout's split is fixed; it cannot be a bandit")
+    return problems
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     """A schedule's time in UTC, as it is stored and shown, whatever offset it was sent with."""
     if moment is None:
@@ -237,6 +302,16 @@ class ExperimentFields(Strict):
     starts_at: Annotated[Schedule, Field(description=STARTS_AT)] = None
     ends_at: Annotated[Schedule, Field(description=ENDS_AT)] = None
     automation: AutomationSpec = Field(default_factory=AutomationSpec)
+    # Fixed weights (the variants'), or a bandit's, which move to what works (frozen while running).
+    allocation: Allocation = Field(default_factory=FixedAllocation)
+
+    @field_validator("allocation")
+    @classmethod
+    def a_bandit_fits_its_fields(cls, allocation: FixedAllocation | BanditAllocation, info: ValidationInfo) -> Any:
+        """Checked against the fields before it (all that matter are): named in the message."""
+        if isinstance(allocation, BanditAllocation) and (problems := _bandit_problems(info.data, allocation)):
+            raise ValueError("; ".join(problems))
+        return allocation
 
     @field_validator("ends_at")
     @classmethod
@@ -358,6 +433,7 @@ class ExperimentPatch(Strict):
     starts_at: Annotated[Schedule, Field(description=STARTS_AT)] = NOT_GIVEN  # null: no scheduled launch
     ends_at: Annotated[Schedule, Field(description=ENDS_AT)] = NOT_GIVEN  # null: no scheduled stop
     automation: AutomationSpec = NOT_GIVEN  # replaced whole: the flags left out are off
+    allocation: Allocation = NOT_GIVEN  # replaced whole; frozen once running
 
 
 class LaunchRequest(Strict):

@@ -83,6 +83,14 @@ class HistoryEntry(Open):
     )
 
 
+class BanditPhase(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    phase: int = Field(description="0 from the launch; one more at each reweighting that moved a share")
+    since: str = Field(description="When this phase began (UTC)")
+    weights: dict[str, float] = Field(description="Variant key to its share of new users (0 to 1, summing to 1)")
+    frozen: list[str] = Field(description="Variants a harmed guardrail froze at the floor")
+
+
 class Experiment(ExperimentFields):
     model_config = ConfigDict(extra="forbid", defer_build=True)
     key: str
@@ -94,6 +102,10 @@ class Experiment(ExperimentFields):
     stopped_at: str | None
     layer_buckets: list[list[int]] | None = Field(
         description="In a layer: the layer's buckets (of 100) it took at its launch, as [first, end) runs; else null"
+    )
+    bandit: "BanditPhase | None" = Field(
+        description="A launched bandit's current phase: each variant's share of new users now; null for fixed weights "
+        "or a bandit not launched"
     )
     recommended_exposures_per_variant: int | None
     estimated_days_left: float | None = Field(
@@ -308,6 +320,22 @@ class DecisionCard(documents.DecisionCard):
     pass
 
 
+@documenting(
+    {
+        "variants": "each variant's mean stratified by the phase of its users' assignment (unbiased under the "
+        "changing shares), its 95% interval, its probability to be best and the expected loss of choosing it now; "
+        "empty until every variant has users enough",
+        "target": "the shares Thompson sampling (or top-two) asks for at the next reweighting, before the floor, "
+        "burn-in and most step apply",
+        "regret": "what the users shown other variants lost against the best variant so far, in the metric's units",
+        "expected_shares": "each variant's share of the users counted, from its phases' shares: what the sample "
+        "ratio check compares with",
+    }
+)
+class BanditReport(documents.BanditReport):
+    pass
+
+
 class Results(Open):
     """`status` is pending (with `message`) before the first snapshot, else ready with the analysis
     of the primary metric at the top level and `secondary_metrics` beside it."""
@@ -365,6 +393,9 @@ class Results(Open):
         default=None,
         description="per variant, its persons who had been exposed to another variant under an id joined to "
         "theirs later (PostHog's $multiple): counted once, in the variant of their first exposure",
+    )
+    bandit: BanditReport | None = Field(
+        default=None, description="a bandit's primary metric under its changing shares; its verdict rests on this"
     )
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from abacus.core import retention
 from abacus.core.settings import settings
-from abacus.experiments import definitions
-from abacus.nightly import cutoffs, page, snapshot, sums, work_queue
+from abacus.experiments import bandit_weights, definitions
+from abacus.nightly import cutoffs, page, reweight, snapshot, sums, work_queue
 from abacus.nightly.runs import Unit, metrics_key_of
 from abacus.storage import assignments, experiments, nightly_runs, results
 from abacus.storage.experiments import ExperimentItem
@@ -82,6 +82,7 @@ def merge(unit: Unit) -> SnapshotItem | None:
     item = analyse_and_store(experiment, unit.cutoff, unit.started, total)
     nightly_runs.merged(unit.experiment_id, unit.run, datetime.now(UTC))
     if item is not None:
+        reweight.after_snapshot(experiment, item.analysis, datetime.now(UTC))
         follow_up(experiment, item)
     return item
 
@@ -119,12 +120,13 @@ def analyse_and_store(
     date = cutoffs.snapshot_date(cutoff)
     earlier = [item.analysis for item in results.history(experiment_id) if item.date < date]
     final = cutoffs.windows_all_final(experiment, spec.all_metrics(), cutoff, started)
+    phases = reweight.phase_points(experiment, spec) if bandit_weights.allocation_of(spec) else None
     item = SnapshotItem(
         experiment_id,
         date,
         cutoff=cutoff,
         computed_at=started,
-        analysis=snapshot.analysis(spec, experiment, cutoff, total, earlier),
+        analysis=snapshot.analysis(spec, experiment, cutoff, total, earlier, phases),
         final=final,
     )
     if not results.put_unless_newer(item):

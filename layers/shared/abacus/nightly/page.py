@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from abacus.core import keys, retention
-from abacus.experiments import definitions
+from abacus.experiments import bandit_weights, definitions
 from abacus.experiments.exposures import refusal
 from abacus.experiments.metrics_spec import MetricSpec, components
 from abacus.experiments.spec import ExperimentFields
@@ -160,9 +160,14 @@ def users_sums(
             return user_values(run, user, cast(datetime, user.exposed_at), ids.get(user.distinct_id, frozenset()))
 
         all_values = pool.map(compute, counted)
+        # A bandit's users are counted in the phase of their assignment too (bandit_weights.py).
+        starts = bandit_weights.phase_starts(experiment) if bandit_weights.allocation_of(spec) else None
         for user, computed in zip(counted, all_values, strict=True):
             several = len(user.variants_exposed()) > 1
-            sums.add_user(user.variant, computed, bool(pre_days), user.exposed_at, user.breakdown_values, several)
+            phase = bandit_weights.phase_at(starts, user.assigned_at) if starts is not None else None
+            sums.add_user(
+                user.variant, computed, bool(pre_days), user.exposed_at, user.breakdown_values, several, phase
+            )
     return sums
 
 

@@ -8,6 +8,7 @@ stored snapshot is abacus.results.snapshots'.
 Pure: no storage. abacus.nightly.computation reads the earlier snapshots and stores this one."""
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import cast
 
@@ -23,8 +24,8 @@ from abacus.core.documents import (
 )
 from abacus.experiments import plans, units
 from abacus.experiments.metrics_spec import GuardrailSpec, MetricSpec
-from abacus.experiments.spec import CONTROL, ExperimentFields
-from abacus.nightly import breakdown_analysis, breakdown_sums
+from abacus.experiments.spec import CONTROL, BanditAllocation, ExperimentFields
+from abacus.nightly import bandit_analysis, breakdown_analysis, breakdown_sums
 from abacus.nightly.cutoffs import Timeline
 from abacus.nightly.sums import PageSums
 from abacus.nightly.values import CONVERTED, pre_exposure_days
@@ -40,12 +41,26 @@ def _days_running(experiment: Timeline, cutoff: datetime) -> float | None:
 
 
 def analysis(
-    spec: ExperimentFields, experiment: Timeline, cutoff: datetime, sums: PageSums, earlier: list[SnapshotAnalysis]
+    spec: ExperimentFields,
+    experiment: Timeline,
+    cutoff: datetime,
+    sums: PageSums,
+    earlier: list[SnapshotAnalysis],
+    phase_points: Mapping[int, Mapping[str, int]] | None = None,
 ) -> SnapshotAnalysis:
     """The snapshot's analysis for `cutoff` from the experiment's users' sums; `earlier`: the
-    analyses of its snapshots before that day (the group-sequential test's earlier looks)."""
+    analyses of its snapshots before that day (the group-sequential test's earlier looks). A
+    bandit's (`phase_points`: each phase's shares, in basis points) is checked against the split
+    its phases' shares give, and its verdict is its own (bandit_analysis.py)."""
     metrics = spec.all_metrics()
     statistics = sums.statistics(metrics, [v.key for v in spec.variants], pre_exposure_days(spec))
+    allocation = spec.allocation if isinstance(spec.allocation, BanditAllocation) else None
+    bandit = None
+    weights = {v.key: float(v.weight) for v in spec.variants}
+    if allocation is not None:
+        keys_ = [v.key for v in spec.variants]
+        bandit = bandit_analysis.report(allocation, sums.phase_cells, keys_, phase_points or {})
+        weights = {key: 100 * share for key, share in bandit["expected_shares"].items()}
     analyses: list[MetricAnalysis] = []
     for index, (metric, variants) in enumerate(zip(metrics, statistics, strict=True)):
         keys_ = sorted(v.key for v in variants)
@@ -57,7 +72,7 @@ def analysis(
         ]
         settings = Settings(
             control=CONTROL,
-            weights={v.key: float(v.weight) for v in spec.variants},
+            weights=weights,
             mde=spec.minimum_detectable_effect,
             days_running=_days_running(experiment, cutoff),
             cuped=spec.cuped,
@@ -69,7 +84,12 @@ def analysis(
         )
         analysed = analyse(CONVERSION if metric.kind in CONVERTED else MEAN, variants, settings)
         analyses.append(_metric_analysis(spec, metrics, index, analysed, sums))
-    return _snapshot_analysis(spec, analyses, sums)
+    if allocation is not None and bandit is not None:
+        analyses[0]["verdict"] = bandit_analysis.verdict(allocation, bandit, _days_running(experiment, cutoff))
+    snapshot = _snapshot_analysis(spec, analyses, sums)
+    if bandit is not None:
+        snapshot["bandit"] = bandit
+    return snapshot
 
 
 def _metric_analysis(
@@ -126,7 +146,8 @@ def _snapshot_analysis(spec: ExperimentFields, analyses: list[MetricAnalysis], s
         snapshot["counted_unit"] = units.plural(spec.group_type)
     if sums.in_several_variants:
         snapshot["persons_in_several_variants"] = {v.key: sums.in_several_variants[v.key] for v in spec.variants}
-    if sums.exposures_by_day:
+    # A bandit's shares change within days: its split is checked over all its users (analyse()).
+    if sums.exposures_by_day and not isinstance(spec.allocation, BanditAllocation):
         variant_keys = [v.key for v in spec.variants]
         days = [(day, [counts[key] for key in variant_keys]) for day, counts in sorted(sums.exposures_by_day.items())]
         snapshot["exposures_by_day"] = srm.by_day(days, [float(v.weight) for v in spec.variants])

@@ -183,6 +183,9 @@ class PageSums:
         # Per breakdown, the primary metric's sums per value (breakdown_sums.py).
         self.breakdowns: list[breakdown_sums.Segments[PageSums]] = []
         self.primary_components = len(metrics[0].components()) if metrics else 1
+        # A bandit's: per phase of the users' assignment, per variant, the primary metric's
+        # [users, sum, sum of squares] (abacus.stats.bandits' cells), keyed by the phase's number.
+        self.phase_cells: dict[str, dict[str, list[float]]] = {}
         if breakdowns:
             segment = [breakdown_sums.segment_metric(metrics[0])]
             make = lambda: PageSums(variant_keys, segment)  # noqa: E731 (one line, used right here)
@@ -196,7 +199,9 @@ class PageSums:
         exposed_at: datetime | None = None,
         breakdown_values: list[Any] | None = None,
         in_several_variants: bool = False,
+        phase: int | None = None,
     ) -> None:
+        """Adds a user; `phase`: a bandit's phase of their assignment (None: not a bandit)."""
         self.exposures[variant] += 1
         if in_several_variants:
             self.in_several_variants[variant] += 1
@@ -213,6 +218,12 @@ class PageSums:
                 squares_cross, cross_squares = self.ratio_cubes[index]
                 squares_cross[variant] += n * n * d
                 cross_squares[variant] += n * d * d
+        if phase is not None:
+            outcome = counted[self.primary_components - 1]  # a funnel's: its last step
+            cell = self.phase_cells.setdefault(str(phase), {}).setdefault(variant, [0.0, 0.0, 0.0])
+            cell[0] += 1
+            cell[1] += outcome
+            cell[2] += outcome * outcome
         if self.breakdowns:
             first = self.primary_components
             primary = UserValues(computed.values[:first], computed.pre_values[:first])
@@ -239,6 +250,7 @@ class PageSums:
             ]
         for my_segments, their_segments in zip(self.breakdowns, other.breakdowns, strict=False):
             my_segments.merge(their_segments)
+        _merge_cells(self.phase_cells, other.phase_cells)
 
     def to_json(self) -> dict[str, Any]:
         """As a page stores them: percentile caps' histograms share capping.PAGE_BINS, and each
@@ -254,6 +266,8 @@ class PageSums:
             stored["ratio_cross"] = self.ratio_cross
             if self.ratio_cubes is not None:
                 stored["ratio_cubes"] = [[_nonzero(part) for part in pair] for pair in self.ratio_cubes]
+        if self.phase_cells:
+            stored["phase_cells"] = self.phase_cells
         if self.breakdowns:
             stored["breakdowns"] = [
                 segments.to_json(breakdown_sums.PAGE_VALUES, PageSums.to_json) for segments in self.breakdowns
@@ -279,6 +293,10 @@ class PageSums:
         sums.breakdowns = [
             breakdown_sums.Segments.from_json(segments, PageSums.from_json) for segments in stored.get("breakdowns", [])
         ]
+        sums.phase_cells = {
+            phase: {variant: [float(x) for x in cell] for variant, cell in cells.items()}
+            for phase, cells in stored.get("phase_cells", {}).items()
+        }
         return sums
 
     def statistics(self, metrics: list[MetricSpec], variant_keys: list[str], pre_days: int) -> list[list[VariantData]]:
@@ -364,6 +382,14 @@ class PageSums:
         if metric.cap.percentile is not None:
             report["percentile"] = metric.cap.percentile
         return report
+
+
+def _merge_cells(mine: dict[str, dict[str, list[float]]], theirs: dict[str, dict[str, list[float]]]) -> None:
+    """Adds a bandit's phase cells ([users, sum, sum of squares]) into `mine`."""
+    for phase, cells in theirs.items():
+        my_cells = mine.setdefault(phase, {})
+        for variant, cell in cells.items():
+            my_cells[variant] = [a + b for a, b in zip(my_cells.get(variant, [0.0, 0.0, 0.0]), cell, strict=True)]
 
 
 def _positions(metrics: list[MetricSpec]) -> list[tuple[int, int | None]]:

@@ -26,6 +26,11 @@ them with the reason. So is every running experiment of a project whose ids have
 into persons ($identify, aliases: identity/), since a person keeps the variant of their first
 exposure under every id, which only the server knows.
 
+A bandit (experiments/bandit_weights.py) publishes its latest shares as its variants' rollout
+percentages; once a reweighting has moved them it is published with `ensure_experience_continuity`
+too, and listed in `evaluated_by_the_server`: its shares are exact for new users, but a user
+exposed in an earlier phase keeps that phase's variant.
+
 A group experiment (`group_type`) is a group flag: `aggregation_group_type_index` in its filters,
 the document's `group_type_mapping` naming the type, and the SDK hashes the group's key.
 """
@@ -36,7 +41,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from abacus.experiments import experiment_layers, holdouts, lifecycle
+from abacus.experiments import bandit_weights, experiment_layers, holdouts, lifecycle
 from abacus.experiments.definitions import definition, served_variant
 from abacus.experiments.metrics_spec import Condition
 from abacus.experiments.spec import CONTROL, ExperimentFields, payload_text
@@ -55,6 +60,12 @@ _NUMERIC = ("gt", "gte", "lt", "lte")
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+RESHARED = (
+    "a bandit that has moved its shares: a user exposed earlier keeps their variant, which their hash may no "
+    "longer give (its current shares are published)"
+)
+
+
 class NotExpressible(ValueError):
     """A definition the SDKs would evaluate differently from /assign."""
 
@@ -71,6 +82,8 @@ def definitions(items: Iterable[ExperimentItem], persons_joined: bool = False) -
             if persons_joined and item.status == lifecycle.RUNNING and definition(item).group_type is None:
                 raise NotExpressible(PERSONS)
             flags.append(flag(item, holdouts.covering(item, published), type_index))
+            if bandit_weights.may_differ_locally(item, definition(item)):
+                server_only.append({"key": item.key, "reason": RESHARED})
         except NotExpressible as reason:
             flags.append(_server_evaluated(item))
             server_only.append({"key": item.key, "reason": str(reason)})
@@ -175,14 +188,17 @@ def _server_evaluated(item: ExperimentItem) -> dict[str, Any]:
 
 
 def _flag(item: ExperimentItem, spec: ExperimentFields, filters: dict[str, Any]) -> dict[str, Any]:
-    variants = [{"key": v.key, "name": v.key, "rollout_percentage": v.weight} for v in spec.variants]
+    """A bandit publishes its latest shares; once it has moved them, an exposed user's stored
+    variant may differ from what their hash gets now, so the SDK asks the server (continuity)."""
+    weights = bandit_weights.assignment_weights(item, spec, None)
+    variants = [{"key": key, "name": key, "rollout_percentage": weight} for key, weight in weights]
     return {
         "id": None,
         "key": item.key,
         "name": spec.name,
         "active": True,
         "deleted": False,
-        "ensure_experience_continuity": False,
+        "ensure_experience_continuity": bandit_weights.may_differ_locally(item, spec),
         "version": item.version,
         "filters": {**filters, "multivariate": {"variants": variants}, "payloads": _payloads(spec)},
     }

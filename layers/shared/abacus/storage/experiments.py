@@ -81,6 +81,10 @@ class ExperimentItem(Model):
     assignment_shards = nullable(NumberAttribute())
     # In a layer: the layer's buckets it took at its launch ([[first, end], ...], experiments/experiment_layers.py).
     layer_buckets = nullable(JSONAttribute())
+    # A bandit's phases (experiments/bandit_weights.py): the current one's number and weights (in
+    # basis points), the start of each phase after the first (epoch seconds) and the frozen
+    # variants; None for fixed weights, and for a bandit until its first reweighting (equal weights).
+    bandit = nullable(JSONAttribute())
     # The experiments this key held before, archived and replaced (None: the first, generation 1).
     generation = nullable(NumberAttribute())
     # The by-due index's keys, set by serialize() from the status and the definition.
