@@ -107,6 +107,32 @@ WORKLOAD = [
 SCHEDULED = "scheduled-launch"
 
 
+def a_bandit_that_reweights_tonight() -> None:
+    """A running bandit whose variant b converted every user and control none: tonight's worker
+    reweights it (its next phase and the experiment, in one transaction). Stored directly: the
+    setup, not a call of any function."""
+    from abacus.experiments import definitions
+    from abacus.experiments.spec import ExperimentCreate
+    from abacus.storage import assignments
+    from tests.integration.test_bandits import _purchases
+
+    body = json.loads(sample_event("create_experiment")["body"]) | {
+        "key": "bandit-arms",
+        "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+        "primary_metric": {"event": "buy", "window_days": 7},
+        "secondary_metrics": [],
+        "guardrail_metrics": [],
+        "allocation": {"kind": "bandit", "burn_in": 1},
+    }
+    now = datetime.now(UTC)
+    definitions.create("test", ExperimentCreate.model_validate(body), now - timedelta(days=2))
+    item = definitions.apply("test", "bandit-arms", "launch", now, started_at=now - timedelta(days=1))
+    exposed = now - timedelta(hours=12)
+    for n, variant in enumerate(["control", "b"] * 3):
+        assignments.assign(item.assignment_partition(f"arm-{n}"), f"arm-{n}", variant, exposed, expose=True)
+    _purchases([(f"arm-{n}", exposed + timedelta(hours=1)) for n in range(1, 6, 2)])
+
+
 def granted(template: Template, function: str) -> set[tuple[str, str]]:
     """The (action, resource ARN) pairs the function's own statements in template.yaml grant (the
     managed policies SAM adds, such as the SQS poller's, are AWS's and not ours to trim)."""
@@ -289,6 +315,7 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(template, project, 
     # Pages of one user: a shard of the sample's users takes more than one, so the worker sends the next on.
     monkeypatch.setattr(computation, "PAGE_USERS", 1)
     calls = recorded_calls
+    a_bandit_that_reweights_tonight()
     with receiving(failures=1) as receiver:
         console: dict[str, str] = {"webhook_url": receiver.url}
         for function, name, status in WORKLOAD:
