@@ -69,7 +69,7 @@ def create(key: str, **fields) -> tuple[int, dict]:
             },
             "0.2 for each of 6 variants is more than all the traffic",
         ),
-        ({"allocation": {"kind": "bandit", "reweight_every_hours": 0}}, "reweight_every_hours"),
+        ({"allocation": {"kind": "bandit", "max_step": 0}}, "greater than 0"),
     ],
 )
 def test_a_bandit_that_cannot_work_is_refused_naming_the_field(project, fields, words):

@@ -36,7 +36,7 @@ from abacus.storage.experiments import ExperimentItem
 WHOLE = 10_000  # basis points in all the traffic
 # The most phases a bandit has: a nightly page keeps its users' sums per phase and variant
 # (abacus.nightly.sums), so phases are bounded: 504 is three weeks of hourly reweightings. The
-# last phase then holds until the bandit is stopped (the report says so).
+# last phase then holds until the bandit is stopped.
 MAX_PHASES = 504
 POLL_SECONDS = 30  # posthog-python's default poll of the local evaluation definitions
 CLOCK_SKEW_SECONDS = 30

@@ -180,7 +180,7 @@ class BanditAllocation(Strict):
     `decide_at` after `minimum_days`."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"kind": "bandit", "floor": 0.01, "burn_in": 100, "reweight_every_hours": 1}]}
+        json_schema_extra={"examples": [{"kind": "bandit", "floor": 0.01, "burn_in": 100, "max_step": 0.2}]}
     )
     kind: Literal["bandit"]
     floor: Annotated[
@@ -197,9 +197,6 @@ class BanditAllocation(Strict):
         description="Top-two Thompson sampling: more traffic to the runner-up, to find the best arm sooner rather "
         "than to exploit it",
     )
-    reweight_every_hours: Annotated[
-        WholeNumber, Field(ge=1, le=24, description="Hours between reweightings (besides one after each nightly run)")
-    ] = 1
     decide_at: Annotated[
         float, Field(ge=0.5, le=0.999, description="The probability to be best at which the best variant is the winner")
     ] = 0.95

@@ -1,5 +1,5 @@
-"""A bandit's reweighting (issue 34), after each snapshot of it is stored: the nightly one and the
-recomputes its own schedule starts (reweight_every_hours). The next shares are the ones Thompson
+"""A bandit's reweighting (issue 34), after each snapshot of it is stored: the nightly one and any
+recompute (an hourly schedule of recomputes is still to come). The next shares are the ones Thompson
 sampling asks for (bandit_analysis.report's `target`) within the allocation's safety
 (abacus.stats.bandits.next_weights: floor, burn-in, most step); a variant that harms a guardrail
 is frozen at its floor at once, and stays so. Shares that did not move start no phase.
