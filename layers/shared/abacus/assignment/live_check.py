@@ -27,7 +27,7 @@ from aws_lambda_powertools import Logger
 from pynamodb.exceptions import PynamoDBException
 
 from abacus.core.documents import MetricWarning
-from abacus.experiments import definitions, lifecycle, received_events, units
+from abacus.experiments import bandit_weights, definitions, lifecycle, received_events, units
 from abacus.storage import assignments, event_names, live_counts
 from abacus.storage.events import EventItem
 from abacus.storage.experiments import ExperimentItem
@@ -209,6 +209,9 @@ class LiveCheck(NamedTuple):
     refused: tuple[Refused, ...] = ()  # this experiment's refused exposure events (this run; a draft's)
     unknown_experiments: int = 0  # the project's `$exposure` events naming no experiment of it
     unknown_keys: tuple[UnknownKey, ...] = ()  # the keys they named, close to this one's first
+    # A bandit that has moved its shares: its counts since the launch fit no one set of weights
+    # (its results check the split against each phase's shares).
+    shares_moved: bool = False
 
 
 def read(item: ExperimentItem, now: datetime) -> LiveCheck:
@@ -230,7 +233,8 @@ def read(item: ExperimentItem, now: datetime) -> LiveCheck:
     rows = [VariantLive(v.key, v.weight, tallies[v.key].exposures, tallies[v.key].metric_events) for v in spec.variants]
     received = [tally.last_received_at for tally in tallies.values() if tally.last_received_at]
     last = datetime.fromtimestamp(max(received), tz=now.tzinfo) if received else None
-    return LiveCheck(rows, last, now, True, warnings, refused, unknown_count, unknown_keys)
+    moved = bandit_weights.may_differ_locally(item, spec)
+    return LiveCheck(rows, last, now, True, warnings, refused, unknown_count, unknown_keys, moved)
 
 
 def _unknown_keys(key: str, seen: Mapping[str, event_names.Seen]) -> tuple[UnknownKey, ...]:

@@ -314,6 +314,11 @@ def live_values(live: LiveCheck | None) -> dict[str, Any]:
     check = sample_ratio_mismatch(exposures, [row.weight for row in live.variants])
     if total == 0:
         srm = "No exposure yet: is the flag called, and are users in the rollout and the targeting?"
+    elif live.shares_moved:
+        srm = (
+            "A bandit whose shares have moved since its launch: the exposures so far fit no one set of weights. Its "
+            "results check the split against each phase's shares."
+        )
     elif check["mismatch"]:
         srm = (
             f"Early warning: the exposures so far do not fit the weights (p = {check['p_value']:.2g} < {THRESHOLD}). "
@@ -331,7 +336,7 @@ def live_values(live: LiveCheck | None) -> dict[str, Any]:
         "live": live,
         "shares": shares,
         "srm_sentence": srm,
-        "srm_warning": check["mismatch"],
+        "srm_warning": check["mismatch"] and not live.shares_moved,
         "last_sentence": last,
         "freshness": f"Read at {read} from counters updated as requests arrive (a request shows within about a "
         "second); refreshed every 5 seconds. The nightly results count from the events themselves.",
