@@ -10,8 +10,8 @@ import pytest
 
 from abacus.assignment import live_check, sticky
 from abacus.assignment.spec import AssignRequest
-from abacus.core import keys
 from abacus.console import pages
+from abacus.core import keys
 from abacus.core.documents import SnapshotAnalysis
 from abacus.experiments import bandit_weights, definitions
 from abacus.nightly import reweight
