@@ -234,3 +234,15 @@ def test_a_harmed_guardrail_freezes_its_variant_at_the_floor(project):
     # It stays frozen though the next analysis names no harm.
     again = reweight.reweight(definitions.get("test", "guarded"), analysis, now + timedelta(hours=2))
     assert again is None or again.weights["b"] == 500
+
+
+def test_a_bandits_phases_go_with_its_project(project):
+    _phase_zero("deleted", users=150, rates={"control": 0.1, "b": 0.1, "c": 0.6})
+    now = datetime.now(UTC)
+    nightly_inline.compute_snapshot(definitions.get("test", "deleted"), now, now)
+    item = definitions.get("test", "deleted")
+    assert len(bandit_phases.of_experiment(item.experiment_id, 1)) == 1
+    from abacus import projects
+
+    assert projects.delete("test", now)["bandit_phases"] == 1
+    assert bandit_phases.of_experiment(item.experiment_id, 1) == []

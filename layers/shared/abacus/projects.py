@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import TypedDict
 
 from abacus.core.answers import NewProject, RotatedKeys
-from abacus.experiments import definitions
+from abacus.experiments import bandit_weights, definitions
 from abacus.storage import (
     alerts,
     assignments,
+    bandit_phases,
     credentials,
     event_names,
     events,
@@ -190,6 +191,8 @@ def delete(project_id: str, now: datetime) -> dict[str, int]:
         deleted["results"] += results.delete_experiment(experiment_id)
         deleted["nightly_runs"] += nightly_runs.delete_experiment(experiment_id)
         deleted["alerts"] += alerts.delete_experiment(experiment_id)
+        if phases := bandit_weights.phase_number(experiment):  # a bandit's phases after the first
+            deleted["bandit_phases"] += bandit_phases.delete_experiment(experiment_id, phases)
         refused_scopes = [live_counts.run_scope(experiment_id, None)]  # its refused exposures while a draft
         if experiment.started_at is not None:
             variants = [variant.key for variant in definitions.definition(experiment).variants]
