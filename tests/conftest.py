@@ -37,6 +37,7 @@ import boto3
 from moto import mock_aws
 
 from abacus.core.answers import NewProject
+from abacus.http.invocations import is_scheduled
 from abacus_local import iam
 from abacus_local.event_sources import POLL_WAIT_SECONDS, QueuePoller
 from abacus_local.lambdas import LocalContext, load_handler
@@ -124,9 +125,9 @@ _queues_created = threading.Event()  # within the `tables` fixture: moto has the
 
 def invoke(function: str, event: dict, request_id: str | None = None):
     """Invokes a function's handler (loaded from its CodeUri, as template.yaml says) with `event`.
-    The queues' event source mappings run meanwhile, and the ResultsFunction's work queued (the
-    nightly job's units, a recompute's) is done before this returns (or raises), as deployed it is
-    soon after.
+    The queues' event source mappings run meanwhile, and the nightly job's work queued (the
+    planner's units, a recompute's, a bandit's scheduled recompute) is done before this returns
+    (or raises), as deployed it is soon after.
     `request_id`: Lambda's, which its retries of an asynchronous invocation keep (else a new one)."""
     if function not in _handlers:
         _handlers[function] = load_handler(_template().functions()[function])
@@ -138,7 +139,10 @@ def invoke(function: str, event: dict, request_id: str | None = None):
     context = LocalContext(function, 256, 10, "us-east-1")
     if request_id is not None:
         context = replace(context, aws_request_id=request_id)
-    if function != "ResultsFunction" or not _queues_created.is_set():
+    # The functions that queue the nightly job's work: the planner and a recompute (ResultsFunction),
+    # and the minute's schedule, which starts the bandits' recomputes (AutomationFunction).
+    queues_work = function == "ResultsFunction" or (function == "AutomationFunction" and is_scheduled(event))
+    if not queues_work or not _queues_created.is_set():
         return _as(function, event, context)
     with event_sources() as pollers:
         try:

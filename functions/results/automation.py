@@ -1,7 +1,8 @@
 """AutomationFunction: AlertsQueue's messages (abacus.alerts.follow_up: a stored snapshot's
 alerts and automatic actions, and each webhook delivery, retried with backoff), and every minute
 the schedule (abacus.experiments.schedules: the experiments whose starts_at or ends_at has come,
-launched or stopped with a manual launch's and stop's checks)."""
+launched or stopped with a manual launch's and stop's checks; then the running bandits whose
+recompute is due, abacus.nightly.bandit_runs)."""
 
 import json
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from abacus.alerts import follow_up, queue
 from abacus.experiments import schedules
 from abacus.http import invocations
+from abacus.nightly import bandit_runs, work_queue
 
 logger = Logger()
 tracer = Tracer()
@@ -48,9 +50,13 @@ def follow_one(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if invocations.is_scheduled(event):
         invocations.scheduled_time(event)  # InvalidInvocation for a malformed one
-        summary = schedules.run_due(datetime.now(UTC))
+        now = datetime.now(UTC)
+        summary = schedules.run_due(now)
         logger.info("schedules", extra={"summary": json.loads(json.dumps(summary, default=str))})
-        return summary
+        recomputed = bandit_runs.start_due(now, work_queue.send)
+        if recomputed:
+            logger.info("bandits recomputed", extra={"experiments": recomputed})
+        return {**summary, "bandits_recomputed": recomputed}
     invocations.require_sqs(event)
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=follow_one, processor=processor, context=context)

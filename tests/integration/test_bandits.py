@@ -19,6 +19,7 @@ from abacus.posthog import local_evaluation
 from abacus.storage import bandit_phases, events
 from abacus.storage.events import EventItem
 from abacus_local import nightly_inline
+from abacus_local.schedules import scheduled_event
 from tests.conftest import TOKEN, answer, function_of, invoke, sample_event, stored_assignment
 
 BASE = json.loads(sample_event("create_experiment")["body"])
@@ -246,3 +247,22 @@ def test_a_bandits_phases_go_with_its_project(project):
 
     assert projects.delete("test", now)["bandit_phases"] == 1
     assert bandit_phases.of_experiment(item.experiment_id, 1) == []
+
+
+def test_a_bandit_is_recomputed_and_reweighted_on_its_own_schedule(project):
+    """The minute's schedule (AutomationFunction) starts the recompute of a bandit due (an hour
+    after its launch, then every `reweight_every_hours`), through the nightly job's queue; the
+    worker reweights it from the snapshot. Not due again until its next time."""
+    _phase_zero("hourly", users=150, rates={"control": 0.1, "b": 0.1, "c": 0.6})
+    item = definitions.get("test", "hourly")
+    assert item.started_at is not None and item.bandit_run_due() == item.started_at + timedelta(hours=1)
+    now = datetime.now(UTC)
+    summary = invoke("AutomationFunction", scheduled_event("abacus-schedule", "us-east-1", now))
+    assert summary["bandits_recomputed"] == ["test/hourly"]
+    item = definitions.get("test", "hourly")
+    assert bandit_weights.phase_number(item) == 1  # reweighted by the worker, from the recompute's snapshot
+    due = item.bandit_run_due()
+    assert due is not None and timedelta(minutes=59) < due - now < timedelta(hours=1, minutes=1)
+    assert item.pending_schedule() == due  # in the by-due index at its next recompute
+    again = invoke("AutomationFunction", scheduled_event("abacus-schedule", "us-east-1", datetime.now(UTC)))
+    assert again["bandits_recomputed"] == [] and again["stopped"] == []

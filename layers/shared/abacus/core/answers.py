@@ -53,6 +53,7 @@ class BanditAllocationJson(TypedDict):
     burn_in: int
     max_step: float
     top_two: bool
+    reweight_every_hours: int
     decide_at: float
     minimum_days: int
 

@@ -143,4 +143,5 @@ def next_state(
         "previous": points(item, spec),
         "starts": [*current.get("starts", []), math.ceil(begins.timestamp())],
         "frozen": list(frozen_variants),
+        **({"next_run": current["next_run"]} if "next_run" in current else {}),
     }

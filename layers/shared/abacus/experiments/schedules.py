@@ -51,7 +51,7 @@ def run_due(now: datetime, limit: int = 25) -> DueSummary:
     for project_id, key in experiments.due(now, limit):
         item = experiments.get(project_id, key)  # strongly consistent: the index may lag a change
         scheduled = SCHEDULED.get(item.status) if item else None
-        moment = item.pending_schedule() if item else None
+        moment = item.scheduled_action() if item else None  # a bandit's recompute: abacus.nightly.bandit_runs
         if item is None or scheduled is None or moment is None or moment > now:
             continue  # changed since it was indexed: launched or stopped by hand, rescheduled
         action, field = scheduled

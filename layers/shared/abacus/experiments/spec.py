@@ -197,6 +197,10 @@ class BanditAllocation(Strict):
         description="Top-two Thompson sampling: more traffic to the runner-up, to find the best arm sooner rather "
         "than to exploit it",
     )
+    reweight_every_hours: Annotated[
+        WholeNumber,
+        Field(ge=1, le=24, description="Hours between its recomputes and reweightings, besides the nightly run's"),
+    ] = 1
     decide_at: Annotated[
         float, Field(ge=0.5, le=0.999, description="The probability to be best at which the best variant is the winner")
     ] = 0.95

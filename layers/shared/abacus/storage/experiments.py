@@ -5,12 +5,13 @@ one JSON document beside the status, its times and the history of changes. Every
 conditional save on `version`, so two concurrent changes cannot both win.
 
 The by-due index holds only the experiments with a schedule pending: a draft with `starts_at`, a
-running experiment with `ends_at` (their definition's). Every save sets its keys from the status
-and the definition (ExperimentItem.serialize), or leaves them out, so it is never out of step.
+running experiment with `ends_at` (their definition's) or a running bandit (its next recompute).
+Every save sets its keys from the status and the definition (ExperimentItem.serialize), or
+leaves them out, so it is never out of step.
 """
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -100,10 +101,28 @@ class ExperimentItem(Model):
         return super().serialize(null_check)
 
     def pending_schedule(self) -> datetime | None:
-        """When a schedule acts on it: a draft's starts_at, a running experiment's ends_at."""
+        """When the minute's schedule acts on it next: its scheduled launch or stop, or a running
+        bandit's next recompute, whichever comes first."""
+        found = [moment for moment in (self.scheduled_action(), self.bandit_run_due()) if moment is not None]
+        return min(found) if found else None
+
+    def scheduled_action(self) -> datetime | None:
+        """A draft's starts_at, a running experiment's ends_at (its definition's)."""
         field = {"draft": "starts_at", "running": "ends_at"}.get(self.status)
         moment = self.definition.get(field) if field and isinstance(self.definition, dict) else None
         return datetime.fromisoformat(moment) if isinstance(moment, str) else None
+
+    def bandit_run_due(self) -> datetime | None:
+        """A running bandit's next recompute (experiments/bandit_weights.py): `next_run` once set,
+        else its allocation's hours after the launch."""
+        allocation = self.definition.get("allocation") if isinstance(self.definition, dict) else None
+        if self.status != "running" or not isinstance(allocation, dict) or allocation.get("kind") != "bandit":
+            return None
+        next_run = (self.bandit or {}).get("next_run")
+        if next_run is not None:
+            return datetime.fromtimestamp(int(next_run), UTC)
+        hours = int(allocation.get("reweight_every_hours", 1))
+        return self.started_at + timedelta(hours=hours) if self.started_at else None
 
     @property
     def experiment_key(self) -> str:
