@@ -16,6 +16,8 @@ from abacus.core.documents import SnapshotAnalysis
 from abacus.experiments import bandit_weights, definitions
 from abacus.nightly import reweight
 from abacus.posthog import local_evaluation
+from abacus.results import snapshots
+from abacus.results.report import html_page
 from abacus.storage import bandit_phases, events
 from abacus.storage.events import EventItem
 from abacus_local import nightly_inline
@@ -164,6 +166,15 @@ def test_a_bandit_moves_traffic_to_the_better_arm_and_exposed_users_keep_their_v
     assert phase.weights == shares and phase.probability_best["c"] > 0.99 and "Thompson" in phase.reason
     described = definitions.to_api(item)["bandit"]
     assert described is not None and described["phase"] == 1 and described["weights"]["c"] == shares["c"] / 10_000
+
+    # The API: the experiment's phases (how its traffic moved), and the results' bandit section.
+    status, got = call("get_experiment", path="/experiments/headline")
+    assert status == 200 and [p["phase"] for p in got["bandit_phases"]] == [0, 1]
+    assert got["bandit_phases"][1]["weights"]["c"] == shares["c"] / 10_000
+    status, results_ = call("get_results", path="/experiments/headline/results")
+    assert status == 200 and results_["bandit"]["best"] == "c" and results_["verdict"]["decision"] == "keep_running"
+    section = html_page.results_section(snapshots.snapshots("test", "headline"))
+    assert "Mean by phase (95% interval)" in section and "Share of new users per variant" in section
 
     # Until the phase begins, new users still get phase 0's shares; after, the new ones.
     spec = definitions.definition(item)

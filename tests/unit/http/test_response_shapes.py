@@ -48,16 +48,16 @@ PAIRS = [
     Pair(
         responses.Experiment,
         answers.Experiment,
-        model_only=frozenset({"history"}),
+        model_only=frozenset({"history", "bandit_phases"}),
         optional=REQUEST_DEFAULTS,
         loose=frozenset({"allocation"}),
-        why="history: GET /experiments/{key}'s (ExperimentWithHistory); the request's defaults make fields optional; "
-        "allocation is the request's discriminated union (by kind) of the two TypedDicts",
+        why="history, bandit_phases: GET /experiments/{key}'s (ExperimentWithHistory); the request's defaults make "
+        "fields optional; allocation is the request's discriminated union (by kind) of the two TypedDicts",
     ),
     Pair(
         responses.Experiment,
         answers.ExperimentWithHistory,
-        optional=REQUEST_DEFAULTS | {"history"},
+        optional=REQUEST_DEFAULTS | {"history", "bandit_phases"},
         loose=frozenset({"allocation"}),
         why="the other routes answer an experiment without its history; allocation: a discriminated union",
     ),

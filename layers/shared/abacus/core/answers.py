@@ -98,8 +98,18 @@ class HistoryEntry(TypedDict):
     by: NotRequired[str]  # who acted: the admin key's name, the console session's, or the operator
 
 
+class BanditPhaseEntry(TypedDict):
+    """One phase of a bandit: its number, when it begins, each variant's share, and why."""
+
+    phase: int
+    begins: str
+    weights: dict[str, float]
+    reason: str
+
+
 class ExperimentWithHistory(Experiment):
     history: list[HistoryEntry]
+    bandit_phases: NotRequired[list[BanditPhaseEntry]]  # a launched bandit's phases, first first
 
 
 class ExperimentPage(TypedDict):

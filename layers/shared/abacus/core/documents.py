@@ -260,6 +260,7 @@ class BanditReport(TypedDict):
     regret: float  # what the users shown other variants lost against the best, in the metric's units
     phases: int  # phases with users counted
     expected_shares: dict[str, float]  # each variant's share of the users, from each phase's shares
+    shares: dict[str, float]  # the latest phase's shares of new users when the snapshot was computed
     reason: str
 
 

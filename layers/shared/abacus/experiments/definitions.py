@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from abacus.core import planning, retention
 from abacus.core.answers import (
+    BanditPhaseEntry,
     Experiment,
     ExperimentFieldsJson,
     ExperimentPage,
@@ -22,7 +23,7 @@ from abacus.core.errors import Conflict, Invalid, NotFound, TooLarge, field_erro
 from abacus.core.settings import settings
 from abacus.experiments import bandit_weights, experiment_layers, lifecycle, plans
 from abacus.experiments.spec import CONTROL, ExperimentCreate, ExperimentFields, ExperimentPatch
-from abacus.storage import experiments, layer_allocations, results
+from abacus.storage import bandit_phases, experiments, layer_allocations, results
 from abacus.storage.experiments import ExperimentItem
 from abacus.storage.results import SnapshotItem
 
@@ -417,9 +418,34 @@ def to_api(item: ExperimentItem, with_history: bool = True) -> Experiment:
         **_plan(item, spec),
     }
     if with_history:
-        described: ExperimentWithHistory = {**answer, "history": item.history}
+        described = cast(ExperimentWithHistory, {**answer, "history": item.history})  # bandit_phases: below
+        if answer["bandit"] is not None:
+            described["bandit_phases"] = bandit_phases_of(item, spec)
         return described
     return answer
+
+
+def bandit_phases_of(item: ExperimentItem, spec: ExperimentFields) -> list[BanditPhaseEntry]:
+    """A launched bandit's phases, first first: phase 0's equal shares from the launch, then each
+    stored one (storage.bandit_phases: BatchGetItems of 100 keys)."""
+    keys = [variant.key for variant in spec.variants]
+    equal = dict(zip(keys, bandit_weights.equal_points(len(keys)), strict=True))
+    first: BanditPhaseEntry = {
+        "phase": 0,
+        "begins": item.started_at.isoformat() if item.started_at else "",
+        "weights": {key: share / bandit_weights.WHOLE for key, share in equal.items()},
+        "reason": "the launch: every variant equal",
+    }
+    stored = bandit_phases.of_experiment(item.experiment_id, bandit_weights.phase_number(item))
+    return [first] + [
+        {
+            "phase": int(phase.phase),
+            "begins": phase.begins.isoformat(),
+            "weights": {key: int(share) / bandit_weights.WHOLE for key, share in phase.weights.items()},
+            "reason": phase.reason,
+        }
+        for phase in stored
+    ]
 
 
 def _plan(item: ExperimentItem, spec: ExperimentFields) -> Plan:

@@ -116,6 +116,18 @@ class Experiment(ExperimentFields):
         description="Why estimated_days_left is null (not running, no plan, less than a full day of exposures)"
     )
     history: list[HistoryEntry] | None = None
+    bandit_phases: list["BanditPhaseEntry"] | None = Field(
+        default=None,
+        description="GET /experiments/{key} of a launched bandit: every phase, first first (how its traffic moved)",
+    )
+
+
+class BanditPhaseEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    phase: int = Field(description="0 from the launch; one more at each reweighting that moved a share")
+    begins: str = Field(description="When its shares apply to new users (UTC)")
+    weights: dict[str, float] = Field(description="Variant key to its share of new users (0 to 1)")
+    reason: str = Field(description="What set them")
 
 
 class ExperimentPage(Documented):
@@ -330,6 +342,7 @@ class DecisionCard(documents.DecisionCard):
         "regret": "what the users shown other variants lost against the best variant so far, in the metric's units",
         "expected_shares": "each variant's share of the users counted, from its phases' shares: what the sample "
         "ratio check compares with",
+        "shares": "the latest phase's share of new users per variant when the snapshot was computed",
     }
 )
 class BanditReport(documents.BanditReport):

@@ -56,6 +56,8 @@ def report(
     phases = _phases(cells, variant_keys)
     exposures = [sum(phase[i].exposures for phase in phases) for i in range(len(variant_keys))]
     shares = expected_shares(cells, variant_keys, phase_points)
+    latest = phase_points[max(phase_points)] if phase_points else {key: 1 for key in variant_keys}
+    now_shown = {key: latest[key] / sum(latest.values()) for key in variant_keys}
     try:
         estimate = bandits.stratified(phases)
     except ValueError:
@@ -66,6 +68,7 @@ def report(
             "regret": 0.0,
             "phases": len(phases),
             "expected_shares": shares,
+            "shares": now_shown,
             "reason": f"every variant needs at least {bandits.MIN_CELL} exposed users for an estimate",
         }
     best, loss = bandits.probability_best(estimate)
@@ -92,6 +95,7 @@ def report(
         "regret": regret,
         "phases": len(phases),
         "expected_shares": shares,
+        "shares": now_shown,
         "reason": f"'{variant_keys[leader]}' leads with a {best[leader]:.1%} probability to be best",
     }
 

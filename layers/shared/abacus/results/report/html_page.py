@@ -169,6 +169,7 @@ def _results_body(history: list[Snapshot]) -> str:
         + (f'<p class="srm-by-day">{html.escape(daily)}</p>' if (daily := daily_srm_sentence(latest)) else "")
         + (f'<p class="counting">{html.escape(counted)}</p>' if (counted := counting_sentence(latest)) else "")
         + _cap_paragraph(latest)
+        + _bandit_section(history)
         + _html_table(latest, latest.get("counted_unit"))
         + _funnel_html(latest)
         + chart("Cumulative relative lift over control, with its 95% interval", days, lifts, bands, True)
@@ -184,6 +185,52 @@ def _results_body(history: list[Snapshot]) -> str:
         + _breakdown_sections(latest)
         + _secondary_sections(latest)
     )
+
+
+def _bandit_section(history: list[Snapshot]) -> str:
+    """A bandit's own results: each variant stratified by phase, with its probability to be best
+    and the expected loss of choosing it; the regret so far; its shares of new users night by night."""
+    bandit = history[-1].get("bandit")
+    if bandit is None:
+        return ""
+    is_rate = history[-1].get("kind") == "conversion"
+
+    def shown(value: float) -> str:
+        return f"{value:.2%}" if is_rate else f"{value:,.4g}"
+
+    rows_ = "".join(
+        f"<tr><td>{html.escape(row['key'])}</td><td>{row['exposures']:,}</td><td>{shown(row['mean'])} "
+        f"[{shown(row['interval'][0])}, {shown(row['interval'][1])}]</td><td>{row['probability_best']:.1%}</td>"
+        f"<td>{shown(row['expected_loss'])}</td><td>{bandit['shares'].get(row['key'], 0.0):.1%}</td></tr>"
+        for row in bandit["variants"]
+    )
+    table = (
+        '<table class="bandit"><thead><tr><th>Variant</th><th>Users</th><th>Mean by phase (95% interval)</th>'
+        "<th>P(best)</th><th>Expected loss</th><th>Share of new users now</th></tr></thead>"
+        f"<tbody>{rows_}</tbody></table>"
+        if bandit["variants"]
+        else ""
+    )
+    regret = (
+        f"Regret so far: {shown(bandit['regret'] / max(1, sum(r['exposures'] for r in bandit['variants'])))} per user "
+        f"({bandit['regret']:,.4g} in all) against showing every user the best variant; {bandit['phases']} phases."
+    )
+    days = [snapshot["date"] for snapshot in history]
+    keys = list(bandit["shares"])
+    shares: Series = {key: [_share(snapshot, key) for snapshot in history] for key in keys}
+    return (
+        f'<section class="bandit" aria-label="Bandit"><h2>Bandit</h2><p>{html.escape(bandit["reason"])}. '
+        "Each variant's mean weights every phase by its share of all users, so a variant shown more on some "
+        f"days is not credited with those days.</p>{table}<p>{html.escape(regret)}</p>"
+        + chart("Share of new users per variant (the bandit's weights)", days, shares, None, False)
+        + "</section>"
+    )
+
+
+def _share(snapshot: Snapshot, key: str) -> float | None:
+    """A bandit's share of new users for `key` when the snapshot was computed (None: not then)."""
+    bandit = snapshot.get("bandit")
+    return bandit["shares"].get(key) if bandit is not None and "shares" in bandit else None
 
 
 def _exposures_chart(snapshot: SnapshotAnalysis) -> str:
