@@ -8,6 +8,8 @@ anonymous id to the new account's), so half of the buyers were anonymous when th
 and their purchases count for that exposure: Abacus counts people, not ids. The primary metric is
 the funnel, beside it revenue per order (a ratio, each user's revenue capped) and checkout errors
 as a guardrail, broken down by browser.
+Beside it runs a bandit (issue 34): four headlines, one of which gets clearly more sign-ups; each
+night's run reweights it, and its traffic moves to the best headline day by day.
 Then the results, and the report page whose charts show the week."""
 
 import json
@@ -53,6 +55,20 @@ EXPERIMENT: dict[str, Any] = {
     "breakdowns": ["$browser"],
     "minimum_detectable_effect": 0.2,
 }
+# A bandit of four headlines: each user is shown one (POST /assign, then the $exposure event) and
+# signs up at its rate; every night's run moves traffic toward the headline that converts best.
+BANDIT_KEY = "headline"
+SIGN_UP_RATES = {"control": 0.06, "bold": 0.06, "question": 0.15, "numbers": 0.07}
+BANDIT: dict[str, Any] = {
+    "key": BANDIT_KEY,
+    "name": "Headline (bandit)",
+    "hypothesis": "Send more visitors to the headline that gets more sign-ups, while finding it",
+    "variants": [{"key": key, "weight": 25} for key in SIGN_UP_RATES],
+    "primary_metric": {"event": "sign_up", "window_days": 1},
+    "cuped": False,
+    # Reweighted after every nightly run (its own schedule: once a day here), at most 25 points a time.
+    "allocation": {"kind": "bandit", "burn_in": 20, "floor": 0.02, "max_step": 0.25, "reweight_every_hours": 24},
+}
 # The simulated truth: the share of users who go on from each step to the next (view the cart,
 # start the checkout, pay). The one-page checkout loses fewer users at its checkout: about 30% of
 # its users buy, against 20%; errors and order values are alike.
@@ -63,14 +79,19 @@ BROWSERS = ("Chrome", "Safari", "Firefox", "Edge")
 DAYS = 7
 SEED = 20261125
 CLIENTS = 8  # the app's concurrent requests
+BANDIT_LEAD_SECONDS = 1
 EVENT_BATCH = 200  # events a request, as an SDK flushes them
 
 
-def _event(name: str, distinct_id: str, at: datetime, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+def _event(
+    name: str, distinct_id: str, at: datetime, properties: dict[str, Any] | None = None, of: str = ""
+) -> dict[str, Any]:
+    """An event as an SDK sends it; its uuid names the user, the event and (`of`) what it is of: a
+    user's exposure to the bandit is another event than their exposure to the experiment."""
     return {
         "event": name,
         "distinct_id": distinct_id,
-        "uuid": f"{distinct_id}-{name}",
+        "uuid": f"{distinct_id}-{name}{of}",
         "timestamp": at.isoformat(),
         "properties": properties or {},
     }
@@ -100,6 +121,20 @@ def simulate_user(client: AbacusClient, distinct_id: str, day_start: datetime) -
         at += timedelta(minutes=rng.uniform(1, 60))
         amount = round(rng.lognormvariate(4, 0.5), 2) if rng.random() > 0.01 else 25_000.0
         events.append(_event(step, distinct_id, at, {"amount": amount} if step == "purchase" else None))
+    return events + _headline_events(client, seen_as, day_start, rng)
+
+
+def _headline_events(
+    client: AbacusClient, seen_as: str, day_start: datetime, rng: random.Random
+) -> list[dict[str, Any]]:
+    """The bandit's: the headline the user is shown today (its current shares), their exposure,
+    and a sign-up at that headline's rate."""
+    headline = client.assign(seen_as, [BANDIT_KEY], expose=False)[BANDIT_KEY]
+    assert headline is not None, "a running bandit without targeting assigns everyone"
+    at = day_start + timedelta(hours=rng.uniform(0, 20))
+    events = [_event("$exposure", seen_as, at, {"experiment": BANDIT_KEY, "variant": headline}, of=f"-{BANDIT_KEY}")]
+    if rng.random() < SIGN_UP_RATES[headline]:
+        events.append(_event("sign_up", seen_as, at + timedelta(minutes=rng.uniform(1, 30))))
     return events
 
 
@@ -156,6 +191,18 @@ def day_line(day: int, results: dict[str, Any]) -> str:
     return f"day {day + 1} ({results['date']}): {rates}   {shown}   -> {results['verdict']['decision']}"
 
 
+def bandit_line(client: AbacusClient) -> str:
+    """The bandit after a night: each headline's probability to be best and its share of new users."""
+    shares = client.call("GET", f"/experiments/{BANDIT_KEY}", admin=True)["bandit"]
+    report = client.results(BANDIT_KEY).get("bandit") or {}
+    best = {row["key"]: row["probability_best"] for row in report.get("variants", [])}
+    shown = "  ".join(
+        f"{key} {share:.0%}" + (f" (P(best) {best[key]:.0%})" if key in best else "")
+        for key, share in shares["weights"].items()
+    )
+    return f"bandit '{BANDIT_KEY}', phase {shares['phase']}, share of new users: {shown}"
+
+
 def simulate_week(stack: LocalStack, client: AbacusClient, users: int, first_day: datetime) -> None:
     per_day = users // DAYS
     buyers: list[bool] = []
@@ -165,9 +212,11 @@ def simulate_week(stack: LocalStack, client: AbacusClient, users: int, first_day
             day_start = first_day + timedelta(days=day)
             accepted = run_day(client, pool, day_start, range(day * per_day, (day + 1) * per_day), buyers)
             summary = invoke_nightly(stack, day_start + timedelta(days=1, hours=3))
-            assert summary["failed"] == 0 and summary["planned"] == 1, summary
+            assert summary["failed"] == 0 and summary["planned"] == 2, summary
             line = day_line(day, client.results(KEY))
             print(f"{line}   ({per_day} users, {accepted} events, {time.perf_counter() - started:.1f} s)", flush=True)
+            print(f"        {bandit_line(client)}", flush=True)
+            time.sleep(BANDIT_LEAD_SECONDS)  # the new phase begins: tomorrow's users get its shares
     print(
         f"{len(buyers)} buyers, {sum(buyers)} of them anonymous when exposed (signed up before paying): "
         "each counted once, as one person, their purchase with their exposure"
@@ -197,8 +246,13 @@ def save_report(client: AbacusClient) -> None:
 
 def run_demo(users: int) -> int:
     print("Starting the local stack (moto as DynamoDB, the API from template.yaml) ...", flush=True)
-    # The deployed default cache (CacheSeconds, 30 s): the demo changes no experiment once it runs.
-    with LocalStack(log_level="WARNING", metrics=False, cache_seconds=30) as stack, WebhookReceiver() as receiver:
+    # No cache, and a bandit's new phase beginning a second after it is set (deployed: the cache's
+    # 30 s and a minute more, for SDKs' polls): the simulated days follow each other in seconds.
+    os.environ["ABACUS_BANDIT_LEAD_SECONDS"] = str(BANDIT_LEAD_SECONDS)
+    # The minute's schedule would start the bandit's own recompute in the middle of the simulated
+    # week, counting "today" (days ahead of the simulated ones): here each night's run reweights it.
+    os.environ.setdefault("ABACUS_LOCAL_RATE_SECONDS", "3600")
+    with LocalStack(log_level="WARNING", metrics=False, cache_seconds=0) as stack, WebhookReceiver() as receiver:
         creds = stack.credentials
         print(f"API on {stack.url}   token {creds.token}   admin key {creds.admin_key}")
         client = AbacusClient(stack.url, admin_key=creds.admin_key, token=creds.token)
@@ -206,10 +260,14 @@ def run_demo(users: int) -> int:
         # Launched as of the simulated week's first day: exposures before a launch do not count.
         first_day = datetime.combine(datetime.now(UTC).date() - timedelta(days=DAYS), time_of_day(0), tzinfo=UTC)
         client.launch(KEY, started_at=first_day)
+        client.create_experiment(BANDIT)
+        client.launch(BANDIT_KEY, started_at=first_day)
         webhook = client.call("POST", "/webhooks", {"url": receiver.url}, admin=True)
         print(f"Alerts go to a webhook on this machine, {receiver.url} (any https URL, a Slack one, deployed)")
         rates = {variant: f"{math.prod(steps):.0%}" for variant, steps in STEP_RATES.items()}
         print(f"Experiment '{KEY}' created and launched on {first_day:%Y-%m-%d}; true purchase rates {rates}")
+        sign_ups = {headline: f"{rate:.0%}" for headline, rate in SIGN_UP_RATES.items()}
+        print(f"Bandit '{BANDIT_KEY}' launched with it, four headlines at equal shares; true sign-up rates {sign_ups}")
         print(
             f"A week of traffic, {users // DAYS} new users a day ({SIGNING_UP:.0%} of them exposed anonymously, "
             "then signing up before the checkout), the nightly job after each day:",

@@ -221,6 +221,8 @@ class LocalStack:
             "ABACUS_API_URL": f"http://127.0.0.1:{self.port}",
             "ABACUS_ALLOW_LOCAL_WEBHOOKS": "true",
             "ABACUS_CACHE_SECONDS": self.cache_seconds,
+            # How far ahead a bandit's new phase begins (experiments/bandit_weights.py), when set.
+            **({"ABACUS_BANDIT_LEAD_SECONDS": lead} if (lead := os.environ.get("ABACUS_BANDIT_LEAD_SECONDS")) else {}),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self.log_level,
             "POWERTOOLS_METRICS_DISABLED": "false" if self.metrics else "true",

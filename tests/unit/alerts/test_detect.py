@@ -59,7 +59,10 @@ def test_a_harmed_guardrail_alerts_per_guardrail_and_variant():
         analysis(exposures=(5, 5, 5), p_values=(None, 0.5, 0.5), guardrail_metrics=guardrails), LAUNCH, CUTOFF, False
     )
     assert kinds(found) == [("guardrail", "0:t1"), ("guardrail", "1:t2")]
-    assert "`error`" in found[0]["summary"]
+    assert "`error`" in found[0]["summary"] and "froze" not in found[0]["summary"]
+    # A bandit's alert says what it did: the variant's share is frozen at its floor.
+    bandit = analysis(exposures=(5, 5, 5), p_values=(None, 0.5, 0.5), guardrail_metrics=guardrails) | {"bandit": {}}
+    assert "the bandit froze 't1' at its floor share" in alerts(bandit, LAUNCH, CUTOFF, False)[0]["summary"]
 
 
 def test_no_exposures_alerts_only_after_a_whole_day_since_the_launch():

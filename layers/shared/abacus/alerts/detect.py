@@ -38,7 +38,7 @@ def alerts(analysis: dict[str, Any], started_at: datetime | None, cutoff: dateti
     return [
         *_decisions(analysis.get("verdict") or {}, final),
         *_split_checks(analysis, unit),
-        *_guardrails(analysis.get("guardrail_metrics") or []),
+        *_guardrails(analysis.get("guardrail_metrics") or [], bandit="bandit" in analysis),
         *_traffic(analysis, started_at, cutoff, unit),
     ]
 
@@ -74,13 +74,16 @@ def _split_checks(analysis: dict[str, Any], unit: str) -> list[Alert]:
     return found
 
 
-def _guardrails(guardrails: list[dict[str, Any]]) -> list[Alert]:
+def _guardrails(guardrails: list[dict[str, Any]], bandit: bool = False) -> list[Alert]:
+    """A harmed guardrail's alert; a bandit's says it froze the variant (abacus.nightly.reweight)."""
     found: list[Alert] = []
     for index, guardrail in enumerate(guardrails):
         statuses = (guardrail.get("guardrail") or {}).get("status") or {}
         name = _metric_name(guardrail.get("metric") or {}, index)
         for harmed in sorted(key for key, status in statuses.items() if status == "harmed"):
             summary = f"'{harmed}' harms the guardrail {name} beyond its margin"
+            if bandit:
+                summary += f": the bandit froze '{harmed}' at its floor share, where it stays"
             found.append({"kind": "guardrail", "decision": f"{index}:{harmed}", "variant": harmed, "summary": summary})
     return found
 

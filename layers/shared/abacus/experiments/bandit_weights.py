@@ -23,6 +23,7 @@ give new users.
 Pure: no storage, no statistics."""
 
 import math
+import os
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -43,7 +44,10 @@ CLOCK_SKEW_SECONDS = 30
 
 
 def lead_seconds() -> float:
-    """How far ahead a new phase starts: past every cache of the experiment and every SDK's poll."""
+    """How far ahead a new phase starts: past every cache of the experiment and every SDK's poll
+    (ABACUS_BANDIT_LEAD_SECONDS when set: `make demo`, whose stack caches nothing and serves no SDK's poll)."""
+    if override := os.environ.get("ABACUS_BANDIT_LEAD_SECONDS"):
+        return float(override)
     return default_ttl() + POLL_SECONDS + CLOCK_SKEW_SECONDS
 
 
