@@ -16,7 +16,7 @@ from abacus.core.documents import SnapshotAnalysis
 from abacus.experiments import bandit_weights, definitions
 from abacus.nightly import reweight
 from abacus.posthog import local_evaluation
-from abacus.results import snapshots
+from abacus.results import decision_card, snapshots
 from abacus.results.report import html_page
 from abacus.storage import bandit_phases, events
 from abacus.storage.events import EventItem
@@ -173,6 +173,7 @@ def test_a_bandit_moves_traffic_to_the_better_arm_and_exposed_users_keep_their_v
     assert got["bandit_phases"][1]["weights"]["c"] == shares["c"] / 10_000
     status, results_ = call("get_results", path="/experiments/headline/results")
     assert status == 200 and results_["bandit"]["best"] == "c" and results_["verdict"]["decision"] == "keep_running"
+    assert decision_card.BANDIT_NOTE in results_["decision_card"]["notes"]
     section = html_page.results_section(snapshots.snapshots("test", "headline"))
     assert "Mean by phase (95% interval)" in section and "Share of new users per variant" in section
 

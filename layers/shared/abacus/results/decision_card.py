@@ -465,11 +465,18 @@ def _decision_words(verdict: Mapping[str, Any]) -> str:
     return f"ship '{verdict['variant']}'" if verdict["decision"] == "ship" else words
 
 
+BANDIT_NOTE = (
+    "A bandit: the lift above pools each variant's users over the phases, so the days a variant was shown "
+    "most weigh most; its verdict rests on the means stratified by phase (the bandit's section)."
+)
+
+
 def _notes(snapshot: SnapshotAnalysis) -> list[str]:
     warnings: list[MetricWarning] = _shown(snapshot).get("warnings") or []
-    return [
+    notes = [
         f"{_capitalised(warning['message'])}: the primary metric counts nothing from `{warning['event']}`, "
         "whatever the decision says."
         for warning in warnings
         if warning["field"].startswith("primary_metric")
     ]
+    return notes + ([BANDIT_NOTE] if "bandit" in snapshot else [])
