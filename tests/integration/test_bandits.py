@@ -13,12 +13,12 @@ from abacus.assignment.spec import AssignRequest
 from abacus.console import pages
 from abacus.core import keys
 from abacus.core.documents import SnapshotAnalysis
-from abacus.experiments import bandit_weights, definitions
+from abacus.experiments import bandit_weights, definitions, holdouts
 from abacus.nightly import reweight
 from abacus.posthog import local_evaluation
 from abacus.results import decision_card, snapshots
 from abacus.results.report import html_page
-from abacus.storage import bandit_phases, events
+from abacus.storage import assignments, bandit_phases, events, experiments
 from abacus.storage.events import EventItem
 from abacus_local import nightly_inline
 from abacus_local.schedules import scheduled_event
@@ -278,3 +278,56 @@ def test_a_bandit_is_recomputed_and_reweighted_on_its_own_schedule(project):
     assert item.pending_schedule() == due  # in the by-due index at its next recompute
     again = invoke("AutomationFunction", scheduled_event("abacus-schedule", "us-east-1", datetime.now(UTC)))
     assert again["bandits_recomputed"] == [] and again["stopped"] == []
+
+
+def test_a_bandit_keeps_its_layer_share_its_overrides_and_its_holdouts_users_on_control(project):
+    """A bandit in a layer beside another experiment, under a project holdout, with a QA override:
+    after a reweighting its share of the layer's buckets is the one it took at its launch, the
+    other experiment's users never get it, the override always gets its variant (never stored),
+    and the users the holdout holds out get control (never stored), whatever the shares."""
+    split = [{"key": "control", "weight": 10}, {"key": "rest", "weight": 90}]
+    held = {"variants": split, "holdout": {}, "primary_metric": {"event": "buy"}, "allocation": {"kind": "fixed"}}
+    assert create("everything", **held)[0] == 201
+    assert call("launch_experiment", {}, path="/experiments/everything/launch")[0] == 200
+    other = {
+        "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+        "allocation": {"kind": "fixed"},
+    }
+    assert create("other", layer={"key": "hero", "share": 50}, **other)[0] == 201
+    assert call("launch_experiment", {}, path="/experiments/other/launch")[0] == 200
+    assert create("layered", layer={"key": "hero", "share": 50}, overrides={"qa-user": "c"})[0] == 201
+    started = datetime.now(UTC) - timedelta(days=2)
+    assert call("launch_experiment", {"started_at": started.isoformat()}, path="/experiments/layered/launch")[0] == 200
+    buckets = definitions.get("test", "layered").layer_buckets
+    shown = {}
+    for n in range(400):
+        distinct_id = f"layered-u{n}"
+        shown[distinct_id] = _assign("layered", distinct_id, started + timedelta(minutes=1 + n))
+    inside = [d for d, v in shown.items() if v is not None]
+    assert 130 < len(inside) < 270  # half the layer's users (400 draws, 5 sigma)
+    buyers = [(d, stored_assignment("layered", d).exposed_at + timedelta(hours=1)) for d in inside if shown[d] == "c"]
+    _purchases(buyers[: len(buyers) // 2])
+    now = datetime.now(UTC)
+    nightly_inline.compute_snapshot(definitions.get("test", "layered"), now, now)
+    item = definitions.get("test", "layered")
+    assert bandit_weights.phase_number(item) == 1 and item.layer_buckets == buckets
+    after = bandit_weights.phase_starts(item)[-1] + timedelta(minutes=1)
+    for n in range(200):
+        distinct_id = f"layered-new{n}"
+        in_other = _assign("other", distinct_id, after) is not None
+        mine = _assign("layered", distinct_id, after)
+        assert not (in_other and mine is not None), distinct_id  # one experiment of the layer each
+
+    def never_stored(distinct_id: str) -> bool:
+        return assignments.get(item.assignment_partition(distinct_id), distinct_id) is None
+
+    assert _assign("layered", "qa-user", after) == "c" and never_stored("qa-user")
+    known = {i.key: i for i in experiments.in_project("test")}
+    spec = definitions.definition(item)
+    held_out = [d for d in inside if holdouts.holding_out(holdouts.covering(item, known.values()), d)]
+    assert held_out  # about a tenth of the bandit's users
+    for distinct_id in held_out:
+        assert shown[distinct_id] == "control" and never_stored(distinct_id)
+        assert (
+            sticky.stateless_variant(item, spec, distinct_id, {}, holdouts.covering(item, known.values())) == "control"
+        )
