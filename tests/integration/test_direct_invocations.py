@@ -162,6 +162,7 @@ def test_the_automation_functions_schedule_with_nothing_due_does_nothing(project
         "failed": [],
         "raced": 0,
         "errors": 0,
+        "bandits_recomputed": [],
     }
 
 
