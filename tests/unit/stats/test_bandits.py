@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from abacus.stats.bandits import (
     Cell,
     Estimate,
     Safety,
+    korn_graubard,
     next_weights,
     probability_best,
     regret,
@@ -179,3 +181,42 @@ def test_a_variant_with_no_conversions_yet_gets_an_interval():
     estimate = stratified([[Cell(50, 0, 0), Cell(50, 5, 5)]])
     assert estimate.standard_errors[0] == pytest.approx(math.sqrt((1 / 52) * (51 / 52) / 50))
     assert estimate.interval(0)[1] > 0
+
+
+def test_a_conversion_s_interval_in_one_phase_is_clopper_pearson_s():
+    estimate = stratified([[Cell(50, 5, 5), Cell(400, 31, 31)]])
+    for v, (conversions, users) in enumerate([(5, 50), (31, 400)]):
+        exact = stats.binomtest(conversions, users).proportion_ci(0.95, method="exact")
+        assert estimate.interval(v) == pytest.approx((exact.low, exact.high), rel=1e-9)
+
+
+def test_over_phases_a_conversion_s_interval_is_korn_graubard_s_at_the_effective_users():
+    # Phase 2 has three times the users; variant 0 was starved in it.
+    phases = [[Cell(200, 10, 10), Cell(200, 12, 12)], [Cell(30, 2, 2), Cell(1170, 70, 70)]]
+    estimate = stratified(phases)
+    shares = np.array([400, 1200]) / 1600
+    for v in range(2):
+        users = np.array([phase[v].exposures for phase in phases], dtype=float)
+        effective = 1 / (shares**2 @ (1 / users))
+        successes = estimate.means[v] * effective
+        low = stats.beta.ppf(0.025, successes, effective - successes + 1)
+        high = stats.beta.ppf(0.975, successes + 1, effective - successes)
+        assert estimate.interval(v) == pytest.approx((low, high), rel=1e-9)
+    # The starved variant's interval is the wider, and reaches further up than down (few conversions).
+    low, high = estimate.interval(0)
+    assert high - estimate.means[0] > estimate.means[0] - low
+    assert high - low > estimate.interval(1)[1] - estimate.interval(1)[0]
+
+
+def test_korn_graubard_s_interval_stops_at_0_and_1():
+    assert korn_graubard(0.0, 40)[0] == 0.0 and korn_graubard(0.0, 40)[1] == pytest.approx(1 - 0.025 ** (1 / 40))
+    assert korn_graubard(1.0, 40)[1] == 1.0 and korn_graubard(1.0, 40)[0] == pytest.approx(0.025 ** (1 / 40))
+
+
+def test_a_mean_metric_s_interval_is_normal():
+    estimate = stratified([[Cell(3, 6.0, 20.0), Cell(4, 3.0, 5.0)], [Cell(5, 10.0, 30.0), Cell(6, 7.0, 13.0)]])
+    assert estimate.effective_users is None
+    z = stats.norm.ppf(0.975)
+    for v in range(2):
+        mean, se = estimate.means[v], estimate.standard_errors[v]
+        assert estimate.interval(v) == pytest.approx((mean - z * se, mean + z * se), rel=1e-12)
