@@ -174,8 +174,14 @@ def test_a_bandit_moves_traffic_to_the_better_arm_and_exposed_users_keep_their_v
     status, results_ = call("get_results", path="/experiments/headline/results")
     assert status == 200 and results_["bandit"]["best"] == "c" and results_["verdict"]["decision"] == "keep_running"
     assert decision_card.BANDIT_NOTE in results_["decision_card"]["notes"]
+    # The card's lift is c's stratified one (one phase so far: the plain means' ratio), not the pooled table's.
+    control_row = next(row for row in report["variants"] if row["key"] == "control")
+    card_lift = results_["decision_card"]["lift"]
+    assert results_["decision_card"]["treatment"] == "c"
+    assert card_lift["relative"] == pytest.approx(c["mean"] / control_row["mean"] - 1, rel=1e-9)
     section = html_page.results_section(snapshots.snapshots("test", "headline"))
     assert "Mean by phase (95% interval)" in section and "Share of new users per variant" in section
+    assert "Lift by phase (95% interval)" in section and f"{c['lift']['relative']:+.1%}" in section
 
     # Until the phase begins, new users still get phase 0's shares; after, the new ones.
     spec = definitions.definition(item)

@@ -481,3 +481,72 @@ def test_p_best_read_every_night_passes_95_percent_far_more_often_than_5_percent
     once, nightly = (best[:, -1] >= 0.95).mean(), (best >= 0.95).any(axis=1).mean()
     assert 0.04 < once < 0.065
     assert 0.15 < nightly < 0.25
+
+
+def bandit_snapshot(decision: str) -> SnapshotAnalysis:
+    """A bandit whose base rate doubled in phase 2, when 'b' got 90% of the traffic: pooled, 'b'
+    looks 55% better; stratified by phase, it is 10% better. Its verdict is the bandit's own."""
+    from abacus.experiments.spec import BanditAllocation
+    from abacus.nightly import bandit_analysis
+
+    cells = {
+        "0": {"control": [10_000, 500, 500], "b": [10_000, 550, 550]},
+        "1": {"control": [2000, 200, 200], "b": [18_000, 1980, 1980]},
+    }
+    allocation = BanditAllocation(kind="bandit", decide_at=0.95, minimum_days=7)
+    report = bandit_analysis.report(
+        allocation, cells, ["control", "b"], {0: {"control": 5000, "b": 5000}, 1: {"control": 1000, "b": 9000}}
+    )
+    verdict = bandit_analysis.verdict(allocation, report, 8.0 if decision == "ship" else 3.0)
+    assert verdict["decision"] == decision
+    pooled = [
+        row("control", 12_000, 700 / 12_000, 0.0, 0.03),
+        treatment("b", 28_000, 2530 / 28_000, 700 / 12_000, [0.3, 0.5], 1e-9, 1.0, 0.0),
+    ]
+    return analysis(dict(verdict), pooled, bandit=report)
+
+
+def test_a_bandit_s_card_gives_the_stratified_lift_not_the_pooled_one():
+    shown = card(bandit_snapshot("ship"))
+    # Stratified by phase (each phase weighted by its share of all users, 10,000 each):
+    # control 0.5 * 0.05 + 0.5 * 0.10 = 0.075; b 0.5 * 0.055 + 0.5 * 0.11 = 0.0825: +10%
+    # (pooled: 700 / 12,000 against 2,530 / 28,000, +55%).
+    lift = shown["lift"]
+    assert lift is not None and lift["relative"] == pytest.approx(0.10) and lift["absolute"] == pytest.approx(0.0075)
+    assert shown["headline"] == "Ship 'b': it lifts purchase by +10.0% (+0.75 purchase conversions per 100 users)."
+    # The interval: every ratio rho the z-test of m_b - rho m_c = 0 does not reject, by brute force.
+    shares = np.array([0.5, 0.5])
+    variances = {}
+    for key, n, conversions in (("control", [10_000, 2000], [500, 200]), ("b", [10_000, 18_000], [550, 1980])):
+        n_, c_ = np.array(n, dtype=float), np.array(conversions, dtype=float)
+        within = (c_ - c_ * c_ / n_).sum() / (n_.sum() - 2)  # each variant's spread about its phases' means
+        variances[key] = within * (shares**2 @ (1 / n_))
+    rho = np.linspace(0.5, 1.8, 260_001)
+    accepted = rho[
+        np.abs(0.0825 - rho * 0.075) / np.sqrt(variances["b"] + rho**2 * variances["control"]) <= norm.ppf(0.975)
+    ]
+    interval = shown["interval"]
+    assert interval is not None and interval["level"] == 0.95
+    assert interval["low"] == pytest.approx(accepted[0] - 1, abs=1e-4)
+    assert interval["high"] == pytest.approx(accepted[-1] - 1, abs=1e-4)
+    assert interval["text"].startswith("95% interval of the means stratified by phase for 'b': ")
+    assert shown["why"].startswith("'b' is best with a ") and "stratified by phase; a bandit ships" in shown["why"]
+    best = shown["probability_to_be_best"]
+    snapshot = bandit_snapshot("ship")
+    stratified_best = next(v for v in snapshot["bandit"]["variants"] if v["key"] == "b")
+    assert best is not None and best["value"] == stratified_best["probability_best"] < 1.0
+    risk = shown["expected_loss"]
+    assert risk is not None and risk["expected_loss"] == stratified_best["expected_loss"]
+    assert decision_card.BANDIT_NOTE in shown["notes"]
+
+
+def test_a_bandit_still_running_says_its_own_rule():
+    shown = card(bandit_snapshot("keep_running"), previous=bandit_snapshot("keep_running"))
+    assert shown["headline"] == "Keep running: no variant is yet likely enough to be the best on purchase."
+    assert "of its 7 minimum days" in shown["why"]
+    best = shown["probability_to_be_best"]
+    assert best is not None and best["text"].endswith(
+        "on the means stratified by phase: the bandit's decision rests on it."
+    )
+    changes = shown["changes"]
+    assert changes is not None and changes["relative_lift_before"] == pytest.approx(0.10)

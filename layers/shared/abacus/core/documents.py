@@ -249,6 +249,7 @@ class BanditVariant(TypedDict):
     interval: list[float]
     probability_best: float
     expected_loss: float
+    lift: NotRequired[Lift]  # a treatment's: its stratified mean against the control's, 95% interval (Fieller)
 
 
 class BanditReport(TypedDict):

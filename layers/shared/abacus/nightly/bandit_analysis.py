@@ -11,9 +11,11 @@ Pure: no storage. Imports abacus.stats (the worker's)."""
 
 from collections.abc import Mapping, Sequence
 
-from abacus.core.documents import BanditReport, BanditVariant, Verdict
-from abacus.experiments.spec import BanditAllocation
-from abacus.stats import bandits
+from abacus.core.documents import BanditReport, BanditVariant, Lift, Verdict
+from abacus.experiments.spec import CONTROL, BanditAllocation
+from abacus.stats import bandits, fieller
+
+Z95 = 1.959963984540054
 
 PhaseCells = Mapping[str, Mapping[str, Sequence[float]]]
 
@@ -47,12 +49,29 @@ def expected_shares(
     return {key: (value / total if total else 1 / len(variant_keys)) for key, value in expected.items()}
 
 
+def _lift(estimate: bandits.Estimate, treatment: int, control: int, nonnegative: bool) -> Lift:
+    """A treatment's stratified mean against the control's: the difference, relative to the
+    control's, and Fieller's 95% interval of the relative one (None where the control's mean is
+    too near 0 to bound it). The two means are independent: each phase's cells are of other users."""
+    m_t, m_c = estimate.means[treatment], estimate.means[control]
+    v_t, v_c = estimate.standard_errors[treatment] ** 2, estimate.standard_errors[control] ** 2
+    ratio = fieller.Ratio.of(m_t, v_t, m_c, v_c, nonnegative)
+    return {
+        "absolute": m_t - m_c,
+        "relative": (m_t - m_c) / m_c if m_c != 0 else None,
+        "relative_ci": fieller.interval(ratio, Z95),
+    }
+
+
 def report(
     allocation: BanditAllocation,
     cells: PhaseCells,
     variant_keys: Sequence[str],
     phase_points: Mapping[int, Mapping[str, int]],
+    nonnegative: bool = True,
 ) -> BanditReport:
+    """The bandit's section of the snapshot (module docstring); `nonnegative`: whether the
+    metric's mean cannot be negative (its lifts' intervals then stop at -100%)."""
     phases = _phases(cells, variant_keys)
     exposures = [sum(phase[i].exposures for phase in phases) for i in range(len(variant_keys))]
     shares = expected_shares(cells, variant_keys, phase_points)
@@ -85,6 +104,11 @@ def report(
         }
         for i, key in enumerate(variant_keys)
     ]
+    if CONTROL in variant_keys:
+        control = variant_keys.index(CONTROL)
+        for i, row in enumerate(rows):
+            if i != control:
+                row["lift"] = _lift(estimate, i, control, nonnegative)
     leader = max(range(len(variant_keys)), key=lambda i: best[i])
     top = max(estimate.means)
     regret = sum(n * (top - mean) for n, mean in zip(exposures, estimate.means, strict=True))

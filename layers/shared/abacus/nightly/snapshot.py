@@ -59,7 +59,9 @@ def analysis(
     weights = {v.key: float(v.weight) for v in spec.variants}
     if allocation is not None:
         keys_ = [v.key for v in spec.variants]
-        bandit = bandit_analysis.report(allocation, sums.phase_cells, keys_, phase_points or {})
+        bandit = bandit_analysis.report(
+            allocation, sums.phase_cells, keys_, phase_points or {}, mean_cannot_be_negative(metrics[0])
+        )
         weights = {key: 100 * share for key, share in bandit["expected_shares"].items()}
     analyses: list[MetricAnalysis] = []
     for index, (metric, variants) in enumerate(zip(metrics, statistics, strict=True)):

@@ -31,6 +31,11 @@ What the card says, and why so:
 - `changes` since the previous snapshot: the decision, the lift, the exposures, the days left.
 - `notes`: the primary metric's events never received since the launch (the API's `warnings`),
   which the decision cannot see.
+
+A bandit's card (a snapshot with `bandit`) is of its variants' means stratified by phase: its lift,
+interval, P(best) and risk are those of the bandit's section, not the pooled table's, whose means
+weight each variant's days by its own traffic. Its `why` is the bandit's rule: P(best) against its
+bar after its minimum days; there P(best) is the decision, not a figure to reconcile with one.
 """
 
 import math
@@ -68,6 +73,8 @@ _DECISION_WORDS = {
 
 def card(snapshot: SnapshotAnalysis, previous: SnapshotAnalysis | None = None) -> DecisionCard:
     """The decision card of `snapshot`, with what changed since `previous` (module docstring)."""
+    snapshot = _stratified(snapshot)
+    previous = _stratified(previous) if previous is not None else None
     verdict = snapshot["verdict"]
     decision = verdict["decision"]
     control = snapshot["control"]
@@ -136,14 +143,56 @@ def _absolute(row: VariantAnalysis) -> float:
     return value if value is not None else -math.inf
 
 
+def _stratified(snapshot: SnapshotAnalysis) -> SnapshotAnalysis:
+    """A bandit's snapshot with its variants' rows from its section's stratified means (module
+    docstring); rows without figures until it has an estimate. Any other snapshot as it is."""
+    bandit = snapshot.get("bandit")
+    if bandit is None:
+        return snapshot
+    pooled = {row["key"]: row for row in snapshot["variants"]}
+    rows: list[VariantAnalysis] = []
+    for stratified in bandit["variants"]:
+        row: VariantAnalysis = {
+            "key": stratified["key"],
+            "exposures": stratified["exposures"],
+            "mean": stratified["mean"],
+            "standard_error": stratified["standard_error"],
+            "credible_interval": stratified["interval"],
+            "probability_to_be_best": stratified["probability_best"],
+            "expected_loss": stratified["expected_loss"],
+        }
+        if "lift" in stratified:
+            row["lift"] = stratified["lift"]
+        rows.append(row)
+    if not rows:
+        rows = [
+            {
+                "key": row["key"],
+                "exposures": row["exposures"],
+                "mean": row["mean"],
+                "standard_error": row["standard_error"],
+                "credible_interval": None,
+                "probability_to_be_best": None,
+                "expected_loss": None,
+            }
+            for row in pooled.values()
+        ]
+    return {**snapshot, "variants": rows}
+
+
 def _compared(snapshot: SnapshotAnalysis) -> VariantAnalysis | None:
-    """The treatment the card's figures are of: the one shipped; else the best of the significant
-    winners (a held-back one); else the highest mean (when the control is kept: the closest)."""
+    """The treatment the card's figures are of: the one shipped; else a bandit's likeliest best;
+    else the best of the significant winners (a held-back one); else the highest mean (when the
+    control is kept: the closest)."""
     verdict, control = snapshot["verdict"], snapshot["control"]
     treatments = [row for row in snapshot["variants"] if row["key"] != control and "lift" in row]
     shipped = _row(snapshot, verdict["variant"]) if verdict["variant"] != control else None
     if shipped is not None and "lift" in shipped:
         return shipped
+    bandit = snapshot.get("bandit")
+    leader = _row(snapshot, bandit["best"]) if bandit is not None and bandit["best"] != control else None
+    if leader is not None and "lift" in leader:
+        return leader
     winners = [row for row in treatments if significantly_higher(row)]
     return max(winners or treatments, key=_absolute, default=None)
 
@@ -235,7 +284,12 @@ def _alpha(snapshot: SnapshotAnalysis) -> str:
     return f"{snapshot['alpha'] * 100:.10g}%"
 
 
+BANDIT_BAR = "95% interval of the means stratified by phase"
+
+
 def _bar(snapshot: SnapshotAnalysis) -> str:
+    if "bandit" in snapshot:
+        return BANDIT_BAR
     level = f"{(1 - snapshot['alpha']) * 100:.10g}%"
     design = snapshot["design"]
     if design == "spending":
@@ -272,7 +326,8 @@ def _interval(snapshot: SnapshotAnalysis, row: VariantAnalysis | None) -> CardIn
         text = f"No {bar} for '{row['key']}' yet: too little data to bound its lift at this bar."
     else:
         text = f"{bar[:1].upper()}{bar[1:]} for '{row['key']}': {_percent(low)} to {_percent(high)}."
-    return {"low": low, "high": high, "level": 1 - snapshot["alpha"], "bar": bar, "text": text}
+    level = 0.95 if "bandit" in snapshot else 1 - snapshot["alpha"]
+    return {"low": low, "high": high, "level": level, "bar": bar, "text": text}
 
 
 def _headline(snapshot: SnapshotAnalysis, row: VariantAnalysis | None, units: _Units) -> str:
@@ -296,6 +351,8 @@ def _headline(snapshot: SnapshotAnalysis, row: VariantAnalysis | None, units: _U
     if decision == "no_effect":
         shown = f"; '{row['key']}' {figure}" if row else ""
         return f"Stop: no effect worth shipping on {units.name}{shown}."
+    if "bandit" in snapshot:
+        return f"Keep running: no variant is yet likely enough to be the best on {units.name}."
     return f"Keep running: no variant has crossed the test's bar on {units.name} yet{_days_words(verdict)}."
 
 
@@ -336,6 +393,11 @@ def _why(snapshot: SnapshotAnalysis, row: VariantAnalysis | None) -> str:
     if decision == "held_back":
         _, held, harms = reason.partition(", but a guardrail holds it back: ")
         return f"{_capitalised(harms)}: a treatment that harms a guardrail is never shipped." if held else reason
+    if "bandit" in snapshot:
+        return (
+            f"{_capitalised(reason)}, on each variant's mean stratified by phase; a bandit ships the variant "
+            "likeliest to be best once that probability passes its bar and it has run its minimum days."
+        )
     if decision == "ship" and verdict["variant"] == control:
         return f"Every variant is below '{control}' past the test's bar: {_guarantee(snapshot)}."
     if decision == "ship" and row is not None:
@@ -413,6 +475,8 @@ def _probability(snapshot: SnapshotAnalysis, row: VariantAnalysis | None) -> Car
         )
     elif decision == "held_back":
         text = f"{shown} is on the primary metric alone: the guardrail it harms holds it back."
+    elif "bandit" in snapshot:
+        text = f"{shown}, on the means stratified by phase: the bandit's decision rests on it."
     elif decision == "no_effect":
         text = (
             f"{shown} is not a decision: whichever is best, the difference is too small to be worth shipping."
@@ -466,8 +530,8 @@ def _decision_words(verdict: Mapping[str, Any]) -> str:
 
 
 BANDIT_NOTE = (
-    "A bandit: the lift above pools each variant's users over the phases, so the days a variant was shown "
-    "most weigh most; its verdict rests on the means stratified by phase (the bandit's section)."
+    "A bandit: the figures above are from each variant's mean stratified by phase (the bandit's section); "
+    "the metric's table pools each variant's users over the phases, so the days it was shown most weigh most."
 )
 
 

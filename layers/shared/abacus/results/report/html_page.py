@@ -8,7 +8,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from abacus.core.answers import Experiment
-from abacus.core.documents import Analysis, DecisionCard, MetricAnalysis, Snapshot, SnapshotAnalysis, VariantAnalysis
+from abacus.core.documents import (
+    Analysis,
+    BanditVariant,
+    DecisionCard,
+    MetricAnalysis,
+    Snapshot,
+    SnapshotAnalysis,
+    VariantAnalysis,
+)
 from abacus.results import decision_card
 from abacus.results.report.charts import Bands, Series, chart
 from abacus.results.report.sentences import (
@@ -198,14 +206,23 @@ def _bandit_section(history: list[Snapshot]) -> str:
     def shown(value: float) -> str:
         return f"{value:.2%}" if is_rate else f"{value:,.4g}"
 
+    def lift(row: BanditVariant) -> str:
+        lift_ = row.get("lift")
+        if lift_ is None or lift_["relative"] is None:
+            return "" if lift_ is None else "&ndash;"
+        ci = lift_["relative_ci"]
+        return f"{lift_['relative']:+.1%}" + (f" [{ci[0]:+.1%}, {ci[1]:+.1%}]" if ci else "")
+
     rows_ = "".join(
         f"<tr><td>{html.escape(row['key'])}</td><td>{row['exposures']:,}</td><td>{shown(row['mean'])} "
-        f"[{shown(row['interval'][0])}, {shown(row['interval'][1])}]</td><td>{row['probability_best']:.1%}</td>"
+        f"[{shown(row['interval'][0])}, {shown(row['interval'][1])}]</td><td>{lift(row)}</td>"
+        f"<td>{row['probability_best']:.1%}</td>"
         f"<td>{shown(row['expected_loss'])}</td><td>{bandit['shares'].get(row['key'], 0.0):.1%}</td></tr>"
         for row in bandit["variants"]
     )
     table = (
         '<table class="bandit"><thead><tr><th>Variant</th><th>Users</th><th>Mean by phase (95% interval)</th>'
+        "<th>Lift by phase (95% interval)</th>"
         "<th>P(best)</th><th>Expected loss</th><th>Share of new users now</th></tr></thead>"
         f"<tbody>{rows_}</tbody></table>"
         if bandit["variants"]
