@@ -72,3 +72,46 @@ def test_a_scheduled_launch_and_stop_happen(client):
     assert datetime.fromisoformat(complete["started_at"]) >= starts_at
     assert datetime.fromisoformat(complete["stopped_at"]) >= ends_at
     assert complete["starts_at"] is None and complete["ends_at"] is None
+
+
+def test_a_bandit_is_reweighted_by_the_schedule(client):
+    """A bandit's first recompute is an hour after its launch: launched as of an hour ago less
+    LEAD_S, it is due LEAD_S from now. Meanwhile its users are assigned and convert over HTTP; then
+    the schedule starts the recompute, the nightly job's worker computes its snapshot and
+    reweights it: its second phase moves traffic to the variant that converts."""
+    lead = timedelta(seconds=45)  # far more than 60 assignments and a batch of events take
+    now = datetime.now(UTC)
+    key = f"bandit-{now.strftime('%H%M%S%f')}"
+    rates = {"control": 0.1, "b": 0.1, "c": 0.9, "d": 0.1}
+    client.create_experiment(
+        {
+            "key": key,
+            "name": "Scheduled bandit",
+            "variants": [{"key": variant, "weight": 25} for variant in rates],
+            "primary_metric": {"event": "purchase"},
+            "allocation": {"kind": "bandit", "burn_in": 5, "reweight_every_hours": 1},
+        }
+    )
+    due = now + lead
+    client.launch(key, started_at=due - timedelta(hours=1))
+    shown = {f"{key}-u{n}": client.assign(f"{key}-u{n}", [key])[key] for n in range(60)}
+    assert set(shown.values()) == set(rates)  # 60 users in 4 equal shares: each has some (1 - 4 * 0.75^60)
+    buyers = [
+        distinct_id
+        for variant, rate in rates.items()
+        for distinct_id in [d for d, v in shown.items() if v == variant][
+            : round(rate * list(shown.values()).count(variant))
+        ]
+    ]
+    at = datetime.now(UTC).isoformat()
+    events = [{"event": "purchase", "distinct_id": d, "uuid": f"{d}-purchase", "timestamp": at} for d in buyers]
+    assert client.send_events(events)["accepted"] == len(events)
+    assert datetime.now(UTC) < due, "the users came after the recompute was due: it would have counted none"
+    deadline = time.monotonic() + (due - datetime.now(UTC)).total_seconds() + WAIT_S
+    while len((experiment := client.call("GET", f"/experiments/{key}", admin=True))["bandit_phases"]) < 2:
+        assert time.monotonic() < deadline, f"{key} was not reweighted: {experiment['bandit_phases']}"
+        time.sleep(0.5)
+    first, second = experiment["bandit_phases"]
+    assert first["weights"] == dict.fromkeys(rates, 0.25)
+    assert second["weights"]["c"] > 0.25 and all(second["weights"][v] < 0.25 for v in ("control", "b", "d"))
+    assert "Thompson" in second["reason"]
