@@ -36,11 +36,15 @@ def test_the_stratified_mean_weights_every_variant_s_phases_by_the_phase_s_share
     ]
     estimate = stratified([[cell(values) for values in phase] for phase in raw])
     shares = np.array([400, 800]) / 1200
+    # All users' spread, each about their own phase's and variant's mean (4 cells: N - 4).
+    everyone = sum(((values - values.mean()) ** 2).sum() for phase in raw for values in phase) / (1200 - 4)
     for v in range(2):
         means = np.array([raw[p][v].mean() for p in range(2)])
-        # One user's variance on v, from all its users about their phase's mean (2 phases: N - 2).
+        # One user's variance on v, from all its users about their phase's mean (2 phases: N - 2),
+        # never below everyone's.
         users = len(raw[0][v]) + len(raw[1][v])
         spread = sum(((raw[p][v] - raw[p][v].mean()) ** 2).sum() for p in range(2)) / (users - 2)
+        spread = max(spread, everyone)
         variances = np.array([spread / len(raw[p][v]) for p in range(2)])
         assert estimate.means[v] == pytest.approx(shares @ means, rel=1e-12)
         assert estimate.standard_errors[v] == pytest.approx(math.sqrt(shares**2 @ variances), rel=1e-12)
@@ -220,3 +224,23 @@ def test_a_mean_metric_s_interval_is_normal():
     for v in range(2):
         mean, se = estimate.means[v], estimate.standard_errors[v]
         assert estimate.interval(v) == pytest.approx((mean - z * se, mean + z * se), rel=1e-12)
+
+
+def test_a_mean_s_spread_is_never_taken_below_all_the_variants_pooled_one():
+    rng = np.random.default_rng(5)
+    # Variant 0 starved in phase 2, its few users without a big buyer; variant 1 with big buyers.
+    raw = [
+        [rng.gamma(2, 5, 300), rng.gamma(2, 5, 300)],
+        [np.array([1.0, 2.0, 1.5, 2.5]), rng.lognormal(2, 1.5, 600)],
+    ]
+    estimate = stratified([[cell(values) for values in phase] for phase in raw])
+    shares = np.array([600, 604]) / 1204
+    own = []
+    for v in range(2):
+        users = len(raw[0][v]) + len(raw[1][v])
+        own.append(sum(((raw[p][v] - raw[p][v].mean()) ** 2).sum() for p in range(2)) / (users - 2))
+    everyone = sum(((values - values.mean()) ** 2).sum() for phase in raw for values in phase) / (1204 - 4)
+    assert own[0] < everyone < own[1]
+    for v, spread in enumerate((everyone, own[1])):
+        sizes = np.array([len(raw[p][v]) for p in range(2)])
+        assert estimate.standard_errors[v] == pytest.approx(math.sqrt(shares**2 @ (spread / sizes)), rel=1e-12)

@@ -28,7 +28,12 @@ n_eff * mean conversions. The normal interval (mean +- z * sd) is too narrow her
 Thompson sampling starves had few conversions, so its rate, and with it the spread its sd is
 computed from, is low exactly when its interval must reach higher (93.1% coverage at 10 arms
 against 94.8% for this one, bench/bandit_simulation.py). A mean metric's interval is the normal
-one, checked by the same simulation on a skewed revenue-like metric.
+one, with one more rule: a variant's spread is never taken below the spread of all the variants'
+users pooled (each about its phase's mean). For a skewed metric (revenue: most users at 0, a few
+big buyers) a variant the sampler starved has its mean and its spread low together, when its few
+users have not yet included a big buyer: its interval would be narrow exactly when it is low
+(89.5% coverage on a revenue metric at 5 arms; 94.4% with the rule). A variant truly more spread
+than the others keeps its own.
 
 Thompson sampling. A variant's probability to be shown is its posterior probability to be best
 (the allocation Thompson sampling draws at random, computed exactly: bayesian.best_and_loss). The
@@ -154,12 +159,15 @@ def stratified(phases: Sequence[Phase]) -> Estimate:
     counts = np.array([[cell.exposures for cell in phase] for phase in strata], dtype=float)
     within = np.array([[cell.sum_squares - cell.total * cell.mean for cell in phase] for phase in strata])
     spread = within.sum(axis=0) / (counts.sum(axis=0) - len(strata))
+    conversions = all(cell.sum_squares == cell.total for phase in strata for cell in phase)  # 0/1 outcomes
+    if not conversions:
+        # A mean's spread is never taken below all the variants' users' pooled one (module docstring).
+        spread = np.maximum(spread, within.sum() / (counts.sum() - counts.size))
     for v in map(int, np.flatnonzero(spread <= 0)):  # every outcome alike: the variant's own Cell rule
         spread[v] = reduce(operator.add, (phase[v] for phase in strata)).variance
     variances = spread / counts
     estimate = shares @ means
     standard_errors = np.sqrt((shares**2) @ variances)
-    conversions = all(cell.sum_squares == cell.total for phase in strata for cell in phase)  # 0/1 outcomes
     effective = tuple(map(float, 1 / ((shares**2) @ (1 / counts)))) if conversions else None
     return Estimate(tuple(map(float, estimate)), tuple(map(float, standard_errors)), effective)
 
