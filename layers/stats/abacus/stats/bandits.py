@@ -27,12 +27,12 @@ number of users who, drawn simply, would give the stratified mean its variance; 
 n_eff * mean conversions. The normal interval (mean +- z * sd) is too narrow here: a variant
 Thompson sampling starves had few conversions, so its rate, and with it the spread its sd is
 computed from, is low exactly when its interval must reach higher (93.1% coverage at 10 arms
-against 94.8% for this one, bench/bandit_simulation.py). A mean metric's interval is the normal
+against 95.0% for this one, bench/bandit_simulation.py). A mean metric's interval is the normal
 one, with one more rule: a variant's spread is never taken below the spread of all the variants'
 users pooled (each about its phase's mean). For a skewed metric (revenue: most users at 0, a few
 big buyers) a variant the sampler starved has its mean and its spread low together, when its few
 users have not yet included a big buyer: its interval would be narrow exactly when it is low
-(89.5% coverage on a revenue metric at 5 arms; 94.4% with the rule). A variant truly more spread
+(88.5% coverage on a revenue metric at 5 arms; 96.0% with the rule). A variant truly more spread
 than the others keeps its own.
 
 Thompson sampling. A variant's probability to be shown is its posterior probability to be best
