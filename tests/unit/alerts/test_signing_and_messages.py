@@ -73,6 +73,36 @@ def test_the_document_carries_the_decision_its_numbers_and_a_slack_text():
     assert messages.DETAIL_TYPES[document["kind"]] == "Experiment decision reached"
 
 
+def test_a_bandit_s_numbers_are_its_stratified_means_as_its_verdict_read_them():
+    pooled = [
+        {"key": "control", "exposures": 1200, "conversions": 70, "mean": 0.058},
+        {
+            "key": "b", "exposures": 2800, "conversions": 253, "mean": 0.09,
+            "lift": {"absolute": 0.032, "relative": 0.55, "relative_ci": [0.3, 0.8]}, "p_value_adjusted": 1e-6,
+        },
+    ]  # fmt: skip
+    stratified = [
+        {"key": "control", "exposures": 1200, "mean": 0.075, "standard_error": 0.003, "interval": [0.07, 0.08],
+         "probability_best": 0.02, "expected_loss": 0.0075},
+        {"key": "b", "exposures": 2800, "mean": 0.0825, "standard_error": 0.002, "interval": [0.079, 0.086],
+         "probability_best": 0.98, "expected_loss": 0.00001,
+         "lift": {"absolute": 0.0075, "relative": 0.1, "relative_ci": [0.01, 0.2]}},
+    ]  # fmt: skip
+    analysis = {
+        "metric": {"event": "purchase", "kind": "conversion"},
+        "variants": pooled,
+        "bandit": {"variants": stratified},
+        "verdict": {"decision": "ship", "variant": "b", "reason": "'b' is best with a 98.0% probability"},
+        "srm": {"p_value": 0.7, "mismatch": False},
+    }
+    assert messages.numbers(analysis) == [
+        {"key": "control", "exposures": 1200, "mean": 0.075},
+        {"key": "b", "exposures": 2800, "mean": 0.0825, "lift": 0.1, "interval": [0.01, 0.2]},
+    ]
+    # Until the bandit has an estimate, the pooled rows are all there is.
+    assert messages.numbers(analysis | {"bandit": {"variants": []}})[1]["lift"] == 0.55
+
+
 def test_the_receivers_check_in_docs_alerts_md_accepts_a_delivery_and_refuses_a_forgery_or_a_replay():
     """docs/alerts.md's Python verification, run as written against a body signed as deliveries are."""
     import re

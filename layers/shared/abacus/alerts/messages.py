@@ -38,7 +38,7 @@ class VariantNumbers(TypedDict):
     conversions: NotRequired[int]
     mean: float
     lift: NotRequired[float | None]  # relative, against the control
-    interval: NotRequired[list[float] | None]  # the relative lift's, at the design's bar
+    interval: NotRequired[list[float] | None]  # the relative lift's, at the design's bar (a bandit's: 95%)
     p_value: NotRequired[float | None]  # the design's own (always-valid when sequential), Holm-adjusted
 
 
@@ -67,7 +67,18 @@ def alert_id(experiment_id: str, part: str) -> str:
 
 
 def numbers(analysis: dict[str, Any]) -> list[VariantNumbers]:
-    """The primary metric's numbers per variant, as the verdict read them."""
+    """The primary metric's numbers per variant, as the verdict read them: a bandit's, its means
+    stratified by phase (its section's), with each treatment's lift and 95% interval; no p-value."""
+    bandit = analysis.get("bandit")
+    if bandit is not None and bandit.get("variants"):
+        stratified: list[VariantNumbers] = []
+        for row in bandit["variants"]:
+            mean: VariantNumbers = {"key": row["key"], "exposures": int(row["exposures"]), "mean": row["mean"]}
+            if lift := row.get("lift"):
+                mean["lift"] = lift.get("relative")
+                mean["interval"] = lift.get("relative_ci")
+            stratified.append(mean)
+        return stratified
     rows: list[VariantNumbers] = []
     for row in analysis.get("variants") or []:
         shown: VariantNumbers = {"key": row["key"], "exposures": int(row.get("exposures", 0)), "mean": row["mean"]}
