@@ -550,3 +550,11 @@ def test_a_bandit_still_running_says_its_own_rule():
     )
     changes = shown["changes"]
     assert changes is not None and changes["relative_lift_before"] == pytest.approx(0.10)
+
+
+def test_a_bandit_without_an_estimate_yet_gives_no_pooled_figure():
+    snapshot = bandit_snapshot("keep_running")
+    early = cast(SnapshotAnalysis, {**snapshot, "bandit": {**snapshot["bandit"], "variants": [], "best": None}})
+    shown = card(early)
+    assert shown["lift"] is None and shown["interval"] is None and shown["probability_to_be_best"] is None
+    assert shown["headline"] == "Keep running: no variant is yet likely enough to be the best on purchase."

@@ -149,7 +149,6 @@ def _stratified(snapshot: SnapshotAnalysis) -> SnapshotAnalysis:
     bandit = snapshot.get("bandit")
     if bandit is None:
         return snapshot
-    pooled = {row["key"]: row for row in snapshot["variants"]}
     rows: list[VariantAnalysis] = []
     for stratified in bandit["variants"]:
         row: VariantAnalysis = {
@@ -175,7 +174,7 @@ def _stratified(snapshot: SnapshotAnalysis) -> SnapshotAnalysis:
                 "probability_to_be_best": None,
                 "expected_loss": None,
             }
-            for row in pooled.values()
+            for row in snapshot["variants"]
         ]
     return {**snapshot, "variants": rows}
 
